@@ -1,0 +1,111 @@
+"""Turn an eager model into an ExecuTorch program: portable, XNNPACK fp32 or XNNPACK q8.
+
+This is the one place that drives ExecuTorch's export APIs; the CLIs, the benchmark and
+the tests all call :func:`export_program`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+from examples.common.atomic_write import write_bytes_atomic
+from examples.quantization.quantize import quantize
+from examples.quantization.recipes import QuantRecipe
+
+
+@dataclass
+class ExportResult:
+    buffer: bytes  # the serialized .pte program
+    edge: object  # EdgeProgramManager after lowering (graph printing, delegation summary)
+    delegated: bool
+    quantized: bool
+    calibration_batches: int
+    seconds: float
+    etrecord: object | None = None
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def graph_module(self) -> torch.fx.GraphModule:
+        return self.edge.exported_program().graph_module
+
+    def delegation_info(self):
+        from executorch.devtools.backend_debug import get_delegation_info
+
+        return get_delegation_info(self.graph_module)
+
+
+def pte_filename(model_name: str, *, delegate: bool, quantize: bool) -> str:
+    """The classic naming scheme: ``mv2_xnnpack_fp32.pte``, ``mv2_xnnpack_q8.pte``; ``mv2.pte`` for portable."""
+    precision = "q8" if quantize else "fp32"
+    if delegate:
+        return f"{model_name}_xnnpack_{precision}.pte"
+    return f"{model_name}.pte" if not quantize else f"{model_name}_portable_q8.pte"
+
+
+def export_program(
+    model: torch.nn.Module,
+    example_inputs: tuple,
+    *,
+    delegate: bool = True,
+    recipe: QuantRecipe | None = None,
+    calibration: Iterable[Sequence[torch.Tensor]] | None = None,
+    want_etrecord: bool = False,
+) -> ExportResult:
+    """Export ``model``; quantize first when a ``recipe`` is given; lower to XNNPACK when ``delegate``."""
+    from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
+
+    start = time.perf_counter()
+    timings = {}
+    model = model.eval()
+    calibration_batches = 0
+    if recipe is not None:
+        model, calibration_batches = quantize(model, example_inputs, recipe, calibration)
+        timings["quantize_s"] = time.perf_counter() - start
+    t = time.perf_counter()
+    with torch.no_grad():
+        exported = torch.export.export(model, example_inputs)
+    timings["torch_export_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    partitioners = []
+    if delegate:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        partitioners.append(XnnpackPartitioner())
+    edge = to_edge_transform_and_lower(
+        exported,
+        partitioner=partitioners,
+        # Quantized non-delegated graphs keep quantized_decomposed ops, which the IR checker rejects.
+        compile_config=EdgeCompileConfig(_check_ir_validity=recipe is None),
+        generate_etrecord=want_etrecord,
+    )
+    timings["lower_s"] = time.perf_counter() - t
+
+    if recipe is not None and not delegate:
+        # Registers the out-variants of quantize/dequantize that a portable q8 program calls.
+        import executorch.kernels.quantized  # noqa: F401
+
+    t = time.perf_counter()
+    program = edge.to_executorch()
+    timings["serialize_s"] = time.perf_counter() - t
+    etrecord = program.get_etrecord() if want_etrecord else None
+    return ExportResult(
+        buffer=program.buffer,
+        edge=edge,
+        delegated=delegate,
+        quantized=recipe is not None,
+        calibration_batches=calibration_batches,
+        seconds=time.perf_counter() - start,
+        etrecord=etrecord,
+        timings=timings,
+    )
+
+
+def save_program(result: ExportResult, path: str | Path) -> Path:
+    """Write the program atomically: an interrupted export never leaves a partial file."""
+    return write_bytes_atomic(path, result.buffer)

@@ -1,0 +1,34 @@
+"""What the zoo knows about a model: how to build it, its inputs, and how to quantize it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+# A factory builds the eager model (in eval mode) for a torchvision weights entry or None
+# (random initialisation), and returns it with its example inputs.
+Factory = Callable[[object | None], tuple[torch.nn.Module, tuple]]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    factory: Factory
+    input_shapes: tuple[tuple[int, ...], ...]
+    quant_recipe: str  # a key of examples.quantization.recipes.RECIPES
+    description: str
+    # torchvision weights entry ("MobileNet_V2_Weights.IMAGENET1K_V1"); None: no pretrained weights.
+    pretrained: str | None = None
+    # Image preprocessing for calibration / evaluation folders (classifiers only).
+    image_size: int | None = None
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def random_inputs(*shapes: tuple[int, ...], seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Deterministic example inputs: the same tensors in every process."""
+    generator = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(shape, generator=generator) for shape in shapes)

@@ -1,0 +1,103 @@
+"""The model zoo: every model the toolkit knows by name, with its inputs and quantization recipe.
+
+``resolve_model("mv2")`` looks a model up; ``resolve_model("my_pkg.my_module:factory")``
+wraps a user's factory (a callable with no arguments returning ``(model, example_inputs)``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+
+import torch
+
+from examples.models import toy_models
+from examples.models.model_spec import ModelSpec
+from examples.models.torchvision_models import classifier_factory, segmentation_factory
+
+_IMG = (1, 3, 224, 224)
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("mv2", classifier_factory("mobilenet_v2", 224), (_IMG,), "static_per_channel",
+                  "torchvision MobileNet V2", "MobileNet_V2_Weights.IMAGENET1K_V1", image_size=224),
+        ModelSpec("mv3", classifier_factory("mobilenet_v3_small", 224), (_IMG,), "static_per_channel",
+                  "torchvision MobileNet V3 (small)", "MobileNet_V3_Small_Weights.IMAGENET1K_V1", image_size=224),
+        ModelSpec("resnet18", classifier_factory("resnet18", 224), (_IMG,), "static_per_channel",
+                  "torchvision ResNet-18", "ResNet18_Weights.IMAGENET1K_V1", image_size=224),
+        ModelSpec("resnet50", classifier_factory("resnet50", 224), (_IMG,), "static_per_channel",
+                  "torchvision ResNet-50", "ResNet50_Weights.IMAGENET1K_V2", image_size=224),
+        ModelSpec("ic3", classifier_factory("inception_v3", 299, aux_logits=True, init_weights=False),
+                  ((1, 3, 299, 299),), "static_per_channel",
+                  "torchvision Inception V3", "Inception_V3_Weights.IMAGENET1K_V1", image_size=299,
+                  mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        ModelSpec("vit", classifier_factory("vit_b_16", 224), (_IMG,), "dynamic_per_channel",
+                  "torchvision ViT-B/16", "ViT_B_16_Weights.IMAGENET1K_V1", image_size=224),
+        ModelSpec("dl3", segmentation_factory("deeplabv3_resnet50", 224), (_IMG,), "static_per_channel",
+                  "torchvision DeepLabV3 ResNet-50 (segmentation)",
+                  "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1"),
+        ModelSpec("add", toy_models.add, ((1, 8), (1, 8)), "static_per_tensor", "toy: x + y", tags=("toy",)),
+        ModelSpec("mul", toy_models.mul, ((3, 2), (3, 2)), "static_per_tensor", "toy: x * y", tags=("toy",)),
+        ModelSpec("add_mul", toy_models.add_mul, ((2, 2),) * 3, "static_per_tensor", "toy: a @ x + b",
+                  tags=("toy",)),
+        ModelSpec("linear", toy_models.linear, ((4, 32),), "dynamic_per_channel", "toy: Linear(32, 16)",
+                  tags=("toy",)),
+        ModelSpec("softmax", toy_models.softmax, ((1, 10),), "static_per_tensor", "toy: softmax", tags=("toy",)),
+    )
+}
+
+
+class ModelLookupError(ValueError):
+    """A model name that is neither in the zoo nor a usable ``module:factory`` reference."""
+
+
+def resolve_model(name: str) -> ModelSpec:
+    if name in MODELS:
+        return MODELS[name]
+    if ":" in name:
+        return _user_model(name)
+    close = difflib.get_close_matches(name, MODELS, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise ModelLookupError(
+        f"unknown model '{name}'.{hint} Run with --list_models to see the zoo, "
+        "or pass my_pkg.my_module:factory for your own model."
+    )
+
+
+def _user_model(reference: str) -> ModelSpec:
+    module_name, _, attr = reference.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as error:
+        raise ModelLookupError(f"cannot load factory '{reference}': {error}") from None
+    if not callable(factory):
+        raise ModelLookupError(f"'{reference}' is not callable")
+
+    def build(weights):
+        result = factory()
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module)):
+            raise ModelLookupError(
+                f"factory '{reference}' must return (torch.nn.Module, example_inputs tuple), "
+                f"got {type(result).__name__}"
+            )
+        model, inputs = result
+        inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+        if not all(isinstance(t, torch.Tensor) for t in inputs):
+            raise ModelLookupError(f"factory '{reference}' returned example inputs that are not tensors")
+        return model.eval(), inputs
+
+    safe_name = attr if attr.isidentifier() else "user_model"
+    return ModelSpec(safe_name, build, (), "static_per_channel", f"user model {reference}")
+
+
+def describe_zoo() -> str:
+    """The --list_models table: name, input shapes, quantization recipe, description."""
+    rows = [("model", "inputs", "quant recipe", "description")]
+    for spec in MODELS.values():
+        shapes = " ".join("x".join(map(str, s)) for s in spec.input_shapes)
+        rows.append((spec.name, shapes, spec.quant_recipe, spec.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(
+        f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows
+    )

@@ -1,0 +1,53 @@
+"""Post-training quantization with ExecuTorch's XNNPACK quantizer (PT2E flow)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+
+from examples.quantization.recipes import QuantRecipe
+
+
+def make_quantizer(recipe: QuantRecipe):
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    config = get_symmetric_quantization_config(is_per_channel=recipe.per_channel, is_dynamic=recipe.dynamic)
+    return XNNPACKQuantizer().set_global(config)
+
+
+def quantize(
+    model: torch.nn.Module,
+    example_inputs: tuple,
+    recipe: QuantRecipe,
+    calibration: Iterable[Sequence[torch.Tensor]] | None = None,
+) -> tuple[torch.fx.GraphModule, int]:
+    """Return the quantized (converted) graph module and the number of calibration batches used.
+
+    Static recipes run ``calibration`` (default: the example inputs) through the observers.
+    Dynamic recipes quantize activations at run time and ignore ``calibration``; they still
+    need one forward pass so that the weight observers see the weights (count returned: 0).
+    """
+    from executorch.backends.transforms.duplicate_dynamic_quant_chain import (
+        DuplicateDynamicQuantChainPass,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    graph = torch.export.export(model, example_inputs, strict=True).module()
+    prepared = prepare_pt2e(graph, make_quantizer(recipe))
+    used = 0
+    with torch.no_grad():
+        if recipe.needs_calibration:
+            for batch in calibration if calibration is not None else [example_inputs]:
+                prepared(*batch)
+                used += 1
+        else:
+            prepared(*example_inputs)
+    converted = convert_pt2e(prepared)
+    if recipe.dynamic:
+        # Each consumer gets its own dynamic quant chain, as XNNPACK's partitioner expects.
+        DuplicateDynamicQuantChainPass()(converted)
+    return converted, used

@@ -1,0 +1,53 @@
+"""Quantization recipes: the one table that says how each kind of model is quantized.
+
+A model's entry in the zoo names a recipe from :data:`RECIPES`; nothing else in the code
+branches on the model to decide how to quantize it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QuantRecipe:
+    name: str
+    per_channel: bool  # one scale per output channel of each weight (vs one per tensor)
+    dynamic: bool  # activations quantized at run time, per batch (no calibration needed)
+    description: str
+
+    @property
+    def needs_calibration(self) -> bool:
+        return not self.dynamic
+
+
+RECIPES: dict[str, QuantRecipe] = {
+    r.name: r
+    for r in (
+        QuantRecipe(
+            "static_per_channel",
+            per_channel=True,
+            dynamic=False,
+            description="int8 weights per channel, int8 activations calibrated ahead of time (conv nets)",
+        ),
+        QuantRecipe(
+            "static_per_tensor",
+            per_channel=False,
+            dynamic=False,
+            description="int8 weights per tensor, int8 activations calibrated ahead of time",
+        ),
+        QuantRecipe(
+            "dynamic_per_channel",
+            per_channel=True,
+            dynamic=True,
+            description="int8 weights per channel, activations quantized at run time (linear/transformer models)",
+        ),
+    )
+}
+
+
+def get_recipe(name: str) -> QuantRecipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ValueError(f"unknown quantization recipe '{name}' (known: {', '.join(RECIPES)})") from None

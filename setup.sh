@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One-step, idempotent set-up: a virtual environment in .venv with the pinned packages,
+# the system libraries the native runner needs, and the runner itself (cmake-out/).
+# A second run with nothing changed only checks stamps and rebuilds incrementally.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+STAMP=.setup-stamp
+
+say() { printf '[setup] %s\n' "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating virtual environment in $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+# Reinstall only when the declared packages changed (the stamp holds pyproject's hash).
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  say "installing pinned packages (torch 2.13.0 CPU, executorch 1.5.1, ...)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  # --no-build-isolation is not needed: setuptools builds the (pure Python) project itself.
+  "$VENV/bin/python" -m pip install -q -e ".[build,test,compare]"
+  echo "$want" > "$STAMP"
+else
+  say "packages up to date"
+fi
+
+# gflags for the runner's command line (Debian package), only when missing.
+if ! [ -f /usr/include/gflags/gflags.h ]; then
+  say "installing libgflags-dev"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libgflags-dev >/dev/null
+fi
+
+if [ -f CMakeLists.txt ]; then
+  say "building the native runner (cmake-out/)"
+  PATH="$PWD/$VENV/bin:$PATH"
+  if [ ! -f cmake-out/build.ninja ]; then
+    cmake -S . -B cmake-out -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
+  cmake --build cmake-out --parallel >/dev/null
+fi
+say "done"
