@@ -1,0 +1,46 @@
+def define_common_targets():
+    native.python_library(
+        name = "backend",
+        srcs = native.glob(["**/*.py"]),
+        deps = [
+            "//:package_roots",
+            "//examples/benchmark:benchmark",
+            "//examples/common:common",
+            "//examples/evaluation:evaluation",
+            "//examples/export:export",
+            "//examples/models:models",
+            "//examples/quantization:quantization",
+            "//runtime/profiler:profiler",
+        ],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:xnnpack_examples -- --model_name mv2 --delegate
+    native.python_binary(
+        name = "xnnpack_examples",
+        main_module = "examples.backend.xnnpack_examples",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:benchmark -- --models mv2
+    native.python_binary(
+        name = "benchmark",
+        main_module = "examples.backend.benchmark",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:xnn_executor_runner -- --model_path x.pte
+    native.alias(
+        name = "xnn_executor_runner",
+        actual = "//runtime/executor_runner:xnn_executor_runner",
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:profiler_results_cli -- --prof_results_bin=prof_result.bin
+    native.alias(
+        name = "profiler_results_cli",
+        actual = "//runtime/profiler:profiler_results_cli",
+        visibility = ["PUBLIC"],
+    )

@@ -1,0 +1,15 @@
+def define_common_targets():
+    native.python_library(
+        name = "benchmark",
+        srcs = native.glob(["**/*.py"]),
+        deps = [
+            "//:package_roots",
+            "//examples/common:common",
+            "//examples/evaluation:evaluation",
+            "//examples/export:export",
+            "//examples/models:models",
+            "//examples/quantization:quantization",
+            "//runtime/profiler:profiler",
+        ],
+        visibility = ["PUBLIC"],
+    )

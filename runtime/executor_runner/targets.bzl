@@ -1,0 +1,53 @@
+"""//runtime/executor_runner: the native runner, built from the same source list as CMake.
+
+Profiling mirrors the CMake options EXECUTORCH_PROF_ENABLED / EXECUTORCH_PROF_BUF_SIZE /
+EXECUTORCH_NUM_PROF_BLOCKS through buckconfig:
+    buck2 run -c executorch.prof_enabled=true [-c executorch.prof_buf_size=N]
+              [-c executorch.num_prof_blocks=N] examples/backend:xnn_executor_runner -- ...
+"""
+
+load(":sources.bzl", "RUNNER_SRCS")
+
+# Same text as the FATAL_ERROR in CMakeLists.txt.
+PROF_WITHOUT_ENABLE_MESSAGE = "EXECUTORCH_PROF_BUF_SIZE and EXECUTORCH_NUM_PROF_BLOCKS require EXECUTORCH_PROF_ENABLED=ON"
+
+def _is_true(value):
+    return value.lower() in ("1", "true", "on", "yes")
+
+def profiling_flags():
+    """The -D flags for the runner, as CMakeLists.txt computes them: none unless profiling is
+    on; buffer size and block count only when set; either without profiling is an error."""
+    enabled = _is_true(read_config("executorch", "prof_enabled", "false"))
+    buf_size = read_config("executorch", "prof_buf_size", "")
+    num_blocks = read_config("executorch", "num_prof_blocks", "")
+    if not enabled:
+        if buf_size or num_blocks:
+            fail(PROF_WITHOUT_ENABLE_MESSAGE)
+        return []
+    flags = ["-DEXECUTORCH_PROF_ENABLED=1"]
+    if buf_size:
+        flags.append("-DEXECUTORCH_PROF_BUF_SIZE=" + buf_size)
+    if num_blocks:
+        flags.append("-DEXECUTORCH_NUM_PROF_BLOCKS=" + num_blocks)
+    return flags
+
+def define_common_targets():
+    native.cxx_binary(
+        name = "xnn_executor_runner",
+        srcs = RUNNER_SRCS,
+        headers = native.glob(["**/*.h"]),
+        preprocessor_flags = profiling_flags(),
+        # The XNNPACK backend registers itself from a static initializer: keep its
+        # library (and the kernels') as DT_NEEDED even though no symbol is referenced.
+        linker_flags = ["-Wl,--no-as-needed"],
+        deps = [
+            "//:executorch",
+            "//:executorch_backend_xnnpack",
+            "//:executorch_etdump",
+            "//:executorch_kernels_optimized",
+            "//:executorch_kernels_quantized",
+            "//:executorch_threadpool",
+            "//:gflags",
+        ],
+        visibility = ["PUBLIC"],
+    )

@@ -1,0 +1,208 @@
+"""tools/buck2_check: the real repo passes, and each kind of breakage in a small generated
+repo (tests/fixtures/buck2/good_repo.py written to tmp_path) is caught."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools.buck2_check.checker import TARGET_RELEASE, Checker, buildfile_names, check_repo, parse_buckconfig
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location(
+    "buck2_good_repo", Path(__file__).resolve().parent / "fixtures" / "buck2" / "good_repo.py")
+good_repo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(good_repo)
+
+
+def make_repo(tmp_path, changes=None, removed=()):
+    files = dict(good_repo.FILES)
+    files.update(changes or {})
+    for r in removed:
+        files.pop(r)
+    for rel, text in files.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return tmp_path
+
+
+def messages(root, **kw):
+    return [str(f) for f in check_repo(root, **kw)]
+
+
+def edit(rel, old, new):
+    text = good_repo.FILES[rel]
+    assert old in text, (rel, old)
+    return {rel: text.replace(old, new)}
+
+
+def test_good_fixture_is_clean(tmp_path):
+    assert messages(make_repo(tmp_path)) == []
+
+
+def test_real_repo_is_clean():
+    assert messages(REPO) == []
+
+
+def test_real_repo_uses_only_attrs_of_older_release_too():
+    older = Path("/work/shared/buck2/prelude_rule_attrs_2025-05-06.json")
+    alt = REPO.parent / "shared" / "buck2" / older.name
+    path = older if older.is_file() else alt
+    if not path.is_file():
+        pytest.skip("2025-05-06 attribute list not available")
+    assert messages(REPO, rule_attrs=json.loads(path.read_text()), release="2025-05-06",
+                    semantic=False) == []
+
+
+def test_real_repo_profiling_defines_reach_runner():
+    c = Checker(REPO, {"executorch.prof_enabled": "true", "executorch.prof_buf_size": "8096",
+                       "executorch.num_prof_blocks": "61"})
+    c.run(semantic=False)
+    flags = c.targets["//runtime/executor_runner:xnn_executor_runner"].attrs["preprocessor_flags"]
+    assert "-DEXECUTORCH_PROF_ENABLED=1" in flags
+    assert "-DEXECUTORCH_PROF_BUF_SIZE=8096" in flags
+    assert "-DEXECUTORCH_NUM_PROF_BLOCKS=61" in flags
+    c = Checker(REPO)
+    c.run(semantic=False)
+    assert not any("PROF" in f for f in
+                   c.targets["//runtime/executor_runner:xnn_executor_runner"].attrs["preprocessor_flags"])
+
+
+def test_real_repo_prof_buf_size_alone_fails():
+    found = messages(REPO, overrides={"executorch.prof_buf_size": "1024"}, semantic=False)
+    assert any("EXECUTORCH_PROF_ENABLED" in f for f in found), found
+
+
+BROKEN = {
+    "syntax": (edit("examples/backend/targets.bzl", "def define_common_targets():",
+                    "def define_common_targets(:"), "Parse error"),
+    "def_in_build_file": ({"examples/backend/TARGETS": "def f():\n    pass\n"}, "`def` is not allowed"),
+    "top_level_if": ({"examples/backend/TARGETS": good_repo.FILES["examples/backend/TARGETS"]
+                      + "if True:\n    x = 1\n"}, "`if` cannot be used outside `def`"),
+    "top_level_for": ({"examples/backend/TARGETS": good_repo.FILES["examples/backend/TARGETS"]
+                       + "for x in []:\n    pass\n"}, "`for` cannot be used outside `def`"),
+    "type_annotation": ({"examples/backend/TARGETS": "x: int = 1\n"}, "type annotations"),
+    "load_missing_file": (edit("examples/backend/TARGETS", ":targets.bzl", ":nope.bzl"),
+                          "`examples/backend/nope.bzl` does not exist"),
+    "load_missing_symbol": (edit("examples/backend/TARGETS", '"define_common_targets")',
+                                 '"define_common_targets", "nothing_here")'), "nothing_here"),
+    "load_unknown_prelude": (edit("toolchains/BUCK", "toolchains:genrule.bzl", "toolchains:nope.bzl"),
+                             "no such prelude file"),
+    "load_non_bzl": (edit("examples/backend/TARGETS", ":targets.bzl", ":TARGETS"), "only loads .bzl"),
+    "unknown_rule": (edit("examples/backend/targets.bzl", "native.alias(", "native.aliass("),
+                     "aliass"),
+    "unknown_attr": (edit("examples/backend/targets.bzl", 'main_module = "examples',
+                          'main_modul = "examples'), "has no attribute `main_modul`"),
+    "default_only_attr": (edit("examples/backend/targets.bzl", 'deps = [":backend"],',
+                               'deps = [":backend"],\n        srcs = ["xnnpack_examples.py"],'),
+                          "`srcs` is default_only"),
+    "required_missing": (edit("examples/backend/targets.bzl",
+                              'actual = "//runtime/executor_runner:xnn_executor_runner",', ""),
+                         "requires attribute `actual`"),
+    "toolchain_bad_attr": (edit("toolchains/BUCK", 'compiler_type = "gcc"', 'compilr = "gcc"'),
+                           "has no attribute `compilr`"),
+    "toolchain_default_only": (edit("toolchains/BUCK", 'name = "python",',
+                                    'name = "python", runtime_library = "x",'), "default_only"),
+    "missing_src": (edit("tests/targets.bzl", '"buck_pytest_main.py"', '"missing_main.py"'),
+                    "`missing_main.py` does not exist"),
+    "undeclared_dep": (edit("examples/backend/targets.bzl", 'deps = [":backend"]',
+                            'deps = [":backendd"]'), "`:backendd` is not a declared target"),
+    "undeclared_cross_package_dep": (edit("examples/backend/targets.bzl", '"//:package_roots"',
+                                          '"//:package_rootz"'), "is not a declared target"),
+    "duplicate_target": (edit("examples/backend/targets.bzl", 'name = "xnn_executor_runner"',
+                              'name = "xnnpack_examples"'), "duplicate target"),
+    "main_module_missing": (edit("examples/backend/targets.bzl", "backend.xnnpack_examples",
+                                 "backend.nope"), "main_module `examples.backend.nope`"),
+    "test_without_target": ({"tests/targets.bzl": "def define_common_targets():\n    pass\n"},
+                            "test file has no python_test target"),
+    "runner_src_not_in_buck2": ({"runtime/executor_runner/extra.cpp": "int x;\n"},
+                                "not listed in CMake and Buck2"),
+    "runner_src_not_in_cmake": ({"CMakeLists.txt": "project(x)\n"}, "not listed in CMake"),
+    "runner_srcs_differ": (edit("runtime/executor_runner/targets.bzl", "srcs = RUNNER_SRCS",
+                                'srcs = RUNNER_SRCS + ["other.cpp"], headers = []'),
+                           "srcs differ from RUNNER_SRCS"),
+    "readme_bad_target": (edit("README.md", "buck2 test //...", "buck2 run examples/backend:nope"),
+                          "`examples/backend:nope`"),
+    "shadowed_buildfile": ({"examples/backend/BUCK": "# other\n"}, "shadowed"),
+    "unread_buildfile_name": ({"examples/BUILD": "# bazel\n"}, "never read by buck2"),
+    "prof_define_missing": (edit("runtime/executor_runner/targets.bzl",
+                                 'flags = ["-DEXECUTORCH_PROF_ENABLED=1"]', "flags = []"),
+                            "does not define EXECUTORCH_PROF_ENABLED=1"),
+    "prof_always_on": (edit("runtime/executor_runner/targets.bzl", "return []",
+                            'return ["-DEXECUTORCH_PROF_ENABLED=1"]'), "without -c"),
+    "prof_buf_size_alone_ok": (edit("runtime/executor_runner/targets.bzl", "if buf or blocks:",
+                                    "if False:"), "does not fail"),
+    "prof_message_differs": (edit("runtime/executor_runner/targets.bzl",
+                                  'fail("EXECUTORCH_PROF_BUF_SIZE and', 'fail("buffer size and'), "differs from CMake"),
+    "no_bundled_prelude": (edit(".buckconfig", "prelude = bundled", "prelude = git"),
+                           "prelude = bundled"),
+    "missing_alias": (edit(".buckconfig", "  fbcode_macros = none\n", ""), "`fbcode_macros`"),
+    "missing_platform_detector": (edit(".buckconfig", "target_platform_detector_spec", "x"),
+                                  "target_platform_detector_spec"),
+    "demo_toolchains": (edit("toolchains/BUCK", "# \n" if False else 'load("@prelude//tests',
+                             '# system_demo_toolchains\nload("@prelude//tests'), "demo toolchains"),
+    "missing_toolchain": (edit("toolchains/BUCK", 'name = "genrule"', 'name = "genrule2"'),
+                          "lacks the `genrule` toolchain"),
+    "python_file_uncovered": ({"examples/extra/new.py": ""}, "in no Buck2 python target"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_repo_is_caught(tmp_path, case):
+    changes, expected = BROKEN[case]
+    found = messages(make_repo(tmp_path, changes))
+    assert any(expected in f for f in found), found
+
+
+def test_missing_buckroot_is_caught(tmp_path):
+    found = messages(make_repo(tmp_path, removed=[".buckroot"]))
+    assert any(".buckroot" in f for f in found)
+
+
+def test_glob_follows_files_and_stops_at_subpackages(tmp_path):
+    root = make_repo(tmp_path, {"tests/test_more.py": "def test_x():\n    pass\n"})
+    c = Checker(root)
+    assert c.run() == []
+    assert "//tests:test_more" in c.targets
+    srcs = c.targets["//:package_roots"].attrs["srcs"]
+    assert srcs == ["examples/__init__.py", "runtime/__init__.py"]
+    # examples/backend is its own package: the root glob never reaches into it.
+    assert all("backend" not in s for s in srcs)
+
+
+def test_buildfile_names_follow_buck2_semantics():
+    assert buildfile_names({}) == ["BUCK.v2", "BUCK"]
+    assert buildfile_names({"buildfile": {"name": "TARGETS"}}) == ["TARGETS.v2", "TARGETS"]
+    assert buildfile_names({"buildfile": {"name": "X", "name_v2": "BUCK, TARGETS"}}) == ["BUCK", "TARGETS"]
+
+
+def test_parse_buckconfig_continuations():
+    cfg = parse_buckconfig("[a]\n  k = x, \\\n    y\n  j = 1\n[b]\nz=2\n")
+    assert cfg["a"]["k"].replace(" ", "") == "x,y" and cfg["a"]["j"] == "1" and cfg["b"]["z"] == "2"
+
+
+def test_shipped_buckconfig_design():
+    cfg = parse_buckconfig((REPO / ".buckconfig").read_text())
+    assert buildfile_names(cfg) == ["BUCK", "TARGETS"]
+    assert cfg["external_cells"]["prelude"] == "bundled"
+    assert (REPO / "tools/buck2_check/data" / f"prelude_rule_attrs_{TARGET_RELEASE}.json").is_file()
+
+
+def test_cli(tmp_path):
+    good = make_repo(tmp_path / "good")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tools.buck2_check", *a],  # noqa: E731
+                                    cwd=REPO, capture_output=True, text=True)
+    r = run("--root", str(good))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "OK" in r.stdout
+    bad = make_repo(tmp_path / "bad", {"examples/backend/TARGETS": "def f():\n    pass\n"})
+    r = run("--root", str(bad))
+    assert r.returncode == 1 and "examples/backend/TARGETS" in r.stdout
+    r = run("--root", str(good), "-c", "executorch.prof_buf_size=1")
+    assert r.returncode == 1 and good_repo.PROF_MSG in r.stdout
+    r = run("--root", str(good), "-c", "oops")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
