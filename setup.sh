@@ -36,12 +36,23 @@ if ! [ -f /usr/include/gflags/gflags.h ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libgflags-dev >/dev/null
 fi
 
+# --- runner build (owner: runner) ---------------------------------------------------------
+# cmake-out/: the runner; cmake-out-prof/: the same runner with ETDump profiling
+# (-DEXECUTORCH_PROF_ENABLED=ON, writes prof_result.bin). Both incremental on a second run.
 if [ -f CMakeLists.txt ]; then
-  say "building the native runner (cmake-out/)"
   PATH="$PWD/$VENV/bin:$PATH"
-  if [ ! -f cmake-out/build.ninja ]; then
-    cmake -S . -B cmake-out -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  fi
-  cmake --build cmake-out --parallel >/dev/null
+  build_runner() {  # build_runner <dir> [cmake -D options...]
+    local dir=$1; shift
+    say "building the native runner ($dir/)"
+    if [ ! -f "$dir/build.ninja" ]; then
+      cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >"$dir.configure.log" 2>&1 \
+        || { cat "$dir.configure.log" >&2; exit 1; }
+      rm -f "$dir.configure.log"
+    fi
+    cmake --build "$dir" --parallel 2 >/dev/null || cmake --build "$dir" --parallel 1
+  }
+  build_runner cmake-out
+  build_runner cmake-out-prof -DEXECUTORCH_PROF_ENABLED=ON
 fi
+# --- end runner build ----------------------------------------------------------------------
 say "done"

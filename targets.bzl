@@ -26,7 +26,7 @@ def _wheel_cmd():
     if prefix:
         find = "P='{}'".format(prefix)
     else:
-        find = "P=$({} -c 'import executorch, os; print(os.path.dirname(executorch.__file__))')".format(python)
+        find = "P=$({} -c 'import executorch, os; print(executorch.__path__[0])')".format(python)
     return " && ".join([
         find,
         "test -d \"$P/lib\" || { echo \"executorch wheel not found (got '$P'); pip install executorch or set -c executorch.prefix=\" >&2; exit 1; }",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 
@@ -55,28 +55,51 @@ def export_program(
     recipe: QuantRecipe | None = None,
     calibration: Iterable[Sequence[torch.Tensor]] | None = None,
     want_etrecord: bool = False,
+    progress: Callable[[str], None] | None = None,
+    partitioner_options: dict | None = None,
+    export_no_grad: bool = False,
 ) -> ExportResult:
-    """Export ``model``; quantize first when a ``recipe`` is given; lower to XNNPACK when ``delegate``."""
+    """Export ``model``; quantize first when a ``recipe`` is given; lower to XNNPACK when ``delegate``.
+
+    ``progress`` (optional) is called with ``"quantizing"``, ``"exporting"``, ``"lowering"`` and
+    ``"serializing"`` as each stage starts (the CLIs print progress lines from it).
+
+    Performance knobs (defaults are the fastest measured configuration, docs/PERFORMANCE.md):
+    ``partitioner_options`` are passed to ``XnnpackPartitioner`` (e.g. ``{"per_op_mode": True}``,
+    measured slower: one delegate call per op); ``export_no_grad=True`` restores the old
+    ``torch.no_grad()`` export (leaves constant copies outside the delegate on mv3).
+    """
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
     start = time.perf_counter()
     timings = {}
     model = model.eval()
     calibration_batches = 0
+    step = progress or (lambda stage: None)
     if recipe is not None:
+        step("quantizing")
         model, calibration_batches = quantize(model, example_inputs, recipe, calibration)
         timings["quantize_s"] = time.perf_counter() - start
+    step("exporting")
     t = time.perf_counter()
-    with torch.no_grad():
+    if export_no_grad:
+        with torch.no_grad():
+            exported = torch.export.export(model, example_inputs)
+    else:
+        # Not under no_grad (docs/PERFORMANCE.md): a no_grad export leaves the scalar constants of
+        # decomposed hardsigmoid/hardswish as _to_dim_order_copy nodes outside the XNNPACK delegate
+        # (18 per run on mv3), each a portable-kernel call and a delegate input. The model is in
+        # eval mode, so the exported graph computes the same thing.
         exported = torch.export.export(model, example_inputs)
     timings["torch_export_s"] = time.perf_counter() - t
 
+    step("lowering")
     t = time.perf_counter()
     partitioners = []
     if delegate:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
-        partitioners.append(XnnpackPartitioner())
+        partitioners.append(XnnpackPartitioner(**(partitioner_options or {})))
     edge = to_edge_transform_and_lower(
         exported,
         partitioner=partitioners,
@@ -90,6 +113,7 @@ def export_program(
         # Registers the out-variants of quantize/dequantize that a portable q8 program calls.
         import executorch.kernels.quantized  # noqa: F401
 
+    step("serializing")
     t = time.perf_counter()
     program = edge.to_executorch()
     timings["serialize_s"] = time.perf_counter() - t

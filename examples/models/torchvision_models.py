@@ -8,14 +8,41 @@ from examples.models.model_spec import random_inputs
 from examples.models.torchvision_compat import import_torchvision
 
 
+def settle_batchnorm(model: torch.nn.Module, image_size: int, batches: int = 2, batch_size: int = 4) -> None:
+    """Give a randomly initialised model the BatchNorm statistics of its own activations.
+
+    Fresh BatchNorm layers hold mean 0 / variance 1, which do not match what random
+    convolutions produce: signals then shrink layer by layer (random MobileNet V2 outputs
+    are around 1e-15), int8 quantization rounds everything to zero, and every error figure
+    becomes meaningless. Re-estimating the statistics on random images (cumulative average,
+    no gradient) keeps activations at unit scale while the weights stay random.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative moving average over the batches below
+    generator = torch.Generator().manual_seed(1)
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(batch_size, 3, image_size, image_size, generator=generator))
+    for norm in norms:
+        norm.momentum = 0.1
+    model.eval()
+
+
 def classifier_factory(builder: str, image_size: int, **kwargs):
     """A factory for ``torchvision.models.<builder>`` taking a single NCHW image batch."""
 
     def factory(weights):
         tv = import_torchvision()
         torch.manual_seed(0)  # random initialisation is reproducible
-        model = getattr(tv.models, builder)(weights=weights, **kwargs).eval()
-        return model, random_inputs((1, 3, image_size, image_size))
+        model = getattr(tv.models, builder)(weights=weights, **kwargs)
+        if weights is None:
+            settle_batchnorm(model, image_size)
+        return model.eval(), random_inputs((1, 3, image_size, image_size))
 
     return factory
 
@@ -37,6 +64,8 @@ def segmentation_factory(builder: str, image_size: int):
         torch.manual_seed(0)
         # weights_backbone=None: never fetch backbone weights behind the user's back.
         model = getattr(tv.models.segmentation, builder)(weights=weights, weights_backbone=None, aux_loss=None)
+        if weights is None:
+            settle_batchnorm(model, image_size, batches=1, batch_size=2)
         return SegmentationLogits(model).eval(), random_inputs((1, 3, image_size, image_size))
 
     return factory

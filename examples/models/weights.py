@@ -64,7 +64,7 @@ def load_model(spec: ModelSpec, weights: str = "auto") -> LoadedModel:
         model, inputs = spec.factory(_pretrained_entry(spec))
         return LoadedModel(model, inputs, "pretrained")
     if weights == "random":
-        if "toy" not in spec.tags:
+        if not {"toy", "user"} & set(spec.tags):  # toys and user factories pick their own
             warnings.warn(RANDOM_WARNING.format(name=spec.name), UserWarning, stacklevel=2)
         model, inputs = spec.factory(None)
         return LoadedModel(model, inputs, "random")

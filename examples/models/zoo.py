@@ -79,7 +79,8 @@ def _user_model(reference: str) -> ModelSpec:
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module)):
             raise ModelLookupError(
                 f"factory '{reference}' must return (torch.nn.Module, example_inputs tuple), "
-                f"got {type(result).__name__}"
+                + (f"got a tuple starting with a {type(result[0]).__name__}" if isinstance(result, tuple) and result
+                   else f"got {type(result).__name__}")
             )
         model, inputs = result
         inputs = inputs if isinstance(inputs, tuple) else (inputs,)
@@ -88,7 +89,7 @@ def _user_model(reference: str) -> ModelSpec:
         return model.eval(), inputs
 
     safe_name = attr if attr.isidentifier() else "user_model"
-    return ModelSpec(safe_name, build, (), "static_per_channel", f"user model {reference}")
+    return ModelSpec(safe_name, build, (), "static_per_channel", f"user model {reference}", tags=("user",))
 
 
 def describe_zoo() -> str:

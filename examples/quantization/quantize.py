@@ -16,7 +16,25 @@ def make_quantizer(recipe: QuantRecipe):
     )
 
     config = get_symmetric_quantization_config(is_per_channel=recipe.per_channel, is_dynamic=recipe.dynamic)
-    return XNNPACKQuantizer().set_global(config)
+    quantizer = XNNPACKQuantizer().set_global(config)
+    if getattr(recipe, "fp32_depthwise", False):
+        quantizer.set_filter_function(lambda node: not is_depthwise_conv(node))
+    return quantizer
+
+
+def is_depthwise_conv(node: torch.fx.Node) -> bool:
+    """A conv node of an exported graph whose groups equal its input channels (> 1)."""
+    if node.op != "call_function" or getattr(node.target, "__name__", "").split(".")[0] not in ("conv2d", "conv1d", "convolution"):
+        return False
+    name = node.target.__name__.split(".")[0]
+    groups_index = 8 if name == "convolution" else 6
+    groups = node.args[groups_index] if len(node.args) > groups_index else node.kwargs.get("groups", 1)
+    if not isinstance(groups, int) or groups <= 1:
+        return False
+    weight = node.args[1]
+    shape = weight.meta.get("val").shape if isinstance(weight, torch.fx.Node) and "val" in weight.meta else None
+    # depthwise: one input channel per group (weight [out, in/groups = 1, kh, kw])
+    return shape is None or shape[1] == 1
 
 
 def quantize(

@@ -15,6 +15,9 @@ class QuantRecipe:
     per_channel: bool  # one scale per output channel of each weight (vs one per tensor)
     dynamic: bool  # activations quantized at run time, per batch (no calibration needed)
     description: str
+    # Leave depthwise convolutions (groups == in_channels > 1) in fp32. For CPUs whose int8
+    # depthwise kernels are slower than fp32 (AVX2 without VNNI); see docs/PERFORMANCE.md.
+    fp32_depthwise: bool = False
 
     @property
     def needs_calibration(self) -> bool:
@@ -35,6 +38,13 @@ RECIPES: dict[str, QuantRecipe] = {
             per_channel=False,
             dynamic=False,
             description="int8 weights per tensor, int8 activations calibrated ahead of time",
+        ),
+        QuantRecipe(
+            "static_per_channel_fp32_dw",
+            per_channel=True,
+            dynamic=False,
+            description="static_per_channel, but depthwise convs stay fp32 (CPUs without int8 dot products)",
+            fp32_depthwise=True,
         ),
         QuantRecipe(
             "dynamic_per_channel",

@@ -1,0 +1,130 @@
+"""Benchmark ExecuTorch (portable / XNNPACK fp32 / XNNPACK q8, native runner) against peers.
+
+    python3 -m examples.backend.benchmark --models mv2
+    python3 -m examples.backend.benchmark --models mv2,mv3 --threads 1,2,4
+    python3 -m examples.backend.benchmark --models mv2 --backends xnnpack_fp32,xnnpack_q8,ort_int8
+
+Exports (or reuses from the cache) each program, runs it through cmake-out/xnn_executor_runner,
+runs the peers (ONNX Runtime fp32/int8, eager PyTorch) the same way, and writes
+benchmark.md / benchmark.json / benchmark.png to --output_dir; the Markdown report is also
+printed to stdout at the end (progress lines go to stderr).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from absl import flags
+
+from examples.common import cli
+
+flags.DEFINE_string("models", "mv2", "Comma-separated zoo models (see --list_models) or my_pkg.my_module:factory.")
+flags.DEFINE_string("backends", "all",
+                    "Comma-separated backends: portable, xnnpack_fp32, xnnpack_q8 (ExecuTorch, native runner), "
+                    "ort_fp32, ort_int8 (ONNX Runtime), eager (PyTorch); 'all' for every one.")
+flags.DEFINE_string("threads", "1", "Comma-separated thread counts, e.g. 1,2,4 (the report adds speed-ups vs 1).")
+flags.DEFINE_integer("num_iters", 50, "Measured iterations (after the warm-up) for all backends but portable.")
+flags.DEFINE_integer("warmup_iters", 10, "Warm-up iterations (dropped; iteration 1 is one of them and is "
+                     "reported alone as 'first iteration').")
+flags.DEFINE_integer("portable_iters", 3, "Measured iterations for portable (its kernels are ~1000x slower).")
+flags.DEFINE_integer("portable_warmup_iters", 0, "Warm-up iterations for portable.")
+flags.DEFINE_string("weights", "auto", "Weights: auto (pretrained if cached, else random with a warning), "
+                    "pretrained (cached only, never downloads), random, or a PATH to a state_dict file.")
+flags.DEFINE_string("calibration_data", None, "Calibration for the q8 / ONNX int8 programs: an image folder or "
+                    "a .pt file (default: random inputs).")
+flags.DEFINE_integer("num_calibration_samples", None, "Calibration samples (default: all / 8 random).")
+flags.DEFINE_string("output_dir", "benchmark-out", "Folder for benchmark.md, benchmark.json, benchmark.png.")
+flags.DEFINE_string("cache_dir", None, "Exported programs cache (default: <output_dir>/programs).")
+flags.DEFINE_string("runner", None, "Native runner binary (default: cmake-out/xnn_executor_runner; built by ./setup.sh).")
+flags.DEFINE_float("timeout_s", 1800.0, "Time limit of one run (one backend, one thread count), in seconds.")
+flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
+flags.DEFINE_bool("verbose", False, "Show third-party output and warnings, and tracebacks of unexpected errors.")
+
+FLAGS = flags.FLAGS
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise cli.UsageError(f"--{flag} must be comma-separated integers, got '{text}'") from None
+    if not values or any(v < 1 for v in values):
+        raise cli.UsageError(f"--{flag} must list integers >= 1, got '{text}'")
+    return sorted(dict.fromkeys(values))
+
+
+def settings_from_flags():
+    from examples.benchmark.backends import BACKENDS, Iterations, parse_backends
+    from examples.benchmark.harness import Settings
+    from examples.benchmark import runner
+    from examples.export.export_cli import writable_dir
+    from examples.models.zoo import resolve_model
+
+    models = [m.strip() for m in FLAGS.models.split(",") if m.strip()]
+    if not models:
+        raise cli.UsageError("--models is empty (see --list_models)")
+    for name in models:
+        resolve_model(name)  # unknown model: one line, exit 2, before anything slow
+    try:
+        backends = parse_backends(FLAGS.backends)
+    except ValueError as error:
+        raise cli.UsageError(f"--backends: {error}") from None
+    threads = _int_list(FLAGS.threads, "threads")
+    for flag in ("num_iters", "portable_iters"):
+        if FLAGS[flag].value < 1:
+            raise cli.UsageError(f"--{flag} must be at least 1, got {FLAGS[flag].value}")
+    for flag in ("warmup_iters", "portable_warmup_iters"):
+        if FLAGS[flag].value < 0:
+            raise cli.UsageError(f"--{flag} must be at least 0, got {FLAGS[flag].value}")
+    if FLAGS.calibration_data and not Path(FLAGS.calibration_data).exists():
+        raise cli.UsageError(f"calibration data not found: {FLAGS.calibration_data}")
+    if FLAGS.num_calibration_samples is not None and FLAGS.num_calibration_samples < 1:
+        raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {FLAGS.num_calibration_samples}")
+    output_dir = writable_dir(FLAGS.output_dir)
+    cache_dir = writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
+    runner_path = None
+    if any(BACKENDS[b].kind == "executorch" for b in backends):
+        runner_path = runner.find_runner(FLAGS.runner)  # missing: one line with the build command
+    return Settings(
+        models=models, backends=backends, threads=threads,
+        iterations=Iterations(FLAGS.warmup_iters, FLAGS.num_iters),
+        portable_iterations=Iterations(FLAGS.portable_warmup_iters, FLAGS.portable_iters),
+        weights=FLAGS.weights, calibration_data=FLAGS.calibration_data,
+        num_calibration_samples=FLAGS.num_calibration_samples, cache_dir=cache_dir,
+        runner_path=runner_path, timeout_s=FLAGS.timeout_s, verbose=FLAGS.verbose,
+    ), output_dir
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.list_models:
+        from examples.models.zoo import describe_zoo
+
+        print(describe_zoo())
+        return 0
+    settings, output_dir = settings_from_flags()
+
+    from examples.common.quiet import import_quietly
+
+    import_quietly(FLAGS.verbose)
+    from examples.benchmark.harness import run_benchmark
+    from examples.benchmark.report import render_markdown, write_reports
+
+    doc = run_benchmark(settings)
+    paths = write_reports(doc, output_dir)
+    markdown = render_markdown(doc)
+    sys.stderr.write("[benchmark] wrote " + ", ".join(str(p) for p in paths.values()) + "\n")
+    sys.stdout.write(markdown)
+    sys.stdout.flush()
+    if "chart" not in paths:
+        cli.warning_line("matplotlib is not installed: no benchmark.png (pip install matplotlib)")
+    failed = [r for r in doc["records"] if r["status"] == "failed"]
+    if failed:
+        cli.warning_line(f"{len(failed)} run(s) failed; see the report")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

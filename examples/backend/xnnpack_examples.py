@@ -1,0 +1,53 @@
+"""Export a model to an XNNPACK-delegated ExecuTorch program (fp32, or int8 with --quantize).
+
+    python3 -m examples.backend.xnnpack_examples --model_name mv2 --delegate            # mv2_xnnpack_fp32.pte
+    python3 -m examples.backend.xnnpack_examples --model_name mv2 --quantize --delegate # mv2_xnnpack_q8.pte
+    python3 -m examples.backend.xnnpack_examples --model_name mv2 --nodelegate          # mv2.pte (portable)
+    python3 -m examples.backend.xnnpack_examples --list_models
+"""
+
+from __future__ import annotations
+
+from absl import flags
+
+from examples.common import cli
+from examples.export import export_cli
+
+export_cli.define_common_flags()
+flags.adopt_module_key_flags(export_cli)  # --help lists the shared flags too
+flags.DEFINE_bool("quantize", False, "Quantize to int8 with the model's recipe (PT2E, XNNPACKQuantizer).")
+flags.DEFINE_bool("delegate", True, "Lower to the XNNPACK delegate; --nodelegate writes a portable program.")
+flags.DEFINE_integer("num_calibration_samples", None,
+                     "Calibration samples: caps those taken from --calibration_data (default all); "
+                     "without data, the number of random inputs (default 8).")
+flags.DEFINE_string("calibration_data", None,
+                    "Folder of images (resized, center-cropped, normalised as the model expects) or a .pt file "
+                    "holding an N x C x H x W tensor or a list of input tuples. Default: random inputs.")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.list_models:
+        export_cli.print_list_models()
+        return 0
+    if not FLAGS.model_name:
+        raise cli.UsageError("--model_name is required (see --list_models)")
+    export_cli.run_export(export_cli.ExportRequest(
+        model_name=FLAGS.model_name,
+        output_dir=FLAGS.output_dir,
+        weights=FLAGS.weights,
+        delegate=FLAGS.delegate,
+        quantize=FLAGS.quantize,
+        calibration_data=FLAGS.calibration_data,
+        num_calibration_samples=FLAGS.num_calibration_samples,
+        etrecord=FLAGS.etrecord,
+        verbose=FLAGS.verbose,
+    ))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

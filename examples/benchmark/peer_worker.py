@@ -1,0 +1,111 @@
+"""Measure one peer in a fresh process, so that its peak RSS is its own.
+
+``python -m examples.benchmark.peer_worker REQUEST.json`` reads a request written by
+:mod:`examples.benchmark.peers`, runs the classic methodology (iteration 1 reported alone,
+``warmup`` iterations dropped, ``iters`` measured) and prints ONE JSON line on stdout::
+
+    {"ok": true, "load_ms": ..., "times_ms": [...], "peak_rss_bytes": ..., "version": "..."}
+    {"ok": false, "error": "one line"}
+
+Request: ``{"kind": "ort"|"eager", "threads", "warmup", "iters", "inputs": [.npy paths],
+"outputs": .npz path, "onnx_path", "input_names"}`` (ort) or ``"model", "weights"`` (eager).
+The ONNX Runtime worker never imports torch (its RSS would count it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+
+def flatten_torch_outputs(outputs) -> list:
+    """A model's outputs (tensor, tuple, list, dict, nested) as a flat list of numpy arrays."""
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    return [leaf.detach().float().cpu().numpy() for leaf in tree_leaves(outputs) if isinstance(leaf, torch.Tensor)]
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak RSS: VmHWM (ru_maxrss would include the parent's, inherited at exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def time_iterations(run, warmup: int, iters: int):
+    times, out = [], None
+    for _ in range(warmup + iters):
+        start = time.perf_counter()
+        out = run()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times, out
+
+
+def _ort(request: dict, inputs: list) -> dict:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = request["threads"]
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    start = time.perf_counter()
+    session = ort.InferenceSession(request["onnx_path"], options, providers=["CPUExecutionProvider"])
+    load_ms = (time.perf_counter() - start) * 1000.0
+    feed = dict(zip(request["input_names"], inputs))
+    times, outputs = time_iterations(lambda: session.run(None, feed), request["warmup"], request["iters"])
+    return {"load_ms": load_ms, "times_ms": times, "outputs": outputs, "version": ort.__version__}
+
+
+def _eager(request: dict, inputs: list) -> dict:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import torch
+
+    torch.set_num_threads(request["threads"])
+    torch.set_num_interop_threads(1)
+    from examples.models.weights import load_model
+    from examples.models.zoo import resolve_model
+
+    start = time.perf_counter()
+    model = load_model(resolve_model(request["model"]), request["weights"]).model.eval()
+    load_ms = (time.perf_counter() - start) * 1000.0
+    tensors = [torch.from_numpy(a) for a in inputs]
+    with torch.inference_mode():
+        times, outputs = time_iterations(lambda: model(*tensors), request["warmup"], request["iters"])
+    return {"load_ms": load_ms, "times_ms": times, "outputs": flatten_torch_outputs(outputs),
+            "version": torch.__version__}
+
+
+def main(argv: list[str]) -> int:
+    try:
+        import numpy as np
+
+        with open(argv[1], encoding="utf-8") as f:
+            request = json.load(f)
+        inputs = [np.load(p) for p in request["inputs"]]
+        result = {"ort": _ort, "eager": _eager}[request["kind"]](request, inputs)
+        np.savez(request["outputs"], *[np.asarray(o) for o in result.pop("outputs")])
+        result["peak_rss_bytes"] = peak_rss_bytes()
+        result["ok"] = True
+    except Exception as error:  # noqa: BLE001 - reported to the parent as one line
+        text = str(error).strip().splitlines()
+        result = {"ok": False, "error": f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")}
+    sys.stdout.flush()
+    os.write(1, (json.dumps(result) + "\n").encode())
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,265 @@
+"""Report writers: Markdown (the classic table and the details), JSON, and a PNG chart.
+
+JSON document (``benchmark.json``, ``schema_version`` 1)::
+
+    schema, schema_version, created, wall_seconds
+    machine     {cpu_model, isa[], logical_cpus, usable_cpus, arch, os, python}
+    packages    {torch, torchvision, executorch, torchao, onnxruntime, onnx, ...: version | null}
+    settings    {models[], backends[], threads[], warmup_iters, num_iters,
+                 portable_warmup_iters, portable_iters, weights, calibration_data, runner}
+    models      {name: {weights, random_weights, description, quant_recipe, inputs[[shape]],
+                        calibration, random_calibration}}
+    records     [one per model x backend x threads, keys: harness.RECORD_KEYS]
+    comparisons [{model, threads, executorch_backend, executorch_mean_ms, peer_backend,
+                  peer_mean_ms, ratio}]   ratio < 1: ExecuTorch XNNPACK is faster
+
+Record: model, backend, label, kind ("executorch"|"peer"), threads, status ("ok"|"failed"|
+"not installed"), error (one line or null), warmup_iters, measured_iters,
+first_iteration_ms, mean_ms, median_ms, p90_ms, min_ms, max_ms, load_ms, init_ms (null for
+peers: session creation / model build is all in load_ms), time_to_first_result_ms,
+peak_rss_bytes, program_file, program_size_bytes, export_seconds, export_reused, conversion,
+version, max_abs_error, sqnr_db (null: identical outputs or undefined), accuracy_reference,
+speedup_vs_1_thread (null when 1 thread was not run). Unmeasured values are null.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
+from examples.benchmark.backends import BACKENDS
+
+MARKDOWN_NAME = "benchmark.md"
+JSON_NAME = "benchmark.json"
+CHART_NAME = "benchmark.png"
+
+
+def fmt_ms(value) -> str:
+    """Floored whole ms from 10 ms up (as the classic tables); 2 decimals from 1 ms, 3 below."""
+    if value is None:
+        return "-"
+    if value >= 10:
+        return str(math.floor(value))
+    return f"{value:.2f}" if value >= 1 else f"{value:.3f}"
+
+
+def _fmt(value, spec: str = ".1f", none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def _mib(value) -> str:
+    return "-" if value is None else f"{value / 2**20:.0f}"
+
+
+def _mb(value) -> str:
+    return "-" if value is None else f"{value / 1e6:.2f}"
+
+
+def _status_cell(record: dict) -> str:
+    return "not installed" if record["status"] == "not installed" else "failed"
+
+
+def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    align = align or ("l" + "r" * (len(header) - 1))
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if a == "l" else "---:" for a in align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def classic_table(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        if r["status"] == "ok":
+            rows.append([r["label"], fmt_ms(r["first_iteration_ms"]), fmt_ms(r["mean_ms"])])
+        else:
+            rows.append([r["label"], _status_cell(r), _status_cell(r)])
+    return _table(["backend", "first iteration (ms)", "subsequent iteration (ms)"], rows)
+
+
+def _accuracy(r: dict) -> tuple[str, str]:
+    if r["status"] != "ok" or r["max_abs_error"] is None:
+        return "-", "-"
+    if r["backend"] == "eager":
+        return "reference", "reference"
+    sqnr = "inf" if r["sqnr_db"] is None and r["max_abs_error"] == 0 else _fmt(r["sqnr_db"])
+    return f"{r['max_abs_error']:.3g}", sqnr
+
+
+def details_table(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        if r["status"] != "ok":
+            rows.append([r["label"], f"{r['status']}: {r['error'] or ''}".replace("|", "/")] + ["-"] * 10)
+            continue
+        err, sqnr = _accuracy(r)
+        export = "-" if r["export_seconds"] is None else (
+            f"{r['export_seconds']:.1f}" + (" (cached)" if r["export_reused"] else ""))
+        rows.append([r["label"], f"{r['warmup_iters']} + {r['measured_iters']}", fmt_ms(r["median_ms"]),
+                     fmt_ms(r["p90_ms"]), fmt_ms(r["min_ms"]), fmt_ms(r["time_to_first_result_ms"]),
+                     _mib(r["peak_rss_bytes"]), _mb(r["program_size_bytes"]), export, err, sqnr])
+    header = ["backend", "warm-up + measured", "median (ms)", "p90 (ms)", "min (ms)", "time to first result (ms)",
+              "peak RSS (MiB)", "file size (MB)", "export (s)", "max abs error", "SQNR (dB)"]
+    return _table(header, rows)
+
+
+def ratio_line(comparison: dict) -> str:
+    ratio = comparison["ratio"]
+    if ratio is None:
+        value = "n/a (the peer's mean rounds to 0 ms)"
+    else:
+        value = f"**{ratio:.2f}x** ({'ExecuTorch faster' if ratio < 1 else 'peer faster'})"
+    return (f"ExecuTorch XNNPACK (best of fp32/q8: {BACKENDS[comparison['executorch_backend']].label}, "
+            f"{fmt_ms(comparison['executorch_mean_ms'])} ms) / best peer "
+            f"({BACKENDS[comparison['peer_backend']].label}, {fmt_ms(comparison['peer_mean_ms'])} ms) = {value}")
+
+
+def _machine_lines(doc: dict) -> list[str]:
+    m = doc["machine"]
+    packages = ", ".join(f"{k} {v}" for k, v in doc["packages"].items() if v)
+    missing = [k for k, v in doc["packages"].items() if not v]
+    return [
+        f"- Machine: {m['cpu_model']} ({m['arch']}, {m['usable_cpus']} of {m['logical_cpus']} CPUs usable), {m['os']}, "
+        f"Python {m['python']}",
+        f"- ISA: {', '.join(m['isa']) or 'none of the tracked extensions'}",
+        f"- Packages: {packages}" + (f" (not installed: {', '.join(missing)})" if missing else ""),
+    ]
+
+
+def _methodology_lines(doc: dict) -> list[str]:
+    s = doc["settings"]
+    return [
+        f"- Methodology: the first iteration is reported alone; \"subsequent iteration\" is the mean of "
+        f"{s['num_iters']} iterations after {s['warmup_iters']} warm-up iterations (iteration 1 counts as warm-up; "
+        f"portable: {s['portable_iters']} iterations after {s['portable_warmup_iters']} warm-up, because portable "
+        f"kernels are orders of magnitude slower). Times in ms, floored from 10 ms up (as the classic tables).",
+        "- ExecuTorch programs run through the native runner "
+        f"(`{s['runner'] or 'cmake-out/xnn_executor_runner'}`); peers run in a fresh Python subprocess each "
+        "(peak RSS includes the interpreter and its imports). Same inputs, same thread count for all.",
+        "- Time to first result: ExecuTorch = program load + method init + first iteration; ONNX Runtime = "
+        "session creation + first run; eager = model build + first run.",
+        "- Accuracy: max abs error and SQNR (dB) of each backend's outputs against eager PyTorch fp32 "
+        "on the benchmark inputs.",
+    ]
+
+
+def render_markdown(doc: dict) -> str:
+    s = doc["settings"]
+    lines = ["# ExecuTorch XNNPACK benchmark", ""]
+    lines += _machine_lines(doc) + _methodology_lines(doc) + [""]
+    for name, model in doc["models"].items():
+        if model["random_weights"]:
+            lines.append(f"> **{name}: RANDOM weights.** Latency figures are valid; accuracy figures (and the "
+                         "quantization error) are meaningless.")
+            lines.append("")
+    records = doc["records"]
+    for name, model in doc["models"].items():
+        calib = f"; calibration: {model['calibration']}" if model.get("calibration") else ""
+        for threads in s["threads"]:
+            cell = [r for r in records if r["model"] == name and r["threads"] == threads]
+            if not cell:
+                continue
+            lines += [f"## {name} - {threads} thread{'s' if threads != 1 else ''}", "",
+                      f"{model['description']}; inputs {' '.join('x'.join(map(str, i)) for i in model['inputs'])}; "
+                      f"weights: {model['weights']}{calib}", ""]
+            lines += classic_table(cell) + [""]
+            for c in doc["comparisons"]:
+                if c["model"] == name and c["threads"] == threads:
+                    lines += [ratio_line(c), ""]
+            lines += details_table(cell) + [""]
+    if len(s["threads"]) > 1:
+        lines += ["## Thread scaling", "", "Mean latency (ms) and speed-up vs 1 thread.", ""]
+        rows = []
+        for name in doc["models"]:
+            for backend in s["backends"]:
+                cells = {r["threads"]: r for r in records if r["model"] == name and r["backend"] == backend}
+                row = [name, BACKENDS[backend].label]
+                for t in s["threads"]:
+                    r = cells.get(t)
+                    if r is None or r["status"] != "ok":
+                        row.append(r["status"] if r else "-")
+                    else:
+                        speed = f" ({r['speedup_vs_1_thread']:.2f}x)" if r["speedup_vs_1_thread"] else ""
+                        row.append(f"{fmt_ms(r['mean_ms'])}{speed}")
+                rows.append(row)
+        lines += _table(["model", "backend"] + [f"{t} thread{'s' if t != 1 else ''}" for t in s["threads"]],
+                        rows, "ll" + "r" * len(s["threads"])) + [""]
+    lines += ["## How each backend was built and run", ""]
+    seen = set()
+    for r in records:
+        key = (r["model"], r["backend"])
+        if key in seen or r["status"] == "not installed":
+            continue
+        seen.add(key)
+        version = f" [{r['version']}]" if r["version"] else ""
+        lines.append(f"- {r['model']} / {r['label']}{version}: {r['conversion'] or r['error'] or '-'}")
+    if any(r["backend"].startswith("ort") for r in records):
+        lines.append("- ONNX Runtime sessions: CPUExecutionProvider, intra_op_num_threads=T, inter_op_num_threads=1, "
+                     "ORT_SEQUENTIAL, graph optimization level ORT_ENABLE_ALL.")
+    problems = [r for r in records if r["status"] != "ok"]
+    if problems:
+        lines += ["", "## Failed or not installed", ""]
+        lines += [f"- {r['model']} / {r['label']} / {r['threads']} thread(s): {r['status']}: {r['error']}"
+                  for r in problems]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_json(doc: dict) -> str:
+    return json.dumps(doc, indent=2, allow_nan=False, default=str) + "\n"
+
+
+def render_chart(doc: dict) -> bytes:
+    """Grouped bars: mean latency per backend for each model x thread count, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [r for r in doc["records"] if r["status"] == "ok" and r["mean_ms"]]
+    cells = []
+    for name in doc["models"]:
+        for t in doc["settings"]["threads"]:
+            cells.append((name, t))
+    backends = [b for b in doc["settings"]["backends"] if any(r["backend"] == b for r in records)]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + len(cells) * (0.5 + 0.35 * max(1, len(backends)))), 4.5))
+    width = 0.8 / max(1, len(backends))
+    for i, backend in enumerate(backends):
+        xs, ys = [], []
+        for j, (name, t) in enumerate(cells):
+            for r in records:
+                if r["model"] == name and r["threads"] == t and r["backend"] == backend:
+                    xs.append(j + (i - (len(backends) - 1) / 2) * width)
+                    ys.append(r["mean_ms"])
+        ax.bar(xs, ys, width, label=BACKENDS[backend].label)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(cells)))
+    ax.set_xticklabels([f"{n}\n{t} thread{'s' if t != 1 else ''}" for n, t in cells])
+    ax.set_ylabel("mean latency per iteration (ms, log scale)")
+    ax.set_title("ExecuTorch XNNPACK vs peers (lower is better)")
+    if backends:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no successful runs", transform=ax.transAxes, ha="center")
+    ax.grid(axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_reports(doc: dict, output_dir: Path) -> dict[str, Path]:
+    """Write the Markdown, JSON and PNG files atomically; returns their paths (no chart
+    without matplotlib: the other two are still written)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": output_dir / MARKDOWN_NAME, "json": output_dir / JSON_NAME, "chart": output_dir / CHART_NAME}
+    write_text_atomic(paths["json"], render_json(doc))
+    write_text_atomic(paths["markdown"], render_markdown(doc))
+    try:
+        write_bytes_atomic(paths["chart"], render_chart(doc))
+    except ImportError:
+        del paths["chart"]
+    return paths

@@ -1,0 +1,147 @@
+"""Shared CLI plumbing: a known error becomes one ``error: ...`` line on stderr and an exit code.
+
+Every command line tool of the toolkit runs its absl ``main`` through :func:`run`::
+
+    from examples.common import cli
+
+    def main(argv):
+        ...
+        raise cli.UsageError("--model_name is required")
+
+    if __name__ == "__main__":
+        cli.run(main)
+
+Exit codes: 0 success, 1 failure (:class:`CliError`, an export that failed, a file that could
+not be written), 2 usage error (bad flag, :class:`UsageError`, unknown model, unusable
+weights or calibration data), 130 interrupted (Ctrl-C). No traceback is shown unless the
+tool was started with ``--verbose`` (then unexpected errors show theirs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A failure to report as one line; ``exit_code`` says how the process ends."""
+
+    exit_code = EXIT_FAILURE
+
+
+class UsageError(CliError):
+    """The user asked for something that cannot work (bad flag value, missing input)."""
+
+    exit_code = EXIT_USAGE
+
+
+# Error classes raised by the toolkit's libraries for bad user input, by module and class
+# name, so this module need not import torch. They are looked up only in modules that are
+# already imported (an error class of a module nobody imported cannot have been raised).
+_USAGE_ERROR_CLASSES = {
+    "examples.models.zoo": ("ModelLookupError",),
+    "examples.models.weights": ("WeightsError",),
+    "examples.quantization.calibration": ("CalibrationError",),
+}
+
+
+def register_usage_errors(module: str, *class_names: str) -> None:
+    """Let another tool add its own bad-input error classes (they exit with code 2)."""
+    _USAGE_ERROR_CLASSES[module] = tuple(_USAGE_ERROR_CLASSES.get(module, ())) + class_names
+
+
+def _usage_error_types() -> tuple[type, ...]:
+    found = []
+    for module, names in _USAGE_ERROR_CLASSES.items():
+        loaded = sys.modules.get(module)
+        found.extend(getattr(loaded, name) for name in names if loaded is not None and hasattr(loaded, name))
+    return tuple(found)
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    line = text.splitlines()[0].strip() if text else ""
+    return line or type(error).__name__
+
+
+def error_line(message: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+
+
+def warning_line(message: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
+
+
+def exit_code_for(error: BaseException) -> int | None:
+    """The exit code of a known error; ``None`` for an unexpected one."""
+    if isinstance(error, CliError):
+        return error.exit_code
+    if isinstance(error, _usage_error_types()):
+        return EXIT_USAGE
+    if isinstance(error, OSError):
+        return EXIT_FAILURE
+    return None
+
+
+@contextlib.contextmanager
+def handle_errors(verbose: bool = False):
+    """Turn an exception leaving the block into one stderr line and ``SystemExit``."""
+    try:
+        yield
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except Exception as error:  # noqa: BLE001 - this is the top-level handler
+        code = exit_code_for(error)
+        if code is None:
+            if verbose:
+                traceback.print_exc()
+            error_line(f"unexpected {type(error).__name__}: {first_line(error)}"
+                       + ("" if verbose else " (run with --verbose for the traceback)"))
+            raise SystemExit(EXIT_FAILURE) from None
+        error_line(first_line(error))
+        raise SystemExit(code) from None
+
+
+def _parse_flags(argv):
+    from absl import flags
+
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        error_line(f"{first_line(error)} (see --help)")
+        raise SystemExit(EXIT_USAGE) from None
+    except SystemExit as done:
+        # absl exits 1 after printing --help; asking for help is not a failure.
+        if done.code == 1 and any(a.split("=")[0] in _HELP_FLAGS for a in argv[1:]):
+            raise SystemExit(EXIT_OK) from None
+        raise
+
+
+_HELP_FLAGS = ("-h", "-?", "--help", "--helpshort", "--helpfull", "--helpxml")
+
+
+def run(main, argv=None, verbose_flag: str = "verbose") -> None:
+    """``absl.app.run(main)`` with one-line errors: flag errors exit 2, see the module doc."""
+    from absl import app, flags
+
+    def wrapped(args):
+        verbose = verbose_flag in flags.FLAGS and bool(flags.FLAGS[verbose_flag].value)
+        with handle_errors(verbose):
+            return main(args)
+
+    app.run(wrapped, argv=argv, flags_parser=_parse_flags)

@@ -1,0 +1,318 @@
+"""Classification accuracy of the eager model and its .pte programs on a labelled image folder.
+
+:func:`evaluate` runs every image (batch 1, the model's preprocessing) through the eager fp32
+model and each program, and reports top-1 / top-5 and the agreement of each program with the
+eager model (the fraction of images whose top-1 class is the same). Programs run either in the
+native runner (``cmake-out/xnn_executor_runner``; one process per image, since the runner reads
+one set of inputs per run) or in ExecuTorch's Python runtime (``executorch.runtime``, one
+loaded method per program). ``engine="auto"`` picks the native runner when it is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import torch
+
+from examples.common import cli
+from examples.evaluation.dataset import DatasetError, ImageFolderDataset, Preprocess
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_RUNNER = REPO_ROOT / "cmake-out" / "xnn_executor_runner"
+ENGINES = ("auto", "runner", "python")
+ENGINE_LABELS = {"eager": "torch eager", "runner": "native runner", "python": "python runtime"}
+
+
+class EvaluationError(cli.CliError):
+    """A program that cannot be evaluated (runner missing or failing, bad output): exit 1 in the CLIs."""
+
+
+cli.register_usage_errors("examples.evaluation.dataset", "DatasetError")
+
+
+@dataclass
+class Accuracy:
+    name: str  # "eager", or the program's name ("fp32", "q8", ...)
+    engine: str  # "eager", "runner" or "python"
+    samples: int
+    top1: float  # fractions in [0, 1]
+    top5: float
+    agreement: float | None  # top-1 identical to eager; None for eager itself
+    seconds: float
+    path: str | None = None
+
+    @property
+    def engine_label(self) -> str:
+        return ENGINE_LABELS.get(self.engine, self.engine)
+
+
+@dataclass
+class EvalReport:
+    dataset: str
+    samples: int
+    classes: int
+    topk: int
+    results: list[Accuracy] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Accuracy:
+        for result in self.results:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+    def drop(self, name: str, reference: str = "fp32") -> float:
+        """Top-1 drop of ``name`` against ``reference`` in percentage points (positive: worse)."""
+        return 100.0 * (self[reference].top1 - self[name].top1)
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.dataset, "samples": self.samples, "classes": self.classes, "topk": self.topk,
+            "results": [{**asdict(r), "engine_label": r.engine_label} for r in self.results],
+            "notes": list(self.notes),
+        }
+
+    def format(self) -> str:
+        """The table the CLIs print."""
+        rows = [("program", "engine", "top-1", f"top-{self.topk}", "agree w/ eager", "time")]
+        for r in self.results:
+            agree = "-" if r.agreement is None else f"{100 * r.agreement:.1f}%"
+            rows.append((r.name, r.engine_label, f"{100 * r.top1:.2f}%", f"{100 * r.top5:.2f}%", agree,
+                         f"{r.seconds:.1f}s"))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = [f"accuracy on {self.dataset} ({self.samples} images, {self.classes} classes, batch 1)"]
+        for row in rows:
+            lines.append("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                                   for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+        names = [r.name for r in self.results]
+        if "fp32" in names:
+            for r in self.results:
+                if r.name not in ("eager", "fp32"):
+                    lines.append(f"{r.name} top-1 drop vs fp32: {self.drop(r.name):+.2f} points")
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Engines: something that maps one input tensor (1, C, H, W) to a logits tensor.
+
+
+class PythonRuntimeProgram:
+    """A program loaded once in ExecuTorch's Python runtime."""
+
+    engine = "python"
+
+    def __init__(self, path: str | Path):
+        from executorch.runtime import Runtime
+
+        from examples.common.quiet import quiet_stdio
+
+        try:
+            with quiet_stdio():  # the runtime logs its CPU probing on first use
+                self._method = Runtime.get().load_program(Path(path)).load_method("forward")
+        except Exception as error:  # the runtime raises RuntimeError/ValueError with long text
+            raise EvaluationError(f"cannot load {path} in the ExecuTorch runtime: "
+                                  f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self._method.execute([x.contiguous()])[0]
+
+    def close(self) -> None:
+        self._method = None
+
+
+class NativeRunnerProgram:
+    """A program run by the native runner: one process per input (the runner reads one input set)."""
+
+    engine = "runner"
+
+    def __init__(self, path: str | Path, runner: str | Path = DEFAULT_RUNNER, num_threads: int = 1):
+        self.path = Path(path)
+        self.runner = Path(runner)
+        self.num_threads = num_threads
+        if not (self.runner.is_file() and os.access(self.runner, os.X_OK)):
+            raise EvaluationError(f"native runner not found at {self.runner} (build it, or use engine 'python')")
+        if not self.path.is_file():
+            raise EvaluationError(f"program not found: {self.path}")
+        self._tmp = tempfile.TemporaryDirectory(prefix="xnn_eval_")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        tmp = Path(self._tmp.name)
+        input_file = tmp / "input.bin"
+        input_file.write_bytes(x.detach().to(torch.float32).contiguous().numpy().tobytes())
+        command = [str(self.runner), f"--model_path={self.path}", f"--input_path={input_file}",
+                   f"--output_path={tmp / 'out'}", "--warmup_iters=0", "--num_iters=1",
+                   f"--num_threads={self.num_threads}"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            message = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            raise EvaluationError(f"native runner failed on {self.path.name}: {message}")
+        data = (tmp / "out.0.bin").read_bytes()
+        return torch.frombuffer(bytearray(data), dtype=torch.float32).clone()
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+
+def runner_available(runner: str | Path = DEFAULT_RUNNER) -> bool:
+    runner = Path(runner)
+    return runner.is_file() and os.access(runner, os.X_OK)
+
+
+def resolve_engine(engine: str, runner: str | Path = DEFAULT_RUNNER) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine '{engine}' (known: {', '.join(ENGINES)})")
+    if engine == "auto":
+        return "runner" if runner_available(runner) else "python"
+    return engine
+
+
+def open_program(path: str | Path, engine: str, *, runner: str | Path = DEFAULT_RUNNER, num_threads: int = 1):
+    engine = resolve_engine(engine, runner)
+    if engine == "runner":
+        return NativeRunnerProgram(path, runner, num_threads)
+    return PythonRuntimeProgram(path)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+class _Tally:
+    def __init__(self, topk: int):
+        self.topk = topk
+        self.top1 = self.topk_hits = self.agree = self.count = 0
+        self.predictions: list[int] = []
+        self.seconds = 0.0
+
+    def add(self, logits: torch.Tensor, label: int, eager_top1: int | None) -> int:
+        logits = logits.reshape(-1).float()
+        k = min(self.topk, logits.numel())
+        top = torch.topk(logits, k).indices.tolist()
+        self.count += 1
+        self.top1 += top[0] == label
+        self.topk_hits += label in top
+        if eager_top1 is not None:
+            self.agree += top[0] == eager_top1
+        self.predictions.append(top[0])
+        return top[0]
+
+
+def evaluate(
+    preprocess: Preprocess | object,
+    model: torch.nn.Module | None,
+    programs: Mapping[str, str | Path],
+    dataset: str | Path | ImageFolderDataset,
+    *,
+    engine: str = "auto",
+    runner: str | Path = DEFAULT_RUNNER,
+    limit: int | None = None,
+    num_threads: int = 1,
+    topk: int = 5,
+    progress=None,
+    chunk_size: int = 32,
+    eager_threads: int | None = 1,
+    example_inputs: tuple | None = None,
+) -> EvalReport:
+    """Top-1/top-k of ``model`` (eager, if given) and each ``programs`` entry on an image folder.
+
+    ``preprocess``: a :class:`Preprocess` or a zoo ``ModelSpec`` (its image_size/mean/std; for a
+    spec without image_size, pass ``example_inputs`` to take the size from them).
+    ``programs``: name -> .pte path, e.g. ``{"fp32": "mv2_xnnpack_fp32.pte", "q8": ...}``.
+    ``engine``: ``runner`` (native runner), ``python`` (ExecuTorch Python runtime) or ``auto``.
+    ``limit``: evaluate an even spread of at most that many images.
+    ``progress``: optional callable(done, total) called after each image.
+    ``eager_threads``: torch threads for the eager model (1: steady on a busy machine; None: leave).
+    """
+    if not isinstance(preprocess, Preprocess):
+        preprocess = Preprocess.for_spec(preprocess, example_inputs)
+    if not isinstance(dataset, ImageFolderDataset):
+        dataset = ImageFolderDataset(dataset, preprocess, limit=limit)
+    engine = resolve_engine(engine, runner)
+    opened = {}
+    try:
+        for name, path in programs.items():
+            opened[name] = open_program(path, engine, runner=runner, num_threads=num_threads)
+        eager = _Tally(topk) if model is not None else None
+        tallies = {name: _Tally(topk) for name in opened}
+        outputs = None
+        if model is not None:
+            model = model.eval()
+        done = 0
+        for chunk in _chunks(dataset, chunk_size):
+            images = torch.stack([image for image, _ in chunk])
+            eager_top1s = [None] * len(chunk)
+            if eager is not None:
+                # Eager runs a chunk at once (eval mode: the same per-image results as batch 1).
+                start = time.perf_counter()
+                with torch.no_grad(), _threads(eager_threads):
+                    logits = model(images)
+                eager.seconds += time.perf_counter() - start
+                outputs = logits[0].numel()
+                eager_top1s = [eager.add(row, label, None) for row, (_, label) in zip(logits, chunk)]
+            for i, (image, label) in enumerate(chunk):
+                x = image.unsqueeze(0)
+                for name, program in opened.items():
+                    start = time.perf_counter()
+                    logits = program(x)
+                    tallies[name].seconds += time.perf_counter() - start
+                    outputs = logits.numel()
+                    tallies[name].add(logits, label, eager_top1s[i])
+                done += 1
+                if progress is not None:
+                    progress(done, len(dataset))
+    finally:
+        for program in opened.values():
+            program.close()
+
+    report = EvalReport(str(dataset.root), len(dataset), len(dataset.classes), topk)
+    if eager is not None:
+        report.results.append(_accuracy("eager", "eager", eager, None, None))
+    for name, tally in tallies.items():
+        report.results.append(_accuracy(name, engine, tally, eager, str(programs[name])))
+    if outputs is not None and outputs != len(dataset.classes):
+        report.notes.append(
+            f"the model has {outputs} outputs but the folder has {len(dataset.classes)} classes; labels are "
+            "the sorted class folder indices, so this only makes sense if the folders follow the model's class order"
+        )
+    return report
+
+
+def _chunks(dataset, size: int):
+    chunk = []
+    for sample in dataset:
+        chunk.append(sample)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@contextlib.contextmanager
+def _threads(count: int | None):
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _accuracy(name: str, engine: str, tally: _Tally, eager: _Tally | None, path: str | None) -> Accuracy:
+    n = max(tally.count, 1)
+    agreement = None if eager is None else tally.agree / n
+    return Accuracy(name, engine, tally.count, tally.top1 / n, tally.topk_hits / n, agreement, tally.seconds, path)
+
+
+__all__ = [
+    "Accuracy", "DatasetError", "EvalReport", "EvaluationError", "ImageFolderDataset", "Preprocess",
+    "evaluate", "open_program", "resolve_engine", "runner_available",
+]

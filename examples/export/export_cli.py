@@ -1,0 +1,222 @@
+"""What the export CLIs share: their common flags and the export-and-report driver.
+
+``examples.backend.xnnpack_examples`` (XNNPACK fp32/q8) and ``examples.export.export_example``
+(portable) both call :func:`run_export`; it checks the user's input before doing anything
+slow, prints progress lines, the lowered graph, the delegation summary and what was written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from absl import flags
+
+from examples.common import cli
+from examples.common.atomic_write import write_bytes_atomic
+
+FLAGS = flags.FLAGS
+
+WEIGHTS_HELP = (
+    "Weights: 'auto' (pretrained if torchvision's checkpoint is already in the torch hub cache "
+    "$TORCH_HOME/hub/checkpoints, else random with a warning), 'pretrained' (cached checkpoint "
+    "only; never downloads), 'random', or a PATH to a state_dict file (.pt/.pth)."
+)
+
+
+def define_common_flags() -> None:
+    """Flags every export CLI has (idempotent: safe when two CLIs are imported in one process)."""
+    if "model_name" in FLAGS:
+        return
+    flags.DEFINE_string("model_name", None, "Zoo model (see --list_models) or my_pkg.my_module:factory.")
+    flags.DEFINE_string("output_dir", ".", "Folder the .pte file is written to (default: current folder).")
+    flags.DEFINE_string("weights", "auto", WEIGHTS_HELP)
+    flags.DEFINE_string("etrecord", None, "Also write an ETRecord (for the devtools Inspector) to this path.")
+    flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
+    flags.DEFINE_bool("verbose", False, "Show third-party output and warnings, and tracebacks of unexpected errors.")
+
+
+@dataclass
+class ExportRequest:
+    model_name: str
+    output_dir: str = "."
+    weights: str = "auto"
+    delegate: bool = True
+    quantize: bool = False
+    calibration_data: str | None = None
+    num_calibration_samples: int | None = None
+    etrecord: str | None = None
+    verbose: bool = False
+
+
+class ExportFailed(cli.CliError):
+    """torch.export / quantization / lowering raised: reported as one line, exit 1."""
+
+
+class Console:
+    """Prints to the terminal's stdout even while third-party output is being swallowed."""
+
+    def __init__(self):
+        sys.stdout.flush()
+        try:
+            self._fd = os.dup(sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # stdout is not a real file (captured)
+            self._fd = None
+
+    def line(self, text: str = "") -> None:
+        if self._fd is None:
+            print(text, flush=True)
+        else:
+            sys.stdout.flush()
+            os.write(self._fd, (text + "\n").encode())
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def writable_dir(path: str) -> Path:
+    """The output folder, created if missing; fails early (before any export) if it cannot be written."""
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise cli.UsageError(f"output dir {folder} is not a directory")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise cli.UsageError(f"output dir {folder} is not writable: {error.strerror or error}") from None
+    return folder
+
+
+def print_list_models() -> None:
+    from examples.models.zoo import describe_zoo
+
+    print(describe_zoo())
+
+
+def load_eager(spec, weights: str, verbose: bool):
+    """Load the model; our own warnings (random weights) become ``warning:`` lines on stderr."""
+    import torch
+
+    from examples.models.weights import load_model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_model(spec, weights)
+    for warning in caught:
+        if str(warning.message).startswith("using RANDOM weights"):
+            cli.warning_line(str(warning.message))
+        elif verbose:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    if not isinstance(loaded.model, torch.nn.Module):
+        raise cli.UsageError(f"model '{spec.name}' is a {type(loaded.model).__name__}, not a torch.nn.Module")
+    return loaded
+
+
+def run_export(request: ExportRequest) -> Path:
+    """Export one model as asked, print the report, return the written .pte path."""
+    from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
+    from examples.models.zoo import resolve_model
+    from examples.quantization.recipes import get_recipe
+
+    # Check everything the user gave before the slow part (the heavy imports included).
+    spec = resolve_model(request.model_name)
+    output_dir = writable_dir(request.output_dir)
+    if request.etrecord:
+        writable_dir(str(Path(request.etrecord).expanduser().parent or "."))
+    if request.num_calibration_samples is not None and request.num_calibration_samples < 1:
+        raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {request.num_calibration_samples}")
+    recipe = get_recipe(spec.quant_recipe) if request.quantize else None
+    if not request.quantize and request.calibration_data:
+        cli.warning_line("--calibration_data is only used with --quantize; ignored")
+
+    silence_third_party(request.verbose)
+    from examples.quantization.calibration import load_calibration
+
+    console = Console()
+    try:
+        console.line(f"loading {spec.name} (weights: {request.weights})...")
+        loaded = load_eager(spec, request.weights, request.verbose)
+        source = loaded.weights
+        if "user" in spec.tags and source == "random":
+            source = "as built by the factory"
+        console.line(f"  weights: {source}")
+
+        calibration = None
+        if recipe is not None:
+            if recipe.needs_calibration:
+                calibration = load_calibration(spec, loaded.example_inputs, request.calibration_data,
+                                               request.num_calibration_samples)
+                if calibration.random:
+                    console.line(f"no calibration data given: calibrating on {calibration.source} "
+                                 "(pass --calibration_data for meaningful activation ranges)")
+                else:
+                    console.line(f"calibrating on {calibration.source}")
+            elif request.calibration_data:
+                console.line(f"recipe {recipe.name} quantizes activations at run time: calibration data not needed")
+
+        # The heavy, chatty imports come after the user's input was checked, so bad input fails fast.
+        import_quietly(request.verbose)
+        from examples.export.lowering import export_program, pte_filename, save_program
+        from examples.export.report import delegation_summary, human_size, lowered_graph_text
+
+        mode = ("XNNPACK " if request.delegate else "portable (no delegate) ") + ("q8" if recipe else "fp32")
+        if not request.delegate:
+            console.line("delegation off: writing a non-delegated program that runs on portable kernels")
+        stage_text = {
+            "quantizing": f"quantizing with recipe {recipe.name if recipe else ''}...",
+            "exporting": "exporting (torch.export)...",
+            "lowering": "lowering to XNNPACK..." if request.delegate else "lowering to edge dialect (no delegate)...",
+            "serializing": "serializing the ExecuTorch program...",
+        }
+        current = {"stage": "exporting"}
+
+        def progress(stage: str) -> None:
+            current["stage"] = stage
+            console.line(stage_text.get(stage, f"{stage}..."))
+
+        console.line(f"exporting {spec.name} as {mode}")
+        try:
+            with quiet_stdio(request.verbose):
+                result = export_program(
+                    loaded.model, loaded.example_inputs,
+                    delegate=request.delegate, recipe=recipe,
+                    calibration=calibration.batches if calibration else None,
+                    want_etrecord=bool(request.etrecord), progress=progress,
+                )
+        except (KeyboardInterrupt, SystemExit, cli.CliError):
+            raise
+        except Exception as error:  # noqa: BLE001 - any export failure is one line for the user
+            what = f"{current['stage']} '{spec.name}'"
+            if current["stage"] == "quantizing" and recipe is not None:
+                what += f" with recipe {recipe.name}"
+            raise ExportFailed(f"{what} failed: {type(error).__name__}: {cli.first_line(error)}") from None
+        if recipe is not None and recipe.needs_calibration:
+            console.line(f"  calibration samples used: {result.calibration_batches}")
+
+        path = save_program(result, output_dir / pte_filename(spec.name, delegate=request.delegate,
+                                                                quantize=recipe is not None))
+        console.line()
+        console.line("lowered graph (edge dialect):")
+        console.line(lowered_graph_text(result))
+        console.line()
+        console.line(delegation_summary(result))
+        if request.etrecord:
+            import io
+
+            stream = io.BytesIO()
+            result.etrecord.save(stream)
+            etrecord_path = write_bytes_atomic(Path(request.etrecord).expanduser(), stream.getvalue())
+            console.line(f"wrote ETRecord {etrecord_path.resolve()} ({human_size(etrecord_path.stat().st_size)})")
+        steps = ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in result.timings.items())
+        console.line(f"wrote {path.resolve()} ({human_size(path.stat().st_size)}, {mode}) "
+                     f"in {result.seconds:.1f} s ({steps})")
+        return path
+    finally:
+        console.close()

@@ -1,0 +1,40 @@
+"""Export a model to a portable (non-delegated, fp32) ExecuTorch program: ``<model>.pte``.
+
+    python3 -m examples.export.export_example --model_name mv2      # writes mv2.pte
+    python3 -m examples.export.export_example --list_models
+"""
+
+from __future__ import annotations
+
+from absl import flags
+
+from examples.common import cli
+from examples.export import export_cli
+
+export_cli.define_common_flags()
+flags.adopt_module_key_flags(export_cli)  # --help lists the shared flags too
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.list_models:
+        export_cli.print_list_models()
+        return 0
+    if not FLAGS.model_name:
+        raise cli.UsageError("--model_name is required (see --list_models)")
+    export_cli.run_export(export_cli.ExportRequest(
+        model_name=FLAGS.model_name,
+        output_dir=FLAGS.output_dir,
+        weights=FLAGS.weights,
+        delegate=False,
+        quantize=False,
+        etrecord=FLAGS.etrecord,
+        verbose=FLAGS.verbose,
+    ))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

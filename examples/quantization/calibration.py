@@ -1,0 +1,178 @@
+"""Calibration data for static quantization: image folders, tensor files, or random inputs.
+
+* a folder of images (searched recursively, ImageFolder layouts work): each image is resized
+  (shorter side to ``image_size * 256 / 224``), center-cropped to ``image_size`` and
+  normalised with the model's mean/std, the usual ImageNet evaluation preprocessing;
+* a ``.pt``/``.pth`` file holding either a tensor ``N x C x H x W`` (cut into batches of the
+  example input's batch size) or a list of input tuples (one tuple per forward call);
+* nothing: random inputs shaped like the example inputs (then quantization error figures
+  say nothing about real data, and the caller says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from examples.models.model_spec import ModelSpec, random_inputs
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff")
+TENSOR_SUFFIXES = (".pt", ".pth")
+DEFAULT_RANDOM_SAMPLES = 8
+
+
+class CalibrationError(ValueError):
+    """Calibration data that cannot be used for this model."""
+
+
+@dataclass
+class CalibrationSet:
+    batches: list[tuple[torch.Tensor, ...]]
+    source: str  # human readable: "12 images from /data/calib", "8 random inputs"
+    random: bool
+
+
+def _shapes(example_inputs: Sequence[torch.Tensor]) -> list[tuple[int, ...]]:
+    return [tuple(t.shape) for t in example_inputs]
+
+
+def random_calibration(example_inputs: Sequence[torch.Tensor], count: int = DEFAULT_RANDOM_SAMPLES) -> CalibrationSet:
+    batches = [random_inputs(*_shapes(example_inputs), seed=1000 + i) for i in range(count)]
+    return CalibrationSet(batches, f"{count} random input{'s' if count != 1 else ''}", random=True)
+
+
+def preprocess_image(image, size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """PIL image -> normalised ``1 x 3 x size x size`` float tensor (resize + center crop)."""
+    from PIL import Image
+
+    image = image.convert("RGB")
+    short = round(size * 256 / 224)
+    width, height = image.size
+    scale = short / min(width, height)
+    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    image = image.resize((new_w, new_h), Image.BILINEAR)
+    left, top = (new_w - size) // 2, (new_h - size) // 2
+    image = image.crop((left, top, left + size, top + size))
+    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).reshape(size, size, 3)
+    tensor = data.permute(2, 0, 1).float().div(255.0)
+    tensor = (tensor - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
+    return tensor.unsqueeze(0)
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _image_size(spec: ModelSpec, example_inputs: Sequence[torch.Tensor]) -> int:
+    shapes = _shapes(example_inputs)
+    if len(shapes) != 1 or len(shapes[0]) != 4 or shapes[0][1] != 3 or shapes[0][2] != shapes[0][3]:
+        raise CalibrationError(
+            f"an image folder needs a model with one square 3-channel image input; '{spec.name}' takes "
+            f"{' '.join('x'.join(map(str, s)) for s in shapes)} (pass a .pt file of input tensors instead)"
+        )
+    if spec.image_size is not None and spec.image_size != shapes[0][2]:
+        raise CalibrationError(f"'{spec.name}' image_size {spec.image_size} does not match its input {shapes[0]}")
+    return shapes[0][2]
+
+
+def load_image_folder(folder: Path, spec: ModelSpec, example_inputs, limit: int | None = None) -> CalibrationSet:
+    from PIL import Image, UnidentifiedImageError
+
+    size = _image_size(spec, example_inputs)
+    files = image_files(folder)
+    if not files:
+        raise CalibrationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in calibration folder {folder}")
+    files = files[:limit] if limit else files
+    batch = example_inputs[0].shape[0]
+    images = []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                images.append(preprocess_image(image, size, spec.mean, spec.std))
+        except (OSError, UnidentifiedImageError) as error:
+            raise CalibrationError(f"cannot read calibration image {path}: {error}") from None
+    stacked = torch.cat(images)
+    batches = [(stacked[i:i + batch],) for i in range(0, len(stacked) - batch + 1, batch)]
+    if not batches:
+        raise CalibrationError(f"{len(files)} image(s) in {folder} are fewer than one batch of {batch}")
+    return CalibrationSet(batches, f"{len(files)} image{'s' if len(files) != 1 else ''} from {folder}", random=False)
+
+
+def _check_batch(batch, example_inputs, where: str) -> tuple[torch.Tensor, ...]:
+    batch = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
+    if not all(isinstance(t, torch.Tensor) for t in batch):
+        raise CalibrationError(f"{where}: calibration samples must be tensors")
+    if _shapes(batch) != _shapes(example_inputs):
+        raise CalibrationError(
+            f"{where}: sample shapes {_shapes(batch)} do not match the model's inputs {_shapes(example_inputs)}"
+        )
+    return tuple(t.to(e.dtype) for t, e in zip(batch, example_inputs))
+
+
+def load_tensor_file(path: Path, example_inputs, limit: int | None = None) -> CalibrationSet:
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a bad file
+        raise CalibrationError(f"cannot read calibration file {path}: {str(error).splitlines()[0]}") from None
+    if isinstance(data, torch.Tensor):
+        example = example_inputs[0]
+        if len(example_inputs) != 1 or data.dim() != example.dim() or data.shape[1:] != example.shape[1:]:
+            raise CalibrationError(
+                f"{path}: tensor of shape {tuple(data.shape)} does not fit the model's inputs "
+                f"{_shapes(example_inputs)} (expected N x {' x '.join(map(str, example.shape[1:]))})"
+            )
+        step = example.shape[0]
+        batches = [(data[i:i + step].to(example.dtype),) for i in range(0, data.shape[0] - step + 1, step)]
+    elif isinstance(data, (list, tuple)):
+        batches = [_check_batch(b, example_inputs, f"{path} sample {i}") for i, b in enumerate(data)]
+    else:
+        raise CalibrationError(f"{path} holds a {type(data).__name__}; expected a tensor or a list of input tuples")
+    if not batches:
+        raise CalibrationError(f"calibration file {path} holds no samples")
+    batches = batches[:limit] if limit else batches
+    return CalibrationSet(batches, f"{len(batches)} sample{'s' if len(batches) != 1 else ''} from {path}", random=False)
+
+
+def load_calibration(
+    spec: ModelSpec,
+    example_inputs: Sequence[torch.Tensor],
+    data: str | Path | None = None,
+    num_samples: int | None = None,
+) -> CalibrationSet:
+    """Calibration batches for ``spec``: from ``data`` when given, else random inputs.
+
+    ``num_samples`` caps the samples taken from ``data`` (default: all of them) and sets the
+    number of random inputs (default :data:`DEFAULT_RANDOM_SAMPLES`).
+    """
+    if num_samples is not None and num_samples < 1:
+        raise CalibrationError(f"--num_calibration_samples must be at least 1, got {num_samples}")
+    if data is None or data == "":
+        return random_calibration(example_inputs, num_samples or DEFAULT_RANDOM_SAMPLES)
+    path = Path(data)
+    if path.is_dir():
+        return load_image_folder(path, spec, example_inputs, num_samples)
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return load_image_folder_files([path], spec, example_inputs)
+        return load_tensor_file(path, example_inputs, num_samples)
+    raise CalibrationError(f"calibration data not found: {path} (expected a folder of images or a .pt file)")
+
+
+def load_image_folder_files(files: list[Path], spec: ModelSpec, example_inputs) -> CalibrationSet:
+    """A single image file given as calibration data: treated like a folder holding only it."""
+    from PIL import Image, UnidentifiedImageError
+
+    size = _image_size(spec, example_inputs)
+    if example_inputs[0].shape[0] != 1:
+        raise CalibrationError("a single calibration image needs a model with batch size 1")
+    batches = []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                batches.append((preprocess_image(image, size, spec.mean, spec.std),))
+        except (OSError, UnidentifiedImageError) as error:
+            raise CalibrationError(f"cannot read calibration image {path}: {error}") from None
+    return CalibrationSet(batches, f"{len(files)} image from {files[0]}", random=False)

@@ -1,0 +1,1 @@
+"""Runtime side of the toolkit: the native executor runner and the profiling tools."""

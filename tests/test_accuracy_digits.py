@@ -1,0 +1,89 @@
+"""Accuracy pipeline proven on a real labelled dataset: scikit-learn's handwritten digits.
+
+A MobileNet V2 (10 classes, width 0.5, 32x32) is trained briefly on the training split (cached
+under .cache/digits by a hash of its configuration), quantized with calibration images from
+the training split, exported as XNNPACK fp32 and q8 programs, and evaluated on the test split
+written as an ImageFolder of PNGs, the same path a user's --eval_data folder takes. Programs run
+in the native runner (skipped when it is not built) and in ExecuTorch's Python runtime.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from examples.evaluation import accuracy
+
+MIN_EAGER_TOP1 = 0.85  # a clearly non-trivial accuracy (chance: 0.10)
+FP32_TOLERANCE_POINTS = 0.5  # fp32 program vs eager
+Q8_MAX_DROP_POINTS = 2.0  # q8 program vs fp32 program
+CALIBRATION_SAMPLES = 128
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory):
+    import torch
+
+    from examples.evaluation.dataset import ImageFolderDataset
+    from examples.evaluation.digits import TrainConfig, digits_preprocess, train_digits_classifier, \
+        write_digits_imagefolder
+    from examples.export.lowering import export_program, save_program
+    from examples.quantization.recipes import get_recipe
+
+    root = tmp_path_factory.mktemp("digits")
+    folders = write_digits_imagefolder(root / "data")
+    config = TrainConfig()
+    trained = train_digits_classifier(folders["train"], config)
+    preprocess = digits_preprocess(config)
+    example = (torch.zeros(1, 3, config.image_size, config.image_size),)
+    calibration = ImageFolderDataset(folders["train"], preprocess).calibration_batches(CALIBRATION_SAMPLES)
+    fp32 = export_program(trained.model, example)
+    q8 = export_program(trained.model, example, recipe=get_recipe("static_per_channel"), calibration=calibration)
+    programs = {"fp32": save_program(fp32, root / "mv2_digits_xnnpack_fp32.pte"),
+                "q8": save_program(q8, root / "mv2_digits_xnnpack_q8.pte")}
+    return {"folders": folders, "trained": trained, "preprocess": preprocess, "programs": programs,
+            "calibration_used": q8.calibration_batches}
+
+
+def _check(report, digits, engine):
+    print(f"\n{report.format()}\ncalibration samples used: {digits['calibration_used']}, "
+          f"train time: {digits['trained'].train_seconds:.1f}s (cached: {digits['trained'].cached})")
+    eager, fp32, q8 = report["eager"], report["fp32"], report["q8"]
+    assert report.samples == 360 and report.classes == 10
+    assert fp32.engine == q8.engine == engine
+    assert eager.top1 > MIN_EAGER_TOP1, f"training reached only {eager.top1:.3f} top-1"
+    assert abs(fp32.top1 - eager.top1) * 100 <= FP32_TOLERANCE_POINTS
+    assert report.drop("q8") <= Q8_MAX_DROP_POINTS, f"q8 drop {report.drop('q8'):.2f} points"
+    assert fp32.agreement >= 0.99
+    assert q8.agreement >= 0.95
+    assert q8.top5 >= q8.top1 and fp32.top5 >= fp32.top1
+    assert digits["calibration_used"] == CALIBRATION_SAMPLES
+
+
+@pytest.mark.skipif(not accuracy.runner_available(), reason="native runner not built (cmake-out/xnn_executor_runner)")
+def test_digits_accuracy_native_runner(digits):
+    report = accuracy.evaluate(digits["preprocess"], digits["trained"].model, digits["programs"],
+                               digits["folders"]["test"], engine="runner")
+    _check(report, digits, "runner")
+
+
+def test_digits_accuracy_python_runtime(digits):
+    report = accuracy.evaluate(digits["preprocess"], digits["trained"].model, digits["programs"],
+                               digits["folders"]["test"], engine="python")
+    _check(report, digits, "python")
+    data = report.to_dict()
+    assert [r["name"] for r in data["results"]] == ["eager", "fp32", "q8"]
+    assert data["results"][1]["engine_label"] == "python runtime"
+
+
+def test_preprocessing_matches_calibration_loader(digits):
+    """--calibration_data and --eval_data folders must see identical tensors."""
+    import torch
+    from PIL import Image
+
+    from examples.quantization.calibration import preprocess_image
+
+    pre = digits["preprocess"]
+    path = next(iter(sorted((digits["folders"]["test"] / "3").glob("*.png"))))
+    with Image.open(path) as image:
+        theirs = preprocess_image(image, pre.image_size, pre.mean, pre.std)
+    torch.testing.assert_close(pre.load(path).unsqueeze(0), theirs, rtol=0, atol=1e-6)

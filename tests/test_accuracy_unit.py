@@ -1,0 +1,109 @@
+"""Fast checks of the evaluation module: folder loading, preprocessing, scoring, report."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from examples.evaluation import accuracy
+from examples.evaluation.dataset import DatasetError, ImageFolderDataset, Preprocess
+
+
+def _folder(root, classes=("a", "b", "c"), per_class=2, size=(40, 30)):
+    from PIL import Image
+
+    for label, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", size, (60 * label, 10 * i, 200)).save(root / name / f"{i}.png")
+    (root / "a" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_preprocess_shape_and_normalization():
+    from PIL import Image
+
+    pre = Preprocess(16, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    out = pre(Image.new("RGB", (50, 20), (255, 0, 255)))
+    assert out.shape == (3, 16, 16)
+    assert torch.allclose(out[0], torch.ones(16, 16)) and torch.allclose(out[1], -torch.ones(16, 16))
+    assert pre.resize == 18  # 16 / 0.875
+
+
+def test_preprocess_for_spec():
+    from examples.models.zoo import resolve_model
+
+    pre = Preprocess.for_spec(resolve_model("ic3"))
+    assert (pre.image_size, pre.mean) == (299, (0.5, 0.5, 0.5))
+    with pytest.raises(DatasetError, match="not an image classifier"):
+        Preprocess.for_spec(resolve_model("add"))
+    user = resolve_model("examples.evaluation.digits:mv2_digits")
+    _, inputs = user.factory(None)
+    assert Preprocess.for_spec(user, inputs).image_size == 32
+
+
+def test_image_folder_layout(tmp_path):
+    data = ImageFolderDataset(_folder(tmp_path / "d"), Preprocess(8))
+    assert data.classes == ["a", "b", "c"]
+    assert len(data) == 6 and [label for _, label in data.samples] == [0, 0, 1, 1, 2, 2]
+    image, label = data[5]
+    assert image.shape == (3, 8, 8) and label == 2
+    limited = ImageFolderDataset(tmp_path / "d", Preprocess(8), limit=3)
+    assert sorted({label for _, label in limited.samples}) == [0, 1, 2]  # spread, not the first class
+    assert len(data.calibration_batches(2)) == 2 and data.calibration_batches(2)[0][0].shape == (1, 3, 8, 8)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing", "not found"),
+    (lambda p: p, "no class sub-folders"),
+    (lambda p: (p / "cls").mkdir() or p, "holds no images"),
+])
+def test_bad_folders(tmp_path, make, message):
+    with pytest.raises(DatasetError, match=message):
+        ImageFolderDataset(make(tmp_path), Preprocess(8))
+
+
+PLAIN = Preprocess(8, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+
+class _Fixed(torch.nn.Module):
+    """Predicts class 1 when the mean of the red channel is > 0.1, else class 0; 3 outputs."""
+
+    def forward(self, x):
+        red = x[:, 0].mean(dim=(1, 2)) - 0.1
+        return torch.stack([-red, red, red * 0.0 - 10.0], dim=1)
+
+
+def test_evaluate_eager_only_and_report(tmp_path):
+    folder = _folder(tmp_path / "d")
+    report = accuracy.evaluate(PLAIN, _Fixed(), {}, folder)
+    eager = report["eager"]
+    # red 0, 60, 120 of 255: a predicts 0 (right), b and c predict 1 (b right, c wrong).
+    assert eager.samples == 6 and eager.top1 == pytest.approx(4 / 6)
+    assert eager.top5 == 1.0 and report.topk == 5
+    text = report.format()
+    assert "eager" in text and "66.67%" in text and "6 images, 3 classes" in text
+    assert report.notes == []
+
+
+def test_evaluate_python_program_matches_eager(tmp_path):
+    from examples.export.lowering import export_program, save_program
+
+    folder = _folder(tmp_path / "d")
+    model = _Fixed()
+    program = save_program(export_program(model, (torch.zeros(1, 3, 8, 8),)), tmp_path / "fixed.pte")
+    report = accuracy.evaluate(PLAIN, model, {"fp32": program}, folder, engine="python")
+    assert report["fp32"].top1 == report["eager"].top1 and report["fp32"].agreement == 1.0
+    assert report.drop("fp32", "eager") == 0.0
+    assert "fp32" in report.format() and "python runtime" in report.format()
+
+
+def test_engine_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown engine"):
+        accuracy.resolve_engine("gpu")
+    with pytest.raises(accuracy.EvaluationError, match="native runner not found"):
+        accuracy.open_program(tmp_path / "x.pte", "runner", runner=tmp_path / "no_runner")
+    assert accuracy.resolve_engine("auto", runner=tmp_path / "no_runner") == "python"
+    with pytest.raises(accuracy.EvaluationError, match="cannot load"):
+        (tmp_path / "bad.pte").write_bytes(b"not a program")
+        accuracy.open_program(tmp_path / "bad.pte", "python")

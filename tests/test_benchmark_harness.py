@@ -1,0 +1,171 @@
+"""The benchmark harness end to end on the toy ``linear`` model, 1 iteration per run.
+
+ExecuTorch rows need the native runner (cmake-out/xnn_executor_runner, built by ./setup.sh);
+without it they are skipped with that reason and the peers are still tested.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from examples.benchmark import harness, peers, report, runner
+from examples.benchmark.backends import BACKENDS, Iterations
+
+RUNNER_BUILT = runner.DEFAULT_RUNNER.is_file()
+NEEDS_RUNNER = pytest.mark.skipif(not RUNNER_BUILT, reason="native runner not built (run ./setup.sh): "
+                                  f"{runner.DEFAULT_RUNNER} missing")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ONE = Iterations(warmup=0, measured=1)
+
+
+def settings(cache_dir, backends, **kw):
+    return harness.Settings(models=["linear"], backends=backends, threads=[1], iterations=ONE,
+                            portable_iterations=ONE, weights="random", cache_dir=cache_dir,
+                            runner_path=runner.DEFAULT_RUNNER if RUNNER_BUILT else None, timeout_s=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench_cache")
+
+
+@pytest.fixture(scope="module")
+def full_run(cache_dir, tmp_path_factory):
+    """One run over every backend available here; the reports written to a temp folder."""
+    backends = list(BACKENDS) if RUNNER_BUILT else [b for b, v in BACKENDS.items() if v.kind == "peer"]
+    doc = harness.run_benchmark(settings(cache_dir, backends), progress=lambda line: None)
+    out = tmp_path_factory.mktemp("bench_out")
+    return doc, report.write_reports(doc, out), out
+
+
+def test_json_schema(full_run):
+    doc, paths, _ = full_run
+    loaded = json.loads(paths["json"].read_text())
+    assert loaded["schema"] == harness.SCHEMA and loaded["schema_version"] == harness.SCHEMA_VERSION
+    for key in ("created", "machine", "packages", "settings", "models", "records", "comparisons"):
+        assert key in loaded
+    assert {"cpu_model", "isa", "logical_cpus"} <= set(loaded["machine"])
+    assert loaded["models"]["linear"]["random_weights"] is True
+    assert len(loaded["records"]) == len(doc["settings"]["backends"])
+    for record in loaded["records"]:
+        assert tuple(record) == harness.RECORD_KEYS
+        assert record["status"] == "ok", record["error"]
+        assert record["first_iteration_ms"] >= 0 and record["mean_ms"] >= 0
+        assert record["time_to_first_result_ms"] is not None and record["peak_rss_bytes"] > 0
+        assert record["conversion"] and record["version"]
+
+
+def test_accuracy_against_eager(full_run):
+    doc, _, _ = full_run
+    for record in doc["records"]:
+        assert record["max_abs_error"] is not None
+        if record["backend"] in ("portable", "xnnpack_fp32", "ort_fp32"):
+            assert record["max_abs_error"] < 1e-4  # fp32 programs agree with eager PyTorch
+
+
+def test_markdown_classic_table_shape(full_run):
+    doc, paths, _ = full_run
+    text = paths["markdown"].read_text()
+    lines = text.splitlines()
+    header = "| backend | first iteration (ms) | subsequent iteration (ms) |"
+    start = lines.index(header)
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    assert [r.split("|")[1].strip() for r in rows] == [BACKENDS[b].label for b in doc["settings"]["backends"]]
+    assert all(len(r.split("|")) == 5 for r in rows)
+    assert "RANDOM weights" in text and "## linear - 1 thread" in text
+    if RUNNER_BUILT:
+        assert "ExecuTorch XNNPACK (best of fp32/q8" in text
+
+
+def test_chart_is_png_and_files_atomic(full_run):
+    _, paths, out = full_run
+    assert paths["chart"].read_bytes()[:8] == PNG_MAGIC
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [report.MARKDOWN_NAME, report.JSON_NAME, report.CHART_NAME])  # no temp files left
+
+
+@NEEDS_RUNNER
+def test_executorch_rows_ran_through_the_runner(full_run):
+    doc, _, _ = full_run
+    rows = {r["backend"]: r for r in doc["records"]}
+    for name in ("portable", "xnnpack_fp32", "xnnpack_q8"):
+        assert rows[name]["kind"] == "executorch" and rows[name]["program_file"].endswith(".pte")
+        assert rows[name]["load_ms"] is not None and rows[name]["init_ms"] is not None
+        assert "native runner" in rows[name]["version"]
+    assert doc["comparisons"] and doc["comparisons"][0]["model"] == "linear"
+
+
+def test_failing_backend_is_recorded_and_others_run(cache_dir, tmp_path, monkeypatch):
+    real_measure = harness.measure
+
+    def measure(backend, *args, **kwargs):
+        if backend == "ort_fp32":
+            raise RuntimeError("injected failure\nsecond line")
+        return real_measure(backend, *args, **kwargs)
+
+    monkeypatch.setattr(harness, "measure", measure)
+    monkeypatch.setattr(peers, "missing_packages", lambda b: ["onnxruntime"] if b == "ort_int8" else [])
+    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "ort_int8", "eager"]), progress=lambda line: None)
+    rows = {r["backend"]: r for r in doc["records"]}
+    assert rows["ort_fp32"]["status"] == "failed" and rows["ort_fp32"]["error"] == "injected failure"
+    assert rows["ort_int8"]["status"] == "not installed"
+    assert rows["eager"]["status"] == "ok"
+    paths = report.write_reports(doc, tmp_path)
+    text = paths["markdown"].read_text()
+    assert "| onnxruntime fp32 | failed | failed |" in text
+    assert "| onnxruntime int8 (QDQ) | not installed | not installed |" in text
+    assert paths["chart"].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_failing_export_is_recorded(cache_dir, monkeypatch):
+    def prepare(backend, *args):
+        raise ValueError("cannot lower this")
+
+    monkeypatch.setattr(harness, "prepare", prepare)
+    doc = harness.run_benchmark(settings(cache_dir, ["eager"]), progress=lambda line: None)
+    (row,) = doc["records"]
+    assert row["status"] == "failed" and row["error"] == "prepare: cannot lower this"
+
+
+def _cli(python_env, *args):
+    return subprocess.run([sys.executable, "-m", "examples.backend.benchmark", *args],
+                          capture_output=True, text=True, env=python_env, timeout=600)
+
+
+def test_cli_unknown_model(python_env, tmp_path):
+    done = _cli(python_env, "--models", "mv2,nosuchmodel", "--output_dir", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "unknown model 'nosuchmodel'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_runner_not_built(python_env, tmp_path):
+    done = _cli(python_env, "--models", "linear", "--runner", str(tmp_path / "missing_runner"),
+                "--output_dir", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: runner not built") and "./setup.sh" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_bad_threads(python_env, tmp_path):
+    done = _cli(python_env, "--threads", "1,zero", "--output_dir", str(tmp_path))
+    assert done.returncode == 2 and "--threads" in done.stderr
+
+
+@NEEDS_RUNNER
+def test_cli_end_to_end_reuses_cached_programs(python_env, cache_dir, full_run, tmp_path):
+    done = _cli(python_env, "--models", "linear", "--weights", "random", "--num_iters", "1", "--warmup_iters", "0",
+                "--portable_iters", "1", "--backends", "portable,xnnpack_fp32,xnnpack_q8,eager",
+                "--cache_dir", str(cache_dir), "--output_dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "| backend | first iteration (ms) | subsequent iteration (ms) |" in done.stdout
+    assert "(reused)" in done.stderr and "built in" not in done.stderr  # the fixture's exports were reused
+    assert (tmp_path / report.JSON_NAME).is_file() and (tmp_path / report.CHART_NAME).is_file()

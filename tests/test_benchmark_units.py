@@ -1,0 +1,99 @@
+"""Unit tests of the benchmark's small modules (no export, no runner, no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from examples.benchmark import runner
+from examples.benchmark.accuracy import compare
+from examples.benchmark.backends import BACKENDS, parse_backends
+from examples.benchmark.cache import ArtifactCache
+from examples.benchmark.machine import parse_cpuinfo
+from examples.benchmark.stats import percentile, split_iterations, summarize
+
+
+def test_classic_methodology_split():
+    times = [100.0] + [10.0] * 9 + [5.0, 6.0, 7.0]
+    first, measured = split_iterations(times, warmup=10)
+    assert first == 100.0 and measured == [5.0, 6.0, 7.0]
+    first, measured = split_iterations([3.0, 2.0], warmup=0)  # no warm-up: run 1 is also measured
+    assert first == 3.0 and measured == [3.0, 2.0]
+    with pytest.raises(ValueError):
+        split_iterations([1.0], warmup=1)
+
+
+def test_summary_matches_runner_conventions():
+    s = summarize([float(v) for v in range(1, 11)])
+    assert s["mean"] == 5.5 and s["median"] == 5.5 and s["p90"] == 9.0 and s["min"] == 1 and s["max"] == 10
+    assert percentile([4.0], 90) == 4.0
+
+
+def test_accuracy_max_abs_and_sqnr():
+    ref = [np.array([1.0, -1.0, 2.0, 0.0])]
+    same = compare(ref, [ref[0].copy()])
+    assert same == {"max_abs_error": 0.0, "sqnr_db": None}
+    noisy = compare(ref, [ref[0] + np.array([0.1, 0.0, 0.0, 0.0])])
+    assert noisy["max_abs_error"] == pytest.approx(0.1)
+    assert noisy["sqnr_db"] == pytest.approx(10 * math.log10(6.0 / 0.01))
+    with pytest.raises(ValueError):
+        compare(ref, [])
+
+
+def test_cpuinfo_isa_flags():
+    text = "processor: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 fma avx512f avx512_vnni avx_vnni\n\nprocessor: 1\n"
+    info = parse_cpuinfo(text)
+    assert info["cpu_model"] == "Some CPU"
+    assert {"AVX2", "AVX-512F", "AVX-512 VNNI", "AVX-VNNI"} <= set(info["isa"])
+    assert parse_cpuinfo("flags: sse2\n")["isa"] == []
+
+
+def test_parse_backends():
+    assert parse_backends("all") == list(BACKENDS)
+    assert parse_backends("eager,xnnpack_fp32") == ["xnnpack_fp32", "eager"]  # report order
+    with pytest.raises(ValueError, match="unknown backend"):
+        parse_backends("xnnpack_fp32,tensorrt")
+
+
+def test_runner_missing_names_the_build_command(tmp_path):
+    with pytest.raises(runner.RunnerNotBuilt) as caught:
+        runner.find_runner(tmp_path / "nope")
+    message = str(caught.value)
+    assert message.startswith("runner not built") and "./setup.sh" in message and "cmake --build" in message
+
+
+def test_runner_json_and_output_files(tmp_path):
+    printed = ('log line\n{"load_ms": 1.5, "method_init_ms": 2.0, "first_iter_ms": 9.0, "mean_ms": 4.0, '
+               '"median_ms": 4.0, "p90_ms": 5.0, "min_ms": 3.0, "max_ms": 6.0, "peak_rss_kb": 2048}\n')
+    m = runner.measurement_from_json(runner.parse_json(printed))
+    assert (m.load_ms, m.init_ms, m.first_ms, m.mean_ms, m.peak_rss_bytes) == (1.5, 2.0, 9.0, 4.0, 2048 * 1024)
+    with pytest.raises(runner.RunnerFailed, match="lacks"):
+        runner.measurement_from_json({"mean_ms": 1.0})
+    prefix = tmp_path / "out"
+    (tmp_path / "out.0.bin").write_bytes(np.arange(6, dtype=np.float32).tobytes())
+    (tmp_path / "out.json").write_text(json.dumps(
+        {"outputs": [{"index": 0, "file": "out.0.bin", "dtype": "float32", "shape": [2, 3], "nbytes": 24}]}))
+    (out,) = runner.read_output_files(prefix)
+    assert out.shape == (2, 3) and out[1, 2] == 5.0
+    cmd = runner.command(tmp_path / "r", tmp_path / "m.pte", iters=5, warmup=1, threads=2,
+                         inputs=[tmp_path / "a.bin", tmp_path / "b.bin"], output_path=prefix)
+    assert cmd[cmd.index("--input_path") + 1].count(",") == 1 and "--json" in cmd
+
+
+def test_cache_reuses_until_an_input_changes(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    builds = []
+
+    def build(path):
+        builds.append(path)
+        path.write_bytes(b"program")
+        return {"note": "x"}
+
+    first = cache.get("toy", "fp32", ".pte", {"weights": "random"}, build)
+    again = cache.get("toy", "fp32", ".pte", {"weights": "random"}, build)
+    assert not first.reused and again.reused and again.path == first.path and again.info == {"note": "x"}
+    other = cache.get("toy", "fp32", ".pte", {"weights": "file:abc"}, build)
+    assert other.path != first.path and len(builds) == 2

@@ -1,0 +1,132 @@
+"""Quantization numerics, calibration data loading, atomic saving and the report helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from examples.export.lowering import export_program, save_program
+from examples.models.zoo import MODELS
+from examples.quantization.calibration import CalibrationError, load_calibration, preprocess_image
+from examples.quantization.recipes import get_recipe
+from tests.export_helpers import run_pte, small_conv_net, sqnr_db
+
+
+def _randn(seed, *shape):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_q8_small_conv_net_sqnr(tmp_path):
+    """int8 (static per channel, XNNPACK) stays within 20 dB SQNR of fp32 on its calibration distribution."""
+    model = small_conv_net()
+    calibration = [(_randn(100 + i, 1, 3, 32, 32),) for i in range(32)]
+    result = export_program(model, calibration[0], recipe=get_recipe("static_per_channel"), calibration=calibration)
+    assert result.calibration_batches == 32
+    path = save_program(result, tmp_path / "small_q8.pte")
+
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(path).load_method("forward")
+    tests = [_randn(200 + i, 1, 3, 32, 32) for i in range(8)]
+    with torch.no_grad():
+        expected = torch.cat([model(x) for x in tests])
+    actual = torch.cat([method.execute([x])[0] for x in tests])
+    assert sqnr_db(actual, expected) > 20.0
+    assert (actual.argmax(1) == expected.argmax(1)).float().mean() >= 0.75
+
+
+def test_save_program_interrupted_leaves_no_file(tmp_path, monkeypatch):
+    import examples.common.atomic_write as atomic_write
+
+    target = tmp_path / "model.pte"
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic_write.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_program(SimpleNamespace(buffer=b"x" * 1000), target)
+    assert list(tmp_path.iterdir()) == []  # neither the target nor a temp file
+
+    monkeypatch.undo()
+    save_program(SimpleNamespace(buffer=b"old"), target)
+    monkeypatch.setattr(atomic_write.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_program(SimpleNamespace(buffer=b"new program"), target)
+    assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
+
+
+def _images(folder: Path, sizes):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, size in enumerate(sizes):
+        Image.new("RGB", size, (255, 255, 255)).save(folder / f"img{i}.png")
+
+
+def test_calibration_image_folder(tmp_path):
+    _images(tmp_path / "calib" / "class_a", [(300, 240), (224, 224)])
+    _images(tmp_path / "calib" / "class_b", [(120, 500)])
+    (tmp_path / "calib" / "notes.txt").write_text("not an image")
+    spec = MODELS["mv2"]
+    calib = load_calibration(spec, (torch.zeros(1, 3, 224, 224),), tmp_path / "calib")
+    assert not calib.random and len(calib.batches) == 3 and "3 images" in calib.source
+    white = torch.tensor([(1 - m) / s for m, s in zip(spec.mean, spec.std)]).view(1, 3, 1, 1)
+    for (batch,) in calib.batches:
+        assert batch.shape == (1, 3, 224, 224)
+        torch.testing.assert_close(batch, white.expand_as(batch))
+    assert len(load_calibration(spec, (torch.zeros(1, 3, 224, 224),), tmp_path / "calib", 2).batches) == 2
+
+
+def test_preprocess_center_crops():
+    from PIL import Image
+
+    image = Image.new("RGB", (40, 20), (0, 0, 0))
+    image.paste((255, 255, 255), (15, 0, 25, 20))  # a white band in the middle
+    tensor = preprocess_image(image, 8, (0, 0, 0), (1, 1, 1))
+    assert tensor.shape == (1, 3, 8, 8)
+    assert tensor[0, :, :, 3:5].min() > 0.9 and tensor[0, :, :, 0].max() < 0.1
+
+
+def test_calibration_empty_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CalibrationError, match="no images"):
+        load_calibration(MODELS["mv2"], (torch.zeros(1, 3, 224, 224),), tmp_path / "empty")
+
+
+def test_calibration_tensor_files(tmp_path):
+    example = (torch.zeros(1, 3, 8, 8),)
+    torch.save(torch.randn(5, 3, 8, 8), tmp_path / "t.pt")
+    calib = load_calibration(MODELS["mv2"], example, tmp_path / "t.pt")
+    assert len(calib.batches) == 5 and calib.batches[0][0].shape == (1, 3, 8, 8)
+    assert len(load_calibration(MODELS["mv2"], example, tmp_path / "t.pt", 2).batches) == 2
+
+    torch.save([(torch.randn(1, 8), torch.randn(1, 8)) for _ in range(3)], tmp_path / "list.pt")
+    calib = load_calibration(MODELS["add"], (torch.zeros(1, 8), torch.zeros(1, 8)), tmp_path / "list.pt")
+    assert len(calib.batches) == 3 and len(calib.batches[0]) == 2
+
+    torch.save(torch.randn(5, 3, 9, 9), tmp_path / "bad.pt")
+    with pytest.raises(CalibrationError, match="does not fit"):
+        load_calibration(MODELS["mv2"], example, tmp_path / "bad.pt")
+    with pytest.raises(CalibrationError, match="not found"):
+        load_calibration(MODELS["mv2"], example, tmp_path / "missing.pt")
+
+
+def test_calibration_random_default():
+    calib = load_calibration(MODELS["add"], (torch.zeros(1, 8), torch.zeros(1, 8)))
+    again = load_calibration(MODELS["add"], (torch.zeros(1, 8), torch.zeros(1, 8)))
+    assert calib.random and len(calib.batches) == 8 and "8 random inputs" == calib.source
+    torch.testing.assert_close(calib.batches[3][1], again.batches[3][1])
+
+
+def test_pte_filename_scheme():
+    from examples.export.lowering import pte_filename
+
+    assert pte_filename("mv2", delegate=True, quantize=False) == "mv2_xnnpack_fp32.pte"
+    assert pte_filename("mv2", delegate=True, quantize=True) == "mv2_xnnpack_q8.pte"
+    assert pte_filename("mv2", delegate=False, quantize=False) == "mv2.pte"
+    assert pte_filename("mv2", delegate=False, quantize=True) == "mv2_portable_q8.pte"

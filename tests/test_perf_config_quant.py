@@ -1,0 +1,123 @@
+"""Performance configuration (issues 7/8): CPU capability detection and the fp32-depthwise recipe.
+
+Behaviour and configuration only: no timings here (see docs/PERFORMANCE.md for those).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from examples.quantization.cpu_caps import detect, parse_cpuinfo
+from examples.quantization.recipes import RECIPES, get_recipe
+
+ZEN3 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 7B13 64-Core Processor
+flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx f16c fma avx2 bmi2 sha_ni
+"""
+ICELAKE = "model name\t: Intel Xeon\nflags\t\t: sse avx avx2 fma avx512f avx512bw avx512vl avx512_vnni\n"
+ALDERLAKE = "model name\t: Intel Core\nflags\t\t: sse avx avx2 fma avx_vnni\n"
+SKYLAKE_X = "model name\t: Intel Xeon\nflags\t\t: sse avx avx2 fma avx512f avx512bw\n"
+SPR = "model name\t: Intel Xeon\nflags\t\t: avx2 avx512f avx512bw avx512_vnni amx_tile amx_int8 amx_bf16\n"
+GRAVITON2 = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics asimddp\n"
+CORTEX_A53 = "processor\t: 0\nFeatures\t: fp asimd evtstrm crc32\n"
+
+
+def test_avx2_without_vnni_recommends_fp32():
+    caps = parse_cpuinfo(ZEN3)
+    assert caps.int8_level == "avx2" and not caps.int8_fast
+    assert caps.recommended_precision == "fp32"
+    assert caps.model.startswith("AMD EPYC 7B13")
+    assert "avx2" in caps.flags and "avx512_vnni" not in caps.flags
+
+
+def test_int8_dot_product_cpus_recommend_q8():
+    for text, level in ((ICELAKE, "avx512_vnni"), (ALDERLAKE, "avx_vnni"), (SPR, "amx_int8"),
+                        (GRAVITON2, "arm_dotprod")):
+        caps = parse_cpuinfo(text)
+        assert (caps.int8_level, caps.recommended_precision, caps.int8_fast) == (level, "q8", True), text
+
+
+def test_wide_simd_without_dot_product_recommends_fp32():
+    for text in (SKYLAKE_X, CORTEX_A53):
+        assert parse_cpuinfo(text).recommended_precision == "fp32"
+
+
+def test_unreadable_or_empty_cpuinfo_is_safe(tmp_path):
+    assert detect(tmp_path / "missing").recommended_precision == "fp32"
+    assert parse_cpuinfo("").int8_level == "unknown"
+    caps = detect()  # this machine: whatever it is, a complete answer
+    assert caps.recommended_precision in ("q8", "fp32")
+    assert caps.describe().startswith("CPU: ")
+    assert set(caps.as_dict()) >= {"flags", "int8_level", "recommended_precision"}
+
+
+def test_default_recipes_unchanged():
+    assert get_recipe("static_per_channel").fp32_depthwise is False
+    assert RECIPES["static_per_channel_fp32_dw"].fp32_depthwise is True
+    assert RECIPES["static_per_channel_fp32_dw"].per_channel and not RECIPES["static_per_channel_fp32_dw"].dynamic
+
+
+class DepthwiseNet(torch.nn.Module):
+    """conv 3x3 -> depthwise 3x3 -> pointwise 1x1 (a MobileNet block in miniature)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 16, 3, padding=1)
+        self.dw = torch.nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.pw = torch.nn.Conv2d(16, 8, 1)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        x = torch.relu(self.dw(x))
+        return self.pw(x)
+
+
+def _model_and_inputs():
+    torch.manual_seed(0)
+    model = DepthwiseNet().eval()
+    inputs = (torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)),)
+    calibration = [(torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(s)),) for s in range(4)]
+    return model, inputs, calibration
+
+
+def _conv_weight_is_quantized(graph_module, groups: int) -> dict:
+    """For each conv of the converted graph: does its weight come through a dequantize node?"""
+    found = {}
+    for node in graph_module.graph.nodes:
+        if node.op == "call_function" and "conv2d" in str(node.target):
+            node_groups = node.args[6] if len(node.args) > 6 else 1
+            weight = node.args[1]
+            found.setdefault(node_groups == groups, []).append("dequantize" in str(getattr(weight, "target", "")))
+    return found
+
+
+def test_fp32_depthwise_recipe_keeps_depthwise_float():
+    from examples.quantization.quantize import quantize
+
+    model, inputs, calibration = _model_and_inputs()
+    baseline, _ = quantize(model, inputs, get_recipe("static_per_channel"), calibration)
+    mixed, _ = quantize(model, inputs, get_recipe("static_per_channel_fp32_dw"), calibration)
+    base = _conv_weight_is_quantized(baseline, 16)
+    mix = _conv_weight_is_quantized(mixed, 16)
+    assert base[True] == [True] and all(base[False])  # every conv int8
+    assert mix[True] == [False]  # depthwise stays fp32
+    assert mix[False] == [True, True]  # stem and pointwise stay int8
+
+
+def test_fp32_depthwise_program_matches_eager():
+    from executorch.runtime import Runtime
+
+    from examples.export.lowering import export_program
+
+    model, inputs, calibration = _model_and_inputs()
+    with torch.no_grad():
+        expected = model(*inputs)
+    result = export_program(model, inputs, recipe=get_recipe("static_per_channel_fp32_dw"), calibration=calibration)
+    assert result.delegated and result.quantized
+    info = result.delegation_info()
+    assert info.num_delegated_subgraphs == 1  # int8 and fp32 parts in one XNNPACK subgraph
+    method = Runtime.get().load_program(result.buffer).load_method("forward")
+    actual = method.execute(list(inputs))[0]
+    sqnr = 10 * torch.log10(expected.pow(2).sum() / (actual - expected).pow(2).sum())
+    assert sqnr > 25, f"SQNR {sqnr:.1f} dB"

@@ -1,0 +1,382 @@
+"""The native runner (cmake-out/xnn_executor_runner): numerics against ExecuTorch's Python
+runtime, the --json summary, non-float outputs, every bad input, and a mutation sweep that
+checks a corrupt program never kills the runner by a signal."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD_DIR = REPO / "cmake-out"
+RUNNER = BUILD_DIR / "xnn_executor_runner"
+CRASH_EXIT = 3
+
+
+def _tool(name: str) -> str | None:
+    venv = REPO / ".venv" / "bin" / name
+    return str(venv) if venv.exists() else shutil.which(name)
+
+
+def ensure_runner(build_dir: Path, *cmake_args: str) -> Path:
+    """The runner in build_dir, configured and built if absent (CI runs ./setup.sh first).
+    Skips only when the build tools themselves are missing."""
+    binary = build_dir / "xnn_executor_runner"
+    cmake, ninja = _tool("cmake"), _tool("ninja")
+    missing = [n for n, t in (("cmake", cmake), ("ninja", ninja), ("c++", shutil.which("c++"))) if not t]
+    if not Path("/usr/include/gflags/gflags.h").exists():
+        missing.append("libgflags-dev")
+    if missing:
+        if binary.exists():
+            return binary
+        pytest.skip(f"runner build tools absent: {', '.join(missing)} (run ./setup.sh)")
+    env = dict(os.environ, PATH=f"{Path(ninja).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if not (build_dir / "build.ninja").exists():
+        subprocess.run([cmake, "-S", str(REPO), "-B", str(build_dir), "-G", "Ninja",
+                        "-DCMAKE_BUILD_TYPE=Release", *cmake_args],
+                       check=True, capture_output=True, env=env)
+    # Always bring the binary up to date with the sources (incremental, fast when current).
+    subprocess.run([cmake, "--build", str(build_dir), "--parallel", "2"], check=True,
+                   capture_output=True, env=env)
+    assert binary.exists()
+    return binary
+
+
+def run(runner: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True,
+                          errors="replace", timeout=timeout)
+
+
+def assert_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> None:
+    """One clear line on stderr, the expected exit code, no signal."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture(scope="session")
+def runner() -> Path:
+    return ensure_runner(BUILD_DIR)
+
+
+class _Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+
+class _NonFloat(torch.nn.Module):
+    def forward(self, x):
+        return torch.argmax(x, dim=1), x > 0, (x * 3).to(torch.int32), x.to(torch.float64) * 2
+
+
+def _export(module: torch.nn.Module, inputs: tuple, path: Path, delegate: bool) -> Path:
+    from executorch.exir import to_edge, to_edge_transform_and_lower
+
+    ep = torch.export.export(module.eval(), inputs)
+    if delegate:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
+    else:
+        prog = to_edge(ep).to_executorch()
+    path.write_bytes(prog.buffer)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_programs(tmp_path_factory) -> dict:
+    """Small programs exported here (seconds): XNNPACK fp32, portable, and non-float outputs."""
+    d = tmp_path_factory.mktemp("runner_tiny")
+    torch.manual_seed(0)
+    tiny = _Tiny()
+    x = (torch.randn(1, 3, 16, 16),)
+    return {
+        "tiny_fp32": _export(tiny, x, d / "tiny_fp32.pte", delegate=True),
+        "tiny_portable": _export(tiny, x, d / "tiny_portable.pte", delegate=False),
+        "nonfloat": _export(_NonFloat(), (torch.randn(2, 5),), d / "nonfloat.pte", delegate=False),
+    }
+
+
+def python_outputs(pte: Path, inputs: list[torch.Tensor]) -> list:
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(pte)).load_method("forward")
+    return list(method.execute(inputs))
+
+
+_NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32": np.int32,
+              "bool": np.bool_, "int8": np.int8, "uint8": np.uint8, "int16": np.int16, "float16": np.float16}
+
+
+def runner_outputs(runner: Path, pte: Path, inputs: list[torch.Tensor], tmp: Path, *extra: str) -> list:
+    files = []
+    for i, t in enumerate(inputs):
+        f = tmp / f"in{i}.bin"
+        t.contiguous().numpy().tofile(f)
+        files.append(str(f))
+    prefix = tmp / "out"
+    proc = run(runner, f"--model_path={pte}", f"--input_path={','.join(files)}",
+               f"--output_path={prefix}", "--warmup_iters=1", "--num_iters=2", *extra)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp / "out.json").read_text())
+    outs = []
+    for entry in manifest["outputs"]:
+        raw = (tmp / entry["file"]).read_bytes()
+        assert len(raw) == entry["nbytes"]
+        outs.append(np.frombuffer(raw, dtype=_NP_DTYPES[entry["dtype"]]).reshape(entry["shape"]))
+    return outs
+
+
+def assert_close(ours: np.ndarray, ref: torch.Tensor) -> None:
+    ref = ref.numpy()
+    assert ours.shape == ref.shape and ours.dtype == ref.dtype
+    scale = max(float(np.abs(ref).max()), 1e-6)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * scale)
+
+
+# ---------------------------------------------------------------- numerics vs Python runtime
+
+@pytest.mark.parametrize("model", ["mv2", "mv3"])
+@pytest.mark.parametrize("variant", ["fp32", "q8"])
+def test_outputs_match_python_runtime(runner, programs, model, variant, tmp_path):
+    pte = programs.get(model, variant)
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(7))
+    ours = runner_outputs(runner, pte, [x], tmp_path)
+    ref = python_outputs(pte, [x])
+    assert len(ours) == len(ref) == 1
+    if variant == "fp32":  # a meaningful comparison, not zeros vs zeros. (The q8 zoo programs
+        # with random weights currently produce all-zero logits in both runtimes.)
+        assert float(ref[0].abs().max()) > 0
+    assert_close(ours[0], ref[0])
+
+
+def test_portable_program_runs_and_matches(runner, tiny_programs, tmp_path):
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    ours = runner_outputs(runner, tiny_programs["tiny_portable"], [x], tmp_path)
+    assert_close(ours[0], python_outputs(tiny_programs["tiny_portable"], [x])[0])
+
+
+def test_default_inputs_are_ones(runner, tiny_programs, tmp_path):
+    """Without --input_path every input is filled with ones, every iteration."""
+    pte = tiny_programs["tiny_fp32"]
+    proc = run(runner, f"--model_path={pte}", f"--output_path={tmp_path}", "--num_iters=3")
+    assert proc.returncode == 0, proc.stderr
+    ours = np.fromfile(tmp_path / "output.0.bin", dtype=np.float32).reshape(1, 4)
+    assert_close(ours, python_outputs(pte, [torch.ones(1, 3, 16, 16)])[0])
+
+
+def test_non_float_outputs(runner, tiny_programs, tmp_path):
+    pte = tiny_programs["nonfloat"]
+    x = torch.randn(2, 5, generator=torch.Generator().manual_seed(1))
+    ours = runner_outputs(runner, pte, [x], tmp_path)
+    ref = python_outputs(pte, [x])
+    assert [o.dtype for o in ours] == [np.int64, np.bool_, np.int32, np.float64]
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(a, b.numpy())
+    # print_output=all prints every dtype without assuming float
+    proc = run(runner, f"--model_path={pte}", "--num_iters=1", "--print_output=all")
+    assert proc.returncode == 0, proc.stderr
+    assert "output 0: int64[2]" in proc.stdout and "output 1: bool[2, 5]" in proc.stdout
+
+
+def test_repeated_and_comma_separated_input_path(runner, tiny_programs, tmp_path):
+    pte = tiny_programs["tiny_fp32"]
+    f = tmp_path / "x.bin"
+    np.ones((1, 3, 16, 16), np.float32).tofile(f)
+    assert run(runner, f"--model_path={pte}", f"--input_path={f}", "--num_iters=1").returncode == 0
+    assert_error(run(runner, f"--model_path={pte}", f"--input_path={f}", f"--input_path={f}", "--num_iters=1"),
+                 1, "takes 1 input(s), got 2")
+
+
+# ---------------------------------------------------------------- summary / --json
+
+JSON_FIELDS = {
+    "model_path": str, "method": str, "program_size_bytes": int, "load_ms": float,
+    "method_init_ms": float, "first_iter_ms": float, "warmup_iters": int, "iterations": int,
+    "mean_ms": float, "median_ms": float, "p90_ms": float, "min_ms": float, "max_ms": float,
+    "threads": int, "peak_rss_kb": int, "profiling": bool, "outputs": list,
+}
+
+
+def test_json_schema(runner, tiny_programs):
+    pte = tiny_programs["tiny_fp32"]
+    proc = run(runner, f"--model_path={pte}", "--json", "--warmup_iters=2", "--num_iters=5",
+               "--num_threads=2", "--print_output=summary")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("\n") == 1
+    data = json.loads(proc.stdout)
+    for key, typ in JSON_FIELDS.items():
+        assert key in data, key
+        assert isinstance(data[key], typ) or (typ is float and isinstance(data[key], int)), key
+    assert data["iterations"] == 5 and data["warmup_iters"] == 2 and data["threads"] == 2
+    assert data["program_size_bytes"] == pte.stat().st_size
+    assert data["min_ms"] <= data["median_ms"] <= data["p90_ms"] <= data["max_ms"]
+    assert data["profiling"] is False and data["prof_result_path"] is None
+    assert data["outputs"][0]["dtype"] == "float32" and data["outputs"][0]["shape"] == [1, 4]
+    assert {"min", "max", "mean", "first"} <= set(data["outputs"][0])
+    assert 1000 < data["peak_rss_kb"] < 2_000_000
+
+
+def test_text_summary_and_defaults(runner, tiny_programs):
+    proc = run(runner, f"--model_path={tiny_programs['tiny_fp32']}")
+    assert proc.returncode == 0, proc.stderr
+    for field in ("program size:", "threads: 1", "load:", "method init:", "first iteration:",
+                  "iterations: 50 measured after 10 warm-up", "latency ms: mean", "peak RSS:"):
+        assert field in proc.stdout, field
+    assert proc.stderr == ""
+
+
+def test_all_cores_threads(runner, tiny_programs):
+    data = json.loads(run(runner, f"--model_path={tiny_programs['tiny_fp32']}", "--json",
+                          "--num_threads=0", "--num_iters=1").stdout)
+    assert data["threads"] == os.cpu_count()
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_missing_model_path(runner):
+    assert_error(run(runner), 2, "--model_path is required")
+
+
+def test_missing_model_file(runner, tmp_path):
+    assert_error(run(runner, f"--model_path={tmp_path / 'nope.pte'}"), 1, "cannot open model file",
+                 "No such file")
+
+
+def test_not_a_program(runner, tmp_path):
+    bad = tmp_path / "text.pte"
+    bad.write_text("definitely not a flatbuffer\n" * 10)
+    assert_error(run(runner, f"--model_path={bad}"), 1, "not a valid ExecuTorch program")
+
+
+def test_truncated_program(runner, programs, tmp_path):
+    data = programs.get("mv2", "q8").read_bytes()
+    bad = tmp_path / "trunc.pte"
+    bad.write_bytes(data[: len(data) // 3])
+    assert_error(run(runner, f"--model_path={bad}"), 1, "not a valid ExecuTorch program")
+
+
+def test_bit_flipped_delegate_payload(runner, tiny_programs, tmp_path):
+    data = bytearray(tiny_programs["tiny_fp32"].read_bytes())
+    for off in range(len(data) - 200, len(data) - 100, 7):
+        data[off] ^= 0xFF
+    bad = tmp_path / "flip.pte"
+    bad.write_bytes(bytes(data))
+    proc = run(runner, f"--model_path={bad}", "--num_iters=1")
+    assert proc.returncode >= 0
+    if proc.returncode:
+        assert_error(proc, proc.returncode)
+
+
+def test_unknown_method(runner, tiny_programs):
+    assert_error(run(runner, f"--model_path={tiny_programs['tiny_fp32']}", "--method_name=nope"), 1,
+                 "has no method 'nope'", "methods: forward")
+
+
+def test_input_file_wrong_size(runner, tiny_programs, tmp_path):
+    f = tmp_path / "small.bin"
+    f.write_bytes(b"\0" * 10)
+    assert_error(run(runner, f"--model_path={tiny_programs['tiny_fp32']}", f"--input_path={f}"), 1,
+                 "has 10 bytes; expected 3072 bytes for float32[1, 3, 16, 16]")
+
+
+def test_input_file_missing(runner, tiny_programs, tmp_path):
+    assert_error(run(runner, f"--model_path={tiny_programs['tiny_fp32']}",
+                     f"--input_path={tmp_path / 'missing.bin'}"), 1, "cannot open", "missing.bin")
+
+
+def test_wrong_number_of_input_files(runner, tiny_programs, tmp_path):
+    f = tmp_path / "x.bin"
+    np.ones((1, 3, 16, 16), np.float32).tofile(f)
+    assert_error(run(runner, f"--model_path={tiny_programs['tiny_fp32']}", f"--input_path={f},{f},{f}"), 1,
+                 "takes 1 input(s), got 3")
+
+
+@pytest.mark.parametrize("flag,needle", [("--num_iters=0", "--num_iters"), ("--num_threads=-1", "--num_threads"),
+                                         ("--print_output=loud", "--print_output"),
+                                         ("--warmup_iters=-2", "--warmup_iters")])
+def test_bad_flag_values(runner, tiny_programs, flag, needle):
+    assert_error(run(runner, f"--model_path={tiny_programs['tiny_fp32']}", flag), 2, needle)
+
+
+def test_output_written_atomically_no_temp_left(runner, tiny_programs, tmp_path):
+    proc = run(runner, f"--model_path={tiny_programs['nonfloat']}", f"--output_path={tmp_path / 'o'}",
+               "--num_iters=1")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.0.bin", "o.1.bin", "o.2.bin", "o.3.bin", "o.json"]
+
+
+# ---------------------------------------------------------------- mutation sweep
+
+def _mutations(data: bytes, count: int, seed: int):
+    """Truncations, header byte changes, flatbuffer-region and segment (delegate payload /
+    constant data) region bit flips, in equal shares."""
+    rng = random.Random(seed)
+    # Extended header "eh00" at offset 8: program (flatbuffer) size at 16, segment base at 24.
+    fb_end = int.from_bytes(data[16:24], "little") if data[8:12] == b"eh00" else len(data)
+    fb_end = max(64, min(fb_end, len(data) - 1))
+    for i in range(count):
+        d = bytearray(data)
+        kind = i % 4
+        if kind == 0:
+            d = d[: rng.randrange(len(d))]
+        elif kind == 1:
+            for _ in range(rng.randint(1, 4)):
+                d[rng.randrange(64)] = rng.randrange(256)
+        elif kind == 2:
+            for _ in range(rng.randint(1, 8)):
+                d[rng.randrange(fb_end)] ^= 1 << rng.randrange(8)
+        else:
+            for _ in range(rng.randint(1, 8)):
+                d[rng.randrange(fb_end, len(d))] ^= 1 << rng.randrange(8)
+        yield kind, bytes(d)
+
+
+@pytest.mark.parametrize("program,count", [("tiny_fp32", 300), ("tiny_portable", 300)])
+def test_mutated_programs_never_kill_the_runner(runner, tiny_programs, tmp_path, program, count):
+    data = tiny_programs[program].read_bytes()
+    cases = list(_mutations(data, count, seed=20240611))
+
+    def one(item):
+        i, (kind, blob) = item
+        path = tmp_path / f"m{i}.pte"
+        path.write_bytes(blob)
+        proc = run(runner, f"--model_path={path}", "--warmup_iters=0", "--num_iters=2", timeout=60)
+        path.unlink()
+        return i, kind, proc
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(one, enumerate(cases)))
+    outcomes = {"ok": 0, "error": 0, "crash_guarded": 0}
+    for i, kind, proc in results:
+        assert proc.returncode >= 0, f"case {i} (kind {kind}) died by signal {-proc.returncode}: {proc.stderr}"
+        if proc.returncode == 0:
+            outcomes["ok"] += 1
+            continue
+        assert proc.returncode in (1, CRASH_EXIT), (i, kind, proc.returncode, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (i, kind, proc.stderr)
+        if proc.returncode == CRASH_EXIT:
+            assert "the ExecuTorch runtime crashed" in lines[0]
+            outcomes["crash_guarded"] += 1
+        else:
+            outcomes["error"] += 1
+    print(f"{program}: {count} mutations -> {outcomes}", file=sys.stderr)
+    assert outcomes["error"] > 0
