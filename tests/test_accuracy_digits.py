@@ -87,3 +87,22 @@ def test_preprocessing_matches_calibration_loader(digits):
     with Image.open(path) as image:
         theirs = preprocess_image(image, pre.image_size, pre.mean, pre.std)
     torch.testing.assert_close(pre.load(path).unsqueeze(0), theirs, rtol=0, atol=1e-6)
+
+
+def test_export_cli_eval_data(digits, tmp_path, python_env, repo_root):
+    """The export CLI's --eval_data: same folder layout, same figures as the library call."""
+    import subprocess
+    import sys
+
+    trained = digits["trained"]
+    assert trained.path is not None and trained.path.is_file()
+    done = subprocess.run(
+        [sys.executable, "-m", "examples.backend.xnnpack_examples",
+         "--model_name=examples.evaluation.digits:mv2_digits", f"--weights={trained.path}",
+         f"--eval_data={digits['folders']['test']}", "--eval_limit=60", "--eval_engine=python",
+         f"--output_dir={tmp_path}"],
+        capture_output=True, text=True, env=python_env, cwd=repo_root, timeout=600)
+    assert done.returncode == 0, done.stderr
+    table = done.stdout[done.stdout.index("accuracy on"):]
+    assert "(60 images, 10 classes, batch 1)" in table
+    assert "fp32     python runtime" in table and "100.0%" in table  # fp32 agrees with eager

@@ -107,3 +107,26 @@ def test_engine_errors(tmp_path):
     with pytest.raises(accuracy.EvaluationError, match="cannot load"):
         (tmp_path / "bad.pte").write_bytes(b"not a program")
         accuracy.open_program(tmp_path / "bad.pte", "python")
+
+
+def test_report_drop_lines():
+    rows = [accuracy.Accuracy("eager", "eager", 10, 0.9, 1.0, None, 0.1),
+            accuracy.Accuracy("xnnpack_fp32", "runner", 10, 0.9, 1.0, 1.0, 0.1),
+            accuracy.Accuracy("xnnpack_q8", "runner", 10, 0.8, 1.0, 0.9, 0.1)]
+    report = accuracy.EvalReport("d", 10, 3, 5, rows)
+    assert report.fp32_reference() == "xnnpack_fp32"
+    assert "xnnpack_q8 top-1 drop vs xnnpack_fp32: +10.00 points" in report.format()
+
+
+@pytest.mark.parametrize("cli_module", ["examples.backend.xnnpack_examples", "examples.backend.benchmark"])
+def test_cli_rejects_bad_eval_data(tmp_path, python_env, repo_root, cli_module):
+    import subprocess
+    import sys
+
+    model_flags = ["--model_name=add"] if cli_module.endswith("xnnpack_examples") else ["--models=add", "--backends=eager"]
+    done = subprocess.run([sys.executable, "-m", cli_module, *model_flags, f"--eval_data={tmp_path / 'nope'}",
+                           f"--output_dir={tmp_path / 'out'}"],
+                          capture_output=True, text=True, env=python_env, cwd=repo_root, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: --eval_data: evaluation folder not found: {tmp_path / 'nope'}"]
+    assert "Traceback" not in done.stderr

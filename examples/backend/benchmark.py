@@ -40,6 +40,10 @@ flags.DEFINE_string("runner", None, "Native runner binary (default: cmake-out/xn
 flags.DEFINE_float("timeout_s", 1800.0, "Time limit of one run (one backend, one thread count), in seconds.")
 flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
 flags.DEFINE_bool("verbose", False, "Show third-party output and warnings, and tracebacks of unexpected errors.")
+# --eval_data / --eval_limit / --eval_engine: classification accuracy (examples/evaluation).
+from examples.evaluation import cli_hooks as eval_hooks  # noqa: E402
+
+eval_hooks.define_eval_flags()
 
 FLAGS = flags.FLAGS
 
@@ -105,6 +109,7 @@ def main(argv):
         print(describe_zoo())
         return 0
     settings, output_dir = settings_from_flags()
+    eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow part
 
     from examples.common.quiet import import_quietly
 
@@ -113,8 +118,13 @@ def main(argv):
     from examples.benchmark.report import render_markdown, write_reports
 
     doc = run_benchmark(settings)
+    accuracy_text = ""
+    if FLAGS.eval_data:  # adds models[name]["classification_accuracy"] to the JSON report
+        accuracy_text = eval_hooks.evaluate_benchmark(doc, FLAGS.eval_data, weights=FLAGS.weights,
+                                                      limit=FLAGS.eval_limit, engine=FLAGS.eval_engine,
+                                                      runner=settings.runner_path, verbose=FLAGS.verbose)
     paths = write_reports(doc, output_dir)
-    markdown = render_markdown(doc)
+    markdown = render_markdown(doc) + accuracy_text
     sys.stderr.write("[benchmark] wrote " + ", ".join(str(p) for p in paths.values()) + "\n")
     sys.stdout.write(markdown)
     sys.stdout.flush()

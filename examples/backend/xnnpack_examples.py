@@ -23,6 +23,10 @@ flags.DEFINE_integer("num_calibration_samples", None,
 flags.DEFINE_string("calibration_data", None,
                     "Folder of images (resized, center-cropped, normalised as the model expects) or a .pt file "
                     "holding an N x C x H x W tensor or a list of input tuples. Default: random inputs.")
+# --eval_data / --eval_limit / --eval_engine: classification accuracy (examples/evaluation).
+from examples.evaluation import cli_hooks as eval_hooks  # noqa: E402
+
+eval_hooks.define_eval_flags()
 
 FLAGS = flags.FLAGS
 
@@ -35,7 +39,8 @@ def main(argv):
         return 0
     if not FLAGS.model_name:
         raise cli.UsageError("--model_name is required (see --list_models)")
-    export_cli.run_export(export_cli.ExportRequest(
+    eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow export
+    path = export_cli.run_export(export_cli.ExportRequest(
         model_name=FLAGS.model_name,
         output_dir=FLAGS.output_dir,
         weights=FLAGS.weights,
@@ -46,6 +51,10 @@ def main(argv):
         etrecord=FLAGS.etrecord,
         verbose=FLAGS.verbose,
     ))
+    if FLAGS.eval_data:  # accuracy of eager fp32 and the program just written
+        name = ("q8" if FLAGS.quantize else "fp32") if FLAGS.delegate else ("portable_q8" if FLAGS.quantize else "portable")
+        eval_hooks.evaluate_export(FLAGS.model_name, FLAGS.weights, {name: path}, FLAGS.eval_data,
+                                   limit=FLAGS.eval_limit, engine=FLAGS.eval_engine, verbose=FLAGS.verbose)
     return 0
 
 

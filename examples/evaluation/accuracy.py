@@ -72,6 +72,13 @@ class EvalReport:
         """Top-1 drop of ``name`` against ``reference`` in percentage points (positive: worse)."""
         return 100.0 * (self[reference].top1 - self[name].top1)
 
+    def fp32_reference(self) -> str | None:
+        """The float program the others are compared with: ``fp32``, else a name ending in ``fp32``."""
+        names = [r.name for r in self.results if r.name != "eager"]
+        if "fp32" in names:
+            return "fp32"
+        return next((n for n in names if n.endswith("fp32")), None)
+
     def to_dict(self) -> dict:
         return {
             "dataset": self.dataset, "samples": self.samples, "classes": self.classes, "topk": self.topk,
@@ -91,11 +98,11 @@ class EvalReport:
         for row in rows:
             lines.append("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
-        names = [r.name for r in self.results]
-        if "fp32" in names:
+        reference = self.fp32_reference()
+        if reference is not None:
             for r in self.results:
-                if r.name not in ("eager", "fp32"):
-                    lines.append(f"{r.name} top-1 drop vs fp32: {self.drop(r.name):+.2f} points")
+                if r.name not in ("eager", reference):
+                    lines.append(f"{r.name} top-1 drop vs {reference}: {self.drop(r.name, reference):+.2f} points")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
 
@@ -114,6 +121,10 @@ class PythonRuntimeProgram:
 
         from examples.common.quiet import quiet_stdio
 
+        try:
+            import executorch.kernels.quantized  # noqa: F401  (portable q8 programs call these ops)
+        except Exception:  # noqa: BLE001 - only needed by non-delegated quantized programs
+            pass
         try:
             with quiet_stdio():  # the runtime logs its CPU probing on first use
                 self._method = Runtime.get().load_program(Path(path)).load_method("forward")

@@ -1,0 +1,32 @@
+"""examples.common.cli: known errors -> one stderr line + exit code, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from examples.common import cli
+
+
+@pytest.mark.parametrize("error, code, text", [
+    (cli.UsageError("bad flag value"), 2, "error: bad flag value"),
+    (cli.CliError("export failed\nmore detail"), 1, "error: export failed"),
+    (PermissionError(13, "Permission denied", "/out/x.pte"), 1, "error: Permission denied: /out/x.pte"),
+    (KeyboardInterrupt(), 130, "error: interrupted"),
+    (RuntimeError("boom"), 1, "error: unexpected RuntimeError: boom (run with --verbose for the traceback)"),
+])
+def test_handle_errors(capsys, error, code, text):
+    with pytest.raises(SystemExit) as exit_info:
+        with cli.handle_errors():
+            raise error
+    assert exit_info.value.code == code
+    assert capsys.readouterr().err.splitlines() == [text]
+
+
+def test_library_input_errors_are_usage_errors(capsys):
+    from examples.models.weights import WeightsError
+    from examples.models.zoo import ModelLookupError
+    from examples.quantization.calibration import CalibrationError
+
+    for error in (ModelLookupError("m"), WeightsError("w"), CalibrationError("c")):
+        assert cli.exit_code_for(error) == 2
+    assert cli.exit_code_for(ValueError("x")) is None
