@@ -97,3 +97,18 @@ def test_cache_reuses_until_an_input_changes(tmp_path):
     assert not first.reused and again.reused and again.path == first.path and again.info == {"note": "x"}
     other = cache.get("toy", "fp32", ".pte", {"weights": "file:abc"}, build)
     assert other.path != first.path and len(builds) == 2
+
+
+def test_q8_speedup_line_names_ratio_and_int8_level():
+    from examples.benchmark.report import q8_speedup_line
+
+    cell = [{"backend": "xnnpack_fp32", "status": "ok", "mean_ms": 4.0},
+            {"backend": "xnnpack_q8", "status": "ok", "mean_ms": 5.0}]
+    line = q8_speedup_line(cell, {"int8_level": "avx2"})
+    assert "0.80x" in line and "prefer fp32" in line and "avx2" in line
+    assert q8_speedup_line(cell[:1], None) is None
+
+
+def test_machine_info_reports_int8_capability():
+    info = parse_cpuinfo("model name : X\nflags : avx2 fma avx512f avx512bw avx512_vnni\n")
+    assert info["int8"]["int8_level"] == "avx512_vnni" and info["int8"]["recommended_precision"] == "q8"

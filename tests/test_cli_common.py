@@ -30,3 +30,12 @@ def test_library_input_errors_are_usage_errors(capsys):
     for error in (ModelLookupError("m"), WeightsError("w"), CalibrationError("c")):
         assert cli.exit_code_for(error) == 2
     assert cli.exit_code_for(ValueError("x")) is None
+
+
+def test_calibration_subset_spreads_over_class_folders(tmp_path):
+    from examples.quantization.calibration import spread_over_folders
+
+    files = [tmp_path / cls / f"{i}.png" for cls in ("a", "b", "c") for i in range(5)]
+    picked = spread_over_folders(files, 4)
+    assert [p.parent.name for p in picked] == ["a", "b", "c", "a"]
+    assert spread_over_folders(files, 100) == sorted(files, key=lambda p: (int(p.stem), p.parent.name))

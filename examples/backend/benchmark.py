@@ -123,7 +123,7 @@ def main(argv):
         accuracy_text = eval_hooks.evaluate_benchmark(doc, FLAGS.eval_data, weights=FLAGS.weights,
                                                       limit=FLAGS.eval_limit, engine=FLAGS.eval_engine,
                                                       runner=settings.runner_path, verbose=FLAGS.verbose)
-    paths = write_reports(doc, output_dir)
+    paths = write_reports(doc, output_dir, extra_markdown=accuracy_text)
     markdown = render_markdown(doc) + accuracy_text
     sys.stderr.write("[benchmark] wrote " + ", ".join(str(p) for p in paths.values()) + "\n")
     sys.stdout.write(markdown)

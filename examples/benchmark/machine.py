@@ -6,6 +6,8 @@ import os
 import platform
 from importlib import metadata
 
+from examples.quantization.cpu_caps import parse_cpuinfo as parse_cpu_caps
+
 # /proc/cpuinfo flag -> name in the report. VNNI comes in two flavours: AVX-512 VNNI and AVX-VNNI.
 ISA_FLAGS = {
     "avx2": "AVX2",
@@ -26,16 +28,14 @@ PACKAGES = ("torch", "torchvision", "executorch", "torchao", "onnxruntime", "onn
 
 
 def parse_cpuinfo(text: str) -> dict:
-    """``{"cpu_model", "isa"}`` from the text of ``/proc/cpuinfo`` (the first processor block)."""
-    model, flags = None, set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip().lower()
-        if key in ("model name", "hardware", "cpu model") and model is None and value.strip():
-            model = value.strip()
-        elif key in ("flags", "features") and not flags:
-            flags = set(value.split())
-    return {"cpu_model": model, "isa": [name for flag, name in ISA_FLAGS.items() if flag in flags]}
+    """``{"cpu_model", "isa", "int8"}`` from the text of ``/proc/cpuinfo`` (first processor block);
+    the flags and the int8 capability come from :mod:`examples.quantization.cpu_caps`."""
+    caps = parse_cpu_caps(text)
+    return {
+        "cpu_model": None if caps.model == "unknown" else caps.model,
+        "isa": [name for flag, name in ISA_FLAGS.items() if flag in caps.flags],
+        "int8": caps.as_dict(),
+    }
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
@@ -53,7 +53,7 @@ def machine_info() -> dict:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             cpu = parse_cpuinfo(f.read())
     except OSError:
-        cpu = {"cpu_model": None, "isa": []}
+        cpu = parse_cpuinfo("")
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -61,6 +61,7 @@ def machine_info() -> dict:
     return {
         "cpu_model": cpu["cpu_model"] or platform.processor() or platform.machine(),
         "isa": cpu["isa"],
+        "int8": cpu["int8"],
         "logical_cpus": os.cpu_count(),
         "usable_cpus": usable,
         "arch": platform.machine(),

@@ -125,8 +125,28 @@ def _machine_lines(doc: dict) -> list[str]:
         f"- Machine: {m['cpu_model']} ({m['arch']}, {m['usable_cpus']} of {m['logical_cpus']} CPUs usable), {m['os']}, "
         f"Python {m['python']}",
         f"- ISA: {', '.join(m['isa']) or 'none of the tracked extensions'}",
+        _int8_line(m.get("int8")),
         f"- Packages: {packages}" + (f" (not installed: {', '.join(missing)})" if missing else ""),
     ]
+
+
+def _int8_line(int8: dict | None) -> str:
+    if not int8:
+        return "- int8 capability: unknown"
+    return (f"- int8 capability: {int8['int8_level']} ({'int8 kernels expected faster than fp32' if int8['int8_fast'] else 'no int8 dot-product instruction: int8 kernels expected slower than fp32'}); "
+            f"recommended precision on this CPU: {int8['recommended_precision']}")
+
+
+def q8_speedup_line(records: list[dict], int8: dict | None) -> str | None:
+    """"q8 / fp32 speed-up" of the XNNPACK programs in one model x threads cell, next to the CPU's int8 level."""
+    by_backend = {r["backend"]: r for r in records if r["status"] == "ok" and r["mean_ms"]}
+    fp32, q8 = by_backend.get("xnnpack_fp32"), by_backend.get("xnnpack_q8")
+    if not (fp32 and q8):
+        return None
+    speedup = fp32["mean_ms"] / q8["mean_ms"]
+    level = int8["int8_level"] if int8 else "unknown"
+    verdict = "q8 faster" if speedup > 1 else "q8 not faster: prefer fp32"
+    return f"q8 / fp32 speed-up (XNNPACK, mean): **{speedup:.2f}x** ({verdict}; CPU int8: {level})"
 
 
 def _methodology_lines(doc: dict) -> list[str]:
@@ -169,6 +189,9 @@ def render_markdown(doc: dict) -> str:
             for c in doc["comparisons"]:
                 if c["model"] == name and c["threads"] == threads:
                     lines += [ratio_line(c), ""]
+            speedup = q8_speedup_line(cell, doc["machine"].get("int8"))
+            if speedup:
+                lines += [speedup, ""]
             lines += details_table(cell) + [""]
     if len(s["threads"]) > 1:
         lines += ["## Thread scaling", "", "Mean latency (ms) and speed-up vs 1 thread.", ""]
@@ -251,13 +274,13 @@ def render_chart(doc: dict) -> bytes:
     return buffer.getvalue()
 
 
-def write_reports(doc: dict, output_dir: Path) -> dict[str, Path]:
-    """Write the Markdown, JSON and PNG files atomically; returns their paths (no chart
-    without matplotlib: the other two are still written)."""
+def write_reports(doc: dict, output_dir: Path, extra_markdown: str = "") -> dict[str, Path]:
+    """Write the Markdown (with ``extra_markdown`` appended, e.g. accuracy tables), JSON and PNG
+    files atomically; returns their paths (no chart without matplotlib: the other two are still written)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": output_dir / MARKDOWN_NAME, "json": output_dir / JSON_NAME, "chart": output_dir / CHART_NAME}
     write_text_atomic(paths["json"], render_json(doc))
-    write_text_atomic(paths["markdown"], render_markdown(doc))
+    write_text_atomic(paths["markdown"], render_markdown(doc) + extra_markdown)
     try:
         write_bytes_atomic(paths["chart"], render_chart(doc))
     except ImportError:

@@ -66,6 +66,21 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def spread_over_folders(files: list[Path], limit: int) -> list[Path]:
+    """Take ``limit`` files round-robin over their folders (the classes of an ImageFolder),
+    so that a small calibration set still sees every class, not just the first one or two."""
+    groups: dict[Path, list[Path]] = {}
+    for path in files:
+        groups.setdefault(path.parent, []).append(path)
+    queues = list(groups.values())
+    picked: list[Path] = []
+    depth = 0
+    while len(picked) < limit and any(depth < len(q) for q in queues):
+        picked.extend(q[depth] for q in queues if depth < len(q))
+        depth += 1
+    return picked[:limit]
+
+
 def _image_size(spec: ModelSpec, example_inputs: Sequence[torch.Tensor]) -> int:
     shapes = _shapes(example_inputs)
     if len(shapes) != 1 or len(shapes[0]) != 4 or shapes[0][1] != 3 or shapes[0][2] != shapes[0][3]:
@@ -85,7 +100,7 @@ def load_image_folder(folder: Path, spec: ModelSpec, example_inputs, limit: int 
     files = image_files(folder)
     if not files:
         raise CalibrationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in calibration folder {folder}")
-    files = files[:limit] if limit else files
+    files = spread_over_folders(files, limit) if limit else files
     batch = example_inputs[0].shape[0]
     images = []
     for path in files:

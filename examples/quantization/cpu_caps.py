@@ -36,7 +36,7 @@ _LEVELS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
 
 # Flags reported in ``CpuCaps.flags`` (the ones that matter for XNNPACK's kernel choice).
 REPORTED_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
-                  "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm")
+                  "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve")
 
 
 @dataclass(frozen=True)
