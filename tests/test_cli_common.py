@@ -39,3 +39,19 @@ def test_calibration_subset_spreads_over_class_folders(tmp_path):
     picked = spread_over_folders(files, 4)
     assert [p.parent.name for p in picked] == ["a", "b", "c", "a"]
     assert spread_over_folders(files, 100) == sorted(files, key=lambda p: (int(p.stem), p.parent.name))
+
+
+def test_unknown_quant_recipe_is_a_usage_error_in_both_clis(repo_root, python_env):
+    import subprocess
+    import sys
+
+    for module in ("examples.backend.xnnpack_examples", "examples.backend.benchmark"):
+        model_flag = "--model_name" if module.endswith("examples") else "--models"
+        done = subprocess.run([sys.executable, "-m", module, model_flag, "add", "--quantize", "--quant_recipe", "bogus"]
+                              if module.endswith("examples") else
+                              [sys.executable, "-m", module, model_flag, "add", "--quant_recipe", "bogus"],
+                              cwd=repo_root, env=python_env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, (module, done.stderr)
+        assert done.stderr.strip().splitlines() == [
+            "error: --quant_recipe: unknown quantization recipe 'bogus' (known: static_per_channel, "
+            "static_per_tensor, static_per_channel_fp32_dw, dynamic_per_channel)"]

@@ -34,6 +34,8 @@ flags.DEFINE_string("weights", "auto", "Weights: auto (pretrained if cached, els
 flags.DEFINE_string("calibration_data", None, "Calibration for the q8 / ONNX int8 programs: an image folder or "
                     "a .pt file (default: random inputs).")
 flags.DEFINE_integer("num_calibration_samples", None, "Calibration samples (default: all / 8 random).")
+flags.DEFINE_string("quant_recipe", None, "Override every model's quantization recipe for the q8 programs "
+                    "(e.g. static_per_channel_fp32_dw); default: each model's recipe from the zoo.")
 flags.DEFINE_string("output_dir", "benchmark-out", "Folder for benchmark.md, benchmark.json, benchmark.png.")
 flags.DEFINE_string("cache_dir", None, "Exported programs cache (default: <output_dir>/programs).")
 flags.DEFINE_string("runner", None, "Native runner binary (default: cmake-out/xnn_executor_runner; built by ./setup.sh).")
@@ -62,7 +64,7 @@ def settings_from_flags():
     from examples.benchmark.backends import BACKENDS, Iterations, parse_backends
     from examples.benchmark.harness import Settings
     from examples.benchmark import runner
-    from examples.export.export_cli import writable_dir
+    from examples.export.export_cli import check_quant_recipe, writable_dir
     from examples.models.zoo import resolve_model
 
     models = [m.strip() for m in FLAGS.models.split(",") if m.strip()]
@@ -85,6 +87,7 @@ def settings_from_flags():
         raise cli.UsageError(f"calibration data not found: {FLAGS.calibration_data}")
     if FLAGS.num_calibration_samples is not None and FLAGS.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {FLAGS.num_calibration_samples}")
+    check_quant_recipe(FLAGS.quant_recipe)
     output_dir = writable_dir(FLAGS.output_dir)
     cache_dir = writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
     runner_path = None
@@ -97,6 +100,7 @@ def settings_from_flags():
         weights=FLAGS.weights, calibration_data=FLAGS.calibration_data,
         num_calibration_samples=FLAGS.num_calibration_samples, cache_dir=cache_dir,
         runner_path=runner_path, timeout_s=FLAGS.timeout_s, verbose=FLAGS.verbose,
+        quant_recipe=FLAGS.quant_recipe,
     ), output_dir
 
 

@@ -16,6 +16,8 @@ from examples.export import export_cli
 export_cli.define_common_flags()
 flags.adopt_module_key_flags(export_cli)  # --help lists the shared flags too
 flags.DEFINE_bool("quantize", False, "Quantize to int8 with the model's recipe (PT2E, XNNPACKQuantizer).")
+flags.DEFINE_string("quant_recipe", None, "Override the model's quantization recipe (with --quantize); one of: "
+                    "static_per_channel, static_per_tensor, static_per_channel_fp32_dw, dynamic_per_channel.")
 flags.DEFINE_bool("delegate", True, "Lower to the XNNPACK delegate; --nodelegate writes a portable program.")
 flags.DEFINE_integer("num_calibration_samples", None,
                      "Calibration samples: caps those taken from --calibration_data (default all); "
@@ -40,6 +42,7 @@ def main(argv):
     if not FLAGS.model_name:
         raise cli.UsageError("--model_name is required (see --list_models)")
     eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow export
+    export_cli.check_quant_recipe(FLAGS.quant_recipe)
     path = export_cli.run_export(export_cli.ExportRequest(
         model_name=FLAGS.model_name,
         output_dir=FLAGS.output_dir,
@@ -49,6 +52,7 @@ def main(argv):
         calibration_data=FLAGS.calibration_data,
         num_calibration_samples=FLAGS.num_calibration_samples,
         etrecord=FLAGS.etrecord,
+        quant_recipe=FLAGS.quant_recipe,
         verbose=FLAGS.verbose,
     ))
     if FLAGS.eval_data:  # accuracy of eager fp32 and the program just written

@@ -38,6 +38,7 @@ class Settings:
     cache_dir: Path = Path("benchmark-out/programs")
     runner_path: Path | None = None  # resolved runner binary (None: no ExecuTorch backend asked)
     timeout_s: float = 1800.0
+    quant_recipe: str | None = None  # None: each model's recipe from the zoo
     verbose: bool = False
 
     def iterations_for(self, backend: str) -> Iterations:
@@ -100,10 +101,10 @@ def _common_fields(ctx: ModelContext) -> dict:
 def _prepare_executorch(backend: str, ctx: ModelContext, settings: Settings, cache: ArtifactCache) -> Prepared:
     from examples.common.quiet import quiet_stdio
     from examples.export.lowering import export_program
-    from examples.quantization.recipes import get_recipe
+    from examples.quantization.recipes import recipe_for
 
     variant = BACKENDS[backend].variant
-    recipe = get_recipe(ctx.spec.quant_recipe) if variant == "q8" else None
+    recipe = recipe_for(ctx.spec, settings.quant_recipe) if variant == "q8" else None
     fields = _common_fields(ctx)
     calibration = None
     if recipe is not None:
@@ -135,7 +136,7 @@ def _prepare_executorch(backend: str, ctx: ModelContext, settings: Settings, cac
 
 
 def _prepare_onnx(backend: str, ctx: ModelContext, settings: Settings, cache: ArtifactCache) -> Prepared:
-    from examples.quantization.recipes import get_recipe
+    from examples.quantization.recipes import recipe_for
 
     extra = [Path(peers.__file__).resolve()]
     fields = _common_fields(ctx)
@@ -148,7 +149,7 @@ def _prepare_onnx(backend: str, ctx: ModelContext, settings: Settings, cache: Ar
     export_desc = f"{fp32.info.get('exporter')}, opset {fp32.info.get('opset')}, static shapes"
     if backend == "ort_fp32":
         return Prepared(fp32.path, fp32.size_bytes, fp32.build_seconds, fp32.reused, export_desc, fp32.info)
-    recipe = get_recipe(ctx.spec.quant_recipe)
+    recipe = recipe_for(ctx.spec, settings.quant_recipe)
     calibration = _calibration(ctx, settings)
     names = fp32.info.get("input_names") or peers.input_names(len(ctx.inputs))
     fields = dict(fields, fp32=fp32.path.name, per_channel=recipe.per_channel,
@@ -309,7 +310,7 @@ def run_benchmark(settings: Settings, progress: Callable[[str], None] = _progres
                     warnings.simplefilter("ignore")
                 ctx = _load_model_context(name, settings, Path(tmp))
             models[name] = {"weights": ctx.weights, "random_weights": ctx.weights == "random",
-                            "description": ctx.spec.description, "quant_recipe": ctx.spec.quant_recipe,
+                            "description": ctx.spec.description, "quant_recipe": settings.quant_recipe or ctx.spec.quant_recipe,
                             "inputs": [list(t.shape) for t in ctx.inputs], "calibration": None}
             for backend in settings.backends:
                 records.extend(_run_backend(backend, ctx, settings, cache, progress))

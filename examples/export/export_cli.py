@@ -50,6 +50,7 @@ class ExportRequest:
     calibration_data: str | None = None
     num_calibration_samples: int | None = None
     etrecord: str | None = None
+    quant_recipe: str | None = None  # None: the zoo's recipe for the model
     verbose: bool = False
 
 
@@ -78,6 +79,17 @@ class Console:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def check_quant_recipe(name: str | None) -> None:
+    """A --quant_recipe value that names no recipe: one line, exit 2, before anything slow."""
+    if name:
+        from examples.quantization.recipes import get_recipe
+
+        try:
+            get_recipe(name)
+        except ValueError as error:
+            raise cli.UsageError(f"--quant_recipe: {error}") from None
 
 
 def writable_dir(path: str) -> Path:
@@ -123,7 +135,7 @@ def run_export(request: ExportRequest) -> Path:
     """Export one model as asked, print the report, return the written .pte path."""
     from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
     from examples.models.zoo import resolve_model
-    from examples.quantization.recipes import get_recipe
+    from examples.quantization.recipes import recipe_for
 
     # Check everything the user gave before the slow part (the heavy imports included).
     spec = resolve_model(request.model_name)
@@ -132,7 +144,7 @@ def run_export(request: ExportRequest) -> Path:
         writable_dir(str(Path(request.etrecord).expanduser().parent or "."))
     if request.num_calibration_samples is not None and request.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {request.num_calibration_samples}")
-    recipe = get_recipe(spec.quant_recipe) if request.quantize else None
+    recipe = recipe_for(spec, request.quant_recipe) if request.quantize else None
     if not request.quantize and request.calibration_data:
         cli.warning_line("--calibration_data is only used with --quantize; ignored")
 

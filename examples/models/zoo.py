@@ -22,7 +22,7 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec("mv2", classifier_factory("mobilenet_v2", 224), (_IMG,), "static_per_channel",
                   "torchvision MobileNet V2", "MobileNet_V2_Weights.IMAGENET1K_V1", image_size=224),
-        ModelSpec("mv3", classifier_factory("mobilenet_v3_small", 224), (_IMG,), "static_per_channel",
+        ModelSpec("mv3", classifier_factory("mobilenet_v3_small", 224), (_IMG,), "static_per_channel_fp32_dw",
                   "torchvision MobileNet V3 (small)", "MobileNet_V3_Small_Weights.IMAGENET1K_V1", image_size=224),
         ModelSpec("resnet18", classifier_factory("resnet18", 224), (_IMG,), "static_per_channel",
                   "torchvision ResNet-18", "ResNet18_Weights.IMAGENET1K_V1", image_size=224),

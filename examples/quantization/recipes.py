@@ -56,6 +56,11 @@ RECIPES: dict[str, QuantRecipe] = {
 }
 
 
+def recipe_for(spec, override: str | None = None) -> QuantRecipe:
+    """The recipe a model is quantized with: ``override`` (a --quant_recipe flag) or the zoo's choice."""
+    return get_recipe(override or spec.quant_recipe)
+
+
 def get_recipe(name: str) -> QuantRecipe:
     try:
         return RECIPES[name]
