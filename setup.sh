@@ -20,9 +20,14 @@ fi
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   say "installing pinned packages (torch 2.13.0 CPU, executorch 1.5.1, ...)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-  # --no-build-isolation is not needed: setuptools builds the (pure Python) project itself.
-  "$VENV/bin/python" -m pip install -q -e ".[build,test,compare]"
+  # pip's log is shown only when it fails: on success its warnings are noise.
+  log=$(mktemp)
+  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
+         "$VENV/bin/python" -m pip install -q -e ".[build,test,compare]"; } >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    say "error: pip install failed (log above)"; exit 1
+  fi
+  rm -f "$log"
   echo "$want" > "$STAMP"
 else
   say "packages up to date"
