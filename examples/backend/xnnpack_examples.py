@@ -34,13 +34,8 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.list_models:
-        export_cli.print_list_models()
+    if export_cli.listed_models_or_check_args(argv, FLAGS):
         return 0
-    if not FLAGS.model_name:
-        raise cli.UsageError("--model_name is required (see --list_models)")
     eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow export
     export_cli.check_quant_recipe(FLAGS.quant_recipe)
     path = export_cli.run_export(export_cli.ExportRequest(

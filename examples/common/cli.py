@@ -20,6 +20,7 @@ tool was started with ``--verbose`` (then unexpected errors show theirs).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import traceback
 
@@ -105,6 +106,11 @@ def handle_errors(verbose: bool = False):
     except KeyboardInterrupt:
         error_line("interrupted")
         raise SystemExit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        # The reader went away (`... | head`): not an error. Point stdout at /dev/null so the
+        # interpreter's final flush does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(EXIT_OK) from None
     except Exception as error:  # noqa: BLE001 - this is the top-level handler
         code = exit_code_for(error)
         if code is None:

@@ -112,6 +112,19 @@ def print_list_models() -> None:
     print(describe_zoo())
 
 
+def listed_models_or_check_args(argv, flag_values) -> bool:
+    """The start both export CLIs share: reject stray arguments, answer --list_models
+    (returns True: nothing more to do), and require --model_name."""
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if flag_values.list_models:
+        print_list_models()
+        return True
+    if not flag_values.model_name:
+        raise cli.UsageError("--model_name is required (see --list_models)")
+    return False
+
+
 def load_eager(spec, weights: str, verbose: bool):
     """Load the model; our own warnings (random weights) become ``warning:`` lines on stderr."""
     import torch

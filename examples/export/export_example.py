@@ -17,13 +17,8 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.list_models:
-        export_cli.print_list_models()
+    if export_cli.listed_models_or_check_args(argv, FLAGS):
         return 0
-    if not FLAGS.model_name:
-        raise cli.UsageError("--model_name is required (see --list_models)")
     export_cli.run_export(export_cli.ExportRequest(
         model_name=FLAGS.model_name,
         output_dir=FLAGS.output_dir,
