@@ -169,3 +169,23 @@ def test_cli_end_to_end_reuses_cached_programs(python_env, cache_dir, full_run, 
     assert "| backend | first iteration (ms) | subsequent iteration (ms) |" in done.stdout
     assert "(reused)" in done.stderr and "built in" not in done.stderr  # the fixture's exports were reused
     assert (tmp_path / report.JSON_NAME).is_file() and (tmp_path / report.CHART_NAME).is_file()
+
+
+def test_rounds_interleave_backends_and_take_medians(cache_dir, monkeypatch):
+    calls = []
+    fake_means = {"ort_fp32": iter([5.0, 1.0, 3.0]), "eager": iter([9.0, 7.0, 8.0])}
+
+    def measure(backend, ctx, prepared, threads, settings):
+        calls.append(backend)
+        mean = next(fake_means[backend])
+        return {"first_iteration_ms": mean, "mean_ms": mean, "median_ms": mean, "p90_ms": mean, "min_ms": mean,
+                "max_ms": mean, "load_ms": 0.0, "init_ms": None, "time_to_first_result_ms": mean,
+                "peak_rss_bytes": int(mean), "version": "fake", "outputs": None}
+
+    monkeypatch.setattr(harness, "measure", measure)
+    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "eager"], rounds=3), progress=lambda line: None)
+    assert calls == ["ort_fp32", "eager"] * 3  # round 1 of every backend, then round 2 ...
+    rows = {r["backend"]: r for r in doc["records"]}
+    assert rows["ort_fp32"]["mean_ms"] == 3.0 and rows["eager"]["mean_ms"] == 8.0
+    assert rows["ort_fp32"]["peak_rss_bytes"] == 5 and doc["settings"]["rounds"] == 3
+    assert "median over 3 rounds" in report.render_markdown(doc)

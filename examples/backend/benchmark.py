@@ -27,6 +27,8 @@ flags.DEFINE_string("threads", "1", "Comma-separated thread counts, e.g. 1,2,4 (
 flags.DEFINE_integer("num_iters", 50, "Measured iterations (after the warm-up) for all backends but portable.")
 flags.DEFINE_integer("warmup_iters", 10, "Warm-up iterations (dropped; iteration 1 is one of them and is "
                      "reported alone as 'first iteration').")
+flags.DEFINE_integer("rounds", 1, "Repeat every measurement this many times, interleaved across backends "
+                     "(round 1 of all, then round 2 ...); figures are medians over rounds. 3 resists transients.")
 flags.DEFINE_integer("portable_iters", 3, "Measured iterations for portable (its kernels are ~1000x slower).")
 flags.DEFINE_integer("portable_warmup_iters", 0, "Warm-up iterations for portable.")
 flags.DEFINE_string("weights", "auto", "Weights: auto (pretrained if cached, else random with a warning), "
@@ -77,7 +79,7 @@ def settings_from_flags():
     except ValueError as error:
         raise cli.UsageError(f"--backends: {error}") from None
     threads = _int_list(FLAGS.threads, "threads")
-    for flag in ("num_iters", "portable_iters"):
+    for flag in ("num_iters", "portable_iters", "rounds"):
         if FLAGS[flag].value < 1:
             raise cli.UsageError(f"--{flag} must be at least 1, got {FLAGS[flag].value}")
     for flag in ("warmup_iters", "portable_warmup_iters"):
@@ -100,7 +102,7 @@ def settings_from_flags():
         weights=FLAGS.weights, calibration_data=FLAGS.calibration_data,
         num_calibration_samples=FLAGS.num_calibration_samples, cache_dir=cache_dir,
         runner_path=runner_path, timeout_s=FLAGS.timeout_s, verbose=FLAGS.verbose,
-        quant_recipe=FLAGS.quant_recipe,
+        quant_recipe=FLAGS.quant_recipe, rounds=FLAGS.rounds,
     ), output_dir
 
 

@@ -6,6 +6,7 @@ error and the others still run; a peer whose packages are missing is ``not insta
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +39,7 @@ class Settings:
     cache_dir: Path = Path("benchmark-out/programs")
     runner_path: Path | None = None  # resolved runner binary (None: no ExecuTorch backend asked)
     timeout_s: float = 1800.0
+    rounds: int = 1  # interleaved repetitions of every measurement; figures are medians over rounds
     quant_recipe: str | None = None  # None: each model's recipe from the zoo
     verbose: bool = False
 
@@ -312,8 +314,7 @@ def run_benchmark(settings: Settings, progress: Callable[[str], None] = _progres
             models[name] = {"weights": ctx.weights, "random_weights": ctx.weights == "random",
                             "description": ctx.spec.description, "quant_recipe": settings.quant_recipe or ctx.spec.quant_recipe,
                             "inputs": [list(t.shape) for t in ctx.inputs], "calibration": None}
-            for backend in settings.backends:
-                records.extend(_run_backend(backend, ctx, settings, cache, progress))
+            records.extend(_run_model(ctx, settings, cache, progress))
             if ctx.calibration is not None:
                 models[name]["calibration"] = ctx.calibration.source
                 models[name]["random_calibration"] = ctx.calibration.random
@@ -330,6 +331,7 @@ def run_benchmark(settings: Settings, progress: Callable[[str], None] = _progres
             "warmup_iters": settings.iterations.warmup, "num_iters": settings.iterations.measured,
             "portable_warmup_iters": settings.portable_iterations.warmup,
             "portable_iters": settings.portable_iterations.measured,
+            "rounds": settings.rounds,
             "weights": settings.weights, "calibration_data": settings.calibration_data,
             "runner": str(settings.runner_path) if settings.runner_path else None,
         },
@@ -339,8 +341,10 @@ def run_benchmark(settings: Settings, progress: Callable[[str], None] = _progres
     }
 
 
-def _run_backend(backend: str, ctx: ModelContext, settings: Settings, cache: ArtifactCache,
-                 progress: Callable[[str], None]) -> list[dict]:
+def _prepare_backend(backend: str, ctx: ModelContext, settings: Settings, cache: ArtifactCache,
+                     progress: Callable[[str], None]) -> tuple[list[dict], Prepared | None]:
+    """The backend's records (one per thread count) and its prepared artifact; None (with the
+    records marked) when the backend is not installed or failed to prepare."""
     label = BACKENDS[backend].label
     rows = [new_record(ctx.name, backend, t, settings) for t in settings.threads]
     missing = peers.missing_packages(backend) if BACKENDS[backend].kind == "peer" else []
@@ -348,7 +352,7 @@ def _run_backend(backend: str, ctx: ModelContext, settings: Settings, cache: Art
         progress(f"{ctx.name}: {label}: not installed ({', '.join(missing)})")
         for r in rows:
             r.update(status="not installed", error=f"{', '.join(missing)} not installed")
-        return rows
+        return rows, None
     try:
         progress(f"{ctx.name}: {label}: preparing")
         prepared = prepare(backend, ctx, settings, cache)
@@ -359,26 +363,73 @@ def _run_backend(backend: str, ctx: ModelContext, settings: Settings, cache: Art
         progress(f"{ctx.name}: {label}: FAILED to prepare: {_first_line(error)}")
         for r in rows:
             r.update(status="failed", error=f"prepare: {_first_line(error)}")
-        return rows
+        return rows, None
     for record in rows:
         _apply_prepared(record, prepared)
-        iters = settings.iterations_for(backend)
-        progress(f"{ctx.name}: {label}: running, {record['threads']} thread(s), {iters.describe()}")
+    return rows, prepared
+
+
+# Per-round figures combined by their median across rounds; peak RSS by the maximum.
+_ROUND_MEDIAN_KEYS = ("first_iteration_ms", "mean_ms", "median_ms", "p90_ms", "min_ms", "max_ms",
+                      "load_ms", "init_ms", "time_to_first_result_ms")
+
+
+def combine_rounds(results: list[dict]) -> dict:
+    """One backend x thread count measured in several interleaved rounds -> one result."""
+    combined = dict(results[-1])
+    for key in _ROUND_MEDIAN_KEYS:
+        values = [r[key] for r in results if r.get(key) is not None]
+        combined[key] = statistics.median(values) if values else None
+    rss = [r["peak_rss_bytes"] for r in results if r.get("peak_rss_bytes") is not None]
+    combined["peak_rss_bytes"] = max(rss) if rss else None
+    return combined
+
+
+def _run_model(ctx: ModelContext, settings: Settings, cache: ArtifactCache,
+               progress: Callable[[str], None]) -> list[dict]:
+    """Prepare every backend, then measure them: ``settings.rounds`` times, interleaved
+    (round 1 of every backend, then round 2 ...), so that a transient slowdown of the machine
+    hits one round of one backend, not a whole row; figures are the medians over rounds."""
+    records: list[dict] = []
+    runnable: list[tuple[str, Prepared, list[dict]]] = []
+    for backend in settings.backends:
+        rows, prepared = _prepare_backend(backend, ctx, settings, cache, progress)
+        records.extend(rows)
+        if prepared is not None:
+            runnable.append((backend, prepared, rows))
+    results: dict[int, list[dict]] = {}
+    for round_index in range(settings.rounds):
+        suffix = f" (round {round_index + 1}/{settings.rounds})" if settings.rounds > 1 else ""
+        for backend, prepared, rows in runnable:
+            label = BACKENDS[backend].label
+            for record in rows:
+                if record["status"] != "ok":
+                    continue  # a failed round ends this backend x thread count
+                iters = settings.iterations_for(backend)
+                progress(f"{ctx.name}: {label}: running, {record['threads']} thread(s), {iters.describe()}{suffix}")
+                try:
+                    result = measure(backend, ctx, prepared, record["threads"], settings)
+                except Exception as error:  # noqa: BLE001 - recorded, the others still run
+                    progress(f"{ctx.name}: {label}: FAILED: {_first_line(error)}")
+                    record.update(status="failed", error=_first_line(error))
+                    continue
+                results.setdefault(id(record), []).append(result)
+                progress(f"{ctx.name}: {label}: first {result['first_iteration_ms']:.2f} ms, "
+                         f"mean {result['mean_ms']:.2f} ms")
+    for backend, _, rows in runnable:
+        for record in rows:
+            if record["status"] == "ok" and id(record) in results:
+                _finish_record(record, backend, combine_rounds(results[id(record)]), ctx)
+    return records
+
+
+def _finish_record(record: dict, backend: str, result: dict, ctx: ModelContext) -> None:
+    outputs = result.pop("outputs", None)
+    record.update(result)
+    if backend == "eager":
+        record.update(max_abs_error=0.0, accuracy_reference="itself (reference)")
+    elif outputs is not None:
         try:
-            result = measure(backend, ctx, prepared, record["threads"], settings)
-        except Exception as error:  # noqa: BLE001
-            progress(f"{ctx.name}: {label}: FAILED: {_first_line(error)}")
-            record.update(status="failed", error=_first_line(error))
-            continue
-        outputs = result.pop("outputs", None)
-        record.update(result)
-        if backend == "eager":
-            record.update(max_abs_error=0.0, accuracy_reference="itself (reference)")
-        elif outputs is not None:
-            try:
-                record.update(compare(ctx.reference, outputs), accuracy_reference="eager pytorch")
-            except ValueError as error:
-                record["accuracy_reference"] = f"not compared: {error}"
-        progress(f"{ctx.name}: {label}: first {record['first_iteration_ms']:.2f} ms, "
-                 f"mean {record['mean_ms']:.2f} ms")
-    return rows
+            record.update(compare(ctx.reference, outputs), accuracy_reference="eager pytorch")
+        except ValueError as error:
+            record["accuracy_reference"] = f"not compared: {error}"

@@ -155,7 +155,9 @@ def _methodology_lines(doc: dict) -> list[str]:
         f"- Methodology: the first iteration is reported alone; \"subsequent iteration\" is the mean of "
         f"{s['num_iters']} iterations after {s['warmup_iters']} warm-up iterations (iteration 1 counts as warm-up; "
         f"portable: {s['portable_iters']} iterations after {s['portable_warmup_iters']} warm-up, because portable "
-        f"kernels are orders of magnitude slower). Times in ms, floored from 10 ms up (as the classic tables).",
+        f"kernels are orders of magnitude slower). Times in ms, floored from 10 ms up (as the classic tables)."
+        + (f" Every figure is the median over {s['rounds']} rounds run interleaved across backends."
+           if s.get("rounds", 1) > 1 else " One round per backend (use --rounds 3 to resist transients)."),
         "- ExecuTorch programs run through the native runner "
         f"(`{s['runner'] or 'cmake-out/xnn_executor_runner'}`); peers run in a fresh Python subprocess each "
         "(peak RSS includes the interpreter and its imports). Same inputs, same thread count for all.",
