@@ -72,8 +72,3 @@ def assert_close_to_eager(actual: torch.Tensor, expected: torch.Tensor, rel: flo
     scale = expected.abs().max().item() or 1.0
     err = (actual - expected).abs().max().item()
     assert err <= rel * scale + 1e-6, f"max abs error {err:.3g} > {rel:g} x output scale {scale:.3g}"
-
-
-def sqnr_db(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    noise = (actual - expected).pow(2).mean()
-    return float(10 * torch.log10(expected.pow(2).mean() / noise.clamp_min(1e-20)))

@@ -16,6 +16,7 @@ PYTHON_LIBS = [
     "//examples/export:export",
     "//examples/models:models",
     "//examples/quantization:quantization",
+    "//examples/runner:runner",
     "//runtime/profiler:profiler",
 ]
 

@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from examples.benchmark import runner
-from examples.benchmark.accuracy import compare
+from examples.runner import client as runner
+from examples.common.metrics import compare
 from examples.benchmark.backends import BACKENDS, parse_backends
 from examples.benchmark.cache import ArtifactCache
 from examples.benchmark.machine import parse_cpuinfo
-from examples.benchmark.stats import percentile, split_iterations, summarize
+from examples.common.stats import percentile, split_iterations, summarize
 
 
 def test_classic_methodology_split():

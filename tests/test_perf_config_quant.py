@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from examples.common.metrics import sqnr_db
+
 from examples.quantization.cpu_caps import detect, parse_cpuinfo
 from examples.quantization.recipes import RECIPES, get_recipe
 
@@ -119,5 +121,5 @@ def test_fp32_depthwise_program_matches_eager():
     assert info.num_delegated_subgraphs == 1  # int8 and fp32 parts in one XNNPACK subgraph
     method = Runtime.get().load_program(result.buffer).load_method("forward")
     actual = method.execute(list(inputs))[0]
-    sqnr = 10 * torch.log10(expected.pow(2).sum() / (actual - expected).pow(2).sum())
+    sqnr = sqnr_db(expected, actual)
     assert sqnr > 25, f"SQNR {sqnr:.1f} dB"

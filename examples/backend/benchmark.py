@@ -65,7 +65,7 @@ def _int_list(text: str, flag: str) -> list[int]:
 def settings_from_flags():
     from examples.benchmark.backends import BACKENDS, Iterations, parse_backends
     from examples.benchmark.harness import Settings
-    from examples.benchmark import runner
+    from examples.runner import client as runner
     from examples.export.export_cli import check_quant_recipe, writable_dir
     from examples.models.zoo import resolve_model
 

@@ -1,14 +1,15 @@
 """The side-by-side benchmark (issue 5): ExecuTorch portable / XNNPACK fp32 / XNNPACK q8 through
 the native runner, next to ONNX Runtime fp32 / int8 and eager PyTorch.
 
+The runner is driven through :mod:`examples.runner.client`; statistics come from
+:mod:`examples.common.stats`, SQNR from :mod:`examples.common.metrics`.
+
 Modules (each small, each with one job):
 
 * :mod:`.backends`    the catalog of backends and how many iterations each one runs;
 * :mod:`.cache`       exported ``.pte`` / ``.onnx`` files, reused while their inputs are unchanged;
-* :mod:`.runner`      the ONE adapter to ``cmake-out/xnn_executor_runner`` (flags, JSON keys, tensor files);
 * :mod:`.peers`       converting the model for ONNX Runtime and measuring peers in a fresh subprocess;
 * :mod:`.peer_worker` that subprocess (``python -m examples.benchmark.peer_worker``);
-* :mod:`.stats`       latency summaries; :mod:`.accuracy` max abs error and SQNR vs eager;
 * :mod:`.machine`     CPU model, ISA flags, cores, package versions;
 * :mod:`.report`      Markdown, JSON and PNG writers; :mod:`.harness` runs the grid.
 """

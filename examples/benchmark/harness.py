@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Callable
 
 from examples.benchmark import peers, runner
-from examples.benchmark.accuracy import compare
+from examples.common.metrics import compare
 from examples.benchmark.backends import BACKENDS, EXECUTORCH_XNNPACK, PEERS, Iterations
 from examples.benchmark.cache import ArtifactCache, tensors_digest, weights_id
 from examples.benchmark.machine import machine_info, package_versions
-from examples.benchmark.stats import split_iterations, summarize
+from examples.common.stats import split_iterations, summarize
 
 SCHEMA = "xnnpack-toolkit/benchmark"
 SCHEMA_VERSION = 1

@@ -9,6 +9,7 @@ def define_common_targets():
             "//examples/export:export",
             "//examples/models:models",
             "//examples/quantization:quantization",
+            "//examples/runner:runner",
             "//runtime/profiler:profiler",
         ],
         visibility = ["PUBLIC"],

@@ -33,7 +33,7 @@ FLAG_OUTPUT = "--output_path"  # writes <prefix>.<i>.bin (raw little-endian) + <
 
 # JSON key (as printed by the runner) -> RunMeasurement field. Times in ms, RSS in bytes.
 # Semantics: warmup_iters + num_iters runs; run 1 is first_iter_ms (a warm-up one unless
-# --warmup_iters 0); statistics over the last num_iters (p90: nearest rank).
+# --warmup_iters 0); statistics over the last num_iters (statistics: examples.common.stats).
 JSON_KEYS = {
     "load_ms": "load_ms",
     "method_init_ms": "init_ms",
