@@ -317,6 +317,7 @@ int main(int argc, char** argv) {
 
   LoadedProgram loaded = load_program(model_path, report);
   const MethodMeta meta = method_meta(*loaded.program, model_path, method_name);
+  set_crash_phase("preparing the inputs and memory of");
   std::vector<InputTensor> inputs = prepare_inputs(meta, method_name, input_files);
   std::unique_ptr<MethodMemory> memory = plan_memory(meta, model_path);
 
