@@ -26,10 +26,14 @@ def test_classic_methodology_split():
         split_iterations([1.0], warmup=1)
 
 
-def test_summary_matches_runner_conventions():
+def test_summary_uses_linear_interpolation():
     s = summarize([float(v) for v in range(1, 11)])
-    assert s["mean"] == 5.5 and s["median"] == 5.5 and s["p90"] == 9.0 and s["min"] == 1 and s["max"] == 10
+    # numpy's default: p90 of 1..10 lies 0.1 of the way from 9 to 10 (nearest rank would say 9).
+    assert s["mean"] == 5.5 and s["median"] == 5.5 and s["p90"] == pytest.approx(9.1)
+    assert s["min"] == 1 and s["max"] == 10
     assert percentile([4.0], 90) == 4.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
 
 
 def test_accuracy_max_abs_and_sqnr():

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from examples.benchmark import peers, runner
+from examples.benchmark import peers
+from examples.runner import client as runner
 from examples.common.metrics import compare
 from examples.benchmark.backends import BACKENDS, EXECUTORCH_XNNPACK, PEERS, Iterations
 from examples.benchmark.cache import ArtifactCache, tensors_digest, weights_id
