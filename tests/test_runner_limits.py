@@ -165,6 +165,18 @@ def test_memory_limit_is_a_clean_error(runner, programs):
     assert caught.value.exit_code == MEMORY and caught.value.kind == "memory"
 
 
+def test_memory_limit_inside_the_delegate_is_a_clean_error(runner, programs):
+    """Tight limits fail wherever the allocation happens (operator new, the XNNPACK delegate's
+    own buffers): always exit 6 with one line, never a crash or a plain error."""
+    codes = {}
+    for mb in (1, 2, 3, 4, 6, 16):
+        proc = run(runner, f"--model_path={programs['matmul']}", "--num_iters=1", f"--max_memory_mb={mb}")
+        codes[mb] = proc.returncode
+        if proc.returncode:
+            assert_error(proc, MEMORY, "out of memory while", f"--max_memory_mb={mb}")
+    assert codes[1] == MEMORY and codes[16] == 0, codes
+
+
 def test_memory_limit_above_need_runs(runner, programs):
     """The limit counts from the runner's own start-up mapping: 200 MiB fits a 64 MiB plan."""
     data = run_json(runner, programs["big"], "--num_iters=1", "--warmup_iters=0", "--max_memory_mb=200")

@@ -96,11 +96,18 @@ using executorch::runtime::Result;
 using executorch::runtime::Span;
 using namespace xnn_runner;
 
+// Set when the runtime logs an allocation failure (e.g. XNNPACK's xnn_status_out_of_memory):
+// later error lines ("Init failed for backend") no longer say why.
+bool g_runtime_allocation_failed = false;
+
 void log_sink(et_timestamp_t, et_pal_log_level_t level, const char* filename, const char*, size_t line,
               const char* message, size_t length) {
   std::string msg(message, length);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
-  if (level == kError || level == kFatal) last_runtime_error() = msg;
+  if (level == kError || level == kFatal) {
+    last_runtime_error() = msg;
+    if (looks_like_allocation_failure(msg)) g_runtime_allocation_failed = true;
+  }
   if (FLAGS_verbose) {
     std::fprintf(stderr, "%c executorch:%s:%zu] %s\n", static_cast<char>(level), filename ? filename : "?", line,
                  msg.c_str());
@@ -130,8 +137,9 @@ CheckedAllocator g_temp_allocator;  // scratch for kernels / the delegate, reset
 [[noreturn]] void fail_runtime(const std::string& what, Error e) {
   const size_t failed = std::max(g_method_allocator.failed_bytes, g_temp_allocator.failed_bytes);
   const std::string text = err_text(e);
-  if (e == Error::MemoryAllocationFailed || failed > 0 || looks_like_allocation_failure(text)) {
-    fail_out_of_memory(what + " (" + text + ")");
+  if (e == Error::MemoryAllocationFailed || failed > 0 || g_runtime_allocation_failed ||
+      looks_like_allocation_failure(text)) {
+    fail_out_of_memory(text);
   }
   fail(kErrorExit, what + " (" + text + ")");
 }
