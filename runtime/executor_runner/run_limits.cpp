@@ -62,18 +62,17 @@ std::vector<int> pin_to_cpus(int num_threads) {
 
 void start_watchdog(double timeout_s, const std::string& model_path) {
   if (timeout_s <= 0) return;
-  g_model_path = model_path;
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(timeout_s));
-  std::thread([deadline, timeout_s]() {
+  std::thread([deadline, timeout_s, model_path]() {
     std::this_thread::sleep_until(deadline);
     // The main thread may be anywhere (inside a kernel, writing a file): leave without
     // running destructors or atexit handlers. Output files are renamed into place, so none
     // is left half-written.
     char line[1400];
     std::snprintf(line, sizeof(line), "error: timed out after %g s (--timeout_s) while %s %s\n", timeout_s,
-                  crash_phase(), g_model_path.c_str());
+                  crash_phase(), model_path.c_str());
     std::fflush(stdout);
     if (::write(STDERR_FILENO, line, std::strlen(line)) < 0) {
     }
