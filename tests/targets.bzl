@@ -16,12 +16,13 @@ PYTHON_LIBS = [
     "//examples/export:export",
     "//examples/models:models",
     "//examples/quantization:quantization",
+    "//examples/results:results",
     "//examples/runner:runner",
     "//runtime/profiler:profiler",
 ]
 
 def define_common_targets():
-    support = native.glob(["conftest.py", "buck_pytest_main.py", "__init__.py"])
+    support = native.glob(["conftest.py", "buck_pytest_main.py", "__init__.py", "helpers_*.py", "*_helpers.py"])
     for src in native.glob(["test_*.py"]):
         native.python_test(
             name = src[:-len(".py")],
