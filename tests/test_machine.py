@@ -71,7 +71,7 @@ def test_machine_id_tells_zen3_from_zen4_and_ignores_run_facts():
 
 def test_fingerprint_of_this_machine():
     started = time.time()
-    fp = machine.fingerprint(["examples/backend/benchmark.py", "--models", "mv2"], started, started + 2,
+    fp = machine.fingerprint([str(REPO_ROOT / "examples/backend/benchmark.py"), "--models", "mv2"], started, started + 2,
                              threads=[1, 2], int8=cpu_caps.detect().as_dict())
     assert fp["command"] == ["examples/backend/benchmark.py", "--models", "mv2"]
     assert fp["started"].endswith("+00:00") and fp["started"] < fp["ended"]

@@ -92,6 +92,8 @@ def test_add_copies_a_slim_run(tmp_path):
     assert len(json.loads(added.read_text())["records"]) == len(doc["records"]) - 1
     assert _publish(root, "--check").returncode == 0
     assert slim_run(doc)["records"][0]["rounds_samples_ms"][0][0] == round(doc["records"][0]["rounds_samples_ms"][0][0], 4)
+    doc["settings"]["runner"] = str(root / "cmake-out" / "xnn_executor_runner")
+    assert slim_run(doc, root)["settings"]["runner"] == "cmake-out/xnn_executor_runner"
     old = dict(doc, schema_version=1)
     write_run(tmp_path / "old.json", old)
     refused = _publish(root, "--add", tmp_path / "old.json")

@@ -38,7 +38,7 @@ def _add(root: Path, path: str) -> Path:
         raise cli.UsageError(f"{path}: no measured cells with per-round samples to publish")
     target = root / RESULTS_DIR / cpu_class(run.machine) / f"{run.date}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(target, json.dumps(slim_run(run.doc), indent=1) + "\n")
+    write_text_atomic(target, json.dumps(slim_run(run.doc, root), indent=1) + "\n")
     return target
 
 

@@ -231,10 +231,17 @@ def fingerprint(argv: list[str] | None = None, started: float | None = None, end
         threads_used=list(threads) if threads is not None else None,
         packages=package_versions(),
         git=git_state(),
-        command=list(sys.argv if argv is None else argv),
+        command=_repo_relative(list(sys.argv if argv is None else argv)),
         started=_iso(started), ended=_iso(ended),
     )
     return info
+
+
+def _repo_relative(argv: list[str]) -> list[str]:
+    """The command line with paths inside the checkout made relative to it (reproducible
+    anywhere, and no machine paths in published result files)."""
+    prefix = str(REPO_ROOT) + os.sep
+    return [a[len(prefix):] if isinstance(a, str) and a.startswith(prefix) else a for a in argv]
 
 
 def machine_id(info: dict) -> str:

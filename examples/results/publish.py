@@ -110,7 +110,8 @@ def int8_table(run: Run, root: Path, seed: int = 0) -> list[str]:
     int8 = run.machine.get("int8") or {}
     verdict = (f"cpu_caps on this machine: int8 level {int8.get('int8_level')}, recommended precision "
                f"{int8.get('recommended_precision')}." if int8 else "cpu_caps verdict not recorded.")
-    return (md_table(["model", "threads", "q8 / fp32 (median)", "95 % interval", "verdict"], rows, numeric_from=2)
+    return (md_table(["model", "threads", "q8 / fp32 (median)", "95 % interval", "verdict"], rows, numeric_from=2,
+                     text_last=True)
             + ["", verdict] + _source_lines(run, root))
 
 
@@ -149,10 +150,13 @@ def expected_docs(root: Path) -> dict[Path, tuple[str, str]]:
     return out
 
 
-def slim_run(doc: dict) -> dict:
+def slim_run(doc: dict, root: Path | None = None) -> dict:
     """A copy of a result document small enough to commit: no outputs or program paths, samples
-    rounded to 0.1 us, only the cells that ran."""
-    doc = json.loads(json.dumps(doc))
+    rounded to 0.1 us, only the cells that ran, paths inside ``root`` made relative to it."""
+    text = json.dumps(doc)
+    if root is not None:
+        text = text.replace(json.dumps(str(root.resolve()) + "/")[1:-1], "")
+    doc = json.loads(text)
     records = []
     for record in doc.get("records") or []:
         if record.get("status") != "ok":

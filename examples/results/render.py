@@ -20,8 +20,12 @@ def fmt_ms(value: float | None) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def md_table(header: list[str], rows: list[list], numeric_from: int = 1) -> list[str]:
+def md_table(header: list[str], rows: list[list], numeric_from: int = 1, text_last: bool = False) -> list[str]:
+    """A GitHub Markdown table: text columns left, numbers right (and the last column left
+    when ``text_last``)."""
     align = ["left"] * numeric_from + ["right"] * (len(header) - numeric_from)
+    if text_last:
+        align[-1] = "left"
     return tabulate(rows, headers=header, tablefmt="github", colalign=align, disable_numparse=True).splitlines()
 
 
@@ -39,7 +43,8 @@ def _comparison_md(c: Comparison, confidence: float) -> list[str]:
              f"{cell.ratio:.3f}", f"[{cell.low:.3f}, {cell.high:.3f}]",
              ("cross-machine: " if c.cross_machine else "") + cell.verdict] for cell in c.cells]
     lines += md_table(["model", "backend", "threads", "baseline median (ms)", "median (ms)", "ratio",
-                       f"{confidence:.0%} interval", "verdict"], rows, numeric_from=3)
+                       f"{confidence:.0%} interval", "verdict"], rows, numeric_from=3,
+                      text_last=True)
     return lines + [""]
 
 
