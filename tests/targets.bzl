@@ -17,6 +17,7 @@ PYTHON_LIBS = [
     "//examples/models:models",
     "//examples/quantization:quantization",
     "//examples/runner:runner",
+    "//examples/tune:tune",
     "//runtime/profiler:profiler",
 ]
 
