@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tools.buck2_check import Checker, buildfile_names, check_repo, parse_buckconfig
+from tools.buck2_check import packing
 from tools.buck2_check.config import load_rule_attrs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -214,6 +215,20 @@ def test_glob_follows_files_and_stops_at_subpackages(tmp_path):
     assert srcs == ["examples/__init__.py", "runtime/__init__.py"]
     # examples/backend is its own package: the root glob never reaches into it.
     assert all("backend" not in s for s in srcs)
+
+
+@pytest.mark.parametrize("spelling", [
+    'os.path.join(os.path.dirname(__file__), "fixtures", "sample.txt")',
+    'Path(__file__).parent.joinpath("fixtures", "sample.txt")',
+    'Path(__file__).parent / "fixtures/sample.txt"',
+    'open("tests/fixtures/sample.txt")',
+])
+def test_fixture_path_spellings_are_found(tmp_path, spelling):
+    root = make_repo(tmp_path, {"tests/helpers_sample.py": f"import os\nfrom pathlib import Path\nX = {spelling}\n"})
+    c = Checker(root)
+    c.run(semantic=False)
+    uses = packing.UseScanner(c).uses("tests/helpers_sample.py")
+    assert [u.path for u in uses if u.kind == "fixture"] == [good_repo.SAMPLE_FIXTURE]
 
 
 def test_buildfile_names_follow_buck2_semantics():

@@ -15,6 +15,7 @@ from .model import RepoState, Target, iter_values
 from .references import packed_path, python_deps
 
 FIXTURES = "fixtures"
+TESTS_DIR = "tests/"
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,8 @@ class UseScanner:
                 for a, b in zip(node.elts, node.elts[1:]):
                     if _const(a) == "-m" and isinstance(_const(b), str):
                         out += self._module_uses(_const(b))
-            if id(node) in inner:
-                continue
+            if id(node) in inner or not rel.startswith(TESTS_DIR):
+                continue  # fixture paths: only in the tests' own modules
             if _is_path_join(node):
                 parts = _path_parts(node, inner)
                 out += self._fixture_uses(rel, parts)
@@ -122,7 +123,7 @@ class UseScanner:
         while end < len(segs) and segs[end] is not None:
             end += 1
         written = "/".join(segs[start:end])
-        if written.startswith("tests/"):
+        if written.startswith(TESTS_DIR):
             path = written
         else:
             path = str(PurePosixPath(rel).parent / written)
