@@ -11,6 +11,8 @@ def define_common_targets():
             "//examples/models:models",
             "//examples/quantization:quantization",
             "//examples/results:results",
+            "//examples/runner:runner",
+            "//examples/tune:tune",
             "//runtime/profiler:profiler",
         ],
         visibility = ["PUBLIC"],
@@ -44,6 +46,14 @@ def define_common_targets():
     native.python_binary(
         name = "publish",
         main_module = "examples.backend.publish",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:tune -- --model_name mv2 --threads 1,2
+    native.python_binary(
+        name = "tune",
+        main_module = "examples.backend.tune",
         deps = [":backend"],
         visibility = ["PUBLIC"],
     )
