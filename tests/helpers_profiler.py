@@ -120,11 +120,9 @@ def run_with_etdump(pte: Path, inputs, out: Path, iterations: int = PYBINDINGS_I
 
 
 def toy_profile(tmp_path_factory) -> dict:
-    """The toy program, its ETRecord, an ETRecord of another program, and an ETDump written
-    by the Python bindings (no "run model" events)."""
+    """The toy program, its ETRecord and an ETDump written by the Python bindings (no
+    "run model" events)."""
     if not _TOY:
-        import torch
-
         from examples.export.lowering import export_program, save_program
 
         folder = tmp_path_factory.mktemp("profiler_toy")
@@ -132,13 +130,24 @@ def toy_profile(tmp_path_factory) -> dict:
         result = export_program(model, inputs, delegate=True, want_etrecord=True)
         pte = save_program(result, folder / "toy_xnnpack_fp32.pte")
         result.etrecord.save(str(folder / "toy_etrecord.bin"))
-        other = export_program(torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU()).eval(),
-                               (torch.randn(2, 16),), delegate=True, want_etrecord=True)
-        other.etrecord.save(str(folder / "other_etrecord.bin"))
-        _TOY.update(pte=pte, inputs=inputs, etrecord=folder / "toy_etrecord.bin",
-                    other_etrecord=folder / "other_etrecord.bin", dir=folder,
+        _TOY.update(pte=pte, inputs=inputs, etrecord=folder / "toy_etrecord.bin", dir=folder,
                     etdump=run_with_etdump(pte, inputs, folder / "prof_result.bin"))
     return _TOY
+
+
+def other_etrecord(tmp_path_factory) -> Path:
+    """The ETRecord of another program (Linear + ReLU): it does not fit the toy's ETDump."""
+    if "other_etrecord" not in _TOY:
+        import torch
+
+        from examples.export.lowering import export_program
+
+        other = export_program(torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU()).eval(),
+                               (torch.randn(2, 16),), delegate=True, want_etrecord=True)
+        path = tmp_path_factory.mktemp("profiler_other") / "other_etrecord.bin"
+        other.etrecord.save(str(path))
+        _TOY["other_etrecord"] = path
+    return _TOY["other_etrecord"]
 
 
 # --- The CLI: as a subprocess (the real entry point; the checks before torch is imported), or

@@ -21,7 +21,7 @@ PYTHON_LIBS = [
 ]
 
 def define_common_targets():
-    support = native.glob(["conftest.py", "buck_pytest_main.py", "__init__.py"])
+    support = native.glob(["conftest.py", "buck_pytest_main.py", "__init__.py", "helpers_*.py"])
     for src in native.glob(["test_*.py"]):
         native.python_test(
             name = src[:-len(".py")],

@@ -11,7 +11,8 @@ import pytest
 
 from examples.common.stats import PERCENTILE_METHOD
 from tests.helpers_profiler import (
-    CLI, LOAD_BLOCK, assert_one_line_error, cli_in_process, run_cli, synthetic_blocks, toy_profile, write_etdump,
+    CLI, LOAD_BLOCK, assert_one_line_error, cli_in_process, other_etrecord, run_cli, synthetic_blocks, toy_profile,
+    write_etdump,
 )
 
 ITERATIONS = 15
@@ -69,7 +70,8 @@ def test_etrecord_through_the_cli(tmp_path_factory, capfd):
                        capfd)
     assert p.returncode == 0 and p.stderr == "", p.stderr
     assert "XnnpackBackend" in p.stdout and "aten.convolution.default" in p.stdout
-    p = cli_in_process([f"--prof_results_bin={toy['etdump']}", f"--etrecord={toy['other_etrecord']}"], capfd)
+    p = cli_in_process([f"--prof_results_bin={toy['etdump']}", f"--etrecord={other_etrecord(tmp_path_factory)}"],
+                       capfd)
     assert_one_line_error(p, "does not match the ETDump")
 
 

@@ -12,7 +12,8 @@ from runtime.profiler import formatting
 from runtime.profiler.etdump_reader import ProfileError, check_etdump_bytes, open_inspector
 from runtime.profiler.report import DELEGATE_OVERHEAD, EXECUTE, FRAMEWORK_OVERHEAD, RUN_MODEL
 from tests.helpers_profiler import (
-    LOAD_BLOCK, PYBINDINGS_ITERATIONS, Ev, report_for, synthetic_blocks, toy_profile, write_etdump,
+    LOAD_BLOCK, PYBINDINGS_ITERATIONS, other_etrecord, report_for, synthetic_blocks, synthetic_iteration, toy_profile,
+    write_etdump,
 )
 
 NS = 1e-6  # ms per ns
@@ -112,8 +113,6 @@ def test_no_iterations_is_an_error(tmp_path):
 def test_iterations_in_blocks_of_different_shape(tmp_path):
     """The Inspector merges runs only when their events match: a first iteration without the
     delegate's operator events lands in a block of its own, and must still count as the first."""
-    from tests.helpers_profiler import synthetic_iteration
-
     blocks = [LOAD_BLOCK, ("Execute", synthetic_iteration(100_000, scale=5, xnn_ops=False))]
     blocks += [("Execute", synthetic_iteration(100_000 * (i + 2))) for i in range(4)]
     r = report_for(write_etdump(tmp_path / "mixed.bin", blocks), warmup_iters=1)
@@ -162,9 +161,10 @@ def test_etrecord_maps_source_ops(toy):
     assert "aten.mean.dim" in formatting.format_text(r)
 
 
-def test_etrecord_of_another_program_is_refused(toy):
+@pytest.mark.slow  # exports a second program
+def test_etrecord_of_another_program_is_refused(toy, tmp_path_factory):
     with pytest.raises(ProfileError, match="does not match the ETDump"):
-        open_inspector(toy["etdump"], toy["other_etrecord"])
+        open_inspector(toy["etdump"], other_etrecord(tmp_path_factory))
 
 
 def test_json_holds_the_whole_report(toy):

@@ -125,7 +125,7 @@ def _calls(table: pd.DataFrame, masks: dict[int, np.ndarray], per_instance: bool
         for _, row in events.iterrows():
             ms = np.asarray(row["raw"], dtype=np.float64)
             name = row["event_name"]
-            if row["delegate_debug_identifier"] is not None and not pd.isna(row["delegate_debug_identifier"]):
+            if pd.notna(row["delegate_debug_identifier"]):
                 delegate_ops.append((row, ms))
             elif name.startswith(KERNEL_PREFIX):
                 kernel = name[len(KERNEL_PREFIX):]
@@ -151,25 +151,27 @@ def _calls(table: pd.DataFrame, masks: dict[int, np.ndarray], per_instance: bool
     return pd.DataFrame(out, columns=["name", "kind", "backend", "source_ops", "ms"])
 
 
-def _operator_rows(calls: pd.DataFrame) -> tuple[list[OperatorRow], float]:
+def _operator_rows(calls: pd.DataFrame) -> list[OperatorRow]:
+    """Sum the measured calls per (name, kind, backend); add the framework overhead row."""
     samples = calls.explode("ms").dropna(subset=["ms"]).astype({"ms": np.float64})
-    execute_total = samples.loc[samples["kind"] == "execute", "ms"].sum()
-    parts = samples[samples["kind"] != "execute"]
-    covered = parts.loc[parts["kind"].isin(["operator", "delegate_overhead", "delegated_operator"]), "ms"].sum()
+    is_execute = samples["kind"] == "execute"
+    execute_total, runs = float(samples.loc[is_execute, "ms"].sum()), int(is_execute.sum())
+    parts = samples[~is_execute]
+
+    def share(total_ms: float) -> float:
+        return 100.0 * total_ms / execute_total if execute_total else math.nan
+
     grouped = parts.groupby(["name", "kind", "backend"], dropna=False, sort=False).agg(
         count=("ms", "size"), total_ms=("ms", "sum"),
         source_ops=("source_ops", lambda lists: list(dict.fromkeys(op for ops in lists for op in ops))))
     rows = [OperatorRow(name, kind, None if pd.isna(backend) else backend, int(g["count"]), float(g["total_ms"]),
-                        float(g["total_ms"]) / g["count"], 100.0 * g["total_ms"] / execute_total if execute_total else math.nan,
-                        g["source_ops"])
+                        float(g["total_ms"]) / g["count"], share(float(g["total_ms"])), g["source_ops"])
             for (name, kind, backend), g in grouped.iterrows()]
-    runs = int((samples["kind"] == "execute").sum())
     if runs:
-        overhead = float(execute_total - covered)
+        overhead = execute_total - float(parts["ms"].sum())
         rows.append(OperatorRow(FRAMEWORK_OVERHEAD, "framework_overhead", None, runs, overhead, overhead / runs,
-                                100.0 * overhead / execute_total if execute_total else math.nan))
-    rows.sort(key=lambda r: (-r.total_ms, r.name))
-    return rows, float(execute_total)
+                                share(overhead)))
+    return sorted(rows, key=lambda row: (-row.total_ms, row.name))
 
 
 def _delegate_notes(calls: pd.DataFrame) -> list[str]:
@@ -208,10 +210,9 @@ def build_report(inspector, *, source: str, warmup_iters: int = 10, etrecord: Op
 
     _, masks = _run_masks(table, event, dropped)
     calls = _calls(table, masks, per_instance)
-    operators, execute_total = _operator_rows(calls) if len(calls) else ([], 0.0)
-    notes += _delegate_notes(calls) if len(calls) else []
-    execute = [ms for ms in calls.loc[calls["kind"] == "execute", "ms"]] if len(calls) else []
-    execute_ms = np.concatenate(execute) if execute else np.zeros(0)
+    operators = _operator_rows(calls) if len(calls) else []
+    notes += _delegate_notes(calls)
+    execute_ms = np.concatenate([*calls.loc[calls["kind"] == "execute", "ms"], np.zeros(0)])
     execute_mean = stats.summarize(execute_ms)["mean"] if execute_ms.size else None
     runner_overhead = None
     if event == RUN_MODEL and execute_mean is not None:
