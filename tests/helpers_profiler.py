@@ -85,8 +85,8 @@ def report_for(path: Path, etrecord: Optional[Path] = None, **kwargs):
                         etrecord=str(etrecord) if etrecord else None, **kwargs)
 
 
-# --- The toy model: Conv + ReLU (delegated), mean (portable: XNNPACK does not take a 2-axis
-# mean), Linear (delegated). Exported and profiled once per test process. ----------------------
+# --- The toy model: Conv, Mul, Add, ReLU, Hardtanh (delegated), mean (portable: XNNPACK does
+# not take a 2-axis mean), Linear (delegated). Exported and profiled once per test process. ----------------------
 
 _TOY: dict = {}
 
@@ -101,7 +101,9 @@ def toy_model():
             self.fc = torch.nn.Linear(8, 4)
 
         def forward(self, x):
-            return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+            # Five source ops in the first delegate call (the Inspector's table shortens such lists).
+            y = torch.nn.functional.hardtanh(torch.relu(self.conv(x) * 2.0 + 1.0))
+            return self.fc(y.mean((2, 3)))
 
     torch.manual_seed(0)
     return Toy().eval(), (torch.randn(1, 3, 32, 32),)

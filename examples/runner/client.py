@@ -167,7 +167,12 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
                 timeout: float | None = None, cwd: Path | None = None) -> RunMeasurement:
     """Run ``program`` ``warmup + iters`` times through the runner and return its measurement
     (with the outputs read back when ``output_path`` is given). ``cwd``: the runner's working
-    directory (the profiling build writes ``prof_result.bin`` there)."""
+    directory (the profiling build writes ``prof_result.bin`` there); relative paths given
+    here still mean paths from the caller's directory."""
+    if cwd is not None:
+        runner, program = Path(runner).resolve(), Path(program).resolve()
+        inputs = [Path(p).resolve() for p in inputs]
+        output_path = Path(output_path).resolve() if output_path is not None else None
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads,
                   inputs=inputs, output_path=output_path)
     # Peak RSS is the runner's own: it reads VmHWM, not ru_maxrss (which Linux carries over

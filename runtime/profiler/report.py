@@ -1,8 +1,8 @@
 """Build a :class:`ProfileReport` from an ``executorch.devtools.Inspector``.
 
 The Inspector already merges the iterations: runs with the same events form one event
-block, and each event's ``raw`` (``Inspector.to_dataframe()``) holds one time per run, in
-ms, with ``start_time`` beside it. This module only chooses the runs after the warm-up,
+block, and each event's ``perf_data.raw`` holds one time per run, in ms, with ``start_time``
+beside it. This module only chooses the runs after the warm-up,
 names the rows and sums them (pandas); every statistic comes from ``examples.common.stats``.
 
 Events (docs/PROFILE_FORMAT.md): ``run model`` (the profiling runner, one per iteration;
@@ -79,13 +79,18 @@ class ProfileReport:
 
 
 def event_table(inspector) -> pd.DataFrame:
-    """The Inspector's event table, one row per event and block (``block``: its index; blocks
-    of different runs may share a name), in recording order."""
-    blocks = [block.to_dataframe(include_units=False).assign(block=i) for i, block in enumerate(inspector.event_blocks)]
-    if not blocks:
-        return pd.DataFrame(columns=["block", "event_name", "raw", "start_time"])
-    table = pd.concat(blocks, ignore_index=True)
-    return table[table["raw"].map(lambda raw: raw is not None and len(raw) > 0)].reset_index(drop=True)
+    """The Inspector's events, one row per event and block (``block``: its index; blocks of
+    different runs may share a name), in recording order. Built from the events' public
+    fields rather than ``Inspector.to_dataframe()``, which shortens an op list of 5 or more
+    source ops to display text."""
+    rows = [{"block": index, "event_name": event.name, "raw": list(event.perf_data.raw),
+             "start_time": list(event.start_time), "op_types": [str(op) for op in event.op_types or []],
+             "delegate_debug_identifier": event.delegate_debug_identifier,
+             "delegate_backend_name": event.delegate_backend_name}
+            for index, block in enumerate(inspector.event_blocks) for event in block.events
+            if event.perf_data is not None and event.perf_data.raw]
+    return pd.DataFrame(rows, columns=["block", "event_name", "raw", "start_time", "op_types",
+                                       "delegate_debug_identifier", "delegate_backend_name"])
 
 
 def _iteration_event(table: pd.DataFrame) -> str:
@@ -139,7 +144,7 @@ def _calls(table: pd.DataFrame, masks: dict[int, np.ndarray], per_instance: bool
                 for op, op_ms in delegate_ops:
                     op_name = str(op["delegate_debug_identifier"])
                     op_name = op_name if per_instance else _INSTANCE_SUFFIX.sub("", op_name)
-                    # Without the delegate's debug-handle map, an operator has the call's source ops.
+                    # Without the delegate's debug-handle map, an operator gets the call's source ops.
                     out.append((op_name, "delegated_operator", backend, _source_ops(op) or _source_ops(row),
                                 op_ms[mask]))
                     inside += op_ms
