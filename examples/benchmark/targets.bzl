@@ -10,6 +10,7 @@ def define_common_targets():
             "//examples/export:export",
             "//examples/models:models",
             "//examples/quantization:quantization",
+            "//examples/results:results",
             "//examples/runner:runner",
             "//runtime/profiler:profiler",
         ],

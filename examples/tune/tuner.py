@@ -244,7 +244,7 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
     doc = {
         "schema": "xnnpack-toolkit/tune", "schema_version": 1, "partial": partial,
         "model": settings.model, "weights": ctx.weights,
-        "machine": machine.fingerprint(sys.argv, started, ended), "packages": machine.package_versions(),
+        "machine": machine.fingerprint(sys.argv, started, ended, threads=settings.threads), "packages": machine.package_versions(),
         "budget": {"min_sqnr_db": settings.min_sqnr_db,
                    "max_top1_drop_points": settings.max_top1_drop if settings.eval_data else None,
                    "eval_data": settings.eval_data, "held_out_inputs": settings.held_out},
