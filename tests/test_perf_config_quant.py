@@ -10,7 +10,7 @@ import torch
 from examples.common.metrics import sqnr_db
 
 from examples.quantization.cpu_caps import detect, verdict
-from examples.quantization.recipes import RECIPES, get_recipe
+from examples.quantization.recipes import get_recipe
 
 # (model name, CPU flags as /proc/cpuinfo and py-cpuinfo write them)
 ZEN3 = ("AMD EPYC 7B13 64-Core Processor", "fpu sse sse2 ssse3 sse4_1 sse4_2 avx f16c fma avx2 bmi2 sha_ni".split())
@@ -49,12 +49,6 @@ def test_unreadable_or_empty_cpuinfo_is_safe():
     assert caps.recommended_precision in ("q8", "fp32")
     assert caps.describe().startswith("CPU: ")
     assert set(caps.as_dict()) >= {"flags", "int8_level", "recommended_precision"}
-
-
-def test_default_recipes_unchanged():
-    assert get_recipe("static_per_channel").fp32_depthwise is False
-    assert RECIPES["static_per_channel_fp32_dw"].fp32_depthwise is True
-    assert RECIPES["static_per_channel_fp32_dw"].per_channel and not RECIPES["static_per_channel_fp32_dw"].dynamic
 
 
 class DepthwiseNet(torch.nn.Module):
