@@ -226,14 +226,20 @@ def failure(returncode: int, stderr: str) -> RunnerFailed:
 def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
                 inputs: Sequence[Path] = (), output_path: Path | None = None,
                 timeout: float | None = None, timeout_s: float | None = None,
-                max_memory_mb: int | None = None) -> RunMeasurement:
+                max_memory_mb: int | None = None, cwd: Path | None = None) -> RunMeasurement:
     """Run ``program`` ``warmup + iters`` times through the runner and return its measurement
     (with the outputs read back when ``output_path`` is given).
 
     ``timeout_s`` is the runner's own limit (exit 4, ``kind="timeout"``); ``timeout`` is the
     older name for it and also used when ``timeout_s`` is not given. The process is killed
     5 s after that as a last resort. ``max_memory_mb`` bounds the memory the program may map
-    (exit 6, ``kind="memory"``). Both default to no limit."""
+    (exit 6, ``kind="memory"``). Both default to no limit. ``cwd``: the runner's working
+    directory (the profiling build writes ``prof_result.bin`` there); relative paths given
+    here still mean paths from the caller's directory."""
+    if cwd is not None:
+        runner, program = Path(runner).resolve(), Path(program).resolve()
+        inputs = [Path(p).resolve() for p in inputs]
+        output_path = Path(output_path).resolve() if output_path is not None else None
     limit = timeout_s if timeout_s is not None else timeout
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
                   output_path=output_path, timeout_s=limit, max_memory_mb=max_memory_mb)
@@ -241,7 +247,7 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
     # from this Python parent).
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
-                              timeout=None if not limit else limit + 5)
+                              timeout=None if not limit else limit + 5, cwd=cwd)
     except subprocess.TimeoutExpired:
         raise RunnerFailed(f"the runner took longer than {limit:g} s and was killed", kind="timeout") from None
     if done.returncode != 0:
