@@ -6,10 +6,12 @@
 
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -107,6 +109,15 @@ void log_sink(et_timestamp_t, et_pal_log_level_t level, const char* filename, co
   std::string msg(message, length);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
   if (level == kError || level == kFatal) g_last_runtime_error = msg;
+  // The wheel's delegate asks for openvino < 2026, yet the pinned 2026.4.1 works: say what to do.
+  // It stays the error to report: the runtime's later "Backend ... is not available" says less.
+  static bool openvino_missing = false;
+  if (msg.find("OpenVINO runtime not found") != std::string::npos) openvino_missing = true;
+  if (openvino_missing && (level == kError || level == kFatal)) {
+    g_last_runtime_error =
+        "the OpenVINO runtime (libopenvino_c.so) was not found: install it (pip install "
+        "openvino==2026.4.1, as ./setup.sh does) or set OPENVINO_LIB_PATH to the libopenvino_c.so file";
+  }
   if (FLAGS_verbose) {
     std::fprintf(stderr, "%c executorch:%s:%zu] %s\n", static_cast<char>(level),
                  filename ? filename : "?", line, msg.c_str());
@@ -262,6 +273,14 @@ int main(int argc, char** argv) {
   const std::string& model_path = FLAGS_model_path;
   const std::string& method_name = FLAGS_method_name;
 
+#ifdef RUNNER_WITH_OPENVINO
+  // The OpenVINO delegate dlopens OPENVINO_LIB_PATH (a file); default it to the openvino
+  // package found when the runner was configured, unless the caller set it.
+  if (std::getenv("OPENVINO_LIB_PATH") == nullptr && RUNNER_OPENVINO_LIB[0] != '\0' &&
+      ::access(RUNNER_OPENVINO_LIB, R_OK) == 0) {
+    ::setenv("OPENVINO_LIB_PATH", RUNNER_OPENVINO_LIB, 0);
+  }
+#endif
   install_crash_guard(model_path.c_str());
   executorch::runtime::register_pal(
       executorch::runtime::PalImpl::create(log_sink, __FILE__));
