@@ -14,14 +14,18 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gflags/gflags.h>
 
+#include <executorch/extension/data_loader/buffer_data_loader.h>
 #include <executorch/extension/data_loader/file_data_loader.h>
 #include <executorch/extension/memory_allocator/malloc_memory_allocator.h>
 #include <executorch/runtime/core/evalue.h>
@@ -85,6 +89,7 @@ namespace {
 using executorch::aten::ScalarType;
 using executorch::aten::Tensor;
 using executorch::aten::TensorImpl;
+using executorch::extension::BufferDataLoader;
 using executorch::extension::FileDataLoader;
 using executorch::extension::MallocMemoryAllocator;
 using executorch::runtime::Error;
@@ -327,6 +332,26 @@ int main(int argc, char** argv) {
                          (names.empty() ? "none" : names) + ")");
   }
 
+  // The wheel's OpenVINO delegate imports its compiled blob without copying it, yet lets the
+  // runtime free the blob after init: the CPU plugin then reads weights from freed memory (a
+  // crash once the blob is big enough to be unmapped). Keep the whole file alive for such
+  // programs: BufferDataLoader's segments are never freed.
+  Program* runnable = &program.get();
+  std::vector<uint8_t> kept_file;
+  std::optional<BufferDataLoader> kept_loader;
+  std::optional<Result<Program>> kept_program;
+  if (meta->uses_backend("OpenvinoBackend")) {
+    std::ifstream file(model_path, std::ios::binary);
+    kept_file.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    if (kept_file.size() != program_size) fail(kErrorExit, "cannot read model file " + model_path);
+    kept_loader.emplace(kept_file.data(), kept_file.size());
+    kept_program.emplace(Program::load(&*kept_loader, Program::Verification::InternalConsistency));
+    if (!kept_program->ok()) {
+      fail(kErrorExit, model_path + " is not a valid ExecuTorch program (" + err_text(kept_program->error()) + ")");
+    }
+    runnable = &kept_program->get();
+  }
+
   // ---- validate inputs before the (slow) method init
   const size_t num_inputs = meta->num_inputs();
   if (!input_paths.empty() && input_paths.size() != num_inputs) {
@@ -438,7 +463,7 @@ int main(int argc, char** argv) {
   const std::string init_phase = "initializing method '" + method_name + "' of";
   set_crash_phase(init_phase.c_str());
   auto t_init = std::chrono::steady_clock::now();
-  Result<Method> method = program->load_method(method_name.c_str(), &memory_manager, tracer);
+  Result<Method> method = runnable->load_method(method_name.c_str(), &memory_manager, tracer);
   if (!method.ok()) {
     fail(kErrorExit, "cannot load method '" + method_name + "' from " + model_path + " (" + err_text(method.error()) + ")");
   }
