@@ -24,7 +24,8 @@ ISA_FLAGS = {
     "sve": "SVE",
 }
 
-PACKAGES = ("torch", "torchvision", "executorch", "torchao", "onnxruntime", "onnx", "onnxscript", "numpy", "matplotlib")
+PACKAGES = ("torch", "torchvision", "executorch", "torchao", "onnxruntime", "onnx", "onnxscript", "openvino", "nncf",
+            "numpy", "matplotlib")
 
 
 def parse_cpuinfo(text: str) -> dict:
@@ -68,3 +69,15 @@ def machine_info() -> dict:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
+
+
+def cpu_class(text: str | None = None) -> str:
+    """The class of CPU a compiled kernel choice depends on: architecture and ISA extensions
+    (``"x86_64 AVX2 FMA"``). OpenVINO blobs are refused on a CPU of another class."""
+    if text is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            text = ""
+    return " ".join([platform.machine()] + parse_cpuinfo(text)["isa"])
