@@ -71,13 +71,8 @@ def machine_info() -> dict:
     }
 
 
-def cpu_class(text: str | None = None) -> str:
-    """The class of CPU a compiled kernel choice depends on: architecture and ISA extensions
-    (``"x86_64 AVX2 FMA"``). OpenVINO blobs are refused on a CPU of another class."""
-    if text is None:
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        except OSError:
-            text = ""
-    return " ".join([platform.machine()] + parse_cpuinfo(text)["isa"])
+def cpu_class() -> str:
+    """The CPU class OpenVINO program cards record (architecture and ISA extensions)."""
+    from examples.quantization.cpu_caps import detect
+
+    return detect().cpu_class

@@ -5,7 +5,7 @@ OpenVINO's CPU plugin and stores the compiled blob in the program; at run time t
 ``libexecutorch_backend_openvino.so`` imports that blob with no properties. So the program's
 real precision is the CPU plugin's default on the machine (``INFERENCE_PRECISION_HINT``:
 f32 on AVX2/AVX-512 CPUs, bf16 on CPUs with AVX512_BF16 or AMX), recorded with the CPU class
-in the program's card (:mod:`examples.export.program_card`).
+in the program's card (:mod:`examples.common.program_card`).
 """
 
 from __future__ import annotations
@@ -36,14 +36,15 @@ def program_card(*, quantized: bool, device: str = DEVICE) -> dict:
     """What the program's card records: where it was compiled and what it runs in."""
     import openvino as ov
 
-    from examples.benchmark.machine import cpu_class, machine_info
+    from examples.quantization.cpu_caps import detect
 
+    caps = detect()
     precision = default_precision(device)
     return {
         "backend": "openvino",
         "device": device,
-        "cpu_class": cpu_class(),
-        "cpu_model": machine_info()["cpu_model"],
+        "cpu_class": caps.cpu_class,
+        "cpu_model": caps.model,
         "openvino": ov.get_version(),
         # int8 programs compute their quantized ops in int8; the rest runs in the plugin's default.
         "inference_precision": f"int8 + {precision}" if quantized else precision,
@@ -112,7 +113,7 @@ def export_openvino_program(
 def save_openvino_program(result: ExportResult, card: dict, path: str | Path) -> Path:
     """Write the program and its card (card first: a program never lacks its card)."""
     from examples.common.atomic_write import write_bytes_atomic
-    from examples.export.program_card import write_card
+    from examples.common.program_card import write_card
 
     write_card(path, card)
     return write_bytes_atomic(path, result.buffer)

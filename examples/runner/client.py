@@ -162,11 +162,24 @@ def _error_line(stderr: str, stdout: str, returncode: int) -> str:
     return f"the runner exited with status {returncode}"
 
 
+def check_program_runs_here(program: Path) -> dict | None:
+    """A program compiled ahead of time for one CPU class (OpenVINO: see its card) is refused,
+    with one line, on another: :class:`RunnerFailed`. Returns the card, if any."""
+    from examples.common.program_card import WrongCpu, check_runs_here
+    from examples.quantization.cpu_caps import detect
+
+    try:
+        return check_runs_here(program, detect().cpu_class)
+    except WrongCpu as error:
+        raise RunnerFailed(str(error)) from None
+
+
 def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
                 inputs: Sequence[Path] = (), output_path: Path | None = None,
                 timeout: float | None = None) -> RunMeasurement:
     """Run ``program`` ``warmup + iters`` times through the runner and return its measurement
     (with the outputs read back when ``output_path`` is given)."""
+    check_program_runs_here(program)
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads,
                   inputs=inputs, output_path=output_path)
     # Peak RSS is the runner's own: it reads VmHWM, not ru_maxrss (which Linux carries over

@@ -41,15 +41,12 @@ def read_card(program: str | Path) -> dict | None:
         raise WrongCpu(f"{path} is not a readable program card; re-export the program") from None
 
 
-def check_runs_here(program: str | Path, cpu_class: str | None = None) -> dict | None:
-    """Raise :class:`WrongCpu` when the program's card names another CPU class than this one."""
+def check_runs_here(program: str | Path, cpu_class: str) -> dict | None:
+    """Raise :class:`WrongCpu` when the program's card names another CPU class than ``cpu_class``
+    (this machine's: ``examples.quantization.cpu_caps.detect().cpu_class``)."""
     card = read_card(program)
     if card is None or "cpu_class" not in card:
         return card
-    if cpu_class is None:
-        from examples.benchmark.machine import cpu_class as detect
-
-        cpu_class = detect()
     if card["cpu_class"] != cpu_class:
         raise WrongCpu(f"{Path(program).name} was compiled by OpenVINO for CPU class '{card['cpu_class']}'; "
                        f"this CPU is '{cpu_class}': re-export it on this machine")
