@@ -71,8 +71,11 @@ def machine_info() -> dict:
     }
 
 
-def cpu_class() -> str:
-    """The CPU class OpenVINO program cards record (architecture and ISA extensions)."""
-    from examples.quantization.cpu_caps import detect
+def fingerprint(argv, started: float, ended: float) -> dict:
+    """What tells this run's machine apart, with the command line and times of the run."""
+    import time
 
-    return detect().cpu_class
+    info = machine_info()
+    info.update(command=list(argv), started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                ended=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ended)))
+    return info
