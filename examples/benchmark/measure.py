@@ -4,7 +4,7 @@ through :mod:`examples.common.stats`."""
 
 from __future__ import annotations
 
-from examples.benchmark import peers
+from examples.benchmark import openvino_backend, peers
 from examples.benchmark.backends import BACKENDS
 from examples.benchmark.machine import package_versions
 from examples.benchmark.programs import ModelContext, Prepared
@@ -52,8 +52,13 @@ def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: 
 
 
 def measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
+    if backend in openvino_backend.NATIVE:
+        return openvino_backend.measure_peer(backend, ctx, prepared, threads, settings)
     if BACKENDS[backend].kind == "executorch":
-        return _measure_executorch(backend, ctx, prepared, threads, settings)
+        result = _measure_executorch(backend, ctx, prepared, threads, settings)
+        if backend in openvino_backend.EXECUTORCH_OPENVINO:  # the precision its card records
+            result["precision"] = prepared.info.get("precision")
+        return result
     return _measure_peer(backend, ctx, prepared, threads, settings)
 
 
