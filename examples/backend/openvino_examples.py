@@ -55,7 +55,9 @@ def main(argv):
     console = export_cli.Console()
     try:
         console.line(f"loading {spec.name} (weights: {FLAGS.weights})...")
-        loaded = export_cli.load_eager(spec, FLAGS.weights, FLAGS.verbose)
+        from examples.models.weights import load_eager
+
+        loaded = load_eager(spec, FLAGS.weights, FLAGS.verbose)
         calibration = None
         if FLAGS.quantize:
             from examples.quantization.calibration import load_calibration
