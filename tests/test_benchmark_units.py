@@ -12,7 +12,7 @@ from examples.runner import client as runner
 from examples.common.metrics import compare
 from examples.benchmark.backends import BACKENDS, parse_backends
 from examples.benchmark.cache import ArtifactCache
-from examples.benchmark.machine import parse_cpuinfo
+from examples.benchmark.machine import cpu_facts, machine_info
 from examples.common.stats import percentile, split_iterations, summarize
 
 
@@ -48,11 +48,11 @@ def test_accuracy_max_abs_and_sqnr():
 
 
 def test_cpuinfo_isa_flags():
-    text = "processor: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 fma avx512f avx512_vnni avx_vnni\n\nprocessor: 1\n"
-    info = parse_cpuinfo(text)
+    cpu = cpu_facts({"brand_raw": "Some CPU", "flags": "fpu avx2 fma avx512f avx512_vnni avx_vnni".split()}, "")
+    info = machine_info(cpu)
     assert info["cpu_model"] == "Some CPU"
     assert {"AVX2", "AVX-512F", "AVX-512 VNNI", "AVX-VNNI"} <= set(info["isa"])
-    assert parse_cpuinfo("flags: sse2\n")["isa"] == []
+    assert machine_info(cpu_facts({"flags": ["sse2"]}, ""))["isa"] == []
 
 
 def test_parse_backends():
@@ -114,7 +114,10 @@ def test_q8_speedup_line_names_ratio_and_int8_level():
 
 
 def test_machine_info_reports_int8_capability():
-    info = parse_cpuinfo("model name : X\nflags : avx2 fma avx512f avx512bw avx512_vnni\n")
+    from examples.quantization.cpu_caps import detect
+
+    cpu = cpu_facts({"brand_raw": "X", "flags": "avx2 fma avx512f avx512bw avx512_vnni".split()}, "")
+    info = machine_info(cpu, detect(cpu).as_dict())
     assert info["int8"]["int8_level"] == "avx512_vnni" and info["int8"]["recommended_precision"] == "q8"
 
 
