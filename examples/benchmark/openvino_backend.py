@@ -117,3 +117,8 @@ def measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: i
             "peak_rss_bytes": result.peak_rss_bytes, "version": f"openvino {result.version} (subprocess)",
             "precision": precision, "cpu_ms": result.extra.get("cpu_ms"), "wall_ms": result.extra.get("wall_ms"),
             "samples_ms": measured, "outputs": result.outputs}
+
+
+def openvino_program(ctx: ModelContext, cache: ArtifactCache, *, candidate, settings) -> Prepared:
+    """A tune candidate (``openvino_fp32`` / ``openvino_int8``) built like the benchmark's rows."""
+    return prepare(candidate.name, ctx, settings, cache)
