@@ -54,7 +54,8 @@ def _prepare_executorch(backend: str, ctx: ModelContext, calibration, cache: Art
     how = f"OpenVINOQuantizer (NNCF PT2E, int8 sym) on {calib.source} + " if quantize else ""
     return Prepared(art.path, art.size_bytes, art.build_seconds, art.reused,
                     f"{how}to_edge_transform_and_lower + OpenvinoPartitioner (device CPU); "
-                    f"blob compiled for CPU class '{art.info.get('card', {}).get('cpu_class')}'", art.info)
+                    f"blob compiled for CPU class '{art.info.get('card', {}).get('cpu_class')}'; threads: the "
+                    "delegate ignores --num_threads and uses the cores the runner may run on", art.info)
 
 
 def _prepare_native(backend: str, ctx: ModelContext, calibration, cache: ArtifactCache) -> Prepared:
