@@ -239,3 +239,12 @@ def test_openvino_examples_writes_program_and_card(repo_root, python_env, tmp_pa
     card = json.loads((tmp_path / "add_openvino_fp32.pte.card.json").read_text())
     assert card["backend"] == "openvino" and card["weights"] == "fp32"
     assert "node(s) to OpenVINO" in done.stdout
+
+
+def test_every_benchmark_row_states_a_precision():
+    """Fixed-precision backends declare it; the OpenVINO rows report theirs at run time."""
+    from examples.benchmark import openvino_backend
+    from examples.benchmark.backends import BACKENDS
+
+    for name, backend in BACKENDS.items():
+        assert (backend.precision is None) == (name in openvino_backend.NAMES), name
