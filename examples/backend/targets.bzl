@@ -26,6 +26,14 @@ def define_common_targets():
         visibility = ["PUBLIC"],
     )
 
+    # buck2 run examples/backend:openvino_examples -- --model_name mv2 [--quantize]
+    native.python_binary(
+        name = "openvino_examples",
+        main_module = "examples.backend.openvino_examples",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
     # buck2 run examples/backend:benchmark -- --models mv2
     native.python_binary(
         name = "benchmark",

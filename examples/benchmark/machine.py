@@ -59,8 +59,8 @@ ISA_CLASSES = (
     ("Arm NEON", ("asimd",)),
 )
 
-PACKAGES = ("torch", "torchvision", "executorch", "torchao", "onnxruntime", "onnx", "onnxscript", "numpy",
-            "matplotlib", "py-cpuinfo")
+PACKAGES = ("torch", "torchvision", "executorch", "torchao", "onnxruntime", "onnx", "onnxscript", "openvino",
+            "nncf", "numpy", "matplotlib", "py-cpuinfo")
 
 # Fingerprint fields that identify the machine; everything else (packages, commit, kernel,
 # command) may differ between two runs whose timings are compared.

@@ -231,6 +231,18 @@ def run_raw(runner: Path, *args, timeout: float | None = None,
                           timeout=timeout, cwd=cwd)
 
 
+def check_program_runs_here(program: Path) -> dict | None:
+    """A program compiled ahead of time for one CPU class (OpenVINO: see its card) is refused,
+    with one line, on another: :class:`RunnerFailed`. Returns the card, if any."""
+    from examples.common.program_card import WrongCpu, check_runs_here
+    from examples.quantization.cpu_caps import detect
+
+    try:
+        return check_runs_here(program, detect().cpu_class)
+    except WrongCpu as error:
+        raise RunnerFailed(str(error), kind="wrong_cpu") from None
+
+
 def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
                 inputs: Sequence[Path] = (), output_path: Path | None = None,
                 timeout: float | None = None, timeout_s: float | None = None,
@@ -248,6 +260,7 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
         runner, program = Path(runner).resolve(), Path(program).resolve()
         inputs = [Path(p).resolve() for p in inputs]
         output_path = Path(output_path).resolve() if output_path is not None else None
+    check_program_runs_here(program)
     limit = timeout_s if timeout_s is not None else timeout
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
                   output_path=output_path, timeout_s=limit, max_memory_mb=max_memory_mb)
