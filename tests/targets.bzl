@@ -14,6 +14,7 @@ PYTHON_LIBS = [
     "//examples/common:common",
     "//examples/evaluation:evaluation",
     "//examples/export:export",
+    "//examples/integrity:integrity",
     "//examples/models:models",
     "//examples/quantization:quantization",
     "//examples/runner:runner",

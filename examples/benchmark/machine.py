@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
-from importlib import metadata
 
+from examples.common.versions import package_versions as common_package_versions
 from examples.quantization.cpu_caps import parse_cpuinfo as parse_cpu_caps
 
 # /proc/cpuinfo flag -> name in the report. VNNI comes in two flavours: AVX-512 VNNI and AVX-VNNI.
@@ -39,13 +39,7 @@ def parse_cpuinfo(text: str) -> dict:
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return common_package_versions(names)
 
 
 def machine_info() -> dict:

@@ -226,7 +226,8 @@ def run_export(request: ExportRequest) -> Path:
             console.line(f"  calibration samples used: {result.calibration_batches}")
 
         path = save_program(result, output_dir / pte_filename(spec.name, delegate=request.delegate,
-                                                                quantize=recipe is not None))
+                                                                quantize=recipe is not None),
+                            model=request.model_name)
         console.line()
         console.line("lowered graph (edge dialect):")
         console.line(lowered_graph_text(result))
