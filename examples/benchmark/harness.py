@@ -121,7 +121,7 @@ def _prepare_executorch(backend: str, ctx: ModelContext, settings: Settings, cac
                                     calibration=calibration.batches if calibration else None)
         from examples.export.lowering import save_program
 
-        save_program(result, path)
+        save_program(result, path, model=ctx.name)
         return {"seconds": result.seconds, "delegated": result.delegated, "quantized": result.quantized,
                 "calibration_batches": result.calibration_batches}
 

@@ -164,9 +164,17 @@ def _error_line(stderr: str, stdout: str, returncode: int) -> str:
 
 def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
                 inputs: Sequence[Path] = (), output_path: Path | None = None,
-                timeout: float | None = None) -> RunMeasurement:
+                timeout: float | None = None, verify: str = "auto") -> RunMeasurement:
     """Run ``program`` ``warmup + iters`` times through the runner and return its measurement
-    (with the outputs read back when ``output_path`` is given)."""
+    (with the outputs read back when ``output_path`` is given).
+
+    ``verify`` (``auto``/``require``/``off``, :mod:`examples.integrity.verify`): the program is
+    checked against its card before the runner starts, and the outputs against the card's
+    output specs; a mismatch raises ``ProgramVerificationFailed`` (exit code 5 in a CLI)."""
+    from examples.integrity.verify import check_inputs, check_outputs, verify_program
+
+    verification = verify_program(program, verify)
+    check_inputs(verification, inputs)
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads,
                   inputs=inputs, output_path=output_path)
     # Peak RSS is the runner's own: it reads VmHWM, not ru_maxrss (which Linux carries over
@@ -180,4 +188,5 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
     measurement = measurement_from_json(parse_json(done.stdout))
     if output_path is not None:
         measurement.outputs = read_output_files(output_path)
+        check_outputs(verification, measurement.outputs)
     return measurement
