@@ -36,6 +36,9 @@ def define_common_flags() -> None:
     flags.DEFINE_string("output_dir", ".", "Folder the .pte file is written to (default: current folder).")
     flags.DEFINE_string("weights", "auto", WEIGHTS_HELP)
     flags.DEFINE_string("etrecord", None, "Also write an ETRecord (for the devtools Inspector) to this path.")
+    flags.DEFINE_bool("bundle", False, "Also write <program>.bpte: an ExecuTorch BundledProgram with reference "
+                      "inputs/outputs from eager (check: python -m examples.backend.inspect_program X.bpte "
+                      "--check_reference).")
     flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
     flags.DEFINE_bool("verbose", False, "Show third-party output and warnings, and tracebacks of unexpected errors.")
 
@@ -51,6 +54,7 @@ class ExportRequest:
     num_calibration_samples: int | None = None
     etrecord: str | None = None
     quant_recipe: str | None = None  # None: the zoo's recipe for the model
+    bundle: bool = False  # also write a BundledProgram with eager reference IO
     verbose: bool = False
 
 
@@ -228,6 +232,11 @@ def run_export(request: ExportRequest) -> Path:
         path = save_program(result, output_dir / pte_filename(spec.name, delegate=request.delegate,
                                                                 quantize=recipe is not None),
                             model=request.model_name)
+        if request.bundle:
+            from examples.integrity.bundle import write_bundle
+
+            bundled = write_bundle(path, loaded.model, [loaded.example_inputs])
+            console.line(f"wrote bundled program {bundled.resolve()} (reference IO from eager; card {bundled.name}.json)")
         console.line()
         console.line("lowered graph (edge dialect):")
         console.line(lowered_graph_text(result))

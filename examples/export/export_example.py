@@ -26,6 +26,7 @@ def main(argv):
         delegate=False,
         quantize=False,
         etrecord=FLAGS.etrecord,
+        bundle=FLAGS.bundle,
         verbose=FLAGS.verbose,
     ))
     return 0
