@@ -162,6 +162,59 @@ def _error_line(stderr: str, stdout: str, returncode: int) -> str:
     return f"the runner exited with status {returncode}"
 
 
+@dataclass
+class RunnerExit:
+    """How one runner process ended (for callers that classify failures, e.g. fuzzing)."""
+
+    returncode: int | None  # None: killed after the time limit; negative: died by that signal
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def _memory_limit(max_memory_mb: int | None):
+    """A preexec hook bounding the runner's address space (RLIMIT_AS) for untrusted programs."""
+    if not max_memory_mb:
+        return None
+
+    def limit():
+        import resource
+
+        nbytes = int(max_memory_mb) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+
+    return limit
+
+
+def run_bounded(runner: Path, program: Path, *, inputs: Sequence[Path] = (), output_path: Path | None = None,
+                iters: int = 1, warmup: int = 0, threads: int = 1, timeout: float = 20.0,
+                max_memory_mb: int | None = None, verify: str = "auto") -> RunnerExit:
+    """One bounded run (time limit, optional memory limit) that reports how the process ended
+    instead of raising; the program is verified against its card first
+    (``ProgramVerificationFailed`` is raised before the runner starts)."""
+    import time
+
+    from examples.integrity.verify import check_inputs, verify_program
+
+    check_inputs(verify_program(program, verify), inputs)
+    cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
+                  output_path=output_path)
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout,
+                              preexec_fn=_memory_limit(max_memory_mb))
+    except subprocess.TimeoutExpired as expired:  # subprocess.run has killed it
+        def text(x):
+            return x.decode(errors="replace") if isinstance(x, bytes) else (x or "")
+
+        return RunnerExit(None, text(expired.stdout), text(expired.stderr), time.perf_counter() - start)
+    return RunnerExit(done.returncode, done.stdout, done.stderr, time.perf_counter() - start)
+
+
 def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
                 inputs: Sequence[Path] = (), output_path: Path | None = None,
                 timeout: float | None = None, verify: str = "auto") -> RunMeasurement:
