@@ -8,6 +8,7 @@ and buck2 takes pytest's exit status as the result.
 
 PYTHON_LIBS = [
     "//:buck2_check_lib",
+    "//:fuzz_programs_lib",
     "//:package_roots",
     "//examples/backend:backend",
     "//examples/benchmark:benchmark",

@@ -24,6 +24,14 @@ def define_common_targets():
         visibility = ["PUBLIC"],
     )
 
+    # buck2 run examples/backend:inspect_program -- mv2_xnnpack_q8.pte
+    native.python_binary(
+        name = "inspect_program",
+        main_module = "examples.backend.inspect_program",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
     # buck2 run examples/backend:benchmark -- --models mv2
     native.python_binary(
         name = "benchmark",
