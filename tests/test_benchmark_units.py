@@ -12,7 +12,7 @@ from examples.runner import client as runner
 from examples.common.metrics import compare
 from examples.benchmark.backends import BACKENDS, parse_backends
 from examples.benchmark.cache import ArtifactCache
-from examples.benchmark.machine import parse_cpuinfo
+from examples.benchmark.machine import cpu_facts, machine_info
 from examples.common.stats import percentile, split_iterations, summarize
 
 
@@ -26,10 +26,14 @@ def test_classic_methodology_split():
         split_iterations([1.0], warmup=1)
 
 
-def test_summary_matches_runner_conventions():
+def test_summary_uses_linear_interpolation():
     s = summarize([float(v) for v in range(1, 11)])
-    assert s["mean"] == 5.5 and s["median"] == 5.5 and s["p90"] == 9.0 and s["min"] == 1 and s["max"] == 10
+    # numpy's default: p90 of 1..10 lies 0.1 of the way from 9 to 10 (nearest rank would say 9).
+    assert s["mean"] == 5.5 and s["median"] == 5.5 and s["p90"] == pytest.approx(9.1)
+    assert s["min"] == 1 and s["max"] == 10
     assert percentile([4.0], 90) == 4.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
 
 
 def test_accuracy_max_abs_and_sqnr():
@@ -44,11 +48,11 @@ def test_accuracy_max_abs_and_sqnr():
 
 
 def test_cpuinfo_isa_flags():
-    text = "processor: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 fma avx512f avx512_vnni avx_vnni\n\nprocessor: 1\n"
-    info = parse_cpuinfo(text)
+    cpu = cpu_facts({"brand_raw": "Some CPU", "flags": "fpu avx2 fma avx512f avx512_vnni avx_vnni".split()}, "")
+    info = machine_info(cpu)
     assert info["cpu_model"] == "Some CPU"
     assert {"AVX2", "AVX-512F", "AVX-512 VNNI", "AVX-VNNI"} <= set(info["isa"])
-    assert parse_cpuinfo("flags: sse2\n")["isa"] == []
+    assert machine_info(cpu_facts({"flags": ["sse2"]}, ""))["isa"] == []
 
 
 def test_parse_backends():
@@ -110,17 +114,21 @@ def test_q8_speedup_line_names_ratio_and_int8_level():
 
 
 def test_machine_info_reports_int8_capability():
-    info = parse_cpuinfo("model name : X\nflags : avx2 fma avx512f avx512bw avx512_vnni\n")
+    from examples.quantization.cpu_caps import detect
+
+    cpu = cpu_facts({"brand_raw": "X", "flags": "avx2 fma avx512f avx512bw avx512_vnni".split()}, "")
+    info = machine_info(cpu, detect(cpu).as_dict())
     assert info["int8"]["int8_level"] == "avx512_vnni" and info["int8"]["recommended_precision"] == "q8"
 
 
 def test_combine_rounds_takes_medians_and_max_rss():
-    from examples.benchmark.harness import combine_rounds
+    from examples.benchmark.measure import combine_rounds
 
     rounds = [{"first_iteration_ms": f, "mean_ms": m, "median_ms": m, "p90_ms": None, "min_ms": m, "max_ms": m,
                "load_ms": 1.0, "init_ms": 2.0, "time_to_first_result_ms": 3.0, "peak_rss_bytes": rss,
-               "outputs": i}
+               "samples_ms": [m, m + 1], "outputs": i}
               for i, (f, m, rss) in enumerate([(9.0, 5.0, 10), (7.0, 3.0, 30), (8.0, 9.0, 20)])]
     combined = combine_rounds(rounds)
     assert combined["first_iteration_ms"] == 8.0 and combined["mean_ms"] == 5.0
     assert combined["p90_ms"] is None and combined["peak_rss_bytes"] == 30 and combined["outputs"] == 2
+    assert combined["rounds_samples_ms"] == [[5.0, 6.0], [3.0, 4.0], [9.0, 10.0]] and "samples_ms" not in combined

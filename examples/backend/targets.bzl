@@ -11,6 +11,9 @@ def define_common_targets():
             "//examples/integrity:integrity",
             "//examples/models:models",
             "//examples/quantization:quantization",
+            "//examples/results:results",
+            "//examples/runner:runner",
+            "//examples/tune:tune",
             "//runtime/profiler:profiler",
         ],
         visibility = ["PUBLIC"],
@@ -36,6 +39,30 @@ def define_common_targets():
     native.python_binary(
         name = "benchmark",
         main_module = "examples.backend.benchmark",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:compare -- old/benchmark.json new/benchmark.json --fail_on_regression 10
+    native.python_binary(
+        name = "compare",
+        main_module = "examples.backend.compare",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:publish -- --check
+    native.python_binary(
+        name = "publish",
+        main_module = "examples.backend.publish",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:tune -- --model_name mv2 --threads 1,2
+    native.python_binary(
+        name = "tune",
+        main_module = "examples.backend.tune",
         deps = [":backend"],
         visibility = ["PUBLIC"],
     )

@@ -217,9 +217,11 @@ def run_bounded(runner: Path, program: Path, *, inputs: Sequence[Path] = (), out
 
 def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
                 inputs: Sequence[Path] = (), output_path: Path | None = None,
-                timeout: float | None = None, verify: str = "auto") -> RunMeasurement:
+                timeout: float | None = None, cwd: Path | None = None, verify: str = "auto") -> RunMeasurement:
     """Run ``program`` ``warmup + iters`` times through the runner and return its measurement
-    (with the outputs read back when ``output_path`` is given).
+    (with the outputs read back when ``output_path`` is given). ``cwd``: the runner's working
+    directory (the profiling build writes ``prof_result.bin`` there); relative paths given
+    here still mean paths from the caller's directory.
 
     ``verify`` (``auto``/``require``/``off``, :mod:`examples.integrity.verify`): the program is
     checked against its card before the runner starts, and the outputs against the card's
@@ -228,12 +230,16 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
 
     verification = verify_program(program, verify)
     check_inputs(verification, inputs)
+    if cwd is not None:
+        runner, program = Path(runner).resolve(), Path(program).resolve()
+        inputs = [Path(p).resolve() for p in inputs]
+        output_path = Path(output_path).resolve() if output_path is not None else None
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads,
                   inputs=inputs, output_path=output_path)
     # Peak RSS is the runner's own: it reads VmHWM, not ru_maxrss (which Linux carries over
     # from this Python parent).
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     except subprocess.TimeoutExpired:
         raise RunnerFailed(f"the runner took longer than {timeout:.0f} s") from None
     if done.returncode != 0:
