@@ -164,7 +164,7 @@ def test_reference_io_passes_and_catches_drift(carded_q8, tmp_path):
     cards.write_card(copy, card)
     with pytest.raises(ReferenceMismatch, match="drifted from the reference") as caught:
         check_reference(copy)
-    assert caught.value.exit_code == 6
+    assert caught.value.exit_code == 7
 
 
 @pytest.fixture(scope="session")
@@ -179,9 +179,10 @@ def runner_binary():
 def test_runner_client_refuses_a_damaged_copy_before_running(carded_q8, runner_binary, tmp_path):
     exported, _ = carded_q8
     inputs = client.write_input_files(list(exported.example_inputs), tmp_path / "in")
-    ok = client.run_program(runner_binary, exported.path, iters=1, warmup=0, threads=1, inputs=inputs,
-                            output_path=tmp_path / "out", verify="require")
-    assert ok.outputs[0].shape == (1, 8)
+    ok = client.run_bounded(runner_binary, exported.path, inputs=inputs, output_path=tmp_path / "out",
+                            timeout=60, verify="require")
+    assert ok.returncode == 0, ok.stderr
+    assert client.read_output_files(tmp_path / "out")[0].shape == (1, 8)
     damaged = tmp_path / exported.path.name
     data = bytearray(exported.path.read_bytes())
     data[len(data) // 2] ^= 0x10

@@ -10,7 +10,8 @@ inputs and outputs are the program's. ``--check_reference`` runs a bundled progr
 inputs through the wheel's Python bindings and compares the outputs with the bundled ones.
 
 Exit codes: 0 fine; 1 unreadable file or not a program; 2 usage; 5 the program does not match
-its card (or has none, with ``--verify_program=require``); 6 outputs drifted from the reference.
+its card (or has none, with ``--verify_program=require``); 7 outputs drifted from the reference
+(the runner's exit codes, where they overlap, mean the same).
 """
 
 from __future__ import annotations

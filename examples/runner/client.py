@@ -176,8 +176,26 @@ class RunnerExit:
         return self.returncode is None
 
 
+FLAG_TIMEOUT = "--timeout_s"  # the runner ends the run itself (exit 4) past this
+FLAG_MAX_MEMORY = "--max_memory_mb"  # RLIMIT_AS for the program's allocations (exit 6)
+_BOUNDS_SUPPORT: dict = {}
+
+
+def runner_has_bounds(runner: Path) -> bool:
+    """Whether this runner build takes --timeout_s / --max_memory_mb (older builds do not)."""
+    key = str(runner)
+    if key not in _BOUNDS_SUPPORT:
+        try:
+            done = subprocess.run([key, "--help"], capture_output=True, text=True, errors="replace", timeout=30)
+            _BOUNDS_SUPPORT[key] = FLAG_TIMEOUT.lstrip("-") in done.stdout + done.stderr
+        except (OSError, subprocess.SubprocessError):
+            _BOUNDS_SUPPORT[key] = False
+    return _BOUNDS_SUPPORT[key]
+
+
 def _memory_limit(max_memory_mb: int | None):
-    """A preexec hook bounding the runner's address space (RLIMIT_AS) for untrusted programs."""
+    """A preexec hook bounding the runner's address space (RLIMIT_AS), for runner builds
+    without --max_memory_mb."""
     if not max_memory_mb:
         return None
 
@@ -203,10 +221,14 @@ def run_bounded(runner: Path, program: Path, *, inputs: Sequence[Path] = (), out
     check_inputs(verify_program(program, verify), inputs)
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
                   output_path=output_path)
+    backstop, preexec = timeout, _memory_limit(max_memory_mb)
+    if runner_has_bounds(runner):  # the runner bounds itself and says so in one error line
+        cmd += [f"{FLAG_TIMEOUT}={timeout:g}"] + ([f"{FLAG_MAX_MEMORY}={max_memory_mb}"] if max_memory_mb else [])
+        backstop, preexec = timeout + 10.0, None  # killed from outside only if the runner's own limit fails
     start = time.perf_counter()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout,
-                              preexec_fn=_memory_limit(max_memory_mb))
+        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=backstop,
+                              preexec_fn=preexec)
     except subprocess.TimeoutExpired as expired:  # subprocess.run has killed it
         def text(x):
             return x.decode(errors="replace") if isinstance(x, bytes) else (x or "")

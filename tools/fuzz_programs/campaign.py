@@ -28,9 +28,14 @@ from tools.fuzz_programs.mutate import mutations
 
 MODES = ("card", "off")
 CRASH_EXIT = 3  # the runner's crash guard
+TIMEOUT_EXIT = 4  # the runner's own --timeout_s
+MEMORY_EXIT = 6  # the runner's own --max_memory_mb
 # Outcomes, from best to worst; "silent" (exit 0, wrong output) is the one that must not happen.
-CLASSES = ("rejected_by_card", "clean_error", "identical", "unclean_error", "guarded_crash", "silent", "hang", "signal")
-NOT_CLEAN = {"unclean_error", "guarded_crash", "silent", "hang", "signal"}
+# "bounded_*": the runner stopped a runaway program itself (one error line); "hang": it had to
+# be killed from outside.
+CLASSES = ("rejected_by_card", "clean_error", "identical", "bounded_timeout", "bounded_memory", "unclean_error",
+           "guarded_crash", "silent", "hang", "signal")
+NOT_CLEAN = {"bounded_timeout", "bounded_memory", "unclean_error", "guarded_crash", "silent", "hang", "signal"}
 
 
 @dataclass
@@ -104,6 +109,10 @@ def classify(ended: client.RunnerExit | None, outputs, clean: list) -> str:
         return "guarded_crash"
     if ended.returncode == EXIT_VERIFICATION_FAILED:
         return "rejected_by_card"
+    if ended.returncode == TIMEOUT_EXIT:
+        return "bounded_timeout"
+    if ended.returncode == MEMORY_EXIT:
+        return "bounded_memory"
     if ended.returncode != 0:
         return "clean_error" if _one_error_line(ended.stderr) else "unclean_error"
     if outputs is None:
