@@ -208,3 +208,28 @@ def test_seeded_campaign_with_the_card_has_no_silent_hang_or_signal(carded_q8, r
     for case in report["cases"]:  # anything not clean left a reproducer
         assert Path(case["reproducer"]).is_file()
     print(campaign.format_report(report), file=sys.stderr)
+
+
+def test_signature_covers_program_and_card(tmp_path):
+    pytest.importorskip("model_signing")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from examples.integrity.signing import SignatureInvalid, sign_program, verify_signature
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / "key.pem", tmp_path / "key.pub"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    program = _carded_file(tmp_path)
+    sign_program(program, private)
+    verify_signature(program, public)
+    card = cards.read_card(program)
+    card["model"] = "someone else's"  # the program's bytes are intact: only the signature sees this
+    cards.write_card(program, card)
+    assert verify_program(program, "require").trusted
+    with pytest.raises(SignatureInvalid, match="does not verify") as caught:
+        verify_signature(program, public)
+    assert caught.value.exit_code == 5

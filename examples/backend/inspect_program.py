@@ -26,6 +26,8 @@ from examples.common import cli
 flags.DEFINE_bool("check_reference", False, "Run a bundled program's (.bpte) reference inputs and compare outputs.")
 flags.DEFINE_enum("verify_program", "auto", ["auto", "require", "off"],
                   "auto: verify when a card is present; require: fail without a valid card; off: do not verify.")
+flags.DEFINE_string("verify_key", None, "Check <program>.sig (model-signing) over the program and its card "
+                    "with this EC public key (PEM).")
 flags.DEFINE_bool("json", False, "Print one JSON object instead of text.")
 flags.DEFINE_bool("verbose", False, "Show tracebacks of unexpected errors.")
 FLAGS = flags.FLAGS
@@ -94,6 +96,11 @@ def main(argv):
     from examples.integrity.verify import ProgramVerificationFailed, verify_program
 
     verification = verify_program(path, FLAGS.verify_program)
+    signed = None
+    if FLAGS.verify_key:
+        from examples.integrity.signing import verify_signature
+
+        signed = verify_signature(path, FLAGS.verify_key)  # raises: exit 5
     from examples.common.quiet import quiet_stdio, silence_third_party
 
     silence_third_party(FLAGS.verbose)
@@ -108,9 +115,12 @@ def main(argv):
     problems = card_mismatches(verification.card, described) if verification.trusted else []
     if FLAGS.json:
         print(json.dumps({"program": str(path), "verification": verification.status, "card": verification.card,
+                          "signature": str(signed) if signed else None,
                           "described": described, "card_mismatches": problems}, indent=2, default=str))
     else:
         print(text_report(path, verification, described))
+        if signed is not None:
+            print(f"signature: {signed.name} verifies the program and its card with {FLAGS.verify_key}")
     if problems:
         raise ProgramVerificationFailed(f"the card of {path.name} does not match the program: {problems[0]}")
     if FLAGS.check_reference:

@@ -48,6 +48,7 @@ def main(argv):
         num_calibration_samples=FLAGS.num_calibration_samples,
         etrecord=FLAGS.etrecord,
         bundle=FLAGS.bundle,
+        sign_key=FLAGS.sign_key,
         quant_recipe=FLAGS.quant_recipe,
         verbose=FLAGS.verbose,
     ))

@@ -27,6 +27,7 @@ def main(argv):
         quantize=False,
         etrecord=FLAGS.etrecord,
         bundle=FLAGS.bundle,
+        sign_key=FLAGS.sign_key,
         verbose=FLAGS.verbose,
     ))
     return 0
