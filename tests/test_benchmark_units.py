@@ -70,10 +70,11 @@ def test_runner_missing_names_the_build_command(tmp_path):
 
 
 def test_runner_json_and_output_files(tmp_path):
-    printed = ('log line\n{"load_ms": 1.5, "method_init_ms": 2.0, "first_iter_ms": 9.0, "mean_ms": 4.0, '
-               '"median_ms": 4.0, "p90_ms": 5.0, "min_ms": 3.0, "max_ms": 6.0, "peak_rss_kb": 2048}\n')
+    printed = ('log line\n{"load_ms": 1.5, "method_init_ms": 2.0, "first_iter_ms": 9.0, '
+               '"samples_ms": [3.0, 6.0, 4.0, 5.0], "cpu_ms": 17.5, "wall_ms": 18.0, "peak_rss_kb": 2048}\n')
     m = runner.measurement_from_json(runner.parse_json(printed))
-    assert (m.load_ms, m.init_ms, m.first_ms, m.mean_ms, m.peak_rss_bytes) == (1.5, 2.0, 9.0, 4.0, 2048 * 1024)
+    assert (m.load_ms, m.init_ms, m.first_ms, m.mean_ms, m.peak_rss_bytes) == (1.5, 2.0, 9.0, 4.5, 2048 * 1024)
+    assert (m.median_ms, m.min_ms, m.max_ms, m.cpu_ms, m.wall_ms) == (4.5, 3.0, 6.0, 17.5, 18.0)
     with pytest.raises(runner.RunnerFailed, match="lacks"):
         runner.measurement_from_json({"mean_ms": 1.0})
     prefix = tmp_path / "out"

@@ -167,7 +167,7 @@ def measure_round(result: CandidateResult, ctx: ModelContext, settings: TuneSett
         first_result = m.load_ms + m.init_ms + m.first_ms
     result.runs.setdefault(threads, []).append({
         "median_ms": m.median_ms, "p90_ms": m.p90_ms, "first_result_ms": first_result,
-        "peak_rss_bytes": m.peak_rss_bytes, "samples_ms": list(getattr(m, "samples_ms", None) or [])})
+        "peak_rss_bytes": m.peak_rss_bytes, "samples_ms": list(m.samples_ms)})
 
 
 def objective_value(result: CandidateResult, threads: int, objective: str) -> float | None:
