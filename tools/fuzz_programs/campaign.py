@@ -22,14 +22,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from examples.integrity.card import card_path, read_card
-from examples.integrity.verify import EXIT_VERIFICATION_FAILED, ProgramVerificationFailed
+from examples.integrity.verify import ProgramVerificationFailed
 from examples.runner import client
 from tools.fuzz_programs.mutate import mutations
 
 MODES = ("card", "off")
-CRASH_EXIT = 3  # the runner's crash guard
-TIMEOUT_EXIT = 4  # the runner's own --timeout_s
-MEMORY_EXIT = 6  # the runner's own --max_memory_mb
 # Outcomes, from best to worst; "silent" (exit 0, wrong output) is the one that must not happen.
 # "bounded_*": the runner stopped a runaway program itself (one error line); "hang": it had to
 # be killed from outside.
@@ -105,14 +102,13 @@ def classify(ended: client.RunnerExit | None, outputs, clean: list) -> str:
         return "hang"
     if ended.returncode < 0:
         return "signal"
-    if ended.returncode == CRASH_EXIT:
+    kind = client.EXIT_CODES.get(ended.returncode, ("error",))[0]  # the runner's exit-code table
+    if kind == "crash":
         return "guarded_crash"
-    if ended.returncode == EXIT_VERIFICATION_FAILED:
+    if kind == "verification":
         return "rejected_by_card"
-    if ended.returncode == TIMEOUT_EXIT:
-        return "bounded_timeout"
-    if ended.returncode == MEMORY_EXIT:
-        return "bounded_memory"
+    if kind in ("timeout", "memory"):
+        return f"bounded_{kind}"
     if ended.returncode != 0:
         return "clean_error" if _one_error_line(ended.stderr) else "unclean_error"
     if outputs is None:
