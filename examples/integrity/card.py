@@ -7,8 +7,8 @@ output dtypes and shapes, delegates). A program is *trusted* when a card beside 
 digest of its bytes (:mod:`examples.integrity.verify`).
 
 This module is light on purpose (no torch import): the runner client checks cards before
-every run. The digest is BLAKE3 (``blake3`` package) over the whole file, read through mmap:
-about half the time of SHA-256 on the same bytes.
+every run. The digest is BLAKE3 (``blake3`` package) over the whole file, read through mmap
+(no copy), multi-threaded for large files: a fraction of SHA-256's time on the same bytes.
 """
 
 from __future__ import annotations
@@ -37,10 +37,16 @@ def card_path(program: str | Path) -> Path:
     return program.with_name(program.name + CARD_SUFFIX)
 
 
+# From this size on the digest is computed on all cores (BLAKE3 is a tree hash): on 2 cores,
+# mv2 fp32 (14 MB) went from about 4.9 to 2.7 ms. Below it, starting threads costs more.
+PARALLEL_DIGEST_BYTES = 2 << 20
+
+
 def digest_bytes(data) -> str:
     import blake3
 
-    return blake3.blake3(data).hexdigest()
+    threads = blake3.blake3.AUTO if len(data) >= PARALLEL_DIGEST_BYTES else 1
+    return blake3.blake3(data, max_threads=threads).hexdigest()
 
 
 def file_digest(path: str | Path) -> tuple[int, str]:
