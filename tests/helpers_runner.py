@@ -51,8 +51,9 @@ def ensure_runner(build_dir: Path, *cmake_args: str) -> Path:
 
 
 def run(runner: Path, *args, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True, errors="replace",
-                          timeout=timeout, cwd=cwd)
+    from examples.runner.client import run_raw
+
+    return run_raw(runner, *args, timeout=timeout, cwd=cwd)
 
 
 def assert_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> str:

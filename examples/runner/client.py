@@ -223,6 +223,14 @@ def failure(returncode: int, stderr: str) -> RunnerFailed:
     return RunnerFailed(message, exit_code=returncode, kind=kind)
 
 
+def run_raw(runner: Path, *args, timeout: float | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The runner with exactly these command-line arguments, its exit status and output as they
+    are: the one place a runner process starts (tests of the command line itself use it too)."""
+    return subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True, errors="replace",
+                          timeout=timeout, cwd=cwd)
+
+
 @dataclass
 class RunnerExit:
     """How one runner process ended (for callers that classify failures, e.g. fuzzing)."""
@@ -252,7 +260,7 @@ def run_bounded(runner: Path, program: Path, *, inputs: Sequence[Path] = (), out
                   output_path=output_path, timeout_s=timeout, max_memory_mb=max_memory_mb)
     start = time.perf_counter()
     try:  # killed from outside only when the runner's own watchdog failed
-        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout + 10)
+        done = run_raw(cmd[0], *cmd[1:], timeout=timeout + 10)
     except subprocess.TimeoutExpired as expired:
         def text(x):
             return x.decode(errors="replace") if isinstance(x, bytes) else (x or "")
@@ -292,8 +300,7 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
     # Peak RSS is the runner's own: it reads VmHWM, not ru_maxrss (which Linux carries over
     # from this Python parent).
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
-                              timeout=None if not limit else limit + 5, cwd=cwd)
+        done = run_raw(cmd[0], *cmd[1:], timeout=None if not limit else limit + 5, cwd=cwd)
     except subprocess.TimeoutExpired:
         raise RunnerFailed(f"the runner took longer than {limit:g} s and was killed", kind="timeout") from None
     if done.returncode != 0:
