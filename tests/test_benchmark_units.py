@@ -56,7 +56,8 @@ def test_cpuinfo_isa_flags():
 
 
 def test_parse_backends():
-    assert parse_backends("all") == list(BACKENDS)
+    assert parse_backends("all") == [b for b in BACKENDS if b != "tuned"]  # tuned: opt-in (--tuned)
+    assert parse_backends("tuned,eager") == ["tuned", "eager"]
     assert parse_backends("eager,xnnpack_fp32") == ["xnnpack_fp32", "eager"]  # report order
     with pytest.raises(ValueError, match="unknown backend"):
         parse_backends("xnnpack_fp32,tensorrt")
@@ -133,3 +134,23 @@ def test_combine_rounds_takes_medians_and_max_rss():
     assert combined["first_iteration_ms"] == 8.0 and combined["mean_ms"] == 5.0
     assert combined["p90_ms"] is None and combined["peak_rss_bytes"] == 30 and combined["outputs"] == 2
     assert combined["rounds_samples_ms"] == [[5.0, 6.0], [3.0, 4.0], [9.0, 10.0]] and "samples_ms" not in combined
+
+
+def test_comparisons_keep_accuracy_classes_apart():
+    from examples.benchmark.records import accuracy_class, comparisons
+
+    def rec(backend, median, sqnr, max_abs=0.1):
+        return {"model": "m", "threads": 1, "status": "ok", "backend": backend, "median_ms": median,
+                "sqnr_db": sqnr, "max_abs_error": max_abs}
+
+    records = [rec("xnnpack_fp32", 10.0, None, 0.0), rec("xnnpack_q8", 4.0, 25.0),
+               rec("ort_fp32", 8.0, 90.0), rec("ov_default", 3.0, 30.0), rec("eager", 20.0, None, 0.0)]
+    assert [accuracy_class(r) for r in records] == ["fp32-class", "int8-class", "fp32-class", "int8-class",
+                                                    "fp32-class"]
+    by_class = {c["accuracy_class"]: c for c in comparisons(records)}
+    assert (by_class["fp32-class"]["executorch_backend"], by_class["fp32-class"]["peer_backend"]) == (
+        "xnnpack_fp32", "ort_fp32")
+    assert by_class["fp32-class"]["ratio"] == pytest.approx(10.0 / 8.0)
+    assert (by_class["int8-class"]["executorch_backend"], by_class["int8-class"]["peer_backend"]) == (
+        "xnnpack_q8", "ov_default")
+    assert by_class["overall"]["ratio"] == pytest.approx(4.0 / 3.0)

@@ -132,7 +132,7 @@ def test_nodelegate_writes_portable_program(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "delegation off" in proc.stdout and "executorch_call_delegate" not in proc.stdout
     assert "0 node(s) to XNNPACK" in proc.stdout
-    assert [p.name for p in tmp_path.iterdir()] == ["add.pte"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["add.pte", "add.pte.json"]  # the program and its card
     from executorch.exir._serialize._program import deserialize_pte_binary
 
     program = deserialize_pte_binary((tmp_path / "add.pte").read_bytes())
@@ -169,7 +169,7 @@ def test_mv2_fp32_cli(cli, tmp_path):
     for text in ("exporting (torch.export)...", "lowering to XNNPACK...", "executorch_call_delegate",
                  "aten_convolution_default x52", "op types outside XNNPACK: none", "mv2_xnnpack_fp32.pte"):
         assert text in proc.stdout, text
-    assert [p.name for p in tmp_path.iterdir()] == ["mv2_xnnpack_fp32.pte"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mv2_xnnpack_fp32.pte", "mv2_xnnpack_fp32.pte.json"]
 
 
 def test_q8_cli_image_calibration_and_etrecord(cli, tmp_path):

@@ -23,6 +23,8 @@ flags.DEFINE_string("models", "mv2", "Comma-separated zoo models (see --list_mod
 flags.DEFINE_string("backends", "all",
                     "Comma-separated backends: portable, xnnpack_fp32, xnnpack_q8 (ExecuTorch, native runner), "
                     "ort_fp32, ort_int8 (ONNX Runtime), eager (PyTorch); 'all' for every one.")
+flags.DEFINE_bool("tuned", False, "Add a row for tune's winner at each thread count (runs tune on each model "
+                  "first: every candidate program is exported and checked once, then cached).")
 flags.DEFINE_string("threads", "1", "Comma-separated thread counts, e.g. 1,2,4 (the report adds speed-ups vs 1).")
 flags.DEFINE_integer("num_iters", 50, "Measured iterations (after the warm-up) for all backends but portable.")
 flags.DEFINE_integer("warmup_iters", 10, "Warm-up iterations (dropped; iteration 1 is one of them and is "
@@ -78,6 +80,8 @@ def settings_from_flags():
         backends = parse_backends(FLAGS.backends)
     except ValueError as error:
         raise cli.UsageError(f"--backends: {error}") from None
+    if FLAGS.tuned and "tuned" not in backends:
+        backends.append("tuned")
     threads = _int_list(FLAGS.threads, "threads")
     for flag in ("num_iters", "portable_iters", "rounds"):
         if FLAGS[flag].value < 1:

@@ -23,6 +23,8 @@ BACKENDS: dict[str, Backend] = {
         # ExecuTorch + OpenVINO delegate, run by the native runner.
         Backend("openvino_fp32", "executorch+openvino fp32", "executorch", "openvino_fp32"),
         Backend("openvino_int8", "executorch+openvino int8", "executorch", "openvino_int8"),
+        # tune's winner for each thread count (--tuned): the program tune would pick on this CPU.
+        Backend("tuned", "executorch tuned", "executorch", "tuned"),
         Backend("ort_fp32", "onnxruntime fp32", "peer", "onnx_fp32", "fp32"),
         Backend("ort_int8", "onnxruntime int8 (QDQ)", "peer", "onnx_int8", "int8"),
         # Native OpenVINO (its own process): the CPU plugin's default precision, forced f32, NNCF int8.
@@ -34,6 +36,9 @@ BACKENDS: dict[str, Backend] = {
 }
 EXECUTORCH_XNNPACK = ("xnnpack_fp32", "xnnpack_q8")
 EXECUTORCH_OPENVINO = ("openvino_fp32", "openvino_int8")
+# What "best ExecuTorch" is chosen from (portable is the baseline, not a contender).
+EXECUTORCH_CONTENDERS = EXECUTORCH_XNNPACK + EXECUTORCH_OPENVINO + ("tuned",)
+OPT_IN = ("tuned",)  # not part of "all": asked for with --tuned
 PEERS = ("ort_fp32", "ort_int8", "ov_default", "ov_f32", "ov_int8", "eager")
 
 
@@ -53,7 +58,7 @@ def parse_backends(text: str) -> list[str]:
     """``"xnnpack_fp32,ort_fp32"`` -> names in report order; ``"all"`` -> every backend."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
-        return list(BACKENDS)
+        return [n for n in BACKENDS if n not in OPT_IN]
     unknown = [n for n in names if n not in BACKENDS]
     if unknown or not names:
         raise ValueError(f"unknown backend(s) {', '.join(unknown) or '(none given)'}; known: all, {', '.join(BACKENDS)}")

@@ -16,7 +16,8 @@ def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, thr
     iters = settings.iterations_for(backend)
     inputs = runner.write_input_files(ctx.inputs, ctx.workdir / "runner_inputs")
     out = ctx.workdir / f"{backend}_t{threads}_output"
-    m = runner.run_program(settings.runner_path, prepared.path, iters=iters.measured, warmup=iters.warmup,
+    program = prepared.info.get("per_thread", {}).get(threads, prepared.path)  # tuned: a winner per count
+    m = runner.run_program(settings.runner_path, program, iters=iters.measured, warmup=iters.warmup,
                            threads=threads, inputs=inputs, output_path=out, timeout=settings.timeout_s)
     ttfr = None
     if m.load_ms is not None and m.init_ms is not None:

@@ -58,8 +58,33 @@ def _prepare_eager(backend: str, ctx: ModelContext, settings, cache: ArtifactCac
                                "torch.set_num_threads(T), set_num_interop_threads(1)")
 
 
+def _prepare_tuned(ctx: ModelContext, settings) -> Prepared:
+    """Run tune on the model (same cache, thread counts and calibration as the benchmark) and
+    take its winner for each thread count."""
+    from examples.benchmark.progress import GridProgress
+    from examples.tune.candidates import candidates_for
+    from examples.tune.tuner import TuneSettings, tune
+
+    tune_settings = TuneSettings(
+        model=ctx.name, threads=list(settings.threads), output_dir=settings.cache_dir, runner_path=settings.runner_path,
+        cache_dir=settings.cache_dir, weights=ctx.weights, calibration_data=settings.calibration_data,
+        num_calibration_samples=settings.num_calibration_samples, timeout_s=settings.timeout_s,
+        verbose=settings.verbose)
+    doc, winners = tune(tune_settings, candidates_for(["xnnpack", "openvino"]), ctx, GridProgress("tune", bar=False))
+    if not winners:
+        raise RuntimeError("tune found no candidate inside the accuracy budget")
+    per_thread = {t: w.program for t, w in winners.items()}
+    names = ", ".join(f"{t}T {w.candidate.name}" for t, w in sorted(winners.items()))
+    first = winners[min(winners)]
+    return Prepared(first.program, first.size_bytes, sum(r["export_seconds"] or 0 for r in doc["candidates"]),
+                    False, f"tune winner per thread count ({names}); SQNR budget "
+                    f"{tune_settings.min_sqnr_db:g} dB", {"per_thread": per_thread, "tune": doc["winners"]})
+
+
 def prepare(backend: str, ctx: ModelContext, settings, cache: ArtifactCache) -> Prepared:
     kind = BACKENDS[backend].kind
+    if backend == "tuned":
+        return _prepare_tuned(ctx, settings)
     if backend in openvino_backend.NAMES:
         return openvino_backend.prepare(backend, ctx, settings, cache)
     if kind == "executorch":

@@ -7,14 +7,15 @@ import sys
 
 
 class GridProgress:
-    def __init__(self, prefix: str = "benchmark", stream=None):
+    def __init__(self, prefix: str = "benchmark", stream=None, bar: bool = True):
         self.prefix = prefix
+        self.want_bar = bar  # False inside another grid's bar: rich shows one live display at a time
         self.stream = stream or sys.stderr
         self._bar = None
         self._task = None
 
     def __enter__(self) -> "GridProgress":
-        if self.stream.isatty():
+        if self.want_bar and self.stream.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

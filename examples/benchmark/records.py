@@ -3,7 +3,7 @@ comparisons across them."""
 
 from __future__ import annotations
 
-from examples.benchmark.backends import BACKENDS, EXECUTORCH_XNNPACK, PEERS
+from examples.benchmark.backends import BACKENDS, EXECUTORCH_CONTENDERS, PEERS
 from examples.benchmark.programs import ModelContext, Prepared
 from examples.common.metrics import compare
 
@@ -44,22 +44,40 @@ def add_speedups(records: list[dict]) -> None:
             r["speedup_vs_1_thread"] = one / r["mean_ms"]
 
 
+FP32_CLASS_MIN_SQNR_DB = 40.0  # at or above: as exact as fp32 for any use; below: a reduced-precision result
+CLASSES = ("overall", "fp32-class", "int8-class")
+
+
+def accuracy_class(record: dict) -> str | None:
+    """``fp32-class`` (SQNR vs eager >= 40 dB, or identical) or ``int8-class``; None: not compared."""
+    if record["backend"] == "eager" or (record["sqnr_db"] is None and record["max_abs_error"] == 0.0):
+        return "fp32-class"
+    if record["sqnr_db"] is None:
+        return None
+    return "fp32-class" if record["sqnr_db"] >= FP32_CLASS_MIN_SQNR_DB else "int8-class"
+
+
 def comparisons(records: list[dict]) -> list[dict]:
-    """Per model and thread count: best ExecuTorch XNNPACK (fp32/q8) mean / best peer mean."""
+    """Per model and thread count, and per accuracy class (overall, fp32-class, int8-class): the
+    best ExecuTorch program's median / the best peer's median (below 1: ExecuTorch faster), so
+    that a bf16 or int8 peer is never set against an fp32 program unknowingly."""
     out = []
     cells = sorted({(r["model"], r["threads"]) for r in records}, key=lambda c: (c[0], c[1]))
     for model, threads in cells:
-        ok = [r for r in records if r["model"] == model and r["threads"] == threads and r["status"] == "ok"]
-        ours = [r for r in ok if r["backend"] in EXECUTORCH_XNNPACK]
-        theirs = [r for r in ok if r["backend"] in PEERS]
-        if not ours or not theirs:
-            continue
-        best = min(ours, key=lambda r: r["mean_ms"])
-        peer = min(theirs, key=lambda r: r["mean_ms"])
-        ratio = best["mean_ms"] / peer["mean_ms"] if peer["mean_ms"] > 0 else None
-        out.append({"model": model, "threads": threads, "executorch_backend": best["backend"],
-                    "executorch_mean_ms": best["mean_ms"], "peer_backend": peer["backend"],
-                    "peer_mean_ms": peer["mean_ms"], "ratio": ratio})
+        ok = [r for r in records if r["model"] == model and r["threads"] == threads and r["status"] == "ok"
+              and r["median_ms"] is not None]
+        for cls in CLASSES:
+            same = [r for r in ok if cls == "overall" or accuracy_class(r) == cls]
+            ours = [r for r in same if r["backend"] in EXECUTORCH_CONTENDERS]
+            theirs = [r for r in same if r["backend"] in PEERS]
+            if not ours or not theirs:
+                continue
+            best = min(ours, key=lambda r: r["median_ms"])
+            peer = min(theirs, key=lambda r: r["median_ms"])
+            ratio = best["median_ms"] / peer["median_ms"] if peer["median_ms"] > 0 else None
+            out.append({"model": model, "threads": threads, "accuracy_class": cls,
+                        "executorch_backend": best["backend"], "executorch_median_ms": best["median_ms"],
+                        "peer_backend": peer["backend"], "peer_median_ms": peer["median_ms"], "ratio": ratio})
     return out
 
 

@@ -10,8 +10,8 @@ JSON document (``benchmark.json``, ``schema_version`` 1)::
     models      {name: {weights, random_weights, description, quant_recipe, inputs[[shape]],
                         calibration, random_calibration}}
     records     [one per model x backend x threads, keys: harness.RECORD_KEYS]
-    comparisons [{model, threads, executorch_backend, executorch_mean_ms, peer_backend,
-                  peer_mean_ms, ratio}]   ratio < 1: ExecuTorch XNNPACK is faster
+    comparisons [{model, threads, accuracy_class, executorch_backend, executorch_median_ms, peer_backend,
+                  peer_median_ms, ratio}]   ratio < 1: ExecuTorch is faster (per accuracy class)
 
 Record: model, backend, label, kind ("executorch"|"peer"), threads, status ("ok"|"failed"|
 "not installed"), error (one line or null), warmup_iters, measured_iters,
@@ -109,12 +109,14 @@ def details_table(records: list[dict]) -> list[str]:
 def ratio_line(comparison: dict) -> str:
     ratio = comparison["ratio"]
     if ratio is None:
-        value = "n/a (the peer's mean rounds to 0 ms)"
+        value = "n/a (the peer's median rounds to 0 ms)"
     else:
         value = f"**{ratio:.2f}x** ({'ExecuTorch faster' if ratio < 1 else 'peer faster'})"
-    return (f"ExecuTorch XNNPACK (best of fp32/q8: {BACKENDS[comparison['executorch_backend']].label}, "
-            f"{fmt_ms(comparison['executorch_mean_ms'])} ms) / best peer "
-            f"({BACKENDS[comparison['peer_backend']].label}, {fmt_ms(comparison['peer_mean_ms'])} ms) = {value}")
+    cls = comparison.get("accuracy_class", "overall")
+    scope = "overall" if cls == "overall" else f"{cls} (SQNR vs eager {'>=' if cls == 'fp32-class' else '<'} 40 dB)"
+    return (f"{scope}: best ExecuTorch ({BACKENDS[comparison['executorch_backend']].label}, "
+            f"{fmt_ms(comparison['executorch_median_ms'])} ms) / best peer "
+            f"({BACKENDS[comparison['peer_backend']].label}, {fmt_ms(comparison['peer_median_ms'])} ms) = {value}")
 
 
 def _machine_lines(doc: dict) -> list[str]:
