@@ -17,7 +17,8 @@ export_cli.define_common_flags()
 flags.adopt_module_key_flags(export_cli)  # --help lists the shared flags too
 flags.DEFINE_bool("quantize", False, "Quantize to int8 with the model's recipe (PT2E, XNNPACKQuantizer).")
 flags.DEFINE_string("quant_recipe", None, "Override the model's quantization recipe (with --quantize); one of: "
-                    "static_per_channel, static_per_tensor, static_per_channel_fp32_dw, dynamic_per_channel.")
+                    "static_per_channel, static_per_tensor, static_per_channel_fp32_dw, dynamic_per_channel, "
+                    "dynamic_per_channel_linear. Default: the zoo's; for your own model, chosen from its graph.")
 flags.DEFINE_bool("delegate", True, "Lower to the XNNPACK delegate; --nodelegate writes a portable program.")
 flags.DEFINE_integer("num_calibration_samples", None,
                      "Calibration samples: caps those taken from --calibration_data (default all); "

@@ -90,7 +90,7 @@ def _calibration(ctx: ModelContext, settings: Settings):
         from examples.quantization.calibration import load_calibration
 
         ctx.calibration = load_calibration(ctx.spec, ctx.inputs, settings.calibration_data,
-                                           settings.num_calibration_samples)
+                                           settings.num_calibration_samples, model=ctx.model)
     return ctx.calibration
 
 
@@ -106,7 +106,7 @@ def _prepare_executorch(backend: str, ctx: ModelContext, settings: Settings, cac
     from examples.quantization.recipes import recipe_for
 
     variant = BACKENDS[backend].variant
-    recipe = recipe_for(ctx.spec, settings.quant_recipe) if variant == "q8" else None
+    recipe = recipe_for(ctx.spec, settings.quant_recipe, ctx.model, ctx.inputs) if variant == "q8" else None
     fields = _common_fields(ctx)
     calibration = None
     if recipe is not None:
@@ -151,7 +151,7 @@ def _prepare_onnx(backend: str, ctx: ModelContext, settings: Settings, cache: Ar
     export_desc = f"{fp32.info.get('exporter')}, opset {fp32.info.get('opset')}, static shapes"
     if backend == "ort_fp32":
         return Prepared(fp32.path, fp32.size_bytes, fp32.build_seconds, fp32.reused, export_desc, fp32.info)
-    recipe = recipe_for(ctx.spec, settings.quant_recipe)
+    recipe = recipe_for(ctx.spec, settings.quant_recipe, ctx.model, ctx.inputs)
     calibration = _calibration(ctx, settings)
     names = fp32.info.get("input_names") or peers.input_names(len(ctx.inputs))
     fields = dict(fields, fp32=fp32.path.name, per_channel=recipe.per_channel,
@@ -312,7 +312,7 @@ def run_benchmark(settings: Settings, progress: Callable[[str], None] = _progres
                     warnings.simplefilter("ignore")
                 ctx = _load_model_context(name, settings, Path(tmp))
             models[name] = {"weights": ctx.weights, "random_weights": ctx.weights == "random",
-                            "description": ctx.spec.description, "quant_recipe": settings.quant_recipe or ctx.spec.quant_recipe,
+                            "description": ctx.spec.description, "quant_recipe": settings.quant_recipe or ctx.spec.quant_recipe or "chosen from the graph",
                             "inputs": [list(t.shape) for t in ctx.inputs], "calibration": None}
             records.extend(_run_model(ctx, settings, cache, progress))
             if ctx.calibration is not None:

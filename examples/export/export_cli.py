@@ -157,7 +157,8 @@ def run_export(request: ExportRequest) -> Path:
         writable_dir(str(Path(request.etrecord).expanduser().parent or "."))
     if request.num_calibration_samples is not None and request.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {request.num_calibration_samples}")
-    recipe = recipe_for(spec, request.quant_recipe) if request.quantize else None
+    choose_later = request.quantize and not (request.quant_recipe or spec.quant_recipe)
+    recipe = recipe_for(spec, request.quant_recipe) if request.quantize and not choose_later else None
     if not request.quantize and request.calibration_data:
         cli.warning_line("--calibration_data is only used with --quantize; ignored")
 
@@ -173,11 +174,22 @@ def run_export(request: ExportRequest) -> Path:
             source = "as built by the factory"
         console.line(f"  weights: {source}")
 
+        if choose_later:
+            from examples.quantization.recipe_choice import choose_recipe
+
+            try:
+                choice = choose_recipe(loaded.model, loaded.example_inputs)
+            except Exception as error:  # noqa: BLE001 - torch.export of a user's model can raise anything
+                raise ExportFailed(f"choosing a quantization recipe for '{spec.name}' failed (pass --quant_recipe): "
+                                   f"{type(error).__name__}: {cli.first_line(error)}") from None
+            recipe = choice.recipe
+            console.line(f"quantization recipe: {recipe.name}, chosen from the graph ({choice.reason}); "
+                         "--quant_recipe overrides it")
         calibration = None
         if recipe is not None:
             if recipe.needs_calibration:
                 calibration = load_calibration(spec, loaded.example_inputs, request.calibration_data,
-                                               request.num_calibration_samples)
+                                               request.num_calibration_samples, model=loaded.model)
                 if calibration.random:
                     console.line(f"no calibration data given: calibrating on {calibration.source} "
                                  "(pass --calibration_data for meaningful activation ranges)")

@@ -58,6 +58,7 @@ def export_program(
     progress: Callable[[str], None] | None = None,
     partitioner_options: dict | None = None,
     export_no_grad: bool = True,
+    xnnpack_decompositions: bool | None = None,
 ) -> ExportResult:
     """Export ``model``; quantize first when a ``recipe`` is given; lower to XNNPACK when ``delegate``.
 
@@ -67,7 +68,9 @@ def export_program(
     Performance knobs (defaults are the fastest measured configuration, docs/PERFORMANCE.md):
     ``partitioner_options`` are passed to ``XnnpackPartitioner`` (e.g. ``{"per_op_mode": True}``,
     measured slower: one delegate call per op); ``export_no_grad=False`` exports in grad mode
-    (experimental, see docs/PERFORMANCE.md "open leads").
+    (experimental, see docs/PERFORMANCE.md "open leads"). ``xnnpack_decompositions`` rewrites
+    layer norm, attention and the reshapes around them into ops XNNPACK takes
+    (``examples/export/xnnpack_decompositions.py``); default: when delegating a graph that has them.
     """
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
@@ -90,6 +93,11 @@ def export_program(
         # mv3 kept the 18 scalar hardsigmoid constants inside the delegate (no_grad: 18
         # _to_dim_order_copy calls outside it), but not reproducibly; hence not the default.
         exported = torch.export.export(model, example_inputs)
+    if delegate and xnnpack_decompositions is not False:
+        from examples.export.xnnpack_decompositions import decompose_for_xnnpack, needs_decompositions
+
+        if xnnpack_decompositions or needs_decompositions(exported):
+            exported = decompose_for_xnnpack(exported)
     timings["torch_export_s"] = time.perf_counter() - t
 
     step("lowering")

@@ -31,19 +31,14 @@ def _inner_mean(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
     """Mean over ``dims`` (keepdim) as XNNPACK computes it: a 4D average over dims 2 and 3."""
     rank = x.dim()
     dims = sorted(d % rank for d in dims)
-    kept = [d for d in range(rank) if d not in dims]
-    moved = x if kept + dims == list(range(rank)) else aten.permute.default(x, kept + dims)
-    kept_sizes = [x.shape[d] for d in kept]
+    order = [d for d in range(rank) if d not in dims] + dims
+    moved = x if order == list(range(rank)) else aten.permute.default(x, order)
     reduced = 1
     for d in dims:
         reduced = reduced * x.shape[d]
-    flat = aten.view.default(moved, [1, -1, reduced, 1])
-    mean = aten.mean.dim(flat, [2, 3], True)
-    out_shape = [1 if d in dims else x.shape[d] for d in range(rank)]
-    if kept + dims == list(range(rank)):
-        return aten.view.default(mean, out_shape)
-    # back to the input's dimension order, reduced dims of size 1
-    return aten.view.default(mean, out_shape) if not kept_sizes else aten.view.default(mean, out_shape)
+    mean = aten.mean.dim(aten.view.default(moved, [1, -1, reduced, 1]), [2, 3], True)
+    # kept dims are still in their order; the reduced ones have size 1, wherever they sit
+    return aten.view.default(mean, [1 if d in dims else x.shape[d] for d in range(rank)])
 
 
 def mean_dim(x, dim, keepdim=False, dtype=None):
@@ -122,6 +117,15 @@ DECOMPOSITIONS = {
     aten.squeeze.dims: squeeze_dims,
     aten.unsqueeze.default: unsqueeze,
 }
+
+
+# Ops whose presence says "transformer": only such graphs are rewritten by default, so conv
+# nets keep exactly the programs they had.
+_TRIGGERS = (aten.layer_norm.default, aten.scaled_dot_product_attention.default)
+
+
+def needs_decompositions(exported: torch.export.ExportedProgram) -> bool:
+    return any(n.op == "call_function" and n.target in _TRIGGERS for n in exported.graph.nodes)
 
 
 def decompose_for_xnnpack(exported: torch.export.ExportedProgram) -> torch.export.ExportedProgram:

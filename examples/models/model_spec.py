@@ -17,7 +17,8 @@ class ModelSpec:
     name: str
     factory: Factory
     input_shapes: tuple[tuple[int, ...], ...]
-    quant_recipe: str  # a key of examples.quantization.recipes.RECIPES
+    # A key of examples.quantization.recipes.RECIPES; None: chosen from the graph's structure.
+    quant_recipe: str | None
     description: str
     # torchvision weights entry ("MobileNet_V2_Weights.IMAGENET1K_V1"); None: no pretrained weights.
     pretrained: str | None = None

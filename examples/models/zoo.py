@@ -89,7 +89,7 @@ def _user_model(reference: str) -> ModelSpec:
         return model.eval(), inputs
 
     safe_name = attr if attr.isidentifier() else "user_model"
-    return ModelSpec(safe_name, build, (), "static_per_channel", f"user model {reference}", tags=("user",))
+    return ModelSpec(safe_name, build, (), None, f"user model {reference}", tags=("user",))
 
 
 def describe_zoo() -> str:

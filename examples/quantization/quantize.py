@@ -19,7 +19,15 @@ def make_quantizer(recipe: QuantRecipe):
     quantizer = XNNPACKQuantizer().set_global(config)
     if getattr(recipe, "fp32_depthwise", False):
         quantizer.set_filter_function(lambda node: not is_depthwise_conv(node))
+    if getattr(recipe, "linear_only", False):
+        quantizer.set_filter_function(is_linear_or_not_an_op)
     return quantizer
+
+
+def is_linear_or_not_an_op(node: torch.fx.Node) -> bool:
+    """Filter of linear-only recipes: the quantizer rejects a pattern when any of its
+    operator nodes fails it, so everything but ``linear`` stays fp32."""
+    return node.op != "call_function" or node.target == torch.ops.aten.linear.default
 
 
 def is_depthwise_conv(node: torch.fx.Node) -> bool:
