@@ -26,6 +26,8 @@ flags.DEFINE_integer("num_calibration_samples", None,
 flags.DEFINE_string("calibration_data", None,
                     "Folder of images (resized, center-cropped, normalised as the model expects) or a .pt file "
                     "holding an N x C x H x W tensor or a list of input tuples. Default: random inputs.")
+flags.DEFINE_integer("fail_on_fragmentation", None,
+                     "Fail (exit 1, nothing written) when the program has more than this many delegated subgraphs.")
 # --eval_data / --eval_limit / --eval_engine: classification accuracy (examples/evaluation).
 from examples.evaluation import cli_hooks as eval_hooks  # noqa: E402
 
@@ -49,6 +51,7 @@ def main(argv):
         num_calibration_samples=FLAGS.num_calibration_samples,
         etrecord=FLAGS.etrecord,
         quant_recipe=FLAGS.quant_recipe,
+        max_subgraphs=FLAGS.fail_on_fragmentation,
         verbose=FLAGS.verbose,
     ))
     if FLAGS.eval_data:  # accuracy of eager fp32 and the program just written

@@ -51,6 +51,7 @@ class ExportRequest:
     num_calibration_samples: int | None = None
     etrecord: str | None = None
     quant_recipe: str | None = None  # None: the zoo's recipe for the model
+    max_subgraphs: int | None = None  # --fail_on_fragmentation: fail when more delegated subgraphs
     verbose: bool = False
 
 
@@ -144,6 +145,20 @@ def load_eager(spec, weights: str, verbose: bool):
     return loaded
 
 
+def check_fragmentation(result, name: str, max_subgraphs: int | None, console: Console) -> None:
+    """--fail_on_fragmentation N: more than N delegated subgraphs fails the export (exit 1,
+    nothing written), so that CI can hold a model to the fragmentation it reached."""
+    if max_subgraphs is None:
+        return
+    from examples.export.report import delegation_summary, fragmentation
+
+    subgraphs, crossings = fragmentation(result)
+    if subgraphs > max_subgraphs:
+        console.line(delegation_summary(result))
+        raise ExportFailed(f"'{name}' is cut into {subgraphs} delegated subgraphs ({crossings} tensors crossing "
+                           f"their boundaries), more than --fail_on_fragmentation {max_subgraphs}; nothing written")
+
+
 def run_export(request: ExportRequest) -> Path:
     """Export one model as asked, print the report, return the written .pte path."""
     from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
@@ -159,6 +174,8 @@ def run_export(request: ExportRequest) -> Path:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {request.num_calibration_samples}")
     choose_later = request.quantize and not (request.quant_recipe or spec.quant_recipe)
     recipe = recipe_for(spec, request.quant_recipe) if request.quantize and not choose_later else None
+    if request.max_subgraphs is not None and request.max_subgraphs < 0:
+        raise cli.UsageError(f"--fail_on_fragmentation must be at least 0, got {request.max_subgraphs}")
     if not request.quantize and request.calibration_data:
         cli.warning_line("--calibration_data is only used with --quantize; ignored")
 
@@ -237,6 +254,7 @@ def run_export(request: ExportRequest) -> Path:
         if recipe is not None and recipe.needs_calibration:
             console.line(f"  calibration samples used: {result.calibration_batches}")
 
+        check_fragmentation(result, spec.name, request.max_subgraphs, console)
         path = save_program(result, output_dir / pte_filename(spec.name, delegate=request.delegate,
                                                                 quantize=recipe is not None))
         console.line()

@@ -36,7 +36,7 @@ def _inner_mean(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
     reduced = 1
     for d in dims:
         reduced = reduced * x.shape[d]
-    mean = aten.mean.dim(aten.view.default(moved, [1, -1, reduced, 1]), [2, 3], True)
+    mean = aten.mean.dim(aten.reshape.default(moved, [1, -1, reduced, 1]), [2, 3], True)
     # kept dims are still in their order; the reduced ones have size 1, wherever they sit
     return aten.view.default(mean, [1 if d in dims else x.shape[d] for d in range(rank)])
 
@@ -73,9 +73,9 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
         return NotImplemented
     batch, heads, length, depth = q.shape
     k_length = k.shape[-2]
-    q3 = aten.view.default(q, [batch * heads, length, depth])
-    k3 = aten.view.default(k, [batch * heads, k_length, depth])
-    v3 = aten.view.default(v, [batch * heads, k_length, v.shape[-1]])
+    q3 = aten.reshape.default(q, [batch * heads, length, depth])
+    k3 = aten.reshape.default(k, [batch * heads, k_length, depth])
+    v3 = aten.reshape.default(v, [batch * heads, k_length, v.shape[-1]])
     scores = aten.bmm.default(q3, aten.permute.default(k3, [0, 2, 1]))
     factor = scale if scale is not None else 1.0 / math.sqrt(depth)
     scores = aten.mul.Tensor(scores, factor)
