@@ -218,3 +218,58 @@ def test_cli_fail_on_fragmentation_is_one_error_line(python_env, tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "--fail_on_fragmentation 0" in lines[0]
     assert not list(tmp_path.glob("*.pte"))
+
+
+# ---------------------------------------------------------------- dynamic sequence length (slow)
+
+@pytest.fixture(scope="module")
+def dynamic_programs():
+    """The encoder exported once for every sequence length 1..SEQ_LEN, fp32 and int8."""
+    from examples.export.lowering import export_program
+    from examples.models.input_specs import sequence_dynamic_shapes
+
+    model, inputs = encoder()
+    inputs, shapes = sequence_dynamic_shapes(inputs, SEQ_LEN, infer_input_specs(inputs, model))
+    recipe = choose_recipe(model, inputs).recipe
+    return model, {"fp32": export_program(model, inputs, dynamic_shapes=shapes),
+                   "int8": export_program(model, inputs, recipe=recipe, dynamic_shapes=shapes)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_one_program_runs_every_length_up_to_max_seq_len(dynamic_programs, variant):
+    from examples.export.report import fragmentation
+    from examples.runner.python_runtime import execute, load_method
+
+    model, programs = dynamic_programs
+    assert fragmentation(programs[variant])[0] <= MAX_SUBGRAPHS
+    method = load_method(programs[variant].buffer)
+    for length in (1, 7, SEQ_LEN):
+        tokens = token_ids(length, seed=length)
+        with torch.no_grad():
+            expected = model(tokens)
+        actual = execute(method, [tokens])[0]
+        if variant == "fp32":
+            torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+        else:
+            assert sqnr_db(expected, actual) >= 20.0, length
+
+
+@pytest.mark.slow
+def test_a_longer_sequence_is_one_clear_error(dynamic_programs):
+    from examples.runner.python_runtime import InputMismatch, execute, load_method
+
+    method = load_method(dynamic_programs[1]["fp32"].buffer)
+    with pytest.raises(InputMismatch, match=r"size 17 in dimension 1; the program accepts 1\.\.16"):
+        execute(method, [token_ids(SEQ_LEN + 1)])
+    with pytest.raises(InputMismatch, match="is float32, the program takes int64"):
+        execute(method, [torch.zeros(1, 4)])
+
+
+def test_max_seq_len_needs_a_token_input():
+    from examples.models.input_specs import sequence_dynamic_shapes
+
+    with pytest.raises(ValueError, match="integer input of rank >= 2"):
+        sequence_dynamic_shapes((torch.randn(1, 16),), 8)
+    inputs, shapes = sequence_dynamic_shapes((token_ids(), torch.ones(1, 16, dtype=torch.int64)), 8)
+    assert [t.shape[1] for t in inputs] == [8, 8] and shapes[0][1] is shapes[1][1]

@@ -28,6 +28,9 @@ flags.DEFINE_string("calibration_data", None,
                     "holding an N x C x H x W tensor or a list of input tuples. Default: random inputs.")
 flags.DEFINE_integer("fail_on_fragmentation", None,
                      "Fail (exit 1, nothing written) when the program has more than this many delegated subgraphs.")
+flags.DEFINE_integer("max_seq_len", None,
+                     "The longest sequence the program accepts: one program for every length 1..N of the "
+                     "token inputs (batch x sequence integer inputs). Default: the example inputs' fixed shape.")
 # --eval_data / --eval_limit / --eval_engine: classification accuracy (examples/evaluation).
 from examples.evaluation import cli_hooks as eval_hooks  # noqa: E402
 
@@ -52,6 +55,7 @@ def main(argv):
         etrecord=FLAGS.etrecord,
         quant_recipe=FLAGS.quant_recipe,
         max_subgraphs=FLAGS.fail_on_fragmentation,
+        max_seq_len=FLAGS.max_seq_len,
         verbose=FLAGS.verbose,
     ))
     if FLAGS.eval_data:  # accuracy of eager fp32 and the program just written

@@ -52,6 +52,7 @@ class ExportRequest:
     etrecord: str | None = None
     quant_recipe: str | None = None  # None: the zoo's recipe for the model
     max_subgraphs: int | None = None  # --fail_on_fragmentation: fail when more delegated subgraphs
+    max_seq_len: int | None = None  # one program for every sequence length 1..max_seq_len
     verbose: bool = False
 
 
@@ -145,6 +146,22 @@ def load_eager(spec, weights: str, verbose: bool):
     return loaded
 
 
+def sequence_inputs(loaded, max_seq_len: int | None, console: Console):
+    """``(example inputs, dynamic_shapes)``: as loaded, or (--max_seq_len N) with the sequence
+    dimension of the token inputs dynamic over 1..N."""
+    if max_seq_len is None:
+        return tuple(loaded.example_inputs), None
+    from examples.models.input_specs import infer_input_specs, sequence_dynamic_shapes
+
+    specs = infer_input_specs(loaded.example_inputs, loaded.model)
+    try:
+        inputs, shapes = sequence_dynamic_shapes(loaded.example_inputs, max_seq_len, specs)
+    except ValueError as error:
+        raise cli.UsageError(str(error)) from None
+    console.line(f"dynamic sequence length: the program accepts lengths 1..{max_seq_len}")
+    return inputs, shapes
+
+
 def check_fragmentation(result, name: str, max_subgraphs: int | None, console: Console) -> None:
     """--fail_on_fragmentation N: more than N delegated subgraphs fails the export (exit 1,
     nothing written), so that CI can hold a model to the fragmentation it reached."""
@@ -174,6 +191,8 @@ def run_export(request: ExportRequest) -> Path:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {request.num_calibration_samples}")
     choose_later = request.quantize and not (request.quant_recipe or spec.quant_recipe)
     recipe = recipe_for(spec, request.quant_recipe) if request.quantize and not choose_later else None
+    if request.max_seq_len is not None and request.max_seq_len < 1:
+        raise cli.UsageError(f"--max_seq_len must be at least 1, got {request.max_seq_len}")
     if request.max_subgraphs is not None and request.max_subgraphs < 0:
         raise cli.UsageError(f"--fail_on_fragmentation must be at least 0, got {request.max_subgraphs}")
     if not request.quantize and request.calibration_data:
@@ -190,12 +209,13 @@ def run_export(request: ExportRequest) -> Path:
         if "user" in spec.tags and source == "random":
             source = "as built by the factory"
         console.line(f"  weights: {source}")
+        example_inputs, dynamic_shapes = sequence_inputs(loaded, request.max_seq_len, console)
 
         if choose_later:
             from examples.quantization.recipe_choice import choose_recipe
 
             try:
-                choice = choose_recipe(loaded.model, loaded.example_inputs)
+                choice = choose_recipe(loaded.model, example_inputs)
             except Exception as error:  # noqa: BLE001 - torch.export of a user's model can raise anything
                 raise ExportFailed(f"choosing a quantization recipe for '{spec.name}' failed (pass --quant_recipe): "
                                    f"{type(error).__name__}: {cli.first_line(error)}") from None
@@ -205,7 +225,7 @@ def run_export(request: ExportRequest) -> Path:
         calibration = None
         if recipe is not None:
             if recipe.needs_calibration:
-                calibration = load_calibration(spec, loaded.example_inputs, request.calibration_data,
+                calibration = load_calibration(spec, example_inputs, request.calibration_data,
                                                request.num_calibration_samples, model=loaded.model)
                 if calibration.random:
                     console.line(f"no calibration data given: calibrating on {calibration.source} "
@@ -239,7 +259,7 @@ def run_export(request: ExportRequest) -> Path:
         try:
             with quiet_stdio(request.verbose):
                 result = export_program(
-                    loaded.model, loaded.example_inputs,
+                    loaded.model, example_inputs, dynamic_shapes=dynamic_shapes,
                     delegate=request.delegate, recipe=recipe,
                     calibration=calibration.batches if calibration else None,
                     want_etrecord=bool(request.etrecord), progress=progress,

@@ -131,3 +131,25 @@ def needs_decompositions(exported: torch.export.ExportedProgram) -> bool:
 def decompose_for_xnnpack(exported: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
     """``exported`` with :data:`DECOMPOSITIONS` applied (other ops untouched)."""
     return exported.run_decompositions(DECOMPOSITIONS)
+
+
+def infer_single_dynamic_dim(graph_module: torch.fx.GraphModule):
+    """Edge pass: a ``view_copy`` whose target shape has exactly one symbolic size (a dynamic
+    sequence length) gets ``-1`` there instead. XNNPACK's partitioner rejects symbolic
+    reshapes but takes one inferred dimension, and the result is the same tensor."""
+    from torch.fx.passes.infra.pass_base import PassResult
+
+    changed = False
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function" or "view_copy" not in str(node.target) or len(node.args) < 2:
+            continue
+        shape = list(node.args[1])
+        symbolic = [i for i, size in enumerate(shape) if not isinstance(size, int)]
+        if len(symbolic) == 1 and -1 not in shape:
+            shape[symbolic[0]] = -1
+            node.args = (node.args[0], shape, *node.args[2:])
+            changed = True
+    if changed:
+        graph_module.graph.eliminate_dead_code()
+        graph_module.recompile()
+    return PassResult(graph_module, changed)

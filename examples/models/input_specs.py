@@ -118,3 +118,28 @@ def random_inputs_for(specs: Sequence[InputSpec], seed: int = 0) -> tuple[torch.
     """Deterministic random inputs that follow ``specs`` (dtype, shape, value range)."""
     generator = torch.Generator().manual_seed(seed)
     return tuple(spec.random(generator) for spec in specs)
+
+
+def sequence_dynamic_shapes(example_inputs: Sequence[torch.Tensor], max_seq_len: int,
+                            specs: Sequence[InputSpec] | None = None) -> tuple[tuple[torch.Tensor, ...], tuple]:
+    """Example inputs and torch.export ``dynamic_shapes`` for a program that accepts every
+    sequence length 1..``max_seq_len``: dim 1 of each integer input of rank >= 2 (token ids,
+    masks: ``batch x seq``), one shared dimension. Examples longer than ``max_seq_len`` are cut."""
+    from torch.export import Dim
+
+    if max_seq_len < 1:
+        raise ValueError(f"--max_seq_len must be at least 1, got {max_seq_len}")
+    specs = specs or infer_input_specs(example_inputs)
+    seq = Dim("seq_len", min=1, max=max_seq_len)
+    inputs, shapes = [], []
+    for tensor, spec in zip(example_inputs, specs):
+        if spec.is_float or tensor.dim() < 2:
+            inputs.append(tensor)
+            shapes.append(None)
+        else:
+            inputs.append(tensor[:, :max_seq_len])
+            shapes.append({1: seq})
+    if all(s is None for s in shapes):
+        raise ValueError("--max_seq_len needs an integer input of rank >= 2 (batch x sequence: token ids); "
+                         f"the inputs are {', '.join(s.describe() for s in specs)}")
+    return tuple(inputs), tuple(shapes)

@@ -50,19 +50,21 @@ def quantize(
     example_inputs: tuple,
     recipe: QuantRecipe,
     calibration: Iterable[Sequence[torch.Tensor]] | None = None,
+    dynamic_shapes=None,
 ) -> tuple[torch.fx.GraphModule, int]:
     """Return the quantized (converted) graph module and the number of calibration batches used.
 
     Static recipes run ``calibration`` (default: the example inputs) through the observers.
     Dynamic recipes quantize activations at run time and ignore ``calibration``; they still
     need one forward pass so that the weight observers see the weights (count returned: 0).
+    ``dynamic_shapes`` (torch.export's) keeps sizes such as the sequence length symbolic.
     """
     from executorch.backends.transforms.duplicate_dynamic_quant_chain import (
         DuplicateDynamicQuantChainPass,
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    graph = torch.export.export(model, example_inputs, strict=True).module()
+    graph = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes, strict=True).module()
     prepared = prepare_pt2e(graph, make_quantizer(recipe))
     used = 0
     with torch.no_grad():
