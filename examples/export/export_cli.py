@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,25 +126,6 @@ def listed_models_or_check_args(argv, flag_values) -> bool:
     return False
 
 
-def load_eager(spec, weights: str, verbose: bool):
-    """Load the model; our own warnings (random weights) become ``warning:`` lines on stderr."""
-    import torch
-
-    from examples.models.weights import load_model
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = load_model(spec, weights)
-    for warning in caught:
-        if str(warning.message).startswith("using RANDOM weights"):
-            cli.warning_line(str(warning.message))
-        elif verbose:
-            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
-    if not isinstance(loaded.model, torch.nn.Module):
-        raise cli.UsageError(f"model '{spec.name}' is a {type(loaded.model).__name__}, not a torch.nn.Module")
-    return loaded
-
-
 def sequence_inputs(loaded, max_seq_len: int | None, console: Console):
     """``(example inputs, dynamic_shapes)``: as loaded, or (--max_seq_len N) with the sequence
     dimension of the token inputs dynamic over 1..N."""
@@ -204,6 +184,8 @@ def run_export(request: ExportRequest) -> Path:
     console = Console()
     try:
         console.line(f"loading {spec.name} (weights: {request.weights})...")
+        from examples.models.weights import load_eager
+
         loaded = load_eager(spec, request.weights, request.verbose)
         source = loaded.weights
         if "user" in spec.tags and source == "random":
