@@ -93,7 +93,8 @@ def test_user_models_name_no_recipe_so_the_graph_decides():
 
 # ---------------------------------------------------------------- decompositions (numerics, fast)
 
-def test_decompositions_match_eager():
+@pytest.mark.parametrize("mask_kind", ["float", "bool"])
+def test_decompositions_match_eager(mask_kind):
     from examples.export.xnnpack_decompositions import decompose_for_xnnpack, needs_decompositions
 
     class Ops(torch.nn.Module):
@@ -109,7 +110,10 @@ def test_decompositions_match_eager():
             return y.mean(dim=1), y.mean(dim=(0, 2), keepdim=True)
 
     torch.manual_seed(0)
-    model, inputs = Ops().eval(), (torch.randn(2, 5, 24), torch.randn(2, 1, 5, 5))
+    mask = torch.randn(2, 1, 5, 5)
+    if mask_kind == "bool":  # True = attend; every query keeps at least its diagonal key
+        mask = (mask > 0) | torch.eye(5, dtype=torch.bool)
+    model, inputs = Ops().eval(), (torch.randn(2, 5, 24), mask)
     exported = torch.export.export(model, inputs)
     assert needs_decompositions(exported)
     decomposed = decompose_for_xnnpack(exported)

@@ -81,7 +81,11 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     scores = aten.mul.Tensor(scores, factor)
     if attn_mask is not None:
         if attn_mask.dtype == torch.bool:
-            return NotImplemented
+            # True = attend. The additive form of the mask, as Hugging Face's eager attention
+            # builds it (a fully masked row averages v instead of giving zeros); computed from
+            # the inputs, off the data path, so it does not cut the delegated graph.
+            keep = aten._to_copy.default(attn_mask, dtype=q.dtype)
+            attn_mask = aten.mul.Tensor(aten.sub.Tensor(keep, 1.0), -torch.finfo(q.dtype).min)
         scores = aten.view.default(scores, [batch, heads, length, k_length]) + attn_mask
         scores = aten.view.default(scores, [batch * heads, length, k_length])
     probs = aten._softmax.default(scores, -1, False)
