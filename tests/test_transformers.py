@@ -277,3 +277,27 @@ def test_max_seq_len_needs_a_token_input():
         sequence_dynamic_shapes((torch.randn(1, 16),), 8)
     inputs, shapes = sequence_dynamic_shapes((token_ids(), torch.ones(1, 16, dtype=torch.int64)), 8)
     assert [t.shape[1] for t in inputs] == [8, 8] and shapes[0][1] is shapes[1][1]
+
+
+@pytest.mark.slow
+def test_cli_max_seq_len_writes_one_program_for_a_range(python_env, tmp_path):
+    done = _cli(python_env, tmp_path, "--max_seq_len", "8")
+    assert done.returncode == 0, done.stderr
+    assert "the program accepts lengths 1..8" in done.stdout
+    from examples.runner.python_runtime import execute, load_method
+
+    method = load_method(tmp_path / "encoder_xnnpack_fp32.pte")
+    model, _ = encoder()
+    for length in (3, 8):
+        with torch.no_grad():
+            torch.testing.assert_close(execute(method, [token_ids(length)])[0], model(token_ids(length)),
+                                       rtol=1e-4, atol=1e-4)
+
+
+def test_cli_max_seq_len_on_a_model_without_token_inputs_is_a_usage_error(python_env, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "examples.backend.xnnpack_examples", "--model_name", "add",
+                           "--max_seq_len", "8", "--output_dir", str(tmp_path)],
+                          capture_output=True, text=True, env=python_env, timeout=300)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --max_seq_len needs an integer input"), lines
