@@ -19,11 +19,11 @@ fi
 # Reinstall only when the declared packages changed (the stamp holds pyproject's hash).
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-  say "installing pinned packages (torch 2.13.0 CPU, executorch 1.5.1, ...)"
+  say "installing pinned packages (torch 2.13.0 CPU, executorch 1.5.1, openvino 2026.4.1, ...)"
   # pip's log is shown only when it fails: on success its warnings are noise.
   log=$(mktemp)
   if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-         "$VENV/bin/python" -m pip install -q -e ".[build,test,compare,text]"; } >"$log" 2>&1; then
+         "$VENV/bin/python" -m pip install -q -e ".[build,test,compare,openvino,text]"; } >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"
     say "error: pip install failed (log above)"; exit 1
   fi
@@ -33,12 +33,16 @@ else
   say "packages up to date"
 fi
 
-# gflags for the runner's command line (Debian package), only when missing.
-if ! [ -f /usr/include/gflags/gflags.h ]; then
-  say "installing libgflags-dev"
+# The runner's system libraries (Debian packages), only when missing: gflags for its command
+# line, nlohmann/json (header-only) for its JSON report and input manifests.
+missing=()
+[ -f /usr/include/gflags/gflags.h ] || missing+=(libgflags-dev)
+[ -f /usr/include/nlohmann/json.hpp ] || missing+=(nlohmann-json3-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libgflags-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # --- runner build (owner: runner) ---------------------------------------------------------

@@ -21,6 +21,7 @@ PYTHON_LIBS = [
     "//examples/export:export",
     "//examples/models:models",
     "//examples/quantization:quantization",
+    "//examples/results:results",
     "//examples/runner:runner",
     "//examples/tune:tune",
     "//runtime/profiler:profiler",

@@ -10,6 +10,7 @@ def define_common_targets():
             "//examples/export:export",
             "//examples/models:models",
             "//examples/quantization:quantization",
+            "//examples/results:results",
             "//examples/runner:runner",
             "//examples/tune:tune",
             "//runtime/profiler:profiler",
@@ -25,10 +26,34 @@ def define_common_targets():
         visibility = ["PUBLIC"],
     )
 
+    # buck2 run examples/backend:openvino_examples -- --model_name mv2 [--quantize]
+    native.python_binary(
+        name = "openvino_examples",
+        main_module = "examples.backend.openvino_examples",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
     # buck2 run examples/backend:benchmark -- --models mv2
     native.python_binary(
         name = "benchmark",
         main_module = "examples.backend.benchmark",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:compare -- old/benchmark.json new/benchmark.json --fail_on_regression 10
+    native.python_binary(
+        name = "compare",
+        main_module = "examples.backend.compare",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:publish -- --check
+    native.python_binary(
+        name = "publish",
+        main_module = "examples.backend.publish",
         deps = [":backend"],
         visibility = ["PUBLIC"],
     )

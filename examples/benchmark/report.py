@@ -223,10 +223,14 @@ def render_markdown(doc: dict) -> str:
             continue
         seen.add(key)
         version = f" [{r['version']}]" if r["version"] else ""
-        lines.append(f"- {r['model']} / {r['label']}{version}: {r['conversion'] or r['error'] or '-'}")
+        ran_in = f"; ran in {r['precision']}" if r.get("precision") else ""
+        lines.append(f"- {r['model']} / {r['label']}{version}: {r['conversion'] or r['error'] or '-'}{ran_in}")
     if any(r["backend"].startswith("ort") for r in records):
         lines.append("- ONNX Runtime sessions: CPUExecutionProvider, intra_op_num_threads=T, inter_op_num_threads=1, "
                      "ORT_SEQUENTIAL, graph optimization level ORT_ENABLE_ALL.")
+    if any(r["backend"].startswith("ov_") for r in records):
+        lines.append("- Native OpenVINO: CPU plugin, PERFORMANCE_HINT=LATENCY, NUM_STREAMS=1, INFERENCE_NUM_THREADS=T; "
+                     "the precision each row ran in is its compiled model's INFERENCE_PRECISION_HINT.")
     problems = [r for r in records if r["status"] != "ok"]
     if problems:
         lines += ["", "## Failed or not installed", ""]
@@ -266,7 +270,10 @@ def render_chart(doc: dict) -> bytes:
     ax.set_xticks(range(len(cells)))
     ax.set_xticklabels([f"{n}\n{t} thread{'s' if t != 1 else ''}" for n, t in cells])
     ax.set_ylabel("mean latency per iteration (ms, log scale)")
-    ax.set_title("ExecuTorch XNNPACK vs peers (lower is better)")
+    from examples.results.plot import plot_title
+
+    ax.set_title(plot_title("ExecuTorch vs peers (lower is better)", doc["machine"], doc["created"][:10]),
+                 fontsize="medium")
     if backends:
         ax.legend(fontsize="small")
     else:

@@ -34,7 +34,6 @@ def write_digits_imagefolder(root: str | Path, *, image_size: int = 16, test_fra
 
     The split is stratified and seeded, so it is the same on every run.
     """
-    from PIL import Image
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
+from examples.common.program_card import card_path
 
 
 def _ms(value) -> str:
@@ -63,6 +64,9 @@ def write_outputs(doc: dict, winners: dict, output_dir: Path, model: str) -> lis
             card = Path(str(result.program) + ".json")
             if card.is_file():  # the program's card travels with it
                 written.append(write_bytes_atomic(output_dir / (name + ".json"), card.read_bytes()))
+            compiled_for = card_path(result.program)  # OpenVINO: the CPU class it was compiled for
+            if compiled_for.is_file():
+                written.append(write_bytes_atomic(card_path(output_dir / name), compiled_for.read_bytes()))
     written.append(write_text_atomic(output_dir / "tune.json", json.dumps(doc, indent=2, default=str)))
     written.append(write_text_atomic(output_dir / "tune.md", render_markdown(doc)))
     return written
