@@ -13,12 +13,14 @@ every import and fixture path against the packed files).
 
 PYTHON_LIBS = [
     "//:buck2_check_lib",
+    "//:fuzz_programs_lib",
     "//:package_roots",
     "//examples/backend:backend",
     "//examples/benchmark:benchmark",
     "//examples/common:common",
     "//examples/evaluation:evaluation",
     "//examples/export:export",
+    "//examples/integrity:integrity",
     "//examples/models:models",
     "//examples/quantization:quantization",
     "//examples/results:results",

@@ -95,11 +95,12 @@ def test_int8_program_runs_close_to_eager(ov_programs, runner_path, toy_model, t
 
 @pytest.mark.slow
 def test_card_records_cpu_class_and_real_precision(ov_programs):
-    from examples.common.program_card import read_card
     from examples.export.openvino_lowering import default_precision
+    from examples.integrity.card import read_card
     from examples.quantization.cpu_caps import detect
 
-    fp32, int8 = read_card(ov_programs["fp32"]), read_card(ov_programs["int8"])
+    fp32, int8 = (read_card(ov_programs[k])["extra"]["compiled_for"] for k in ("fp32", "int8"))
+    assert read_card(ov_programs["fp32"])["backend"] == "openvino"
     assert fp32["cpu_class"] == int8["cpu_class"] == detect().cpu_class
     assert fp32["inference_precision"] == default_precision()
     assert int8["inference_precision"] == f"int8 + {default_precision()}"
@@ -116,11 +117,12 @@ def test_default_precision_follows_the_cpu():
 
 
 def test_program_for_another_cpu_class_is_refused(tmp_path):
-    from examples.common.program_card import write_card
+    from examples.integrity.card import make_card, write_card
 
     program = tmp_path / "m_openvino_fp32.pte"
     program.write_bytes(b"not run: the card check comes first")
-    write_card(program, {"backend": "openvino", "cpu_class": "x86_64 avx2 avx512f amx_bf16"})
+    write_card(program, make_card(program, backend="openvino",
+                                  extra={"compiled_for": {"cpu_class": "x86_64 avx2 avx512f amx_bf16"}}))
     with pytest.raises(client.RunnerFailed) as error:
         client.run_program(tmp_path / "no-runner", program, iters=1, warmup=0, threads=1)
     message = str(error.value)
@@ -236,8 +238,8 @@ def test_openvino_examples_writes_program_and_card(repo_root, python_env, tmp_pa
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "add_openvino_fp32.pte").stat().st_size > 0
-    card = json.loads((tmp_path / "add_openvino_fp32.pte.card.json").read_text())
-    assert card["backend"] == "openvino" and card["weights"] == "fp32"
+    card = json.loads((tmp_path / "add_openvino_fp32.pte.json").read_text())
+    assert card["backend"] == "openvino" and card["extra"]["compiled_for"]["weights"] == "fp32"
     assert "node(s) to OpenVINO" in done.stdout
 
 

@@ -3,7 +3,7 @@
     python3 -m examples.backend.openvino_examples --model_name mv2              # mv2_openvino_fp32.pte
     python3 -m examples.backend.openvino_examples --model_name mv2 --quantize   # mv2_openvino_int8.pte
 
-Beside each program goes its card, ``<program>.card.json``: the CPU class it was compiled for
+Beside each program goes its program card, ``<program>.json`` (section ``extra.compiled_for``): the CPU class it was compiled for
 (the native runner's client refuses it on another) and the precision it really runs in.
 """
 
@@ -92,7 +92,8 @@ def main(argv):
                                           f"{type(error).__name__}: {cli.first_line(error)}") from None
         if FLAGS.quantize:
             console.line(f"  calibration samples used: {result.calibration_batches}")
-        path = save_openvino_program(result, card, output_dir / pte_filename(spec.name, quantize=FLAGS.quantize))
+        path = save_openvino_program(result, card, output_dir / pte_filename(spec.name, quantize=FLAGS.quantize),
+                                     model=FLAGS.model_name)
         console.line()
         console.line("lowered graph (edge dialect):")
         console.line(lowered_graph_text(result))
@@ -101,7 +102,7 @@ def main(argv):
         console.line(f"compiled for CPU class '{card['cpu_class']}'; runs in {card['inference_precision']} "
                      f"(OpenVINO {card['openvino'].split('-')[0]})")
         console.line(f"wrote {path.resolve()} ({human_size(path.stat().st_size)}, {mode}) in {result.seconds:.1f} s "
-                     f"and its card {path.name}.card.json")
+                     f"and its card {path.name}.json")
     finally:
         console.close()
     return 0

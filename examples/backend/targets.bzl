@@ -8,6 +8,7 @@ def define_common_targets():
             "//examples/common:common",
             "//examples/evaluation:evaluation",
             "//examples/export:export",
+            "//examples/integrity:integrity",
             "//examples/models:models",
             "//examples/quantization:quantization",
             "//examples/results:results",
@@ -30,6 +31,14 @@ def define_common_targets():
     native.python_binary(
         name = "openvino_examples",
         main_module = "examples.backend.openvino_examples",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:inspect_program -- mv2_xnnpack_q8.pte
+    native.python_binary(
+        name = "inspect_program",
+        main_module = "examples.backend.inspect_program",
         deps = [":backend"],
         visibility = ["PUBLIC"],
     )

@@ -53,6 +53,8 @@ def main(argv):
         calibration_data=FLAGS.calibration_data,
         num_calibration_samples=FLAGS.num_calibration_samples,
         etrecord=FLAGS.etrecord,
+        bundle=FLAGS.bundle,
+        sign_key=FLAGS.sign_key,
         quant_recipe=FLAGS.quant_recipe,
         max_subgraphs=FLAGS.fail_on_fragmentation,
         max_seq_len=FLAGS.max_seq_len,

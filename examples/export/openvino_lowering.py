@@ -5,7 +5,7 @@ OpenVINO's CPU plugin and stores the compiled blob in the program; at run time t
 ``libexecutorch_backend_openvino.so`` imports that blob with no properties. So the program's
 real precision is the CPU plugin's default on the machine (``INFERENCE_PRECISION_HINT``:
 f32 on AVX2/AVX-512 CPUs, bf16 on CPUs with AVX512_BF16 or AMX), recorded with the CPU class
-in the program's card (:mod:`examples.common.program_card`).
+in the program's card (:mod:`examples.integrity.card`, section ``extra.compiled_for``).
 """
 
 from __future__ import annotations
@@ -110,10 +110,10 @@ def export_openvino_program(
     return result, program_card(quantized=quantize, device=device)
 
 
-def save_openvino_program(result: ExportResult, card: dict, path: str | Path) -> Path:
-    """Write the program and its card (card first: a program never lacks its card)."""
-    from examples.common.atomic_write import write_bytes_atomic
-    from examples.common.program_card import write_card
+def save_openvino_program(result: ExportResult, card: dict, path: str | Path, *, model: str | None = None) -> Path:
+    """Write the program and its one program card; ``card`` (where it was compiled, what it
+    runs in) becomes the card's ``extra.compiled_for`` section."""
+    from examples.export.lowering import save_program
 
-    write_card(path, card)
-    return write_bytes_atomic(path, result.buffer)
+    return save_program(result, path, model=model, backend="openvino", precision=card["inference_precision"],
+                        extra={"compiled_for": card})
