@@ -23,7 +23,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   # pip's log is shown only when it fails: on success its warnings are noise.
   log=$(mktemp)
   if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-         "$VENV/bin/python" -m pip install -q -e ".[build,test,compare,openvino]"; } >"$log" 2>&1; then
+         "$VENV/bin/python" -m pip install -q -e ".[build,test,compare,openvino,text]"; } >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"
     say "error: pip install failed (log above)"; exit 1
   fi

@@ -54,4 +54,4 @@ def test_unknown_quant_recipe_is_a_usage_error_in_both_clis(repo_root, python_en
         assert done.returncode == 2, (module, done.stderr)
         assert done.stderr.strip().splitlines() == [
             "error: --quant_recipe: unknown quantization recipe 'bogus' (known: static_per_channel, "
-            "static_per_tensor, static_per_channel_fp32_dw, dynamic_per_channel)"]
+            "static_per_tensor, static_per_channel_fp32_dw, dynamic_per_channel, dynamic_per_channel_linear)"]

@@ -17,7 +17,8 @@ export_cli.define_common_flags()
 flags.adopt_module_key_flags(export_cli)  # --help lists the shared flags too
 flags.DEFINE_bool("quantize", False, "Quantize to int8 with the model's recipe (PT2E, XNNPACKQuantizer).")
 flags.DEFINE_string("quant_recipe", None, "Override the model's quantization recipe (with --quantize); one of: "
-                    "static_per_channel, static_per_tensor, static_per_channel_fp32_dw, dynamic_per_channel.")
+                    "static_per_channel, static_per_tensor, static_per_channel_fp32_dw, dynamic_per_channel, "
+                    "dynamic_per_channel_linear. Default: the zoo's; for your own model, chosen from its graph.")
 flags.DEFINE_bool("delegate", True, "Lower to the XNNPACK delegate; --nodelegate writes a portable program.")
 flags.DEFINE_integer("num_calibration_samples", None,
                      "Calibration samples: caps those taken from --calibration_data (default all); "
@@ -25,6 +26,11 @@ flags.DEFINE_integer("num_calibration_samples", None,
 flags.DEFINE_string("calibration_data", None,
                     "Folder of images (resized, center-cropped, normalised as the model expects) or a .pt file "
                     "holding an N x C x H x W tensor or a list of input tuples. Default: random inputs.")
+flags.DEFINE_integer("fail_on_fragmentation", None,
+                     "Fail (exit 1, nothing written) when the program has more than this many delegated subgraphs.")
+flags.DEFINE_integer("max_seq_len", None,
+                     "The longest sequence the program accepts: one program for every length 1..N of the "
+                     "token inputs (batch x sequence integer inputs). Default: the example inputs' fixed shape.")
 # --eval_data / --eval_limit / --eval_engine: classification accuracy (examples/evaluation).
 from examples.evaluation import cli_hooks as eval_hooks  # noqa: E402
 
@@ -50,6 +56,8 @@ def main(argv):
         bundle=FLAGS.bundle,
         sign_key=FLAGS.sign_key,
         quant_recipe=FLAGS.quant_recipe,
+        max_subgraphs=FLAGS.fail_on_fragmentation,
+        max_seq_len=FLAGS.max_seq_len,
         verbose=FLAGS.verbose,
     ))
     if FLAGS.eval_data:  # accuracy of eager fp32 and the program just written

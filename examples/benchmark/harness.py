@@ -74,7 +74,7 @@ def run_benchmark(settings: Settings, progress: GridProgress | None = None) -> d
                         ctx = load_model_context(name, settings.weights, Path(tmp), settings.verbose)
                     models[name] = {"weights": ctx.weights, "random_weights": ctx.weights == "random",
                                     "description": ctx.spec.description,
-                                    "quant_recipe": settings.quant_recipe or ctx.spec.quant_recipe,
+                                    "quant_recipe": settings.quant_recipe or ctx.spec.quant_recipe or "chosen from the graph",
                                     "inputs": [list(t.shape) for t in ctx.inputs], "calibration": None}
                     try:
                         _run_model(ctx, settings, cache, progress, records)

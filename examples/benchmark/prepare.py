@@ -15,7 +15,7 @@ def _prepare_executorch(backend: str, ctx: ModelContext, settings, cache: Artifa
     from examples.quantization.recipes import recipe_for
 
     variant = BACKENDS[backend].variant
-    recipe = recipe_for(ctx.spec, settings.quant_recipe) if variant == "q8" else None
+    recipe = recipe_for(ctx.spec, settings.quant_recipe, ctx.model, ctx.inputs) if variant == "q8" else None
     calibration = None
     if recipe is not None and recipe.needs_calibration:
         calibration = calibration_for(ctx, settings.calibration_data, settings.num_calibration_samples)
@@ -37,7 +37,7 @@ def _prepare_onnx(backend: str, ctx: ModelContext, settings, cache: ArtifactCach
     export_desc = f"{fp32.info.get('exporter')}, opset {fp32.info.get('opset')}, static shapes"
     if backend == "ort_fp32":
         return Prepared(fp32.path, fp32.size_bytes, fp32.build_seconds, fp32.reused, export_desc, fp32.info)
-    recipe = recipe_for(ctx.spec, settings.quant_recipe)
+    recipe = recipe_for(ctx.spec, settings.quant_recipe, ctx.model, ctx.inputs)
     calibration = calibration_for(ctx, settings.calibration_data, settings.num_calibration_samples)
     names = fp32.info.get("input_names") or peers.input_names(len(ctx.inputs))
     fields = dict(fields, fp32=fp32.path.name, per_channel=recipe.per_channel,

@@ -60,7 +60,7 @@ def calibration_for(ctx: ModelContext, data: str | None, samples: int | None):
     if ctx.calibration is None:
         from examples.quantization.calibration import load_calibration
 
-        ctx.calibration = load_calibration(ctx.spec, ctx.inputs, data, samples)
+        ctx.calibration = load_calibration(ctx.spec, ctx.inputs, data, samples, model=ctx.model)
     return ctx.calibration
 
 

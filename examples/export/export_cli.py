@@ -55,6 +55,8 @@ class ExportRequest:
     num_calibration_samples: int | None = None
     etrecord: str | None = None
     quant_recipe: str | None = None  # None: the zoo's recipe for the model
+    max_subgraphs: int | None = None  # --fail_on_fragmentation: fail when more delegated subgraphs
+    max_seq_len: int | None = None  # one program for every sequence length 1..max_seq_len
     bundle: bool = False  # also write a BundledProgram with eager reference IO
     sign_key: str | None = None  # EC private key: sign program + card (model-signing)
     verbose: bool = False
@@ -131,6 +133,36 @@ def listed_models_or_check_args(argv, flag_values) -> bool:
     return False
 
 
+def sequence_inputs(loaded, max_seq_len: int | None, console: Console):
+    """``(example inputs, dynamic_shapes)``: as loaded, or (--max_seq_len N) with the sequence
+    dimension of the token inputs dynamic over 1..N."""
+    if max_seq_len is None:
+        return tuple(loaded.example_inputs), None
+    from examples.models.input_specs import infer_input_specs, sequence_dynamic_shapes
+
+    specs = infer_input_specs(loaded.example_inputs, loaded.model)
+    try:
+        inputs, shapes = sequence_dynamic_shapes(loaded.example_inputs, max_seq_len, specs)
+    except ValueError as error:
+        raise cli.UsageError(str(error)) from None
+    console.line(f"dynamic sequence length: the program accepts lengths 1..{max_seq_len}")
+    return inputs, shapes
+
+
+def check_fragmentation(result, name: str, max_subgraphs: int | None, console: Console) -> None:
+    """--fail_on_fragmentation N: more than N delegated subgraphs fails the export (exit 1,
+    nothing written), so that CI can hold a model to the fragmentation it reached."""
+    if max_subgraphs is None:
+        return
+    from examples.export.report import delegation_summary, fragmentation
+
+    subgraphs, crossings = fragmentation(result)
+    if subgraphs > max_subgraphs:
+        console.line(delegation_summary(result))
+        raise ExportFailed(f"'{name}' is cut into {subgraphs} delegated subgraphs ({crossings} tensors crossing "
+                           f"their boundaries), more than --fail_on_fragmentation {max_subgraphs}; nothing written")
+
+
 def run_export(request: ExportRequest) -> Path:
     """Export one model as asked, print the report, return the written .pte path."""
     from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
@@ -146,7 +178,12 @@ def run_export(request: ExportRequest) -> Path:
         raise cli.UsageError(f"--sign_key: no such file: {request.sign_key}")
     if request.num_calibration_samples is not None and request.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {request.num_calibration_samples}")
-    recipe = recipe_for(spec, request.quant_recipe) if request.quantize else None
+    choose_later = request.quantize and not (request.quant_recipe or spec.quant_recipe)
+    recipe = recipe_for(spec, request.quant_recipe) if request.quantize and not choose_later else None
+    if request.max_seq_len is not None and request.max_seq_len < 1:
+        raise cli.UsageError(f"--max_seq_len must be at least 1, got {request.max_seq_len}")
+    if request.max_subgraphs is not None and request.max_subgraphs < 0:
+        raise cli.UsageError(f"--fail_on_fragmentation must be at least 0, got {request.max_subgraphs}")
     if not request.quantize and request.calibration_data:
         cli.warning_line("--calibration_data is only used with --quantize; ignored")
 
@@ -163,12 +200,24 @@ def run_export(request: ExportRequest) -> Path:
         if "user" in spec.tags and source == "random":
             source = "as built by the factory"
         console.line(f"  weights: {source}")
+        example_inputs, dynamic_shapes = sequence_inputs(loaded, request.max_seq_len, console)
 
+        if choose_later:
+            from examples.quantization.recipe_choice import choose_recipe
+
+            try:
+                choice = choose_recipe(loaded.model, example_inputs)
+            except Exception as error:  # noqa: BLE001 - torch.export of a user's model can raise anything
+                raise ExportFailed(f"choosing a quantization recipe for '{spec.name}' failed (pass --quant_recipe): "
+                                   f"{type(error).__name__}: {cli.first_line(error)}") from None
+            recipe = choice.recipe
+            console.line(f"quantization recipe: {recipe.name}, chosen from the graph ({choice.reason}); "
+                         "--quant_recipe overrides it")
         calibration = None
         if recipe is not None:
             if recipe.needs_calibration:
-                calibration = load_calibration(spec, loaded.example_inputs, request.calibration_data,
-                                               request.num_calibration_samples)
+                calibration = load_calibration(spec, example_inputs, request.calibration_data,
+                                               request.num_calibration_samples, model=loaded.model)
                 if calibration.random:
                     console.line(f"no calibration data given: calibrating on {calibration.source} "
                                  "(pass --calibration_data for meaningful activation ranges)")
@@ -201,7 +250,7 @@ def run_export(request: ExportRequest) -> Path:
         try:
             with quiet_stdio(request.verbose):
                 result = export_program(
-                    loaded.model, loaded.example_inputs,
+                    loaded.model, example_inputs, dynamic_shapes=dynamic_shapes,
                     delegate=request.delegate, recipe=recipe,
                     calibration=calibration.batches if calibration else None,
                     want_etrecord=bool(request.etrecord), progress=progress,
@@ -216,13 +265,14 @@ def run_export(request: ExportRequest) -> Path:
         if recipe is not None and recipe.needs_calibration:
             console.line(f"  calibration samples used: {result.calibration_batches}")
 
+        check_fragmentation(result, spec.name, request.max_subgraphs, console)
         path = save_program(result, output_dir / pte_filename(spec.name, delegate=request.delegate,
                                                                 quantize=recipe is not None),
                             model=request.model_name)
         if request.bundle:
             from examples.integrity.bundle import write_bundle
 
-            bundled = write_bundle(path, loaded.model, [loaded.example_inputs])
+            bundled = write_bundle(path, loaded.model, [example_inputs])
             console.line(f"wrote bundled program {bundled.resolve()} (reference IO from eager; card {bundled.name}.json)")
         if request.sign_key:
             from examples.integrity.signing import sign_program

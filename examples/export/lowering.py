@@ -59,6 +59,8 @@ def export_program(
     progress: Callable[[str], None] | None = None,
     partitioner_options: dict | None = None,
     export_no_grad: bool = True,
+    xnnpack_decompositions: bool | None = None,
+    dynamic_shapes=None,
 ) -> ExportResult:
     """Export ``model``; quantize first when a ``recipe`` is given; lower to XNNPACK when ``delegate``.
 
@@ -68,7 +70,11 @@ def export_program(
     Performance knobs (defaults are the fastest measured configuration, docs/PERFORMANCE.md):
     ``partitioner_options`` are passed to ``XnnpackPartitioner`` (e.g. ``{"per_op_mode": True}``,
     measured slower: one delegate call per op); ``export_no_grad=False`` exports in grad mode
-    (experimental, see docs/PERFORMANCE.md "open leads").
+    (experimental, see docs/PERFORMANCE.md "open leads"). ``xnnpack_decompositions`` rewrites
+    layer norm, attention and the reshapes around them into ops XNNPACK takes
+    (``examples/export/xnnpack_decompositions.py``); default: when delegating a graph that has them.
+    ``dynamic_shapes`` (torch.export's, e.g. from ``examples.models.input_specs.sequence_dynamic_shapes``)
+    exports one program for a range of sizes (sequence lengths 1..max).
     """
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
@@ -79,18 +85,23 @@ def export_program(
     step = progress or (lambda stage: None)
     if recipe is not None:
         step("quantizing")
-        model, calibration_batches = quantize(model, example_inputs, recipe, calibration)
+        model, calibration_batches = quantize(model, example_inputs, recipe, calibration, dynamic_shapes)
         timings["quantize_s"] = time.perf_counter() - start
     step("exporting")
     t = time.perf_counter()
     if export_no_grad:
         with torch.no_grad():
-            exported = torch.export.export(model, example_inputs)
+            exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes)
     else:
         # Experimental (docs/PERFORMANCE.md, open lead): in one measurement a grad-mode export of
         # mv3 kept the 18 scalar hardsigmoid constants inside the delegate (no_grad: 18
         # _to_dim_order_copy calls outside it), but not reproducibly; hence not the default.
-        exported = torch.export.export(model, example_inputs)
+        exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes)
+    if delegate and xnnpack_decompositions is not False:
+        from examples.export.xnnpack_decompositions import decompose_for_xnnpack, needs_decompositions
+
+        if xnnpack_decompositions or needs_decompositions(exported):
+            exported = decompose_for_xnnpack(exported)
     timings["torch_export_s"] = time.perf_counter() - t
 
     step("lowering")
@@ -100,8 +111,14 @@ def export_program(
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
         partitioners.append(XnnpackPartitioner(**(partitioner_options or {})))
+    transform_passes = []
+    if delegate and dynamic_shapes is not None:
+        from examples.export.xnnpack_decompositions import infer_single_dynamic_dim
+
+        transform_passes.append(infer_single_dynamic_dim)  # symbolic reshapes would fall out of XNNPACK
     edge = to_edge_transform_and_lower(
         exported,
+        transform_passes=transform_passes or None,
         partitioner=partitioners,
         # Quantized non-delegated graphs keep quantized_decomposed ops, which the IR checker rejects.
         compile_config=EdgeCompileConfig(_check_ir_validity=recipe is None),

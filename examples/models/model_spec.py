@@ -17,7 +17,8 @@ class ModelSpec:
     name: str
     factory: Factory
     input_shapes: tuple[tuple[int, ...], ...]
-    quant_recipe: str  # a key of examples.quantization.recipes.RECIPES
+    # A key of examples.quantization.recipes.RECIPES; None: chosen from the graph's structure.
+    quant_recipe: str | None
     description: str
     # torchvision weights entry ("MobileNet_V2_Weights.IMAGENET1K_V1"); None: no pretrained weights.
     pretrained: str | None = None
@@ -26,6 +27,9 @@ class ModelSpec:
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Builds (model, example_inputs) from a local folder of weights (--weights FOLDER), e.g. a
+    # Hugging Face save_pretrained folder; None: only state_dict files.
+    folder_loader: Callable[[object], tuple[torch.nn.Module, tuple]] | None = None
 
 
 def random_inputs(*shapes: tuple[int, ...], seed: int = 0) -> tuple[torch.Tensor, ...]:

@@ -71,7 +71,19 @@ def load_model(spec: ModelSpec, weights: str = "auto") -> LoadedModel:
     return _load_state_dict_file(spec, Path(weights))
 
 
+def _load_folder(spec: ModelSpec, path: Path) -> LoadedModel:
+    if spec.folder_loader is None:
+        raise WeightsError(f"'{spec.name}' takes weights from a state_dict file, not a folder ({path})")
+    try:
+        model, inputs = spec.folder_loader(path)
+    except (OSError, ValueError, ImportError) as error:
+        raise WeightsError(f"cannot load '{spec.name}' from {path}: {str(error).splitlines()[0]}") from None
+    return LoadedModel(model.eval(), inputs, str(path))
+
+
 def _load_state_dict_file(spec: ModelSpec, path: Path) -> LoadedModel:
+    if path.is_dir():
+        return _load_folder(spec, path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path} (expected pretrained, random, auto or a state_dict file)")
     try:

@@ -11,7 +11,7 @@ import importlib
 
 import torch
 
-from examples.models import toy_models
+from examples.models import bert_models, toy_models
 from examples.models.model_spec import ModelSpec
 from examples.models.torchvision_models import classifier_factory, segmentation_factory
 
@@ -37,6 +37,10 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("dl3", segmentation_factory("deeplabv3_resnet50", 224), (_IMG,), "static_per_channel",
                   "torchvision DeepLabV3 ResNet-50 (segmentation)",
                   "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1"),
+        ModelSpec("bert_tiny", bert_models.bert_tiny, ((1, bert_models.DEFAULT_SEQ_LEN),) * 2,
+                  "dynamic_per_channel_linear",
+                  "BERT-tiny text classifier (transformers; 2 layers, hidden 128; ids + mask)",
+                  tags=("text",), folder_loader=bert_models.load_hf_folder),
         ModelSpec("add", toy_models.add, ((1, 8), (1, 8)), "static_per_tensor", "toy: x + y", tags=("toy",)),
         ModelSpec("mul", toy_models.mul, ((3, 2), (3, 2)), "static_per_tensor", "toy: x * y", tags=("toy",)),
         ModelSpec("add_mul", toy_models.add_mul, ((2, 2),) * 3, "static_per_tensor", "toy: a @ x + b",
@@ -101,7 +105,7 @@ def _user_model(reference: str) -> ModelSpec:
         return model.eval(), inputs
 
     safe_name = attr if attr.isidentifier() else "user_model"
-    return ModelSpec(safe_name, build, (), "static_per_channel", f"user model {reference}", tags=("user",))
+    return ModelSpec(safe_name, build, (), None, f"user model {reference}", tags=("user",))
 
 
 def describe_zoo() -> str:

@@ -4,8 +4,10 @@
   one image preprocessing (:mod:`examples.models.preprocessing`);
 * a ``.pt``/``.pth`` file holding either a tensor ``N x C x H x W`` (cut into batches of the
   example input's batch size) or a list of input tuples (one tuple per forward call);
-* nothing: random inputs shaped like the example inputs (then quantization error figures
-  say nothing about real data, and the caller says so).
+* nothing: random inputs that follow the example inputs' dtype, shape and value range
+  (token ids within the embedding's vocabulary, 0/1 masks; see
+  ``examples.models.input_specs``). Quantization error figures then say nothing about real
+  data, and the caller says so.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Sequence
 
 import torch
 
-from examples.models.model_spec import ModelSpec, random_inputs
+from examples.models.input_specs import InputSpec, infer_input_specs, random_inputs_for
+from examples.models.model_spec import ModelSpec
 from examples.models.preprocessing import NotAnImageModel, Preprocess
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff")
@@ -39,9 +42,15 @@ def _shapes(example_inputs: Sequence[torch.Tensor]) -> list[tuple[int, ...]]:
     return [tuple(t.shape) for t in example_inputs]
 
 
-def random_calibration(example_inputs: Sequence[torch.Tensor], count: int = DEFAULT_RANDOM_SAMPLES) -> CalibrationSet:
-    batches = [random_inputs(*_shapes(example_inputs), seed=1000 + i) for i in range(count)]
-    return CalibrationSet(batches, f"{count} random input{'s' if count != 1 else ''}", random=True)
+def random_calibration(example_inputs: Sequence[torch.Tensor], count: int = DEFAULT_RANDOM_SAMPLES,
+                       specs: Sequence[InputSpec] | None = None) -> CalibrationSet:
+    """``count`` random batches following ``specs`` (default: inferred from the example values)."""
+    specs = specs or infer_input_specs(example_inputs)
+    batches = [random_inputs_for(specs, seed=1000 + i) for i in range(count)]
+    source = f"{count} random input{'s' if count != 1 else ''}"
+    if not all(s.is_float for s in specs):
+        source += f" ({', '.join(s.describe() for s in specs)})"
+    return CalibrationSet(batches, source, random=True)
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -135,8 +144,10 @@ def load_calibration(
     example_inputs: Sequence[torch.Tensor],
     data: str | Path | None = None,
     num_samples: int | None = None,
+    model: torch.nn.Module | None = None,
 ) -> CalibrationSet:
-    """Calibration batches for ``spec``: from ``data`` when given, else random inputs.
+    """Calibration batches for ``spec``: from ``data`` when given, else random inputs (with
+    ``model``, integer inputs take their range from the embeddings they index).
 
     ``num_samples`` caps the samples taken from ``data`` (default: all of them) and sets the
     number of random inputs (default :data:`DEFAULT_RANDOM_SAMPLES`).
@@ -144,7 +155,8 @@ def load_calibration(
     if num_samples is not None and num_samples < 1:
         raise CalibrationError(f"--num_calibration_samples must be at least 1, got {num_samples}")
     if data is None or data == "":
-        return random_calibration(example_inputs, num_samples or DEFAULT_RANDOM_SAMPLES)
+        return random_calibration(example_inputs, num_samples or DEFAULT_RANDOM_SAMPLES,
+                                  infer_input_specs(example_inputs, model))
     path = Path(data)
     if path.is_dir():
         return load_image_folder(path, spec, example_inputs, num_samples)

@@ -19,7 +19,15 @@ def make_quantizer(recipe: QuantRecipe):
     quantizer = XNNPACKQuantizer().set_global(config)
     if getattr(recipe, "fp32_depthwise", False):
         quantizer.set_filter_function(lambda node: not is_depthwise_conv(node))
+    if getattr(recipe, "linear_only", False):
+        quantizer.set_filter_function(is_linear_or_not_an_op)
     return quantizer
+
+
+def is_linear_or_not_an_op(node: torch.fx.Node) -> bool:
+    """Filter of linear-only recipes: the quantizer rejects a pattern when any of its
+    operator nodes fails it, so everything but ``linear`` stays fp32."""
+    return node.op != "call_function" or node.target == torch.ops.aten.linear.default
 
 
 def is_depthwise_conv(node: torch.fx.Node) -> bool:
@@ -42,19 +50,21 @@ def quantize(
     example_inputs: tuple,
     recipe: QuantRecipe,
     calibration: Iterable[Sequence[torch.Tensor]] | None = None,
+    dynamic_shapes=None,
 ) -> tuple[torch.fx.GraphModule, int]:
     """Return the quantized (converted) graph module and the number of calibration batches used.
 
     Static recipes run ``calibration`` (default: the example inputs) through the observers.
     Dynamic recipes quantize activations at run time and ignore ``calibration``; they still
     need one forward pass so that the weight observers see the weights (count returned: 0).
+    ``dynamic_shapes`` (torch.export's) keeps sizes such as the sequence length symbolic.
     """
     from executorch.backends.transforms.duplicate_dynamic_quant_chain import (
         DuplicateDynamicQuantChainPass,
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    graph = torch.export.export(model, example_inputs, strict=True).module()
+    graph = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes, strict=True).module()
     prepared = prepare_pt2e(graph, make_quantizer(recipe))
     used = 0
     with torch.no_grad():

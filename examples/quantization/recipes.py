@@ -1,7 +1,8 @@
 """Quantization recipes: the one table that says how each kind of model is quantized.
 
-A model's entry in the zoo names a recipe from :data:`RECIPES`; nothing else in the code
-branches on the model to decide how to quantize it.
+A model's entry in the zoo names a recipe from :data:`RECIPES`; a model that names none
+(a user's ``module:factory``) gets one chosen from its graph's structure
+(:mod:`examples.quantization.recipe_choice`). Nothing else branches on the model.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ class QuantRecipe:
     # Leave depthwise convolutions (groups == in_channels > 1) in fp32. For CPUs whose int8
     # depthwise kernels are slower than fp32 (AVX2 without VNNI); see docs/PERFORMANCE.md.
     fp32_depthwise: bool = False
+    # Quantize linear layers only: embeddings, norms, softmax and attention matmuls stay fp32,
+    # where they are accurate (transformers).
+    linear_only: bool = False
 
     @property
     def needs_calibration(self) -> bool:
@@ -52,13 +56,27 @@ RECIPES: dict[str, QuantRecipe] = {
             dynamic=True,
             description="int8 weights per channel, activations quantized at run time (linear/transformer models)",
         ),
+        QuantRecipe(
+            "dynamic_per_channel_linear",
+            per_channel=True,
+            dynamic=True,
+            description="dynamic_per_channel on linear layers only; embeddings, norms, softmax stay fp32 (transformers)",
+            linear_only=True,
+        ),
     )
 }
 
 
-def recipe_for(spec, override: str | None = None) -> QuantRecipe:
-    """The recipe a model is quantized with: ``override`` (a --quant_recipe flag) or the zoo's choice."""
-    return get_recipe(override or spec.quant_recipe)
+def recipe_for(spec, override: str | None = None, model=None, example_inputs=None) -> QuantRecipe:
+    """The recipe a model is quantized with: ``override`` (a --quant_recipe flag), the zoo's
+    choice, or (a model that names none) the one its structure calls for."""
+    if override or spec.quant_recipe:
+        return get_recipe(override or spec.quant_recipe)
+    if model is None:
+        raise ValueError(f"'{spec.name}' names no quantization recipe; the model is needed to choose one")
+    from examples.quantization.recipe_choice import choose_recipe
+
+    return choose_recipe(model, example_inputs).recipe
 
 
 def get_recipe(name: str) -> QuantRecipe:

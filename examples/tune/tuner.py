@@ -123,9 +123,11 @@ def _line(error: BaseException) -> str:
 
 
 def held_out_inputs(ctx: ModelContext, count: int) -> list[tuple]:
-    from examples.models.model_spec import random_inputs
+    """Random inputs like the model's own: dtype, shape and value range (token ids, masks)."""
+    from examples.models.input_specs import infer_input_specs, random_inputs_for
 
-    return [random_inputs(*[tuple(t.shape) for t in ctx.inputs], seed=HELD_OUT_SEED + i) for i in range(count)]
+    specs = infer_input_specs(ctx.inputs, ctx.model)
+    return [random_inputs_for(specs, seed=HELD_OUT_SEED + i) for i in range(count)]
 
 
 def check_accuracy(result: CandidateResult, ctx: ModelContext, settings: TuneSettings, held_out: list[tuple],
