@@ -14,6 +14,7 @@ PYTHON_LIBS = [
     "//examples/common:common",
     "//examples/evaluation:evaluation",
     "//examples/export:export",
+    "//examples/generation:generation",
     "//examples/models:models",
     "//examples/quantization:quantization",
     "//examples/runner:runner",

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from examples.generation.llama_zoo import LlamaModel, PreparedWeights
+from examples.models.llama_zoo import LlamaModel, PreparedWeights
 
 DEFAULT_GROUP_SIZE = 32
 DEFAULT_MAX_SEQ_LEN = 128
