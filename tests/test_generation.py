@@ -1,0 +1,193 @@
+"""Language models: zoo shapes, weights, LLM export, token generation against eager PyTorch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from examples.generation.sampling import Sampler
+from examples.models.llama_zoo import (LLM_MODELS, LlamaWeightsError, check_fits, prepare_weights,
+                                       random_state_dict, read_checkpoint, read_llama2c_bin)
+from tests.helpers_generation import MAX_SEQ_LEN, PROMPT, TINY_MODEL, write_llama2c_bin
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess, code: int, fragment: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def prepared(tmp: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return prepare_weights(TINY_MODEL, "random", tmp, seed=0)
+
+
+# ---- zoo and weights (fast) ----
+
+def test_zoo_shapes_match_the_published_models():
+    assert LLM_MODELS["stories15m"].shape.ffn_hidden_dim() == 768
+    assert LLM_MODELS["stories110m"].shape.ffn_hidden_dim() == 2048
+    assert LLM_MODELS["llama3_2_1b"].shape.ffn_hidden_dim() == 8192
+    assert LLM_MODELS["llama3_2_1b"].needs_checkpoint
+
+
+def test_random_weights_are_real_random_weights_and_seeded(tmp_path):
+    from examples.generation.eager_reference import build_eager
+
+    with pytest.warns(UserWarning, match="RANDOM weights"):
+        first = prepare_weights(TINY_MODEL, "auto", tmp_path / "a", seed=0)
+    # The exporter reads "int8" / "8da4w" in a checkpoint path as "pre-quantized".
+    assert "int8" not in str(first.checkpoint) and "8da4w" not in str(first.checkpoint)
+    again = random_state_dict(TINY_MODEL.shape, seed=0)
+    saved = torch.load(first.checkpoint, weights_only=True)
+    assert all(torch.equal(saved[k], again[k]) for k in again)
+    assert not torch.equal(random_state_dict(TINY_MODEL.shape, seed=1)["output.weight"], again["output.weight"])
+    model = build_eager(first.params, first.checkpoint, MAX_SEQ_LEN)
+    with torch.no_grad():
+        logits = model(torch.tensor([PROMPT]))
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    assert float(logits.std()) > 1e-3  # all-zero weights would give constant logits
+
+
+def test_llama2c_bin_checkpoint_round_trip(tmp_path):
+    state = random_state_dict(TINY_MODEL.shape, seed=3)
+    path = tmp_path / "stories.bin"
+    write_llama2c_bin(path, state, TINY_MODEL.shape)
+    shape, read = read_llama2c_bin(path)
+    assert shape.ffn_hidden_dim() == TINY_MODEL.shape.ffn_hidden_dim() and shape.dim == 64
+    assert set(read) == set(state)
+    assert all(torch.equal(read[k], state[k]) for k in state)
+    check_fits(read, TINY_MODEL.shape, "tiny", str(path))
+    with pytest.raises(LlamaWeightsError, match="does not fit 'stories15m': missing layers.2"):
+        check_fits(read, LLM_MODELS["stories15m"].shape, "stories15m", str(path))
+    with pytest.raises(LlamaWeightsError, match="token embedding is 512x64, the model needs 1000x64"):
+        check_fits(read, dataclasses.replace(TINY_MODEL.shape, vocab_size=1000), "tiny", str(path))
+
+
+def test_meta_checkpoint_under_a_model_key_with_compiled_prefixes(tmp_path):
+    state = random_state_dict(TINY_MODEL.shape, seed=4)
+    path = tmp_path / "ckpt_8da4w.pt"  # a name the exporter would misread; prepare_weights renames it
+    torch.save({"model": {"_orig_mod." + k: v for k, v in state.items()}, "model_args": {}}, path)
+    assert set(read_checkpoint(path)) == set(state)
+    out = prepare_weights(TINY_MODEL, str(path), tmp_path / "w")
+    assert "8da4w" not in out.checkpoint.name and out.source == str(path)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(LlamaWeightsError, match="cannot read weights file"):
+        read_checkpoint(broken)
+
+
+def test_sampler_greedy_top_p_and_seed():
+    logits = np.array([0.1, 3.0, 2.9, -1.0])
+    assert Sampler()(logits) == 1
+    assert {Sampler(1.0, top_p=0.01, seed=s)(logits) for s in range(20)} == {1}  # nucleus of one token
+    draws = [Sampler(1.0, seed=7)(logits) for _ in range(3)]
+    assert len(set(draws)) == 1
+    assert len({Sampler(5.0, seed=s)(logits) for s in range(40)}) > 2
+    with pytest.raises(ValueError):
+        Sampler(top_p=0)
+
+
+# ---- CLIs: bad input is one line (fast) ----
+
+@pytest.mark.parametrize("args, code, fragment", [
+    (("--prompt_tokens", "1,2"), 2, "--model_path is required"),
+    (("--model_path", "missing.pte", "--prompt_tokens", "1"), 2, "model file not found"),
+    (("--model_path", "README.md", "--prompt_tokens", "1,x"), 2, "comma-separated integers"),
+    (("--model_path", "README.md", "--prompt_tokens", "1", "--top_p", "0"), 2, "--top_p"),
+    (("--model_path", "README.md", "--prompt_tokens", "1"), 1, "cannot load README.md"),
+])
+def test_token_runner_bad_input(args, code, fragment):
+    assert_one_error_line(run_cli("examples.generation.token_runner", *args), code, fragment)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--model_name", "llama3_2_1b"), "offered only with its checkpoint"),
+    (("--model_name", "stories15m", "--quantize", "--group_size", "100"), "does not divide"),
+    (("--model_name", "stories15m", "--nodelegate"), "XNNPACK only"),
+    (("--model_name", "stories15m", "--weights", "missing.pth"), "weights file not found"),
+])
+def test_export_cli_language_model_bad_input(args, fragment, tmp_path):
+    proc = run_cli("examples.backend.xnnpack_examples", *args, "--output_dir", str(tmp_path))
+    assert_one_error_line(proc, 2, fragment)
+
+
+# ---- exported programs (slow: each export takes about a minute here) ----
+
+@pytest.fixture(scope="session")
+def tiny_programs(tmp_path_factory):
+    """fp32 and 8da4w programs of the tiny model, exported by the export CLI's function."""
+    from examples.generation.export_hooks import export_language_model
+    from examples.generation.llama_export import LlamaExportOptions, pte_filename
+
+    folder = tmp_path_factory.mktemp("llm")
+    programs = {}
+    for quantize in (False, True):
+        options = LlamaExportOptions(quantize=quantize, max_seq_len=MAX_SEQ_LEN)
+        programs[options.mode] = export_language_model(TINY_MODEL, options, "random",
+                                                       folder / pte_filename("tiny", options), seed=0)
+    assert programs["8da4w"].name == "tiny_xnnpack_8da4w.pte"
+    return programs
+
+
+@pytest.mark.slow
+def test_fp32_greedy_tokens_equal_eager_pytorch(tiny_programs, tmp_path):
+    from examples.generation.eager_reference import build_eager, greedy_tokens
+
+    weights = prepared(tmp_path)
+    expected = greedy_tokens(build_eager(weights.params, weights.checkpoint, MAX_SEQ_LEN), PROMPT, 32)
+    proc = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
+                   "--prompt_tokens", ",".join(map(str, PROMPT)), "--max_new_tokens", "32", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["runner"] == "python-standin"
+    assert report["tokens"] == expected
+    assert len(set(expected)) > 1  # not a degenerate constant stream
+    assert report["prompt_tokens"] == len(PROMPT) and report["generated_tokens"] == 32
+    assert report["decode_tok_s"] > 0 and report["prefill_tok_s"] > 0 and report["peak_rss_kb"] > 0
+
+
+@pytest.mark.slow
+def test_8da4w_agrees_with_fp32_on_most_tokens(tiny_programs):
+    from examples.generation.agreement import compare
+    from examples.generation.decoder import ProgramDecoder, generate
+
+    fp32 = ProgramDecoder(tiny_programs["fp32"], 1)
+    q = ProgramDecoder(tiny_programs["8da4w"], 1)
+    reference = generate(fp32, PROMPT, 32, Sampler()).tokens
+    agreement = compare(reference, generate(q, PROMPT, 32, Sampler()).tokens, q, PROMPT)
+    print(f"8da4w vs fp32 (tiny, random weights): {agreement.as_json()}")
+    assert agreement.prefix >= 1
+    assert agreement.teacher_forced >= 16, agreement  # most of the first 32 next-token choices
+
+
+@pytest.mark.slow
+def test_sampling_is_seeded_and_errors_are_one_line(tiny_programs):
+    args = ["--model_path", str(tiny_programs["fp32"]), "--prompt_tokens", "1,2,3", "--max_new_tokens", "12",
+            "--temperature", "1.0", "--json"]
+    runs = [json.loads(run_cli("examples.generation.token_runner", *args, "--seed", s).stdout)["tokens"]
+            for s in ("1", "1", "2")]
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+    too_long = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
+                       "--prompt_tokens", "1", "--max_new_tokens", str(MAX_SEQ_LEN))
+    assert_one_error_line(too_long, 2, "exceeds the program's KV cache")
+    bad_token = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
+                        "--prompt_tokens", "1,512")
+    assert_one_error_line(bad_token, 2, "outside the vocabulary")
