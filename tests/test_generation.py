@@ -16,7 +16,8 @@ import torch
 from examples.generation.sampling import Sampler
 from examples.models.llama_zoo import (LLM_MODELS, LlamaWeightsError, check_fits, prepare_weights,
                                        random_state_dict, read_checkpoint, read_llama2c_bin)
-from tests.helpers_generation import MAX_SEQ_LEN, PROMPT, TINY_MODEL, write_llama2c_bin
+from tests.helpers_generation import (MAX_SEQ_LEN, PROMPT, TINY_MODEL, train_hf_tokenizer, train_sentencepiece,
+                                      write_llama2c_bin)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,6 +106,28 @@ def test_sampler_greedy_top_p_and_seed():
         Sampler(top_p=0)
 
 
+@pytest.mark.parametrize("train", [train_sentencepiece, train_hf_tokenizer])
+def test_tokenizers_trained_here_round_trip_and_stream(train, tmp_path):
+    from examples.generation.tokenizer import StreamingDecoder, load_tokenizer
+
+    tokenizer = load_tokenizer(train(tmp_path / ("tok.json" if train is train_hf_tokenizer else "tok.model")))
+    text = "Once upon a time Lily saw a small bird."
+    ids = tokenizer.encode(text)
+    assert ids[0] == tokenizer.bos_id == 1 and tokenizer.stop_ids == [2]
+    assert len(ids) < len(text)  # merges were learned
+    assert tokenizer.decode(ids[1:]) == text
+    stream = StreamingDecoder(tokenizer)
+    assert "".join(stream.push(t) for t in ids[1:]) == text
+
+
+def test_unreadable_tokenizer_is_one_error(tmp_path):
+    from examples.generation.tokenizer import TokenizerError, load_tokenizer
+
+    (tmp_path / "t.model").write_text("not a tokenizer\n")
+    with pytest.raises(TokenizerError, match="cannot read tokenizer"):
+        load_tokenizer(tmp_path / "t.model")
+
+
 # ---- CLIs: bad input is one line (fast) ----
 
 @pytest.mark.parametrize("args, code, fragment", [
@@ -191,3 +214,25 @@ def test_sampling_is_seeded_and_errors_are_one_line(tiny_programs):
     bad_token = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
                         "--prompt_tokens", "1,512")
     assert_one_error_line(bad_token, 2, "outside the vocabulary")
+
+
+@pytest.mark.slow
+def test_generate_streams_the_text_of_the_greedy_tokens(tiny_programs, tmp_path):
+    from examples.generation.decoder import ProgramDecoder, generate
+    from examples.generation.tokenizer import load_tokenizer
+
+    model = train_sentencepiece(tmp_path / "tokenizer.model")
+    tokenizer = load_tokenizer(model)
+    prompt = "Once upon a time"
+    proc = run_cli("examples.backend.generate", "--model_path", str(tiny_programs["fp32"]), "--tokenizer",
+                   str(model), "--prompt", prompt, "--max_new_tokens", "24")
+    assert proc.returncode == 0, proc.stderr
+    decoder = ProgramDecoder(tiny_programs["fp32"], 1)
+    tokens = generate(decoder, tokenizer.encode(prompt), 24, Sampler(), stop_tokens=tokenizer.stop_ids,
+                      vocab_limit=tokenizer.vocab_size).tokens
+    shown = [t for t in tokens if t not in tokenizer.stop_ids]
+    assert proc.stdout == prompt + tokenizer.decode(shown) + "\n"
+    assert "decode" in proc.stderr.splitlines()[-1] and "tok/s" in proc.stderr
+    missing = run_cli("examples.backend.generate", "--model_path", str(tiny_programs["fp32"]), "--tokenizer",
+                      str(tmp_path / "none.model"), "--prompt", "x")
+    assert_one_error_line(missing, 2, "tokenizer file not found")

@@ -118,10 +118,34 @@ class ProgramDecoder:
                                   "--max_seq_len)")
 
 
+def load_decoder(path: Path, num_threads: int, verbose: bool = False) -> ProgramDecoder:
+    """The program, loaded with third-party chatter (cpuinfo, threadpool lines) kept off stdout."""
+    from examples.common import cli
+    from examples.common.quiet import quiet_stdio, silence_third_party
+
+    silence_third_party(verbose)
+    failure = None
+    with quiet_stdio(verbose):  # the error is raised after the block: the runtime's log stays swallowed
+        try:
+            return ProgramDecoder(path, num_threads)
+        except GenerationError as error:
+            failure = error
+        except Exception as error:  # noqa: BLE001 - the runtime raises RuntimeError/ValueError for bad files
+            failure = cli.CliError(f"cannot load {path}: {cli.first_line(error)}")
+    raise failure
+
+
 def generate(decoder: ProgramDecoder, prompt: Sequence[int], max_new_tokens: int, sampler: Sampler,
-             stop_tokens: Sequence[int] = (), on_token: Callable[[int], None] | None = None) -> GenerationResult:
-    """Prefill then decode; stops at ``max_new_tokens`` or a stop token (which is kept)."""
+             stop_tokens: Sequence[int] = (), on_token: Callable[[int], None] | None = None,
+             vocab_limit: int | None = None) -> GenerationResult:
+    """Prefill then decode; stops at ``max_new_tokens`` or a stop token (which is kept).
+
+    ``vocab_limit``: choose only among the first ids (a tokenizer smaller than the model's
+    padded vocabulary cannot write the others)."""
     decoder.check_request(prompt, max_new_tokens)
+    if vocab_limit:
+        choose = sampler
+        sampler = lambda logits: choose(logits[:vocab_limit])  # noqa: E731
     result = GenerationResult(prompt_tokens=list(prompt), load_s=decoder.load_s)
     if max_new_tokens < 1:
         return result

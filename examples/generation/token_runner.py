@@ -66,23 +66,6 @@ def check_flags() -> tuple[Path, list[int], list[int]]:
     return path, prompt, parse_token_list(FLAGS.stop_tokens, "--stop_tokens")
 
 
-def load_decoder(path: Path, num_threads: int, verbose: bool):
-    """The program, loaded with third-party chatter (cpuinfo, threadpool lines) kept off stdout."""
-    from examples.common.quiet import quiet_stdio, silence_third_party
-    from examples.generation.decoder import GenerationError, ProgramDecoder
-
-    silence_third_party(verbose)
-    failure = None
-    with quiet_stdio(verbose):  # the error is raised after the block: the runtime's log stays swallowed
-        try:
-            return ProgramDecoder(path, num_threads)
-        except GenerationError as error:
-            failure = error
-        except Exception as error:  # noqa: BLE001 - the runtime raises RuntimeError/ValueError for bad files
-            failure = cli.CliError(f"cannot load {path}: {cli.first_line(error)}")
-    raise failure
-
-
 def report_text(result, path: Path) -> str:
     data = result.as_json()
     lines = [f"runner: {RUNNER_LABEL} (ExecuTorch Python runtime, not the native runner)",
@@ -97,7 +80,7 @@ def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     path, prompt, stop = check_flags()
-    from examples.generation.decoder import generate
+    from examples.generation.decoder import generate, load_decoder
     from examples.generation.sampling import Sampler
 
     decoder = load_decoder(path, FLAGS.num_threads, FLAGS.verbose)
