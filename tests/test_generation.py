@@ -170,21 +170,55 @@ def tiny_programs(tmp_path_factory):
     return programs
 
 
-@pytest.mark.slow
-def test_fp32_greedy_tokens_equal_eager_pytorch(tiny_programs, tmp_path):
-    from examples.generation.eager_reference import build_eager, greedy_tokens
+def native_runner_or_skip() -> Path:
+    from examples.runner.text_generation_client import DEFAULT_TEXT_RUNNER
 
+    if not DEFAULT_TEXT_RUNNER.is_file():
+        pytest.skip("cmake-out/text_generation_runner is not built (./setup.sh builds it)")
+    return DEFAULT_TEXT_RUNNER
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["python-standin", "native"])
+def test_fp32_greedy_tokens_equal_eager_pytorch(runner, tiny_programs, tmp_path):
+    from examples.generation.eager_reference import build_eager, greedy_tokens
+    from examples.runner.text_generation_client import generate_tokens
+
+    if runner == "native":
+        native_runner_or_skip()
     weights = prepared(tmp_path)
     expected = greedy_tokens(build_eager(weights.params, weights.checkpoint, MAX_SEQ_LEN), PROMPT, 32)
-    proc = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
-                   "--prompt_tokens", ",".join(map(str, PROMPT)), "--max_new_tokens", "32", "--json")
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["runner"] == "python-standin"
+    report = generate_tokens(tiny_programs["fp32"], PROMPT, runner=runner, max_new_tokens=32)
+    assert report["runner"] == runner
     assert report["tokens"] == expected
     assert len(set(expected)) > 1  # not a degenerate constant stream
     assert report["prompt_tokens"] == len(PROMPT) and report["generated_tokens"] == 32
     assert report["decode_tok_s"] > 0 and report["prefill_tok_s"] > 0 and report["peak_rss_kb"] > 0
+
+
+@pytest.mark.slow
+def test_native_runner_matches_the_standin_on_8da4w_and_rejects_bad_input(tiny_programs):
+    from examples.runner.text_generation_client import generate_tokens
+
+    binary = native_runner_or_skip()
+    native = generate_tokens(tiny_programs["8da4w"], PROMPT, runner="native", max_new_tokens=16, threads=2)
+    standin = generate_tokens(tiny_programs["8da4w"], PROMPT, runner="python-standin", max_new_tokens=16, threads=2)
+    assert native["tokens"] == standin["tokens"]
+    stop = native["tokens"][3]
+    stopped = generate_tokens(tiny_programs["8da4w"], PROMPT, runner="native", max_new_tokens=16, stop_tokens=[stop])
+    assert stopped["tokens"] == native["tokens"][:native["tokens"].index(stop) + 1]
+    assert stopped["stop_reason"] == "stop_token"
+    program = str(tiny_programs["fp32"])
+    for args, fragment in [(["--prompt_tokens=1"], "--model_path is required"),
+                           ([f"--model_path={program}", "--prompt_tokens=1,x"], "comma-separated integers"),
+                           ([f"--model_path={program}", "--prompt_tokens=1,512"], "outside the vocabulary"),
+                           ([f"--model_path={program}", "--prompt_tokens=1", f"--max_new_tokens={MAX_SEQ_LEN}"],
+                            "exceeds the program's KV cache"),
+                           (["--model_path=README.md", "--prompt_tokens=1"], "cannot load README.md"),
+                           (["--bogus=1"], "unknown flag --bogus"),
+                           ([f"--model_path={program}", "--prompt_tokens=1", "--max_new_tokens=x"], "invalid value")]:
+        proc = subprocess.run([str(binary), *args], capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert_one_error_line(proc, 1 if "cannot load" in fragment else 2, fragment)
 
 
 @pytest.mark.slow

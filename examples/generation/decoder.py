@@ -62,6 +62,14 @@ class GenerationResult:
 
 
 def peak_rss_bytes() -> int:
+    """This process image's high-water mark (VmHWM): Linux carries ru_maxrss over from the
+    parent across fork+exec, so a runner started from a big Python process would report its parent's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return value if sys.platform == "darwin" else value * 1024
 

@@ -177,6 +177,20 @@ std::string join(const std::vector<int64_t>& v) {
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage("Generates tokens with an exported Llama program (prefill, then decode with the KV cache).");
+  // Unknown flags and bad values: our one-line error (gflags would print its own and exit 1).
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0 || arg == "--") continue;
+    std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
+    gflags::CommandLineFlagInfo info;
+    const bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info) ||
+                       (name.rfind("no", 0) == 0 && gflags::GetCommandLineFlagInfo(name.substr(2).c_str(), &info));
+    if (!known) fail(kUsageExit, "unknown flag --" + name + " (see --help)");
+    const size_t eq = arg.find('=');
+    if (eq != std::string::npos && gflags::SetCommandLineOption(name.c_str(), arg.substr(eq + 1).c_str()).empty()) {
+      fail(kUsageExit, "invalid value for --" + name + ": '" + arg.substr(eq + 1) + "'");
+    }
+  }
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   executorch::runtime::register_pal(executorch::runtime::PalImpl::create(log_sink, __FILE__));
   executorch::runtime::runtime_init();
