@@ -7,6 +7,7 @@ def define_common_targets():
             "//examples/common:common",
             "//examples/evaluation:evaluation",
             "//examples/export:export",
+            "//examples/generation:generation",
             "//examples/models:models",
             "//examples/quantization:quantization",
             "//examples/runner:runner",

@@ -19,6 +19,7 @@ from pathlib import Path
 from absl import flags
 
 from examples.common import cli
+from examples.generation.token_ids import parse_token_list
 
 RUNNER_LABEL = "python-standin"
 
@@ -35,13 +36,6 @@ flags.DEFINE_bool("verbose", False, "Show third-party output and tracebacks of u
 
 FLAGS = flags.FLAGS
 cli.register_usage_errors("examples.generation.decoder", "GenerationError")
-
-
-def parse_token_list(text: str, flag: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise cli.UsageError(f"{flag} must be comma-separated integers, got '{text}'") from None
 
 
 def check_flags() -> tuple[Path, list[int], list[int]]:
