@@ -270,3 +270,47 @@ def test_generate_streams_the_text_of_the_greedy_tokens(tiny_programs, tmp_path)
     missing = run_cli("examples.backend.generate", "--model_path", str(tiny_programs["fp32"]), "--tokenizer",
                       str(tmp_path / "none.model"), "--prompt", "x")
     assert_one_error_line(missing, 2, "tokenizer file not found")
+
+
+def test_gguf_writer_round_trip(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    from examples.generation.gguf_export import GGUF_TYPES, gguf_tensor_name, write_gguf
+
+    state = random_state_dict(TINY_MODEL.shape, seed=5)
+    sizes = {}
+    for gguf_type in GGUF_TYPES:
+        path = write_gguf(state, TINY_MODEL.shape, tmp_path / f"tiny_{gguf_type}.gguf", gguf_type, context_length=64)
+        sizes[gguf_type] = path.stat().st_size
+        reader = gguf.GGUFReader(path)
+        tensors = {t.name: t for t in reader.tensors}
+        assert set(tensors) == {gguf_tensor_name(k) for k in state}
+        assert int(reader.fields["llama.block_count"].parts[-1][0]) == TINY_MODEL.shape.n_layers
+        q = tensors["blk.1.attn_q.weight"]
+        values = gguf.quants.dequantize(q.data, q.tensor_type).reshape(64, 64)
+        error = np.abs(values - state["layers.1.attention.wq.weight"].numpy()).max()
+        assert error == 0 if gguf_type == "F32" else 0 < error < 0.01
+    assert sizes["F32"] > sizes["Q8_0"] > sizes["Q4_0"]
+
+
+@pytest.mark.slow
+def test_generation_bench_rows_and_table(tiny_programs, tmp_path):
+    from examples.benchmark.generation_runs import llama_cpp_available, run_model, table
+    from examples.generation.gguf_export import GGUF_TYPES, write_gguf
+
+    artifacts = dict(tiny_programs)
+    with_llama_cpp = llama_cpp_available()
+    if with_llama_cpp:
+        state = random_state_dict(TINY_MODEL.shape, seed=0)  # the weights the fixture exported
+        for gguf_type in GGUF_TYPES:
+            artifacts[gguf_type] = write_gguf(state, TINY_MODEL.shape, tmp_path / f"t_{gguf_type}.gguf", gguf_type,
+                                              context_length=MAX_SEQ_LEN)
+    rows = run_model(TINY_MODEL, artifacts, [1], "python-standin", PROMPT, 8, 1)
+    assert [r.error for r in rows] == [None] * len(rows)
+    text = table(rows, not with_llama_cpp)
+    fp32_line = next(line for line in text.splitlines() if "| fp32" in line)
+    assert "8/8" in fp32_line and "python-standin" in fp32_line
+    if with_llama_cpp:  # same weights, same prompt: llama.cpp F32 must pick the same greedy tokens
+        tokens = {r.variant: r.reports[0]["tokens"] for r in rows}
+        assert tokens["F32"] == tokens["fp32"]
+    else:
+        assert "not installed" in text
