@@ -1,5 +1,6 @@
 """Root package //: the prebuilt ExecuTorch wheel libraries, gflags, the `examples` and
-`runtime` package roots and the Buck2 checker. Buck2 open-source prelude, no fbcode shims.
+`runtime` package roots and the Buck2 checker. buck2 reads the root's TARGETS; BUCK beside
+it is the identical call (ExecuTorch keeps both). Buck2 open-source prelude, no fbcode shims.
 
 Where the wheel is found: the genrule `executorch_wheel` copies lib/*.so and include/ out of
 the installed `executorch` Python package. By default it asks the interpreter named by
@@ -91,6 +92,8 @@ def define_common_targets():
         name = "buck2_check_lib",
         srcs = native.glob(["tools/buck2_check/**/*.py"]),
         resources = native.glob(["tools/buck2_check/data/*.json"]),
+        # The CLI reports errors through examples/common/cli.py.
+        deps = [":package_roots", "//examples/common:common"],
         visibility = ["PUBLIC"],
     )
 

@@ -4,6 +4,11 @@ Buck2's open-source python_test main runs unittest-style tests; this repo's test
 pytest tests (fixtures from conftest.py), so each target sets main_module to
 tests/buck_pytest_main.py, which runs pytest on the test files packed into that target,
 and buck2 takes pytest's exit status as the result.
+
+A test runs from what its target packs, not from the checkout: `test_support` packs
+conftest.py, the shared helper modules (tests/helpers_*.py, tests/*_helpers.py) and the data
+under tests/fixtures/. A test file never imports another test file (tools/buck2_check checks
+every import and fixture path against the packed files).
 """
 
 PYTHON_LIBS = [
@@ -18,16 +23,22 @@ PYTHON_LIBS = [
     "//examples/models:models",
     "//examples/quantization:quantization",
     "//examples/runner:runner",
+    "//examples/tune:tune",
     "//runtime/profiler:profiler",
 ]
 
 def define_common_targets():
-    support = native.glob(["conftest.py", "buck_pytest_main.py", "__init__.py"])
+    native.python_library(
+        name = "test_support",
+        srcs = native.glob(["__init__.py", "conftest.py", "buck_pytest_main.py", "helpers_*.py", "*_helpers.py"]),
+        resources = native.glob(["fixtures/**"], exclude = ["**/__pycache__/**"]),
+        deps = PYTHON_LIBS,
+    )
     for src in native.glob(["test_*.py"]):
         native.python_test(
             name = src[:-len(".py")],
-            srcs = [src] + support,
+            srcs = [src],
             main_module = "tests.buck_pytest_main",
-            deps = PYTHON_LIBS,
+            deps = [":test_support"],
             labels = ["pytest"],
         )

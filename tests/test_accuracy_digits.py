@@ -75,20 +75,6 @@ def test_digits_accuracy_python_runtime(digits):
     assert data["results"][1]["engine_label"] == "python runtime"
 
 
-def test_preprocessing_matches_calibration_loader(digits):
-    """--calibration_data and --eval_data folders must see identical tensors."""
-    import torch
-    from PIL import Image
-
-    from examples.quantization.calibration import preprocess_image
-
-    pre = digits["preprocess"]
-    path = next(iter(sorted((digits["folders"]["test"] / "3").glob("*.png"))))
-    with Image.open(path) as image:
-        theirs = preprocess_image(image, pre.image_size, pre.mean, pre.std)
-    torch.testing.assert_close(pre.load(path).unsqueeze(0), theirs, rtol=0, atol=1e-6)
-
-
 def test_export_cli_eval_data(digits, tmp_path, python_env, repo_root):
     """The export CLI's --eval_data: same folder layout, same figures as the library call."""
     import subprocess

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from examples.evaluation import accuracy
-from examples.evaluation.dataset import DatasetError, ImageFolderDataset, Preprocess
+from examples.evaluation.dataset import DatasetError, ImageFolderDataset, NotAnImageModel, Preprocess
 
 
 def _folder(root, classes=("a", "b", "c"), per_class=2, size=(40, 30)):
@@ -35,7 +35,7 @@ def test_preprocess_for_spec():
 
     pre = Preprocess.for_spec(resolve_model("ic3"))
     assert (pre.image_size, pre.mean) == (299, (0.5, 0.5, 0.5))
-    with pytest.raises(DatasetError, match="not an image classifier"):
+    with pytest.raises(NotAnImageModel, match="not an image classifier"):
         Preprocess.for_spec(resolve_model("add"))
     user = resolve_model("examples.evaluation.digits:mv2_digits")
     _, inputs = user.factory(None)

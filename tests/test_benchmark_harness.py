@@ -12,7 +12,9 @@ import sys
 
 import pytest
 
-from examples.benchmark import harness, peers, report, runner
+from examples.benchmark import harness, peers, records, report
+from examples.benchmark.progress import GridProgress
+from examples.runner import client as runner
 from examples.benchmark.backends import BACKENDS, Iterations
 
 RUNNER_BUILT = runner.DEFAULT_RUNNER.is_file()
@@ -20,6 +22,14 @@ NEEDS_RUNNER = pytest.mark.skipif(not RUNNER_BUILT, reason="native runner not bu
                                   f"{runner.DEFAULT_RUNNER} missing")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ONE = Iterations(warmup=0, measured=1)
+
+
+class _Quiet(GridProgress):
+    def log(self, text):
+        pass
+
+
+QUIET = _Quiet()
 
 
 def settings(cache_dir, backends, **kw):
@@ -37,7 +47,7 @@ def cache_dir(tmp_path_factory):
 def full_run(cache_dir, tmp_path_factory):
     """One run over every backend available here; the reports written to a temp folder."""
     backends = list(BACKENDS) if RUNNER_BUILT else [b for b, v in BACKENDS.items() if v.kind == "peer"]
-    doc = harness.run_benchmark(settings(cache_dir, backends), progress=lambda line: None)
+    doc = harness.run_benchmark(settings(cache_dir, backends), progress=QUIET)
     out = tmp_path_factory.mktemp("bench_out")
     return doc, report.write_reports(doc, out), out
 
@@ -52,7 +62,7 @@ def test_json_schema(full_run):
     assert loaded["models"]["linear"]["random_weights"] is True
     assert len(loaded["records"]) == len(doc["settings"]["backends"])
     for record in loaded["records"]:
-        assert tuple(record) == harness.RECORD_KEYS
+        assert tuple(record) == records.RECORD_KEYS
         assert record["status"] == "ok", record["error"]
         assert record["first_iteration_ms"] >= 0 and record["mean_ms"] >= 0
         assert record["time_to_first_result_ms"] is not None and record["peak_rss_bytes"] > 0
@@ -113,7 +123,7 @@ def test_failing_backend_is_recorded_and_others_run(cache_dir, tmp_path, monkeyp
 
     monkeypatch.setattr(harness, "measure", measure)
     monkeypatch.setattr(peers, "missing_packages", lambda b: ["onnxruntime"] if b == "ort_int8" else [])
-    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "ort_int8", "eager"]), progress=lambda line: None)
+    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "ort_int8", "eager"]), progress=QUIET)
     rows = {r["backend"]: r for r in doc["records"]}
     assert rows["ort_fp32"]["status"] == "failed" and rows["ort_fp32"]["error"] == "injected failure"
     assert rows["ort_int8"]["status"] == "not installed"
@@ -130,7 +140,7 @@ def test_failing_export_is_recorded(cache_dir, monkeypatch):
         raise ValueError("cannot lower this")
 
     monkeypatch.setattr(harness, "prepare", prepare)
-    doc = harness.run_benchmark(settings(cache_dir, ["eager"]), progress=lambda line: None)
+    doc = harness.run_benchmark(settings(cache_dir, ["eager"]), progress=QUIET)
     (row,) = doc["records"]
     assert row["status"] == "failed" and row["error"] == "prepare: cannot lower this"
 
@@ -180,12 +190,33 @@ def test_rounds_interleave_backends_and_take_medians(cache_dir, monkeypatch):
         mean = next(fake_means[backend])
         return {"first_iteration_ms": mean, "mean_ms": mean, "median_ms": mean, "p90_ms": mean, "min_ms": mean,
                 "max_ms": mean, "load_ms": 0.0, "init_ms": None, "time_to_first_result_ms": mean,
-                "peak_rss_bytes": int(mean), "version": "fake", "outputs": None}
+                "peak_rss_bytes": int(mean), "version": "fake", "samples_ms": [mean, mean], "outputs": None}
 
     monkeypatch.setattr(harness, "measure", measure)
-    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "eager"], rounds=3), progress=lambda line: None)
+    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "eager"], rounds=3), progress=QUIET)
     assert calls == ["ort_fp32", "eager"] * 3  # round 1 of every backend, then round 2 ...
     rows = {r["backend"]: r for r in doc["records"]}
     assert rows["ort_fp32"]["mean_ms"] == 3.0 and rows["eager"]["mean_ms"] == 8.0
     assert rows["ort_fp32"]["peak_rss_bytes"] == 5 and doc["settings"]["rounds"] == 3
+    assert rows["ort_fp32"]["rounds_samples_ms"] == [[5.0, 5.0], [1.0, 1.0], [3.0, 3.0]]
     assert "median over 3 rounds" in report.render_markdown(doc)
+
+
+def test_interrupt_keeps_measured_cells(cache_dir, monkeypatch):
+    calls = []
+
+    def measure(backend, ctx, prepared, threads, settings):
+        calls.append(backend)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return {"first_iteration_ms": 2.0, "mean_ms": 2.0, "median_ms": 2.0, "p90_ms": 2.0, "min_ms": 2.0,
+                "max_ms": 2.0, "load_ms": 0.0, "init_ms": None, "time_to_first_result_ms": 2.0,
+                "peak_rss_bytes": 1, "version": "fake", "samples_ms": [2.0], "outputs": None}
+
+    monkeypatch.setattr(harness, "measure", measure)
+    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "eager"]), progress=QUIET)
+    rows = {r["backend"]: r for r in doc["records"]}
+    assert doc["partial"] is True
+    assert rows["ort_fp32"]["status"] == "ok" and rows["ort_fp32"]["median_ms"] == 2.0
+    assert rows["eager"]["status"] == "not run"
+    assert "Partial run" in report.render_markdown(doc)

@@ -26,10 +26,14 @@ def test_classic_methodology_split():
         split_iterations([1.0], warmup=1)
 
 
-def test_summary_matches_runner_conventions():
+def test_summary_uses_linear_interpolation():
     s = summarize([float(v) for v in range(1, 11)])
-    assert s["mean"] == 5.5 and s["median"] == 5.5 and s["p90"] == 9.0 and s["min"] == 1 and s["max"] == 10
+    # numpy's default: p90 of 1..10 lies 0.1 of the way from 9 to 10 (nearest rank would say 9).
+    assert s["mean"] == 5.5 and s["median"] == 5.5 and s["p90"] == pytest.approx(9.1)
+    assert s["min"] == 1 and s["max"] == 10
     assert percentile([4.0], 90) == 4.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
 
 
 def test_accuracy_max_abs_and_sqnr():
@@ -115,12 +119,13 @@ def test_machine_info_reports_int8_capability():
 
 
 def test_combine_rounds_takes_medians_and_max_rss():
-    from examples.benchmark.harness import combine_rounds
+    from examples.benchmark.measure import combine_rounds
 
     rounds = [{"first_iteration_ms": f, "mean_ms": m, "median_ms": m, "p90_ms": None, "min_ms": m, "max_ms": m,
                "load_ms": 1.0, "init_ms": 2.0, "time_to_first_result_ms": 3.0, "peak_rss_bytes": rss,
-               "outputs": i}
+               "samples_ms": [m, m + 1], "outputs": i}
               for i, (f, m, rss) in enumerate([(9.0, 5.0, 10), (7.0, 3.0, 30), (8.0, 9.0, 20)])]
     combined = combine_rounds(rounds)
     assert combined["first_iteration_ms"] == 8.0 and combined["mean_ms"] == 5.0
     assert combined["p90_ms"] is None and combined["peak_rss_bytes"] == 30 and combined["outputs"] == 2
+    assert combined["rounds_samples_ms"] == [[5.0, 6.0], [3.0, 4.0], [9.0, 10.0]] and "samples_ms" not in combined

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.buck2_check.checker import TARGET_RELEASE, Checker, buildfile_names, check_repo, parse_buckconfig
+from tools.buck2_check import Checker, buildfile_names, check_repo, parse_buckconfig
+from tools.buck2_check import packing
+from tools.buck2_check.config import load_rule_attrs
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
@@ -49,12 +51,7 @@ def test_real_repo_is_clean():
 
 
 def test_real_repo_uses_only_attrs_of_older_release_too():
-    older = Path("/work/shared/buck2/prelude_rule_attrs_2025-05-06.json")
-    alt = REPO.parent / "shared" / "buck2" / older.name
-    path = older if older.is_file() else alt
-    if not path.is_file():
-        pytest.skip("2025-05-06 attribute list not available")
-    assert messages(REPO, rule_attrs=json.loads(path.read_text()), release="2025-05-06",
+    assert messages(REPO, rule_attrs=load_rule_attrs("2025-05-06"), release="2025-05-06",
                     semantic=False) == []
 
 
@@ -76,6 +73,17 @@ def test_real_repo_prof_buf_size_alone_fails():
     found = messages(REPO, overrides={"executorch.prof_buf_size": "1024"}, semantic=False)
     assert any("EXECUTORCH_PROF_ENABLED" in f for f in found), found
 
+
+# A library package the good repo's tests and binary do not depend on.
+OTHER_PKG = {
+    "examples/other/__init__.py": "",
+    "examples/other/util.py": "x = 1\n",
+    "examples/other/TARGETS": good_repo.FILES["examples/backend/TARGETS"],
+    "examples/other/targets.bzl": """\
+def define_common_targets():
+    native.python_library(name = "other", srcs = ["__init__.py", "util.py"], deps = ["//:package_roots"])
+""",
+}
 
 BROKEN = {
     "syntax": (edit("examples/backend/targets.bzl", "def define_common_targets():",
@@ -107,7 +115,7 @@ BROKEN = {
                            "has no attribute `compilr`"),
     "toolchain_default_only": (edit("toolchains/BUCK", 'name = "python",',
                                     'name = "python", runtime_library = "x",'), "default_only"),
-    "missing_src": (edit("tests/targets.bzl", '"buck_pytest_main.py"', '"missing_main.py"'),
+    "missing_src": (edit("tests/targets.bzl", "srcs = [src],", 'srcs = [src, "missing_main.py"],'),
                     "`missing_main.py` does not exist"),
     "undeclared_dep": (edit("examples/backend/targets.bzl", 'deps = [":backend"]',
                             'deps = [":backendd"]'), "`:backendd` is not a declared target"),
@@ -143,18 +151,53 @@ BROKEN = {
     "missing_alias": (edit(".buckconfig", "  fbcode_macros = none\n", ""), "`fbcode_macros`"),
     "missing_platform_detector": (edit(".buckconfig", "target_platform_detector_spec", "x"),
                                   "target_platform_detector_spec"),
-    "demo_toolchains": (edit("toolchains/BUCK", "# \n" if False else 'load("@prelude//tests',
+    "demo_toolchains": (edit("toolchains/BUCK", 'load("@prelude//tests',
                              '# system_demo_toolchains\nload("@prelude//tests'), "demo toolchains"),
     "missing_toolchain": (edit("toolchains/BUCK", 'name = "genrule"', 'name = "genrule2"'),
                           "lacks the `genrule` toolchain"),
     "python_file_uncovered": ({"examples/extra/new.py": ""}, "in no Buck2 python target"),
+    # Layout: TARGETS first; the root's BUCK is TARGETS' identical twin.
+    "buildfile_order": (edit(".buckconfig", "name_v2 = TARGETS, BUCK", "name_v2 = BUCK, TARGETS"),
+                        "name_v2 must be `TARGETS, BUCK`"),
+    "root_buck_differs": ({"BUCK": good_repo.ROOT_BUILD_FILE + "# extra\n"},
+                          "BUCK: differs from `TARGETS`"),
+    "root_buck_missing": ({}, "BUCK: missing"),
+    "root_targets_missing": ({}, "TARGETS: missing"),
+    "toolchains_both_names": ({"toolchains/TARGETS": "# other\n"}, "toolchains/BUCK: shadowed"),
+    # Packing: what a test or a binary uses must be in its target.
+    "helper_not_packed": (edit("tests/targets.bzl", '"helpers_*.py"', '"helper_*.py"'),
+                          f"imports `tests.helpers_sample`, but {good_repo.SAMPLE_HELPER} is not packed"),
+    "fixture_not_packed": (edit("tests/targets.bzl", "resources = native.glob([\"fixtures/**\"]),", ""),
+                           f"{good_repo.SAMPLE_FIXTURE} is not packed"),
+    "fixture_missing": (edit("tests/test_sample.py", '"sample.txt"', '"nope.txt"'),
+                        "which does not exist"),
+    "cross_import": ({"tests/test_other.py": "from tests.test_sample import DATA\n"},
+                     "tests/test_other.py: imports test module `tests.test_sample` (tests/test_sample.py)"),
+    "cross_import_relative": ({"tests/test_other.py": "from .test_sample import DATA\n"},
+                              "imports test module `tests.test_sample`"),
+    "helper_imports_test": ({good_repo.SAMPLE_HELPER: "import tests.test_sample\n"},
+                            "helpers_sample.py: imports test module `tests.test_sample`"),
+    "conftest_not_packed": ({"tests/conftest.py": ""}, "tests/conftest.py is not packed"),
+    "lib_dep_missing": ({**OTHER_PKG, "tests/test_other.py": "from examples.other import util\n"},
+                        "imports `examples.other.util`, but examples/other/util.py is not packed"),
+    "dash_m_not_packed": ({**OTHER_PKG, "tests/test_other.py":
+                           'CMD = ["python", "-m", "examples.other.util"]\n'},
+                          "imports `examples.other.util`"),
+    "import_module_not_packed": ({**OTHER_PKG, "tests/test_other.py":
+                                  'import importlib\nimportlib.import_module("examples.other.util")\n'},
+                                 "imports `examples.other.util`"),
+    "binary_dep_missing": ({**OTHER_PKG, "examples/backend/xnnpack_examples.py":
+                            "from examples.other.util import x\n"},
+                           "//examples/backend:xnnpack_examples: examples/backend/xnnpack_examples.py "
+                           "imports `examples.other.util`"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_broken_repo_is_caught(tmp_path, case):
     changes, expected = BROKEN[case]
-    found = messages(make_repo(tmp_path, changes))
+    removed = {"root_buck_missing": ["BUCK"], "root_targets_missing": ["TARGETS"]}.get(case, [])
+    found = messages(make_repo(tmp_path, changes, removed))
     assert any(expected in f for f in found), found
 
 
@@ -174,6 +217,20 @@ def test_glob_follows_files_and_stops_at_subpackages(tmp_path):
     assert all("backend" not in s for s in srcs)
 
 
+@pytest.mark.parametrize("spelling", [
+    'os.path.join(os.path.dirname(__file__), "fixtures", "sample.txt")',
+    'Path(__file__).parent.joinpath("fixtures", "sample.txt")',
+    'Path(__file__).parent / "fixtures/sample.txt"',
+    'open("tests/fixtures/sample.txt")',
+])
+def test_fixture_path_spellings_are_found(tmp_path, spelling):
+    root = make_repo(tmp_path, {"tests/helpers_sample.py": f"import os\nfrom pathlib import Path\nX = {spelling}\n"})
+    c = Checker(root)
+    c.run(semantic=False)
+    uses = packing.UseScanner(c).uses("tests/helpers_sample.py")
+    assert [u.path for u in uses if u.kind == "fixture"] == [good_repo.SAMPLE_FIXTURE]
+
+
 def test_buildfile_names_follow_buck2_semantics():
     assert buildfile_names({}) == ["BUCK.v2", "BUCK"]
     assert buildfile_names({"buildfile": {"name": "TARGETS"}}) == ["TARGETS.v2", "TARGETS"]
@@ -183,13 +240,6 @@ def test_buildfile_names_follow_buck2_semantics():
 def test_parse_buckconfig_continuations():
     cfg = parse_buckconfig("[a]\n  k = x, \\\n    y\n  j = 1\n[b]\nz=2\n")
     assert cfg["a"]["k"].replace(" ", "") == "x,y" and cfg["a"]["j"] == "1" and cfg["b"]["z"] == "2"
-
-
-def test_shipped_buckconfig_design():
-    cfg = parse_buckconfig((REPO / ".buckconfig").read_text())
-    assert buildfile_names(cfg) == ["BUCK", "TARGETS"]
-    assert cfg["external_cells"]["prelude"] == "bundled"
-    assert (REPO / "tools/buck2_check/data" / f"prelude_rule_attrs_{TARGET_RELEASE}.json").is_file()
 
 
 def test_cli(tmp_path):
@@ -204,5 +254,8 @@ def test_cli(tmp_path):
     assert r.returncode == 1 and "examples/backend/TARGETS" in r.stdout
     r = run("--root", str(good), "-c", "executorch.prof_buf_size=1")
     assert r.returncode == 1 and good_repo.PROF_MSG in r.stdout
-    r = run("--root", str(good), "-c", "oops")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+    for args in (["-c", "oops"], ["--nope"], ["--root", str(tmp_path / "absent")],
+                 ["--root", str(good), "--release", "1999-01-01"]):
+        r = run(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stderr.startswith("error: "), \
+            (args, r.stderr)

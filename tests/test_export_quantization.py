@@ -11,7 +11,8 @@ import torch
 
 from examples.export.lowering import export_program, save_program
 from examples.models.zoo import MODELS
-from examples.quantization.calibration import CalibrationError, load_calibration, preprocess_image
+from examples.models.preprocessing import Preprocess
+from examples.quantization.calibration import CalibrationError, load_calibration
 from examples.quantization.recipes import get_recipe
 from examples.common.metrics import sqnr_db
 from tests.export_helpers import run_pte, small_conv_net
@@ -88,7 +89,7 @@ def test_preprocess_center_crops():
 
     image = Image.new("RGB", (40, 20), (0, 0, 0))
     image.paste((255, 255, 255), (15, 0, 25, 20))  # a white band in the middle
-    tensor = preprocess_image(image, 8, (0, 0, 0), (1, 1, 1))
+    tensor = Preprocess(8, (0, 0, 0), (1, 1, 1))(image).unsqueeze(0)
     assert tensor.shape == (1, 3, 8, 8)
     assert tensor[0, :, :, 3:5].min() > 0.9 and tensor[0, :, :, 0].max() < 0.1
 

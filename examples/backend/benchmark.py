@@ -139,6 +139,9 @@ def main(argv):
     failed = [r for r in doc["records"] if r["status"] == "failed"]
     if failed:
         cli.warning_line(f"{len(failed)} run(s) failed; see the report")
+    if doc["partial"]:
+        cli.warning_line("interrupted: the reports hold the cells measured before Ctrl-C (marked partial)")
+        return cli.EXIT_INTERRUPTED
     return 0
 
 

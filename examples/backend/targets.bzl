@@ -11,6 +11,8 @@ def define_common_targets():
             "//examples/generation:generation",
             "//examples/models:models",
             "//examples/quantization:quantization",
+            "//examples/runner:runner",
+            "//examples/tune:tune",
             "//runtime/profiler:profiler",
         ],
         visibility = ["PUBLIC"],
@@ -28,6 +30,14 @@ def define_common_targets():
     native.python_binary(
         name = "benchmark",
         main_module = "examples.backend.benchmark",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:tune -- --model_name mv2 --threads 1,2
+    native.python_binary(
+        name = "tune",
+        main_module = "examples.backend.tune",
         deps = [":backend"],
         visibility = ["PUBLIC"],
     )

@@ -68,3 +68,13 @@ def machine_info() -> dict:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
+
+
+def fingerprint(argv, started: float, ended: float) -> dict:
+    """What tells this run's machine apart, with the command line and times of the run."""
+    import time
+
+    info = machine_info()
+    info.update(command=list(argv), started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                ended=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ended)))
+    return info

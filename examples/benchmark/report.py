@@ -157,7 +157,8 @@ def _methodology_lines(doc: dict) -> list[str]:
         f"portable: {s['portable_iters']} iterations after {s['portable_warmup_iters']} warm-up, because portable "
         f"kernels are orders of magnitude slower). Times in ms, floored from 10 ms up (as the classic tables)."
         + (f" Every figure is the median over {s['rounds']} rounds run interleaved across backends."
-           if s.get("rounds", 1) > 1 else " One round per backend (use --rounds 3 to resist transients)."),
+           if s.get("rounds", 1) > 1 else " One round per backend (use --rounds 3 to resist transients).")
+        + f" Percentiles: {s.get('percentile_method', 'nearest rank')}.",
         "- ExecuTorch programs run through the native runner "
         f"(`{s['runner'] or 'cmake-out/xnn_executor_runner'}`); peers run in a fresh Python subprocess each "
         "(peak RSS includes the interpreter and its imports). Same inputs, same thread count for all.",
@@ -171,6 +172,8 @@ def _methodology_lines(doc: dict) -> list[str]:
 def render_markdown(doc: dict) -> str:
     s = doc["settings"]
     lines = ["# ExecuTorch XNNPACK benchmark", ""]
+    if doc.get("partial"):
+        lines += ["**Partial run** (interrupted): cells marked `not run` were never measured.", ""]
     lines += _machine_lines(doc) + _methodology_lines(doc) + [""]
     for name, model in doc["models"].items():
         if model["random_weights"]:

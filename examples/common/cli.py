@@ -49,6 +49,7 @@ _USAGE_ERROR_CLASSES = {
     "examples.models.zoo": ("ModelLookupError",),
     "examples.models.weights": ("WeightsError",),
     "examples.quantization.calibration": ("CalibrationError",),
+    "examples.models.preprocessing": ("NotAnImageModel",),
 }
 
 

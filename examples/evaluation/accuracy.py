@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,10 +21,10 @@ from typing import Mapping
 import torch
 
 from examples.common import cli
-from examples.evaluation.dataset import DatasetError, ImageFolderDataset, Preprocess
+from examples.evaluation.dataset import DatasetError, ImageFolderDataset, NotAnImageModel, Preprocess
+from examples.runner import client as runner_client
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_RUNNER = REPO_ROOT / "cmake-out" / "xnn_executor_runner"
+DEFAULT_RUNNER = runner_client.DEFAULT_RUNNER
 ENGINES = ("auto", "runner", "python")
 ENGINE_LABELS = {"eager": "torch eager", "runner": "native runner", "python": "python runtime"}
 
@@ -140,7 +139,8 @@ class PythonRuntimeProgram:
 
 
 class NativeRunnerProgram:
-    """A program run by the native runner: one process per input (the runner reads one input set)."""
+    """A program run by the native runner through the one runner client: one process per input
+    (the runner reads one input set); outputs are read back by their manifest's dtype and shape."""
 
     engine = "runner"
 
@@ -156,17 +156,13 @@ class NativeRunnerProgram:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         tmp = Path(self._tmp.name)
-        input_file = tmp / "input.bin"
-        input_file.write_bytes(x.detach().to(torch.float32).contiguous().numpy().tobytes())
-        command = [str(self.runner), f"--model_path={self.path}", f"--input_path={input_file}",
-                   f"--output_path={tmp / 'out'}", "--warmup_iters=0", "--num_iters=1",
-                   f"--num_threads={self.num_threads}"]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            message = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-            raise EvaluationError(f"native runner failed on {self.path.name}: {message}")
-        data = (tmp / "out.0.bin").read_bytes()
-        return torch.frombuffer(bytearray(data), dtype=torch.float32).clone()
+        inputs = runner_client.write_input_files([x], tmp)
+        try:
+            measured = runner_client.run_program(self.runner, self.path, iters=1, warmup=0, threads=self.num_threads,
+                                                 inputs=inputs, output_path=tmp / "out")
+        except runner_client.RunnerFailed as error:
+            raise EvaluationError(f"native runner failed on {self.path.name}: {error}") from None
+        return torch.from_numpy(measured.outputs[0].copy())
 
     def close(self) -> None:
         self._tmp.cleanup()
@@ -242,7 +238,10 @@ def evaluate(
     ``eager_threads``: torch threads for the eager model (1: steady on a busy machine; None: leave).
     """
     if not isinstance(preprocess, Preprocess):
-        preprocess = Preprocess.for_spec(preprocess, example_inputs)
+        try:
+            preprocess = Preprocess.for_spec(preprocess, example_inputs)
+        except NotAnImageModel as error:
+            raise DatasetError(f"{error}; cannot evaluate it on an image folder") from None
     if not isinstance(dataset, ImageFolderDataset):
         dataset = ImageFolderDataset(dataset, preprocess, limit=limit)
     engine = resolve_engine(engine, runner)

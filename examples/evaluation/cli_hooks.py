@@ -57,7 +57,7 @@ def evaluate_export(model_name: str, weights: str, programs: dict[str, str | Pat
     import warnings
 
     from examples.evaluation.accuracy import DEFAULT_RUNNER, evaluate
-    from examples.export.export_cli import load_eager
+    from examples.models.weights import load_eager
     from examples.models.zoo import resolve_model
 
     spec = resolve_model(model_name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,25 +124,6 @@ def listed_models_or_check_args(argv, flag_values) -> bool:
     return False
 
 
-def load_eager(spec, weights: str, verbose: bool):
-    """Load the model; our own warnings (random weights) become ``warning:`` lines on stderr."""
-    import torch
-
-    from examples.models.weights import load_model
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        loaded = load_model(spec, weights)
-    for warning in caught:
-        if str(warning.message).startswith("using RANDOM weights"):
-            cli.warning_line(str(warning.message))
-        elif verbose:
-            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
-    if not isinstance(loaded.model, torch.nn.Module):
-        raise cli.UsageError(f"model '{spec.name}' is a {type(loaded.model).__name__}, not a torch.nn.Module")
-    return loaded
-
-
 def run_export(request: ExportRequest) -> Path:
     """Export one model as asked, print the report, return the written .pte path."""
     from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
@@ -167,6 +147,8 @@ def run_export(request: ExportRequest) -> Path:
     console = Console()
     try:
         console.line(f"loading {spec.name} (weights: {request.weights})...")
+        from examples.models.weights import load_eager
+
         loaded = load_eager(spec, request.weights, request.verbose)
         source = loaded.weights
         if "user" in spec.tags and source == "random":

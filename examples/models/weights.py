@@ -91,3 +91,20 @@ def _load_state_dict_file(spec: ModelSpec, path: Path) -> LoadedModel:
             f"weights file {path} does not fit '{spec.name}': {str(error).splitlines()[0].strip()}"
         ) from None
     return LoadedModel(model.eval(), inputs, str(path))
+
+
+def load_eager(spec, weights: str, verbose: bool):
+    """Load the model; our own warnings (random weights) become ``warning:`` lines on stderr."""
+    from examples.common import cli
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_model(spec, weights)
+    for warning in caught:
+        if str(warning.message).startswith("using RANDOM weights"):
+            cli.warning_line(str(warning.message))
+        elif verbose:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    if not isinstance(loaded.model, torch.nn.Module):
+        raise cli.UsageError(f"model '{spec.name}' is a {type(loaded.model).__name__}, not a torch.nn.Module")
+    return loaded

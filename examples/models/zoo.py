@@ -68,8 +68,20 @@ def resolve_model(name: str) -> ModelSpec:
     )
 
 
+def _torchvision_fix() -> None:
+    from examples.models.torchvision_compat import import_torchvision
+
+    try:
+        import_torchvision()
+    except ImportError:  # torchvision not installed: nothing to fix
+        pass
+
+
 def _user_model(reference: str) -> ModelSpec:
     module_name, _, attr = reference.partition(":")
+    # A user module may `import torchvision` at its top: the CUDA-build fix must run before
+    # that import, and this is the one place where user modules are imported.
+    _torchvision_fix()
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as error:

@@ -1,8 +1,7 @@
 """Calibration data for static quantization: image folders, tensor files, or random inputs.
 
-* a folder of images (searched recursively, ImageFolder layouts work): each image is resized
-  (shorter side to ``image_size * 256 / 224``), center-cropped to ``image_size`` and
-  normalised with the model's mean/std, the usual ImageNet evaluation preprocessing;
+* a folder of images (searched recursively, ImageFolder layouts work), read with the toolkit's
+  one image preprocessing (:mod:`examples.models.preprocessing`);
 * a ``.pt``/``.pth`` file holding either a tensor ``N x C x H x W`` (cut into batches of the
   example input's batch size) or a list of input tuples (one tuple per forward call);
 * nothing: random inputs shaped like the example inputs (then quantization error figures
@@ -18,6 +17,7 @@ from typing import Sequence
 import torch
 
 from examples.models.model_spec import ModelSpec, random_inputs
+from examples.models.preprocessing import NotAnImageModel, Preprocess
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff")
 TENSOR_SUFFIXES = (".pt", ".pth")
@@ -44,24 +44,6 @@ def random_calibration(example_inputs: Sequence[torch.Tensor], count: int = DEFA
     return CalibrationSet(batches, f"{count} random input{'s' if count != 1 else ''}", random=True)
 
 
-def preprocess_image(image, size: int, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """PIL image -> normalised ``1 x 3 x size x size`` float tensor (resize + center crop)."""
-    from PIL import Image
-
-    image = image.convert("RGB")
-    short = round(size * 256 / 224)
-    width, height = image.size
-    scale = short / min(width, height)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
-    image = image.resize((new_w, new_h), Image.BILINEAR)
-    left, top = (new_w - size) // 2, (new_h - size) // 2
-    image = image.crop((left, top, left + size, top + size))
-    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).reshape(size, size, 3)
-    tensor = data.permute(2, 0, 1).float().div(255.0)
-    tensor = (tensor - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
-    return tensor.unsqueeze(0)
-
-
 def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -81,35 +63,32 @@ def spread_over_folders(files: list[Path], limit: int) -> list[Path]:
     return picked[:limit]
 
 
-def _image_size(spec: ModelSpec, example_inputs: Sequence[torch.Tensor]) -> int:
-    shapes = _shapes(example_inputs)
-    if len(shapes) != 1 or len(shapes[0]) != 4 or shapes[0][1] != 3 or shapes[0][2] != shapes[0][3]:
-        raise CalibrationError(
-            f"an image folder needs a model with one square 3-channel image input; '{spec.name}' takes "
-            f"{' '.join('x'.join(map(str, s)) for s in shapes)} (pass a .pt file of input tensors instead)"
-        )
-    if spec.image_size is not None and spec.image_size != shapes[0][2]:
-        raise CalibrationError(f"'{spec.name}' image_size {spec.image_size} does not match its input {shapes[0]}")
-    return shapes[0][2]
+def _preprocess(spec: ModelSpec, example_inputs: Sequence[torch.Tensor]) -> Preprocess:
+    try:
+        return Preprocess.for_spec(spec, example_inputs)
+    except NotAnImageModel as error:
+        raise CalibrationError(f"an image folder needs one square 3-channel image input: {error} "
+                               "(pass a .pt file of input tensors instead)") from None
+
+
+def _load_images(files: list[Path], preprocess: Preprocess) -> list[torch.Tensor]:
+    images = []
+    for path in files:
+        try:
+            images.append(preprocess.load(path).unsqueeze(0))
+        except (OSError, ValueError) as error:
+            raise CalibrationError(f"cannot read calibration image {path}: {error}") from None
+    return images
 
 
 def load_image_folder(folder: Path, spec: ModelSpec, example_inputs, limit: int | None = None) -> CalibrationSet:
-    from PIL import Image, UnidentifiedImageError
-
-    size = _image_size(spec, example_inputs)
+    preprocess = _preprocess(spec, example_inputs)
     files = image_files(folder)
     if not files:
         raise CalibrationError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in calibration folder {folder}")
     files = spread_over_folders(files, limit) if limit else files
     batch = example_inputs[0].shape[0]
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                images.append(preprocess_image(image, size, spec.mean, spec.std))
-        except (OSError, UnidentifiedImageError) as error:
-            raise CalibrationError(f"cannot read calibration image {path}: {error}") from None
-    stacked = torch.cat(images)
+    stacked = torch.cat(_load_images(files, preprocess))
     batches = [(stacked[i:i + batch],) for i in range(0, len(stacked) - batch + 1, batch)]
     if not batches:
         raise CalibrationError(f"{len(files)} image(s) in {folder} are fewer than one batch of {batch}")
@@ -178,16 +157,8 @@ def load_calibration(
 
 def load_image_folder_files(files: list[Path], spec: ModelSpec, example_inputs) -> CalibrationSet:
     """A single image file given as calibration data: treated like a folder holding only it."""
-    from PIL import Image, UnidentifiedImageError
-
-    size = _image_size(spec, example_inputs)
+    preprocess = _preprocess(spec, example_inputs)
     if example_inputs[0].shape[0] != 1:
         raise CalibrationError("a single calibration image needs a model with batch size 1")
-    batches = []
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                batches.append((preprocess_image(image, size, spec.mean, spec.std),))
-        except (OSError, UnidentifiedImageError) as error:
-            raise CalibrationError(f"cannot read calibration image {path}: {error}") from None
+    batches = [(image,) for image in _load_images(files, preprocess)]
     return CalibrationSet(batches, f"{len(files)} image from {files[0]}", random=False)

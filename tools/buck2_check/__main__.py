@@ -1,58 +1,65 @@
-"""CLI: python -m tools.buck2_check [--root DIR] [-c section.key=value ...] [--release R]
+"""python -m tools.buck2_check [--root DIR] [-c section.key=value ...] [--release R | --attrs FILE]
 
 Prints one finding per line and exits 1 when there is any, 0 when the repo is clean,
-2 on bad usage."""
+2 on bad usage (one `error: ...` line)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
+import json
 from pathlib import Path
 
-from .checker import DATA_DIR, TARGET_RELEASE, Checker
+from absl import flags
+
+from examples.common import cli
+
+from .checker import Checker
+from .config import TARGET_RELEASE, rule_attrs_path
+
+flags.DEFINE_string("root", ".", "Repository root.")
+flags.DEFINE_multi_string("config", [], "buckconfig override section.key=value, as `buck2 -c` (repeatable).",
+                          short_name="c")
+flags.DEFINE_string("release", TARGET_RELEASE, "Prelude attribute list (tools/buck2_check/data) to validate against.")
+flags.DEFINE_string("attrs", None, "Path to a prelude_rule_attrs_*.json (overrides --release).")
+FLAGS = flags.FLAGS
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.buck2_check", description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default=".", help="repository root (default: .)")
-    ap.add_argument("-c", "--config", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="buckconfig override, as `buck2 -c` (repeatable)")
-    ap.add_argument("--release", default=TARGET_RELEASE,
-                    help=f"prelude attribute list to validate against (default {TARGET_RELEASE})")
-    ap.add_argument("--attrs", help="path to a prelude_rule_attrs_*.json (overrides --release)")
-    args = ap.parse_args(argv)
+def parse_overrides(items: list[str]) -> dict:
     overrides = {}
-    for item in args.config:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
-            print(f"error: -c expects section.key=value, got `{item}`", file=sys.stderr)
-            return 2
+            raise cli.UsageError(f"-c expects section.key=value, got `{item}`")
         overrides[key.strip()] = value.strip()
-    root = Path(args.root)
-    if not (root / ".buckconfig").is_file() and not root.is_dir():
-        print(f"error: {root} is not a directory", file=sys.stderr)
-        return 2
+    return overrides
+
+
+def main(argv) -> int:
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected argument `{argv[1]}`")
+    overrides = parse_overrides(FLAGS.config)
+    root = Path(FLAGS.root)
+    if not root.is_dir():
+        raise cli.UsageError(f"{root} is not a directory")
     rule_attrs = None
-    if args.attrs or args.release != TARGET_RELEASE:
-        import json
-        p = Path(args.attrs) if args.attrs else DATA_DIR / f"prelude_rule_attrs_{args.release}.json"
+    if FLAGS.attrs or FLAGS.release != TARGET_RELEASE:
+        p = Path(FLAGS.attrs) if FLAGS.attrs else rule_attrs_path(FLAGS.release)
         if not p.is_file():
-            print(f"error: no attribute list {p}", file=sys.stderr)
-            return 2
-        rule_attrs = json.loads(p.read_text())
-    checker = Checker(root, overrides, rule_attrs, args.release)
+            raise cli.UsageError(f"no attribute list {p}")
+        try:
+            rule_attrs = json.loads(p.read_text())
+        except ValueError as e:
+            raise cli.UsageError(f"{p} is not JSON: {e}") from None
+    checker = Checker(root, overrides, rule_attrs, FLAGS.release)
     # With -c overrides, report that configuration only (semantic checks assume defaults).
     findings = checker.run(semantic=not overrides)
     for f in findings:
         print(f)
     n = len(checker.packages)
     if findings:
-        print(f"buck2_check: {len(findings)} finding(s) in {n} package(s)", file=sys.stderr)
-        return 1
-    print(f"buck2_check: OK, {n} package(s), {len(checker.targets)} target(s) "
-          f"(prelude {args.release})")
+        raise cli.CliError(f"buck2_check: {len(findings)} finding(s) in {n} package(s)")
+    print(f"buck2_check: OK, {n} package(s), {len(checker.targets)} target(s) (prelude {FLAGS.release})")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

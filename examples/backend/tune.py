@@ -1,0 +1,136 @@
+"""Pick the fastest correct ExecuTorch program of a model for this CPU.
+
+    python3 -m examples.backend.tune --model_name mv2 --threads 1,2
+    python3 -m examples.backend.tune --model_name my_pkg.models:make --eval_data ./val --max_top1_drop 1.0
+
+Builds every candidate (XNNPACK fp32, each int8 recipe, OpenVINO where installed) once, checks
+each against eager PyTorch on held-out inputs (and top-1 on --eval_data), times the ones inside
+the budget in the native runner at every thread count (interleaved rounds, medians), and
+writes to --output_dir: ``<model>_tuned_t<N>.pte`` per thread count, ``<model>_tuned.pte``
+(the first thread count), ``tune.json`` (every candidate with times, accuracy, size, status
+and reason, the machine's fingerprint) and ``tune.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from absl import flags
+
+from examples.common import cli
+
+flags.DEFINE_string("model_name", None, "A zoo model (see --list_models) or my_pkg.my_module:factory.")
+flags.DEFINE_string("weights", "auto", "auto, pretrained (cached only), random, or a PATH to a state_dict file.")
+flags.DEFINE_string("threads", "1", "Comma-separated thread counts; one winner per count.")
+flags.DEFINE_string("output_dir", "tune-out", "Folder for the tuned programs, tune.json and tune.md.")
+flags.DEFINE_string("cache_dir", None, "Exported programs cache (default: <output_dir>/programs).")
+flags.DEFINE_string("calibration_data", None, "Calibration for static int8 candidates: an image folder or a .pt "
+                    "file (default: random inputs).")
+flags.DEFINE_integer("num_calibration_samples", None, "Calibration samples (default: all / 8 random).")
+flags.DEFINE_string("eval_data", None, "Labelled ImageFolder: candidates are also held to --max_top1_drop.")
+flags.DEFINE_integer("eval_limit", None, "Evaluate an even spread of at most this many images.")
+flags.DEFINE_float("max_top1_drop", 1.0, "Largest top-1 drop vs eager, in percentage points (with --eval_data).")
+flags.DEFINE_float("min_sqnr_db", 20.0, "Smallest SQNR vs eager on held-out inputs, in dB.")
+flags.DEFINE_string("delegates", "xnnpack,openvino", "Comma-separated delegates whose candidates to try "
+                    "(openvino: when installed).")
+flags.DEFINE_enum("objective", "latency", ["latency", "first_result", "memory", "size"],
+                  "What the winner minimizes: median latency, time to first result, peak RSS or file size.")
+flags.DEFINE_integer("num_iters", 20, "Measured iterations per timing run.")
+flags.DEFINE_integer("warmup_iters", 5, "Warm-up iterations per timing run.")
+flags.DEFINE_integer("rounds", 3, "Interleaved timing rounds; figures are medians over rounds.")
+flags.DEFINE_string("runner", None, "Native runner binary (default: cmake-out/xnn_executor_runner).")
+flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
+flags.DEFINE_bool("verbose", False, "Show third-party output, warnings and tracebacks of unexpected errors.")
+
+FLAGS = flags.FLAGS
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise cli.UsageError(f"--{flag} must be comma-separated integers, got '{text}'") from None
+    if not values or any(v < 1 for v in values):
+        raise cli.UsageError(f"--{flag} must list integers >= 1, got '{text}'")
+    return list(dict.fromkeys(values))
+
+
+def settings_from_flags():
+    from examples.export.export_cli import writable_dir
+    from examples.models.zoo import resolve_model
+    from examples.runner import client
+    from examples.tune.candidates import DELEGATES
+    from examples.tune.tuner import TuneSettings
+
+    if not FLAGS.model_name:
+        raise cli.UsageError("--model_name is required (see --list_models)")
+    resolve_model(FLAGS.model_name)  # unknown model: one line, exit 2, before anything slow
+    delegates = [d.strip() for d in FLAGS.delegates.split(",") if d.strip()]
+    unknown = [d for d in delegates if d not in DELEGATES]
+    if unknown or not delegates:
+        raise cli.UsageError(f"--delegates: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(DELEGATES)}")
+    for flag in ("num_iters", "rounds"):
+        if FLAGS[flag].value < 1:
+            raise cli.UsageError(f"--{flag} must be at least 1, got {FLAGS[flag].value}")
+    if FLAGS.warmup_iters < 0:
+        raise cli.UsageError(f"--warmup_iters must be at least 0, got {FLAGS.warmup_iters}")
+    if FLAGS.max_top1_drop < 0:
+        raise cli.UsageError(f"--max_top1_drop must be >= 0 points, got {FLAGS.max_top1_drop}")
+    if FLAGS.calibration_data and not Path(FLAGS.calibration_data).exists():
+        raise cli.UsageError(f"calibration data not found: {FLAGS.calibration_data}")
+    from examples.evaluation import cli_hooks
+
+    cli_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)
+    output_dir = writable_dir(FLAGS.output_dir)
+    cache_dir = writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
+    return TuneSettings(
+        model=FLAGS.model_name, threads=_int_list(FLAGS.threads, "threads"), output_dir=output_dir,
+        runner_path=client.find_runner(FLAGS.runner), cache_dir=cache_dir, weights=FLAGS.weights,
+        calibration_data=FLAGS.calibration_data, num_calibration_samples=FLAGS.num_calibration_samples,
+        eval_data=FLAGS.eval_data, eval_limit=FLAGS.eval_limit, max_top1_drop=FLAGS.max_top1_drop,
+        min_sqnr_db=FLAGS.min_sqnr_db, objective=FLAGS.objective, warmup=FLAGS.warmup_iters,
+        iterations=FLAGS.num_iters, rounds=FLAGS.rounds, verbose=FLAGS.verbose,
+    ), delegates
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.list_models:
+        from examples.models.zoo import describe_zoo
+
+        print(describe_zoo())
+        return 0
+    settings, delegates = settings_from_flags()
+
+    from examples.common.quiet import import_quietly
+
+    import_quietly(FLAGS.verbose)
+    from examples.benchmark.programs import load_model_context
+    from examples.tune.candidates import candidates_for
+    from examples.tune.report import render_markdown, write_outputs
+    from examples.tune.tuner import tune
+
+    candidates = candidates_for(delegates)
+    with tempfile.TemporaryDirectory(prefix="tune-") as tmp:
+        with warnings.catch_warnings():
+            if not FLAGS.verbose:
+                warnings.simplefilter("ignore")
+            ctx = load_model_context(settings.model, settings.weights, Path(tmp), settings.verbose)
+        doc, winners = tune(settings, candidates, ctx)
+        paths = write_outputs(doc, winners, settings.output_dir, ctx.spec.name)
+    sys.stdout.write(render_markdown(doc))
+    sys.stderr.write("[tune] wrote " + ", ".join(str(p) for p in paths) + "\n")
+    if not winners:
+        raise cli.CliError("no candidate passed the accuracy budget and ran; see tune.md for each reason")
+    if doc["partial"]:
+        cli.warning_line("interrupted: tune.json holds what was measured before Ctrl-C (marked partial)")
+        return cli.EXIT_INTERRUPTED
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,79 @@
+"""Measuring one backend x thread count once: the native runner for ExecuTorch programs (through
+the one runner client), a fresh subprocess for each peer. Every figure comes from raw samples
+through :mod:`examples.common.stats`."""
+
+from __future__ import annotations
+
+from examples.benchmark import peers
+from examples.benchmark.backends import BACKENDS
+from examples.benchmark.machine import package_versions
+from examples.benchmark.programs import ModelContext, Prepared
+from examples.common.stats import median, split_iterations, summarize
+from examples.runner import client as runner
+
+
+def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
+    iters = settings.iterations_for(backend)
+    inputs = runner.write_input_files(ctx.inputs, ctx.workdir / "runner_inputs")
+    out = ctx.workdir / f"{backend}_t{threads}_output"
+    m = runner.run_program(settings.runner_path, prepared.path, iters=iters.measured, warmup=iters.warmup,
+                           threads=threads, inputs=inputs, output_path=out, timeout=settings.timeout_s)
+    ttfr = None
+    if m.load_ms is not None and m.init_ms is not None:
+        ttfr = m.load_ms + m.init_ms + m.first_ms
+    return {"first_iteration_ms": m.first_ms, "mean_ms": m.mean_ms, "median_ms": m.median_ms, "p90_ms": m.p90_ms,
+            "min_ms": m.min_ms, "max_ms": m.max_ms, "load_ms": m.load_ms, "init_ms": m.init_ms,
+            "time_to_first_result_ms": ttfr, "peak_rss_bytes": m.peak_rss_bytes,
+            "version": f"executorch {package_versions(('executorch',))['executorch']} (native runner)",
+            "samples_ms": list(getattr(m, "samples_ms", None) or []), "outputs": m.outputs}
+
+
+def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
+    iters = settings.iterations_for(backend)
+    inputs = peers.save_inputs(ctx.inputs, ctx.workdir / "peer_inputs")
+    request = {"threads": threads, "warmup": iters.warmup, "iters": iters.measured}
+    if backend == "eager":
+        request.update(kind="eager", model=ctx.name, weights=ctx.weights)
+    else:
+        request.update(kind="ort", onnx_path=str(prepared.path),
+                       input_names=prepared.info.get("input_names") or peers.input_names(len(ctx.inputs)))
+        fp32 = ctx.artifacts.get("onnx_fp32")
+        if fp32 is not None:
+            request["input_names"] = fp32.info.get("input_names") or request["input_names"]
+    result = peers.run_worker(request, inputs, ctx.workdir / f"{backend}_t{threads}", timeout=settings.timeout_s)
+    first, measured = split_iterations(result.times_ms, iters.warmup)
+    summary = summarize(measured)
+    name = "onnxruntime" if backend != "eager" else "torch"
+    return {"first_iteration_ms": first, "mean_ms": summary["mean"], "median_ms": summary["median"],
+            "p90_ms": summary["p90"], "min_ms": summary["min"], "max_ms": summary["max"],
+            "load_ms": result.load_ms, "init_ms": None, "time_to_first_result_ms": result.load_ms + first,
+            "peak_rss_bytes": result.peak_rss_bytes, "version": f"{name} {result.version} (subprocess)",
+            "samples_ms": measured, "outputs": result.outputs}
+
+
+def measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
+    if BACKENDS[backend].kind == "executorch":
+        return _measure_executorch(backend, ctx, prepared, threads, settings)
+    return _measure_peer(backend, ctx, prepared, threads, settings)
+
+
+# Per-round figures combined by their median across rounds; peak RSS by the maximum.
+_ROUND_MEDIAN_KEYS = ("first_iteration_ms", "mean_ms", "median_ms", "p90_ms", "min_ms", "max_ms",
+                      "load_ms", "init_ms", "time_to_first_result_ms")
+
+
+def combine_rounds(results: list[dict]) -> dict:
+    """One backend x thread count measured in several interleaved rounds -> one result: each
+    figure the median over rounds, and every round's raw samples kept (``rounds_samples_ms``)
+    for comparisons that resample whole rounds."""
+    combined = dict(results[-1])
+    combined.pop("samples_ms", None)
+    combined["rounds_samples_ms"] = [r["samples_ms"] for r in results]
+    for key in _ROUND_MEDIAN_KEYS:
+        values = [r[key] for r in results if r.get(key) is not None]
+        combined[key] = median(values) if values else None
+    rss = [r["peak_rss_bytes"] for r in results if r.get("peak_rss_bytes") is not None]
+    combined["peak_rss_bytes"] = max(rss) if rss else None
+    return combined
+
+

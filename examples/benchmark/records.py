@@ -1,0 +1,73 @@
+"""Benchmark records: one JSON object per model x backend x thread count, and the summary
+comparisons across them."""
+
+from __future__ import annotations
+
+from examples.benchmark.backends import BACKENDS, EXECUTORCH_XNNPACK, PEERS
+from examples.benchmark.programs import ModelContext, Prepared
+from examples.common.metrics import compare
+
+
+RECORD_KEYS = (
+    "model", "backend", "label", "kind", "threads", "status", "error", "warmup_iters", "measured_iters",
+    "first_iteration_ms", "mean_ms", "median_ms", "p90_ms", "min_ms", "max_ms",
+    "load_ms", "init_ms", "time_to_first_result_ms", "peak_rss_bytes",
+    "program_file", "program_size_bytes", "export_seconds", "export_reused", "conversion", "version",
+    "max_abs_error", "sqnr_db", "accuracy_reference", "speedup_vs_1_thread",
+    "rounds_samples_ms",  # one list of measured-iteration times (ms) per interleaved round
+)
+
+
+def new_record(model: str, backend: str, threads: int, settings) -> dict:
+    record = dict.fromkeys(RECORD_KEYS)
+    iters = settings.iterations_for(backend)
+    record.update(model=model, backend=backend, label=BACKENDS[backend].label, kind=BACKENDS[backend].kind,
+                  threads=threads, status="ok", warmup_iters=iters.warmup, measured_iters=iters.measured)
+    return record
+
+
+def apply_prepared(record: dict, prepared: Prepared) -> None:
+    record.update(program_file=str(prepared.path) if prepared.path else None, program_size_bytes=prepared.size_bytes,
+                  export_seconds=prepared.export_seconds, export_reused=prepared.reused,
+                  conversion=prepared.conversion)
+
+
+def add_speedups(records: list[dict]) -> None:
+    """``speedup_vs_1_thread`` = mean at 1 thread / mean at T (same model and backend)."""
+    base = {(r["model"], r["backend"]): r["mean_ms"] for r in records
+            if r["threads"] == 1 and r["status"] == "ok" and r["mean_ms"]}
+    for r in records:
+        one = base.get((r["model"], r["backend"]))
+        if r["status"] == "ok" and one and r["mean_ms"]:
+            r["speedup_vs_1_thread"] = one / r["mean_ms"]
+
+
+def comparisons(records: list[dict]) -> list[dict]:
+    """Per model and thread count: best ExecuTorch XNNPACK (fp32/q8) mean / best peer mean."""
+    out = []
+    cells = sorted({(r["model"], r["threads"]) for r in records}, key=lambda c: (c[0], c[1]))
+    for model, threads in cells:
+        ok = [r for r in records if r["model"] == model and r["threads"] == threads and r["status"] == "ok"]
+        ours = [r for r in ok if r["backend"] in EXECUTORCH_XNNPACK]
+        theirs = [r for r in ok if r["backend"] in PEERS]
+        if not ours or not theirs:
+            continue
+        best = min(ours, key=lambda r: r["mean_ms"])
+        peer = min(theirs, key=lambda r: r["mean_ms"])
+        ratio = best["mean_ms"] / peer["mean_ms"] if peer["mean_ms"] > 0 else None
+        out.append({"model": model, "threads": threads, "executorch_backend": best["backend"],
+                    "executorch_mean_ms": best["mean_ms"], "peer_backend": peer["backend"],
+                    "peer_mean_ms": peer["mean_ms"], "ratio": ratio})
+    return out
+
+
+def finish_record(record: dict, backend: str, result: dict, ctx: ModelContext) -> None:
+    outputs = result.pop("outputs", None)
+    record.update(result)
+    if backend == "eager":
+        record.update(max_abs_error=0.0, accuracy_reference="itself (reference)")
+    elif outputs is not None:
+        try:
+            record.update(compare(ctx.reference, outputs), accuracy_reference="eager pytorch")
+        except ValueError as error:
+            record["accuracy_reference"] = f"not compared: {error}"

@@ -1,0 +1,70 @@
+"""What tune writes: the winning programs (one per thread count), ``tune.json`` and ``tune.md``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tabulate import tabulate
+
+from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def render_markdown(doc: dict) -> str:
+    m = doc["machine"]
+    threads = doc["threads"]
+    rows = []
+    for c in doc["candidates"]:
+        sqnr = "identical" if c["identical_to_eager"] else ("-" if c["sqnr_db"] is None else f"{c['sqnr_db']:.1f}")
+        row = [c["name"], c["precision"], sqnr]
+        if doc["budget"]["eval_data"]:
+            row.append("-" if c["top1_drop_points"] is None else f"{c['top1_drop_points']:+.2f}")
+        row += [_ms(c["times"].get(str(t), {}).get("median_ms")) for t in threads]
+        row += ["-" if c["size_bytes"] is None else f"{c['size_bytes'] / 1e6:.3g}", c["status"], c["reason"]]
+        rows.append(row)
+    header = ["candidate", "precision", "SQNR vs eager (dB)"]
+    if doc["budget"]["eval_data"]:
+        header.append("top-1 drop (points)")
+    header += [f"median {t}T (ms)" for t in threads] + ["size (MB)", "status", "reason"]
+    t = doc["timing"]
+    budget = doc["budget"]
+    lines = [
+        f"# tune: {doc['model']}" + (" (partial: interrupted)" if doc["partial"] else ""), "",
+        f"Machine: {m.get('cpu_model')} ({', '.join(m.get('isa') or []) or 'no ISA flags read'}), "
+        f"{m.get('usable_cpus')} usable CPUs; run {m.get('started')}; weights: {doc['weights']}.",
+        f"Budget: SQNR >= {budget['min_sqnr_db']:g} dB on {budget['held_out_inputs']} held-out inputs"
+        + (f", top-1 drop <= {budget['max_top1_drop_points']:g} points on {budget['eval_data']}"
+           if budget["eval_data"] else "") + f"; objective: {doc['objective']}.",
+        f"Timing: native runner, {t['warmup_iters']} warm-up + {t['num_iters']} measured iterations, "
+        f"{t['rounds']} interleaved rounds, medians ({t['percentile_method']}).", "",
+        tabulate(rows, header, tablefmt="github"), "",
+    ]
+    for threads_key, name in doc["winners"].items():
+        lines.append(f"- {threads_key} thread(s): **{name}**")
+    if doc["weights"] == "random":
+        lines += ["", "Weights are random: SQNR figures judge numerics, not task accuracy."]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(doc: dict, winners: dict, output_dir: Path, model: str) -> list[Path]:
+    """``<model>_tuned_t<N>.pte`` per thread count, ``<model>_tuned.pte`` (the first), tune.json,
+    tune.md; every file written atomically."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index, (threads, result) in enumerate(sorted(winners.items())):
+        data = Path(result.program).read_bytes()
+        names = [f"{model}_tuned_t{threads}.pte"] + ([f"{model}_tuned.pte"] if index == 0 else [])
+        for name in names:
+            written.append(write_bytes_atomic(output_dir / name, data))
+            card = Path(str(result.program) + ".json")
+            if card.is_file():  # the program's card travels with it
+                written.append(write_bytes_atomic(output_dir / (name + ".json"), card.read_bytes()))
+    written.append(write_text_atomic(output_dir / "tune.json", json.dumps(doc, indent=2, default=str)))
+    written.append(write_text_atomic(output_dir / "tune.md", render_markdown(doc)))
+    return written
+
+

@@ -1,0 +1,14 @@
+def define_common_targets():
+    native.python_library(
+        name = "tune",
+        srcs = native.glob(["**/*.py"]),
+        deps = [
+            "//:package_roots",
+            "//examples/benchmark:benchmark",
+            "//examples/common:common",
+            "//examples/evaluation:evaluation",
+            "//examples/quantization:quantization",
+            "//examples/runner:runner",
+        ],
+        visibility = ["PUBLIC"],
+    )

@@ -1,0 +1,93 @@
+"""tune: candidates built once, accuracy budget enforced with reasons, winners per thread count,
+outputs written; the choice logic on made-up measurements; bad input as one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from examples.tune.candidates import Candidate
+from examples.tune.tuner import CandidateResult, pick_winners
+
+
+def _result(name: str, medians: dict[int, float], size: int = 100, rss: int = 10) -> CandidateResult:
+    r = CandidateResult(Candidate(name, "xnnpack", "fp32", name), status="accepted", size_bytes=size)
+    for t, m in medians.items():
+        r.runs[t] = [{"median_ms": m, "p90_ms": m, "first_result_ms": 10 * m, "peak_rss_bytes": rss,
+                      "samples_ms": [m]}]
+    return r
+
+
+def test_winner_per_thread_count_and_reasons():
+    a = _result("a", {1: 2.0, 2: 1.5})
+    b = _result("b", {1: 3.0, 2: 1.0})
+    rejected = CandidateResult(Candidate("c", "xnnpack", "int8", "c"), status="rejected", reason="SQNR 3 dB")
+    winners = pick_winners([a, b, rejected], [1, 2], "latency")
+    assert winners == {1: a, 2: b}
+    assert a.status == b.status == "winner" and "1 thread" in a.reason and "2 thread" in b.reason
+    assert rejected.status == "rejected" and rejected.reason == "SQNR 3 dB"
+
+
+def test_objectives_change_the_winner():
+    fast_big = _result("fast_big", {1: 1.0}, size=1000, rss=500)
+    slow_small = _result("slow_small", {1: 2.0}, size=10, rss=50)
+    assert pick_winners([fast_big, slow_small], [1], "size")[1] is slow_small
+    fast_big.status = slow_small.status = "accepted"
+    assert pick_winners([fast_big, slow_small], [1], "memory")[1] is slow_small
+    fast_big.status = slow_small.status = "accepted"
+    winner = pick_winners([fast_big, slow_small], [1], "latency")[1]
+    assert winner is fast_big and slow_small.status == "slower" and "fast_big" in slow_small.reason
+
+
+@pytest.mark.slow
+def test_tune_toy_model_end_to_end(tmp_path):
+    from examples.benchmark.programs import load_model_context
+    from examples.runner import client
+    from examples.tune.candidates import xnnpack_candidates
+    from examples.tune.report import write_outputs
+    from examples.tune.tuner import TuneSettings, tune
+
+    settings = TuneSettings(model="linear", threads=[1, 2], output_dir=tmp_path / "out",
+                            runner_path=client.find_runner(), cache_dir=tmp_path / "cache", weights="random",
+                            warmup=1, iterations=3, rounds=2, min_sqnr_db=30.0)
+    candidates = [c for c in xnnpack_candidates() if c.recipe in (None, "dynamic_per_channel", "static_per_tensor")]
+    ctx = load_model_context("linear", "random", tmp_path)
+    doc, winners = tune(settings, candidates, ctx)
+    by_name = {c["name"]: c for c in doc["candidates"]}
+    assert by_name["xnnpack_fp32"]["sqnr_db"] is None or by_name["xnnpack_fp32"]["sqnr_db"] > 60
+    for c in doc["candidates"]:
+        assert c["status"] in ("winner", "slower", "rejected", "failed"), c
+        assert c["reason"]
+        if c["status"] == "rejected":
+            assert "SQNR" in c["reason"] and c["sqnr_db"] < 30.0
+        if c["status"] in ("winner", "slower"):
+            assert set(c["times"]) == {"1", "2"}
+            assert all(len(t["rounds_samples_ms"]) == 2 for t in c["times"].values())
+    assert set(doc["winners"]) == {"1", "2"}
+    paths = write_outputs(doc, winners, settings.output_dir, "linear")
+    out = settings.output_dir
+    assert (out / "linear_tuned_t1.pte").read_bytes() == (out / "linear_tuned.pte").read_bytes()
+    assert (out / "linear_tuned_t2.pte").is_file() and out / "tune.md" in paths
+    assert json.loads((out / "tune.json").read_text())["winners"] == doc["winners"]
+    # The tuned program runs and matches what its candidate produced.
+    m = client.run_program(client.find_runner(), out / "linear_tuned.pte", iters=1, warmup=0, threads=1)
+    assert m.first_ms >= 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model_name", "nope"], "unknown model 'nope'"),
+    (["--model_name", "linear", "--threads", "0"], "--threads must list integers >= 1"),
+    (["--model_name", "linear", "--delegates", "tpu"], "--delegates: unknown tpu"),
+    (["--model_name", "linear", "--max_top1_drop", "-1"], "--max_top1_drop must be >= 0"),
+    ([], "--model_name is required"),
+])
+def test_bad_input_is_one_line(args, message, tmp_path, python_env, repo_root):
+    done = subprocess.run([sys.executable, "-m", "examples.backend.tune", "--output_dir", str(tmp_path), *args],
+                          capture_output=True, text=True, cwd=repo_root, env=python_env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], done.stderr
