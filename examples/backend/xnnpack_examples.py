@@ -33,6 +33,7 @@ eval_hooks.define_eval_flags()
 from examples.generation import export_hooks as llm_hooks  # noqa: E402
 
 llm_hooks.define_llm_flags()
+flags.adopt_module_key_flags(llm_hooks)
 
 FLAGS = flags.FLAGS
 
