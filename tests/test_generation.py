@@ -135,7 +135,8 @@ def test_unreadable_tokenizer_is_one_error(tmp_path):
     (("--model_path", "missing.pte", "--prompt_tokens", "1"), 2, "model file not found"),
     (("--model_path", "README.md", "--prompt_tokens", "1,x"), 2, "comma-separated integers"),
     (("--model_path", "README.md", "--prompt_tokens", "1", "--top_p", "0"), 2, "--top_p"),
-    (("--model_path", "README.md", "--prompt_tokens", "1"), 1, "cannot load README.md"),
+    pytest.param(("--model_path", "README.md", "--prompt_tokens", "1"), 1, "cannot load README.md",
+                 marks=pytest.mark.slow),  # loads the runtime and libtorch: several seconds
 ])
 def test_token_runner_bad_input(args, code, fragment):
     assert_one_error_line(run_cli("examples.generation.token_runner", *args), code, fragment)
@@ -237,10 +238,10 @@ def test_8da4w_agrees_with_fp32_on_most_tokens(tiny_programs):
 
 @pytest.mark.slow
 def test_sampling_is_seeded_and_errors_are_one_line(tiny_programs):
-    args = ["--model_path", str(tiny_programs["fp32"]), "--prompt_tokens", "1,2,3", "--max_new_tokens", "12",
-            "--temperature", "1.0", "--json"]
-    runs = [json.loads(run_cli("examples.generation.token_runner", *args, "--seed", s).stdout)["tokens"]
-            for s in ("1", "1", "2")]
+    from examples.generation.decoder import ProgramDecoder, generate
+
+    decoder = ProgramDecoder(tiny_programs["fp32"], 1)
+    runs = [generate(decoder, [1, 2, 3], 12, Sampler(1.0, 0.95, seed)).tokens for seed in (1, 1, 2)]
     assert runs[0] == runs[1] and runs[0] != runs[2]
     too_long = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
                        "--prompt_tokens", "1", "--max_new_tokens", str(MAX_SEQ_LEN))
