@@ -33,12 +33,16 @@ else
   say "packages up to date"
 fi
 
-# gflags for the runner's command line (Debian package), only when missing.
-if ! [ -f /usr/include/gflags/gflags.h ]; then
-  say "installing libgflags-dev"
+# The runner's system libraries (Debian packages), only when missing: gflags for its command
+# line, nlohmann/json (header-only) for its JSON report and input manifests.
+missing=()
+[ -f /usr/include/gflags/gflags.h ] || missing+=(libgflags-dev)
+[ -f /usr/include/nlohmann/json.hpp ] || missing+=(nlohmann-json3-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libgflags-dev >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # --- runner build (owner: runner) ---------------------------------------------------------

@@ -22,6 +22,7 @@ PYTHON_LIBS = [
     "//examples/generation:generation",
     "//examples/models:models",
     "//examples/quantization:quantization",
+    "//examples/results:results",
     "//examples/runner:runner",
     "//examples/tune:tune",
     "//runtime/profiler:profiler",

@@ -1,6 +1,6 @@
 """Accuracy pipeline proven on a real labelled dataset: scikit-learn's handwritten digits.
 
-A MobileNet V2 (10 classes, width 0.5, 32x32) is trained briefly on the training split (cached
+A small CNN (10 classes, 16x16) is trained briefly on the training split (cached
 under .cache/digits by a hash of its configuration), quantized with calibration images from
 the training split, exported as XNNPACK fp32 and q8 programs, and evaluated on the test split
 written as an ImageFolder of PNGs, the same path a user's --eval_data folder takes. Programs run
@@ -38,8 +38,8 @@ def digits(tmp_path_factory):
     calibration = ImageFolderDataset(folders["train"], preprocess).calibration_batches(CALIBRATION_SAMPLES)
     fp32 = export_program(trained.model, example)
     q8 = export_program(trained.model, example, recipe=get_recipe("static_per_channel"), calibration=calibration)
-    programs = {"fp32": save_program(fp32, root / "mv2_digits_xnnpack_fp32.pte"),
-                "q8": save_program(q8, root / "mv2_digits_xnnpack_q8.pte")}
+    programs = {"fp32": save_program(fp32, root / "digits_cnn_xnnpack_fp32.pte"),
+                "q8": save_program(q8, root / "digits_cnn_xnnpack_q8.pte")}
     return {"folders": folders, "trained": trained, "preprocess": preprocess, "programs": programs,
             "calibration_used": q8.calibration_batches}
 
@@ -84,7 +84,7 @@ def test_export_cli_eval_data(digits, tmp_path, python_env, repo_root):
     assert trained.path is not None and trained.path.is_file()
     done = subprocess.run(
         [sys.executable, "-m", "examples.backend.xnnpack_examples",
-         "--model_name=examples.evaluation.digits:mv2_digits", f"--weights={trained.path}",
+         "--model_name=examples.evaluation.digits:digits_cnn", f"--weights={trained.path}",
          f"--eval_data={digits['folders']['test']}", "--eval_limit=60", "--eval_engine=python",
          f"--output_dir={tmp_path}"],
         capture_output=True, text=True, env=python_env, cwd=repo_root, timeout=600)

@@ -37,9 +37,9 @@ def test_preprocess_for_spec():
     assert (pre.image_size, pre.mean) == (299, (0.5, 0.5, 0.5))
     with pytest.raises(NotAnImageModel, match="not an image classifier"):
         Preprocess.for_spec(resolve_model("add"))
-    user = resolve_model("examples.evaluation.digits:mv2_digits")
+    user = resolve_model("examples.evaluation.digits:digits_cnn")
     _, inputs = user.factory(None)
-    assert Preprocess.for_spec(user, inputs).image_size == 32
+    assert Preprocess.for_spec(user, inputs).image_size == 16
 
 
 def test_image_folder_layout(tmp_path):

@@ -67,6 +67,8 @@ def test_json_schema(full_run):
         assert record["first_iteration_ms"] >= 0 and record["mean_ms"] >= 0
         assert record["time_to_first_result_ms"] is not None and record["peak_rss_bytes"] > 0
         assert record["conversion"] and record["version"]
+        (samples,) = record["rounds_samples_ms"]  # one round of raw samples, every backend
+        assert len(samples) == record["measured_iters"] and all(t >= 0 for t in samples)
 
 
 def test_accuracy_against_eager(full_run):

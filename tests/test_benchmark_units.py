@@ -12,7 +12,7 @@ from examples.runner import client as runner
 from examples.common.metrics import compare
 from examples.benchmark.backends import BACKENDS, parse_backends
 from examples.benchmark.cache import ArtifactCache
-from examples.benchmark.machine import parse_cpuinfo
+from examples.benchmark.machine import cpu_facts, machine_info
 from examples.common.stats import percentile, split_iterations, summarize
 
 
@@ -48,11 +48,11 @@ def test_accuracy_max_abs_and_sqnr():
 
 
 def test_cpuinfo_isa_flags():
-    text = "processor: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 fma avx512f avx512_vnni avx_vnni\n\nprocessor: 1\n"
-    info = parse_cpuinfo(text)
+    cpu = cpu_facts({"brand_raw": "Some CPU", "flags": "fpu avx2 fma avx512f avx512_vnni avx_vnni".split()}, "")
+    info = machine_info(cpu)
     assert info["cpu_model"] == "Some CPU"
     assert {"AVX2", "AVX-512F", "AVX-512 VNNI", "AVX-VNNI"} <= set(info["isa"])
-    assert parse_cpuinfo("flags: sse2\n")["isa"] == []
+    assert machine_info(cpu_facts({"flags": ["sse2"]}, ""))["isa"] == []
 
 
 def test_parse_backends():
@@ -70,10 +70,11 @@ def test_runner_missing_names_the_build_command(tmp_path):
 
 
 def test_runner_json_and_output_files(tmp_path):
-    printed = ('log line\n{"load_ms": 1.5, "method_init_ms": 2.0, "first_iter_ms": 9.0, "mean_ms": 4.0, '
-               '"median_ms": 4.0, "p90_ms": 5.0, "min_ms": 3.0, "max_ms": 6.0, "peak_rss_kb": 2048}\n')
+    printed = ('log line\n{"load_ms": 1.5, "method_init_ms": 2.0, "first_iter_ms": 9.0, '
+               '"samples_ms": [3.0, 6.0, 4.0, 5.0], "cpu_ms": 17.5, "wall_ms": 18.0, "peak_rss_kb": 2048}\n')
     m = runner.measurement_from_json(runner.parse_json(printed))
-    assert (m.load_ms, m.init_ms, m.first_ms, m.mean_ms, m.peak_rss_bytes) == (1.5, 2.0, 9.0, 4.0, 2048 * 1024)
+    assert (m.load_ms, m.init_ms, m.first_ms, m.mean_ms, m.peak_rss_bytes) == (1.5, 2.0, 9.0, 4.5, 2048 * 1024)
+    assert (m.median_ms, m.min_ms, m.max_ms, m.cpu_ms, m.wall_ms) == (4.5, 3.0, 6.0, 17.5, 18.0)
     with pytest.raises(runner.RunnerFailed, match="lacks"):
         runner.measurement_from_json({"mean_ms": 1.0})
     prefix = tmp_path / "out"
@@ -114,7 +115,10 @@ def test_q8_speedup_line_names_ratio_and_int8_level():
 
 
 def test_machine_info_reports_int8_capability():
-    info = parse_cpuinfo("model name : X\nflags : avx2 fma avx512f avx512bw avx512_vnni\n")
+    from examples.quantization.cpu_caps import detect
+
+    cpu = cpu_facts({"brand_raw": "X", "flags": "avx2 fma avx512f avx512bw avx512_vnni".split()}, "")
+    info = machine_info(cpu, detect(cpu).as_dict())
     assert info["int8"]["int8_level"] == "avx512_vnni" and info["int8"]["recommended_precision"] == "q8"
 
 

@@ -2,7 +2,6 @@
 repo (tests/fixtures/buck2/good_repo.py written to tmp_path) is caught."""
 
 import importlib.util
-import json
 import subprocess
 import sys
 from pathlib import Path

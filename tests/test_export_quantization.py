@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +14,7 @@ from examples.models.preprocessing import Preprocess
 from examples.quantization.calibration import CalibrationError, load_calibration
 from examples.quantization.recipes import get_recipe
 from examples.common.metrics import sqnr_db
-from tests.export_helpers import run_pte, small_conv_net
+from tests.export_helpers import small_conv_net
 
 
 def _randn(seed, *shape):

@@ -2,7 +2,8 @@
 
 Small models go through the session ``programs`` cache (other test files reuse them). The
 big ones (resnet50, ic3, vit, dl3) are exported once here and dropped right after, so the
-session never holds more than one of them.
+session never holds more than one of them; they take minutes, so they form their own tier
+(``pytest -m zoo``), outside the default run.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def test_small_model_fp32_matches_eager(programs, name):
     assert_close_to_eager(out, _eager(exported.model, exported.example_inputs))
 
 
+@pytest.mark.slow
+@pytest.mark.zoo  # minutes of export: its own tier (pytest -m zoo), not the default run
 @pytest.mark.parametrize("name", BIG)
 def test_big_model_fp32_matches_eager(tmp_path, name):
     from examples.export.lowering import export_program, pte_filename, save_program

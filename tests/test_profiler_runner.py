@@ -1,120 +1,103 @@
-"""Decode ETDumps written by the profiling runner (cmake-out-prof/xnn_executor_runner).
+"""Decode ETDumps written by the profiling runner (cmake-out-prof/xnn_executor_runner), started
+through examples/runner/client.py. Skipped, with the reason, when that build is missing.
 
-Skipped, with the reason, when the profiling runner is not built. The runner's contract is
-docs/PROFILE_FORMAT.md: one "run model" event per recorded iteration, ExecuTorch's own
-events, and the XNNPACK delegate's per-operator events.
+The runner's contract is docs/PROFILE_FORMAT.md: one "run model" event per recorded iteration,
+ExecuTorch's own events, and the XNNPACK delegate's per-operator events.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import warnings
 from pathlib import Path
 
 import pytest
 
-from runtime.profiler import decode
+from examples.runner import client
+from runtime.profiler.report import DELEGATE_OVERHEAD, FRAMEWORK_OVERHEAD, RUN_MODEL
+from tests.helpers_profiler import report_for, toy_model, toy_profile
 
 WARMUP, ITERS = 2, 5
 PROF_RUNNER = Path("cmake-out-prof") / "xnn_executor_runner"
 
 
 @pytest.fixture(scope="session")
-def prof_runner(request, repo_root) -> Path:
-    # Prefer a fixture that builds it, if tests/conftest.py provides one.
-    for name in ("profiling_runner", "prof_runner_binary"):
-        try:
-            found = request.getfixturevalue(name)
-        except pytest.FixtureLookupError:
-            continue
-        if found:
-            return Path(found)
-    path = repo_root / PROF_RUNNER
-    if not (path.is_file() and os.access(path, os.X_OK)):
+def prof_runner(repo_root) -> Path:
+    try:
+        return client.find_runner(repo_root / PROF_RUNNER)
+    except client.RunnerNotBuilt:
         pytest.skip(f"profiling runner not built: {PROF_RUNNER} is missing "
                     "(build runtime/executor_runner with -DEXECUTORCH_PROF_ENABLED=ON)")
-    return path
 
 
 @pytest.fixture(scope="session")
-def runner_profiles(prof_runner, programs, tmp_path_factory):
-    """(model, variant) -> (runner JSON summary, ETDump path); made once per session on demand."""
-    cache: dict = {}
-    out_dir = tmp_path_factory.mktemp("profiler_runner")
+def profile_of(prof_runner, tmp_path_factory):
+    """pte -> (the runner's JSON, its prof_result.bin); each program profiled once per session."""
+    made: dict = {}
 
-    def get(model: str, variant: str):
-        if (model, variant) not in cache:
-            pte = programs.get(model, variant)
-            prof = out_dir / f"{model}_{variant}_prof_result.bin"
-            p = subprocess.run(
-                [str(prof_runner), f"--model_path={pte}", f"--warmup_iters={WARMUP}", f"--num_iters={ITERS}",
-                 f"--prof_result_path={prof}", "--json"],
-                capture_output=True, text=True, timeout=600, cwd=out_dir)
-            assert p.returncode == 0, p.stderr
-            summary = json.loads(p.stdout)
-            assert summary.get("profiling") is True, "runner is not a profiling build"
-            cache[(model, variant)] = (summary, prof)
-        return cache[(model, variant)]
+    def profile(pte: Path):
+        if pte not in made:
+            folder = tmp_path_factory.mktemp("profiler_runner")
+            measurement = client.run_program(prof_runner, pte.resolve(), iters=ITERS, warmup=WARMUP, threads=1,
+                                             timeout=600, cwd=folder)
+            assert measurement.raw.get("profiling") is True, "the runner is not a profiling build"
+            made[pte] = (measurement.raw, folder / "prof_result.bin")
+        return made[pte]
 
-    return get
+    return profile
 
 
-CASES = [("mv2", "fp32"), ("mv2", "q8"), ("mv3", "fp32"), ("mv3", "q8")]
+@pytest.fixture(scope="session")
+def toy_q8(tmp_path_factory) -> Path:
+    from examples.export.lowering import export_program, save_program
+    from examples.quantization.recipes import get_recipe
+
+    model, inputs = toy_model()
+    result = export_program(model, inputs, delegate=True, recipe=get_recipe("static_per_channel"))
+    return save_program(result, tmp_path_factory.mktemp("profiler_q8") / "toy_xnnpack_q8.pte")
 
 
-@pytest.mark.parametrize("model,variant", CASES)
-def test_runner_profile_is_consistent(runner_profiles, model, variant):
-    summary, prof = runner_profiles(model, variant)
-    r = decode.decode_file(prof, warmup_iters=WARMUP)
-    recorded = summary.get("prof_iterations", WARMUP + ITERS)
-    assert r.run_model.source == decode.RUN_MODEL
-    assert r.run_model.iterations_recorded == recorded == r.events_found[decode.RUN_MODEL]
-    assert recorded == WARMUP + ITERS  # no EXECUTORCH_NUM_PROF_BLOCKS cap in the default build
-    assert r.executions == recorded and r.run_model.warmup_dropped == WARMUP
-    assert r.run_model.measured.count == ITERS
-    assert r.delegate_op_events, f"no XNNPACK per-operator events: {r.events_found}"
-    assert r.delegates and all(d.instruction_id >= 0 for d in r.delegates)
-    # per call, the delegate's operators fit inside the delegate call
-    tl = decode.build_timeline(decode.raw_events(decode.load_etdump(prof)))
-    for ex in tl.executions:
-        assert sum(c.event.duration for c in ex.calls) <= ex.execute.duration
-        for c in ex.calls:
-            if c.is_delegate:
-                assert sum(op.duration for op in c.delegate_ops) <= c.event.duration
-    # "run model" wraps Method::execute
-    for rm, ex in zip(tl.run_model, tl.executions):
-        assert rm.start <= ex.execute.start and ex.execute.end <= rm.end
-    total = sum(row.total_ms for row in r.operators) + r.overhead.overhead_total_ms
-    assert total == pytest.approx(r.overhead.execute_total_ms)
+def check_consistent(summary: dict, prof: Path):
+    r = report_for(prof, warmup_iters=WARMUP)
+    it = r.iterations
+    assert it.event == RUN_MODEL
+    assert it.recorded == summary["prof_iterations"] == WARMUP + ITERS  # no EXECUTORCH_NUM_PROF_BLOCKS cap
+    assert (it.warmup_dropped, it.measured["count"]) == (WARMUP, ITERS)
+    assert it.measured["min"] <= it.measured["median"] <= it.measured["max"]
+    assert r.runner_overhead_ms is not None and r.runner_overhead_ms >= 0  # "run model" wraps Method::execute
+    kinds = {row.kind for row in r.operators}
+    assert "delegated_operator" in kinds, [row.name for row in r.operators]  # XNNPACK's own events
+    assert sum(row.share_pct for row in r.operators) == pytest.approx(100.0)
+    assert next(row for row in r.operators if row.name == FRAMEWORK_OVERHEAD).total_ms >= 0
+    return r
 
 
-def test_runner_mv2_fp32_shows_convolutions(runner_profiles):
-    _, prof = runner_profiles("mv2", "fp32")
-    r = decode.decode_file(prof, warmup_iters=WARMUP)
-    convs = [row for row in r.operators if row.delegated and row.name.startswith("Convolution")]
-    assert convs, [row.name for row in r.operators]
-    assert sum(row.count for row in convs) >= 18 * ITERS
+def test_toy_fp32_profile(profile_of, tmp_path_factory):
+    summary, prof = profile_of(toy_profile(tmp_path_factory)["pte"])
+    r = check_consistent(summary, prof)
+    names = {row.name for row in r.operators}
+    assert {"Convolution (NHWC, F32) IGEMM", "Fully Connected (NC, F32) GEMM", "mean.out", DELEGATE_OVERHEAD} <= names
+    assert next(row for row in r.operators if row.name == DELEGATE_OVERHEAD).count == 2 * ITERS
+
+
+def test_toy_fp32_profile_with_etrecord(profile_of, tmp_path_factory):
+    toy = toy_profile(tmp_path_factory)
+    _, prof = profile_of(toy["pte"])
+    r = report_for(prof, toy["etrecord"], warmup_iters=WARMUP)
+    conv = next(row for row in r.operators if row.name.startswith("Convolution"))
+    assert conv.backend == "XnnpackBackend" and "aten.convolution.default" in conv.source_ops
+
+
+@pytest.mark.slow  # a quantized export: calibration takes a while
+def test_toy_q8_uses_quantized_operators(profile_of, toy_q8):
+    summary, prof = profile_of(toy_q8)
+    names = [row.name for row in check_consistent(summary, prof).operators]
+    assert any("QC8" in name or "QS8" in name for name in names), names
+
+
+@pytest.mark.slow
+def test_mv2_fp32_shows_every_convolution(profile_of, programs):
+    summary, prof = profile_of(programs.get("mv2", "fp32"))
+    r = check_consistent(summary, prof)
+    convs = [row for row in r.operators if row.kind == "delegated_operator" and row.name.startswith("Convolution")]
+    # mv2: the stem and 17 depthwise convolutions stay convolutions; XNNPACK runs 1x1 ones as GEMMs
+    assert sum(row.count for row in convs) >= 18 * ITERS, [row.name for row in r.operators]
     assert any("F32" in row.name for row in convs)
-
-
-def test_runner_q8_uses_quantized_operators(runner_profiles):
-    _, prof = runner_profiles("mv2", "q8")
-    names = [row.name for row in decode.decode_file(prof, warmup_iters=WARMUP).operators]
-    assert any("QC8" in n or "QS8" in n for n in names), names
-
-
-def test_inspector_reads_runner_etdump(runner_profiles):
-    from examples.common.quiet import quiet_stdio
-    from executorch.devtools import Inspector
-
-    _, prof = runner_profiles("mv3", "fp32")
-    with quiet_stdio(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Output Buffer not found": timings only
-        inspector = Inspector(etdump_path=str(prof))
-    raw = [x for b in inspector.event_blocks for e in b.events if e.name == decode.RUN_MODEL
-           for x in e.perf_data.raw]
-    r = decode.decode_file(prof, warmup_iters=WARMUP)
-    assert len(raw) == r.run_model.iterations_recorded
-    assert raw[0] == pytest.approx(r.run_model.first_ms)

@@ -4,46 +4,23 @@ delegate's per-operator events; the configure-time checks on the profiling optio
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-PROF_DIR = REPO / "cmake-out-prof"
+from tests.helpers_runner import PROF_DIR, REPO, build_tools, ensure_runner
+from tests.helpers_runner import run as run_runner
+
 MESSAGE = "EXECUTORCH_PROF_BUF_SIZE and EXECUTORCH_NUM_PROF_BLOCKS require EXECUTORCH_PROF_ENABLED=ON"
-
-
-def _tool(name: str) -> str | None:
-    venv = REPO / ".venv" / "bin" / name
-    return str(venv) if venv.exists() else shutil.which(name)
-
-
-def _need_tools() -> tuple[str, dict]:
-    cmake, ninja = _tool("cmake"), _tool("ninja")
-    if not cmake or not ninja or not shutil.which("c++") or not Path("/usr/include/gflags/gflags.h").exists():
-        pytest.skip("runner build tools absent (cmake, ninja, c++, libgflags-dev): run ./setup.sh")
-    env = dict(os.environ, PATH=f"{Path(ninja).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    return cmake, env
-
-
-def _build(build_dir: Path, *args: str) -> Path:
-    cmake, env = _need_tools()
-    if not (build_dir / "build.ninja").exists():
-        subprocess.run([cmake, "-S", str(REPO), "-B", str(build_dir), "-G", "Ninja",
-                        "-DCMAKE_BUILD_TYPE=Release", *args], check=True, capture_output=True, env=env)
-    subprocess.run([cmake, "--build", str(build_dir), "--parallel", "2"], check=True,
-                   capture_output=True, env=env)
-    return build_dir / "xnn_executor_runner"
 
 
 @pytest.fixture(scope="session")
 def prof_runner() -> Path:
-    return _build(PROF_DIR, "-DEXECUTORCH_PROF_ENABLED=ON")
+    return ensure_runner(PROF_DIR, "-DEXECUTORCH_PROF_ENABLED=ON")
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +38,7 @@ def tiny_fp32(tmp_path_factory) -> Path:
 
 
 def _run(runner: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(runner), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    proc = run_runner(runner, *args, cwd=cwd)
     assert proc.returncode == 0, proc.stderr
     return proc
 
@@ -83,7 +60,9 @@ def test_prof_result_written_and_counts_iterations(prof_runner, tiny_fp32, tmp_p
                 f"--prof_result_path={out}", "--json")
     assert out.exists() and out.stat().st_size > 0
     assert not [p for p in tmp_path.iterdir() if ".tmp." in p.name]
-    assert '"prof_iterations": 5' in proc.stdout and '"profiling": true' in proc.stdout
+    data = json.loads(proc.stdout)
+    assert data["prof_iterations"] == 5 and data["profiling"] is True and data["prof_result_path"] == str(out)
+    assert len(data["samples_ms"]) == 3
 
     blocks = _run_blocks(out)
     assert blocks[0].name == "Default"
@@ -125,17 +104,18 @@ def test_profiling_defines_exact(prof_runner):
 
 @pytest.mark.parametrize("option", ["-DEXECUTORCH_PROF_BUF_SIZE=1048576", "-DEXECUTORCH_NUM_PROF_BLOCKS=4"])
 def test_prof_options_without_profiling_fail_configure(tmp_path, option):
-    cmake, env = _need_tools()
+    cmake, env = build_tools()
     proc = subprocess.run([cmake, "-S", str(REPO), "-B", str(tmp_path / "b"), "-G", "Ninja", option],
                           capture_output=True, text=True, env=env)
     assert proc.returncode != 0
     assert MESSAGE in " ".join(proc.stderr.split())  # CMake wraps the message
 
 
+@pytest.mark.slow  # a full runner build in a fresh directory: about a minute
 def test_num_prof_blocks_and_buf_size_build(tmp_path, tiny_fp32):
     """A fixed ETDump buffer and a cap of 3 recorded iterations (of 6 run)."""
-    runner = _build(tmp_path / "build", "-DEXECUTORCH_PROF_ENABLED=ON",
-                    "-DEXECUTORCH_PROF_BUF_SIZE=1048576", "-DEXECUTORCH_NUM_PROF_BLOCKS=3")
+    runner = ensure_runner(tmp_path / "build", "-DEXECUTORCH_PROF_ENABLED=ON",
+                           "-DEXECUTORCH_PROF_BUF_SIZE=1048576", "-DEXECUTORCH_NUM_PROF_BLOCKS=3")
     defines = set(re.findall(r"-D(EXECUTORCH_\w+(?:=\S*)?)", (tmp_path / "build" / "build.ninja").read_text()))
     assert defines == {"EXECUTORCH_PROF_ENABLED=1", "EXECUTORCH_PROF_BUF_SIZE=1048576",
                        "EXECUTORCH_NUM_PROF_BLOCKS=3"}

@@ -11,6 +11,7 @@ def define_common_targets():
             "//examples/generation:generation",
             "//examples/models:models",
             "//examples/quantization:quantization",
+            "//examples/results:results",
             "//examples/runner:runner",
             "//examples/tune:tune",
             "//runtime/profiler:profiler",
@@ -30,6 +31,22 @@ def define_common_targets():
     native.python_binary(
         name = "benchmark",
         main_module = "examples.backend.benchmark",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:compare -- old/benchmark.json new/benchmark.json --fail_on_regression 10
+    native.python_binary(
+        name = "compare",
+        main_module = "examples.backend.compare",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:publish -- --check
+    native.python_binary(
+        name = "publish",
+        main_module = "examples.backend.publish",
         deps = [":backend"],
         visibility = ["PUBLIC"],
     )

@@ -24,9 +24,8 @@ from examples.benchmark.programs import ModelContext, Prepared, load_model_conte
 from examples.benchmark.progress import GridProgress
 from examples.benchmark.records import add_speedups, apply_prepared, comparisons, finish_record, new_record
 from examples.common.stats import PERCENTILE_METHOD
-
-SCHEMA = "xnnpack-toolkit/benchmark"
-SCHEMA_VERSION = 2
+from examples.quantization.cpu_caps import detect as detect_int8
+from examples.results.schema import SCHEMA, SCHEMA_VERSION
 
 
 @dataclass
@@ -97,7 +96,8 @@ def run_benchmark(settings: Settings, progress: GridProgress | None = None) -> d
         "partial": partial,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "wall_seconds": ended - started,
-        "machine": machine.fingerprint(settings.argv, started, ended),
+        "machine": machine.fingerprint(settings.argv, started, ended, threads=settings.threads,
+                                       int8=detect_int8().as_dict()),
         "packages": machine.package_versions(),
         "settings": {
             "models": settings.models, "backends": settings.backends, "threads": settings.threads,

@@ -1,14 +1,33 @@
-"""What the numbers were measured on: CPU model, ISA flags, cores, OS and package versions."""
+"""What the numbers were measured on: the one home of machine facts.
+
+:func:`fingerprint` is the ``machine`` object of a benchmark result (schema version 2): it
+tells machines apart (CPU vendor, family/model/stepping, ISA class, cores, memory, OS) and
+records what ran (Python and package versions, git commit, command line, start/end time).
+:func:`machine_id` hashes the part that must match before two runs' timings are compared.
+
+CPU vendor, brand and flags come from ``py-cpuinfo``. It drops a stepping of 0 (it filters
+"empty" values) and is slow (about 1 s), so family/model/stepping come from the small
+``/proc/cpuinfo`` reader :func:`read_cpu_ids` and the py-cpuinfo answer is cached.
+"""
 
 from __future__ import annotations
 
+import datetime
+import functools
+import hashlib
+import json
 import os
 import platform
+import subprocess
+import sys
 from importlib import metadata
+from pathlib import Path
 
-from examples.quantization.cpu_caps import parse_cpuinfo as parse_cpu_caps
+CPUINFO = Path("/proc/cpuinfo")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# /proc/cpuinfo flag -> name in the report. VNNI comes in two flavours: AVX-512 VNNI and AVX-VNNI.
+# cpu flag (/proc/cpuinfo, py-cpuinfo) -> name in reports. VNNI comes in two flavours:
+# AVX-512 VNNI and AVX-VNNI.
 ISA_FLAGS = {
     "avx2": "AVX2",
     "fma": "FMA",
@@ -17,25 +36,113 @@ ISA_FLAGS = {
     "avx512_vnni": "AVX-512 VNNI",
     "avx_vnni": "AVX-VNNI",
     "avx512_bf16": "AVX-512 BF16",
+    "amx_tile": "AMX-TILE",
     "amx_int8": "AMX-INT8",
+    "amx_bf16": "AMX-BF16",
     # Arm (Linux reports "Features" instead of "flags")
+    "asimd": "NEON",
     "asimddp": "NEON dot product",
     "i8mm": "I8MM",
     "sve": "SVE",
 }
 
-PACKAGES = ("torch", "torchvision", "executorch", "torchao", "onnxruntime", "onnx", "onnxscript", "numpy", "matplotlib")
+# ISA classes, best first: (class, flags that all must be present). Runs are grouped by class.
+ISA_CLASSES = (
+    ("AMX", ("amx_int8",)),
+    ("AVX-512 VNNI+BF16", ("avx512_vnni", "avx512_bf16")),
+    ("AVX-512 VNNI", ("avx512_vnni",)),
+    ("AVX-512", ("avx512f", "avx512bw")),
+    ("AVX2 VNNI", ("avx2", "avx_vnni")),
+    ("AVX2", ("avx2",)),
+    ("Arm I8MM", ("i8mm",)),
+    ("Arm dotprod", ("asimddp",)),
+    ("Arm NEON", ("asimd",)),
+)
+
+PACKAGES = ("torch", "torchvision", "executorch", "torchao", "onnxruntime", "onnx", "onnxscript", "numpy",
+            "matplotlib", "py-cpuinfo")
+
+# Fingerprint fields that identify the machine; everything else (packages, commit, kernel,
+# command) may differ between two runs whose timings are compared.
+IDENTITY_KEYS = ("arch", "cpu_vendor", "cpu_model", "cpu_family", "cpu_model_number", "cpu_stepping", "isa",
+                 "logical_cpus", "usable_cpus", "memory_gib", "os_system")
 
 
-def parse_cpuinfo(text: str) -> dict:
-    """``{"cpu_model", "isa", "int8"}`` from the text of ``/proc/cpuinfo`` (first processor block);
-    the flags and the int8 capability come from :mod:`examples.quantization.cpu_caps`."""
-    caps = parse_cpu_caps(text)
+def read_cpu_ids(text: str) -> dict[str, int | None]:
+    """``{"family", "model", "stepping"}`` of the first processor in ``/proc/cpuinfo`` text
+    (x86 ``cpu family`` / ``model`` / ``stepping``; Arm ``CPU architecture`` / ``CPU part`` /
+    ``CPU variant``); ``None`` where the field is missing."""
+    keys = {"cpu family": "family", "model": "model", "stepping": "stepping",
+            "cpu architecture": "family", "cpu part": "model", "cpu variant": "stepping"}
+    ids: dict[str, int | None] = {"family": None, "model": None, "stepping": None}
+    for line in text.splitlines():
+        if not line.strip():
+            if any(v is not None for v in ids.values()):
+                break  # end of the first processor block
+            continue
+        key, sep, value = line.partition(":")
+        name = keys.get(key.strip().lower())
+        if sep and name and ids[name] is None:
+            try:
+                ids[name] = int(value.strip(), 0)  # Arm writes hex (0xd0c)
+            except ValueError:
+                pass
+    return ids
+
+
+def isa_names(flags) -> list[str]:
+    have = set(flags)
+    return [name for flag, name in ISA_FLAGS.items() if flag in have]
+
+
+def isa_class(flags) -> str:
+    have = set(flags)
+    for name, needed in ISA_CLASSES:
+        if all(f in have for f in needed):
+            return name
+    return "other"
+
+
+@functools.lru_cache(maxsize=1)
+def _py_cpuinfo() -> dict:
+    try:
+        import cpuinfo
+    except ImportError:  # declared in pyproject.toml; a bare environment still gets a fingerprint
+        return {}
+    try:
+        return cpuinfo.get_cpu_info()
+    except Exception:  # noqa: BLE001 - a machine py-cpuinfo cannot read gets "unknown" fields
+        return {}
+
+
+def _read_cpuinfo_text(path: Path = CPUINFO) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_facts(info: dict | None = None, cpuinfo_text: str | None = None) -> dict:
+    """Vendor, brand, flags (py-cpuinfo's ``get_cpu_info()`` dict) and family/model/stepping
+    (:func:`read_cpu_ids`); both sources can be given, for tests, or are read from this machine."""
+    info = _py_cpuinfo() if info is None else info
+    ids = read_cpu_ids(_read_cpuinfo_text() if cpuinfo_text is None else cpuinfo_text)
+    for key in ids:  # py-cpuinfo's CPUID answer where /proc/cpuinfo has none (not Linux)
+        if ids[key] is None and isinstance(info.get(key), int) and info[key] >= 0:
+            ids[key] = info[key]
+    flags = sorted({str(f).lower() for f in info.get("flags") or ()})
     return {
-        "cpu_model": None if caps.model == "unknown" else caps.model,
-        "isa": [name for flag, name in ISA_FLAGS.items() if flag in caps.flags],
-        "int8": caps.as_dict(),
+        "vendor": info.get("vendor_id_raw") or info.get("hardware_raw") or None,
+        "brand": (info.get("brand_raw") or "").strip() or None,
+        "family": ids["family"], "model": ids["model"], "stepping": ids["stepping"],
+        "arch": info.get("arch_string_raw") or platform.machine(),
+        "flags": flags,
     }
+
+
+def cpu_flags() -> list[str]:
+    """This machine's CPU flags (lower case, as /proc/cpuinfo writes them)."""
+    return cpu_facts()["flags"]
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
@@ -48,33 +155,105 @@ def package_versions(names=PACKAGES) -> dict[str, str | None]:
     return versions
 
 
-def machine_info() -> dict:
+def _git(*args: str) -> str | None:
     try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            cpu = parse_cpuinfo(f.read())
-    except OSError:
-        cpu = parse_cpuinfo("")
+        done = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_state() -> dict:
+    """``{"commit", "dirty"}`` of the toolkit's checkout; both ``None`` outside a git checkout."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit.strip(), "dirty": None if status is None else bool(status.strip())}
+
+
+def memory_bytes() -> int | None:
     try:
-        usable = len(os.sched_getaffinity(0))
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def usable_cpus() -> int | None:
+    try:
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        usable = os.cpu_count()
-    return {
-        "cpu_model": cpu["cpu_model"] or platform.processor() or platform.machine(),
-        "isa": cpu["isa"],
-        "int8": cpu["int8"],
+        return os.cpu_count()
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def machine_info(cpu: dict | None = None, int8: dict | None = None) -> dict:
+    """The machine part of the fingerprint (no run facts); ``cpu`` as :func:`cpu_facts` returns;
+    ``int8``: :func:`examples.quantization.cpu_caps.detect`'s verdict as a dict (cpu_caps reads
+    its flags from this module, so this module does not import it)."""
+    cpu = cpu_facts() if cpu is None else cpu
+    memory = memory_bytes()
+    info = {
+        "cpu_vendor": cpu["vendor"],
+        "cpu_model": cpu["brand"] or platform.processor() or platform.machine(),
+        "cpu_family": cpu["family"], "cpu_model_number": cpu["model"], "cpu_stepping": cpu["stepping"],
+        "isa": isa_names(cpu["flags"]),
+        "isa_class": isa_class(cpu["flags"]),
+        "int8": int8,
         "logical_cpus": os.cpu_count(),
-        "usable_cpus": usable,
-        "arch": platform.machine(),
+        "usable_cpus": usable_cpus(),
+        "memory_bytes": memory,
+        "memory_gib": None if memory is None else round(memory / 2**30),
+        "arch": cpu["arch"],
         "os": f"{platform.system()} {platform.release()}",
+        "os_system": platform.system(),
+        "kernel": platform.release(),
         "python": platform.python_version(),
     }
-
-
-def fingerprint(argv, started: float, ended: float) -> dict:
-    """What tells this run's machine apart, with the command line and times of the run."""
-    import time
-
-    info = machine_info()
-    info.update(command=list(argv), started=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-                ended=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ended)))
+    info["id"] = machine_id(info)
     return info
+
+
+def fingerprint(argv: list[str] | None = None, started: float | None = None, ended: float | None = None,
+                threads: list[int] | None = None, int8: dict | None = None, cpu: dict | None = None) -> dict:
+    """The ``machine`` object of a result file: :func:`machine_info` plus what ran and when.
+
+    ``argv``: the command line (default ``sys.argv``); ``started``/``ended``: ``time.time()``
+    values; ``threads``: the thread counts the run used; ``int8``: see :func:`machine_info`.
+    """
+    info = machine_info(cpu, int8)
+    info.update(
+        threads_used=list(threads) if threads is not None else None,
+        packages=package_versions(),
+        git=git_state(),
+        command=_repo_relative(list(sys.argv if argv is None else argv)),
+        started=_iso(started), ended=_iso(ended),
+    )
+    return info
+
+
+def _repo_relative(argv: list[str]) -> list[str]:
+    """The command line with paths inside the checkout made relative to it (reproducible
+    anywhere, and no machine paths in published result files)."""
+    prefix = str(REPO_ROOT) + os.sep
+    return [a[len(prefix):] if isinstance(a, str) and a.startswith(prefix) else a for a in argv]
+
+
+def machine_id(info: dict) -> str:
+    """A short hash of the identity fields: equal ids, same machine (timings comparable)."""
+    identity = {key: info.get(key) for key in IDENTITY_KEYS}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def describe(info: dict) -> str:
+    """One line naming the machine, for tables and plot titles."""
+    ids = "/".join("?" if info.get(k) is None else str(info[k])
+                   for k in ("cpu_family", "cpu_model_number", "cpu_stepping"))
+    cpus = info.get("usable_cpus") or info.get("logical_cpus")
+    memory = f", {info['memory_gib']} GiB" if info.get("memory_gib") else ""
+    return f"{info.get('cpu_model') or 'unknown CPU'} (family/model/stepping {ids}, {info.get('isa_class', 'ISA ?')}), {cpus} CPUs{memory}"

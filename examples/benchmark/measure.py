@@ -25,7 +25,7 @@ def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, thr
             "min_ms": m.min_ms, "max_ms": m.max_ms, "load_ms": m.load_ms, "init_ms": m.init_ms,
             "time_to_first_result_ms": ttfr, "peak_rss_bytes": m.peak_rss_bytes,
             "version": f"executorch {package_versions(('executorch',))['executorch']} (native runner)",
-            "samples_ms": list(getattr(m, "samples_ms", None) or []), "outputs": m.outputs}
+            "samples_ms": list(m.samples_ms), "outputs": m.outputs}
 
 
 def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:

@@ -266,7 +266,10 @@ def render_chart(doc: dict) -> bytes:
     ax.set_xticks(range(len(cells)))
     ax.set_xticklabels([f"{n}\n{t} thread{'s' if t != 1 else ''}" for n, t in cells])
     ax.set_ylabel("mean latency per iteration (ms, log scale)")
-    ax.set_title("ExecuTorch XNNPACK vs peers (lower is better)")
+    from examples.results.plot import plot_title
+
+    ax.set_title(plot_title("ExecuTorch vs peers (lower is better)", doc["machine"], doc["created"][:10]),
+                 fontsize="medium")
     if backends:
         ax.legend(fontsize="small")
     else:

@@ -6,8 +6,8 @@ or I8MM on Arm. Without one (plain AVX2, e.g. Zen 2/Zen 3, Haswell..Skylake clie
 kernels widen to int16 and are slower than fp32 (see docs/PERFORMANCE.md), so the recommendation
 there is fp32.
 
-``detect()`` reads ``/proc/cpuinfo`` (Linux); elsewhere, or when it cannot be read, the
-capability is ``"unknown"`` and the recommendation is fp32 (the safe choice: never slower by
+``detect()`` reads the CPU flags through :mod:`examples.benchmark.machine` (py-cpuinfo); when
+they cannot be read, the capability is ``"unknown"`` and the recommendation is fp32 (the safe choice: never slower by
 surprise, never less accurate).
 
     >>> caps = detect()
@@ -18,9 +18,8 @@ surprise, never less accurate).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-CPUINFO = Path("/proc/cpuinfo")
+from examples.benchmark import machine
 
 # int8 capability levels, best first: (level, flags that all must be present, int8 beats fp32?)
 _LEVELS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
@@ -64,19 +63,9 @@ class CpuCaps:
         }
 
 
-def parse_cpuinfo(text: str) -> CpuCaps:
-    """Capabilities from the text of /proc/cpuinfo (the first processor entry is used)."""
-    flags: set[str] = set()
-    model = "unknown"
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if not sep:
-            continue
-        key = key.strip().lower()
-        if key in ("flags", "features") and not flags:
-            flags = set(value.split())
-        elif key in ("model name", "cpu model") and model == "unknown":
-            model = value.strip() or "unknown"
+def verdict(model: str, flags) -> CpuCaps:
+    """The int8 capability of a CPU with these flags (lower case, as /proc/cpuinfo writes them)."""
+    flags = set(flags)
     if not flags:
         return CpuCaps(model, (), "unknown", False, "fp32", "CPU flags not readable")
     reported = tuple(f for f in REPORTED_FLAGS if f in flags)
@@ -89,12 +78,11 @@ def parse_cpuinfo(text: str) -> CpuCaps:
     return CpuCaps(model, reported, "none", False, "fp32", "no SIMD int8 support found")
 
 
-def detect(path: Path | str = CPUINFO) -> CpuCaps:
-    try:
-        text = Path(path).read_text(errors="replace")
-    except OSError:
-        return CpuCaps("unknown", (), "unknown", False, "fp32", f"cannot read {path}")
-    return parse_cpuinfo(text)
+def detect(cpu: dict | None = None) -> CpuCaps:
+    """This CPU's capability; ``cpu``: :func:`examples.benchmark.machine.cpu_facts`'s dict
+    (read from this machine when omitted)."""
+    cpu = machine.cpu_facts() if cpu is None else cpu
+    return verdict(cpu.get("brand") or "unknown", cpu.get("flags") or ())
 
 
 if __name__ == "__main__":  # python -m examples.quantization.cpu_caps

@@ -4,6 +4,7 @@ def define_common_targets():
         srcs = native.glob(["**/*.py"]),
         deps = [
             "//:package_roots",
+            "//examples/benchmark:machine",
             "//examples/common:common",
             "//examples/models:models",
         ],

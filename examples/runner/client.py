@@ -1,14 +1,18 @@
 """The ONE adapter to the native runner ``cmake-out/xnn_executor_runner``.
 
-Everything the benchmark knows about the runner lives here: where the binary is, its flag
-names, the keys of the JSON object it prints with ``--json``, and the format of the tensor
-files it reads (``--input_path``) and writes (``--output_path``). If the runner changes,
-only this file changes.
+Everything the toolkit knows about the runner lives here: where the binary is, its flag
+names, the keys of the JSON object it prints with ``--json``, its exit codes, and the format
+of the tensor files it reads (``--input_path`` / ``--input_manifest``) and writes
+(``--output_path``). If the runner changes, only this file changes.
+
+The runner reports raw samples (``samples_ms``); the statistics on a :class:`RunMeasurement`
+come from :func:`examples.common.stats.summarize`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from examples.common import cli
+from examples.common import cli, stats
+from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RUNNER = REPO_ROOT / "cmake-out" / "xnn_executor_runner"
@@ -26,26 +31,38 @@ BUILD_COMMAND = "cmake -S . -B cmake-out -G Ninja -DCMAKE_BUILD_TYPE=Release && 
 FLAG_MODEL = "--model_path"
 FLAG_ITERS = "--num_iters"
 FLAG_WARMUP = "--warmup_iters"
-FLAG_THREADS = "--num_threads"
+FLAG_THREADS = "--num_threads"  # also pins the runner to that many CPUs; 0 = all allowed
 FLAG_JSON = "--json"
 FLAG_INPUT = "--input_path"  # raw little-endian files, one per method input, comma-separated
+FLAG_INPUT_MANIFEST = "--input_manifest"  # JSON naming the input files with dtype and shape
 FLAG_OUTPUT = "--output_path"  # writes <prefix>.<i>.bin (raw little-endian) + <prefix>.json (manifest)
+FLAG_TIMEOUT = "--timeout_s"  # the runner's own watchdog (exit 4); 0 = none
+FLAG_MAX_MEMORY = "--max_memory_mb"  # RLIMIT_AS on top of the runner's start-up mapping (exit 6)
+
+# The runner's exit codes (runtime/executor_runner/exit_codes.h): code -> (kind, one line).
+EXIT_CODES = {
+    0: ("ok", "the run finished"),
+    1: ("error", "the runner failed (bad input, invalid program, load or run failure)"),
+    2: ("usage", "the runner was called with a bad command line"),
+    3: ("crash", "the ExecuTorch runtime crashed (caught by the runner's crash guard)"),
+    4: ("timeout", "the run took longer than its time limit"),
+    5: ("verification", "the program failed verification"),
+    6: ("memory", "an allocation failed (over the memory limit, or out of memory)"),
+}
 
 # JSON key (as printed by the runner) -> RunMeasurement field. Times in ms, RSS in bytes.
 # Semantics: warmup_iters + num_iters runs; run 1 is first_iter_ms (a warm-up one unless
-# --warmup_iters 0); statistics over the last num_iters (statistics: examples.common.stats).
+# --warmup_iters 0); samples_ms are the last num_iters runs, cpu_ms / wall_ms their span.
 JSON_KEYS = {
     "load_ms": "load_ms",
     "method_init_ms": "init_ms",
     "first_iter_ms": "first_ms",
-    "mean_ms": "mean_ms",
-    "median_ms": "median_ms",
-    "p90_ms": "p90_ms",
-    "min_ms": "min_ms",
-    "max_ms": "max_ms",
+    "samples_ms": "samples_ms",
+    "cpu_ms": "cpu_ms",
+    "wall_ms": "wall_ms",
     "peak_rss_kb": "peak_rss_bytes",  # converted: KiB -> bytes
 }
-REQUIRED = ("first_ms", "mean_ms")
+REQUIRED = ("first_ms", "samples_ms")
 
 
 class RunnerNotBuilt(cli.CliError):
@@ -53,7 +70,13 @@ class RunnerNotBuilt(cli.CliError):
 
 
 class RunnerFailed(RuntimeError):
-    """The runner ran but failed (non-zero exit, crash, unreadable JSON)."""
+    """The runner ran but failed: ``exit_code`` (None when it never exited by itself) and
+    ``kind`` (:data:`EXIT_CODES`' name for it, e.g. ``"timeout"`` or ``"memory"``)."""
+
+    def __init__(self, message: str, exit_code: int | None = None, kind: str = "error"):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.kind = kind
 
 
 @dataclass
@@ -67,6 +90,9 @@ class RunMeasurement:
     load_ms: float | None = None
     init_ms: float | None = None
     peak_rss_bytes: int | None = None
+    samples_ms: list[float] = field(default_factory=list)  # every measured iteration, in order
+    cpu_ms: float | None = None  # process CPU time (user + sys) over the measured iterations
+    wall_ms: float | None = None  # wall time of the same span: cpu_ms / wall_ms = busy cores
     outputs: list | None = None  # numpy arrays read back from --output_path
     raw: dict = field(default_factory=dict)  # the runner's JSON object as printed
 
@@ -81,16 +107,41 @@ def find_runner(path: str | Path | None = None) -> Path:
     return runner
 
 
+def _as_array(tensor) -> np.ndarray:
+    return tensor.detach().contiguous().cpu().numpy() if hasattr(tensor, "detach") else np.ascontiguousarray(tensor)
+
+
 def write_input_files(tensors: Sequence, folder: Path, stem: str = "input") -> list[Path]:
-    """One file per input tensor: its raw contiguous bytes (native byte order, the tensor's dtype)."""
-    paths = []
+    """One file per input tensor (``<stem>_<i>.bin``: raw contiguous little-endian bytes of
+    the tensor's dtype) and the manifest ``<stem>.json`` with each file's dtype and shape, so
+    the runner checks them and a dynamic-shape input runs at its own shape."""
     folder.mkdir(parents=True, exist_ok=True)
+    paths, entries = [], []
     for i, tensor in enumerate(tensors):
+        array = _as_array(tensor)
         path = folder / f"{stem}_{i}.bin"
-        array = tensor.detach().contiguous().cpu().numpy() if hasattr(tensor, "detach") else np.ascontiguousarray(tensor)
-        path.write_bytes(array.tobytes())
+        write_bytes_atomic(path, array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
+        entries.append({"index": i, "file": path.name, "dtype": array.dtype.name, "shape": list(array.shape),
+                        "nbytes": array.nbytes})
         paths.append(path)
+    write_text_atomic(folder / f"{stem}.json", json.dumps({"inputs": entries}) + "\n")
     return paths
+
+
+def input_manifest_for(inputs: Sequence[Path]) -> Path | None:
+    """The manifest :func:`write_input_files` wrote for exactly these files, if any."""
+    if not inputs:
+        return None
+    match = re.fullmatch(r"(.+)_0\.bin", Path(inputs[0]).name)
+    if not match:
+        return None
+    manifest = Path(inputs[0]).with_name(match[1] + ".json")
+    try:
+        entries = json.loads(manifest.read_text())["inputs"]
+        listed = [manifest.parent / entry["file"] for entry in entries]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return manifest if [p.resolve() for p in listed] == [Path(p).resolve() for p in inputs] else None
 
 
 # Runner dtype names (torch style) -> numpy.
@@ -117,13 +168,21 @@ def read_output_files(prefix: Path) -> list[np.ndarray]:
 
 
 def command(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
-            inputs: Sequence[Path] = (), output_path: Path | None = None) -> list[str]:
+            inputs: Sequence[Path] = (), output_path: Path | None = None,
+            timeout_s: float | None = None, max_memory_mb: int | None = None) -> list[str]:
     cmd = [str(runner), FLAG_MODEL, str(program), FLAG_ITERS, str(iters), FLAG_WARMUP, str(warmup),
            FLAG_THREADS, str(threads), FLAG_JSON]
-    if inputs:
+    manifest = input_manifest_for(inputs)
+    if manifest is not None:
+        cmd += [FLAG_INPUT_MANIFEST, str(manifest)]
+    elif inputs:
         cmd += [FLAG_INPUT, ",".join(str(p) for p in inputs)]
     if output_path is not None:
         cmd += [FLAG_OUTPUT, str(output_path)]
+    if timeout_s:
+        cmd += [FLAG_TIMEOUT, f"{timeout_s:g}"]
+    if max_memory_mb:
+        cmd += [FLAG_MAX_MEMORY, str(int(max_memory_mb))]
     return cmd
 
 
@@ -136,11 +195,7 @@ def parse_json(stdout: str) -> dict:
                 return json.loads(line)
             except ValueError:
                 continue
-    try:  # pretty-printed over several lines
-        start = stdout.index("{")
-        return json.loads(stdout[start:])
-    except ValueError:
-        raise RunnerFailed("the runner printed no JSON result") from None
+    raise RunnerFailed("the runner printed no JSON result")
 
 
 def measurement_from_json(data: dict) -> RunMeasurement:
@@ -148,35 +203,62 @@ def measurement_from_json(data: dict) -> RunMeasurement:
     missing = [k for k in REQUIRED if k not in values]
     if missing:
         raise RunnerFailed(f"the runner's JSON lacks {', '.join(missing)} (keys: {', '.join(sorted(data))})")
+    values["samples_ms"] = [float(s) for s in values["samples_ms"]]
+    if not values["samples_ms"]:
+        raise RunnerFailed("the runner's JSON has no samples_ms")
     if "peak_rss_bytes" in values:
         values["peak_rss_bytes"] = int(values["peak_rss_bytes"]) * 1024
-    return RunMeasurement(raw=data, **values)
+    summary = stats.summarize(values["samples_ms"])
+    return RunMeasurement(raw=data, **{f"{k}_ms": v for k, v in summary.items()}, **values)
 
 
-def _error_line(stderr: str, stdout: str, returncode: int) -> str:
-    for text in (stderr, stdout):
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        errors = [line for line in lines if "error" in line.lower()]
-        if errors or lines:
-            return (errors or lines)[-1][:300]
-    return f"the runner exited with status {returncode}"
+def failure(returncode: int, stderr: str) -> RunnerFailed:
+    """The runner's exit code as a :class:`RunnerFailed`: its own ``error:`` line when it
+    printed one, otherwise the exit-code table's line."""
+    kind, meaning = EXIT_CODES.get(returncode, ("error", f"the runner exited with status {returncode}"))
+    if returncode < 0:
+        kind, meaning = "crash", f"the runner was killed by signal {-returncode}"
+    errors = [line.strip() for line in stderr.splitlines() if line.strip().startswith("error:")]
+    message = errors[-1][len("error:"):].strip()[:300] if errors else meaning
+    return RunnerFailed(message, exit_code=returncode, kind=kind)
+
+
+def run_raw(runner: Path, *args, timeout: float | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The runner with exactly these command-line arguments, its exit status and output as they
+    are: the one place a runner process starts (tests of the command line itself use it too)."""
+    return subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True, errors="replace",
+                          timeout=timeout, cwd=cwd)
 
 
 def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
                 inputs: Sequence[Path] = (), output_path: Path | None = None,
-                timeout: float | None = None) -> RunMeasurement:
+                timeout: float | None = None, timeout_s: float | None = None,
+                max_memory_mb: int | None = None, cwd: Path | None = None) -> RunMeasurement:
     """Run ``program`` ``warmup + iters`` times through the runner and return its measurement
-    (with the outputs read back when ``output_path`` is given)."""
-    cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads,
-                  inputs=inputs, output_path=output_path)
+    (with the outputs read back when ``output_path`` is given).
+
+    ``timeout_s`` is the runner's own limit (exit 4, ``kind="timeout"``); ``timeout`` is the
+    older name for it and also used when ``timeout_s`` is not given. The process is killed
+    5 s after that as a last resort. ``max_memory_mb`` bounds the memory the program may map
+    (exit 6, ``kind="memory"``). Both default to no limit. ``cwd``: the runner's working
+    directory (the profiling build writes ``prof_result.bin`` there); relative paths given
+    here still mean paths from the caller's directory."""
+    if cwd is not None:
+        runner, program = Path(runner).resolve(), Path(program).resolve()
+        inputs = [Path(p).resolve() for p in inputs]
+        output_path = Path(output_path).resolve() if output_path is not None else None
+    limit = timeout_s if timeout_s is not None else timeout
+    cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
+                  output_path=output_path, timeout_s=limit, max_memory_mb=max_memory_mb)
     # Peak RSS is the runner's own: it reads VmHWM, not ru_maxrss (which Linux carries over
     # from this Python parent).
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = run_raw(cmd[0], *cmd[1:], timeout=None if not limit else limit + 5, cwd=cwd)
     except subprocess.TimeoutExpired:
-        raise RunnerFailed(f"the runner took longer than {timeout:.0f} s") from None
+        raise RunnerFailed(f"the runner took longer than {limit:g} s and was killed", kind="timeout") from None
     if done.returncode != 0:
-        raise RunnerFailed(_error_line(done.stderr, done.stdout, done.returncode))
+        raise failure(done.returncode, done.stderr)
     measurement = measurement_from_json(parse_json(done.stdout))
     if output_path is not None:
         measurement.outputs = read_output_files(output_path)

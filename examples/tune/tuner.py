@@ -167,7 +167,7 @@ def measure_round(result: CandidateResult, ctx: ModelContext, settings: TuneSett
         first_result = m.load_ms + m.init_ms + m.first_ms
     result.runs.setdefault(threads, []).append({
         "median_ms": m.median_ms, "p90_ms": m.p90_ms, "first_result_ms": first_result,
-        "peak_rss_bytes": m.peak_rss_bytes, "samples_ms": list(getattr(m, "samples_ms", None) or [])})
+        "peak_rss_bytes": m.peak_rss_bytes, "samples_ms": list(m.samples_ms)})
 
 
 def objective_value(result: CandidateResult, threads: int, objective: str) -> float | None:
@@ -244,7 +244,7 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
     doc = {
         "schema": "xnnpack-toolkit/tune", "schema_version": 1, "partial": partial,
         "model": settings.model, "weights": ctx.weights,
-        "machine": machine.fingerprint(sys.argv, started, ended), "packages": machine.package_versions(),
+        "machine": machine.fingerprint(sys.argv, started, ended, threads=settings.threads), "packages": machine.package_versions(),
         "budget": {"min_sqnr_db": settings.min_sqnr_db,
                    "max_top1_drop_points": settings.max_top1_drop if settings.eval_data else None,
                    "eval_data": settings.eval_data, "held_out_inputs": settings.held_out},

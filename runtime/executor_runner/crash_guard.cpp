@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <initializer_list>
 
@@ -11,7 +12,9 @@ namespace xnn_runner {
 namespace {
 
 char g_model_path[1024] = "the program";
-char g_phase[128] = "running";
+char g_phase_buffers[2][128] = {"running", ""};
+std::atomic<const char*> g_phase{g_phase_buffers[0]};
+int g_next_phase_buffer = 1;
 char g_hint[256] = "";
 alignas(16) char g_alt_stack[64 * 1024];
 
@@ -41,13 +44,13 @@ void on_fatal_signal(int sig) {
   write_str("error: the ExecuTorch runtime crashed (");
   write_str(signal_name(sig));
   write_str(") while ");
-  write_str(g_phase);
+  write_str(g_phase.load());
   write_str(" ");
   write_str(g_model_path);
   write_str("; the program is probably corrupt");
   write_str(g_hint);
   write_str("\n");
-  _exit(kCrashExitCode);
+  _exit(kCrashExit);
 }
 
 void copy_bounded(char* dst, size_t cap, const char* src) {
@@ -74,8 +77,14 @@ void install_crash_guard(const char* model_path) {
 }
 
 void set_crash_phase(const char* phase) {
-  copy_bounded(g_phase, sizeof(g_phase), phase);
+  // Write the buffer no reader is pointed at, then publish it.
+  char* next = g_phase_buffers[g_next_phase_buffer];
+  copy_bounded(next, sizeof(g_phase_buffers[0]), phase);
+  g_phase.store(next);
+  g_next_phase_buffer ^= 1;
 }
+
+const char* crash_phase() { return g_phase.load(); }
 
 void set_crash_hint(const char* hint) {
   copy_bounded(g_hint, sizeof(g_hint), hint);

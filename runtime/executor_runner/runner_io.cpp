@@ -11,6 +11,38 @@
 
 namespace xnn_runner {
 
+void fail(int code, const std::string& message) {
+  std::string line;
+  for (unsigned char c : message) {
+    if (c >= 0x20 && c < 0x7f) {
+      line += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      line += buf;
+    }
+  }
+  line = "error: " + line + "\n";
+  std::fflush(stdout);
+  // _exit: other threads (the thread pool, the watchdog) may still be running, and a failed
+  // allocation must not run destructors that allocate again.
+  if (::write(STDERR_FILENO, line.data(), line.size()) < 0) {
+  }
+  _exit(code);
+}
+
+std::string& last_runtime_error() {
+  static std::string line;
+  return line;
+}
+
+std::string err_text(executorch::runtime::Error e) {
+  std::string s = executorch::runtime::to_string(e);
+  if (!last_runtime_error().empty()) s += ": " + last_runtime_error();
+  last_runtime_error().clear();
+  return s;
+}
+
 std::string dtype_name(ScalarType t) {
   switch (t) {
     case ScalarType::Float: return "float32";
@@ -188,32 +220,9 @@ bool write_file_atomic(const std::string& path, const void* data, size_t size,
   return true;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size() + 2);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\r': o += "\\r"; break;
-      case '\t': o += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          o += buf;
-        } else {
-          o += static_cast<char>(c);
-        }
-    }
-  }
-  return o;
-}
-
-std::string format_number(double v, bool json) {
-  if (std::isnan(v)) return json ? "null" : "nan";
-  if (std::isinf(v)) return json ? "null" : (v > 0 ? "inf" : "-inf");
+std::string format_number(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.9g", v);
   return buf;

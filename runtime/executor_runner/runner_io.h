@@ -1,17 +1,39 @@
-// Small helpers for the runner: dtype names and sizes, element access for printing,
-// whole-file reads, atomic writes and JSON string escaping.
+// Small helpers for the runner: the one-line error exit, dtype names and sizes, element
+// access for printing, whole-file reads and atomic writes.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <executorch/runtime/core/error.h>
 #include <executorch/runtime/core/exec_aten/exec_aten.h>
 
 namespace xnn_runner {
 
 using executorch::aten::ScalarType;
+
+// Prints `error: <message>` as one printable-ASCII line on stderr (names read from a corrupt
+// program can hold any bytes) and ends the process with `code` (see exit_codes.h).
+[[noreturn]] void fail(int code, const std::string& message);
+
+// The last error line the ExecuTorch runtime logged (set by the runner's log sink).
+std::string& last_runtime_error();
+
+// "<ExecuTorch error name>: <last runtime error line>"; clears the remembered line.
+std::string err_text(executorch::runtime::Error e);
+
+// The runner's own big buffers (inputs, planned memory) come from malloc, not operator new:
+// a failed allocation is then a null pointer the caller reports with what it was for,
+// rather than a call to the new handler (see run_limits.h).
+struct FreeDeleter {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+using Bytes = std::unique_ptr<uint8_t[], FreeDeleter>;
+inline Bytes allocate_bytes(size_t n) { return Bytes(static_cast<uint8_t*>(std::malloc(n ? n : 1))); }
 
 // torch-style dtype name ("float32", "int64", "bool", ...); "unknown(<n>)" otherwise.
 std::string dtype_name(ScalarType t);
@@ -33,10 +55,7 @@ bool read_file(const std::string& path, std::vector<uint8_t>& out, std::string& 
 bool write_file_atomic(const std::string& path, const void* data, size_t size,
                        std::string& error);
 
-std::string json_escape(const std::string& s);
-
-// Formats a double for JSON/text: finite values with %.6g-ish precision, nan/inf as null in
-// JSON (json=true) or as "nan"/"inf" in text.
-std::string format_number(double v, bool json);
+// Formats a double for the text summary: %.9g, "nan" / "inf" / "-inf".
+std::string format_number(double v);
 
 }  // namespace xnn_runner

@@ -5,10 +5,18 @@ RUNNER_SRCS = [
     "xnn_executor_runner.cpp",
     "runner_io.cpp",
     "crash_guard.cpp",
+    "run_limits.cpp",
+    "runner_inputs.cpp",
+    "runner_report.cpp",
 ]
 
 RUNNER_HEADERS = [
-    "runner_io.h",
     "crash_guard.h",
+    "exit_codes.h",
     "gated_event_tracer.h",
+    "profiling.h",
+    "run_limits.h",
+    "runner_inputs.h",
+    "runner_io.h",
+    "runner_report.h",
 ]

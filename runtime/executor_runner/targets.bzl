@@ -48,6 +48,7 @@ def define_common_targets():
             "//:executorch_kernels_quantized",
             "//:executorch_threadpool",
             "//:gflags",
+            # nlohmann/json is header-only, from /usr/include (nlohmann-json3-dev, setup.sh).
         ],
         visibility = ["PUBLIC"],
     )

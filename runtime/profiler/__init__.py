@@ -1,6 +1,7 @@
 """Decode ETDump profiles written by the profiling runner (or the Python bindings).
 
-* :mod:`runtime.profiler.decode`: ETDump / Inspector -> :class:`ProfileReport` (pure functions).
+* :mod:`runtime.profiler.etdump_reader`: input checks, ``executorch.devtools.Inspector`` on the ETDump/ETRecord.
+* :mod:`runtime.profiler.report`: Inspector events -> :class:`~runtime.profiler.report.ProfileReport`.
 * :mod:`runtime.profiler.formatting`: report -> text table, JSON, CSV.
 * :mod:`runtime.profiler.profiler_results_cli`: the command line tool.
 """

@@ -1,0 +1,77 @@
+"""Regenerate the published result tables of README.md and docs/PERFORMANCE.md.
+
+    python -m examples.backend.publish                      # rewrite the tables from results/
+    python -m examples.backend.publish --check              # exit 1 if a committed table differs
+    python -m examples.backend.publish --add benchmark-out/benchmark.json   # publish a new run
+
+The tables live between ``<!-- BEGIN results:NAME -->`` and ``<!-- END results:NAME -->``
+markers and are built from the newest file of each ``results/<cpu-class>/`` folder, with the
+machine and date under each table. ``--add`` copies a run (schema version 2, slimmed) to
+``results/<cpu-class>/<date>.json`` first.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from absl import flags
+
+from examples.common import cli
+from examples.common.atomic_write import write_text_atomic
+
+flags.DEFINE_bool("check", False, "change nothing; exit 1 naming each document whose tables are out of date")
+flags.DEFINE_multi_string("add", [], "a benchmark.json to copy into results/<cpu-class>/<date>.json first")
+flags.DEFINE_string("root", str(Path(__file__).resolve().parents[2]), "the repository root")
+flags.DEFINE_bool("verbose", False, "show tracebacks of unexpected errors")
+
+FLAGS = flags.FLAGS
+
+
+def _add(root: Path, path: str) -> Path:
+    from examples.results.publish import RESULTS_DIR, cpu_class, slim_run
+    from examples.results.schema import load_run
+
+    run = load_run(path)
+    if not run.cells:
+        raise cli.UsageError(f"{path}: no measured cells with per-round samples to publish")
+    target = root / RESULTS_DIR / cpu_class(run.machine) / f"{run.date}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(target, json.dumps(slim_run(run.doc, root), indent=1) + "\n")
+    return target
+
+
+def main(argv):
+    from examples.results.publish import expected_docs
+
+    cli.register_usage_errors("examples.results.publish", "PublishError")
+    cli.register_usage_errors("examples.results.schema", "ResultFileError")
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected argument {argv[1]!r} (see --help)")
+    root = Path(FLAGS.root)
+    if FLAGS.check and FLAGS.add:
+        raise cli.UsageError("--check and --add exclude each other")
+    for path in FLAGS.add:
+        print(f"added {_add(root, path).relative_to(root)}")
+    docs = expected_docs(root)
+    stale = [path for path, (current, expected) in docs.items() if current != expected]
+    if FLAGS.check:
+        if stale:
+            for path in stale[:-1]:
+                cli.error_line(f"{path.relative_to(root)}: published tables differ from `python -m "
+                               f"examples.backend.publish` (run it and commit)")
+            raise cli.CliError(f"{stale[-1].relative_to(root)}: published tables differ from `python -m "
+                               f"examples.backend.publish` (run it and commit)")
+        print("published tables are up to date")
+        return
+    for path in stale:
+        write_text_atomic(path, docs[path][1])
+        print(f"updated {path.relative_to(root)}")
+    if not stale:
+        print("published tables are up to date")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,170 @@
+"""The published tables: README.md and docs/PERFORMANCE.md between ``results:`` markers,
+regenerated from the result files committed under ``results/<cpu-class>/<date>.json``.
+
+A block looks like this (the text between the markers is replaced, nothing else)::
+
+    <!-- BEGIN results:latency -->
+    ...generated...
+    <!-- END results:latency -->
+
+The newest file of each CPU class is published; every table names its machine and date.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from examples.benchmark.machine import describe
+from examples.common.stats import bootstrap_ratio_of_medians
+from examples.results.render import fmt_ms, md_table
+from examples.results.schema import Run, load_run
+
+PUBLISHED_DOCS = ("README.md", "docs/PERFORMANCE.md")
+RESULTS_DIR = "results"
+COMMAND = "python -m examples.backend.publish"
+_BLOCK = re.compile(r"(<!-- BEGIN results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END results:(?P=name) -->)",
+                    re.S)
+_ANY_MARKER = re.compile(r"<!-- (BEGIN|END) results:([\w-]+) -->")
+# Bulky record fields that published figures do not need.
+_DROPPED_RECORD_KEYS = ("outputs", "program_file")
+
+
+class PublishError(ValueError):
+    pass
+
+
+def cpu_class(machine: dict) -> str:
+    """The folder name of a machine's results: vendor, family/model/stepping, ISA class."""
+    vendor = {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(machine.get("cpu_vendor") or "",
+                                                                   (machine.get("cpu_vendor") or "cpu"))
+    ids = "-".join(f"{p}{'x' if machine.get(k) is None else machine[k]}"
+                   for p, k in (("f", "cpu_family"), ("m", "cpu_model_number"), ("s", "cpu_stepping")))
+    isa = machine.get("isa_class") or "unknown"
+    return re.sub(r"[^a-z0-9-]+", "-", f"{vendor}-{ids}-{isa}".lower()).strip("-")
+
+
+def published_runs(results_dir: Path) -> list[Run]:
+    """The newest result file of each CPU class folder (none when the folder is absent)."""
+    runs = []
+    if not results_dir.is_dir():
+        return runs
+    for folder in sorted(p for p in results_dir.iterdir() if p.is_dir()):
+        files = sorted(folder.glob("*.json"))
+        if files:
+            runs.append(load_run(files[-1]))
+    return runs
+
+
+def _source_lines(run: Run, root: Path) -> list[str]:
+    m = run.machine
+    git = m.get("git") or {}
+    commit = (git.get("commit") or "unknown")[:10] + (", dirty tree" if git.get("dirty") else "")
+    packages = ", ".join(f"{k} {v}" for k, v in sorted((m.get("packages") or {}).items())
+                         if v and k in ("executorch", "torch", "onnxruntime"))
+    try:
+        source = run.path.resolve().relative_to(root.resolve())
+    except ValueError:
+        source = run.path
+    command = " ".join(m.get("command") or []) or "unknown"
+    rounds = (run.doc.get("settings") or {}).get("rounds")
+    return [f"Machine: {describe(m)}. Date: {run.date}. Commit {commit}; {packages or 'packages unknown'}.",
+            f"Command: `{command}`" + (f" ({rounds} interleaved rounds)" if rounds else "") + f". File: `{source}`."]
+
+
+def _ok(run: Run) -> list[dict]:
+    return [r for r in run.doc.get("records") or [] if r.get("status") == "ok" and r.get("median_ms") is not None]
+
+
+def latency_table(run: Run, root: Path) -> list[str]:
+    """Backends as rows, (model, threads) as columns: first iteration / median (ms)."""
+    records = _ok(run)
+    cells = list(dict.fromkeys((r["model"], r["threads"]) for r in records))
+    backends = list(dict.fromkeys(r["backend"] for r in records))
+    by_key = {(r["backend"], r["model"], r["threads"]): r for r in records}
+    labels = {r["backend"]: r.get("label") or r["backend"] for r in records}
+    rows = []
+    for backend in backends:
+        row = [labels[backend]]
+        for model, threads in cells:
+            r = by_key.get((backend, model, threads))
+            row.append("-" if r is None else f"{fmt_ms(r.get('first_iteration_ms'))} / {fmt_ms(r['median_ms'])}")
+        rows.append(row)
+    header = ["backend (first / median, ms)"] + [f"{m}, {t} thread{'s' if t > 1 else ''}" for m, t in cells]
+    return md_table(header, rows) + [""] + _source_lines(run, root)
+
+
+def int8_table(run: Run, root: Path, seed: int = 0) -> list[str]:
+    """XNNPACK q8 against fp32 per model and threads: ratio of medians and its 95 % interval."""
+    rows = []
+    for model, backend, threads in sorted(run.cells):
+        if backend != "xnnpack_fp32" or (model, "xnnpack_q8", threads) not in run.cells:
+            continue
+        ratio, low, high = bootstrap_ratio_of_medians(run.cells[(model, backend, threads)],
+                                                      run.cells[(model, "xnnpack_q8", threads)], seed=seed)
+        word = "q8 faster" if high < 1 else "q8 slower" if low > 1 else "no difference within noise"
+        rows.append([model, str(threads), f"{ratio:.2f}", f"[{low:.2f}, {high:.2f}]", word])
+    if not rows:
+        return ["No XNNPACK fp32 and q8 pair with samples in this run.", ""] + _source_lines(run, root)
+    int8 = run.machine.get("int8") or {}
+    verdict = (f"cpu_caps on this machine: int8 level {int8.get('int8_level')}, recommended precision "
+               f"{int8.get('recommended_precision')}." if int8 else "cpu_caps verdict not recorded.")
+    return (md_table(["model", "threads", "q8 / fp32 (median)", "95 % interval", "verdict"], rows, numeric_from=2,
+                     text_last=True)
+            + ["", verdict] + _source_lines(run, root))
+
+
+BLOCKS = {"latency": latency_table, "int8": int8_table}
+
+
+def render_block(name: str, runs: list[Run], root: Path) -> str:
+    if name not in BLOCKS:
+        raise PublishError(f"unknown results block {name!r} (known: {', '.join(BLOCKS)})")
+    lines = [f"<!-- generated by `{COMMAND}` from {RESULTS_DIR}/: do not edit by hand -->", ""]
+    if not runs:
+        lines += [f"No published results: `{RESULTS_DIR}/` holds no result file yet "
+                  f"(see `{RESULTS_DIR}/README.md`)."]
+    for run in runs:
+        lines += [f"**{run.isa_class}** ({run.date})", ""] + BLOCKS[name](run, root) + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def rewrite(text: str, runs: list[Run], root: Path, where: str = "text") -> str:
+    """``text`` with every results block regenerated; unbalanced markers are an error."""
+    begins = [m.group(2) for m in _ANY_MARKER.finditer(text) if m.group(1) == "BEGIN"]
+    found = [m.group("name") for m in _BLOCK.finditer(text)]
+    if begins != found or len(_ANY_MARKER.findall(text)) != 2 * len(found):
+        raise PublishError(f"{where}: unbalanced results markers (each BEGIN results:NAME needs its END)")
+    return _BLOCK.sub(lambda m: m.group(1) + render_block(m.group("name"), runs, root) + m.group(4), text)
+
+
+def expected_docs(root: Path) -> dict[Path, tuple[str, str]]:
+    """``{path: (current text, regenerated text)}`` for every published document."""
+    runs = published_runs(root / RESULTS_DIR)
+    out = {}
+    for name in PUBLISHED_DOCS:
+        path = root / name
+        current = path.read_text(encoding="utf-8")
+        out[path] = (current, rewrite(current, runs, root, name))
+    return out
+
+
+def slim_run(doc: dict, root: Path | None = None) -> dict:
+    """A copy of a result document small enough to commit: no outputs or program paths, samples
+    rounded to 0.1 us, only the cells that ran, paths inside ``root`` made relative to it."""
+    text = json.dumps(doc)
+    if root is not None:
+        text = text.replace(json.dumps(str(root.resolve()) + "/")[1:-1], "")
+    doc = json.loads(text)
+    records = []
+    for record in doc.get("records") or []:
+        if record.get("status") != "ok":
+            continue
+        for key in _DROPPED_RECORD_KEYS:
+            record.pop(key, None)
+        if record.get("rounds_samples_ms"):
+            record["rounds_samples_ms"] = [[round(t, 4) for t in r] for r in record["rounds_samples_ms"]]
+        records.append(record)
+    doc["records"] = records
+    return doc

@@ -1,0 +1,116 @@
+"""Shared by the native runner tests: build the runner, run it, check its one-line errors,
+and export the small programs they use (each once per session, by the tests' fixtures)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD_DIR = REPO / "cmake-out"
+PROF_DIR = REPO / "cmake-out-prof"
+
+# The runner's exit codes (runtime/executor_runner/exit_codes.h).
+OK, ERROR, USAGE, CRASH, TIMEOUT, VERIFICATION, MEMORY = range(7)
+
+
+def _tool(name: str) -> str | None:
+    venv = REPO / ".venv" / "bin" / name
+    return str(venv) if venv.exists() else shutil.which(name)
+
+
+def build_tools() -> tuple[str, dict]:
+    """cmake and an environment with ninja on PATH; skips when the build tools are missing."""
+    cmake, ninja = _tool("cmake"), _tool("ninja")
+    missing = [n for n, t in (("cmake", cmake), ("ninja", ninja), ("c++", shutil.which("c++"))) if not t]
+    for header, package in (("gflags/gflags.h", "libgflags-dev"), ("nlohmann/json.hpp", "nlohmann-json3-dev")):
+        if not (Path("/usr/include") / header).exists():
+            missing.append(package)
+    if missing:
+        pytest.skip(f"runner build tools absent: {', '.join(missing)} (run ./setup.sh)")
+    env = dict(os.environ, PATH=f"{Path(ninja).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return cmake, env
+
+
+def ensure_runner(build_dir: Path, *cmake_args: str) -> Path:
+    """The runner in build_dir, configured if needed and brought up to date with the sources
+    (incremental, fast when current). CI runs ./setup.sh first."""
+    binary = build_dir / "xnn_executor_runner"
+    cmake, env = build_tools()
+    if not (build_dir / "build.ninja").exists():
+        subprocess.run([cmake, "-S", str(REPO), "-B", str(build_dir), "-G", "Ninja",
+                        "-DCMAKE_BUILD_TYPE=Release", *cmake_args], check=True, capture_output=True, env=env)
+    subprocess.run([cmake, "--build", str(build_dir), "--parallel", "2"], check=True, capture_output=True, env=env)
+    assert binary.exists()
+    return binary
+
+
+def run(runner: Path, *args, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    from examples.runner.client import run_raw
+
+    return run_raw(runner, *args, timeout=timeout, cwd=cwd)
+
+
+def assert_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> str:
+    """One clear line on stderr, the expected exit code, no signal. Returns the line."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def export(module: torch.nn.Module, inputs: tuple, path: Path, *, delegate: bool, dynamic_shapes=None) -> Path:
+    from executorch.exir import to_edge, to_edge_transform_and_lower
+
+    ep = torch.export.export(module.eval(), inputs, dynamic_shapes=dynamic_shapes)
+    if delegate:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
+    else:
+        prog = to_edge(ep).to_executorch()
+    path.write_bytes(prog.buffer)
+    return path
+
+
+def python_outputs(pte: Path, inputs: list[torch.Tensor]) -> list:
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(pte)).load_method("forward")
+    return list(method.execute(inputs))
+
+
+class TokenEmbedding(torch.nn.Module):
+    """int64 token ids of any length up to 16 -> the mean of their embeddings."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(50, 8)
+
+    def forward(self, tokens):
+        return self.embedding(tokens).mean(1)
+
+
+class BigIntermediate(torch.nn.Module):
+    """A small input, a 64 MiB planned intermediate (16384 x 1024 float32)."""
+
+    def forward(self, x):
+        return (x.repeat(16384, 1) * 2).sum(0)
+
+
+class MatmulChain(torch.nn.Module):
+    """Enough work per iteration (8 chained 256 x 256 matmuls) for XNNPACK to use its threads."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(*[torch.nn.Linear(256, 256) for _ in range(8)])
+
+    def forward(self, x):
+        return self.layers(x)

@@ -1,0 +1,94 @@
+"""Machine facts: the family/model/stepping reader, ISA classes, the fingerprint and its id,
+and cpu_caps reading its flags through examples.benchmark.machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from examples.benchmark import machine
+from examples.quantization import cpu_caps
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+ZEN2_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 23
+model\t\t: 49
+model name\t: AMD EPYC
+stepping\t: 0
+flags\t\t: fpu sse2 avx fma avx2
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+cpu family\t: 99
+model\t\t: 99
+stepping\t: 9
+"""
+GRAVITON2_CPUINFO = "processor\t: 0\nFeatures\t: fp asimd asimddp\nCPU architecture: 8\nCPU variant\t: 0x3\nCPU part\t: 0xd0c\n"
+# What py-cpuinfo 9 returns on that Zen 2: a stepping of 0 is dropped as "empty".
+ZEN2_PY_CPUINFO = {"vendor_id_raw": "AuthenticAMD", "brand_raw": "AMD EPYC", "family": 23, "model": 49,
+                   "arch_string_raw": "x86_64", "flags": ["avx", "avx2", "fma", "fpu", "sse2"]}
+
+
+def test_reader_keeps_stepping_zero_and_reads_the_first_processor_only():
+    assert machine.read_cpu_ids(ZEN2_CPUINFO) == {"family": 23, "model": 49, "stepping": 0}
+    assert machine.read_cpu_ids(GRAVITON2_CPUINFO) == {"family": 8, "model": 0xD0C, "stepping": 3}
+    assert machine.read_cpu_ids("") == {"family": None, "model": None, "stepping": None}
+
+
+def test_cpu_facts_combine_py_cpuinfo_and_the_reader():
+    facts = machine.cpu_facts(ZEN2_PY_CPUINFO, ZEN2_CPUINFO)
+    assert facts == {"vendor": "AuthenticAMD", "brand": "AMD EPYC", "family": 23, "model": 49, "stepping": 0,
+                     "arch": "x86_64", "flags": ["avx", "avx2", "fma", "fpu", "sse2"]}
+    no_proc = machine.cpu_facts(ZEN2_PY_CPUINFO, "")  # not Linux: py-cpuinfo's CPUID answer
+    assert (no_proc["family"], no_proc["model"], no_proc["stepping"]) == (23, 49, None)
+    empty = machine.cpu_facts({}, "")
+    assert empty["flags"] == [] and empty["vendor"] is None
+
+
+def test_isa_class_and_names():
+    assert machine.isa_class(["avx2", "fma"]) == "AVX2"
+    assert machine.isa_class(["avx2", "avx512f", "avx512bw", "avx512_vnni"]) == "AVX-512 VNNI"
+    assert machine.isa_class(["avx512_vnni", "avx512_bf16", "amx_int8"]) == "AMX"
+    assert machine.isa_class(["asimd", "asimddp"]) == "Arm dotprod"
+    assert machine.isa_class(["sse2"]) == "other"
+    assert machine.isa_names(["avx2", "avx_vnni", "sse2"]) == ["AVX2", "AVX-VNNI"]
+
+
+def test_machine_id_tells_zen3_from_zen4_and_ignores_run_facts():
+    zen3 = {**ZEN2_PY_CPUINFO, "family": 25, "model": 1, "brand_raw": "AMD EPYC"}
+    zen4 = {**zen3, "model": 17}
+    a = machine.machine_info(machine.cpu_facts(zen3, ""))
+    b = machine.machine_info(machine.cpu_facts(zen4, ""))
+    assert a["cpu_model"] == b["cpu_model"] == "AMD EPYC" and a["id"] != b["id"]
+    again = machine.fingerprint(["x"], cpu=machine.cpu_facts(zen3, ""))
+    assert again["id"] == a["id"]
+    assert machine.machine_id(dict(again, packages={"torch": "0"}, kernel="other")) == a["id"]
+
+
+def test_fingerprint_of_this_machine():
+    started = time.time()
+    fp = machine.fingerprint([str(REPO_ROOT / "examples/backend/benchmark.py"), "--models", "mv2"], started, started + 2,
+                             threads=[1, 2], int8=cpu_caps.detect().as_dict())
+    assert fp["command"] == ["examples/backend/benchmark.py", "--models", "mv2"]
+    assert fp["started"].endswith("+00:00") and fp["started"] < fp["ended"]
+    assert fp["threads_used"] == [1, 2] and fp["logical_cpus"] >= 1 and fp["memory_bytes"] > 0
+    assert fp["cpu_vendor"] and fp["isa_class"] and fp["python"] and fp["kernel"]
+    assert fp["packages"]["executorch"] and fp["int8"]["recommended_precision"] in ("q8", "fp32")
+    assert len(fp["git"]["commit"]) == 40 and isinstance(fp["git"]["dirty"], bool)
+    assert set(machine.IDENTITY_KEYS) <= set(fp) and len(fp["id"]) == 12
+    # the keys the benchmark report reads keep their version 1 meaning
+    assert {"cpu_model", "isa", "int8", "logical_cpus", "usable_cpus", "arch", "os", "python"} <= set(fp)
+
+
+def test_cpu_caps_reads_flags_through_machine():
+    caps = cpu_caps.detect(machine.cpu_facts(ZEN2_PY_CPUINFO, ZEN2_CPUINFO))
+    assert (caps.model, caps.int8_level, caps.recommended_precision) == ("AMD EPYC", "avx2", "fp32")
+    assert cpu_caps.detect({"flags": []}).int8_level == "unknown"
+    assert cpu_caps.detect().flags == tuple(f for f in cpu_caps.REPORTED_FLAGS if f in machine.cpu_flags())
+    done = subprocess.run([sys.executable, "-m", "examples.quantization.cpu_caps"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("CPU: ") and "recommended precision" in done.stdout
