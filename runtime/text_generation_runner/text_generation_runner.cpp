@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <gflags/gflags.h>
+#include <nlohmann/json.hpp>
 
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
@@ -264,18 +265,20 @@ int main(int argc, char** argv) {
   const double decode_tok_s = generated.size() > 1 && decode_ms > 0 ? (generated.size() - 1) / (decode_ms / 1e3) : 0.0;
   const char* stop_reason = stopped() ? "stop_token" : "max_new_tokens";
 
+  const nlohmann::ordered_json report = {
+      {"runner", "native"}, {"model_path", FLAGS_model_path}, {"num_threads", threads},
+      {"prompt_tokens", prompt.size()}, {"generated_tokens", generated.size()}, {"tokens", generated},
+      {"load_ms", load_ms}, {"time_to_first_token_ms", ttft_ms}, {"prefill_ms", ttft_ms}, {"decode_ms", decode_ms},
+      {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"peak_rss_kb", peak_rss_kib()},
+      {"stop_reason", stop_reason}};
   if (FLAGS_json) {
-    std::printf("{\"runner\": \"native\", \"model_path\": \"%s\", \"num_threads\": %u, \"prompt_tokens\": %zu, "
-                "\"generated_tokens\": %zu, \"tokens\": [%s], \"load_ms\": %.3f, \"time_to_first_token_ms\": %.3f, "
-                "\"prefill_ms\": %.3f, \"decode_ms\": %.3f, \"prefill_tok_s\": %.2f, \"decode_tok_s\": %.2f, "
-                "\"peak_rss_kb\": %ld, \"stop_reason\": \"%s\"}\n",
-                FLAGS_model_path.c_str(), threads, prompt.size(), generated.size(), join(generated).c_str(), load_ms, ttft_ms,
-                ttft_ms, decode_ms, prefill_tok_s, decode_tok_s, peak_rss_kib(), stop_reason);
+    std::printf("%s\n", report.dump().c_str());
   } else {
-    std::printf("runner: native\nprogram: %s\ntokens: %s\nprompt_tokens: %zu\ngenerated_tokens: %zu\n"
-                "time_to_first_token_ms: %.3f\nprefill_tok_s: %.2f\ndecode_tok_s: %.2f\npeak_rss_kb: %ld\nstop_reason: %s\n",
-                FLAGS_model_path.c_str(), join(generated).c_str(), prompt.size(), generated.size(), ttft_ms, prefill_tok_s,
-                decode_tok_s, peak_rss_kib(), stop_reason);
+    std::printf("runner: native\nprogram: %s\ntokens: %s\n", FLAGS_model_path.c_str(), join(generated).c_str());
+    for (const char* key : {"prompt_tokens", "generated_tokens", "time_to_first_token_ms", "prefill_tok_s",
+                            "decode_tok_s", "peak_rss_kb", "stop_reason"}) {
+      std::printf("%s: %s\n", key, report[key].is_string() ? report[key].get<std::string>().c_str() : report[key].dump().c_str());
+    }
   }
   return 0;
 }
