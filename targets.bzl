@@ -97,6 +97,26 @@ def define_common_targets():
         visibility = ["PUBLIC"],
     )
 
+    # python -m tools.fuzz_programs PROGRAM --count N --out REPORT.json (mutation campaigns)
+    native.python_library(
+        name = "fuzz_programs_lib",
+        srcs = native.glob(["tools/fuzz_programs/**/*.py"]),
+        deps = [
+            ":package_roots",
+            "//examples/common:common",
+            "//examples/integrity:integrity",
+            "//examples/runner:runner",
+        ],
+        visibility = ["PUBLIC"],
+    )
+
+    native.python_binary(
+        name = "fuzz_programs",
+        main_module = "tools.fuzz_programs.__main__",
+        deps = [":fuzz_programs_lib"],
+        visibility = ["PUBLIC"],
+    )
+
     native.python_binary(
         name = "buck2_check",
         main_module = "tools.buck2_check.__main__",

@@ -59,9 +59,13 @@ def graph_break():
 
 
 def run_pte(path: str | Path, inputs) -> list[torch.Tensor]:
-    """Run a .pte file's ``forward`` through ExecuTorch's Python runtime."""
+    """Run a .pte file's ``forward`` through ExecuTorch's Python runtime (trusted programs only:
+    the file must match its card)."""
     from executorch.runtime import Runtime
 
+    from examples.integrity.verify import verify_program
+
+    verify_program(path, "require")
     program = Runtime.get().load_program(Path(path))
     return list(program.load_method("forward").execute(list(inputs)))
 

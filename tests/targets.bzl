@@ -13,6 +13,7 @@ every import and fixture path against the packed files).
 
 PYTHON_LIBS = [
     "//:buck2_check_lib",
+    "//:fuzz_programs_lib",
     "//:package_roots",
     "//examples/backend:backend",
     "//examples/benchmark:benchmark",
@@ -20,6 +21,7 @@ PYTHON_LIBS = [
     "//examples/evaluation:evaluation",
     "//examples/export:export",
     "//examples/generation:generation",
+    "//examples/integrity:integrity",
     "//examples/models:models",
     "//examples/quantization:quantization",
     "//examples/results:results",

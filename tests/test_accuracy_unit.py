@@ -104,9 +104,16 @@ def test_engine_errors(tmp_path):
     with pytest.raises(accuracy.EvaluationError, match="native runner not found"):
         accuracy.open_program(tmp_path / "x.pte", "runner", runner=tmp_path / "no_runner")
     assert accuracy.resolve_engine("auto", runner=tmp_path / "no_runner") == "python"
+    bad = tmp_path / "bad.pte"
+    bad.write_bytes(b"not a program")
+    from examples.integrity.card import make_card, write_card
+    from examples.integrity.verify import ProgramVerificationFailed
+
+    with pytest.raises(ProgramVerificationFailed, match="no program card"):  # in-process: trusted files only
+        accuracy.open_program(bad, "python")
+    write_card(bad, make_card(bad))
     with pytest.raises(accuracy.EvaluationError, match="cannot load"):
-        (tmp_path / "bad.pte").write_bytes(b"not a program")
-        accuracy.open_program(tmp_path / "bad.pte", "python")
+        accuracy.open_program(bad, "python")
 
 
 def test_report_drop_lines():

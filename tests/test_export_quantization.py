@@ -54,7 +54,7 @@ def test_save_program_interrupted_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temp file
 
     monkeypatch.undo()
-    save_program(SimpleNamespace(buffer=b"old"), target)
+    atomic_write.write_bytes_atomic(target, b"old")  # an earlier program (its card does not matter here)
     monkeypatch.setattr(atomic_write.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_program(SimpleNamespace(buffer=b"new program"), target)

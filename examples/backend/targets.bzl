@@ -9,6 +9,7 @@ def define_common_targets():
             "//examples/evaluation:evaluation",
             "//examples/export:export",
             "//examples/generation:generation",
+            "//examples/integrity:integrity",
             "//examples/models:models",
             "//examples/quantization:quantization",
             "//examples/results:results",
@@ -23,6 +24,22 @@ def define_common_targets():
     native.python_binary(
         name = "xnnpack_examples",
         main_module = "examples.backend.xnnpack_examples",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:openvino_examples -- --model_name mv2 [--quantize]
+    native.python_binary(
+        name = "openvino_examples",
+        main_module = "examples.backend.openvino_examples",
+        deps = [":backend"],
+        visibility = ["PUBLIC"],
+    )
+
+    # buck2 run examples/backend:inspect_program -- mv2_xnnpack_q8.pte
+    native.python_binary(
+        name = "inspect_program",
+        main_module = "examples.backend.inspect_program",
         deps = [":backend"],
         visibility = ["PUBLIC"],
     )

@@ -55,6 +55,8 @@ def main(argv):
         calibration_data=FLAGS.calibration_data,
         num_calibration_samples=FLAGS.num_calibration_samples,
         etrecord=FLAGS.etrecord,
+        bundle=FLAGS.bundle,
+        sign_key=FLAGS.sign_key,
         quant_recipe=FLAGS.quant_recipe,
         verbose=FLAGS.verbose,
     ))

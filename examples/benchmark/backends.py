@@ -10,22 +10,31 @@ class Backend:
     name: str  # flag value and JSON "backend"
     label: str  # Markdown / chart label (the classic table's wording for ExecuTorch rows)
     kind: str  # "executorch" (native runner) or "peer"
-    variant: str  # cache variant: "portable", "fp32", "q8", "onnx_fp32", "onnx_int8", "eager"
+    variant: str  # cache variant: "portable", "fp32", "q8", "openvino_fp32", "onnx_fp32", "ov_f32", "eager", ...
+    precision: str | None = None  # what it computes in, where fixed; OpenVINO rows report theirs at run time
 
 
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("portable", "portable", "executorch", "portable"),
-        Backend("xnnpack_fp32", "xnnpack fp32", "executorch", "fp32"),
-        Backend("xnnpack_q8", "xnnpack q8", "executorch", "q8"),
-        Backend("ort_fp32", "onnxruntime fp32", "peer", "onnx_fp32"),
-        Backend("ort_int8", "onnxruntime int8 (QDQ)", "peer", "onnx_int8"),
-        Backend("eager", "eager pytorch", "peer", "eager"),
+        Backend("portable", "portable", "executorch", "portable", "fp32"),
+        Backend("xnnpack_fp32", "xnnpack fp32", "executorch", "fp32", "fp32"),
+        Backend("xnnpack_q8", "xnnpack q8", "executorch", "q8", "int8"),
+        # ExecuTorch + OpenVINO delegate, run by the native runner.
+        Backend("openvino_fp32", "executorch+openvino fp32", "executorch", "openvino_fp32"),
+        Backend("openvino_int8", "executorch+openvino int8", "executorch", "openvino_int8"),
+        Backend("ort_fp32", "onnxruntime fp32", "peer", "onnx_fp32", "fp32"),
+        Backend("ort_int8", "onnxruntime int8 (QDQ)", "peer", "onnx_int8", "int8"),
+        # Native OpenVINO (its own process): the CPU plugin's default precision, forced f32, NNCF int8.
+        Backend("ov_default", "openvino native default", "peer", "ov_fp32"),
+        Backend("ov_f32", "openvino native f32", "peer", "ov_fp32"),
+        Backend("ov_int8", "openvino native int8 (NNCF)", "peer", "ov_int8"),
+        Backend("eager", "eager pytorch", "peer", "eager", "fp32"),
     )
 }
 EXECUTORCH_XNNPACK = ("xnnpack_fp32", "xnnpack_q8")
-PEERS = ("ort_fp32", "ort_int8", "eager")
+EXECUTORCH_OPENVINO = ("openvino_fp32", "openvino_int8")
+PEERS = ("ort_fp32", "ort_int8", "ov_default", "ov_f32", "ov_int8", "eager")
 
 
 @dataclass(frozen=True)

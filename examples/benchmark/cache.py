@@ -1,7 +1,10 @@
 """Exported programs (``.pte``) and converted peer models (``.onnx``), reused while unchanged.
 
 An artifact lives in the cache folder (default ``benchmark-out/programs/``) as
-``<model>_<variant>-<key>.<ext>`` plus a ``.json`` sidecar (key fields, build seconds, size).
+``<model>_<variant>-<key>.<ext>`` plus its program card ``<file>.json``
+(:mod:`examples.integrity.card`: digest, size, model, IO...), whose ``cache`` section holds the
+key, its fields and the build seconds. A file is reused only when the card's key matches and
+the file still matches the card's digest (a damaged cached program is rebuilt).
 The key is a SHA-256 of everything the file depends on: model name, variant, weights (the
 resolved choice; a state_dict file by content), input shapes, quantization recipe,
 calibration data (by content), the package versions and the toolkit's own source files that
@@ -17,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from examples.common.atomic_write import write_text_atomic
 from examples.benchmark.machine import package_versions
+from examples.integrity.card import CardError, make_card, read_card, write_card
+from examples.integrity.verify import ProgramVerificationFailed, verify_program
 
 EXAMPLES = Path(__file__).resolve().parents[1]
 # The toolkit sources a program depends on (not the CLIs' plumbing, so that editing a CLI does
@@ -83,25 +87,29 @@ class ArtifactCache:
     def get(self, model: str, variant: str, suffix: str, fields: dict,
             build: Callable[[Path], dict | None], packages=EXPORT_PACKAGES, extra_sources=()) -> Artifact:
         """The cached file for ``fields``, or ``build(path)`` it (``build`` writes ``path``
-        atomically and may return a dict of facts to keep in the sidecar)."""
+        atomically and may return a dict of facts to keep in the card's ``cache`` section)."""
         fields = dict(fields, model=model, variant=variant,
                       packages={p: v for p, v in package_versions(packages).items()},
                       sources=sources_digest(extra_sources))
         key = cache_key(fields)
         path = self.directory / f"{model}_{variant}-{key[:16]}{suffix}"
-        sidecar = path.with_name(path.name + ".json")
-        if path.is_file() and sidecar.is_file():
+        if path.is_file():
             try:
-                meta = json.loads(sidecar.read_text())
-                if meta.get("key") == key:
+                card = read_card(path)
+                meta = (card or {}).get("cache") or {}
+                if meta.get("key") == key and verify_program(path, "require").trusted:
                     return Artifact(path, path.stat().st_size, meta.get("build_seconds", 0.0), True, meta.get("info", {}))
-            except (OSError, ValueError):
-                pass  # a damaged sidecar: rebuild
+            except (CardError, ProgramVerificationFailed, OSError):
+                pass  # a damaged card or program: rebuild
         self.directory.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
         info = build(path) or {}
         seconds = info.pop("seconds", None) or (time.perf_counter() - start)
-        meta = {"key": key, "fields": fields, "build_seconds": seconds, "info": info,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        write_text_atomic(sidecar, json.dumps(meta, indent=2, sort_keys=True, default=str))
+        # The builder of a .pte saves it through lowering.save_program, which writes the card;
+        # other files (.onnx) get a card here.
+        card = read_card(path) if suffix == ".pte" else None
+        if card is None:
+            card = make_card(path, model=model, backend=variant, file_format=suffix.lstrip("."))
+        card["cache"] = {"key": key, "fields": fields, "build_seconds": seconds, "info": info}
+        write_card(path, card)
         return Artifact(path, path.stat().st_size, seconds, False, info)

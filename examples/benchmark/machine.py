@@ -20,8 +20,9 @@ import os
 import platform
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
+
+from examples.common.versions import package_versions as common_package_versions
 
 CPUINFO = Path("/proc/cpuinfo")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,8 +60,8 @@ ISA_CLASSES = (
     ("Arm NEON", ("asimd",)),
 )
 
-PACKAGES = ("torch", "torchvision", "executorch", "torchao", "onnxruntime", "onnx", "onnxscript", "numpy",
-            "matplotlib", "py-cpuinfo")
+PACKAGES = ("torch", "torchvision", "executorch", "torchao", "onnxruntime", "onnx", "onnxscript", "openvino",
+            "nncf", "numpy", "matplotlib", "py-cpuinfo")
 
 # Fingerprint fields that identify the machine; everything else (packages, commit, kernel,
 # command) may differ between two runs whose timings are compared.
@@ -146,13 +147,7 @@ def cpu_flags() -> list[str]:
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return common_package_versions(names)
 
 
 def _git(*args: str) -> str | None:

@@ -4,7 +4,7 @@ through :mod:`examples.common.stats`."""
 
 from __future__ import annotations
 
-from examples.benchmark import peers
+from examples.benchmark import openvino_backend, peers
 from examples.benchmark.backends import BACKENDS
 from examples.benchmark.machine import package_versions
 from examples.benchmark.programs import ModelContext, Prepared
@@ -25,7 +25,7 @@ def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, thr
             "min_ms": m.min_ms, "max_ms": m.max_ms, "load_ms": m.load_ms, "init_ms": m.init_ms,
             "time_to_first_result_ms": ttfr, "peak_rss_bytes": m.peak_rss_bytes,
             "version": f"executorch {package_versions(('executorch',))['executorch']} (native runner)",
-            "samples_ms": list(m.samples_ms), "outputs": m.outputs}
+            "samples_ms": list(m.samples_ms), "cpu_ms": m.cpu_ms, "wall_ms": m.wall_ms, "outputs": m.outputs}
 
 
 def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
@@ -52,8 +52,20 @@ def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: 
 
 
 def measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
+    result = _measure(backend, ctx, prepared, threads, settings)
+    if result.get("precision") is None:
+        result["precision"] = BACKENDS[backend].precision
+    return result
+
+
+def _measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
+    if backend in openvino_backend.NATIVE:
+        return openvino_backend.measure_peer(backend, ctx, prepared, threads, settings)
     if BACKENDS[backend].kind == "executorch":
-        return _measure_executorch(backend, ctx, prepared, threads, settings)
+        result = _measure_executorch(backend, ctx, prepared, threads, settings)
+        if backend in openvino_backend.EXECUTORCH_OPENVINO:  # the precision its card records
+            result["precision"] = prepared.info.get("precision")
+        return result
     return _measure_peer(backend, ctx, prepared, threads, settings)
 
 

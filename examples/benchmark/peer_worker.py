@@ -7,8 +7,9 @@
     {"ok": true, "load_ms": ..., "times_ms": [...], "peak_rss_bytes": ..., "version": "..."}
     {"ok": false, "error": "one line"}
 
-Request: ``{"kind": "ort"|"eager", "threads", "warmup", "iters", "inputs": [.npy paths],
-"outputs": .npz path, "onnx_path", "input_names"}`` (ort) or ``"model", "weights"`` (eager).
+Request: ``{"kind": "ort"|"openvino"|"eager", "threads", "warmup", "iters", "inputs": [.npy paths],
+"outputs": .npz path, "onnx_path", "input_names"}`` (ort), ``"ir_path", "precision"`` (openvino:
+``null`` keeps the CPU plugin's default) or ``"model", "weights"`` (eager).
 The ONNX Runtime worker never imports torch (its RSS would count it).
 """
 
@@ -67,6 +68,31 @@ def _ort(request: dict, inputs: list) -> dict:
     return {"load_ms": load_ms, "times_ms": times, "outputs": outputs, "version": ort.__version__}
 
 
+def _openvino(request: dict, inputs: list) -> dict:
+    """Native OpenVINO on the CPU plugin: latency mode, one stream, ``threads`` threads; the
+    precision it really ran in is the compiled model's INFERENCE_PRECISION_HINT."""
+    import openvino as ov
+
+    config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(request["threads"])}
+    if request.get("precision"):
+        config["INFERENCE_PRECISION_HINT"] = request["precision"]
+    start = time.perf_counter()
+    compiled = ov.Core().compile_model(request["ir_path"], "CPU", config)
+    load_ms = (time.perf_counter() - start) * 1000.0
+    infer = compiled.create_infer_request()
+    warm, _ = time_iterations(lambda: infer.infer(inputs), request["warmup"], 0)
+    # CPU and wall time over the measured iterations only, as the native runner reports them.
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    times, outputs = time_iterations(lambda: infer.infer(inputs), 0, request["iters"])
+    cpu_ms, wall_ms = (time.process_time() - cpu_start) * 1000.0, (time.perf_counter() - wall_start) * 1000.0
+    times = warm + times
+    return {"load_ms": load_ms, "times_ms": times, "outputs": [outputs[o] for o in compiled.outputs],
+            "version": ov.get_version().split("-")[0],
+            "precision": compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
+            "engine_threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
+            "cpu_ms": cpu_ms, "wall_ms": wall_ms}
+
+
 def _eager(request: dict, inputs: list) -> dict:
     import warnings
 
@@ -95,7 +121,7 @@ def main(argv: list[str]) -> int:
         with open(argv[1], encoding="utf-8") as f:
             request = json.load(f)
         inputs = [np.load(p) for p in request["inputs"]]
-        result = {"ort": _ort, "eager": _eager}[request["kind"]](request, inputs)
+        result = {"ort": _ort, "openvino": _openvino, "eager": _eager}[request["kind"]](request, inputs)
         np.savez(request["outputs"], *[np.asarray(o) for o in result.pop("outputs")])
         result["peak_rss_bytes"] = peak_rss_bytes()
         result["ok"] = True

@@ -1,4 +1,5 @@
-"""The peers: ONNX Runtime fp32 / int8 (QDQ static) and eager PyTorch.
+"""The peers: ONNX Runtime fp32 / int8 (QDQ static), native OpenVINO (default precision, f32,
+NNCF int8) and eager PyTorch.
 
 Conversion happens here, in the benchmark's process, with the results cached like the
 ``.pte`` files; measuring happens in a fresh ``python -m examples.benchmark.peer_worker``
@@ -13,7 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -32,6 +33,9 @@ def missing_packages(backend: str) -> list[str]:
     """Packages a peer needs that are not installed (empty: it can run)."""
     need = {"ort_fp32": ("onnxruntime", "onnx", "onnxscript"),
             "ort_int8": ("onnxruntime", "onnx", "onnxscript"),
+            "ov_default": ("openvino", "onnx", "onnxscript"),
+            "ov_f32": ("openvino", "onnx", "onnxscript"),
+            "ov_int8": ("openvino", "nncf", "onnx", "onnxscript"),
             "eager": ("torch",)}.get(backend, ())
     return [name for name in need if importlib.util.find_spec(name) is None]
 
@@ -115,6 +119,42 @@ def quantize_onnx(fp32_path: Path, path: Path, calibration: Sequence[Sequence], 
     return settings
 
 
+def convert_openvino(onnx_path: Path, path: Path) -> dict:
+    """The fp32 ONNX model as OpenVINO IR (``.xml`` + ``.bin``), weights kept in f32 (``save_model``
+    would compress them to f16 by default)."""
+    import openvino as ov
+
+    tmp = path.with_name(f".{path.stem}.tmp.xml")
+    ov.save_model(ov.convert_model(str(onnx_path)), str(tmp), compress_to_fp16=False)
+    os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
+    os.replace(tmp, path)
+    return {"converter": "openvino.convert_model(onnx)", "weights": "f32", "openvino": ov.get_version()}
+
+
+def quantize_openvino(fp32_xml: Path, path: Path, calibration: Sequence[Sequence]) -> dict:
+    """int8 with NNCF post-training quantization (``nncf.quantize``, preset performance:
+    symmetric) of the OpenVINO model, calibrated on the batches that calibrate the other int8 rows."""
+    import nncf
+    import openvino as ov
+
+    from examples.common.quiet import quiet_stdio
+
+    model = ov.Core().read_model(str(fp32_xml))
+    batches = [[t.detach().cpu().numpy() for t in batch] for batch in calibration]
+    try:
+        with quiet_stdio():
+            quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+    except Exception as error:  # noqa: BLE001
+        first = str(error).strip().splitlines()
+        raise PeerFailed(f"NNCF quantization failed: {first[0] if first else type(error).__name__}") from None
+    tmp = path.with_name(f".{path.stem}.tmp.xml")
+    ov.save_model(quantized, str(tmp), compress_to_fp16=False)
+    os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
+    os.replace(tmp, path)
+    return {"quantizer": "nncf.quantize (post-training, symmetric int8)", "calibration_batches": len(batches),
+            "nncf": nncf.__version__}
+
+
 @dataclass
 class PeerResult:
     load_ms: float
@@ -122,6 +162,7 @@ class PeerResult:
     peak_rss_bytes: int
     version: str
     outputs: list[np.ndarray]
+    extra: dict = field(default_factory=dict)  # engine facts: precision really used, CPU time
 
 
 def run_worker(request: dict, inputs: Sequence[Path], workdir: Path, timeout: float | None = None) -> PeerResult:
@@ -156,7 +197,8 @@ def run_worker(request: dict, inputs: Sequence[Path], workdir: Path, timeout: fl
         raise PeerFailed(result.get("error") or "peer worker failed")
     with np.load(outputs) as data:
         arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
-    return PeerResult(result["load_ms"], result["times_ms"], result["peak_rss_bytes"], result["version"], arrays)
+    extra = {k: result[k] for k in ("precision", "cpu_ms", "wall_ms", "engine_threads") if k in result}
+    return PeerResult(result["load_ms"], result["times_ms"], result["peak_rss_bytes"], result["version"], arrays, extra)
 
 
 def save_inputs(tensors, folder: Path) -> list[Path]:

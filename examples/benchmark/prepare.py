@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from examples.benchmark import peers
+from examples.benchmark import openvino_backend, peers
 from examples.benchmark.backends import BACKENDS
 from examples.benchmark.cache import ArtifactCache, tensors_digest
 from examples.benchmark.programs import ModelContext, Prepared, calibration_for, executorch_program
@@ -60,6 +60,8 @@ def _prepare_eager(backend: str, ctx: ModelContext, settings, cache: ArtifactCac
 
 def prepare(backend: str, ctx: ModelContext, settings, cache: ArtifactCache) -> Prepared:
     kind = BACKENDS[backend].kind
+    if backend in openvino_backend.NAMES:
+        return openvino_backend.prepare(backend, ctx, settings, cache)
     if kind == "executorch":
         return _prepare_executorch(backend, ctx, settings, cache)
     if backend == "eager":

@@ -82,7 +82,7 @@ def executorch_program(ctx: ModelContext, cache: ArtifactCache, *, variant: str,
     def build(path: Path) -> dict:
         with quiet_stdio(verbose):
             result = export_program(ctx.model, ctx.inputs, delegate=delegate, recipe=recipe, calibration=batches)
-        save_program(result, path)
+        save_program(result, path, model=ctx.name)
         return {"seconds": result.seconds, "delegated": result.delegated, "quantized": result.quantized,
                 "calibration_batches": result.calibration_batches}
 

@@ -15,6 +15,8 @@ RECORD_KEYS = (
     "program_file", "program_size_bytes", "export_seconds", "export_reused", "conversion", "version",
     "max_abs_error", "sqnr_db", "accuracy_reference", "speedup_vs_1_thread",
     "rounds_samples_ms",  # one list of measured-iteration times (ms) per interleaved round
+    "precision",  # the precision the engine really ran in (OpenVINO rows: INFERENCE_PRECISION_HINT)
+    "cpu_ms", "wall_ms",  # CPU time vs wall time of the measured iterations, where the engine reports them
 )
 
 

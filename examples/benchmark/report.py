@@ -223,10 +223,14 @@ def render_markdown(doc: dict) -> str:
             continue
         seen.add(key)
         version = f" [{r['version']}]" if r["version"] else ""
-        lines.append(f"- {r['model']} / {r['label']}{version}: {r['conversion'] or r['error'] or '-'}")
+        ran_in = f"; ran in {r['precision']}" if r.get("precision") else ""
+        lines.append(f"- {r['model']} / {r['label']}{version}: {r['conversion'] or r['error'] or '-'}{ran_in}")
     if any(r["backend"].startswith("ort") for r in records):
         lines.append("- ONNX Runtime sessions: CPUExecutionProvider, intra_op_num_threads=T, inter_op_num_threads=1, "
                      "ORT_SEQUENTIAL, graph optimization level ORT_ENABLE_ALL.")
+    if any(r["backend"].startswith("ov_") for r in records):
+        lines.append("- Native OpenVINO: CPU plugin, PERFORMANCE_HINT=LATENCY, NUM_STREAMS=1, INFERENCE_NUM_THREADS=T; "
+                     "the precision each row ran in is its compiled model's INFERENCE_PRECISION_HINT.")
     problems = [r for r in records if r["status"] != "ok"]
     if problems:
         lines += ["", "## Failed or not installed", ""]

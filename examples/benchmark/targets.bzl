@@ -9,6 +9,7 @@ def define_common_targets():
             "//examples/evaluation:evaluation",
             "//examples/export:export",
             "//examples/generation:generation",
+            "//examples/integrity:integrity",
             "//examples/models:models",
             "//examples/quantization:quantization",
             "//examples/results:results",

@@ -119,6 +119,11 @@ class PythonRuntimeProgram:
         from executorch.runtime import Runtime
 
         from examples.common.quiet import quiet_stdio
+        from examples.integrity.verify import verify_program
+
+        # In-process loading only for trusted programs (a card whose digest matches): a corrupt
+        # program can crash or hang this process; untrusted ones go through the native runner.
+        verify_program(path, "require")
 
         try:
             import executorch.kernels.quantized  # noqa: F401  (portable q8 programs call these ops)
@@ -152,6 +157,9 @@ class NativeRunnerProgram:
             raise EvaluationError(f"native runner not found at {self.runner} (build it, or use engine 'python')")
         if not self.path.is_file():
             raise EvaluationError(f"program not found: {self.path}")
+        from examples.integrity.verify import verify_program
+
+        verify_program(self.path, "auto")
         self._tmp = tempfile.TemporaryDirectory(prefix="xnn_eval_")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

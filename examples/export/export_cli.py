@@ -35,6 +35,11 @@ def define_common_flags() -> None:
     flags.DEFINE_string("output_dir", ".", "Folder the .pte file is written to (default: current folder).")
     flags.DEFINE_string("weights", "auto", WEIGHTS_HELP)
     flags.DEFINE_string("etrecord", None, "Also write an ETRecord (for the devtools Inspector) to this path.")
+    flags.DEFINE_bool("bundle", False, "Also write <program>.bpte: an ExecuTorch BundledProgram with reference "
+                      "inputs/outputs from eager (check: python -m examples.backend.inspect_program X.bpte "
+                      "--check_reference).")
+    flags.DEFINE_string("sign_key", None, "Sign the program and its card (and the bundle) with this EC private key "
+                        "(PEM; OpenSSF model-signing, offline): writes <program>.sig.")
     flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
     flags.DEFINE_bool("verbose", False, "Show third-party output and warnings, and tracebacks of unexpected errors.")
 
@@ -50,6 +55,8 @@ class ExportRequest:
     num_calibration_samples: int | None = None
     etrecord: str | None = None
     quant_recipe: str | None = None  # None: the zoo's recipe for the model
+    bundle: bool = False  # also write a BundledProgram with eager reference IO
+    sign_key: str | None = None  # EC private key: sign program + card (model-signing)
     verbose: bool = False
 
 
@@ -135,6 +142,8 @@ def run_export(request: ExportRequest) -> Path:
     output_dir = writable_dir(request.output_dir)
     if request.etrecord:
         writable_dir(str(Path(request.etrecord).expanduser().parent or "."))
+    if request.sign_key and not Path(request.sign_key).is_file():
+        raise cli.UsageError(f"--sign_key: no such file: {request.sign_key}")
     if request.num_calibration_samples is not None and request.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {request.num_calibration_samples}")
     recipe = recipe_for(spec, request.quant_recipe) if request.quantize else None
@@ -208,7 +217,18 @@ def run_export(request: ExportRequest) -> Path:
             console.line(f"  calibration samples used: {result.calibration_batches}")
 
         path = save_program(result, output_dir / pte_filename(spec.name, delegate=request.delegate,
-                                                                quantize=recipe is not None))
+                                                                quantize=recipe is not None),
+                            model=request.model_name)
+        if request.bundle:
+            from examples.integrity.bundle import write_bundle
+
+            bundled = write_bundle(path, loaded.model, [loaded.example_inputs])
+            console.line(f"wrote bundled program {bundled.resolve()} (reference IO from eager; card {bundled.name}.json)")
+        if request.sign_key:
+            from examples.integrity.signing import sign_program
+
+            for signed in [path] + ([bundled] if request.bundle else []):
+                console.line(f"signed {signed.name} and its card: {sign_program(signed, request.sign_key).resolve()}")
         console.line()
         console.line("lowered graph (edge dialect):")
         console.line(lowered_graph_text(result))

@@ -26,6 +26,8 @@ def main(argv):
         delegate=False,
         quantize=False,
         etrecord=FLAGS.etrecord,
+        bundle=FLAGS.bundle,
+        sign_key=FLAGS.sign_key,
         verbose=FLAGS.verbose,
     ))
     return 0

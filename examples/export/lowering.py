@@ -28,6 +28,7 @@ class ExportResult:
     seconds: float
     etrecord: object | None = None
     timings: dict = field(default_factory=dict)
+    recipe: str | None = None  # the quantization recipe's name (None: fp32)
 
     @property
     def graph_module(self) -> torch.fx.GraphModule:
@@ -126,9 +127,23 @@ def export_program(
         seconds=time.perf_counter() - start,
         etrecord=etrecord,
         timings=timings,
+        recipe=recipe.name if recipe is not None else None,
     )
 
 
-def save_program(result: ExportResult, path: str | Path) -> Path:
-    """Write the program atomically: an interrupted export never leaves a partial file."""
-    return write_bytes_atomic(path, result.buffer)
+def save_program(result: ExportResult, path: str | Path, *, model: str | None = None,
+                 tuned_cpu: str | None = None, extra: dict | None = None, backend: str | None = None,
+                 precision: str | None = None) -> Path:
+    """Write the program atomically (an interrupted export never leaves a partial file), then
+    its program card ``<path>.json`` (:mod:`examples.integrity.card`): every export path that
+    saves through here gets a card. ``model``: zoo name or ``module:factory``."""
+    from examples.integrity.card import digest_bytes, make_card, write_card
+    from examples.integrity.describe import card_methods, describe_program
+
+    path = write_bytes_atomic(path, result.buffer)
+    card = make_card(path, model=model, backend=backend or ("xnnpack" if result.delegated else "portable"),
+                     precision=precision or ("q8" if result.quantized else "fp32"), recipe=result.recipe,
+                     methods=card_methods(describe_program(result.buffer)), tuned_cpu=tuned_cpu,
+                     extra=extra, digest=(len(result.buffer), digest_bytes(result.buffer)))
+    write_card(path, card)
+    return path

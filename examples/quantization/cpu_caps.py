@@ -52,6 +52,14 @@ class CpuCaps:
         return (f"CPU: {self.model}; int8: {self.int8_level} ({'fast' if self.int8_fast else 'slow'}); "
                 f"recommended precision: {self.recommended_precision} ({self.reason}); flags: {flags}")
 
+    @property
+    def cpu_class(self) -> str:
+        """What a kernel choice compiled ahead of time depends on: architecture and ISA
+        extensions (``"x86_64 avx2 fma"``). OpenVINO programs are refused on another class."""
+        import platform
+
+        return " ".join((platform.machine(),) + self.flags)
+
     def as_dict(self) -> dict:
         return {
             "model": self.model,

@@ -231,12 +231,66 @@ def run_raw(runner: Path, *args, timeout: float | None = None,
                           timeout=timeout, cwd=cwd)
 
 
+def check_program_runs_here(program: Path, card: dict | None) -> None:
+    """A program compiled ahead of time for one CPU class (OpenVINO: see its card) is refused,
+    with one line, on another: :class:`RunnerFailed`."""
+    from examples.integrity.card import WrongCpu, check_runs_here
+    from examples.quantization.cpu_caps import detect
+
+    try:
+        check_runs_here(card, program, detect().cpu_class)
+    except WrongCpu as error:
+        raise RunnerFailed(str(error), kind="wrong_cpu") from None
+
+
+@dataclass
+class RunnerExit:
+    """How one runner process ended (for callers that classify failures, e.g. fuzzing)."""
+
+    returncode: int | None  # None: killed from outside (the runner's own limit did not work)
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def run_bounded(runner: Path, program: Path, *, inputs: Sequence[Path] = (), output_path: Path | None = None,
+                iters: int = 1, warmup: int = 0, threads: int = 1, timeout: float = 20.0,
+                max_memory_mb: int | None = None, verify: str = "auto") -> RunnerExit:
+    """One run under the runner's own bounds (``--timeout_s``: exit 4, ``--max_memory_mb``:
+    exit 6) that reports how the process ended instead of raising. The program is verified
+    against its card first (``ProgramVerificationFailed`` is raised before the runner starts)."""
+    import time
+
+    from examples.integrity.verify import check_inputs, verify_program
+
+    check_inputs(verify_program(program, verify), inputs)
+    cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
+                  output_path=output_path, timeout_s=timeout, max_memory_mb=max_memory_mb)
+    start = time.perf_counter()
+    try:  # killed from outside only when the runner's own watchdog failed
+        done = run_raw(cmd[0], *cmd[1:], timeout=timeout + 10)
+    except subprocess.TimeoutExpired as expired:
+        def text(x):
+            return x.decode(errors="replace") if isinstance(x, bytes) else (x or "")
+
+        return RunnerExit(None, text(expired.stdout), text(expired.stderr), time.perf_counter() - start)
+    return RunnerExit(done.returncode, done.stdout, done.stderr, time.perf_counter() - start)
+
+
 def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
                 inputs: Sequence[Path] = (), output_path: Path | None = None,
                 timeout: float | None = None, timeout_s: float | None = None,
-                max_memory_mb: int | None = None, cwd: Path | None = None) -> RunMeasurement:
+                max_memory_mb: int | None = None, cwd: Path | None = None, verify: str = "auto") -> RunMeasurement:
     """Run ``program`` ``warmup + iters`` times through the runner and return its measurement
     (with the outputs read back when ``output_path`` is given).
+
+    ``verify`` (``auto``/``require``/``off``, :mod:`examples.integrity.verify`): the program is
+    checked against its card before the runner starts, and the outputs against the card's
+    output specs; a mismatch raises ``ProgramVerificationFailed`` (exit code 5, as the runner's).
 
     ``timeout_s`` is the runner's own limit (exit 4, ``kind="timeout"``); ``timeout`` is the
     older name for it and also used when ``timeout_s`` is not given. The process is killed
@@ -244,10 +298,15 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
     (exit 6, ``kind="memory"``). Both default to no limit. ``cwd``: the runner's working
     directory (the profiling build writes ``prof_result.bin`` there); relative paths given
     here still mean paths from the caller's directory."""
+    from examples.integrity.verify import check_inputs, check_outputs, verify_program
+
+    verification = verify_program(program, verify)
+    check_inputs(verification, inputs)
     if cwd is not None:
         runner, program = Path(runner).resolve(), Path(program).resolve()
         inputs = [Path(p).resolve() for p in inputs]
         output_path = Path(output_path).resolve() if output_path is not None else None
+    check_program_runs_here(program, verification.card)
     limit = timeout_s if timeout_s is not None else timeout
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
                   output_path=output_path, timeout_s=limit, max_memory_mb=max_memory_mb)
@@ -262,4 +321,5 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
     measurement = measurement_from_json(parse_json(done.stdout))
     if output_path is not None:
         measurement.outputs = read_output_files(output_path)
+        check_outputs(verification, measurement.outputs)
     return measurement

@@ -53,6 +53,8 @@ def render_markdown(doc: dict) -> str:
 def write_outputs(doc: dict, winners: dict, output_dir: Path, model: str) -> list[Path]:
     """``<model>_tuned_t<N>.pte`` per thread count, ``<model>_tuned.pte`` (the first), tune.json,
     tune.md; every file written atomically."""
+    from examples.integrity.card import read_card, write_card
+
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for index, (threads, result) in enumerate(sorted(winners.items())):
@@ -60,9 +62,11 @@ def write_outputs(doc: dict, winners: dict, output_dir: Path, model: str) -> lis
         names = [f"{model}_tuned_t{threads}.pte"] + ([f"{model}_tuned.pte"] if index == 0 else [])
         for name in names:
             written.append(write_bytes_atomic(output_dir / name, data))
-            card = Path(str(result.program) + ".json")
-            if card.is_file():  # the program's card travels with it
-                written.append(write_bytes_atomic(output_dir / (name + ".json"), card.read_bytes()))
+            card = read_card(result.program)
+            if card is not None:  # the program's card travels with it, saying where it was tuned
+                card = dict(card, program=dict(card["program"], file=name), tuned_cpu=doc["machine"].get("cpu_model"))
+                card.pop("cache", None)
+                written.append(write_card(output_dir / name, card))
     written.append(write_text_atomic(output_dir / "tune.json", json.dumps(doc, indent=2, default=str)))
     written.append(write_text_atomic(output_dir / "tune.md", render_markdown(doc)))
     return written

@@ -7,6 +7,7 @@ def define_common_targets():
             "//examples/benchmark:benchmark",
             "//examples/common:common",
             "//examples/evaluation:evaluation",
+            "//examples/integrity:integrity",
             "//examples/quantization:quantization",
             "//examples/runner:runner",
         ],

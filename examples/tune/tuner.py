@@ -102,7 +102,7 @@ def build(result: CandidateResult, ctx: ModelContext, settings: TuneSettings, ca
             prepared = executorch_program(ctx, cache, variant=c.name, recipe=recipe, calibration=calibration,
                                           verbose=settings.verbose)
         else:
-            from examples.export.openvino_lowering import openvino_program
+            from examples.benchmark.openvino_backend import openvino_program
 
             prepared = openvino_program(ctx, cache, candidate=c, settings=settings)
     except Exception as error:  # noqa: BLE001 - kept as the candidate's reason, the others go on

@@ -10,17 +10,22 @@
 // Every failure prints exactly one `error: ...` line on stderr.
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <gflags/gflags.h>
 
+#include <executorch/extension/data_loader/buffer_data_loader.h>
 #include <executorch/extension/data_loader/file_data_loader.h>
 #include <executorch/extension/memory_allocator/malloc_memory_allocator.h>
 #include <executorch/runtime/core/evalue.h>
@@ -83,6 +88,7 @@ DEFINE_string(prof_result_path, "prof_result.bin", "Where to write the ETDump (p
 namespace {
 
 using executorch::aten::Tensor;
+using executorch::extension::BufferDataLoader;
 using executorch::extension::FileDataLoader;
 using executorch::extension::MallocMemoryAllocator;
 using executorch::runtime::Error;
@@ -104,9 +110,18 @@ void log_sink(et_timestamp_t, et_pal_log_level_t level, const char* filename, co
               const char* message, size_t length) {
   std::string msg(message, length);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+  // The OpenVINO delegate's own message asks for openvino < 2026, yet the pinned 2026.4.1 works;
+  // it stays the error to report (the runtime's later "Backend ... is not available" says less).
+  static bool openvino_missing = false;
+  if (msg.find("OpenVINO runtime not found") != std::string::npos) openvino_missing = true;
   if (level == kError || level == kFatal) {
     last_runtime_error() = msg;
     if (looks_like_allocation_failure(msg)) g_runtime_allocation_failed = true;
+    if (openvino_missing) {
+      last_runtime_error() =
+          "the OpenVINO runtime (libopenvino_c.so) was not found: install it (pip install "
+          "openvino==2026.4.1, as ./setup.sh does) or set OPENVINO_LIB_PATH to the libopenvino_c.so file";
+    }
   }
   if (FLAGS_verbose) {
     std::fprintf(stderr, "%c executorch:%s:%zu] %s\n", static_cast<char>(level), filename ? filename : "?", line,
@@ -206,6 +221,8 @@ unsigned setup_threads(RunReport& report) {
 struct LoadedProgram {
   std::unique_ptr<FileDataLoader> loader;  // the program reads through it: keep it alive
   std::unique_ptr<Program> program;
+  std::vector<uint8_t> bytes;  // the whole file, for OpenVINO programs (see keep_bytes_for_openvino)
+  std::unique_ptr<BufferDataLoader> buffer_loader;
 };
 
 LoadedProgram load_program(const std::string& path, RunReport& report) {
@@ -224,6 +241,22 @@ LoadedProgram load_program(const std::string& path, RunReport& report) {
   loaded.program = std::make_unique<Program>(std::move(program.get()));
   report.load_ms = ms_since(t0);
   return loaded;
+}
+
+// The wheel's OpenVINO delegate imports its compiled blob without copying it, yet lets the
+// runtime free the blob after init: the CPU plugin then reads weights from freed memory (a
+// crash once the blob is big enough to be unmapped). For such methods, load the program again
+// from the whole file held in memory: BufferDataLoader's segments are never freed.
+void keep_bytes_for_openvino(LoadedProgram& loaded, const std::string& path, const std::string& method_name) {
+  Result<MethodMeta> meta = loaded.program->method_meta(method_name.c_str());
+  if (!meta.ok() || !meta->uses_backend("OpenvinoBackend")) return;
+  std::ifstream file(path, std::ios::binary);
+  loaded.bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  if (!file.good() && !file.eof()) fail(kErrorExit, "cannot read model file " + path);
+  loaded.buffer_loader = std::make_unique<BufferDataLoader>(loaded.bytes.data(), loaded.bytes.size());
+  Result<Program> program = Program::load(loaded.buffer_loader.get(), Program::Verification::InternalConsistency);
+  if (!program.ok()) fail_runtime(path + " is not a valid ExecuTorch program", program.error());
+  loaded.program = std::make_unique<Program>(std::move(program.get()));
 }
 
 MethodMeta method_meta(const Program& program, const std::string& path, const std::string& method_name) {
@@ -314,6 +347,14 @@ int main(int argc, char** argv) {
   report.timeout_s = FLAGS_timeout_s;
   report.max_memory_mb = static_cast<long>(FLAGS_max_memory_mb);
 
+#ifdef RUNNER_WITH_OPENVINO
+  // The OpenVINO delegate dlopens OPENVINO_LIB_PATH (a file); default it to the openvino
+  // package found when the runner was configured, unless the caller set it.
+  if (std::getenv("OPENVINO_LIB_PATH") == nullptr && RUNNER_OPENVINO_LIB[0] != '\0' &&
+      ::access(RUNNER_OPENVINO_LIB, R_OK) == 0) {
+    ::setenv("OPENVINO_LIB_PATH", RUNNER_OPENVINO_LIB, 0);
+  }
+#endif
   install_crash_guard(model_path.c_str());
   executorch::runtime::register_pal(executorch::runtime::PalImpl::create(log_sink, __FILE__));
   executorch::runtime::runtime_init();
@@ -324,6 +365,7 @@ int main(int argc, char** argv) {
   apply_memory_limit(report.max_memory_mb, model_path);
 
   LoadedProgram loaded = load_program(model_path, report);
+  keep_bytes_for_openvino(loaded, model_path, method_name);
   const MethodMeta meta = method_meta(*loaded.program, model_path, method_name);
   set_crash_phase("preparing the inputs and memory of");
   std::vector<InputTensor> inputs = prepare_inputs(meta, method_name, input_files);

@@ -1,0 +1,1 @@
+"""Programs you can trust: cards, verification before running, reference IO, signing."""

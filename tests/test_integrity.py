@@ -1,0 +1,235 @@
+"""Programs you can trust: cards, verification before running, inspect_program, reference IO
+(BundledProgram) and a small seeded mutation campaign."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from examples.integrity import card as cards
+from examples.integrity.verify import (EXIT_VERIFICATION_FAILED, ProgramVerificationFailed, check_inputs,
+                                       verify_program)
+from examples.runner import client
+from tools.fuzz_programs import campaign
+from tools.fuzz_programs.mutate import KINDS, mutations
+
+
+def _carded_file(tmp_path: Path, data: bytes = b"\x00" * 64 + bytes(range(256)) * 4) -> Path:
+    path = tmp_path / "p.pte"
+    path.write_bytes(data)
+    cards.write_card(path, cards.make_card(path, model="toy", backend="xnnpack", precision="fp32", methods={
+        "forward": {"inputs": [{"dtype": "float32", "shape": [1, 4]}], "outputs": [{"dtype": "float32", "shape": [1, 2]}],
+                    "delegates": []}}))
+    return path
+
+
+# ---------------------------------------------------------------- card and verification (no export)
+
+def test_card_sits_beside_the_program_and_verifies(tmp_path):
+    path = _carded_file(tmp_path)
+    assert cards.card_path(path).name == "p.pte.json"
+    card = cards.read_card(path)
+    assert card["program"]["size_bytes"] == path.stat().st_size
+    assert card["program"]["digest"]["algorithm"] == "blake3"
+    assert card["program"]["digest"]["hex"] == cards.digest_bytes(path.read_bytes())
+    result = verify_program(path, "require")
+    assert result.trusted and result.status == "verified"
+
+
+@pytest.mark.parametrize("damage,needle", [
+    (lambda d: d[:-1], "truncated"),
+    (lambda d: d[:100] + bytes([d[100] ^ 1]) + d[101:], "does not match its card"),
+])
+def test_damaged_copy_fails_with_exit_5(tmp_path, damage, needle):
+    path = _carded_file(tmp_path)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ProgramVerificationFailed, match=needle) as caught:
+        verify_program(path, "auto")
+    assert caught.value.exit_code == EXIT_VERIFICATION_FAILED == 5
+    assert not verify_program(path, "off").trusted  # off: not checked, not refused
+
+
+def test_modes_without_a_card(tmp_path):
+    path = tmp_path / "nocard.pte"
+    path.write_bytes(b"x" * 10)
+    assert verify_program(path, "auto").status == "untrusted (no card)"
+    with pytest.raises(ProgramVerificationFailed, match="no program card"):
+        verify_program(path, "require")
+    cards.card_path(path).write_text("{not json")
+    with pytest.raises(ProgramVerificationFailed, match="not valid JSON"):
+        verify_program(path, "auto")
+    cards.card_path(path).write_text(json.dumps({"schema": "something else"}))
+    with pytest.raises(ProgramVerificationFailed, match="not a program card"):
+        verify_program(path, "auto")
+
+
+def test_input_files_must_match_the_card(tmp_path):
+    result = verify_program(_carded_file(tmp_path), "auto")
+    good = client.write_input_files([np.zeros((1, 4), np.float32)], tmp_path / "good")
+    check_inputs(result, good)
+    bad = client.write_input_files([np.zeros((1, 5), np.float32)], tmp_path / "bad")
+    with pytest.raises(ProgramVerificationFailed, match="card says float32"):
+        check_inputs(result, bad)
+    with pytest.raises(ProgramVerificationFailed, match="lists 1 inputs"):
+        check_inputs(result, good + bad)
+
+
+def test_mutations_are_seeded_and_always_differ():
+    data = bytes(range(256)) * 8
+    first = list(mutations(data, 16, seed=3))
+    assert first == list(mutations(data, 16, seed=3))
+    assert first != list(mutations(data, 16, seed=4))
+    assert all(blob != data for _, _, blob in first)
+    assert [kind for _, kind, _ in first[:4]] == list(KINDS)
+
+
+def test_classify_every_outcome():
+    clean = [np.ones((1, 2), np.float32)]
+    ran = lambda code, err="": client.RunnerExit(code, "", err, 0.1)  # noqa: E731
+    assert campaign.classify(None, None, clean) == "rejected_by_card"
+    assert campaign.classify(ran(None), None, clean) == "hang"
+    assert campaign.classify(ran(-11), None, clean) == "signal"
+    assert campaign.classify(ran(3, "error: crashed"), None, clean) == "guarded_crash"
+    assert campaign.classify(ran(1, "error: bad program\n"), None, clean) == "clean_error"
+    assert campaign.classify(ran(1, "noise\nerror: bad\n"), None, clean) == "unclean_error"
+    assert campaign.classify(ran(0), [np.ones((1, 2), np.float32)], clean) == "identical"
+    assert campaign.classify(ran(0), [np.full((1, 2), 2, np.float32)], clean) == "silent"
+    assert campaign.classify(ran(0), [np.ones((2, 1), np.float32)], clean) == "silent"
+
+
+# ---------------------------------------------------------------- a real q8 program
+
+@pytest.fixture(scope="session")
+def carded_q8(programs, tmp_path_factory):
+    """The toy 'add' model as an XNNPACK q8 program with its card, plus a bundled copy."""
+    from examples.integrity.bundle import write_bundle
+
+    exported = programs.exported("add", "q8")
+    bundle = write_bundle(exported.path, exported.model, [exported.example_inputs])
+    return exported, bundle
+
+
+@pytest.mark.slow
+def test_exported_program_card_describes_it(carded_q8):
+    from examples.integrity.describe import card_methods, describe_program
+
+    exported, _ = carded_q8
+    card = cards.read_card(exported.path)
+    assert (card["model"], card["backend"], card["precision"]) == ("add", "xnnpack", "q8")
+    assert card["recipe"] == "static_per_tensor" and card["packages"]["executorch"]
+    assert card["methods"] == card_methods(describe_program(exported.path.read_bytes()))
+    assert card["methods"]["forward"]["inputs"] == [{"dtype": "float32", "shape": [1, 8]}] * 2
+    assert verify_program(exported.path, "require").trusted
+
+
+def _inspect(python_env, *args):
+    return subprocess.run([sys.executable, "-m", "examples.backend.inspect_program", *map(str, args)],
+                          capture_output=True, text=True, env=python_env, timeout=300)
+
+
+@pytest.mark.slow
+def test_inspect_program_and_a_card_that_lies(carded_q8, python_env, tmp_path):
+    exported, _ = carded_q8
+    done = _inspect(python_env, exported.path)
+    assert done.returncode == 0, done.stderr
+    assert "card: verified" in done.stdout and "float32[1, 8], float32[1, 8] -> outputs float32[1, 8]" in done.stdout
+    # Same bytes, but the card claims other inputs: caught by comparing card and program.
+    copy = tmp_path / exported.path.name
+    copy.write_bytes(exported.path.read_bytes())
+    card = cards.read_card(exported.path)
+    card["methods"]["forward"]["inputs"][0]["shape"] = [1, 9]
+    cards.write_card(copy, card)
+    done = _inspect(python_env, copy)
+    assert done.returncode == 5 and done.stderr.startswith("error: the card of") and len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_reference_io_passes_and_catches_drift(carded_q8, tmp_path):
+    from examples.integrity.bundle import ReferenceMismatch, check_reference
+
+    _, bundle = carded_q8
+    checks = check_reference(bundle)
+    assert checks and all(c.ok for c in checks)
+    # A tolerance of zero: q8 never reproduces eager exactly, so the check must fail.
+    copy = tmp_path / bundle.name
+    copy.write_bytes(bundle.read_bytes())
+    card = cards.read_card(bundle)
+    card["program"]["file"] = copy.name
+    card["reference"]["tolerances"] = [{"atol": 0.0, "rtol": 0.0}]
+    cards.write_card(copy, card)
+    with pytest.raises(ReferenceMismatch, match="drifted from the reference") as caught:
+        check_reference(copy)
+    assert caught.value.exit_code == 7
+
+
+@pytest.fixture(scope="session")
+def runner_binary():
+    try:
+        return client.find_runner()
+    except client.RunnerNotBuilt:
+        pytest.skip("native runner not built (./setup.sh)")
+
+
+@pytest.mark.slow
+def test_runner_client_refuses_a_damaged_copy_before_running(carded_q8, runner_binary, tmp_path):
+    exported, _ = carded_q8
+    inputs = client.write_input_files(list(exported.example_inputs), tmp_path / "in")
+    ok = client.run_bounded(runner_binary, exported.path, inputs=inputs, output_path=tmp_path / "out",
+                            timeout=60, verify="require")
+    assert ok.returncode == 0, ok.stderr
+    assert client.read_output_files(tmp_path / "out")[0].shape == (1, 8)
+    damaged = tmp_path / exported.path.name
+    data = bytearray(exported.path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    damaged.write_bytes(bytes(data))
+    cards.card_path(damaged).write_bytes(cards.card_path(exported.path).read_bytes())
+    with pytest.raises(ProgramVerificationFailed, match="does not match its card"):
+        client.run_program(runner_binary, damaged, iters=1, warmup=0, threads=1, inputs=inputs)
+
+
+@pytest.mark.slow
+def test_seeded_campaign_with_the_card_has_no_silent_hang_or_signal(carded_q8, runner_binary, tmp_path):
+    """A small campaign (the issue's goal is 10,000 mutations; this busy machine runs 200 in a few seconds)."""
+    exported, bundle = carded_q8
+    inputs, reference = campaign.load_reference(bundle, tmp_path / "in")
+    settings = campaign.Settings(runner_binary, timeout_s=15, max_memory_mb=4096, workers=2)
+    report = campaign.run_campaign(exported.path, inputs, count=200, seed=20261125, settings=settings,
+                                   repro_dir=tmp_path / "cases", reference=reference)
+    with_card, without = report["outcomes"]["card"], report["outcomes"]["off"]
+    assert with_card["silent"] == with_card["hang"] == with_card["signal"] == 0
+    assert with_card["rejected_by_card"] == 200  # every damaged copy is refused before any kernel runs
+    assert sum(without.values()) == 200 and without["rejected_by_card"] == 0
+    assert without["signal"] == 0
+    for case in report["cases"]:  # anything not clean left a reproducer
+        assert Path(case["reproducer"]).is_file()
+    print(campaign.format_report(report), file=sys.stderr)
+
+
+def test_signature_covers_program_and_card(tmp_path):
+    pytest.importorskip("model_signing")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from examples.integrity.signing import SignatureInvalid, sign_program, verify_signature
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / "key.pem", tmp_path / "key.pub"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    program = _carded_file(tmp_path)
+    sign_program(program, private)
+    verify_signature(program, public)
+    card = cards.read_card(program)
+    card["model"] = "someone else's"  # the program's bytes are intact: only the signature sees this
+    cards.write_card(program, card)
+    assert verify_program(program, "require").trusted
+    with pytest.raises(SignatureInvalid, match="does not verify") as caught:
+        verify_signature(program, public)
+    assert caught.value.exit_code == 5

@@ -1,0 +1,252 @@
+"""OpenVINO as a backend (ExecuTorch + OpenVINO delegate, run by the native runner) and as a
+peer (native OpenVINO in its own process), on toy models exported once per session."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from examples.common.metrics import compare
+from examples.runner import client
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("openvino") is None,
+                                reason="openvino not installed (./setup.sh installs it)")
+
+
+class ToyNet(torch.nn.Module):
+    """A conv and a Linear with 1.6 MB of weights: big enough that a delegate blob freed after
+    init is unmapped (the runner must keep OpenVINO programs' bytes alive)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.fc = torch.nn.Linear(8 * 14 * 14, 256)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def toy_inputs(seed: int = 1) -> tuple[torch.Tensor]:
+    return (torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(seed)),)
+
+
+@pytest.fixture(scope="session")
+def toy_model() -> ToyNet:
+    return ToyNet().eval()
+
+
+@pytest.fixture(scope="session")
+def runner_path() -> Path:
+    try:
+        return client.find_runner()
+    except client.RunnerNotBuilt as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def ov_programs(tmp_path_factory, toy_model) -> dict[str, Path]:
+    """The toy exported once as OpenVINO fp32 and int8 programs (with their cards)."""
+    from examples.export.openvino_lowering import export_openvino_program, pte_filename, save_openvino_program
+
+    folder = tmp_path_factory.mktemp("openvino_programs")
+    calibration = [toy_inputs(seed) for seed in range(4)]
+    paths = {}
+    for quantize in (False, True):
+        result, card = export_openvino_program(toy_model, toy_inputs(), quantize=quantize, calibration=calibration)
+        paths["int8" if quantize else "fp32"] = save_openvino_program(
+            result, card, folder / pte_filename("toy", quantize=quantize))
+    return paths
+
+
+def run_toy(runner: Path, program: Path, workdir: Path, threads: int = 1, iters: int = 3):
+    inputs = client.write_input_files(toy_inputs(), workdir / "inputs")
+    return client.run_program(runner, program, iters=iters, warmup=1, threads=threads, inputs=inputs,
+                              output_path=workdir / "out")
+
+
+def eager_reference(model) -> list[np.ndarray]:
+    with torch.no_grad():
+        return [model(*toy_inputs()).numpy()]
+
+
+@pytest.mark.slow
+def test_fp32_program_runs_in_native_runner_like_eager(ov_programs, runner_path, toy_model, tmp_path):
+    measured = run_toy(runner_path, ov_programs["fp32"], tmp_path)
+    assert compare(eager_reference(toy_model), measured.outputs)["sqnr_db"] > 60
+
+
+@pytest.mark.slow
+def test_int8_program_runs_close_to_eager(ov_programs, runner_path, toy_model, tmp_path):
+    measured = run_toy(runner_path, ov_programs["int8"], tmp_path)
+    sqnr = compare(eager_reference(toy_model), measured.outputs)["sqnr_db"]
+    assert 15 < sqnr < 60  # quantized: close, but not bit-exact
+
+
+@pytest.mark.slow
+def test_card_records_cpu_class_and_real_precision(ov_programs):
+    from examples.export.openvino_lowering import default_precision
+    from examples.integrity.card import read_card
+    from examples.quantization.cpu_caps import detect
+
+    fp32, int8 = (read_card(ov_programs[k])["extra"]["compiled_for"] for k in ("fp32", "int8"))
+    assert read_card(ov_programs["fp32"])["backend"] == "openvino"
+    assert fp32["cpu_class"] == int8["cpu_class"] == detect().cpu_class
+    assert fp32["inference_precision"] == default_precision()
+    assert int8["inference_precision"] == f"int8 + {default_precision()}"
+
+
+def test_default_precision_follows_the_cpu():
+    """OpenVINO's CPU plugin computes in bf16 by default only on CPUs with AVX512_BF16 or AMX."""
+    from examples.export.openvino_lowering import default_precision
+    from examples.quantization.cpu_caps import detect
+
+    flags = detect().flags
+    bf16_capable = "avx512_bf16" in flags or "amx_bf16" in flags
+    assert default_precision() == ("bf16" if bf16_capable else "f32")
+
+
+def test_program_for_another_cpu_class_is_refused(tmp_path):
+    from examples.integrity.card import make_card, write_card
+
+    program = tmp_path / "m_openvino_fp32.pte"
+    program.write_bytes(b"not run: the card check comes first")
+    write_card(program, make_card(program, backend="openvino",
+                                  extra={"compiled_for": {"cpu_class": "x86_64 avx2 avx512f amx_bf16"}}))
+    with pytest.raises(client.RunnerFailed) as error:
+        client.run_program(tmp_path / "no-runner", program, iters=1, warmup=0, threads=1)
+    message = str(error.value)
+    assert "\n" not in message and "x86_64 avx2 avx512f amx_bf16" in message and "re-export" in message
+
+
+@pytest.mark.slow
+def test_missing_openvino_runtime_is_one_clear_error(ov_programs, runner_path, tmp_path):
+    cmd = client.command(runner_path, ov_programs["fp32"], iters=1, warmup=0, threads=1)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, OPENVINO_LIB_PATH=str(tmp_path / "libopenvino_c.so")))
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1 and len(lines) == 1
+    assert lines[0].startswith("error:") and "OpenVINO runtime" in lines[0] and "openvino==2026.4.1" in lines[0]
+
+
+def conv_stack() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
+    """~180 MMAC per run: enough work for OpenVINO to spread over every core it may use."""
+    torch.manual_seed(0)
+    layers, channels = [], 3
+    for out in (32, 64, 64):
+        layers += [torch.nn.Conv2d(channels, out, 3, padding=1), torch.nn.ReLU()]
+        channels = out
+    return torch.nn.Sequential(*layers).eval(), (torch.randn(1, 3, 56, 56),)
+
+
+class ThreadAffinityWatcher(threading.Thread):
+    """Samples, while a process whose command line names ``marker`` runs, the CPUs each of its
+    threads may run on (``Cpus_allowed_list``): OpenVINO may pin its threads itself."""
+
+    def __init__(self, marker: str):
+        super().__init__(daemon=True)
+        self.marker, self.seen, self.done = marker, set(), threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            for proc in Path("/proc").glob("[0-9]*"):
+                try:
+                    if self.marker not in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                        continue
+                    for task in (proc / "task").iterdir():
+                        for line in (task / "status").read_text().splitlines():
+                            if line.startswith("Cpus_allowed_list:"):
+                                self.seen.add(line.split(":", 1)[1].strip())
+                except OSError:
+                    continue
+            time.sleep(0.02)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable CPUs")
+def test_openvino_program_stays_on_the_cores_it_is_given(runner_path, tmp_path):
+    """The delegate has no thread setting: asked for one thread, the runner pins itself to one
+    CPU and OpenVINO must stay there: every thread of the runner may run on that one CPU only,
+    and the measured iterations' CPU time cannot exceed their wall time (unpinned, OpenVINO
+    uses every core)."""
+    from examples.export.openvino_lowering import export_openvino_program, save_openvino_program
+
+    model, inputs = conv_stack()
+    result, card = export_openvino_program(model, inputs)
+    program = save_openvino_program(result, card, tmp_path / "convs_openvino_fp32.pte")
+    files = client.write_input_files(inputs, tmp_path / "inputs")
+    watcher = ThreadAffinityWatcher(program.name)
+    watcher.start()
+    try:
+        measured = client.run_program(runner_path, program, iters=100, warmup=2, threads=1, inputs=files)
+    finally:
+        watcher.done.set()
+        watcher.join()
+    assert len(watcher.seen) == 1 and "-" not in next(iter(watcher.seen)) and "," not in next(iter(watcher.seen))
+    assert measured.cpu_ms is not None and measured.cpu_ms <= measured.wall_ms * 1.05 + 5
+
+
+@pytest.fixture(scope="session")
+def toy_ir(tmp_path_factory, toy_model) -> Path:
+    from examples.benchmark import peers
+
+    folder = tmp_path_factory.mktemp("openvino_ir")
+    peers.export_onnx(toy_model, toy_inputs(), folder / "toy.onnx")
+    peers.convert_openvino(folder / "toy.onnx", folder / "toy.xml")
+    return folder / "toy.xml"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asked", [None, "f32"])
+def test_native_openvino_peer_reports_its_precision(toy_ir, toy_model, tmp_path, asked):
+    from examples.benchmark import peers
+    from examples.export.openvino_lowering import default_precision
+
+    inputs = peers.save_inputs(toy_inputs(), tmp_path / "inputs")
+    result = peers.run_worker({"kind": "openvino", "threads": 1, "warmup": 1, "iters": 3, "ir_path": str(toy_ir),
+                               "precision": asked}, inputs, tmp_path / "work", timeout=300)
+    assert result.extra["precision"] == (asked or default_precision())
+    assert len(result.times_ms) == 4 and result.extra["cpu_ms"] > 0
+    minimum = 60 if result.extra["precision"] == "f32" else 20  # bf16 rounds activations
+    assert compare(eager_reference(toy_model), result.outputs)["sqnr_db"] > minimum
+
+
+@pytest.mark.slow  # the CLI subprocess imports absl, torch: several seconds on a busy machine
+def test_openvino_examples_rejects_bad_input_in_one_line(repo_root, python_env, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "examples.backend.openvino_examples", "--model_name", "no_such_model",
+                           "--output_dir", str(tmp_path)], cwd=repo_root, env=python_env, capture_output=True,
+                          text=True, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_openvino_examples_writes_program_and_card(repo_root, python_env, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "examples.backend.openvino_examples", "--model_name", "add",
+                           "--output_dir", str(tmp_path)], cwd=repo_root, env=python_env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "add_openvino_fp32.pte").stat().st_size > 0
+    card = json.loads((tmp_path / "add_openvino_fp32.pte.json").read_text())
+    assert card["backend"] == "openvino" and card["extra"]["compiled_for"]["weights"] == "fp32"
+    assert "node(s) to OpenVINO" in done.stdout
+
+
+def test_every_benchmark_row_states_a_precision():
+    """Fixed-precision backends declare it; the OpenVINO rows report theirs at run time."""
+    from examples.benchmark import openvino_backend
+    from examples.benchmark.backends import BACKENDS
+
+    for name, backend in BACKENDS.items():
+        assert (backend.precision is None) == (name in openvino_backend.NAMES), name
