@@ -20,6 +20,7 @@ PYTHON_LIBS = [
     "//examples/common:common",
     "//examples/evaluation:evaluation",
     "//examples/export:export",
+    "//examples/generation:generation",
     "//examples/integrity:integrity",
     "//examples/models:models",
     "//examples/quantization:quantization",

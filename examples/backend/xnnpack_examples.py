@@ -35,12 +35,20 @@ flags.DEFINE_integer("max_seq_len", None,
 from examples.evaluation import cli_hooks as eval_hooks  # noqa: E402
 
 eval_hooks.define_eval_flags()
+# --group_size / --max_seq_len: language models (stories15m, ...) take ExecuTorch's LLM exporter.
+from examples.generation import export_hooks as llm_hooks  # noqa: E402
+
+llm_hooks.define_llm_flags()
+flags.adopt_module_key_flags(llm_hooks)
 
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     if export_cli.listed_models_or_check_args(argv, FLAGS):
+        return 0
+    if llm_hooks.is_llm(FLAGS.model_name):
+        llm_hooks.export_from_flags(FLAGS)
         return 0
     eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow export
     export_cli.check_quant_recipe(FLAGS.quant_recipe)

@@ -8,6 +8,7 @@ def define_common_targets():
             "//examples/common:common",
             "//examples/evaluation:evaluation",
             "//examples/export:export",
+            "//examples/generation:generation",
             "//examples/integrity:integrity",
             "//examples/models:models",
             "//examples/quantization:quantization",

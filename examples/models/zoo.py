@@ -12,6 +12,7 @@ import importlib
 import torch
 
 from examples.models import bert_models, toy_models
+from examples.models.llama_zoo import LLM_MODELS
 from examples.models.model_spec import ModelSpec
 from examples.models.torchvision_models import classifier_factory, segmentation_factory
 
@@ -61,7 +62,9 @@ def resolve_model(name: str) -> ModelSpec:
         return MODELS[name]
     if ":" in name:
         return _user_model(name)
-    close = difflib.get_close_matches(name, MODELS, n=3, cutoff=0.5)
+    if name in LLM_MODELS:
+        raise ModelLookupError(f"'{name}' is a language model: export it with examples.backend.xnnpack_examples")
+    close = difflib.get_close_matches(name, [*MODELS, *LLM_MODELS], n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise ModelLookupError(
         f"unknown model '{name}'.{hint} Run with --list_models to see the zoo, "
@@ -114,6 +117,8 @@ def describe_zoo() -> str:
     for spec in MODELS.values():
         shapes = " ".join("x".join(map(str, s)) for s in spec.input_shapes)
         rows.append((spec.name, shapes, spec.quant_recipe, spec.description))
+    # Language models: ExecuTorch's LLM exporter; their --quantize is 8da4w.
+    rows += [(m.name, "tokens 1xN", "8da4w", m.description) for m in LLM_MODELS.values()]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(
         f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows

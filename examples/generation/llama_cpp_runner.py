@@ -1,0 +1,99 @@
+"""llama.cpp on token ids, the peer of ``token_runner`` / ``text_generation_runner``: same flags,
+same JSON keys (``runner: llama.cpp``), same flow (the prompt in one ``eval``, then one token
+per ``eval``, greedy or temperature/top-p sampling from the returned logits).
+
+    python -m examples.generation.llama_cpp_runner --model_path stories15m_Q8_0.gguf \\
+        --prompt_tokens 1,15,27 --max_new_tokens 32 --num_threads 2 --json
+
+Needs ``llama-cpp-python`` (``pip install .[compare-llm]``; it builds llama.cpp from source).
+Run as its own process so its peak RSS is llama.cpp's alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from absl import flags
+
+from examples.common import cli
+from examples.generation.token_ids import parse_token_list
+
+RUNNER_LABEL = "llama.cpp"
+
+flags.DEFINE_string("model_path", None, "The .gguf file (examples.generation.gguf_export writes one).")
+flags.DEFINE_string("prompt_tokens", None, "Comma-separated prompt token ids.")
+flags.DEFINE_integer("max_new_tokens", 32, "Tokens to generate.")
+flags.DEFINE_float("temperature", 0.0, "0: greedy; above 0: sample from softmax(logits / T).")
+flags.DEFINE_float("top_p", 1.0, "Nucleus sampling threshold.")
+flags.DEFINE_integer("seed", 0, "Sampling seed.")
+flags.DEFINE_integer("num_threads", 1, "llama.cpp threads (prefill and decode).")
+flags.DEFINE_string("stop_tokens", "", "Comma-separated token ids that end generation (kept in the output).")
+flags.DEFINE_integer("context_length", 0, "KV cache length; 0: prompt + max_new_tokens.")
+flags.DEFINE_bool("json", False, "Print one JSON object.")
+flags.DEFINE_bool("verbose", False, "Show llama.cpp's log and tracebacks of unexpected errors.")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+
+    if not FLAGS.model_path or not Path(FLAGS.model_path).is_file():
+        raise cli.UsageError(f"model file not found: {FLAGS.model_path}" if FLAGS.model_path else "--model_path is required")
+    prompt = parse_token_list(FLAGS.prompt_tokens or "", "--prompt_tokens")
+    if not prompt:
+        raise cli.UsageError("--prompt_tokens is required (comma-separated token ids)")
+    if FLAGS.max_new_tokens < 1 or FLAGS.num_threads < 1:
+        raise cli.UsageError("--max_new_tokens and --num_threads must be at least 1")
+    stop = parse_token_list(FLAGS.stop_tokens, "--stop_tokens")
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise cli.CliError("llama-cpp-python is not installed: pip install '.[compare-llm]'") from None
+    from examples.generation.decoder import GenerationResult, peak_rss_bytes
+    from examples.generation.sampling import Sampler
+
+    start = time.perf_counter()
+    try:
+        llm = Llama(model_path=FLAGS.model_path, n_ctx=FLAGS.context_length or len(prompt) + FLAGS.max_new_tokens,
+                    n_batch=max(len(prompt), 1), n_threads=FLAGS.num_threads, n_threads_batch=FLAGS.num_threads,
+                    seed=FLAGS.seed, logits_all=False, verbose=FLAGS.verbose)
+    except Exception as error:  # noqa: BLE001 - llama.cpp raises ValueError/RuntimeError for bad files
+        raise cli.CliError(f"llama.cpp cannot load {FLAGS.model_path}: {cli.first_line(error)}") from None
+    vocab = llm.n_vocab()
+    bad = [t for t in prompt if not 0 <= t < vocab]
+    if bad:
+        raise cli.UsageError(f"prompt token {bad[0]} is outside the vocabulary (0..{vocab - 1})")
+    result = GenerationResult(prompt_tokens=prompt, load_s=time.perf_counter() - start)
+    sample = Sampler(FLAGS.temperature, FLAGS.top_p, FLAGS.seed)
+
+    def last_logits():
+        return llm.scores[llm.n_tokens - 1]
+
+    begin = time.perf_counter()
+    llm.eval(prompt)
+    result.prefill_s = time.perf_counter() - begin
+    token = sample(last_logits())
+    result.ttft_s = time.perf_counter() - begin
+    result.tokens.append(token)
+    decode_start = time.perf_counter()
+    while len(result.tokens) < FLAGS.max_new_tokens and token not in stop:
+        llm.eval([token])
+        token = sample(last_logits())
+        result.tokens.append(token)
+    result.decode_s = time.perf_counter() - decode_start
+    result.stop_reason = "stop_token" if token in stop else "max_new_tokens"
+    result.peak_rss_bytes = peak_rss_bytes()
+    report = {"runner": RUNNER_LABEL, "model_path": FLAGS.model_path, "num_threads": FLAGS.num_threads,
+              **result.as_json()}
+    print(json.dumps(report) if FLAGS.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

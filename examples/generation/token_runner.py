@@ -1,0 +1,94 @@
+"""Run an exported Llama program on token ids: prefill, then decode with the KV cache.
+
+    python -m examples.generation.token_runner --model_path stories15m_xnnpack_fp32.pte \\
+        --prompt_tokens 1,15,27 --max_new_tokens 32 [--temperature 0.8 --top_p 0.9 --seed 1] \\
+        [--num_threads 2] [--json]
+
+STAND-IN: this drives ``forward()`` through ExecuTorch's Python runtime (the native
+text_generation_runner is not built yet), so its peak RSS includes the Python interpreter and
+libtorch (the custom SDPA / KV-cache kernels ship only inside a libtorch extension), and each
+step pays Python call overhead. Every report says ``runner: python-standin``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from absl import flags
+
+from examples.common import cli
+from examples.generation.token_ids import parse_token_list
+
+RUNNER_LABEL = "python-standin"
+
+flags.DEFINE_string("model_path", None, "The .pte program (exported with KV cache).")
+flags.DEFINE_string("prompt_tokens", None, "Comma-separated prompt token ids, e.g. 1,15,27.")
+flags.DEFINE_integer("max_new_tokens", 32, "Tokens to generate.")
+flags.DEFINE_float("temperature", 0.0, "0: greedy; above 0: sample from softmax(logits / T).")
+flags.DEFINE_float("top_p", 1.0, "Nucleus sampling: keep the smallest set of tokens reaching this probability.")
+flags.DEFINE_integer("seed", 0, "Sampling seed.")
+flags.DEFINE_integer("num_threads", 1, "Threads for XNNPACK and the custom ops.")
+flags.DEFINE_string("stop_tokens", "", "Comma-separated token ids that end generation (kept in the output).")
+flags.DEFINE_bool("json", False, "Print one JSON object instead of the text report.")
+flags.DEFINE_bool("verbose", False, "Show third-party output and tracebacks of unexpected errors.")
+
+FLAGS = flags.FLAGS
+cli.register_usage_errors("examples.generation.decoder", "GenerationError")
+
+
+def check_flags() -> tuple[Path, list[int], list[int]]:
+    if not FLAGS.model_path:
+        raise cli.UsageError("--model_path is required")
+    path = Path(FLAGS.model_path).expanduser()
+    if not path.is_file():
+        raise cli.UsageError(f"model file not found: {path}")
+    if not FLAGS.prompt_tokens:
+        raise cli.UsageError("--prompt_tokens is required (comma-separated token ids)")
+    prompt = parse_token_list(FLAGS.prompt_tokens, "--prompt_tokens")
+    if not prompt:
+        raise cli.UsageError("--prompt_tokens holds no token ids")
+    if FLAGS.max_new_tokens < 1:
+        raise cli.UsageError(f"--max_new_tokens must be at least 1, got {FLAGS.max_new_tokens}")
+    if FLAGS.temperature < 0:
+        raise cli.UsageError(f"--temperature must be >= 0, got {FLAGS.temperature}")
+    if not 0 < FLAGS.top_p <= 1:
+        raise cli.UsageError(f"--top_p must be in (0, 1], got {FLAGS.top_p}")
+    if FLAGS.num_threads < 1:
+        raise cli.UsageError(f"--num_threads must be at least 1, got {FLAGS.num_threads}")
+    return path, prompt, parse_token_list(FLAGS.stop_tokens, "--stop_tokens")
+
+
+def report_text(result, path: Path) -> str:
+    data = result.as_json()
+    lines = [f"runner: {RUNNER_LABEL} (ExecuTorch Python runtime, not the native runner)",
+             f"program: {path}",
+             f"tokens: {','.join(map(str, result.tokens))}"]
+    lines += [f"{key}: {data[key]}" for key in ("prompt_tokens", "generated_tokens", "time_to_first_token_ms",
+                                                  "prefill_tok_s", "decode_tok_s", "peak_rss_kb", "stop_reason")]
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    path, prompt, stop = check_flags()
+    from examples.generation.decoder import generate, load_decoder
+    from examples.generation.sampling import Sampler
+
+    decoder = load_decoder(path, FLAGS.num_threads, FLAGS.verbose)
+    result = generate(decoder, prompt, FLAGS.max_new_tokens,
+                      Sampler(FLAGS.temperature, FLAGS.top_p, FLAGS.seed), stop_tokens=stop)
+    if FLAGS.json:
+        data = {"runner": RUNNER_LABEL, "model_path": str(path), "num_threads": FLAGS.num_threads,
+                **result.as_json()}
+        print(json.dumps(data))
+    else:
+        print(report_text(result, path))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

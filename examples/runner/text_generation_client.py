@@ -1,0 +1,69 @@
+"""The one adapter to the token generation runners: the native ``cmake-out/text_generation_runner``,
+its Python stand-in ``examples.generation.token_runner`` and the llama.cpp peer
+``examples.generation.llama_cpp_runner`` (same flags, same JSON keys).
+
+``generate_tokens(program, prompt, ...)`` runs one and returns its JSON report as a dict,
+with ``runner`` saying which one ran (``native``, ``python-standin`` or ``llama.cpp``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from examples.runner.client import REPO_ROOT, RunnerFailed, RunnerNotBuilt
+
+DEFAULT_TEXT_RUNNER = REPO_ROOT / "cmake-out" / "text_generation_runner"
+RUNNERS = ("native", "python-standin", "llama.cpp")
+# Keys both runners print with --json (times in ms, speeds in tokens/s, RSS in KiB).
+JSON_KEYS = ("runner", "prompt_tokens", "generated_tokens", "tokens", "load_ms", "time_to_first_token_ms",
+             "prefill_ms", "decode_ms", "prefill_tok_s", "decode_tok_s", "peak_rss_kb", "stop_reason")
+
+
+def find_text_runner(path: str | Path | None = None) -> Path:
+    runner = Path(path) if path else DEFAULT_TEXT_RUNNER
+    if not runner.is_file():
+        raise RunnerNotBuilt(f"text_generation_runner not built ({runner} missing): run ./setup.sh, or use the "
+                             "Python stand-in (runner python-standin)")
+    return runner
+
+
+def command(runner: str, program: Path, prompt: Sequence[int], *, max_new_tokens: int, threads: int = 1,
+            temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, stop_tokens: Sequence[int] = (),
+            binary: Path | None = None) -> list[str]:
+    if runner == "native":
+        head = [str(find_text_runner(binary))]
+    elif runner == "python-standin":
+        head = [sys.executable, "-m", "examples.generation.token_runner"]
+    elif runner == "llama.cpp":  # a .gguf program; the peer, in its own process
+        head = [sys.executable, "-m", "examples.generation.llama_cpp_runner"]
+    else:
+        raise ValueError(f"unknown runner {runner!r} (one of {', '.join(RUNNERS)})")
+    flags = {"model_path": program, "prompt_tokens": ",".join(map(str, prompt)), "max_new_tokens": max_new_tokens,
+             "num_threads": threads, "temperature": temperature, "top_p": top_p, "seed": seed}
+    if stop_tokens:
+        flags["stop_tokens"] = ",".join(map(str, stop_tokens))
+    return head + [f"--{k}={v}" for k, v in flags.items()] + ["--json"]
+
+
+def generate_tokens(program: Path, prompt: Sequence[int], *, runner: str = "native", timeout: float | None = None,
+                    **options) -> dict:
+    cmd = command(runner, Path(program), prompt, **options)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
+    except subprocess.TimeoutExpired:
+        raise RunnerFailed(f"{runner} runner took longer than {timeout:.0f} s") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        raise RunnerFailed(lines[-1][len("error: "):] if lines else f"{runner} runner exited with {done.returncode}")
+    try:
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise RunnerFailed(f"{runner} runner printed no JSON report") from None
+    missing = [k for k in JSON_KEYS if k not in report]
+    if missing:
+        raise RunnerFailed(f"{runner} runner's report lacks {', '.join(missing)}")
+    return report

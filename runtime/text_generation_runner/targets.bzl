@@ -1,0 +1,19 @@
+"""//runtime/text_generation_runner: token generation for exported Llama programs (CMake target of the same name)."""
+
+def define_common_targets():
+    native.cxx_binary(
+        name = "text_generation_runner",
+        srcs = ["text_generation_runner.cpp"],
+        # The XNNPACK backend and the kernels register themselves from static initializers.
+        linker_flags = ["-Wl,--no-as-needed"],
+        deps = [
+            "//:executorch",
+            "//:executorch_backend_xnnpack",
+            "//:executorch_kernels_optimized",
+            "//:executorch_kernels_quantized",
+            "//:executorch_threadpool",
+            "//:gflags",
+            "//third-party/executorch_llm_ops:llm_custom_ops",
+        ],
+        visibility = ["PUBLIC"],
+    )

@@ -1,0 +1,317 @@
+"""Language models: zoo shapes, weights, LLM export, token generation against eager PyTorch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from examples.generation.sampling import Sampler
+from examples.models.llama_zoo import (LLM_MODELS, LlamaWeightsError, check_fits, prepare_weights,
+                                       random_state_dict, read_checkpoint, read_llama2c_bin)
+from tests.helpers_generation import (MAX_SEQ_LEN, PROMPT, TINY_MODEL, train_hf_tokenizer, train_sentencepiece,
+                                      write_llama2c_bin)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess, code: int, fragment: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def prepared(tmp: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return prepare_weights(TINY_MODEL, "random", tmp, seed=0)
+
+
+# ---- zoo and weights (fast) ----
+
+def test_zoo_shapes_match_the_published_models():
+    assert LLM_MODELS["stories15m"].shape.ffn_hidden_dim() == 768
+    assert LLM_MODELS["stories110m"].shape.ffn_hidden_dim() == 2048
+    assert LLM_MODELS["llama3_2_1b"].shape.ffn_hidden_dim() == 8192
+    assert LLM_MODELS["llama3_2_1b"].needs_checkpoint
+
+
+def test_random_weights_are_real_random_weights_and_seeded(tmp_path):
+    from examples.generation.eager_reference import build_eager
+
+    with pytest.warns(UserWarning, match="RANDOM weights"):
+        first = prepare_weights(TINY_MODEL, "auto", tmp_path / "a", seed=0)
+    # The exporter reads "int8" / "8da4w" in a checkpoint path as "pre-quantized".
+    assert "int8" not in str(first.checkpoint) and "8da4w" not in str(first.checkpoint)
+    again = random_state_dict(TINY_MODEL.shape, seed=0)
+    saved = torch.load(first.checkpoint, weights_only=True)
+    assert all(torch.equal(saved[k], again[k]) for k in again)
+    assert not torch.equal(random_state_dict(TINY_MODEL.shape, seed=1)["output.weight"], again["output.weight"])
+    model = build_eager(first.params, first.checkpoint, MAX_SEQ_LEN)
+    with torch.no_grad():
+        logits = model(torch.tensor([PROMPT]))
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    assert float(logits.std()) > 1e-3  # all-zero weights would give constant logits
+
+
+def test_llama2c_bin_checkpoint_round_trip(tmp_path):
+    state = random_state_dict(TINY_MODEL.shape, seed=3)
+    path = tmp_path / "stories.bin"
+    write_llama2c_bin(path, state, TINY_MODEL.shape)
+    shape, read = read_llama2c_bin(path)
+    assert shape.ffn_hidden_dim() == TINY_MODEL.shape.ffn_hidden_dim() and shape.dim == 64
+    assert set(read) == set(state)
+    assert all(torch.equal(read[k], state[k]) for k in state)
+    check_fits(read, TINY_MODEL.shape, "tiny", str(path))
+    with pytest.raises(LlamaWeightsError, match="does not fit 'stories15m': missing layers.2"):
+        check_fits(read, LLM_MODELS["stories15m"].shape, "stories15m", str(path))
+    with pytest.raises(LlamaWeightsError, match="token embedding is 512x64, the model needs 1000x64"):
+        check_fits(read, dataclasses.replace(TINY_MODEL.shape, vocab_size=1000), "tiny", str(path))
+
+
+def test_meta_checkpoint_under_a_model_key_with_compiled_prefixes(tmp_path):
+    state = random_state_dict(TINY_MODEL.shape, seed=4)
+    path = tmp_path / "ckpt_8da4w.pt"  # a name the exporter would misread; prepare_weights renames it
+    torch.save({"model": {"_orig_mod." + k: v for k, v in state.items()}, "model_args": {}}, path)
+    assert set(read_checkpoint(path)) == set(state)
+    out = prepare_weights(TINY_MODEL, str(path), tmp_path / "w")
+    assert "8da4w" not in out.checkpoint.name and out.source == str(path)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(LlamaWeightsError, match="cannot read weights file"):
+        read_checkpoint(broken)
+
+
+def test_sampler_greedy_top_p_and_seed():
+    logits = np.array([0.1, 3.0, 2.9, -1.0])
+    assert Sampler()(logits) == 1
+    assert {Sampler(1.0, top_p=0.01, seed=s)(logits) for s in range(20)} == {1}  # nucleus of one token
+    draws = [Sampler(1.0, seed=7)(logits) for _ in range(3)]
+    assert len(set(draws)) == 1
+    assert len({Sampler(5.0, seed=s)(logits) for s in range(40)}) > 2
+    with pytest.raises(ValueError):
+        Sampler(top_p=0)
+
+
+@pytest.mark.parametrize("train", [train_sentencepiece, train_hf_tokenizer])
+def test_tokenizers_trained_here_round_trip_and_stream(train, tmp_path):
+    from examples.generation.tokenizer import StreamingDecoder, load_tokenizer
+
+    tokenizer = load_tokenizer(train(tmp_path / ("tok.json" if train is train_hf_tokenizer else "tok.model")))
+    text = "Once upon a time Lily saw a small bird."
+    ids = tokenizer.encode(text)
+    assert ids[0] == tokenizer.bos_id == 1 and tokenizer.stop_ids == [2]
+    assert len(ids) < len(text)  # merges were learned
+    assert tokenizer.decode(ids[1:]) == text
+    stream = StreamingDecoder(tokenizer)
+    assert "".join(stream.push(t) for t in ids[1:]) == text
+
+
+def test_unreadable_tokenizer_is_one_error(tmp_path):
+    from examples.generation.tokenizer import TokenizerError, load_tokenizer
+
+    (tmp_path / "t.model").write_text("not a tokenizer\n")
+    with pytest.raises(TokenizerError, match="cannot read tokenizer"):
+        load_tokenizer(tmp_path / "t.model")
+
+
+# ---- CLIs: bad input is one line (fast) ----
+
+@pytest.mark.parametrize("args, code, fragment", [
+    (("--prompt_tokens", "1,2"), 2, "--model_path is required"),
+    (("--model_path", "missing.pte", "--prompt_tokens", "1"), 2, "model file not found"),
+    (("--model_path", "README.md", "--prompt_tokens", "1,x"), 2, "comma-separated integers"),
+    (("--model_path", "README.md", "--prompt_tokens", "1", "--top_p", "0"), 2, "--top_p"),
+    pytest.param(("--model_path", "README.md", "--prompt_tokens", "1"), 1, "cannot load README.md",
+                 marks=pytest.mark.slow),  # loads the runtime and libtorch: several seconds
+])
+def test_token_runner_bad_input(args, code, fragment):
+    assert_one_error_line(run_cli("examples.generation.token_runner", *args), code, fragment)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--model_name", "llama3_2_1b"), "offered only with its checkpoint"),
+    (("--model_name", "stories15m", "--quantize", "--group_size", "100"), "does not divide"),
+    (("--model_name", "stories15m", "--nodelegate"), "XNNPACK only"),
+    (("--model_name", "stories15m", "--weights", "missing.pth"), "weights file not found"),
+])
+def test_export_cli_language_model_bad_input(args, fragment, tmp_path):
+    proc = run_cli("examples.backend.xnnpack_examples", *args, "--output_dir", str(tmp_path))
+    assert_one_error_line(proc, 2, fragment)
+
+
+# ---- exported programs (slow: each export takes about a minute here) ----
+
+@pytest.fixture(scope="session")
+def tiny_programs(tmp_path_factory):
+    """fp32 and 8da4w programs of the tiny model, exported by the export CLI's function."""
+    from examples.generation.export_hooks import export_language_model
+    from examples.generation.llama_export import LlamaExportOptions, pte_filename
+
+    folder = tmp_path_factory.mktemp("llm")
+    programs = {}
+    for quantize in (False, True):
+        options = LlamaExportOptions(quantize=quantize, max_seq_len=MAX_SEQ_LEN)
+        programs[options.mode] = export_language_model(TINY_MODEL, options, "random",
+                                                       folder / pte_filename("tiny", options), seed=0)
+    assert programs["8da4w"].name == "tiny_xnnpack_8da4w.pte"
+    return programs
+
+
+def native_runner_or_skip() -> Path:
+    from examples.runner.text_generation_client import DEFAULT_TEXT_RUNNER
+
+    if not DEFAULT_TEXT_RUNNER.is_file():
+        pytest.skip("cmake-out/text_generation_runner is not built (./setup.sh builds it)")
+    return DEFAULT_TEXT_RUNNER
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["python-standin", "native"])
+def test_fp32_greedy_tokens_equal_eager_pytorch(runner, tiny_programs, tmp_path):
+    from examples.generation.eager_reference import build_eager, greedy_tokens
+    from examples.runner.text_generation_client import generate_tokens
+
+    if runner == "native":
+        native_runner_or_skip()
+    weights = prepared(tmp_path)
+    expected = greedy_tokens(build_eager(weights.params, weights.checkpoint, MAX_SEQ_LEN), PROMPT, 32)
+    report = generate_tokens(tiny_programs["fp32"], PROMPT, runner=runner, max_new_tokens=32)
+    assert report["runner"] == runner
+    assert report["tokens"] == expected
+    assert len(set(expected)) > 1  # not a degenerate constant stream
+    assert report["prompt_tokens"] == len(PROMPT) and report["generated_tokens"] == 32
+    assert report["decode_tok_s"] > 0 and report["prefill_tok_s"] > 0 and report["peak_rss_kb"] > 0
+
+
+@pytest.mark.slow
+def test_native_runner_matches_the_standin_on_8da4w_and_rejects_bad_input(tiny_programs):
+    from examples.runner.text_generation_client import generate_tokens
+
+    binary = native_runner_or_skip()
+    native = generate_tokens(tiny_programs["8da4w"], PROMPT, runner="native", max_new_tokens=16, threads=2)
+    standin = generate_tokens(tiny_programs["8da4w"], PROMPT, runner="python-standin", max_new_tokens=16, threads=2)
+    assert native["tokens"] == standin["tokens"]
+    stop = native["tokens"][3]
+    stopped = generate_tokens(tiny_programs["8da4w"], PROMPT, runner="native", max_new_tokens=16, stop_tokens=[stop])
+    assert stopped["tokens"] == native["tokens"][:native["tokens"].index(stop) + 1]
+    assert stopped["stop_reason"] == "stop_token"
+    program = str(tiny_programs["fp32"])
+    for args, fragment in [(["--prompt_tokens=1"], "--model_path is required"),
+                           ([f"--model_path={program}", "--prompt_tokens=1,x"], "comma-separated integers"),
+                           ([f"--model_path={program}", "--prompt_tokens=1,512"], "outside the vocabulary"),
+                           ([f"--model_path={program}", "--prompt_tokens=1", f"--max_new_tokens={MAX_SEQ_LEN}"],
+                            "exceeds the program's KV cache"),
+                           (["--model_path=README.md", "--prompt_tokens=1"], "cannot load README.md"),
+                           (["--bogus=1"], "unknown flag --bogus"),
+                           ([f"--model_path={program}", "--prompt_tokens=1", "--max_new_tokens=x"], "invalid value")]:
+        proc = subprocess.run([str(binary), *args], capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert_one_error_line(proc, 1 if "cannot load" in fragment else 2, fragment)
+
+
+@pytest.mark.slow
+def test_8da4w_agrees_with_fp32_on_most_tokens(tiny_programs):
+    from examples.generation.agreement import compare
+    from examples.generation.decoder import ProgramDecoder, generate
+
+    fp32 = ProgramDecoder(tiny_programs["fp32"], 1)
+    q = ProgramDecoder(tiny_programs["8da4w"], 1)
+    reference = generate(fp32, PROMPT, 32, Sampler()).tokens
+    agreement = compare(reference, generate(q, PROMPT, 32, Sampler()).tokens, q, PROMPT)
+    print(f"8da4w vs fp32 (tiny, random weights): {agreement.as_json()}")
+    assert agreement.prefix >= 1
+    assert agreement.teacher_forced >= 16, agreement  # most of the first 32 next-token choices
+
+
+@pytest.mark.slow
+def test_sampling_is_seeded_and_errors_are_one_line(tiny_programs):
+    from examples.generation.decoder import ProgramDecoder, generate
+
+    decoder = ProgramDecoder(tiny_programs["fp32"], 1)
+    runs = [generate(decoder, [1, 2, 3], 12, Sampler(1.0, 0.95, seed)).tokens for seed in (1, 1, 2)]
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+    too_long = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
+                       "--prompt_tokens", "1", "--max_new_tokens", str(MAX_SEQ_LEN))
+    assert_one_error_line(too_long, 2, "exceeds the program's KV cache")
+    bad_token = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
+                        "--prompt_tokens", "1,512")
+    assert_one_error_line(bad_token, 2, "outside the vocabulary")
+
+
+@pytest.mark.slow
+def test_generate_streams_the_text_of_the_greedy_tokens(tiny_programs, tmp_path):
+    from examples.generation.decoder import ProgramDecoder, generate
+    from examples.generation.tokenizer import load_tokenizer
+
+    model = train_sentencepiece(tmp_path / "tokenizer.model")
+    tokenizer = load_tokenizer(model)
+    prompt = "Once upon a time"
+    proc = run_cli("examples.backend.generate", "--model_path", str(tiny_programs["fp32"]), "--tokenizer",
+                   str(model), "--prompt", prompt, "--max_new_tokens", "24")
+    assert proc.returncode == 0, proc.stderr
+    decoder = ProgramDecoder(tiny_programs["fp32"], 1)
+    tokens = generate(decoder, tokenizer.encode(prompt), 24, Sampler(), stop_tokens=tokenizer.stop_ids,
+                      vocab_limit=tokenizer.vocab_size).tokens
+    shown = [t for t in tokens if t not in tokenizer.stop_ids]
+    assert proc.stdout == prompt + tokenizer.decode(shown) + "\n"
+    assert "decode" in proc.stderr.splitlines()[-1] and "tok/s" in proc.stderr
+    missing = run_cli("examples.backend.generate", "--model_path", str(tiny_programs["fp32"]), "--tokenizer",
+                      str(tmp_path / "none.model"), "--prompt", "x")
+    assert_one_error_line(missing, 2, "tokenizer file not found")
+
+
+def test_gguf_writer_round_trip(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    from examples.generation.gguf_export import GGUF_TYPES, gguf_tensor_name, write_gguf
+
+    state = random_state_dict(TINY_MODEL.shape, seed=5)
+    sizes = {}
+    for gguf_type in GGUF_TYPES:
+        path = write_gguf(state, TINY_MODEL.shape, tmp_path / f"tiny_{gguf_type}.gguf", gguf_type, context_length=64)
+        sizes[gguf_type] = path.stat().st_size
+        reader = gguf.GGUFReader(path)
+        tensors = {t.name: t for t in reader.tensors}
+        assert set(tensors) == {gguf_tensor_name(k) for k in state}
+        assert int(reader.fields["llama.block_count"].parts[-1][0]) == TINY_MODEL.shape.n_layers
+        q = tensors["blk.1.attn_q.weight"]
+        values = gguf.quants.dequantize(q.data, q.tensor_type).reshape(64, 64)
+        error = np.abs(values - state["layers.1.attention.wq.weight"].numpy()).max()
+        assert error == 0 if gguf_type == "F32" else 0 < error < 0.01
+    assert sizes["F32"] > sizes["Q8_0"] > sizes["Q4_0"]
+
+
+@pytest.mark.slow
+def test_generation_bench_rows_and_table(tiny_programs, tmp_path):
+    from examples.benchmark.generation_runs import llama_cpp_available, run_model, table
+    from examples.generation.gguf_export import GGUF_TYPES, write_gguf
+
+    artifacts = dict(tiny_programs)
+    with_llama_cpp = llama_cpp_available()
+    if with_llama_cpp:
+        state = random_state_dict(TINY_MODEL.shape, seed=0)  # the weights the fixture exported
+        for gguf_type in GGUF_TYPES:
+            artifacts[gguf_type] = write_gguf(state, TINY_MODEL.shape, tmp_path / f"t_{gguf_type}.gguf", gguf_type,
+                                              context_length=MAX_SEQ_LEN)
+    rows = run_model(TINY_MODEL, artifacts, [1], "python-standin", PROMPT, 8, 1)
+    assert [r.error for r in rows] == [None] * len(rows)
+    text = table(rows, not with_llama_cpp)
+    fp32_line = next(line for line in text.splitlines() if "| fp32" in line)
+    assert "8/8" in fp32_line and "python-standin" in fp32_line
+    if with_llama_cpp:  # same weights, same prompt: llama.cpp F32 must pick the same greedy tokens
+        tokens = {r.variant: r.reports[0]["tokens"] for r in rows}
+        assert tokens["F32"] == tokens["fp32"]
+    else:
+        assert "not installed" in text
