@@ -54,16 +54,6 @@ eval_hooks.define_eval_flags()
 FLAGS = flags.FLAGS
 
 
-def _int_list(text: str, flag: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise cli.UsageError(f"--{flag} must be comma-separated integers, got '{text}'") from None
-    if not values or any(v < 1 for v in values):
-        raise cli.UsageError(f"--{flag} must list integers >= 1, got '{text}'")
-    return sorted(dict.fromkeys(values))
-
-
 def settings_from_flags():
     from examples.benchmark.backends import BACKENDS, Iterations, parse_backends
     from examples.benchmark.harness import Settings
@@ -82,7 +72,7 @@ def settings_from_flags():
         raise cli.UsageError(f"--backends: {error}") from None
     if FLAGS.tuned and "tuned" not in backends:
         backends.append("tuned")
-    threads = _int_list(FLAGS.threads, "threads")
+    threads = cli.positive_int_list(FLAGS.threads, "threads")
     for flag in ("num_iters", "portable_iters", "rounds"):
         if FLAGS[flag].value < 1:
             raise cli.UsageError(f"--{flag} must be at least 1, got {FLAGS[flag].value}")

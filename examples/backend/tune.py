@@ -48,16 +48,6 @@ flags.DEFINE_bool("verbose", False, "Show third-party output, warnings and trace
 FLAGS = flags.FLAGS
 
 
-def _int_list(text: str, flag: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise cli.UsageError(f"--{flag} must be comma-separated integers, got '{text}'") from None
-    if not values or any(v < 1 for v in values):
-        raise cli.UsageError(f"--{flag} must list integers >= 1, got '{text}'")
-    return list(dict.fromkeys(values))
-
-
 def settings_from_flags():
     from examples.export.export_cli import writable_dir
     from examples.models.zoo import resolve_model
@@ -87,7 +77,7 @@ def settings_from_flags():
     output_dir = writable_dir(FLAGS.output_dir)
     cache_dir = writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
     return TuneSettings(
-        model=FLAGS.model_name, threads=_int_list(FLAGS.threads, "threads"), output_dir=output_dir,
+        model=FLAGS.model_name, threads=cli.positive_int_list(FLAGS.threads, "threads"), output_dir=output_dir,
         runner_path=client.find_runner(FLAGS.runner), cache_dir=cache_dir, weights=FLAGS.weights,
         calibration_data=FLAGS.calibration_data, num_calibration_samples=FLAGS.num_calibration_samples,
         eval_data=FLAGS.eval_data, eval_limit=FLAGS.eval_limit, max_top1_drop=FLAGS.max_top1_drop,

@@ -152,3 +152,14 @@ def run(main, argv=None, verbose_flag: str = "verbose") -> None:
             return main(args)
 
     app.run(wrapped, argv=argv, flags_parser=_parse_flags)
+
+
+def positive_int_list(text: str, flag: str) -> list[int]:
+    """``--threads 1,2,4`` style values: comma-separated integers >= 1, duplicates dropped, sorted."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--{flag} must be comma-separated integers, got '{text}'") from None
+    if not values or any(v < 1 for v in values):
+        raise UsageError(f"--{flag} must list integers >= 1, got '{text}'")
+    return sorted(dict.fromkeys(values))
