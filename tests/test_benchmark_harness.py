@@ -94,7 +94,7 @@ def test_markdown_classic_table_shape(full_run):
     assert all(len(r.split("|")) == 5 for r in rows)
     assert "RANDOM weights" in text and "## linear - 1 thread" in text
     if RUNNER_BUILT:
-        assert "ExecuTorch XNNPACK (best of fp32/q8" in text
+        assert "overall: best ExecuTorch (" in text and "fp32-class (SQNR vs eager >= 40 dB): best ExecuTorch" in text
 
 
 def test_chart_is_png_and_files_atomic(full_run):

@@ -30,7 +30,8 @@ flags.DEFINE_integer("fail_on_fragmentation", None,
                      "Fail (exit 1, nothing written) when the program has more than this many delegated subgraphs.")
 flags.DEFINE_integer("max_seq_len", None,
                      "The longest sequence the program accepts: one program for every length 1..N of the "
-                     "token inputs (batch x sequence integer inputs). Default: the example inputs' fixed shape.")
+                     "token inputs (batch x sequence integer inputs; default: the example inputs' fixed shape); "
+                     "for language models the KV cache length, prompt + generated tokens (default 128).")
 # --eval_data / --eval_limit / --eval_engine: classification accuracy (examples/evaluation).
 from examples.evaluation import cli_hooks as eval_hooks  # noqa: E402
 

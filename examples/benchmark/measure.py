@@ -66,6 +66,8 @@ def _measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, 
         result = _measure_executorch(backend, ctx, prepared, threads, settings)
         if backend in openvino_backend.EXECUTORCH_OPENVINO:  # the precision its card records
             result["precision"] = prepared.info.get("precision")
+        if backend == "tuned":  # the winner's at this thread count
+            result["precision"] = prepared.info["precisions"].get(threads)
         return result
     return _measure_peer(backend, ctx, prepared, threads, settings)
 

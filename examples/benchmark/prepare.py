@@ -78,7 +78,8 @@ def _prepare_tuned(ctx: ModelContext, settings) -> Prepared:
     first = winners[min(winners)]
     return Prepared(first.program, first.size_bytes, sum(r["export_seconds"] or 0 for r in doc["candidates"]),
                     False, f"tune winner per thread count ({names}); SQNR budget "
-                    f"{tune_settings.min_sqnr_db:g} dB", {"per_thread": per_thread, "tune": doc["winners"]})
+                    f"{tune_settings.min_sqnr_db:g} dB", {"per_thread": per_thread, "tune": doc["winners"],
+                     "precisions": {t: w.candidate.precision for t, w in winners.items()}})
 
 
 def prepare(backend: str, ctx: ModelContext, settings, cache: ArtifactCache) -> Prepared:

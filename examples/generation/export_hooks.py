@@ -23,12 +23,10 @@ cli.register_usage_errors("examples.generation.llama_export", "LlamaExportError"
 def define_llm_flags() -> None:
     if "group_size" in FLAGS:
         return
-    from examples.generation.llama_export import DEFAULT_GROUP_SIZE, DEFAULT_MAX_SEQ_LEN
+    from examples.generation.llama_export import DEFAULT_GROUP_SIZE
 
     flags.DEFINE_integer("group_size", DEFAULT_GROUP_SIZE,
                          "Language models with --quantize (8da4w): int4 weight group size.")
-    flags.DEFINE_integer("max_seq_len", DEFAULT_MAX_SEQ_LEN,
-                         "Language models: KV cache length (prompt + generated tokens).")
     flags.DEFINE_integer("weights_seed", 0, "Language models with random weights: the seed.")
 
 
@@ -41,7 +39,7 @@ def is_llm(name: str | None) -> bool:
 def export_from_flags(flag_values) -> Path:
     """Export the language model the flags name; prints progress and what was written."""
     from examples.export.export_cli import writable_dir
-    from examples.generation.llama_export import LlamaExportOptions, check_options, pte_filename
+    from examples.generation.llama_export import DEFAULT_MAX_SEQ_LEN, LlamaExportOptions, check_options, pte_filename
     from examples.models.llama_zoo import LLM_MODELS
 
     if not flag_values.delegate:
@@ -51,7 +49,7 @@ def export_from_flags(flag_values) -> Path:
                              "(--quantize is 8da4w, weight-only calibration-free)")
     model = LLM_MODELS[flag_values.model_name]
     options = LlamaExportOptions(quantize=flag_values.quantize, group_size=flag_values.group_size,
-                                 max_seq_len=flag_values.max_seq_len)
+                                 max_seq_len=flag_values.max_seq_len or DEFAULT_MAX_SEQ_LEN)
     check_options(model, options)
     output = writable_dir(flag_values.output_dir) / pte_filename(model.name, options)
     return export_language_model(model, options, flag_values.weights, output, flag_values.weights_seed,
