@@ -155,20 +155,28 @@ def test_export_cli_language_model_bad_input(args, fragment, tmp_path):
 
 # ---- exported programs (slow: each export takes about a minute here) ----
 
+class TinyPrograms(dict):
+    """fp32 and 8da4w programs of the tiny model, each exported by the export CLI's function on
+    first use (an export takes most of a minute: fp32-only tests never pay for 8da4w)."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+
+    def __missing__(self, mode: str) -> Path:
+        from examples.generation.export_hooks import export_language_model
+        from examples.generation.llama_export import LlamaExportOptions, pte_filename
+
+        options = LlamaExportOptions(quantize=mode == "8da4w", max_seq_len=MAX_SEQ_LEN)
+        assert options.mode == mode, mode
+        self[mode] = export_language_model(TINY_MODEL, options, "random",
+                                           self.folder / pte_filename("tiny", options), seed=0)
+        return self[mode]
+
+
 @pytest.fixture(scope="session")
 def tiny_programs(tmp_path_factory):
-    """fp32 and 8da4w programs of the tiny model, exported by the export CLI's function."""
-    from examples.generation.export_hooks import export_language_model
-    from examples.generation.llama_export import LlamaExportOptions, pte_filename
-
-    folder = tmp_path_factory.mktemp("llm")
-    programs = {}
-    for quantize in (False, True):
-        options = LlamaExportOptions(quantize=quantize, max_seq_len=MAX_SEQ_LEN)
-        programs[options.mode] = export_language_model(TINY_MODEL, options, "random",
-                                                       folder / pte_filename("tiny", options), seed=0)
-    assert programs["8da4w"].name == "tiny_xnnpack_8da4w.pte"
-    return programs
+    return TinyPrograms(tmp_path_factory.mktemp("llm"))
 
 
 def native_runner_or_skip() -> Path:
@@ -198,6 +206,7 @@ def test_fp32_greedy_tokens_equal_eager_pytorch(runner, tiny_programs, tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.llm  # exports 8da4w (minutes): pytest -m llm
 def test_native_runner_matches_the_standin_on_8da4w_and_rejects_bad_input(tiny_programs):
     from examples.runner.text_generation_client import generate_tokens
 
@@ -223,6 +232,7 @@ def test_native_runner_matches_the_standin_on_8da4w_and_rejects_bad_input(tiny_p
 
 
 @pytest.mark.slow
+@pytest.mark.llm  # exports 8da4w (minutes): pytest -m llm
 def test_8da4w_agrees_with_fp32_on_most_tokens(tiny_programs):
     from examples.generation.agreement import compare
     from examples.generation.decoder import ProgramDecoder, generate
@@ -294,11 +304,12 @@ def test_gguf_writer_round_trip(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.llm  # exports 8da4w (minutes): pytest -m llm
 def test_generation_bench_rows_and_table(tiny_programs, tmp_path):
     from examples.benchmark.generation_runs import llama_cpp_available, run_model, table
     from examples.generation.gguf_export import GGUF_TYPES, write_gguf
 
-    artifacts = dict(tiny_programs)
+    artifacts = {"fp32": tiny_programs["fp32"], "8da4w": tiny_programs["8da4w"]}
     with_llama_cpp = llama_cpp_available()
     if with_llama_cpp:
         state = random_state_dict(TINY_MODEL.shape, seed=0)  # the weights the fixture exported

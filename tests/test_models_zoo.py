@@ -52,7 +52,7 @@ def test_big_model_fp32_matches_eager(tmp_path, name):
     gc.collect()
 
 
-@pytest.mark.parametrize("name", ["mv2", "mv3"])
+@pytest.mark.parametrize("name", ["mv2"])  # mv3 adds export time, not coverage (its recipe: test_perf_config_quant)
 def test_portable_matches_eager(programs, name):
     exported = programs.exported(name, "portable")
     assert not exported.result.delegated
@@ -61,7 +61,7 @@ def test_portable_matches_eager(programs, name):
     assert_close_to_eager(out, _eager(exported.model, exported.example_inputs))
 
 
-@pytest.mark.parametrize("name", ["mv2", "mv3"])
+@pytest.mark.parametrize("name", ["mv2"])
 def test_q8_runs(programs, name):
     # Random weights: the q8 error of mv2/mv3 says nothing here (see test_export_quantization
     # for a numerics bound); this checks the quantized program is delegated and runs.
