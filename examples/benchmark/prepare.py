@@ -60,9 +60,10 @@ def _prepare_eager(backend: str, ctx: ModelContext, settings, cache: ArtifactCac
 
 def _prepare_tuned(ctx: ModelContext, settings) -> Prepared:
     """Run tune on the model (same cache, thread counts and calibration as the benchmark) and
-    take its winner for each thread count."""
+    take its winner for each thread count; tune's own report goes to ``<output_dir>/tune-<model>/``."""
     from examples.benchmark.progress import GridProgress
     from examples.tune.candidates import candidates_for
+    from examples.tune.report import write_outputs
     from examples.tune.tuner import TuneSettings, tune
 
     tune_settings = TuneSettings(
@@ -71,6 +72,7 @@ def _prepare_tuned(ctx: ModelContext, settings) -> Prepared:
         num_calibration_samples=settings.num_calibration_samples, timeout_s=settings.timeout_s,
         verbose=settings.verbose)
     doc, winners = tune(tune_settings, candidates_for(["xnnpack", "openvino"]), ctx, GridProgress("tune", bar=False))
+    write_outputs(doc, winners, settings.cache_dir.parent / f"tune-{ctx.spec.name}", ctx.spec.name)  # tune.md/json
     if not winners:
         raise RuntimeError("tune found no candidate inside the accuracy budget")
     per_thread = {t: w.program for t, w in winners.items()}
