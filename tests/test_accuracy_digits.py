@@ -13,6 +13,8 @@ import pytest
 
 from examples.evaluation import accuracy
 
+pytestmark = pytest.mark.slow  # trains and exports a model: seconds to tens of seconds
+
 MIN_EAGER_TOP1 = 0.85  # a clearly non-trivial accuracy (chance: 0.10)
 FP32_TOLERANCE_POINTS = 0.5  # fp32 program vs eager
 Q8_MAX_DROP_POINTS = 2.0  # q8 program vs fp32 program

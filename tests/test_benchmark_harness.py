@@ -54,6 +54,7 @@ def full_run(cache_dir, tmp_path_factory):
     return doc, report.write_reports(doc, out), out
 
 
+@pytest.mark.slow
 def test_json_schema(full_run):
     doc, paths, _ = full_run
     loaded = json.loads(paths["json"].read_text())
@@ -73,6 +74,7 @@ def test_json_schema(full_run):
         assert len(samples) == record["measured_iters"] and all(t >= 0 for t in samples)
 
 
+@pytest.mark.slow
 def test_accuracy_against_eager(full_run):
     doc, _, _ = full_run
     for record in doc["records"]:
@@ -81,6 +83,7 @@ def test_accuracy_against_eager(full_run):
             assert record["max_abs_error"] < 1e-4  # fp32 programs agree with eager PyTorch
 
 
+@pytest.mark.slow
 def test_markdown_classic_table_shape(full_run):
     doc, paths, _ = full_run
     text = paths["markdown"].read_text()
@@ -99,6 +102,7 @@ def test_markdown_classic_table_shape(full_run):
         assert "overall: best ExecuTorch (" in text and "fp32-class (SQNR vs eager >= 40 dB): best ExecuTorch" in text
 
 
+@pytest.mark.slow
 def test_chart_is_png_and_files_atomic(full_run):
     _, paths, out = full_run
     assert paths["chart"].read_bytes()[:8] == PNG_MAGIC
@@ -106,6 +110,7 @@ def test_chart_is_png_and_files_atomic(full_run):
         [report.MARKDOWN_NAME, report.JSON_NAME, report.CHART_NAME])  # no temp files left
 
 
+@pytest.mark.slow
 @NEEDS_RUNNER
 def test_executorch_rows_ran_through_the_runner(full_run):
     doc, _, _ = full_run
@@ -174,6 +179,7 @@ def test_cli_bad_threads(python_env, tmp_path):
     assert done.returncode == 2 and "--threads" in done.stderr
 
 
+@pytest.mark.slow
 @NEEDS_RUNNER
 def test_cli_end_to_end_reuses_cached_programs(python_env, cache_dir, full_run, tmp_path):
     done = _cli(python_env, "--models", "linear", "--weights", "random", "--num_iters", "1", "--warmup_iters", "0",

@@ -91,6 +91,7 @@ def test_calibration_folder_without_images(cli, tmp_path):
     assert not list(tmp_path.glob("*.pte"))
 
 
+@pytest.mark.slow
 def test_quantize_failure_is_one_line(cli, tmp_path):
     proc = cli(XNNPACK, "--model_name", "tests.export_helpers:graph_break", "--quantize", "--output_dir", tmp_path)
     line = one_error(proc, 1)
@@ -113,6 +114,7 @@ def test_pretrained_not_cached(cli, tmp_path):
 
 # --- successful exports -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_weights_state_dict_file(cli, tmp_path):
     from examples.models.toy_models import Linear
 
@@ -127,6 +129,7 @@ def test_weights_state_dict_file(cli, tmp_path):
     assert_close_to_eager(out, model(x).detach())
 
 
+@pytest.mark.slow
 def test_nodelegate_writes_portable_program(cli, tmp_path):
     proc = cli(XNNPACK, "--model_name", "add", "--nodelegate", "--output_dir", tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -140,6 +143,7 @@ def test_nodelegate_writes_portable_program(cli, tmp_path):
     assert all(not plan.delegates for plan in program.execution_plan)
 
 
+@pytest.mark.slow
 def test_portable_cli(cli, tmp_path):
     proc = cli(PORTABLE, "--model_name=add", "--output_dir", tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -147,6 +151,7 @@ def test_portable_cli(cli, tmp_path):
     assert (tmp_path / "add.pte").is_file()
 
 
+@pytest.mark.slow
 def test_user_factory_q8_with_tensor_calibration(cli, tmp_path):
     torch.save(torch.randn(4, 3, 32, 32), tmp_path / "calib.pt")
     proc = cli(XNNPACK, "--model_name=tests.export_helpers:factory", "--quantize", "--delegate",
@@ -172,6 +177,7 @@ def test_mv2_fp32_cli(cli, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mv2_xnnpack_fp32.pte", "mv2_xnnpack_fp32.pte.json"]
 
 
+@pytest.mark.slow
 def test_q8_cli_image_calibration_and_etrecord(cli, tmp_path):
     """Image-folder calibration and an ETRecord, on a small conv net (the model does not matter)."""
     from PIL import Image

@@ -21,6 +21,7 @@ def _randn(seed, *shape):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+@pytest.mark.slow
 def test_q8_small_conv_net_sqnr(tmp_path):
     """int8 (static per channel, XNNPACK) stays within 20 dB SQNR of fp32 on its calibration distribution."""
     model = small_conv_net()

@@ -25,7 +25,8 @@ def _eager(model, inputs) -> torch.Tensor:
         return model(*inputs)
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if n not in BIG])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if "toy" in MODELS[n].tags else pytest.mark.slow)
+                                  for n in MODELS if n not in BIG])
 def test_small_model_fp32_matches_eager(programs, name):
     exported = programs.exported(name, "fp32")
     assert exported.result.delegated and exported.path.stat().st_size > 0
@@ -52,6 +53,7 @@ def test_big_model_fp32_matches_eager(tmp_path, name):
     gc.collect()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mv2"])  # mv3 adds export time, not coverage (its recipe: test_perf_config_quant)
 def test_portable_matches_eager(programs, name):
     exported = programs.exported(name, "portable")
@@ -61,6 +63,7 @@ def test_portable_matches_eager(programs, name):
     assert_close_to_eager(out, _eager(exported.model, exported.example_inputs))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mv2"])
 def test_q8_runs(programs, name):
     # Random weights: the q8 error of mv2/mv3 says nothing here (see test_export_quantization
@@ -73,6 +76,7 @@ def test_q8_runs(programs, name):
     assert exported.path.stat().st_size < programs.get(name, "fp32").stat().st_size / 2
 
 
+@pytest.mark.slow
 def test_mv2_fp32_delegates_all_conv_and_linear(programs):
     from examples.export.report import delegation_counts, delegation_summary
 

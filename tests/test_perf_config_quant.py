@@ -5,10 +5,10 @@ Behaviour and configuration only: no timings here (see docs/PERFORMANCE.md for t
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from examples.common.metrics import sqnr_db
-
 from examples.quantization.cpu_caps import detect, verdict
 from examples.quantization.recipes import get_recipe
 
@@ -85,6 +85,7 @@ def _conv_weight_is_quantized(graph_module, groups: int) -> dict:
     return found
 
 
+@pytest.mark.slow
 def test_fp32_depthwise_recipe_keeps_depthwise_float():
     from examples.quantization.quantize import quantize
 
@@ -98,6 +99,7 @@ def test_fp32_depthwise_recipe_keeps_depthwise_float():
     assert mix[False] == [True, True]  # stem and pointwise stay int8
 
 
+@pytest.mark.slow
 def test_fp32_depthwise_program_matches_eager():
     from executorch.runtime import Runtime
 

@@ -85,6 +85,7 @@ def assert_close(ours: np.ndarray, ref: torch.Tensor) -> None:
 
 # ---------------------------------------------------------------- numerics vs Python runtime
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["mv2"])
 @pytest.mark.parametrize("variant", ["fp32", "q8"])
 def test_outputs_match_python_runtime(runner, programs, model, variant, tmp_path):
@@ -99,6 +100,7 @@ def test_outputs_match_python_runtime(runner, programs, model, variant, tmp_path
     assert_close(ours[0], ref[0])
 
 
+@pytest.mark.slow
 def test_portable_program_runs_and_matches(runner, tiny_programs, tmp_path):
     x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
     ours = runner_outputs(runner, tiny_programs["tiny_portable"], [x], tmp_path)
@@ -201,6 +203,7 @@ def test_not_a_program(runner, tmp_path):
     assert_error(run(runner, f"--model_path={bad}"), 1, "not a valid ExecuTorch program")
 
 
+@pytest.mark.slow
 def test_truncated_program(runner, programs, tmp_path):
     data = programs.get("mv2", "q8").read_bytes()
     bad = tmp_path / "trunc.pte"

@@ -78,6 +78,7 @@ def test_prof_result_written_and_counts_iterations(prof_runner, tiny_fp32, tmp_p
         assert any(n and "#" in n and n not in ("run model",) for n in names)
 
 
+@pytest.mark.slow
 def test_inspector_reads_prof_result(prof_runner, programs, tmp_path):
     from executorch.devtools import Inspector
 
