@@ -18,16 +18,13 @@ from pathlib import Path
 from absl import flags
 
 from examples.common import cli
+from examples.generation.generation_flags import check_sampling_flags, define_sampling_flags
 
 flags.DEFINE_string("model_path", None, "The .pte program (python -m examples.backend.xnnpack_examples "
                     "--model_name stories15m writes one).")
 flags.DEFINE_string("tokenizer", None, "Tokenizer file: SentencePiece/tiktoken tokenizer.model or tokenizer.json.")
 flags.DEFINE_string("prompt", None, "The text to continue.")
-flags.DEFINE_integer("max_new_tokens", 64, "Tokens to generate at most.")
-flags.DEFINE_float("temperature", 0.0, "0: greedy; above 0: sample from softmax(logits / T).")
-flags.DEFINE_float("top_p", 1.0, "Nucleus sampling: keep the smallest set of tokens reaching this probability.")
-flags.DEFINE_integer("seed", 0, "Sampling seed.")
-flags.DEFINE_integer("num_threads", 1, "Threads for XNNPACK and the custom ops.")
+define_sampling_flags(64, "Threads for XNNPACK and the custom ops.")
 flags.DEFINE_bool("bos", True, "Start the prompt with the tokenizer's beginning-of-sequence token.")
 flags.DEFINE_bool("echo", True, "Print the prompt before the generated text.")
 flags.DEFINE_bool("verbose", False, "Show third-party output and tracebacks of unexpected errors.")
@@ -44,14 +41,7 @@ def check_flags() -> tuple[Path, Path]:
     model = Path(FLAGS.model_path).expanduser()
     if not model.is_file():
         raise cli.UsageError(f"model file not found: {model}")
-    if FLAGS.max_new_tokens < 1:
-        raise cli.UsageError(f"--max_new_tokens must be at least 1, got {FLAGS.max_new_tokens}")
-    if FLAGS.temperature < 0:
-        raise cli.UsageError(f"--temperature must be >= 0, got {FLAGS.temperature}")
-    if not 0 < FLAGS.top_p <= 1:
-        raise cli.UsageError(f"--top_p must be in (0, 1], got {FLAGS.top_p}")
-    if FLAGS.num_threads < 1:
-        raise cli.UsageError(f"--num_threads must be at least 1, got {FLAGS.num_threads}")
+    check_sampling_flags(FLAGS)
     return model, Path(FLAGS.tokenizer).expanduser()
 
 

@@ -19,17 +19,14 @@ from pathlib import Path
 from absl import flags
 
 from examples.common import cli
+from examples.generation.generation_flags import check_sampling_flags, define_sampling_flags
 from examples.generation.token_ids import parse_token_list
 
 RUNNER_LABEL = "llama.cpp"
 
 flags.DEFINE_string("model_path", None, "The .gguf file (examples.generation.gguf_export writes one).")
 flags.DEFINE_string("prompt_tokens", None, "Comma-separated prompt token ids.")
-flags.DEFINE_integer("max_new_tokens", 32, "Tokens to generate.")
-flags.DEFINE_float("temperature", 0.0, "0: greedy; above 0: sample from softmax(logits / T).")
-flags.DEFINE_float("top_p", 1.0, "Nucleus sampling threshold.")
-flags.DEFINE_integer("seed", 0, "Sampling seed.")
-flags.DEFINE_integer("num_threads", 1, "llama.cpp threads (prefill and decode).")
+define_sampling_flags(32, "llama.cpp threads (prefill and decode).")
 flags.DEFINE_string("stop_tokens", "", "Comma-separated token ids that end generation (kept in the output).")
 flags.DEFINE_integer("context_length", 0, "KV cache length; 0: prompt + max_new_tokens.")
 flags.DEFINE_bool("json", False, "Print one JSON object.")
@@ -47,8 +44,7 @@ def main(argv):
     prompt = parse_token_list(FLAGS.prompt_tokens or "", "--prompt_tokens")
     if not prompt:
         raise cli.UsageError("--prompt_tokens is required (comma-separated token ids)")
-    if FLAGS.max_new_tokens < 1 or FLAGS.num_threads < 1:
-        raise cli.UsageError("--max_new_tokens and --num_threads must be at least 1")
+    check_sampling_flags(FLAGS)
     stop = parse_token_list(FLAGS.stop_tokens, "--stop_tokens")
     try:
         from llama_cpp import Llama

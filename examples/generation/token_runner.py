@@ -19,17 +19,14 @@ from pathlib import Path
 from absl import flags
 
 from examples.common import cli
+from examples.generation.generation_flags import check_sampling_flags, define_sampling_flags
 from examples.generation.token_ids import parse_token_list
 
 RUNNER_LABEL = "python-standin"
 
 flags.DEFINE_string("model_path", None, "The .pte program (exported with KV cache).")
 flags.DEFINE_string("prompt_tokens", None, "Comma-separated prompt token ids, e.g. 1,15,27.")
-flags.DEFINE_integer("max_new_tokens", 32, "Tokens to generate.")
-flags.DEFINE_float("temperature", 0.0, "0: greedy; above 0: sample from softmax(logits / T).")
-flags.DEFINE_float("top_p", 1.0, "Nucleus sampling: keep the smallest set of tokens reaching this probability.")
-flags.DEFINE_integer("seed", 0, "Sampling seed.")
-flags.DEFINE_integer("num_threads", 1, "Threads for XNNPACK and the custom ops.")
+define_sampling_flags(32, "Threads for XNNPACK and the custom ops.")
 flags.DEFINE_string("stop_tokens", "", "Comma-separated token ids that end generation (kept in the output).")
 flags.DEFINE_bool("json", False, "Print one JSON object instead of the text report.")
 flags.DEFINE_bool("verbose", False, "Show third-party output and tracebacks of unexpected errors.")
@@ -49,14 +46,7 @@ def check_flags() -> tuple[Path, list[int], list[int]]:
     prompt = parse_token_list(FLAGS.prompt_tokens, "--prompt_tokens")
     if not prompt:
         raise cli.UsageError("--prompt_tokens holds no token ids")
-    if FLAGS.max_new_tokens < 1:
-        raise cli.UsageError(f"--max_new_tokens must be at least 1, got {FLAGS.max_new_tokens}")
-    if FLAGS.temperature < 0:
-        raise cli.UsageError(f"--temperature must be >= 0, got {FLAGS.temperature}")
-    if not 0 < FLAGS.top_p <= 1:
-        raise cli.UsageError(f"--top_p must be in (0, 1], got {FLAGS.top_p}")
-    if FLAGS.num_threads < 1:
-        raise cli.UsageError(f"--num_threads must be at least 1, got {FLAGS.num_threads}")
+    check_sampling_flags(FLAGS)
     return path, prompt, parse_token_list(FLAGS.stop_tokens, "--stop_tokens")
 
 
