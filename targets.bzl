@@ -117,6 +117,26 @@ def define_common_targets():
         visibility = ["PUBLIC"],
     )
 
+    # python -m tools.verification_cost PROGRAM --out F.json (time to first result, card check on/off)
+    native.python_library(
+        name = "verification_cost_lib",
+        srcs = native.glob(["tools/verification_cost/**/*.py"]),
+        deps = [
+            ":package_roots",
+            "//examples/benchmark:benchmark",
+            "//examples/common:common",
+            "//examples/runner:runner",
+        ],
+        visibility = ["PUBLIC"],
+    )
+
+    native.python_binary(
+        name = "verification_cost",
+        main_module = "tools.verification_cost.__main__",
+        deps = [":verification_cost_lib"],
+        visibility = ["PUBLIC"],
+    )
+
     native.python_binary(
         name = "buck2_check",
         main_module = "tools.buck2_check.__main__",

@@ -15,6 +15,7 @@ PYTHON_LIBS = [
     "//:buck2_check_lib",
     "//:fuzz_programs_lib",
     "//:package_roots",
+    "//:verification_cost_lib",
     "//examples/backend:backend",
     "//examples/benchmark:benchmark",
     "//examples/common:common",

@@ -116,6 +116,9 @@ BROKEN = {
                                     'name = "python", runtime_library = "x",'), "default_only"),
     "missing_src": (edit("tests/targets.bzl", "srcs = [src],", 'srcs = [src, "missing_main.py"],'),
                     "`missing_main.py` does not exist"),
+    # A source with its own flags: the path is checked, the flags are not taken for files.
+    "missing_flagged_src": (edit("tests/targets.bzl", "srcs = [src],", 'srcs = [src, ("missing.c", ["-mavx2"])],'),
+                            "`missing.c` does not exist"),
     "undeclared_dep": (edit("examples/backend/targets.bzl", 'deps = [":backend"]',
                             'deps = [":backendd"]'), "`:backendd` is not a declared target"),
     "undeclared_cross_package_dep": (edit("examples/backend/targets.bzl", '"//:package_roots"',

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from examples.integrity import card as cards
-from examples.integrity.verify import (EXIT_VERIFICATION_FAILED, ProgramVerificationFailed, check_inputs,
-                                       verify_program)
+from examples.integrity.verify import EXIT_VERIFICATION_FAILED, ProgramVerificationFailed, verify_program
 from examples.runner import client
 from tools.fuzz_programs import campaign
 from tools.fuzz_programs.mutate import KINDS, mutations
@@ -68,17 +67,6 @@ def test_modes_without_a_card(tmp_path):
         verify_program(path, "auto")
 
 
-def test_input_files_must_match_the_card(tmp_path):
-    result = verify_program(_carded_file(tmp_path), "auto")
-    good = client.write_input_files([np.zeros((1, 4), np.float32)], tmp_path / "good")
-    check_inputs(result, good)
-    bad = client.write_input_files([np.zeros((1, 5), np.float32)], tmp_path / "bad")
-    with pytest.raises(ProgramVerificationFailed, match="card says float32"):
-        check_inputs(result, bad)
-    with pytest.raises(ProgramVerificationFailed, match="lists 1 inputs"):
-        check_inputs(result, good + bad)
-
-
 def test_mutations_are_seeded_and_always_differ():
     data = bytes(range(256)) * 8
     first = list(mutations(data, 16, seed=3))
@@ -91,7 +79,7 @@ def test_mutations_are_seeded_and_always_differ():
 def test_classify_every_outcome():
     clean = [np.ones((1, 2), np.float32)]
     ran = lambda code, err="": client.RunnerExit(code, "", err, 0.1)  # noqa: E731
-    assert campaign.classify(None, None, clean) == "rejected_by_card"
+    assert campaign.classify(ran(5, "error: p.pte does not match its card"), None, clean) == "rejected_by_card"
     assert campaign.classify(ran(None), None, clean) == "hang"
     assert campaign.classify(ran(-11), None, clean) == "signal"
     assert campaign.classify(ran(3, "error: crashed"), None, clean) == "guarded_crash"
@@ -190,6 +178,44 @@ def test_runner_client_refuses_a_damaged_copy_before_running(carded_q8, runner_b
     cards.card_path(damaged).write_bytes(cards.card_path(exported.path).read_bytes())
     with pytest.raises(ProgramVerificationFailed, match="does not match its card"):
         client.run_program(runner_binary, damaged, iters=1, warmup=0, threads=1, inputs=inputs)
+    # The runner's own check, as a user calls it: one line, exit 5, and nothing of the program ran.
+    done = client.run_raw(runner_binary, f"--model_path={damaged}", "--num_iters=1")
+    assert done.returncode == 5 and done.stderr.count("\n") == 1 and "does not match its card" in done.stderr
+    assert client.run_raw(runner_binary, f"--model_path={damaged}", "--num_iters=1",
+                          "--verify_program=off").returncode in (0, 1, 3)
+
+
+def _run_with_card(runner, program: Path, folder: Path, card: dict):
+    """``program``'s bytes in ``folder`` with ``card`` beside them, run once by the runner."""
+    folder.mkdir(exist_ok=True)
+    copy = folder / program.name
+    copy.write_bytes(program.read_bytes())
+    cards.write_card(copy, card)
+    return client.run_raw(runner, f"--model_path={copy}", "--num_iters=1", "--warmup_iters=0", "--json")
+
+
+@pytest.mark.slow
+def test_runner_checks_the_cards_method_signature_and_cpu_class(carded_q8, runner_binary, tmp_path):
+    from examples.quantization.cpu_caps import detect
+
+    exported, _ = carded_q8
+    good = cards.read_card(exported.path)
+    done = _run_with_card(runner_binary, exported.path, tmp_path / "good", good)
+    assert done.returncode == 0 and json.loads(done.stdout)["verification"] == "verified", done.stderr
+    lying = json.loads(json.dumps(good))
+    lying["methods"]["forward"]["outputs"][0]["shape"] = [1, 9]
+    done = _run_with_card(runner_binary, exported.path, tmp_path / "lying", lying)
+    assert done.returncode == 5 and "output 0 is float32 [1, 8]; its card says float32 [1, 9]" in done.stderr
+    # Ahead-of-time compiled code (OpenVINO's blob) runs only on the CPU class it was compiled for:
+    # the runner's class string must equal Python's (cpu_caps), or every such program is refused.
+    here = json.loads(json.dumps(good))
+    here["extra"] = {"compiled_for": {"cpu_class": detect().cpu_class}}
+    done = _run_with_card(runner_binary, exported.path, tmp_path / "here", here)
+    assert done.returncode == 0, done.stderr
+    elsewhere = json.loads(json.dumps(good))
+    elsewhere["extra"] = {"compiled_for": {"cpu_class": "x86_64 avx2 fma avx512f avx512bw amx_int8"}}
+    done = _run_with_card(runner_binary, exported.path, tmp_path / "elsewhere", elsewhere)
+    assert done.returncode == 5 and "for CPU class 'x86_64 avx2 fma avx512f avx512bw amx_int8'" in done.stderr
 
 
 @pytest.mark.slow
@@ -233,3 +259,15 @@ def test_signature_covers_program_and_card(tmp_path):
     with pytest.raises(SignatureInvalid, match="does not verify") as caught:
         verify_signature(program, public)
     assert caught.value.exit_code == 5
+
+
+def test_verification_cost_summary_is_a_ratio_of_medians():
+    from tools.verification_cost.__main__ import summarize, table
+
+    runs = {"off": [{"runner_ms": 20.0 + i % 3, "process_ms": 30.0, "verify_ms": 0.0} for i in range(9)],
+            "auto": [{"runner_ms": 25.0 + i % 3, "process_ms": 33.0, "verify_ms": 4.0} for i in range(9)]}
+    summary = summarize(runs)
+    assert summary["runner_ms"]["off_median"] == 21.0 and summary["runner_ms"]["auto_median"] == 26.0
+    assert summary["runner_ms"]["overhead"] == pytest.approx(5 / 21)
+    assert summary["process_ms"]["overhead"] == pytest.approx(0.1) and summary["verify_ms_median"] == 4.0
+    assert "+23.8 %" in table(summary) and "+10.0 %" in table(summary)

@@ -6,26 +6,22 @@ the check. A failed check is :class:`ProgramVerificationFailed`: one line, exit 
 (:data:`EXIT_VERIFICATION_FAILED`, the runner's code for the same failure), before any kernel runs.
 
 Checked: the card parses and is a program card; the file size equals the card's (a truncated
-copy fails here without hashing); the BLAKE3 digest of the file equals the card's; when input
-files are given, their number and byte sizes match the card's input specs of the method.
+copy fails here without hashing); the BLAKE3 digest of the file equals the card's. This is the
+check for programs loaded in this process; the native runner makes the same check itself
+(``--verify_program``, runtime/executor_runner/program_verification.cpp) on the bytes it then
+loads, and also compares the card's method inputs/outputs and CPU class with the program.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from examples.common import cli
 from examples.integrity.card import CardError, card_path, file_digest, read_card
 
 MODES = ("auto", "require", "off")
 EXIT_VERIFICATION_FAILED = 5
-
-# dtype name -> bytes per element (the names of the card and of the runner's manifests)
-DTYPE_SIZES = {"float32": 4, "float64": 8, "float16": 2, "bfloat16": 2, "int8": 1, "uint8": 1,
-               "int16": 2, "int32": 4, "int64": 8, "bool": 1}
 
 
 class ProgramVerificationFailed(cli.CliError):
@@ -83,48 +79,18 @@ def verify_program(program: str | Path, mode: str = "auto") -> Verification:
     if digest != expected["digest"]["hex"]:
         raise ProgramVerificationFailed(f"{program} does not match its card: blake3 digest {digest[:16]}... "
                                         f"!= {expected['digest']['hex'][:16]}... (modified or damaged copy)")
+    _check_compiled_for_this_cpu(card, program)
     return Verification(program, True, mode, card)
 
 
-def method_spec(verification: Verification, method: str = "forward") -> dict | None:
-    if not verification.trusted:
-        return None
-    return (verification.card.get("methods") or {}).get(method)
+def _check_compiled_for_this_cpu(card: dict, program: Path) -> None:
+    """Ahead-of-time compiled code (OpenVINO's blob) runs only on the CPU class it was made for."""
+    if not ((card.get("extra") or {}).get("compiled_for") or {}).get("cpu_class"):
+        return  # reading the CPU's flags takes a while: only when the card asks
+    from examples.integrity.card import WrongCpu, check_runs_here
+    from examples.quantization.cpu_caps import detect
 
-
-def spec_nbytes(spec: dict) -> int | None:
-    size = DTYPE_SIZES.get(spec.get("dtype"))
-    return None if size is None else size * math.prod(spec.get("shape", []))
-
-
-def check_inputs(verification: Verification, inputs: Sequence[Path], method: str = "forward") -> None:
-    """Input files must match the card's input specs in number and byte size."""
-    spec = method_spec(verification, method)
-    if spec is None or not inputs:
-        return
-    wanted = spec.get("inputs", [])
-    if len(wanted) != len(inputs):
-        raise ProgramVerificationFailed(f"{verification.program.name}: its card lists {len(wanted)} inputs of "
-                                        f"{method!r}, {len(inputs)} input files given")
-    for i, (want, path) in enumerate(zip(wanted, inputs)):
-        nbytes = spec_nbytes(want)
-        if nbytes is not None and Path(path).stat().st_size != nbytes:
-            raise ProgramVerificationFailed(
-                f"input {i} ({path}) is {Path(path).stat().st_size} bytes; the card says "
-                f"{want['dtype']} {want['shape']} ({nbytes} bytes)")
-
-
-def check_outputs(verification: Verification, outputs: Sequence, method: str = "forward") -> None:
-    """Outputs the runner returned (numpy arrays) must have the card's dtypes and shapes."""
-    spec = method_spec(verification, method)
-    if spec is None:
-        return
-    wanted = [w for w in spec.get("outputs", []) if "dtype" in w]
-    if len(wanted) != len(outputs):
-        raise ProgramVerificationFailed(f"{verification.program.name} returned {len(outputs)} outputs; "
-                                        f"its card lists {len(wanted)}")
-    for i, (want, array) in enumerate(zip(wanted, outputs)):
-        got = (str(array.dtype).replace("bool_", "bool"), list(array.shape))
-        if got != (want["dtype"], list(want["shape"])):
-            raise ProgramVerificationFailed(f"output {i} of {verification.program.name} is {got[0]} {got[1]}; "
-                                            f"its card says {want['dtype']} {want['shape']}")
+    try:
+        check_runs_here(card, program, detect().cpu_class)
+    except WrongCpu as error:
+        raise ProgramVerificationFailed(str(error)) from None

@@ -38,6 +38,7 @@ FLAG_INPUT_MANIFEST = "--input_manifest"  # JSON naming the input files with dty
 FLAG_OUTPUT = "--output_path"  # writes <prefix>.<i>.bin (raw little-endian) + <prefix>.json (manifest)
 FLAG_TIMEOUT = "--timeout_s"  # the runner's own watchdog (exit 4); 0 = none
 FLAG_MAX_MEMORY = "--max_memory_mb"  # RLIMIT_AS on top of the runner's start-up mapping (exit 6)
+FLAG_VERIFY = "--verify_program"  # auto | require | off: the card check, in the runner (exit 5)
 
 # The runner's exit codes (runtime/executor_runner/exit_codes.h): code -> (kind, one line).
 EXIT_CODES = {
@@ -169,9 +170,10 @@ def read_output_files(prefix: Path) -> list[np.ndarray]:
 
 def command(runner: Path, program: Path, *, iters: int, warmup: int, threads: int,
             inputs: Sequence[Path] = (), output_path: Path | None = None,
-            timeout_s: float | None = None, max_memory_mb: int | None = None) -> list[str]:
+            timeout_s: float | None = None, max_memory_mb: int | None = None,
+            verify: str = "auto") -> list[str]:
     cmd = [str(runner), FLAG_MODEL, str(program), FLAG_ITERS, str(iters), FLAG_WARMUP, str(warmup),
-           FLAG_THREADS, str(threads), FLAG_JSON]
+           FLAG_THREADS, str(threads), FLAG_JSON, f"{FLAG_VERIFY}={verify}"]
     manifest = input_manifest_for(inputs)
     if manifest is not None:
         cmd += [FLAG_INPUT_MANIFEST, str(manifest)]
@@ -220,6 +222,10 @@ def failure(returncode: int, stderr: str) -> RunnerFailed:
         kind, meaning = "crash", f"the runner was killed by signal {-returncode}"
     errors = [line.strip() for line in stderr.splitlines() if line.strip().startswith("error:")]
     message = errors[-1][len("error:"):].strip()[:300] if errors else meaning
+    if kind == "verification":
+        from examples.integrity.verify import ProgramVerificationFailed
+
+        return ProgramVerificationFailed(message)
     return RunnerFailed(message, exit_code=returncode, kind=kind)
 
 
@@ -229,18 +235,6 @@ def run_raw(runner: Path, *args, timeout: float | None = None,
     are: the one place a runner process starts (tests of the command line itself use it too)."""
     return subprocess.run([str(runner), *map(str, args)], capture_output=True, text=True, errors="replace",
                           timeout=timeout, cwd=cwd)
-
-
-def check_program_runs_here(program: Path, card: dict | None) -> None:
-    """A program compiled ahead of time for one CPU class (OpenVINO: see its card) is refused,
-    with one line, on another: :class:`RunnerFailed`."""
-    from examples.integrity.card import WrongCpu, check_runs_here
-    from examples.quantization.cpu_caps import detect
-
-    try:
-        check_runs_here(card, program, detect().cpu_class)
-    except WrongCpu as error:
-        raise RunnerFailed(str(error), kind="wrong_cpu") from None
 
 
 @dataclass
@@ -261,15 +255,15 @@ def run_bounded(runner: Path, program: Path, *, inputs: Sequence[Path] = (), out
                 iters: int = 1, warmup: int = 0, threads: int = 1, timeout: float = 20.0,
                 max_memory_mb: int | None = None, verify: str = "auto") -> RunnerExit:
     """One run under the runner's own bounds (``--timeout_s``: exit 4, ``--max_memory_mb``:
-    exit 6) that reports how the process ended instead of raising. The program is verified
-    against its card first (``ProgramVerificationFailed`` is raised before the runner starts)."""
+    exit 6) that reports how the process ended instead of raising. The runner checks the
+    program against its card (``verify``) before it reads it: exit 5 on a mismatch."""
     import time
 
-    from examples.integrity.verify import check_inputs, verify_program
+    from examples.integrity.verify import check_mode
 
-    check_inputs(verify_program(program, verify), inputs)
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
-                  output_path=output_path, timeout_s=timeout, max_memory_mb=max_memory_mb)
+                  output_path=output_path, timeout_s=timeout, max_memory_mb=max_memory_mb,
+                  verify=check_mode(verify))
     start = time.perf_counter()
     try:  # killed from outside only when the runner's own watchdog failed
         done = run_raw(cmd[0], *cmd[1:], timeout=timeout + 10)
@@ -288,9 +282,10 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
     """Run ``program`` ``warmup + iters`` times through the runner and return its measurement
     (with the outputs read back when ``output_path`` is given).
 
-    ``verify`` (``auto``/``require``/``off``, :mod:`examples.integrity.verify`): the program is
-    checked against its card before the runner starts, and the outputs against the card's
-    output specs; a mismatch raises ``ProgramVerificationFailed`` (exit code 5, as the runner's).
+    ``verify`` (``auto``/``require``/``off``, the runner's ``--verify_program``): the runner
+    checks the program against its card (size, BLAKE3 digest, method inputs/outputs, the CPU
+    class of ahead-of-time compiled code) before the runtime reads it; a mismatch raises
+    ``ProgramVerificationFailed`` (its exit code 5).
 
     ``timeout_s`` is the runner's own limit (exit 4, ``kind="timeout"``); ``timeout`` is the
     older name for it and also used when ``timeout_s`` is not given. The process is killed
@@ -298,18 +293,16 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
     (exit 6, ``kind="memory"``). Both default to no limit. ``cwd``: the runner's working
     directory (the profiling build writes ``prof_result.bin`` there); relative paths given
     here still mean paths from the caller's directory."""
-    from examples.integrity.verify import check_inputs, check_outputs, verify_program
+    from examples.integrity.verify import check_mode
 
-    verification = verify_program(program, verify)
-    check_inputs(verification, inputs)
+    check_mode(verify)
     if cwd is not None:
         runner, program = Path(runner).resolve(), Path(program).resolve()
         inputs = [Path(p).resolve() for p in inputs]
         output_path = Path(output_path).resolve() if output_path is not None else None
-    check_program_runs_here(program, verification.card)
     limit = timeout_s if timeout_s is not None else timeout
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
-                  output_path=output_path, timeout_s=limit, max_memory_mb=max_memory_mb)
+                  output_path=output_path, timeout_s=limit, max_memory_mb=max_memory_mb, verify=verify)
     # Peak RSS is the runner's own: it reads VmHWM, not ru_maxrss (which Linux carries over
     # from this Python parent).
     try:
@@ -321,5 +314,4 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
     measurement = measurement_from_json(parse_json(done.stdout))
     if output_path is not None:
         measurement.outputs = read_output_files(output_path)
-        check_outputs(verification, measurement.outputs)
     return measurement

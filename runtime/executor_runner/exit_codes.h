@@ -7,7 +7,7 @@
 //   2     usage           bad command line (missing --model_path, invalid flag value)
 //   3     crash           the runtime raised a fatal signal, caught by the crash guard
 //   4     timeout         --timeout_s elapsed (the watchdog ended the run)
-//   5     verification    reserved: the program failed verification before it ran
+//   5     verification    the program failed verification against its card before it ran
 //   6     memory          an allocation failed (over --max_memory_mb, or out of memory)
 //
 // gflags reports an unknown flag itself, with exit code 1.
@@ -20,7 +20,7 @@ constexpr int kErrorExit = 1;
 constexpr int kUsageExit = 2;
 constexpr int kCrashExit = 3;
 constexpr int kTimeoutExit = 4;
-constexpr int kVerificationExit = 5;  // reserved, not produced yet
+constexpr int kVerificationExit = 5;
 constexpr int kMemoryExit = 6;
 
 }  // namespace xnn_runner

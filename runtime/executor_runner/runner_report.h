@@ -36,6 +36,8 @@ struct RunReport {
   std::string model_path;
   std::string method;
   uint64_t program_size_bytes = 0;
+  std::string verification;  // "verified" | "untrusted (no card)" | "not checked"
+  double verify_ms = 0;      // card + digest, part of load_ms
   double load_ms = 0;
   double method_init_ms = 0;
   double first_iter_ms = 0;

@@ -8,6 +8,8 @@ RUNNER_SRCS = [
     "run_limits.cpp",
     "runner_inputs.cpp",
     "runner_report.cpp",
+    "program_verification.cpp",
+    "blake3_threads.cpp",
 ]
 
 RUNNER_HEADERS = [
@@ -15,6 +17,7 @@ RUNNER_HEADERS = [
     "exit_codes.h",
     "gated_event_tracer.h",
     "profiling.h",
+    "program_verification.h",
     "run_limits.h",
     "runner_inputs.h",
     "runner_io.h",

@@ -48,6 +48,7 @@ def define_common_targets():
             "//:executorch_kernels_quantized",
             "//:executorch_threadpool",
             "//:gflags",
+            "//third-party/blake3:blake3",
             # nlohmann/json is header-only, from /usr/include (nlohmann-json3-dev, setup.sh).
         ],
         visibility = ["PUBLIC"],

@@ -5,11 +5,10 @@
 //
 // Exit codes (exit_codes.h; README.md; examples/runner/client.py maps each to RunnerFailed.kind):
 //   0 ok | 1 error (bad input, load or run failure) | 2 usage | 3 crash caught by the guard |
-//   4 timeout (--timeout_s) | 5 reserved: program verification failed |
+//   4 timeout (--timeout_s) | 5 the program failed verification against its card |
 //   6 memory (an allocation failed: over --max_memory_mb, or out of memory)
 // Every failure prints exactly one `error: ...` line on stderr.
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,8 +16,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,7 +23,6 @@
 #include <gflags/gflags.h>
 
 #include <executorch/extension/data_loader/buffer_data_loader.h>
-#include <executorch/extension/data_loader/file_data_loader.h>
 #include <executorch/extension/memory_allocator/malloc_memory_allocator.h>
 #include <executorch/runtime/core/evalue.h>
 #include <executorch/runtime/executor/method.h>
@@ -37,6 +33,7 @@
 #include "crash_guard.h"
 #include "exit_codes.h"
 #include "profiling.h"
+#include "program_verification.h"
 #include "run_limits.h"
 #include "runner_inputs.h"
 #include "runner_io.h"
@@ -81,6 +78,11 @@ DEFINE_double(timeout_s, 0,
 DEFINE_int64(max_memory_mb, 0,
              "Address space (MiB) the program may map beyond the runner's own at start-up "
              "(RLIMIT_AS); a failed allocation ends the run with exit 6. 0 = no limit.");
+DEFINE_string(verify_program, "auto",
+              "Check the program against its card (<program>.json: size, BLAKE3 digest, method "
+              "inputs/outputs, CPU class of ahead-of-time compiled code) before the runtime reads "
+              "it; a mismatch exits with 5. auto: when a card is present (a program without one "
+              "runs, reported untrusted) | require: refuse a program without a valid card | off.");
 #if XNN_RUNNER_PROFILING
 DEFINE_string(prof_result_path, "prof_result.bin", "Where to write the ETDump (profiling build).");
 #endif
@@ -89,7 +91,6 @@ namespace {
 
 using executorch::aten::Tensor;
 using executorch::extension::BufferDataLoader;
-using executorch::extension::FileDataLoader;
 using executorch::extension::MallocMemoryAllocator;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
@@ -219,44 +220,32 @@ unsigned setup_threads(RunReport& report) {
 }
 
 struct LoadedProgram {
-  std::unique_ptr<FileDataLoader> loader;  // the program reads through it: keep it alive
+  std::unique_ptr<MappedProgram> bytes;  // the segments point into it: keep it alive
+  std::unique_ptr<BufferDataLoader> loader;
   std::unique_ptr<Program> program;
-  std::vector<uint8_t> bytes;  // the whole file, for OpenVINO programs (see keep_bytes_for_openvino)
-  std::unique_ptr<BufferDataLoader> buffer_loader;
+  Verification verification;
 };
 
-LoadedProgram load_program(const std::string& path, RunReport& report) {
-  struct stat st{};
-  if (::stat(path.c_str(), &st) != 0) fail(kErrorExit, "cannot open model file " + path + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) fail(kErrorExit, "model path " + path + " is not a regular file");
-  report.program_size_bytes = static_cast<uint64_t>(st.st_size);
+// Maps the file, checks it against its card (program_verification.h) and only then lets the
+// runtime parse it, from the very bytes that were hashed. A mapping rather than file reads also
+// keeps delegate blobs valid for the whole run: the wheel's OpenVINO delegate imports its
+// compiled blob without copying it, yet lets the runtime free it after init.
+LoadedProgram load_program(const std::string& path, VerifyMode mode, RunReport& report) {
   set_crash_phase("loading");
   const auto t0 = std::chrono::steady_clock::now();
-  Result<FileDataLoader> loader = FileDataLoader::from(path.c_str());
-  if (!loader.ok()) fail_runtime("cannot open model file " + path, loader.error());
   LoadedProgram loaded;
-  loaded.loader = std::make_unique<FileDataLoader>(std::move(loader.get()));
+  loaded.bytes = std::make_unique<MappedProgram>(path);
+  report.program_size_bytes = loaded.bytes->size();
+  loaded.verification = verify_program(path, *loaded.bytes, mode);
+  check_compiled_for_this_cpu(loaded.verification, path);
+  report.verification = loaded.verification.status;
+  report.verify_ms = loaded.verification.digest_ms;
+  loaded.loader = std::make_unique<BufferDataLoader>(loaded.bytes->data(), loaded.bytes->size());
   Result<Program> program = Program::load(loaded.loader.get(), Program::Verification::InternalConsistency);
   if (!program.ok()) fail_runtime(path + " is not a valid ExecuTorch program", program.error());
   loaded.program = std::make_unique<Program>(std::move(program.get()));
   report.load_ms = ms_since(t0);
   return loaded;
-}
-
-// The wheel's OpenVINO delegate imports its compiled blob without copying it, yet lets the
-// runtime free the blob after init: the CPU plugin then reads weights from freed memory (a
-// crash once the blob is big enough to be unmapped). For such methods, load the program again
-// from the whole file held in memory: BufferDataLoader's segments are never freed.
-void keep_bytes_for_openvino(LoadedProgram& loaded, const std::string& path, const std::string& method_name) {
-  Result<MethodMeta> meta = loaded.program->method_meta(method_name.c_str());
-  if (!meta.ok() || !meta->uses_backend("OpenvinoBackend")) return;
-  std::ifstream file(path, std::ios::binary);
-  loaded.bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-  if (!file.good() && !file.eof()) fail(kErrorExit, "cannot read model file " + path);
-  loaded.buffer_loader = std::make_unique<BufferDataLoader>(loaded.bytes.data(), loaded.bytes.size());
-  Result<Program> program = Program::load(loaded.buffer_loader.get(), Program::Verification::InternalConsistency);
-  if (!program.ok()) fail_runtime(path + " is not a valid ExecuTorch program", program.error());
-  loaded.program = std::make_unique<Program>(std::move(program.get()));
 }
 
 MethodMeta method_meta(const Program& program, const std::string& path, const std::string& method_name) {
@@ -333,9 +322,11 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "Runs an ExecuTorch program with the XNNPACK delegate and reports per-iteration latency.\n"
       "  xnn_executor_runner --model_path=model.pte [--num_threads=1] [--input_path=a.bin,... | "
-      "--input_manifest=inputs.json] [--output_path=out] [--json] [--timeout_s=S] [--max_memory_mb=M]");
+      "--input_manifest=inputs.json] [--output_path=out] [--json] [--timeout_s=S] [--max_memory_mb=M]\n"
+      "  [--verify_program=auto|require|off]");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   const PrintOutput print = check_flags(argc, argv);
+  const VerifyMode verify_mode = parse_verify_mode(FLAGS_verify_program);
   const std::string& model_path = FLAGS_model_path;
   const std::string& method_name = FLAGS_method_name;
   if (!FLAGS_input_manifest.empty()) input_files = read_input_manifest(FLAGS_input_manifest);
@@ -364,9 +355,9 @@ int main(int argc, char** argv) {
   start_watchdog(FLAGS_timeout_s, model_path);
   apply_memory_limit(report.max_memory_mb, model_path);
 
-  LoadedProgram loaded = load_program(model_path, report);
-  keep_bytes_for_openvino(loaded, model_path, method_name);
+  LoadedProgram loaded = load_program(model_path, verify_mode, report);
   const MethodMeta meta = method_meta(*loaded.program, model_path, method_name);
+  check_method_against_card(loaded.verification, meta, model_path, method_name);
   set_crash_phase("preparing the inputs and memory of");
   std::vector<InputTensor> inputs = prepare_inputs(meta, method_name, input_files);
   std::unique_ptr<MethodMemory> memory = plan_memory(meta, model_path);

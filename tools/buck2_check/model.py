@@ -59,6 +59,30 @@ def iter_values(v):
         yield v
 
 
+def _is_flagged_source(v) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 2 and isinstance(v[0], str) and isinstance(v[1], (list, tuple))
+
+
+def iter_sources(v):
+    """The source paths of a srcs-like value (a list, or a select() of lists): as
+    :func:`iter_values`, except that an element ``(path, [flags])`` (a source compiled with its
+    own flags; starlark-pyo3 hands tuples over as lists) yields only its path."""
+    if isinstance(v, Select):
+        for b in v.branches.values():
+            yield from iter_sources(b)
+    elif isinstance(v, dict):
+        for x in v.values():
+            yield from iter_sources(x)
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            if _is_flagged_source(x):
+                yield x[0]
+            else:
+                yield from iter_values(x)
+    elif isinstance(v, str):
+        yield v
+
+
 def root_label(ref: str, pkg: str) -> str | None:
     """Normalises a target reference to //pkg:name, or None when it points outside the root
     cell (prelude, toolchains are checked separately)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .model import RepoState, Target, iter_values, root_label
+from .model import RepoState, Target, iter_sources, iter_values, root_label
 from .rules import DEP_ATTRS, SOURCE_ATTRS
 
 _KNOWN_EXTERNAL_CELLS = ("prelude", "config", "ovr_config", "fbcode", "fbsource", "buck")
@@ -17,7 +17,7 @@ def check_targets(s: RepoState):
         pkg_dir = s.root / t.package if t.package else s.root
         for attr, value in t.attrs.items():
             if attr in SOURCE_ATTRS:
-                for v in iter_values(value):
+                for v in iter_sources(value):
                     if v.startswith((":", "@")) or "$(" in v or "//" in v:
                         check_ref(s, t, attr, v)
                         continue

@@ -22,7 +22,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from examples.integrity.card import card_path, read_card
-from examples.integrity.verify import ProgramVerificationFailed
 from examples.runner import client
 from tools.fuzz_programs.mutate import mutations
 
@@ -95,9 +94,7 @@ def _one_error_line(stderr: str) -> bool:
     return len(lines) == 1 and lines[0].startswith("error: ")
 
 
-def classify(ended: client.RunnerExit | None, outputs, clean: list) -> str:
-    if ended is None:
-        return "rejected_by_card"
+def classify(ended: client.RunnerExit, outputs, clean: list) -> str:
     if ended.timed_out:
         return "hang"
     if ended.returncode < 0:
@@ -119,14 +116,11 @@ def classify(ended: client.RunnerExit | None, outputs, clean: list) -> str:
 
 
 def run_case(settings: Settings, program: Path, inputs: list[Path], mode: str, work: Path):
-    """``(RunnerExit or None when the card check rejected it, outputs or None)``."""
+    """``(RunnerExit, outputs or None)``; the runner itself checks the card (``auto``) or not."""
     prefix = work / f"out_{mode}"
-    try:
-        ended = client.run_bounded(settings.runner, program, inputs=inputs, output_path=prefix,
-                                   timeout=settings.timeout_s, max_memory_mb=settings.max_memory_mb,
-                                   threads=settings.threads, verify="auto" if mode == "card" else "off")
-    except ProgramVerificationFailed:
-        return None, None
+    ended = client.run_bounded(settings.runner, program, inputs=inputs, output_path=prefix,
+                               timeout=settings.timeout_s, max_memory_mb=settings.max_memory_mb,
+                               threads=settings.threads, verify="auto" if mode == "card" else "off")
     outputs = None
     if ended.returncode == 0:
         try:
@@ -142,8 +136,8 @@ def run_campaign(program: Path, inputs: list[Path], *, count: int, seed: int, se
     program = Path(program)
     card = card_path(program)
     clean_exit, clean = run_case(settings, program, inputs, "card", Path(tempfile.mkdtemp(prefix="fuzz_clean_")))
-    if clean_exit is None or clean_exit.returncode != 0 or clean is None:
-        why = "rejected by its card" if clean_exit is None else (clean_exit.stderr.strip() or f"exit {clean_exit.returncode}")
+    if clean_exit.returncode != 0 or clean is None:
+        why = clean_exit.stderr.strip() or f"exit {clean_exit.returncode}"
         raise RuntimeError(f"the unmutated program does not run cleanly: {why}")
     data = program.read_bytes()
     counts = {mode: Counter() for mode in MODES}
@@ -174,7 +168,7 @@ def run_campaign(program: Path, inputs: list[Path], *, count: int, seed: int, se
             for mode, (ended, outputs, outcome) in results.items():
                 counts[mode][outcome] += 1
                 kinds[mode].setdefault(kind, Counter())[outcome] += 1
-                if ended is not None and outcome in ("clean_error", "unclean_error"):
+                if outcome in ("clean_error", "unclean_error"):
                     exit_codes[mode][str(ended.returncode)] += 1
                 caught = None
                 if outcome == "silent" and reference is not None:
@@ -187,8 +181,8 @@ def run_campaign(program: Path, inputs: list[Path], *, count: int, seed: int, se
                     if card.is_file():
                         shutil.copyfile(card, card_path(repro))
                     cases.append({"case": i, "kind": kind, "mode": mode, "outcome": outcome,
-                                  "returncode": None if ended is None else ended.returncode,
-                                  "stderr": "" if ended is None else ended.stderr.strip()[-300:],
+                                  "returncode": ended.returncode,
+                                  "stderr": ended.stderr.strip()[-300:],
                                   "caught_by_reference": caught, "reproducer": str(repro)})
             done += 1
             if progress:

@@ -1,0 +1,230 @@
+#include "program_verification.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "blake3.h"
+#include "exit_codes.h"
+#include "run_limits.h"
+#include "runner_io.h"
+
+namespace xnn_runner {
+
+using executorch::runtime::MethodMeta;
+using executorch::runtime::Tag;
+using executorch::runtime::TensorInfo;
+
+namespace {
+
+// examples/integrity/card.py
+constexpr const char* kCardSchema = "xnnpack-toolkit.program-card";
+constexpr int kCardSchemaVersion = 1;
+
+[[noreturn]] void fail_verification(const std::string& message) { fail(kVerificationExit, message); }
+
+std::string card_path(const std::string& program) { return program + ".json"; }
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// The card beside the program; null when there is none.
+nlohmann::json read_card(const std::string& program) {
+  const std::string path = card_path(program);
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    if (errno == ENOENT) return nullptr;
+    fail_verification("cannot read the program card " + path + ": " + std::strerror(errno));
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  nlohmann::json card = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (card.is_discarded()) fail_verification("the program card " + path + " is not valid JSON");
+  if (!card.is_object() || card.value("schema", "") != kCardSchema) {
+    fail_verification(path + " is not a program card (schema '" + std::string(kCardSchema) + "' expected)");
+  }
+  if (!card["schema_version"].is_number_integer() || card["schema_version"].get<int>() != kCardSchemaVersion) {
+    fail_verification("the program card " + path + " has another schema_version; this runner reads " +
+                      std::to_string(kCardSchemaVersion));
+  }
+  const nlohmann::json& program_entry = card["program"];
+  if (!program_entry.is_object() || !program_entry["size_bytes"].is_number_unsigned() ||
+      !program_entry["digest"].is_object() || !program_entry["digest"]["hex"].is_string()) {
+    fail_verification("the program card " + path + " lacks program.size_bytes or program.digest");
+  }
+  return card;
+}
+
+}  // namespace
+
+VerifyMode parse_verify_mode(const std::string& text) {
+  if (text == "auto") return VerifyMode::kAuto;
+  if (text == "require") return VerifyMode::kRequire;
+  if (text == "off") return VerifyMode::kOff;
+  fail(kUsageExit, "--verify_program must be auto, require or off (got '" + text + "')");
+}
+
+MappedProgram::MappedProgram(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(kErrorExit, "cannot open model file " + path + ": " + std::strerror(errno));
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(kErrorExit, "model path " + path + " is not a regular file");
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ == 0) {
+    ::close(fd);
+    fail(kErrorExit, path + " is empty, not an ExecuTorch program");
+  }
+  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  const int mmap_errno = errno;
+  ::close(fd);  // the mapping keeps the file
+  if (p == MAP_FAILED) {
+    if (mmap_errno == ENOMEM) fail_out_of_memory("cannot map the " + std::to_string(size_) + "-byte file");
+    fail(kErrorExit, "cannot map model file " + path + ": " + std::strerror(mmap_errno));
+  }
+  data_ = static_cast<const uint8_t*>(p);
+}
+
+MappedProgram::~MappedProgram() {
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+std::string blake3_hex(const uint8_t* data, size_t size) {
+  blake3_hasher hasher;
+  blake3_hasher_init(&hasher);
+  blake3_hasher_update_tbb(&hasher, data, size);  // on several cores: see blake3_threads.cpp
+  uint8_t out[BLAKE3_OUT_LEN];
+  blake3_hasher_finalize(&hasher, out, BLAKE3_OUT_LEN);
+  static const char* kHex = "0123456789abcdef";
+  std::string hex(2 * BLAKE3_OUT_LEN, '0');
+  for (size_t i = 0; i < BLAKE3_OUT_LEN; ++i) {
+    hex[2 * i] = kHex[out[i] >> 4];
+    hex[2 * i + 1] = kHex[out[i] & 15];
+  }
+  return hex;
+}
+
+Verification verify_program(const std::string& path, const MappedProgram& bytes, VerifyMode mode) {
+  Verification v;
+  v.mode = mode;
+  if (mode == VerifyMode::kOff) {
+    v.status = "not checked";
+    return v;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  v.card = read_card(path);
+  if (v.card.is_null()) {
+    if (mode == VerifyMode::kRequire) {
+      fail_verification(path + " has no program card (" + card_path(path) + ") and --verify_program=require");
+    }
+    v.status = "untrusted (no card)";
+    return v;
+  }
+  const nlohmann::json& expected = v.card["program"];
+  const uint64_t want_size = expected["size_bytes"].get<uint64_t>();
+  if (bytes.size() != want_size) {
+    fail_verification(path + " is " + std::to_string(bytes.size()) + " bytes but its card says " +
+                      std::to_string(want_size) + " (truncated or damaged copy)");
+  }
+  const std::string algorithm = expected["digest"].value("algorithm", "");
+  if (algorithm != "blake3") {
+    fail_verification("the card of " + path + " uses digest '" + algorithm + "'; only blake3 is supported");
+  }
+  const std::string want = expected["digest"]["hex"].get<std::string>();
+  const std::string got = blake3_hex(bytes.data(), bytes.size());
+  if (got != want) {
+    fail_verification(path + " does not match its card: blake3 digest " + got.substr(0, 16) + "... != " +
+                      want.substr(0, 16) + "... (modified or damaged copy)");
+  }
+  v.trusted = true;
+  v.status = "verified";
+  v.digest_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return v;
+}
+
+void check_method_against_card(const Verification& v, const MethodMeta& meta, const std::string& path,
+                               const std::string& method_name) {
+  if (!v.trusted) return;
+  const nlohmann::json& methods = v.card["methods"];
+  if (!methods.is_object() || !methods.contains(method_name)) return;  // cards of other formats list none
+  const nlohmann::json& spec = methods[method_name];
+  const std::string name = path + " method '" + method_name + "'";
+  struct Side {
+    const char* what;
+    size_t count;
+    bool input;
+  };
+  for (const Side side : {Side{"inputs", meta.num_inputs(), true}, Side{"outputs", meta.num_outputs(), false}}) {
+    const nlohmann::json& listed = spec[side.what];
+    if (!listed.is_array()) continue;
+    if (listed.size() != side.count) {
+      fail_verification(name + " has " + std::to_string(side.count) + " " + side.what + "; its card lists " +
+                        std::to_string(listed.size()));
+    }
+    for (size_t i = 0; i < side.count; ++i) {
+      const nlohmann::json& want = listed[i];
+      if (!want.is_object() || !want.contains("dtype")) continue;  // a non-tensor value
+      auto info = side.input ? meta.input_tensor_meta(i) : meta.output_tensor_meta(i);
+      if (!info.ok()) fail_verification(name + ": " + side.what + " " + std::to_string(i) + " is not a tensor; its card says it is");
+      std::vector<int64_t> shape(info->sizes().begin(), info->sizes().end());
+      const std::string dtype = dtype_name(info->scalar_type());
+      const std::vector<int64_t> want_shape = want.value("shape", std::vector<int64_t>{});
+      if (dtype != want.value("dtype", "") || shape != want_shape) {
+        fail_verification(name + ": " + std::string(side.input ? "input " : "output ") + std::to_string(i) + " is " +
+                          dtype + " " + shape_text(shape) + "; its card says " + want.value("dtype", "?") + " " +
+                          shape_text(want_shape));
+      }
+    }
+  }
+}
+
+std::string this_cpu_class() {
+  // The flags examples/quantization/cpu_caps.py reports (REPORTED_FLAGS), in its order.
+  static const char* kReported[] = {"avx2",     "fma",      "avx512f",  "avx512bw", "avx512_vnni",
+                                    "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
+                                    "asimd",    "asimddp",  "i8mm",     "sve"};
+  std::set<std::string> have;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("flags", 0) != 0 && line.rfind("Features", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) have.insert(w);
+    break;  // the first CPU's flags
+  }
+  struct utsname u{};
+  std::string cls = ::uname(&u) == 0 ? u.machine : "unknown";
+  for (const char* flag : kReported) {
+    if (have.count(flag)) cls += std::string(" ") + flag;
+  }
+  return cls;
+}
+
+void check_compiled_for_this_cpu(const Verification& v, const std::string& path) {
+  if (!v.trusted) return;
+  const nlohmann::json& extra = v.card["extra"];
+  if (!extra.is_object() || !extra["compiled_for"].is_object()) return;
+  const nlohmann::json& wanted = extra["compiled_for"]["cpu_class"];
+  if (!wanted.is_string()) return;
+  const std::string here = this_cpu_class();
+  if (wanted.get<std::string>() != here) {
+    const std::string backend = v.card["backend"].is_string() ? v.card["backend"].get<std::string>() : "its backend";
+    fail_verification(path + " was compiled by " + backend + " for CPU class '" + wanted.get<std::string>() +
+                      "'; this CPU is '" + here + "': re-export it on this machine");
+  }
+}
+
+}  // namespace xnn_runner

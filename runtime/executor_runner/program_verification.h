@@ -1,0 +1,70 @@
+// Is this program the one its card describes? The runner's side of examples/integrity/verify.py,
+// checked before the runtime parses a byte of the program (a corrupt delegate payload can
+// crash or hang its parser, so nothing that reads the payload runs first).
+//
+// The card is <program>.json beside the program (examples/integrity/card.py writes it). Checked,
+// in order: the card parses and is a program card; the file size equals the card's (a
+// truncated copy fails without hashing); the BLAKE3 digest of the mapped bytes equals the
+// card's. The runtime then loads exactly the bytes that were hashed (the mapping), so the file
+// cannot change between the check and the load. After the load: the method's inputs and
+// outputs match the card's, and an ahead-of-time compiled program (OpenVINO) was compiled for
+// this CPU class. Failures end the run with exit 5 (kVerificationExit), one line.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <executorch/runtime/executor/method_meta.h>
+
+namespace xnn_runner {
+
+enum class VerifyMode { kAuto, kRequire, kOff };
+
+// "auto" | "require" | "off"; anything else is a usage error (exit 2).
+VerifyMode parse_verify_mode(const std::string& text);
+
+// The program file, mapped read-only for the life of the run: the runtime's segments (and
+// delegate blobs that are never copied, such as OpenVINO's) point into it.
+class MappedProgram {
+ public:
+  explicit MappedProgram(const std::string& path);  // fails with exit 1 when unreadable
+  ~MappedProgram();
+  MappedProgram(const MappedProgram&) = delete;
+  MappedProgram& operator=(const MappedProgram&) = delete;
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+struct Verification {
+  VerifyMode mode = VerifyMode::kAuto;
+  bool trusted = false;  // a card was present and the bytes match it
+  std::string status;    // "verified" | "untrusted (no card)" | "not checked"
+  double digest_ms = 0;  // time spent reading the card and hashing
+  nlohmann::json card;   // null when there is none
+};
+
+// Size and digest against the card (see above); exit 5 on a mismatch.
+Verification verify_program(const std::string& path, const MappedProgram& bytes, VerifyMode mode);
+
+// The method's input/output dtypes and shapes against the card's; exit 5 on a mismatch.
+// No-op for an untrusted program or a card without this method.
+void check_method_against_card(const Verification& v, const executorch::runtime::MethodMeta& meta,
+                               const std::string& path, const std::string& method_name);
+
+// A program compiled ahead of time for another CPU class (card: extra.compiled_for.cpu_class)
+// is refused: exit 5. This CPU's class is architecture + the int8/SIMD flags that choose kernels
+// ("x86_64 avx2 fma"), the same string as examples/quantization/cpu_caps.py's cpu_class.
+void check_compiled_for_this_cpu(const Verification& v, const std::string& path);
+std::string this_cpu_class();
+
+// BLAKE3 of a buffer, lower-case hex.
+std::string blake3_hex(const uint8_t* data, size_t size);
+
+}  // namespace xnn_runner

@@ -1,0 +1,114 @@
+"""What verification costs: time to first result with the card check (``--verify_program=auto``)
+against without it (``off``), same program, same runner, alternating runs.
+
+    python -m tools.verification_cost mv2_xnnpack_fp32.pte --rounds 40 --out verify_cost.json
+
+Time to first result is measured two ways, both from fresh runner processes running the program
+once (``--num_iters=1 --warmup_iters=0``): *in the runner* (load, card check included, + method
+init + first execute, from its JSON) and *process* (start to exit, as a caller waits for it).
+The overhead is the ratio of medians minus one, with a bootstrap 95 % interval; runs alternate
+(auto, off, off, auto, ...) so drift on a shared machine hits both sides. The result file names
+the machine and the date; the program must have a card.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from absl import flags
+
+from examples.common import cli
+
+flags.DEFINE_integer("rounds", 40, "Runs per mode.", lower_bound=3)
+flags.DEFINE_integer("threads", 1, "The runner's --num_threads (the digest uses as many cores).", lower_bound=1)
+flags.DEFINE_string("out", None, "Write the result (JSON, with the machine fingerprint) here.")
+flags.DEFINE_string("runner", None, "The native runner (default cmake-out/xnn_executor_runner).")
+flags.DEFINE_bool("verbose", False, "Show tracebacks of unexpected errors.")
+FLAGS = flags.FLAGS
+
+MODES = ("auto", "off")
+
+
+def one_run(runner: Path, program: Path, mode: str, threads: int) -> dict:
+    from examples.runner import client
+
+    start = time.perf_counter()
+    done = client.run_raw(runner, f"--model_path={program}", "--num_iters=1", "--warmup_iters=0", "--json",
+                          f"--num_threads={threads}", f"--verify_program={mode}", timeout=120)
+    process_ms = (time.perf_counter() - start) * 1e3
+    if done.returncode != 0:
+        raise client.failure(done.returncode, done.stderr)
+    report = client.parse_json(done.stdout)
+    if mode == "auto" and report.get("verification") != "verified":
+        raise cli.UsageError(f"{program} has no card to verify against ({report.get('verification')})")
+    return {"process_ms": process_ms, "verify_ms": report["verify_ms"],
+            "runner_ms": report["load_ms"] + report["method_init_ms"] + report["first_iter_ms"]}
+
+
+def measure(runner: Path, program: Path, rounds: int, threads: int) -> dict:
+    runs = {mode: [] for mode in MODES}
+    for i in range(rounds):
+        for mode in (MODES if i % 2 == 0 else MODES[::-1]):
+            runs[mode].append(one_run(runner, program, mode, threads))
+        if (i + 1) % max(1, rounds // 5) == 0:
+            print(f"  {i + 1}/{rounds} rounds", file=sys.stderr, flush=True)
+    return runs
+
+
+def summarize(runs: dict) -> dict:
+    from examples.common import stats
+
+    summary = {}
+    for key in ("runner_ms", "process_ms"):
+        off = [[r[key]] for r in runs["off"]]
+        auto = [[r[key]] for r in runs["auto"]]
+        ratio, low, high = stats.bootstrap_ratio_of_medians(off, auto)
+        summary[key] = {"off_median": stats.median([r[0] for r in off]),
+                        "auto_median": stats.median([r[0] for r in auto]),
+                        "overhead": ratio - 1, "overhead_low": low - 1, "overhead_high": high - 1}
+    summary["verify_ms_median"] = stats.median([r["verify_ms"] for r in runs["auto"]])
+    return summary
+
+
+def table(summary: dict) -> str:
+    from tabulate import tabulate
+
+    rows = [[name, f"{s['off_median']:.2f}", f"{s['auto_median']:.2f}",
+             f"{100 * s['overhead']:+.1f} % [{100 * s['overhead_low']:+.1f}, {100 * s['overhead_high']:+.1f}]"]
+            for name, s in (("in the runner (load + init + first run)", summary["runner_ms"]),
+                            ("process (start to exit)", summary["process_ms"]))]
+    return (tabulate(rows, headers=["time to first result", "off ms", "auto ms", "overhead (95 % interval)"],
+                     tablefmt="github")
+            + f"\ncard check + digest (median): {summary['verify_ms_median']:.2f} ms")
+
+
+def main(argv):
+    if len(argv) != 2:
+        raise cli.UsageError("give one program: python -m tools.verification_cost PROGRAM [--rounds N] [--out F]")
+    program = Path(argv[1])
+    if not program.is_file():
+        raise cli.UsageError(f"no such program: {program}")
+    from examples.benchmark import machine
+    from examples.common.atomic_write import write_text_atomic
+    from examples.runner import client
+
+    runner = client.find_runner(FLAGS.runner)
+    started = time.time()
+    runs = measure(runner, program, FLAGS.rounds, FLAGS.threads)
+    summary = summarize(runs)
+    print(f"{program.name}, {FLAGS.threads} thread(s), {FLAGS.rounds} runs per mode, medians")
+    print(table(summary))
+    if FLAGS.out:
+        result = {"program": program.name, "size_bytes": program.stat().st_size, "threads": FLAGS.threads,
+                  "rounds": FLAGS.rounds, "summary": summary, "runs": runs,
+                  "machine": machine.fingerprint(started=started, ended=time.time(), threads=[FLAGS.threads])}
+        write_text_atomic(FLAGS.out, json.dumps(result, indent=2) + "\n")
+        print(f"wrote {FLAGS.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
