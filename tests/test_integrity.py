@@ -79,6 +79,22 @@ def test_input_files_must_match_the_card(tmp_path):
         check_inputs(result, good + bad)
 
 
+def test_manifest_inputs_may_be_shorter_than_the_cards_bound(tmp_path):
+    """A card's shapes are upper bounds (--max_seq_len programs): with a manifest, dtype and rank
+    are checked here and the sizes left to the runner, which knows the method's bounds."""
+    result = verify_program(_carded_file(tmp_path), "auto")
+    shorter = client.write_input_files([np.zeros((1, 2), np.float32)], tmp_path / "shorter")
+    check_inputs(result, shorter, shapes=client.manifest_shapes(shorter))
+    with pytest.raises(ProgramVerificationFailed, match="card says float32"):
+        check_inputs(result, shorter)  # without the manifest the bytes must be the bound's
+    ints = client.write_input_files([np.zeros((1, 2), np.int64)], tmp_path / "ints")
+    with pytest.raises(ProgramVerificationFailed, match=r"is int64 \[1, 2\]; the card says float32"):
+        check_inputs(result, ints, shapes=client.manifest_shapes(ints))
+    flat = client.write_input_files([np.zeros(4, np.float32)], tmp_path / "flat")
+    with pytest.raises(ProgramVerificationFailed, match=r"is float32 \[4\]"):
+        check_inputs(result, flat, shapes=client.manifest_shapes(flat))
+
+
 def test_mutations_are_seeded_and_always_differ():
     data = bytes(range(256)) * 8
     first = list(mutations(data, 16, seed=3))

@@ -7,7 +7,8 @@ the check. A failed check is :class:`ProgramVerificationFailed`: one line, exit 
 
 Checked: the card parses and is a program card; the file size equals the card's (a truncated
 copy fails here without hashing); the BLAKE3 digest of the file equals the card's; when input
-files are given, their number and byte sizes match the card's input specs of the method.
+files are given, their number and byte sizes match the card's input specs of the method (with
+an input manifest: their dtypes and ranks; the card's shapes are upper bounds).
 """
 
 from __future__ import annotations
@@ -97,8 +98,14 @@ def spec_nbytes(spec: dict) -> int | None:
     return None if size is None else size * math.prod(spec.get("shape", []))
 
 
-def check_inputs(verification: Verification, inputs: Sequence[Path], method: str = "forward") -> None:
-    """Input files must match the card's input specs in number and byte size."""
+def check_inputs(verification: Verification, inputs: Sequence[Path], method: str = "forward",
+                 shapes: Sequence[tuple[str, Sequence[int]]] | None = None) -> None:
+    """Input files must match the card's input specs in number and byte size.
+
+    ``shapes``: each file's ``(dtype, shape)`` from the input manifest that goes with them. The
+    card's shapes are upper bounds (a program exported with ``--max_seq_len`` accepts shorter
+    sequences), so manifest inputs are held to the card's dtype and rank only; their sizes are
+    the runner's to check against the method's bounds, which it reports in one line."""
     spec = method_spec(verification, method)
     if spec is None or not inputs:
         return
@@ -107,6 +114,13 @@ def check_inputs(verification: Verification, inputs: Sequence[Path], method: str
         raise ProgramVerificationFailed(f"{verification.program.name}: its card lists {len(wanted)} inputs of "
                                         f"{method!r}, {len(inputs)} input files given")
     for i, (want, path) in enumerate(zip(wanted, inputs)):
+        if shapes is not None:
+            dtype, shape = shapes[i]
+            if dtype != want.get("dtype") or len(shape) != len(want.get("shape", [])):
+                raise ProgramVerificationFailed(
+                    f"input {i} ({path}) is {dtype} {list(shape)}; the card says {want.get('dtype')} "
+                    f"{want.get('shape')} (at most)")
+            continue
         nbytes = spec_nbytes(want)
         if nbytes is not None and Path(path).stat().st_size != nbytes:
             raise ProgramVerificationFailed(

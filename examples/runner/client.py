@@ -144,6 +144,17 @@ def input_manifest_for(inputs: Sequence[Path]) -> Path | None:
     return manifest if [p.resolve() for p in listed] == [Path(p).resolve() for p in inputs] else None
 
 
+def manifest_shapes(inputs: Sequence[Path]) -> list[tuple[str, list[int]]] | None:
+    """Each input's ``(dtype, shape)`` from the manifest that goes with exactly these files, if any."""
+    manifest = input_manifest_for(inputs)
+    if manifest is None:
+        return None
+    try:
+        return [(entry["dtype"], list(entry["shape"])) for entry in json.loads(manifest.read_text())["inputs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 # Runner dtype names (torch style) -> numpy.
 DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "int8": np.int8, "uint8": np.uint8,
           "int16": np.int16, "int32": np.int32, "int64": np.int64, "bool": np.bool_}
@@ -267,7 +278,7 @@ def run_bounded(runner: Path, program: Path, *, inputs: Sequence[Path] = (), out
 
     from examples.integrity.verify import check_inputs, verify_program
 
-    check_inputs(verify_program(program, verify), inputs)
+    check_inputs(verify_program(program, verify), inputs, shapes=manifest_shapes(inputs))
     cmd = command(runner, program, iters=iters, warmup=warmup, threads=threads, inputs=inputs,
                   output_path=output_path, timeout_s=timeout, max_memory_mb=max_memory_mb)
     start = time.perf_counter()
@@ -301,7 +312,7 @@ def run_program(runner: Path, program: Path, *, iters: int, warmup: int, threads
     from examples.integrity.verify import check_inputs, check_outputs, verify_program
 
     verification = verify_program(program, verify)
-    check_inputs(verification, inputs)
+    check_inputs(verification, inputs, shapes=manifest_shapes(inputs))
     if cwd is not None:
         runner, program = Path(runner).resolve(), Path(program).resolve()
         inputs = [Path(p).resolve() for p in inputs]
