@@ -270,6 +270,33 @@ def test_a_longer_sequence_is_one_clear_error(dynamic_programs):
         execute(method, [torch.zeros(1, 4)])
 
 
+@pytest.mark.slow
+def test_native_runner_runs_every_length_up_to_max_seq_len(dynamic_programs, tmp_path):
+    """The fp32 program saved as the CLI saves it (with its card, whose shapes are the bound) in
+    the native runner: each length's shape travels in the input manifest; a longer sequence is
+    one error line and a non-zero exit."""
+    from examples.export.lowering import save_program
+    from examples.runner import client
+    from tests.helpers_runner import BUILD_DIR, ERROR, assert_error, ensure_runner, run
+
+    runner = ensure_runner(BUILD_DIR)
+    model, programs = dynamic_programs
+    pte = save_program(programs["fp32"], tmp_path / "encoder_xnnpack_fp32.pte", model=ENCODER)
+    for length in (1, SEQ_LEN // 2, SEQ_LEN):
+        tokens = token_ids(length, seed=length)
+        files = client.write_input_files([tokens], tmp_path / f"in_{length}")
+        measured = client.run_program(runner, pte, iters=1, warmup=0, threads=1, inputs=files,
+                                      output_path=tmp_path / f"out_{length}")
+        with torch.no_grad():
+            torch.testing.assert_close(torch.from_numpy(measured.outputs[0]), model(tokens), rtol=1e-4, atol=1e-4)
+    longer = client.write_input_files([token_ids(SEQ_LEN + 1)], tmp_path / "longer")
+    with pytest.raises(client.RunnerFailed, match=rf"int64\[1, {SEQ_LEN + 1}\] in the input manifest") as failed:
+        client.run_program(runner, pte, iters=1, warmup=0, threads=1, inputs=longer)
+    assert failed.value.exit_code == ERROR
+    assert_error(run(runner, f"--model_path={pte}", f"--input_manifest={tmp_path / 'longer' / 'input.json'}"),
+                 ERROR, f"is int64[1, {SEQ_LEN + 1}] in the input manifest")
+
+
 def test_max_seq_len_needs_a_token_input():
     from examples.models.input_specs import sequence_dynamic_shapes
 

@@ -32,10 +32,11 @@ flags.DEFINE_integer("max_seq_len", None,
                      "The longest sequence the program accepts: one program for every length 1..N of the "
                      "token inputs (batch x sequence integer inputs; default: the example inputs' fixed shape); "
                      "for language models the KV cache length, prompt + generated tokens (default 128).")
-# --eval_data / --eval_limit / --eval_engine: classification accuracy (examples/evaluation).
+# --eval_data / --eval_limit / --eval_engine / --tokenizer: classification accuracy on images or
+# labelled texts (examples/evaluation).
 from examples.evaluation import cli_hooks as eval_hooks  # noqa: E402
 
-eval_hooks.define_eval_flags()
+eval_hooks.define_eval_flags(text=True)
 # --group_size / --max_seq_len: language models (stories15m, ...) take ExecuTorch's LLM exporter.
 from examples.generation import export_hooks as llm_hooks  # noqa: E402
 
@@ -51,7 +52,8 @@ def main(argv):
     if llm_hooks.is_llm(FLAGS.model_name):
         llm_hooks.export_from_flags(FLAGS)
         return 0
-    eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow export
+    # before the slow export
+    eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit, tokenizer=FLAGS.tokenizer, text=True)
     export_cli.check_quant_recipe(FLAGS.quant_recipe)
     path = export_cli.run_export(export_cli.ExportRequest(
         model_name=FLAGS.model_name,
@@ -68,11 +70,13 @@ def main(argv):
         max_subgraphs=FLAGS.fail_on_fragmentation,
         max_seq_len=FLAGS.max_seq_len,
         verbose=FLAGS.verbose,
+        check_loaded=eval_hooks.text_model_check(FLAGS.eval_data, FLAGS.tokenizer, FLAGS.max_seq_len),
     ))
     if FLAGS.eval_data:  # accuracy of eager fp32 and the program just written
         name = ("q8" if FLAGS.quantize else "fp32") if FLAGS.delegate else ("portable_q8" if FLAGS.quantize else "portable")
         eval_hooks.evaluate_export(FLAGS.model_name, FLAGS.weights, {name: path}, FLAGS.eval_data,
-                                   limit=FLAGS.eval_limit, engine=FLAGS.eval_engine, verbose=FLAGS.verbose)
+                                   limit=FLAGS.eval_limit, engine=FLAGS.eval_engine, verbose=FLAGS.verbose,
+                                   tokenizer=FLAGS.tokenizer, max_seq_len=FLAGS.max_seq_len)
     return 0
 
 

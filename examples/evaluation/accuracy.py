@@ -1,10 +1,12 @@
-"""Classification accuracy of the eager model and its .pte programs on a labelled image folder.
+"""Classification accuracy of the eager model and its .pte programs on labelled data.
 
-:func:`evaluate` runs every image (batch 1, the model's preprocessing) through the eager fp32
-model and each program, and reports top-1 / top-5 and the agreement of each program with the
-eager model (the fraction of images whose top-1 class is the same). Programs run either in the
-native runner (``cmake-out/xnn_executor_runner``; one process per image, since the runner reads
-one set of inputs per run) or in ExecuTorch's Python runtime (``executorch.runtime``, one
+:func:`evaluate` runs every image of a labelled folder (batch 1, the model's preprocessing)
+through the eager fp32 model and each program, and reports top-1 / top-5 and the agreement of
+each program with the eager model (the fraction of samples whose top-1 class is the same).
+:func:`evaluate_samples` is the loop and the report for any labelled model inputs (the text
+path, :mod:`examples.evaluation.text_eval`, feeds it token ids and masks). Programs run either
+in the native runner (``cmake-out/xnn_executor_runner``; one process per sample, since the
+runner reads one set of inputs per run) or in ExecuTorch's Python runtime (``executorch.runtime``, one
 loaded method per program). ``engine="auto"`` picks the native runner when it is built.
 """
 
@@ -16,7 +18,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import torch
 
@@ -60,6 +62,7 @@ class EvalReport:
     topk: int
     results: list[Accuracy] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unit: str = "images"  # what a sample is, for the table's title
 
     def __getitem__(self, name: str) -> Accuracy:
         for result in self.results:
@@ -82,7 +85,7 @@ class EvalReport:
         return {
             "dataset": self.dataset, "samples": self.samples, "classes": self.classes, "topk": self.topk,
             "results": [{**asdict(r), "engine_label": r.engine_label} for r in self.results],
-            "notes": list(self.notes),
+            "notes": list(self.notes), "unit": self.unit,
         }
 
     def format(self) -> str:
@@ -93,7 +96,7 @@ class EvalReport:
             rows.append((r.name, r.engine_label, f"{100 * r.top1:.2f}%", f"{100 * r.top5:.2f}%", agree,
                          f"{r.seconds:.1f}s"))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = [f"accuracy on {self.dataset} ({self.samples} images, {self.classes} classes, batch 1)"]
+        lines = [f"accuracy on {self.dataset} ({self.samples} {self.unit}, {self.classes} classes, batch 1)"]
         for row in rows:
             lines.append("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
                                    for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
@@ -107,7 +110,7 @@ class EvalReport:
 
 
 # ----------------------------------------------------------------------------------------------
-# Engines: something that maps one input tensor (1, C, H, W) to a logits tensor.
+# Engines: something that maps the model's input tensors (batch 1) to a logits tensor.
 
 
 class PythonRuntimeProgram:
@@ -136,8 +139,8 @@ class PythonRuntimeProgram:
             raise EvaluationError(f"cannot load {path} in the ExecuTorch runtime: "
                                   f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self._method.execute([x.contiguous()])[0]
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self._method.execute([x.contiguous() for x in inputs])[0]
 
     def close(self) -> None:
         self._method = None
@@ -162,9 +165,9 @@ class NativeRunnerProgram:
         verify_program(self.path, "auto")
         self._tmp = tempfile.TemporaryDirectory(prefix="xnn_eval_")
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         tmp = Path(self._tmp.name)
-        inputs = runner_client.write_input_files([x], tmp)
+        inputs = runner_client.write_input_files(list(inputs), tmp)
         try:
             measured = runner_client.run_program(self.runner, self.path, iters=1, warmup=0, threads=self.num_threads,
                                                  inputs=inputs, output_path=tmp / "out")
@@ -252,6 +255,39 @@ def evaluate(
             raise DatasetError(f"{error}; cannot evaluate it on an image folder") from None
     if not isinstance(dataset, ImageFolderDataset):
         dataset = ImageFolderDataset(dataset, preprocess, limit=limit)
+    samples = (((image.unsqueeze(0),), label) for image, label in dataset)
+    return evaluate_samples(
+        model, programs, samples, count=len(dataset), dataset_name=str(dataset.root), classes=len(dataset.classes),
+        labels_are="the sorted class folder indices, so this only makes sense if the folders follow the "
+                   "model's class order",
+        engine=engine, runner=runner, num_threads=num_threads, topk=topk, progress=progress,
+        chunk_size=chunk_size, eager_threads=eager_threads)
+
+
+def evaluate_samples(
+    model: torch.nn.Module | None,
+    programs: Mapping[str, str | Path],
+    samples: Iterable[tuple[tuple[torch.Tensor, ...], int]],
+    *,
+    count: int,
+    dataset_name: str,
+    classes: int,
+    labels_are: str,
+    unit: str = "images",
+    engine: str = "auto",
+    runner: str | Path = DEFAULT_RUNNER,
+    num_threads: int = 1,
+    topk: int = 5,
+    progress=None,
+    chunk_size: int = 32,
+    eager_threads: int | None = 1,
+) -> EvalReport:
+    """Top-1/top-k of ``model`` (eager, if given) and each program on ``count`` labelled samples.
+
+    ``samples``: ``(model inputs at batch 1, class id)`` pairs. ``labels_are``: how labels map to
+    classes, for the note printed when the model's output count differs from ``classes``.
+    The other arguments are :func:`evaluate`'s.
+    """
     engine = resolve_engine(engine, runner)
     opened = {}
     try:
@@ -263,42 +299,39 @@ def evaluate(
         if model is not None:
             model = model.eval()
         done = 0
-        for chunk in _chunks(dataset, chunk_size):
-            images = torch.stack([image for image, _ in chunk])
+        for chunk in _chunks(samples, chunk_size):
             eager_top1s = [None] * len(chunk)
             if eager is not None:
-                # Eager runs a chunk at once (eval mode: the same per-image results as batch 1).
+                # Eager runs a chunk at once (eval mode: the same per-sample results as batch 1).
+                batch = [torch.cat(column) for column in zip(*(inputs for inputs, _ in chunk))]
                 start = time.perf_counter()
                 with torch.no_grad(), _threads(eager_threads):
-                    logits = model(images)
+                    logits = model(*batch)
                 eager.seconds += time.perf_counter() - start
                 outputs = logits[0].numel()
                 eager_top1s = [eager.add(row, label, None) for row, (_, label) in zip(logits, chunk)]
-            for i, (image, label) in enumerate(chunk):
-                x = image.unsqueeze(0)
+            for i, (inputs, label) in enumerate(chunk):
                 for name, program in opened.items():
                     start = time.perf_counter()
-                    logits = program(x)
+                    logits = program(*inputs)
                     tallies[name].seconds += time.perf_counter() - start
                     outputs = logits.numel()
                     tallies[name].add(logits, label, eager_top1s[i])
                 done += 1
                 if progress is not None:
-                    progress(done, len(dataset))
+                    progress(done, count)
     finally:
         for program in opened.values():
             program.close()
 
-    report = EvalReport(str(dataset.root), len(dataset), len(dataset.classes), topk)
+    report = EvalReport(dataset_name, count, classes, topk, unit=unit)
     if eager is not None:
         report.results.append(_accuracy("eager", "eager", eager, None, None))
     for name, tally in tallies.items():
         report.results.append(_accuracy(name, engine, tally, eager, str(programs[name])))
-    if outputs is not None and outputs != len(dataset.classes):
-        report.notes.append(
-            f"the model has {outputs} outputs but the folder has {len(dataset.classes)} classes; labels are "
-            "the sorted class folder indices, so this only makes sense if the folders follow the model's class order"
-        )
+    if outputs is not None and outputs != classes:
+        report.notes.append(f"the model has {outputs} outputs but the data has {classes} classes; "
+                            f"labels are {labels_are}")
     return report
 
 
@@ -332,5 +365,5 @@ def _accuracy(name: str, engine: str, tally: _Tally, eager: _Tally | None, path:
 
 __all__ = [
     "Accuracy", "DatasetError", "EvalReport", "EvaluationError", "ImageFolderDataset", "Preprocess",
-    "evaluate", "open_program", "resolve_engine", "runner_available",
+    "evaluate", "evaluate_samples", "open_program", "resolve_engine", "runner_available",
 ]

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from absl import flags
 
@@ -60,6 +61,9 @@ class ExportRequest:
     bundle: bool = False  # also write a BundledProgram with eager reference IO
     sign_key: str | None = None  # EC private key: sign program + card (model-signing)
     verbose: bool = False
+    # Called with the loaded model before the slow export, to reject input that needs the model
+    # to be judged (a text --eval_data whose tokenizer does not fit it); raises a CliError.
+    check_loaded: Callable | None = None
 
 
 class ExportFailed(cli.CliError):
@@ -200,6 +204,8 @@ def run_export(request: ExportRequest) -> Path:
         if "user" in spec.tags and source == "random":
             source = "as built by the factory"
         console.line(f"  weights: {source}")
+        if request.check_loaded is not None:
+            request.check_loaded(loaded)
         example_inputs, dynamic_shapes = sequence_inputs(loaded, request.max_seq_len, console)
 
         if choose_later:
