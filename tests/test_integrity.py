@@ -271,3 +271,23 @@ def test_verification_cost_summary_is_a_ratio_of_medians():
     assert summary["runner_ms"]["overhead"] == pytest.approx(5 / 21)
     assert summary["process_ms"]["overhead"] == pytest.approx(0.1) and summary["verify_ms_median"] == 4.0
     assert "+23.8 %" in table(summary) and "+10.0 %" in table(summary)
+
+
+def test_campaign_keeps_few_mutated_copies_in_flight():
+    """10,000 copies of a 4 MB program do not fit in memory: items are drawn as workers free up."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    drawn = []
+
+    def items():
+        for i in range(50):
+            drawn.append(i)
+            yield i
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = campaign.bounded_map(pool, lambda i: (i, len(drawn)), items(), window=4)
+        first = next(results)
+        assert first == (0, first[1]) and len(drawn) <= 4
+        rest = list(results)
+    assert [r[0] for r in [first, *rest]] == list(range(50))
+    assert all(seen <= i + 4 for i, seen in [first, *rest])
