@@ -326,3 +326,35 @@ def test_generation_bench_rows_and_table(tiny_programs, tmp_path):
         assert tokens["F32"] == tokens["fp32"]
     else:
         assert "not installed" in text
+
+
+def test_generation_bench_interleaves_rounds_and_compares_with_llama_cpp(monkeypatch):
+    """Rounds are interleaved across every configuration; the ratio line divides ExecuTorch 8da4w
+    by llama.cpp Q4_0 medians; RSS growth is peak minus the process's own baseline."""
+    from types import SimpleNamespace
+
+    from examples.benchmark import generation_runs
+    from examples.runner import text_generation_client
+
+    calls = []
+
+    def fake(program, prompt, *, runner, threads, max_new_tokens, timeout):
+        calls.append((program.name, threads))
+        fast = program.name.endswith("8da4w.pte")
+        return {"tokens": [1, 2], "prefill_tok_s": 300.0 if fast else 200.0, "decode_tok_s": 60.0 if fast else 50.0,
+                "time_to_first_token_ms": 10.0 if fast else 20.0, "peak_rss_kb": 300 * 1024,
+                "baseline_rss_kb": (100 if fast else 200) * 1024}
+
+    monkeypatch.setattr(text_generation_client, "generate_tokens", fake)
+    artifacts = {"8da4w": Path("m_8da4w.pte"), "Q4_0": Path("m_Q4_0.gguf")}
+    model = SimpleNamespace(name="m")
+    rows = generation_runs.run_model(model, artifacts, [1, 2], "native", [1, 5], 2, rounds=2)
+    assert calls == [("m_8da4w.pte", 1), ("m_Q4_0.gguf", 1), ("m_8da4w.pte", 2), ("m_Q4_0.gguf", 2)] * 2
+    assert all(len(r.reports) == 2 for r in rows)
+    lines = generation_runs.ratios(rows)
+    assert lines[0] == ("m, 1 thread(s): ExecuTorch 8da4w / llama.cpp Q4_0: prefill 1.50x, decode 1.20x, "
+                        "TTFT 0.50x (lower is better), RSS growth 2.00x (lower is better)")
+    text = generation_runs.table(rows, False)
+    header = [c.strip() for c in text.splitlines()[0].split("|")]
+    row = [c.strip() for c in next(line for line in text.splitlines() if "8da4w" in line).split("|")]
+    assert row[header.index("RSS growth MiB")] == "200"  # peak 300 - baseline 100 MiB

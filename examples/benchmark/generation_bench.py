@@ -16,6 +16,7 @@ llama.cpp rows need ``pip install '.[compare-llm]'``; without it they are listed
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from absl import flags
@@ -37,7 +38,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from examples.benchmark.generation_runs import build_artifacts, llama_cpp_available, prompt_tokens, run_model, table
+    from examples.benchmark.generation_runs import (build_artifacts, llama_cpp_available, prompt_tokens, ratios,
+                                                    run_model, table)
     from examples.models.llama_zoo import LLM_MODELS
 
     unknown = [m for m in FLAGS.models if m not in LLM_MODELS]
@@ -77,7 +79,12 @@ def main(argv):
           f"{FLAGS.max_new_tokens} new tokens, medians of {FLAGS.rounds} round(s); "
           f"ExecuTorch runner: {runner}{' (Python stand-in: its RSS includes Python and libtorch)' if runner != 'native' else ''}")
     print(table(rows, not with_llama_cpp))
-    results = {"machine": machine, "runner": runner, "rows": [r.__dict__ for r in rows]}
+    for line in ratios(rows):
+        print(line)
+    settings = {"prompt_len": FLAGS.prompt_len, "max_new_tokens": FLAGS.max_new_tokens,
+                "max_seq_len": FLAGS.max_seq_len, "rounds": FLAGS.rounds, "threads": threads}
+    results = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "settings": settings, "runner": runner,
+               "rows": [r.__dict__ for r in rows]}
     path = write_bytes_atomic(output / "generation_bench.json", json.dumps(results, indent=1).encode())
     print(f"wrote {path}")
     return 0

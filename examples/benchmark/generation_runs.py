@@ -89,25 +89,63 @@ def llama_cpp_available() -> bool:
 
 def run_model(model, artifacts: dict[str, Path], threads: list[int], runner: str, prompt: list[int],
               max_new_tokens: int, rounds: int) -> list[Row]:
+    """Every engine x variant x thread count once per round, rounds interleaved (drift on a shared
+    machine then hits every configuration alike); each run is its own process."""
     from examples.runner.client import RunnerFailed
     from examples.runner.text_generation_client import generate_tokens
 
-    rows = []
     plan = [(f"executorch ({runner})", v, runner) for v in EXECUTORCH_VARIANTS if v in artifacts]
     plan += [("llama.cpp", v, "llama.cpp") for v in ("F32", "Q8_0", "Q4_0") if v in artifacts]
-    for n in threads:
-        for engine, variant, which in plan:
-            row = Row(model.name, engine, variant, n)
-            print(f"running {model.name} {engine} {variant}, {n} thread(s)...", flush=True)
-            for _ in range(rounds):
+    rows = {(n, engine, variant): Row(model.name, engine, variant, n) for n in threads for engine, variant, _ in plan}
+    for round_index in range(rounds):
+        for n in threads:
+            for engine, variant, which in plan:
+                row = rows[(n, engine, variant)]
+                if row.error:
+                    continue
+                print(f"round {round_index + 1}/{rounds}: {model.name} {engine} {variant}, {n} thread(s)...", flush=True)
                 try:
                     row.reports.append(generate_tokens(artifacts[variant], prompt, runner=which, threads=n,
                                                        max_new_tokens=max_new_tokens, timeout=1800))
                 except RunnerFailed as error:
                     row.error = str(error)
-                    break
-            rows.append(row)
-    return rows
+    return list(rows.values())
+
+
+def rss_growth_mib(report: dict) -> float | None:
+    """Peak resident set minus the process's own before the model was loaded."""
+    if not report.get("baseline_rss_kb"):
+        return None
+    return (report["peak_rss_kb"] - report["baseline_rss_kb"]) / 1024
+
+
+def _median(rows_reports: list[dict], key) -> float | None:
+    from examples.common.stats import median
+
+    values = [key(r) for r in rows_reports]
+    values = [v for v in values if v is not None]
+    return median(values) if values else None
+
+
+def ratios(rows: list[Row], ours: str = "8da4w", peer: str = "Q4_0") -> list[str]:
+    """One line per model and thread count: ExecuTorch ``ours`` over llama.cpp ``peer``."""
+    by_key = {(r.model, r.variant, r.threads): r for r in rows if r.reports and not r.error}
+    lines = []
+    for (model, variant, n), row in sorted(by_key.items()):
+        other = by_key.get((model, peer, n))
+        if variant != ours or other is None:
+            continue
+        parts = []
+        for label, key, higher_better in (("prefill", lambda x: x["prefill_tok_s"], True),
+                                          ("decode", lambda x: x["decode_tok_s"], True),
+                                          ("TTFT", lambda x: x["time_to_first_token_ms"], False),
+                                          ("RSS growth", rss_growth_mib, False)):
+            a, b = _median(row.reports, key), _median(other.reports, key)
+            if a is None or b is None or b == 0:
+                continue
+            parts.append(f"{label} {a / b:.2f}x" + ("" if higher_better else " (lower is better)"))
+        lines.append(f"{model}, {n} thread(s): ExecuTorch {ours} / llama.cpp {peer}: " + ", ".join(parts))
+    return lines
 
 
 def table(rows: list[Row], llama_cpp_missing: bool) -> str:
@@ -121,7 +159,7 @@ def table(rows: list[Row], llama_cpp_missing: bool) -> str:
     body = []
     for r in rows:
         if r.error or not r.reports:
-            body.append([r.model, r.engine, r.variant, r.threads, "failed: " + (r.error or "no run"), "", "", "", ""])
+            body.append([r.model, r.engine, r.variant, r.threads, "failed: " + (r.error or "no run"), "", "", "", "", ""])
             continue
         ref = reference.get((r.model, r.threads))
         agree = f"{prefix_length(ref, r.reports[0]['tokens'])}/{len(ref)}" if ref else "-"
@@ -129,10 +167,12 @@ def table(rows: list[Row], llama_cpp_missing: bool) -> str:
                      f"{median([x['prefill_tok_s'] for x in r.reports]):.1f}",
                      f"{median([x['decode_tok_s'] for x in r.reports]):.1f}",
                      f"{median([x['time_to_first_token_ms'] for x in r.reports]):.2f}",
-                     f"{median([x['peak_rss_kb'] for x in r.reports]) / 1024:.0f}", agree])
+                     f"{median([x['peak_rss_kb'] for x in r.reports]) / 1024:.0f}",
+                     "-" if _median(r.reports, rss_growth_mib) is None else f"{_median(r.reports, rss_growth_mib):.0f}",
+                     agree])
     if llama_cpp_missing:
         models = sorted({r.model for r in rows})
-        body += [[m, "llama.cpp", "F32/Q8_0/Q4_0", "-", "not installed: pip install '.[compare-llm]'", "", "", "", ""]
+        body += [[m, "llama.cpp", "F32/Q8_0/Q4_0", "-", "not installed: pip install '.[compare-llm]'", "", "", "", "", ""]
                  for m in models]
     return tabulate(body, headers=["model", "engine", "variant", "threads", "prefill tok/s", "decode tok/s",
-                                   "TTFT ms", "peak RSS MiB", "greedy = fp32"], tablefmt="github")
+                                   "TTFT ms", "peak RSS MiB", "RSS growth MiB", "greedy = fp32"], tablefmt="github")

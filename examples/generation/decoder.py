@@ -34,6 +34,7 @@ class GenerationResult:
     ttft_s: float = 0.0  # start of prefill to the first generated token (prefill + its sampling)
     decode_s: float = 0.0  # the steps after the first token
     peak_rss_bytes: int = 0
+    baseline_rss_bytes: int = 0  # resident set just before the model was loaded
     stop_reason: str = "max_new_tokens"
 
     @property
@@ -57,8 +58,20 @@ class GenerationResult:
             "prefill_tok_s": round(self.prefill_tok_s, 2),
             "decode_tok_s": round(self.decode_tok_s, 2),
             "peak_rss_kb": self.peak_rss_bytes // 1024,
+            "baseline_rss_kb": self.baseline_rss_bytes // 1024,
             "stop_reason": self.stop_reason,
         }
+
+
+def current_rss_bytes() -> int:
+    """This process's resident set now (VmRSS): the baseline a run's peak is compared with."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def peak_rss_bytes() -> int:
@@ -93,6 +106,7 @@ class ProgramDecoder:
 
         if num_threads:
             set_threads(num_threads)
+        self.baseline_rss_bytes = current_rss_bytes()
         start = time.perf_counter()
         program = Runtime.get().load_program(Path(path))
         self.metadata = {}
@@ -154,7 +168,8 @@ def generate(decoder: ProgramDecoder, prompt: Sequence[int], max_new_tokens: int
     if vocab_limit:
         choose = sampler
         sampler = lambda logits: choose(logits[:vocab_limit])  # noqa: E731
-    result = GenerationResult(prompt_tokens=list(prompt), load_s=decoder.load_s)
+    result = GenerationResult(prompt_tokens=list(prompt), load_s=decoder.load_s,
+                              baseline_rss_bytes=decoder.baseline_rss_bytes)
     if max_new_tokens < 1:
         return result
     start = time.perf_counter()

@@ -50,9 +50,10 @@ def main(argv):
         from llama_cpp import Llama
     except ImportError:
         raise cli.CliError("llama-cpp-python is not installed: pip install '.[compare-llm]'") from None
-    from examples.generation.decoder import GenerationResult, peak_rss_bytes
+    from examples.generation.decoder import GenerationResult, current_rss_bytes, peak_rss_bytes
     from examples.generation.sampling import Sampler
 
+    baseline = current_rss_bytes()
     start = time.perf_counter()
     try:
         llm = Llama(model_path=FLAGS.model_path, n_ctx=FLAGS.context_length or len(prompt) + FLAGS.max_new_tokens,
@@ -64,7 +65,7 @@ def main(argv):
     bad = [t for t in prompt if not 0 <= t < vocab]
     if bad:
         raise cli.UsageError(f"prompt token {bad[0]} is outside the vocabulary (0..{vocab - 1})")
-    result = GenerationResult(prompt_tokens=prompt, load_s=time.perf_counter() - start)
+    result = GenerationResult(prompt_tokens=prompt, load_s=time.perf_counter() - start, baseline_rss_bytes=baseline)
     sample = Sampler(FLAGS.temperature, FLAGS.top_p, FLAGS.seed)
 
     def last_logits():

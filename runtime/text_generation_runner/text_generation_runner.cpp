@@ -105,16 +105,22 @@ std::vector<int64_t> parse_tokens(const std::string& text, const char* flag) {
   return out;
 }
 
-long peak_rss_kib() {  // VmHWM: this process image's own high-water mark
+long status_kib(const char* format) {  // one "<key>: <n> kB" line of /proc/self/status, or -1
+  long kb = -1;
   if (FILE* f = std::fopen("/proc/self/status", "r")) {
     char line[256];
-    long kb = -1;
     while (std::fgets(line, sizeof(line), f)) {
-      if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+      if (std::sscanf(line, format, &kb) == 1) break;
     }
     std::fclose(f);
-    if (kb >= 0) return kb;
   }
+  return kb;
+}
+
+long current_rss_kib() { return std::max(status_kib("VmRSS: %ld kB"), 0L); }  // the baseline before loading
+
+long peak_rss_kib() {  // VmHWM: this process image's own high-water mark
+  if (const long kb = status_kib("VmHWM: %ld kB"); kb >= 0) return kb;
   struct rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return ru.ru_maxrss;
@@ -215,6 +221,7 @@ int main(int argc, char** argv) {
     threads = static_cast<unsigned>(pool->get_thread_count());
   }
 
+  const long baseline_rss_kb = current_rss_kib();
   const auto load_start = Clock::now();
   Module module(FLAGS_model_path, Module::LoadMode::Mmap);
   if (Error e = module.load_method("forward"); e != Error::Ok) fail(kErrorExit, "cannot load " + FLAGS_model_path + ": " + err_text(e));
@@ -270,7 +277,7 @@ int main(int argc, char** argv) {
       {"prompt_tokens", prompt.size()}, {"generated_tokens", generated.size()}, {"tokens", generated},
       {"load_ms", load_ms}, {"time_to_first_token_ms", ttft_ms}, {"prefill_ms", ttft_ms}, {"decode_ms", decode_ms},
       {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"peak_rss_kb", peak_rss_kib()},
-      {"stop_reason", stop_reason}};
+      {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", stop_reason}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
   } else {
