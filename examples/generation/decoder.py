@@ -63,26 +63,28 @@ class GenerationResult:
         }
 
 
-def current_rss_bytes() -> int:
-    """This process's resident set now (VmRSS): the baseline a run's peak is compared with."""
+def _status_bytes(key: str) -> int | None:
+    """One ``<key>: <n> kB`` line of /proc/self/status, in bytes (None where unreadable)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return None
+
+
+def current_rss_bytes() -> int:
+    """This process's resident set now (VmRSS): the baseline a run's peak is compared with."""
+    return _status_bytes("VmRSS") or 0
 
 
 def peak_rss_bytes() -> int:
     """This process image's high-water mark (VmHWM): Linux carries ru_maxrss over from the
     parent across fork+exec, so a runner started from a big Python process would report its parent's."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    value = _status_bytes("VmHWM")
+    if value is not None:
+        return value
     value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return value if sys.platform == "darwin" else value * 1024
 
