@@ -358,3 +358,22 @@ def test_generation_bench_interleaves_rounds_and_compares_with_llama_cpp(monkeyp
     header = [c.strip() for c in text.splitlines()[0].split("|")]
     row = [c.strip() for c in next(line for line in text.splitlines() if "8da4w" in line).split("|")]
     assert row[header.index("RSS growth MiB")] == "200"  # peak 300 - baseline 100 MiB
+
+
+def test_llama_cpp_f32_greedy_tokens_equal_eager_pytorch(tmp_path):
+    """The peer on the same weights: llama.cpp F32 (GGUF written here) picks eager PyTorch's greedy
+    tokens. It once read logits from an array llama-cpp-python leaves zero: every token was 0."""
+    pytest.importorskip("llama_cpp")
+    import torch
+
+    from examples.generation.eager_reference import build_eager, greedy_tokens
+    from examples.generation.gguf_export import write_gguf
+    from examples.runner.text_generation_client import generate_tokens
+
+    weights = prepare_weights(TINY_MODEL, "random", tmp_path / "w", seed=0)
+    state = torch.load(weights.checkpoint, weights_only=True)
+    gguf = write_gguf(state, TINY_MODEL.shape, tmp_path / "tiny_F32.gguf", "F32", context_length=MAX_SEQ_LEN)
+    expected = greedy_tokens(build_eager(weights.params, weights.checkpoint, MAX_SEQ_LEN), PROMPT, 16)
+    report = generate_tokens(gguf, PROMPT, runner="llama.cpp", threads=1, max_new_tokens=16, timeout=300)
+    assert report["tokens"] == expected and len(set(expected)) > 1
+    assert 0 < report["baseline_rss_kb"] <= report["peak_rss_kb"]

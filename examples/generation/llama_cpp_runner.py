@@ -56,8 +56,11 @@ def main(argv):
     baseline = current_rss_bytes()
     start = time.perf_counter()
     try:
-        llm = Llama(model_path=FLAGS.model_path, n_ctx=FLAGS.context_length or len(prompt) + FLAGS.max_new_tokens,
-                    n_batch=max(len(prompt), 1), n_threads=FLAGS.num_threads, n_threads_batch=FLAGS.num_threads,
+        # n_batch = the context: the prompt is one batch, and llama-cpp-python's eval indexes an
+        # n_batch-row array at row n_past + n_tokens - 1.
+        n_ctx = FLAGS.context_length or len(prompt) + FLAGS.max_new_tokens
+        llm = Llama(model_path=FLAGS.model_path, n_ctx=n_ctx,
+                    n_batch=n_ctx, n_threads=FLAGS.num_threads, n_threads_batch=FLAGS.num_threads,
                     seed=FLAGS.seed, logits_all=False, verbose=FLAGS.verbose)
     except Exception as error:  # noqa: BLE001 - llama.cpp raises ValueError/RuntimeError for bad files
         raise cli.CliError(f"llama.cpp cannot load {FLAGS.model_path}: {cli.first_line(error)}") from None
@@ -68,8 +71,14 @@ def main(argv):
     result = GenerationResult(prompt_tokens=prompt, load_s=time.perf_counter() - start, baseline_rss_bytes=baseline)
     sample = Sampler(FLAGS.temperature, FLAGS.top_p, FLAGS.seed)
 
+    import llama_cpp
+    import numpy as np
+
     def last_logits():
-        return llm.scores[llm.n_tokens - 1]
+        # The last evaluated token's logits, read from llama.cpp itself: with logits_all off,
+        # llama-cpp-python 0.3.36 leaves its own `scores` array zero (every token would be 0).
+        pointer = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(vocab,)).copy()
 
     begin = time.perf_counter()
     llm.eval(prompt)
