@@ -377,3 +377,24 @@ def test_llama_cpp_f32_greedy_tokens_equal_eager_pytorch(tmp_path):
     report = generate_tokens(gguf, PROMPT, runner="llama.cpp", threads=1, max_new_tokens=16, timeout=300)
     assert report["tokens"] == expected and len(set(expected)) > 1
     assert 0 < report["baseline_rss_kb"] <= report["peak_rss_kb"]
+
+
+@pytest.mark.slow
+def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_env):
+    """One prefill and the decode steps of the tiny fp32 program: every step's operators (XNNPACK's
+    inside the delegate, the custom SDPA outside) add up to no more than its execute time."""
+    out = tmp_path / "profile.json"
+    done = subprocess.run([sys.executable, "-m", "examples.generation.step_profile", "--model_path",
+                           str(tiny_programs["fp32"]), "--prompt_len", "8", "--decode_steps", "3", "--json", str(out)],
+                          capture_output=True, text=True, env=python_env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "prefill (8 tokens)" in done.stdout and "decode step (mean of 3)" in done.stdout
+    profile = json.loads(out.read_text())
+    for step in ("prefill", "decode_step"):
+        ops = profile[step]["operators"]
+        assert "llama::custom_sdpa.out" in ops and any("GEMM" in name for name in ops), sorted(ops)
+        assert 0 < sum(ops.values()) <= profile[step]["execute_ms"] * 1.01
+    assert profile["prefill"]["execute_ms"] > profile["decode_step"]["execute_ms"]
+    bad = subprocess.run([sys.executable, "-m", "examples.generation.step_profile", "--model_path", "nope.pte"],
+                         capture_output=True, text=True, env=python_env, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: model file not found: nope.pte"

@@ -1,0 +1,133 @@
+"""Per-operator profile of one prefill and of the decode steps of an exported Llama program.
+
+    python -m examples.generation.step_profile --model_path stories110m_xnnpack_8da4w.pte \\
+        --prompt_len 64 --decode_steps 8 --num_threads 1 [--top 12] [--json out.json]
+
+Runs the program once on a ``--prompt_len`` prompt (prefill), then ``--decode_steps`` one-token
+steps, in ExecuTorch's Python runtime with ETDump on, and reads the trace with the devtools
+``Inspector``: every event holds one duration per ``execute``, the first being the prefill. The
+table sums each operator's instances (XNNPACK's per-operator events inside the delegate, the
+portable and custom kernels outside it) per step, with its share of the step's
+``Method::execute``. Why a configuration is slower than its peer shows up here, e.g. a GEMM
+variant that costs more per token than expected or the kernels left outside the delegate.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+
+from absl import flags
+
+from examples.common import cli
+
+flags.DEFINE_string("model_path", None, "The .pte program (exported with KV cache).")
+flags.DEFINE_integer("prompt_len", 64, "Prompt tokens of the prefill step.", lower_bound=1)
+flags.DEFINE_integer("decode_steps", 8, "One-token decode steps after the prefill (averaged).", lower_bound=1)
+flags.DEFINE_integer("num_threads", 1, "Threads for XNNPACK and the custom ops.", lower_bound=1)
+flags.DEFINE_integer("top", 12, "Operators shown per step.", lower_bound=1)
+flags.DEFINE_string("json", None, "Also write the profile (JSON) here.")
+flags.DEFINE_bool("verbose", False, "Show third-party output and tracebacks of unexpected errors.")
+FLAGS = flags.FLAGS
+
+# Containers, not operators: their time is the operators' inside them.
+CONTAINERS = {"Method::execute", "DELEGATE_CALL", "OPERATOR_CALL"}
+INSTANCE = re.compile(r" #\d+$")  # XNNPACK numbers the instances of one operator kind
+
+
+def step_profiles(inspector, steps: int) -> list[dict]:
+    """``[{"execute_ms", "operators": {name: ms}, "delegate_ms"}]`` per ``execute``, in order."""
+    execute = [e for b in inspector.event_blocks for e in b.events if e.name == "Method::execute"]
+    if not execute or len(execute[0].perf_data.raw) < steps:
+        raise cli.CliError("the trace holds no Method::execute event per step (was ETDump enabled?)")
+    profiles = [{"execute_ms": execute[0].perf_data.raw[i], "operators": {}, "delegate_ms": 0.0} for i in range(steps)]
+    for block in inspector.event_blocks:
+        for event in block.events:
+            if event.perf_data is None or len(event.perf_data.raw) != steps or event.name == "Method::execute":
+                continue
+            for i, ms in enumerate(event.perf_data.raw):
+                if event.name == "DELEGATE_CALL":
+                    profiles[i]["delegate_ms"] += ms
+                elif event.name not in CONTAINERS:
+                    name = INSTANCE.sub("", event.name)
+                    profiles[i]["operators"][name] = profiles[i]["operators"].get(name, 0.0) + ms
+    return profiles
+
+
+def summarize(profiles: list[dict]) -> dict:
+    """The prefill (first step) and the mean decode step."""
+    prefill, decode = profiles[0], profiles[1:]
+    names = set().union(*(p["operators"] for p in decode))
+    mean = {n: sum(p["operators"].get(n, 0.0) for p in decode) / len(decode) for n in names}
+    return {
+        "prefill": {"execute_ms": prefill["execute_ms"], "delegate_ms": prefill["delegate_ms"],
+                    "operators": prefill["operators"]},
+        "decode_step": {"execute_ms": sum(p["execute_ms"] for p in decode) / len(decode),
+                        "delegate_ms": sum(p["delegate_ms"] for p in decode) / len(decode), "operators": mean},
+    }
+
+
+def table(step: dict, top: int) -> str:
+    from tabulate import tabulate
+
+    total = step["execute_ms"]
+    rows = sorted(step["operators"].items(), key=lambda kv: -kv[1])
+    body = [[name, f"{ms:.3f}", f"{100 * ms / total:.1f} %"] for name, ms in rows[:top]]
+    rest = sum(ms for _, ms in rows[top:])
+    body.append([f"({len(rows) - top} more operators)" if len(rows) > top else "(none more)", f"{rest:.3f}",
+                 f"{100 * rest / total:.1f} %"])
+    outside = total - step["delegate_ms"]
+    return (tabulate(body, headers=["operator", "ms", "share of execute"], tablefmt="github")
+            + f"\nexecute {total:.3f} ms; inside XNNPACK {step['delegate_ms']:.3f} ms, outside {outside:.3f} ms")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.model_path or not Path(FLAGS.model_path).is_file():
+        raise cli.UsageError(f"model file not found: {FLAGS.model_path}" if FLAGS.model_path else "--model_path is required")
+    from examples.common.quiet import quiet_stdio
+
+    with quiet_stdio(FLAGS.verbose):
+        import torch
+
+        import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401  (llama:: ops, before loading)
+        from executorch.devtools import Inspector
+        from executorch.extension.pybindings import portable_lib
+
+        from examples.generation.decoder import set_threads
+
+        set_threads(FLAGS.num_threads)
+        module = portable_lib._load_for_executorch(FLAGS.model_path, enable_etdump=True, debug_buffer_size=0)
+        prompt = torch.tensor([[1] + [3 + (7 + 37 * i) % 30000 for i in range(FLAGS.prompt_len - 1)]], dtype=torch.long)
+        logits = module.forward((prompt, torch.tensor([0], dtype=torch.long)))[0]
+        for step in range(FLAGS.decode_steps):
+            token = int(logits.reshape(-1, logits.shape[-1])[-1].argmax())
+            position = torch.tensor([FLAGS.prompt_len + step], dtype=torch.long)
+            logits = module.forward((torch.tensor([[token]], dtype=torch.long), position))[0]
+        trace = Path(tempfile.mkdtemp(prefix="step_profile_")) / "trace.etdp"
+        module.write_etdump_result_to_file(str(trace))
+        inspector = Inspector(etdump_path=str(trace))
+    summary = summarize(step_profiles(inspector, 1 + FLAGS.decode_steps))
+    print(f"{Path(FLAGS.model_path).name}, {FLAGS.num_threads} thread(s); ms per operator kind, "
+          f"all instances summed (ExecuTorch Python runtime with ETDump)")
+    print(f"\nprefill ({FLAGS.prompt_len} tokens)")
+    print(table(summary["prefill"], FLAGS.top))
+    print(f"\ndecode step (mean of {FLAGS.decode_steps})")
+    print(table(summary["decode_step"], FLAGS.top))
+    if FLAGS.json:
+        from examples.benchmark.machine import machine_info
+        from examples.common.atomic_write import write_text_atomic
+
+        result = {"program": Path(FLAGS.model_path).name, "threads": FLAGS.num_threads,
+                  "prompt_len": FLAGS.prompt_len, "decode_steps": FLAGS.decode_steps,
+                  "machine": machine_info(), **summary}
+        write_text_atomic(FLAGS.json, json.dumps(result, indent=1) + "\n")
+        print(f"wrote {FLAGS.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
