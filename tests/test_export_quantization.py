@@ -132,3 +132,25 @@ def test_pte_filename_scheme():
     assert pte_filename("mv2", delegate=True, quantize=True) == "mv2_xnnpack_q8.pte"
     assert pte_filename("mv2", delegate=False, quantize=False) == "mv2.pte"
     assert pte_filename("mv2", delegate=False, quantize=True) == "mv2_portable_q8.pte"
+
+
+class _MaskedByPositions(torch.nn.Module):
+    """Hugging Face BERT's mask pattern in small: integer positions ``arange(n) + 0`` index a mask."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x, mask):
+        positions = torch.arange(x.shape[1]) + 0
+        return self.linear(x) * mask[:, positions].unsqueeze(-1).to(x.dtype)
+
+
+def test_linear_only_int8_keeps_integer_positions_integer():
+    from examples.quantization.quantize import quantize
+
+    model = _MaskedByPositions().eval()
+    inputs = (torch.randn(1, 6, 4), torch.ones(1, 6, dtype=torch.long))
+    converted, _ = quantize(model, inputs, get_recipe("dynamic_per_channel_linear"))
+    with torch.no_grad():
+        assert sqnr_db(model(*inputs), converted(*inputs)) > 20

@@ -45,6 +45,32 @@ def is_depthwise_conv(node: torch.fx.Node) -> bool:
     return shape is None or shape[1] == 1
 
 
+_SCALAR_FORMS = {
+    torch.ops.aten.add.Tensor: torch.ops.aten.add.Scalar,
+    torch.ops.aten.sub.Tensor: torch.ops.aten.sub.Scalar,
+    torch.ops.aten.mul.Tensor: torch.ops.aten.mul.Scalar,
+}
+
+
+def keep_integer_scalar_arithmetic(graph: torch.fx.GraphModule) -> int:
+    """Integer tensor (op) Python scalar -> the op's ``.Scalar`` form. prepare_pt2e turns the
+    scalar operand of ``add/sub/mul.Tensor`` into a float tensor constant, so integer positions
+    become float: Hugging Face BERT's attention mask (``arange(n) + 0`` used as an index) then
+    fails with "tensors used as indices must be long". Returns the number of nodes changed."""
+    changed = 0
+    for node in graph.graph.nodes:
+        scalar_form = _SCALAR_FORMS.get(node.target) if node.op == "call_function" else None
+        if scalar_form is None or len(node.args) != 2 or not isinstance(node.args[1], (int, float)):
+            continue
+        val = getattr(node.args[0], "meta", {}).get("val")
+        if isinstance(val, torch.Tensor) and not val.dtype.is_floating_point and not val.dtype.is_complex:
+            node.target = scalar_form
+            changed += 1
+    if changed:
+        graph.recompile()
+    return changed
+
+
 def quantize(
     model: torch.nn.Module,
     example_inputs: tuple,
@@ -65,6 +91,7 @@ def quantize(
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     graph = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes, strict=True).module()
+    keep_integer_scalar_arithmetic(graph)
     prepared = prepare_pt2e(graph, make_quantizer(recipe))
     used = 0
     with torch.no_grad():
