@@ -141,9 +141,13 @@ def quantize_openvino(fp32_xml: Path, path: Path, calibration: Sequence[Sequence
 
     model = ov.Core().read_model(str(fp32_xml))
     batches = [[t.detach().cpu().numpy() for t in batch] for batch in calibration]
+    # Attention (a Softmax) -> NNCF's transformer scheme; its default one fails on BERT's graph
+    # (KeyError on the embedding node) and would quantize softmax inputs besides.
+    transformer = any(op.get_type_name() == "Softmax" for op in model.get_ops())
+    options = {"model_type": nncf.ModelType.TRANSFORMER} if transformer else {}
     try:
         with quiet_stdio():
-            quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches))
+            quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches), **options)
     except Exception as error:  # noqa: BLE001
         first = str(error).strip().splitlines()
         raise PeerFailed(f"NNCF quantization failed: {first[0] if first else type(error).__name__}") from None
@@ -151,7 +155,8 @@ def quantize_openvino(fp32_xml: Path, path: Path, calibration: Sequence[Sequence
     ov.save_model(quantized, str(tmp), compress_to_fp16=False)
     os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
     os.replace(tmp, path)
-    return {"quantizer": "nncf.quantize (post-training, symmetric int8)", "calibration_batches": len(batches),
+    return {"quantizer": "nncf.quantize (post-training, symmetric int8"
+                         + (", model_type=TRANSFORMER)" if transformer else ")"), "calibration_batches": len(batches),
             "nncf": nncf.__version__}
 
 
