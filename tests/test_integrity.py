@@ -291,3 +291,21 @@ def test_campaign_keeps_few_mutated_copies_in_flight():
         rest = list(results)
     assert [r[0] for r in [first, *rest]] == list(range(50))
     assert all(seen <= i + 4 for i, seen in [first, *rest])
+
+
+@pytest.mark.slow
+def test_runner_refuses_a_shifted_segment_base_without_the_card(carded_q8, runner_binary, tmp_path):
+    """Even with --verify_program=off: segments must end at the end of the file (a flipped byte
+    of the header's segment base made portable programs read wrong weights and exit 0)."""
+    import struct
+
+    exported, _ = carded_q8
+    data = bytearray(exported.path.read_bytes())
+    assert data[8:12] == b"eh00"
+    program_size, base, size = struct.unpack_from("<QQQ", data, 16)
+    assert program_size <= base and base + size == len(data)  # what the serializer writes
+    struct.pack_into("<Q", data, 24, base + 16)
+    shifted = tmp_path / "shifted.pte"
+    shifted.write_bytes(bytes(data))
+    done = client.run_raw(runner_binary, f"--model_path={shifted}", "--num_iters=1", "--verify_program=off")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "damaged header or file" in done.stderr

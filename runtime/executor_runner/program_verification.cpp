@@ -103,6 +103,28 @@ MappedProgram::~MappedProgram() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+void check_layout(const std::string& path, const MappedProgram& bytes) {
+  // Layout (executorch/exir/_serialize/_program.py, _ExtendedHeader): at byte 8 the magic
+  // "eh00", u32 header length, then u64 program_size, segment_base_offset, segment_data_size.
+  constexpr size_t kHeaderAt = 8, kFieldsAt = 16, kNeeded = 40;
+  if (bytes.size() < kNeeded || std::memcmp(bytes.data() + kHeaderAt, "eh00", 4) != 0) return;
+  uint32_t length = 0;
+  std::memcpy(&length, bytes.data() + kHeaderAt + 4, sizeof(length));
+  if (length < kNeeded - kHeaderAt) return;  // an older header without segment_data_size
+  uint64_t program_size = 0, segment_base = 0, segment_size = 0;
+  std::memcpy(&program_size, bytes.data() + kFieldsAt, 8);
+  std::memcpy(&segment_base, bytes.data() + kFieldsAt + 8, 8);
+  std::memcpy(&segment_size, bytes.data() + kFieldsAt + 16, 8);
+  if (segment_size == 0) return;  // no segments
+  const uint64_t file_size = bytes.size();
+  if (program_size > segment_base || segment_base > file_size || segment_size != file_size - segment_base) {
+    fail(kErrorExit, path + " is not a valid ExecuTorch program: its header puts " + std::to_string(segment_size) +
+                         " bytes of segments at offset " + std::to_string(segment_base) + " after a " +
+                         std::to_string(program_size) + "-byte program, but the file has " +
+                         std::to_string(file_size) + " bytes (damaged header or file)");
+  }
+}
+
 std::string blake3_hex(const uint8_t* data, size_t size) {
   blake3_hasher hasher;
   blake3_hasher_init(&hasher);

@@ -42,6 +42,13 @@ class MappedProgram {
   size_t size_ = 0;
 };
 
+// The file's layout as its extended header ("eh00") states it, checked in every mode (cheap,
+// and the runtime alone accepts a shifted segment base): the segments must start at or after the
+// flatbuffer and end exactly at the end of the file, as ExecuTorch's serializer writes them. A
+// header byte flipped in the segment base otherwise makes a portable program read its weights
+// from the wrong place and answer wrongly with exit 0. Exit 1 (not a valid program) on a mismatch.
+void check_layout(const std::string& path, const MappedProgram& bytes);
+
 struct Verification {
   VerifyMode mode = VerifyMode::kAuto;
   bool trusted = false;  // a card was present and the bytes match it

@@ -238,6 +238,7 @@ LoadedProgram load_program(const std::string& path, VerifyMode mode, RunReport& 
   report.program_size_bytes = loaded.bytes->size();
   loaded.verification = verify_program(path, *loaded.bytes, mode);
   check_compiled_for_this_cpu(loaded.verification, path);
+  check_layout(path, *loaded.bytes);
   report.verification = loaded.verification.status;
   report.verify_ms = loaded.verification.digest_ms;
   loaded.loader = std::make_unique<BufferDataLoader>(loaded.bytes->data(), loaded.bytes->size());
