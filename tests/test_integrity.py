@@ -202,6 +202,15 @@ def test_runner_checks_the_cards_method_signature_and_cpu_class(carded_q8, runne
     good = cards.read_card(exported.path)
     done = _run_with_card(runner_binary, exported.path, tmp_path / "good", good)
     assert done.returncode == 0 and json.loads(done.stdout)["verification"] == "verified", done.stderr
+    # A card with only what identifies the program (no methods, no extra) verifies, and one whose
+    # shapes are not lists of integers is one line: the runner never reads a key that is not there.
+    minimal = {k: good[k] for k in ("schema", "schema_version", "program")}
+    done = _run_with_card(runner_binary, exported.path, tmp_path / "minimal", minimal)
+    assert done.returncode == 0 and json.loads(done.stdout)["verification"] == "verified", done.stderr
+    odd = json.loads(json.dumps(good))
+    odd["methods"]["forward"]["inputs"][0]["shape"] = "1x8"
+    done = _run_with_card(runner_binary, exported.path, tmp_path / "odd", odd)
+    assert done.returncode == 5 and "in a form this runner cannot read" in done.stderr
     lying = json.loads(json.dumps(good))
     lying["methods"]["forward"]["outputs"][0]["shape"] = [1, 9]
     done = _run_with_card(runner_binary, exported.path, tmp_path / "lying", lying)

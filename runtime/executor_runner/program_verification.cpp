@@ -32,6 +32,16 @@ constexpr int kCardSchemaVersion = 1;
 
 [[noreturn]] void fail_verification(const std::string& message) { fail(kVerificationExit, message); }
 
+// The member `key` of `j`, or null when `j` is not an object or lacks it. Never nlohmann's
+// operator[] on a const value: with a missing key it is undefined behaviour (here: a crash,
+// now and then, while loading a program whose card has no "compiled_for").
+const nlohmann::json& member(const nlohmann::json& j, const std::string& key) {
+  static const nlohmann::json kNull;
+  if (!j.is_object()) return kNull;
+  const auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
 std::string card_path(const std::string& program) { return program + ".json"; }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
@@ -55,13 +65,13 @@ nlohmann::json read_card(const std::string& program) {
   if (!card.is_object() || card.value("schema", "") != kCardSchema) {
     fail_verification(path + " is not a program card (schema '" + std::string(kCardSchema) + "' expected)");
   }
-  if (!card["schema_version"].is_number_integer() || card["schema_version"].get<int>() != kCardSchemaVersion) {
+  if (!member(card, "schema_version").is_number_integer() || member(card, "schema_version").get<int>() != kCardSchemaVersion) {
     fail_verification("the program card " + path + " has another schema_version; this runner reads " +
                       std::to_string(kCardSchemaVersion));
   }
-  const nlohmann::json& program_entry = card["program"];
-  if (!program_entry.is_object() || !program_entry["size_bytes"].is_number_unsigned() ||
-      !program_entry["digest"].is_object() || !program_entry["digest"]["hex"].is_string()) {
+  const nlohmann::json& program_entry = member(card, "program");
+  if (!program_entry.is_object() || !member(program_entry, "size_bytes").is_number_unsigned() ||
+      !member(program_entry, "digest").is_object() || !member(member(program_entry, "digest"), "hex").is_string()) {
     fail_verification("the program card " + path + " lacks program.size_bytes or program.digest");
   }
   return card;
@@ -156,17 +166,17 @@ Verification verify_program(const std::string& path, const MappedProgram& bytes,
     v.status = "untrusted (no card)";
     return v;
   }
-  const nlohmann::json& expected = v.card["program"];
-  const uint64_t want_size = expected["size_bytes"].get<uint64_t>();
+  const nlohmann::json& expected = member(v.card, "program");
+  const uint64_t want_size = member(expected, "size_bytes").get<uint64_t>();
   if (bytes.size() != want_size) {
     fail_verification(path + " is " + std::to_string(bytes.size()) + " bytes but its card says " +
                       std::to_string(want_size) + " (truncated or damaged copy)");
   }
-  const std::string algorithm = expected["digest"].value("algorithm", "");
+  const std::string algorithm = member(expected, "digest").value("algorithm", "");
   if (algorithm != "blake3") {
     fail_verification("the card of " + path + " uses digest '" + algorithm + "'; only blake3 is supported");
   }
-  const std::string want = expected["digest"]["hex"].get<std::string>();
+  const std::string want = member(member(expected, "digest"), "hex").get<std::string>();
   const std::string got = blake3_hex(bytes.data(), bytes.size());
   if (got != want) {
     fail_verification(path + " does not match its card: blake3 digest " + got.substr(0, 16) + "... != " +
@@ -178,12 +188,13 @@ Verification verify_program(const std::string& path, const MappedProgram& bytes,
   return v;
 }
 
-void check_method_against_card(const Verification& v, const MethodMeta& meta, const std::string& path,
-                               const std::string& method_name) {
-  if (!v.trusted) return;
-  const nlohmann::json& methods = v.card["methods"];
+namespace {
+
+void compare_method(const Verification& v, const MethodMeta& meta, const std::string& path,
+                    const std::string& method_name) {
+  const nlohmann::json& methods = member(v.card, "methods");
   if (!methods.is_object() || !methods.contains(method_name)) return;  // cards of other formats list none
-  const nlohmann::json& spec = methods[method_name];
+  const nlohmann::json& spec = member(methods, method_name);
   const std::string name = path + " method '" + method_name + "'";
   struct Side {
     const char* what;
@@ -191,7 +202,7 @@ void check_method_against_card(const Verification& v, const MethodMeta& meta, co
     bool input;
   };
   for (const Side side : {Side{"inputs", meta.num_inputs(), true}, Side{"outputs", meta.num_outputs(), false}}) {
-    const nlohmann::json& listed = spec[side.what];
+    const nlohmann::json& listed = member(spec, side.what);
     if (!listed.is_array()) continue;
     if (listed.size() != side.count) {
       fail_verification(name + " has " + std::to_string(side.count) + " " + side.what + "; its card lists " +
@@ -211,6 +222,19 @@ void check_method_against_card(const Verification& v, const MethodMeta& meta, co
                           shape_text(want_shape));
       }
     }
+  }
+}
+
+}  // namespace
+
+void check_method_against_card(const Verification& v, const MethodMeta& meta, const std::string& path,
+                               const std::string& method_name) {
+  if (!v.trusted) return;
+  try {
+    compare_method(v, meta, path, method_name);
+  } catch (const nlohmann::json::exception&) {  // e.g. a shape that is not a list of integers
+    fail_verification("the program card " + card_path(path) + " describes method '" + method_name +
+                      "' in a form this runner cannot read");
   }
 }
 
@@ -237,13 +261,13 @@ std::string this_cpu_class() {
 
 void check_compiled_for_this_cpu(const Verification& v, const std::string& path) {
   if (!v.trusted) return;
-  const nlohmann::json& extra = v.card["extra"];
-  if (!extra.is_object() || !extra["compiled_for"].is_object()) return;
-  const nlohmann::json& wanted = extra["compiled_for"]["cpu_class"];
+  const nlohmann::json& extra = member(v.card, "extra");
+  if (!extra.is_object() || !member(extra, "compiled_for").is_object()) return;
+  const nlohmann::json& wanted = member(member(extra, "compiled_for"), "cpu_class");
   if (!wanted.is_string()) return;
   const std::string here = this_cpu_class();
   if (wanted.get<std::string>() != here) {
-    const std::string backend = v.card["backend"].is_string() ? v.card["backend"].get<std::string>() : "its backend";
+    const std::string backend = member(v.card, "backend").is_string() ? member(v.card, "backend").get<std::string>() : "its backend";
     fail_verification(path + " was compiled by " + backend + " for CPU class '" + wanted.get<std::string>() +
                       "'; this CPU is '" + here + "': re-export it on this machine");
   }
