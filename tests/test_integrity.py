@@ -318,3 +318,9 @@ def test_runner_refuses_a_shifted_segment_base_without_the_card(carded_q8, runne
     shifted.write_bytes(bytes(data))
     done = client.run_raw(runner_binary, f"--model_path={shifted}", "--num_iters=1", "--verify_program=off")
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "damaged header or file" in done.stderr
+    data = bytearray(exported.path.read_bytes())
+    data[10] ^= 0x01  # "eh00" -> "ei00": the runtime alone would take the segment base to be 0
+    (tmp_path / "nomagic.pte").write_bytes(bytes(data))
+    done = client.run_raw(runner_binary, f"--model_path={tmp_path / 'nomagic.pte'}", "--num_iters=1",
+                          "--verify_program=off")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "no extended header" in done.stderr

@@ -117,7 +117,13 @@ void check_layout(const std::string& path, const MappedProgram& bytes) {
   // Layout (executorch/exir/_serialize/_program.py, _ExtendedHeader): at byte 8 the magic
   // "eh00", u32 header length, then u64 program_size, segment_base_offset, segment_data_size.
   constexpr size_t kHeaderAt = 8, kFieldsAt = 16, kNeeded = 40;
-  if (bytes.size() < kNeeded || std::memcmp(bytes.data() + kHeaderAt, "eh00", 4) != 0) return;
+  // Without the header the runtime takes the segment base to be 0 and reads weights from the
+  // wrong place (a flipped magic byte ran portable programs to wrong answers with exit 0);
+  // every program ExecuTorch 1.x writes has it, segments or not.
+  if (bytes.size() < kNeeded || std::memcmp(bytes.data() + kHeaderAt, "eh00", 4) != 0) {
+    fail(kErrorExit, path + " is not a valid ExecuTorch program: no extended header ('eh00' at byte 8; "
+                            "every program ExecuTorch 1.x writes has one): damaged header, or not a program");
+  }
   uint32_t length = 0;
   std::memcpy(&length, bytes.data() + kHeaderAt + 4, sizeof(length));
   if (length < kNeeded - kHeaderAt) return;  // an older header without segment_data_size

@@ -43,10 +43,11 @@ class MappedProgram {
 };
 
 // The file's layout as its extended header ("eh00") states it, checked in every mode (cheap,
-// and the runtime alone accepts a shifted segment base): the segments must start at or after the
-// flatbuffer and end exactly at the end of the file, as ExecuTorch's serializer writes them. A
-// header byte flipped in the segment base otherwise makes a portable program read its weights
-// from the wrong place and answer wrongly with exit 0. Exit 1 (not a valid program) on a mismatch.
+// and the runtime alone accepts a missing header or a shifted segment base): the header must be
+// there, and the segments must start at or after the flatbuffer and end exactly at the end of the
+// file, as ExecuTorch's serializer writes them. A flipped header byte otherwise makes a portable
+// program read its weights from the wrong place and answer wrongly with exit 0. Exit 1 (not a
+// valid program) on a mismatch.
 void check_layout(const std::string& path, const MappedProgram& bytes);
 
 struct Verification {
