@@ -383,6 +383,11 @@ def test_llama_cpp_f32_greedy_tokens_equal_eager_pytorch(tmp_path):
 def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_env):
     """One prefill and the decode steps of the tiny fp32 program: every step's operators (XNNPACK's
     inside the delegate, the custom SDPA outside) add up to no more than its execute time."""
+    from examples.integrity.verify import verify_program
+
+    card = verify_program(tiny_programs["fp32"], "require").card  # every export writes its card
+    assert (card["model"], card["backend"], card["precision"]) == ("tiny", "xnnpack", "fp32")
+    assert [i["dtype"] for i in card["methods"]["forward"]["inputs"]] == ["int64", "int64"]
     out = tmp_path / "profile.json"
     done = subprocess.run([sys.executable, "-m", "examples.generation.step_profile", "--model_path",
                            str(tiny_programs["fp32"]), "--prompt_len", "8", "--decode_steps", "3", "--json", str(out)],
@@ -398,3 +403,24 @@ def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_
     bad = subprocess.run([sys.executable, "-m", "examples.generation.step_profile", "--model_path", "nope.pte"],
                          capture_output=True, text=True, env=python_env, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: model file not found: nope.pte"
+
+
+def test_generation_bench_keeps_its_build_key_in_the_program_card(tmp_path):
+    """One card per program: the benchmark's reuse key is a section of it, not a second file of
+    the card's name with another schema."""
+    from examples.benchmark.generation_runs import _stamp, _write_stamp
+    from examples.integrity.card import make_card, read_card, write_card
+    from examples.integrity.verify import verify_program
+
+    program = tmp_path / "m_xnnpack_fp32.pte"
+    program.write_bytes(b"program bytes")
+    write_card(program, make_card(program, model="m", backend="xnnpack", precision="fp32"))
+    fields = {"weights": "random:0", "options": "o"}
+    assert not _stamp(program, fields)
+    _write_stamp(program, fields)
+    assert _stamp(program, fields) and not _stamp(program, {**fields, "weights": "random:1"})
+    assert read_card(program)["model"] == "m" and verify_program(program, "require").trusted
+    gguf = tmp_path / "m_Q4_0.gguf"
+    gguf.write_bytes(b"gguf")
+    _write_stamp(gguf, fields)
+    assert _stamp(gguf, fields)

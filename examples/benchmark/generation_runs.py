@@ -30,12 +30,26 @@ def prompt_tokens(length: int, vocab_size: int) -> list[int]:
 
 
 def _stamp(path: Path, fields: dict) -> bool:
-    """True when ``path`` was built from ``fields`` (its sidecar says so)."""
+    """True when ``path`` was built from ``fields``: a program's card holds them (section
+    ``build``: one card per program, never a second sidecar), a GGUF file's sidecar does."""
+    if path.suffix == ".pte":
+        from examples.integrity.card import CardError, read_card
+
+        try:
+            card = read_card(path)
+        except CardError:
+            return False
+        return path.is_file() and card is not None and card.get("build") == fields
     sidecar = path.with_name(path.name + ".json")
     return path.is_file() and sidecar.is_file() and json.loads(sidecar.read_text()) == fields
 
 
 def _write_stamp(path: Path, fields: dict) -> None:
+    if path.suffix == ".pte":
+        from examples.integrity.card import update_card
+
+        update_card(path, build=fields)
+        return
     from examples.common.atomic_write import write_bytes_atomic
 
     write_bytes_atomic(path.with_name(path.name + ".json"), json.dumps(fields).encode())

@@ -56,6 +56,18 @@ def export_from_flags(flag_values) -> Path:
                                  flag_values.verbose)
 
 
+def write_language_model_card(path: Path, model, options, weights_source: str) -> None:
+    """The program card every export writes (:mod:`examples.integrity.card`), for an LLM program."""
+    from examples.integrity.card import make_card, write_card
+    from examples.integrity.describe import card_methods, describe_program
+
+    recipe = f"8da4w, group size {options.group_size}" if options.quantize else None
+    card = make_card(path, model=model.name, backend="xnnpack", precision=options.mode, recipe=recipe,
+                     methods=card_methods(describe_program(path.read_bytes())),
+                     extra={"language_model": {"max_seq_len": options.max_seq_len, "weights": weights_source}})
+    write_card(path, card)
+
+
 def export_language_model(model, options, weights: str, output: Path, seed: int = 0, verbose: bool = False) -> Path:
     from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
     from examples.export.report import human_size
@@ -87,6 +99,7 @@ def export_language_model(model, options, weights: str, output: Path, seed: int 
                                        f"{cli.first_line(error)}")
         if failure:
             raise failure
+        write_language_model_card(path, model, options, prepared.source)
     print(f"wrote {path.resolve()} ({human_size(path.stat().st_size)}, XNNPACK {options.mode}) in {seconds:.1f} s",
           flush=True)
     return path
