@@ -27,6 +27,8 @@ flags.DEFINE_list("models", ["stories15m"], "Zoo language models (stories15m, st
 flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
 flags.DEFINE_integer("prompt_len", 16, "Prompt length in tokens (BOS, then fixed ids).")
 flags.DEFINE_integer("max_new_tokens", 64, "Generated tokens per run.")
+flags.DEFINE_integer("group_size", 32, "8da4w: weights per int4 scale (larger groups: fewer scales to read).",
+                     lower_bound=1)
 flags.DEFINE_integer("max_seq_len", 128, "KV cache length of the exported programs (>= prompt + new tokens).")
 flags.DEFINE_integer("rounds", 1, "Repetitions of every run; the table shows medians.")
 flags.DEFINE_string("weights", "auto", "auto/random (seeded random, with a warning) or a checkpoint PATH (one model).")
@@ -71,7 +73,8 @@ def main(argv):
     rows = []
     for name in FLAGS.models:
         model = LLM_MODELS[name]
-        artifacts = build_artifacts(model, FLAGS.weights, output / name, FLAGS.max_seq_len, with_llama_cpp)
+        artifacts = build_artifacts(model, FLAGS.weights, output / name, FLAGS.max_seq_len, with_llama_cpp,
+                                    FLAGS.group_size)
         rows += run_model(model, artifacts, threads, runner, prompt_tokens(FLAGS.prompt_len, model.shape.vocab_size),
                           FLAGS.max_new_tokens, FLAGS.rounds)
     machine = machine_info()
@@ -82,7 +85,8 @@ def main(argv):
     for line in ratios(rows):
         print(line)
     settings = {"prompt_len": FLAGS.prompt_len, "max_new_tokens": FLAGS.max_new_tokens,
-                "max_seq_len": FLAGS.max_seq_len, "rounds": FLAGS.rounds, "threads": threads}
+                "max_seq_len": FLAGS.max_seq_len, "rounds": FLAGS.rounds, "threads": threads,
+                "group_size": FLAGS.group_size}
     results = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "settings": settings, "runner": runner,
                "rows": [r.__dict__ for r in rows]}
     path = write_bytes_atomic(output / "generation_bench.json", json.dumps(results, indent=1).encode())

@@ -5,6 +5,7 @@ build each model's programs once, run every engine through the one runner adapte
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import warnings
@@ -55,7 +56,8 @@ def _write_stamp(path: Path, fields: dict) -> None:
     write_bytes_atomic(path.with_name(path.name + ".json"), json.dumps(fields).encode())
 
 
-def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gguf: bool) -> dict[str, Path]:
+def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gguf: bool,
+                    group_size: int | None = None) -> dict[str, Path]:
     """The model's programs: ExecuTorch fp32 / 8da4w (.pte) and, with llama.cpp, F32 / Q8_0 / Q4_0 (.gguf)."""
     import torch
 
@@ -71,6 +73,8 @@ def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gg
     artifacts = {}
     for quantize in (False, True):
         options = LlamaExportOptions(quantize=quantize, max_seq_len=max_seq_len)
+        if quantize and group_size:
+            options = dataclasses.replace(options, group_size=group_size)
         path = folder / pte_filename(model.name, options)
         fields = {"weights": source, "options": repr(options)}
         if not _stamp(path, fields):
