@@ -100,9 +100,18 @@ def main(argv):
         from examples.generation.decoder import set_threads
 
         set_threads(FLAGS.num_threads)
-        module = portable_lib._load_for_executorch(FLAGS.model_path, enable_etdump=True, debug_buffer_size=0)
         prompt = torch.tensor([[1] + [3 + (7 + 37 * i) % 30000 for i in range(FLAGS.prompt_len - 1)]], dtype=torch.long)
-        logits = module.forward((prompt, torch.tensor([0], dtype=torch.long)))[0]
+        try:  # a file that is not a Llama program fails here, in the runtime's own words
+            module = portable_lib._load_for_executorch(FLAGS.model_path, enable_etdump=True, debug_buffer_size=0)
+            logits = module.forward((prompt, torch.tensor([0], dtype=torch.long)))[0]
+        except RuntimeError as error:
+            failure = cli.CliError(f"cannot run {FLAGS.model_path} as a Llama program "
+                                   f"(forward(tokens, input_pos)): {cli.first_line(error)}")
+        else:
+            failure = None
+    if failure:
+        raise failure
+    with quiet_stdio(FLAGS.verbose):
         for step in range(FLAGS.decode_steps):
             token = int(logits.reshape(-1, logits.shape[-1])[-1].argmax())
             position = torch.tensor([FLAGS.prompt_len + step], dtype=torch.long)
