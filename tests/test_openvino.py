@@ -102,8 +102,61 @@ def test_card_records_cpu_class_and_real_precision(ov_programs):
     fp32, int8 = (read_card(ov_programs[k])["extra"]["compiled_for"] for k in ("fp32", "int8"))
     assert read_card(ov_programs["fp32"])["backend"] == "openvino"
     assert fp32["cpu_class"] == int8["cpu_class"] == detect().cpu_class
-    assert fp32["inference_precision"] == default_precision()
-    assert int8["inference_precision"] == f"int8 + {default_precision()}"
+    # The programs ask for f32 whatever the plugin's default (bf16 on BF16 CPUs) is.
+    assert fp32["requested"] == int8["requested"] == {"INFERENCE_PRECISION_HINT": "f32"}
+    assert fp32["inference_precision"] == "f32"
+    assert int8["inference_precision"] == "int8 + f32"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 2])
+def test_runner_reports_what_the_imported_model_runs_in(ov_programs, runner_path, tmp_path, threads):
+    """The source-built delegate sets the program's precision and the runner's thread count on
+    OpenVINO before the import, then reads them back from the compiled model."""
+    measured = run_toy(runner_path, ov_programs["fp32"], tmp_path, threads=threads)
+    [model] = measured.raw["delegate_models"]
+    assert model["backend"] == "openvino" and model["device"] == "CPU"
+    assert model["requested"] == {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": str(threads)}
+    assert model["precision"] == "f32" and model["num_threads"] == str(threads)
+
+
+@pytest.mark.slow
+def test_program_properties_reach_openvino(toy_model, runner_path, tmp_path, monkeypatch):
+    """A property value OpenVINO refuses is one error line at init, naming it: the program's
+    ``ov:`` compile specs are not dropped on the way (the wheel's delegate ignored them)."""
+    from executorch.exir.backend.backend_details import CompileSpec
+
+    from examples.export import openvino_lowering
+
+    monkeypatch.setattr(openvino_lowering, "property_specs",
+                        lambda precision: [CompileSpec("ov:INFERENCE_PRECISION_HINT", b"no_such_type")])
+    result, card = openvino_lowering.export_openvino_program(toy_model, toy_inputs())
+    program = openvino_lowering.save_openvino_program(result, card, tmp_path / "toy_openvino_fp32.pte")
+    with pytest.raises(client.RunnerFailed) as error:
+        run_toy(runner_path, program, tmp_path)
+    message = str(error.value)
+    assert error.value.exit_code == 1 and "INFERENCE_PRECISION_HINT=no_such_type" in message, message
+
+
+def test_reduced_precisions_are_offered_only_where_native():
+    """bf16 / f16 programs only on CPUs that compute in them; asking for one elsewhere is an error
+    rather than a program that silently runs f32."""
+    from examples.export.openvino_lowering import check_precision, supported_precisions
+    from examples.quantization.cpu_caps import detect
+    from examples.tune.candidates import openvino_candidates
+
+    flags = detect().flags
+    supported = supported_precisions()
+    assert supported[0] == "f32" and ("bf16" in supported) == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    names = {c.name for c in openvino_candidates()}
+    assert {"openvino_fp32", "openvino_int8"} <= names
+    assert ("openvino_bf16" in names) == ("bf16" in supported) == ("openvino_int8_bf16" in names)
+    for precision in ("bf16", "f16"):
+        if precision not in supported:
+            with pytest.raises(ValueError, match=f"no native {precision}"):
+                check_precision(precision)
+    with pytest.raises(ValueError, match="unknown"):
+        check_precision("fp8")
 
 
 def test_default_precision_follows_the_cpu():
@@ -182,10 +235,9 @@ class ThreadAffinityWatcher(threading.Thread):
 @pytest.mark.slow
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable CPUs")
 def test_openvino_program_stays_on_the_cores_it_is_given(runner_path, tmp_path):
-    """The delegate has no thread setting: asked for one thread, the runner pins itself to one
-    CPU and OpenVINO must stay there: every thread of the runner may run on that one CPU only,
-    and the measured iterations' CPU time cannot exceed their wall time (unpinned, OpenVINO
-    uses every core)."""
+    """Asked for one thread, the runner pins itself to one CPU (and tells OpenVINO to use one
+    thread): every thread of the runner may run on that one CPU only, and the measured
+    iterations' CPU time cannot exceed their wall time (unpinned, OpenVINO uses every core)."""
     from examples.export.openvino_lowering import export_openvino_program, save_openvino_program
 
     model, inputs = conv_stack()

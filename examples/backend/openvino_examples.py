@@ -2,6 +2,7 @@
 
     python3 -m examples.backend.openvino_examples --model_name mv2              # mv2_openvino_fp32.pte
     python3 -m examples.backend.openvino_examples --model_name mv2 --quantize   # mv2_openvino_int8.pte
+    python3 -m examples.backend.openvino_examples --model_name mv2 --precision bf16  # mv2_openvino_bf16.pte (BF16 CPUs)
 
 Beside each program goes its program card, ``<program>.json`` (section ``extra.compiled_for``): the CPU class it was compiled for
 (the native runner's client refuses it on another) and the precision it really runs in.
@@ -19,6 +20,9 @@ from examples.export import export_cli
 export_cli.define_common_flags()
 flags.adopt_module_key_flags(export_cli)
 flags.DEFINE_bool("quantize", False, "Quantize to int8 with OpenVINOQuantizer (NNCF, symmetric int8).")
+flags.DEFINE_enum("precision", "f32", ["f32", "bf16", "f16"],
+                  "INFERENCE_PRECISION_HINT the program asks OpenVINO for (with --quantize: for what is not int8). "
+                  "bf16 / f16 only on CPUs that compute in them natively (AVX512_BF16 / AMX).")
 flags.DEFINE_integer("num_calibration_samples", None,
                      "Calibration samples: caps those taken from --calibration_data (default all); "
                      "without data, the number of random inputs (default 8).")
@@ -48,6 +52,11 @@ def main(argv):
     if FLAGS.etrecord:
         cli.warning_line("--etrecord is not supported for OpenVINO programs; ignored")
     check_installed(FLAGS.quantize)
+    from examples.export.openvino_lowering import check_precision
+    try:
+        check_precision(FLAGS.precision)
+    except ValueError as error:
+        raise cli.UsageError(f"--precision {FLAGS.precision}: {error}") from None
 
     from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
 
@@ -71,7 +80,7 @@ def main(argv):
         from examples.export.openvino_lowering import export_openvino_program, pte_filename, save_openvino_program
         from examples.export.report import delegation_summary, human_size, lowered_graph_text
 
-        mode = "OpenVINO " + ("int8" if FLAGS.quantize else "fp32")
+        mode = "OpenVINO " + (f"int8 (rest {FLAGS.precision})" if FLAGS.quantize else FLAGS.precision)
         stage = {"stage": "exporting"}
 
         def progress(name: str) -> None:
@@ -84,7 +93,7 @@ def main(argv):
             with quiet_stdio(FLAGS.verbose):
                 result, card = export_openvino_program(loaded.model, loaded.example_inputs, quantize=FLAGS.quantize,
                                                        calibration=calibration.batches if calibration else None,
-                                                       progress=progress)
+                                                       progress=progress, precision=FLAGS.precision)
         except (KeyboardInterrupt, SystemExit, cli.CliError):
             raise
         except Exception as error:  # noqa: BLE001 - any export failure is one line for the user
@@ -92,7 +101,8 @@ def main(argv):
                                           f"{type(error).__name__}: {cli.first_line(error)}") from None
         if FLAGS.quantize:
             console.line(f"  calibration samples used: {result.calibration_batches}")
-        path = save_openvino_program(result, card, output_dir / pte_filename(spec.name, quantize=FLAGS.quantize),
+        path = save_openvino_program(result, card, output_dir / pte_filename(spec.name, quantize=FLAGS.quantize,
+                                                                             precision=FLAGS.precision),
                                      model=FLAGS.model_name)
         console.line()
         console.line("lowered graph (edge dialect):")

@@ -26,7 +26,8 @@ def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, thr
             "min_ms": m.min_ms, "max_ms": m.max_ms, "load_ms": m.load_ms, "init_ms": m.init_ms,
             "time_to_first_result_ms": ttfr, "peak_rss_bytes": m.peak_rss_bytes,
             "version": f"executorch {package_versions(('executorch',))['executorch']} (native runner)",
-            "samples_ms": list(m.samples_ms), "cpu_ms": m.cpu_ms, "wall_ms": m.wall_ms, "outputs": m.outputs}
+            "samples_ms": list(m.samples_ms), "cpu_ms": m.cpu_ms, "wall_ms": m.wall_ms, "outputs": m.outputs,
+            "openvino_ran_in": openvino_backend.ran_in(m.raw)}
 
 
 def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
@@ -64,10 +65,12 @@ def _measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, 
         return openvino_backend.measure_peer(backend, ctx, prepared, threads, settings)
     if BACKENDS[backend].kind == "executorch":
         result = _measure_executorch(backend, ctx, prepared, threads, settings)
-        if backend in openvino_backend.EXECUTORCH_OPENVINO:  # the precision its card records
-            result["precision"] = prepared.info.get("precision")
+        ran_in = result.pop("openvino_ran_in")
         if backend == "tuned":  # the winner's at this thread count
             result["precision"] = prepared.info["precisions"].get(threads)
+        if ran_in:  # what the imported OpenVINO models said they compute in
+            int8 = (result.get("precision") or prepared.info.get("precision") or "").startswith("int8")
+            result["precision"] = f"int8 + {ran_in}" if int8 else ran_in
         return result
     return _measure_peer(backend, ctx, prepared, threads, settings)
 

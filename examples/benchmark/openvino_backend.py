@@ -2,9 +2,9 @@
 ``openvino_int8``, run by the native runner) and native OpenVINO peers (``ov_default``,
 ``ov_f32``, ``ov_int8``, each run in its own ``peer_worker`` process).
 
-Every row states the precision it really ran in: for native OpenVINO, the compiled model's
-``INFERENCE_PRECISION_HINT``; for ExecuTorch + OpenVINO, the program card's (the delegate
-imports its blob with no properties, so the CPU plugin's default on this machine decides).
+Every row states the precision it really ran in: the compiled model's
+``INFERENCE_PRECISION_HINT``, read back by the peer worker (native OpenVINO) or reported by the
+native runner's source-built delegate (ExecuTorch + OpenVINO, whose programs ask for f32).
 :mod:`.prepare` and :mod:`.measure` dispatch the OpenVINO backends here.
 """
 
@@ -31,31 +31,36 @@ def _require(*names: str) -> None:
         raise RuntimeError(f"{', '.join(missing)} not installed: pip install openvino==2026.4.1 nncf==3.4.0 (./setup.sh)")
 
 
-def _prepare_executorch(backend: str, ctx: ModelContext, calibration, cache: ArtifactCache, verbose: bool) -> Prepared:
+# ExecuTorch + OpenVINO programs: variant -> (int8?, precision asked for what is not int8).
+PROGRAMS = {"openvino_fp32": (False, "f32"), "openvino_int8": (True, "f32")}
+
+
+def _prepare_executorch(variant: str, ctx: ModelContext, calibration, cache: ArtifactCache, verbose: bool, *,
+                        quantize: bool, precision: str) -> Prepared:
     from examples.common.quiet import quiet_stdio
     from examples.export.openvino_lowering import export_openvino_program, save_openvino_program
 
-    quantize = backend == "openvino_int8"
     _require("openvino", *(("nncf",) if quantize else ()))
     calib = calibration() if quantize else None
-    fields = ctx.fields()
+    fields = dict(ctx.fields(), precision=precision)
     if calib is not None:
         fields = dict(fields, calibration=tensors_digest(calib.batches))
 
     def build(path: Path) -> dict:
         with quiet_stdio(verbose):
             result, card = export_openvino_program(ctx.model, ctx.inputs, quantize=quantize,
-                                                   calibration=calib.batches if calib else None)
+                                                   calibration=calib.batches if calib else None, precision=precision)
         save_openvino_program(result, card, path)
         return {"seconds": result.seconds, "card": card, "precision": card["inference_precision"]}
 
-    art = cache.get(ctx.spec.name, BACKENDS[backend].variant, ".pte", fields, build,
+    art = cache.get(ctx.spec.name, variant, ".pte", fields, build,
                     packages=("torch", "executorch", "openvino", "nncf"), extra_sources=_SOURCES)
     how = f"OpenVINOQuantizer (NNCF PT2E, int8 sym) on {calib.source} + " if quantize else ""
     return Prepared(art.path, art.size_bytes, art.build_seconds, art.reused,
-                    f"{how}to_edge_transform_and_lower + OpenvinoPartitioner (device CPU); "
-                    f"blob compiled for CPU class '{art.info.get('card', {}).get('cpu_class')}'; threads: the "
-                    "delegate ignores --num_threads and uses the cores the runner may run on", art.info)
+                    f"{how}to_edge_transform_and_lower + OpenvinoPartitioner (device CPU, "
+                    f"INFERENCE_PRECISION_HINT={precision}); blob compiled for CPU class "
+                    f"'{art.info.get('card', {}).get('cpu_class')}'; INFERENCE_NUM_THREADS from --num_threads",
+                    art.info)
 
 
 def _prepare_native(backend: str, ctx: ModelContext, calibration, cache: ArtifactCache) -> Prepared:
@@ -95,7 +100,9 @@ def prepare(backend: str, ctx: ModelContext, settings, cache: ArtifactCache) -> 
         return calibration_for(ctx, settings.calibration_data, settings.num_calibration_samples)
 
     if backend in EXECUTORCH_OPENVINO:
-        return _prepare_executorch(backend, ctx, calibration, cache, settings.verbose)
+        quantize, precision = PROGRAMS[backend]
+        return _prepare_executorch(BACKENDS[backend].variant, ctx, calibration, cache, settings.verbose,
+                                   quantize=quantize, precision=precision)
     return _prepare_native(backend, ctx, calibration, cache)
 
 
@@ -121,5 +128,18 @@ def measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: i
 
 
 def openvino_program(ctx: ModelContext, cache: ArtifactCache, *, candidate, settings) -> Prepared:
-    """A tune candidate (``openvino_fp32`` / ``openvino_int8``) built like the benchmark's rows."""
-    return prepare(candidate.name, ctx, settings, cache)
+    """A tune candidate (``openvino_fp32``, ``openvino_bf16``, ``openvino_int8`` ...) built like the
+    benchmark's rows: the same cache entry when it is the same program."""
+    def calibration():
+        return calibration_for(ctx, settings.calibration_data, settings.num_calibration_samples)
+
+    return _prepare_executorch(candidate.name, ctx, calibration, cache, settings.verbose,
+                               quantize=candidate.precision == "int8", precision=candidate.openvino_precision)
+
+
+def ran_in(raw: dict) -> str | None:
+    """What the runner's OpenVINO models reported running in (``"f32"``, ``"bf16"`` ...), or None
+    when the run imported none (or the delegate could not say). Several models: joined by '/'."""
+    found = [m.get("precision") for m in raw.get("delegate_models", []) if m.get("backend") == "openvino"]
+    found = sorted({p for p in found if p})
+    return "/".join(found) or None

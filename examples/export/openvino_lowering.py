@@ -1,11 +1,15 @@
-"""Turn an eager model into an OpenVINO-delegated ExecuTorch program (fp32, or int8 via NNCF).
+"""Turn an eager model into an OpenVINO-delegated ExecuTorch program (f32 / bf16 / f16, or
+int8 via NNCF).
 
 The delegate (``executorch.backends.openvino``) compiles the graph for the exporting CPU with
-OpenVINO's CPU plugin and stores the compiled blob in the program; at run time the wheel's
-``libexecutorch_backend_openvino.so`` imports that blob with no properties. So the program's
-real precision is the CPU plugin's default on the machine (``INFERENCE_PRECISION_HINT``:
-f32 on AVX2/AVX-512 CPUs, bf16 on CPUs with AVX512_BF16 or AMX), recorded with the CPU class
-in the program's card (:mod:`examples.integrity.card`, section ``extra.compiled_for``).
+OpenVINO's CPU plugin and stores the compiled blob in the program. The wheel's runtime library
+imports that blob with no properties (the CPU plugin's default precision: bf16 on CPUs with
+AVX512_BF16 or AMX), so the native runner builds the delegate from source
+(``third-party/executorch_openvino``): a program's compile specs named ``ov:<PROPERTY>`` are set
+on OpenVINO before the import. Every program here asks for its precision that way
+(``ov:INFERENCE_PRECISION_HINT``), and the runner reports what the imported model runs in.
+The card (:mod:`examples.integrity.card`, section ``extra.compiled_for``) records the CPU class
+the blob was compiled for and the precision it runs in there.
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ import torch
 from examples.export.lowering import ExportResult
 
 DEVICE = "CPU"
+PRECISIONS = ("f32", "bf16", "f16")  # INFERENCE_PRECISION_HINT values a program may ask for
+PROPERTY_PREFIX = "ov:"  # compile specs the source-built delegate sets on OpenVINO before import
+# The CPU plugin's OPTIMIZATION_CAPABILITIES entry that makes each precision real (not a fallback).
+_CAPABILITY = {"bf16": "BF16", "f16": "FP16"}
 
 
-def pte_filename(model_name: str, *, quantize: bool) -> str:
-    return f"{model_name}_openvino_{'int8' if quantize else 'fp32'}.pte"
+def pte_filename(model_name: str, *, quantize: bool, precision: str = "f32") -> str:
+    """``{model}_openvino_{fp32|bf16|f16|int8}.pte`` (int8 programs: ``int8`` whatever the rest runs in)."""
+    kind = "int8" if quantize else ("fp32" if precision == "f32" else precision)
+    return f"{model_name}_openvino_{kind}.pte"
 
 
 def default_precision(device: str = DEVICE) -> str:
@@ -32,24 +42,49 @@ def default_precision(device: str = DEVICE) -> str:
     return ov.Core().get_property(device, "INFERENCE_PRECISION_HINT").get_type_name()
 
 
-def program_card(*, quantized: bool, device: str = DEVICE) -> dict:
+def supported_precisions(device: str = DEVICE) -> list[str]:
+    """The precisions this CPU computes in natively; asking for another one falls back to f32."""
+    import openvino as ov
+
+    caps = set(ov.Core().get_property(device, "OPTIMIZATION_CAPABILITIES"))
+    return [p for p in PRECISIONS if p == "f32" or _CAPABILITY[p] in caps]
+
+
+def check_precision(precision: str, device: str = DEVICE) -> None:
+    """A ValueError (one line) when ``precision`` is unknown or not native on this CPU."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown OpenVINO precision '{precision}' (choose from {', '.join(PRECISIONS)})")
+    supported = supported_precisions(device)
+    if precision not in supported:
+        raise ValueError(f"this CPU has no native {precision} (OpenVINO would compute in f32): "
+                         f"choose from {', '.join(supported)}")
+
+
+def property_specs(precision: str) -> list:
+    """The compile specs that make the delegate ask OpenVINO for ``precision`` at import."""
+    from executorch.exir.backend.backend_details import CompileSpec
+
+    return [CompileSpec(f"{PROPERTY_PREFIX}INFERENCE_PRECISION_HINT", precision.encode())]
+
+
+def program_card(*, quantized: bool, precision: str = "f32", device: str = DEVICE) -> dict:
     """What the program's card records: where it was compiled and what it runs in."""
     import openvino as ov
 
     from examples.quantization.cpu_caps import detect
 
     caps = detect()
-    precision = default_precision(device)
     return {
         "backend": "openvino",
         "device": device,
         "cpu_class": caps.cpu_class,
         "cpu_model": caps.model,
         "openvino": ov.get_version(),
-        # int8 programs compute their quantized ops in int8; the rest runs in the plugin's default.
+        "requested": {"INFERENCE_PRECISION_HINT": precision},
+        # int8 programs compute their quantized ops in int8 and the rest in ``precision``.
         "inference_precision": f"int8 + {precision}" if quantized else precision,
         "weights": "int8" if quantized else "fp32",
-        "threads": "bounded by the process's CPU affinity (the delegate has no thread setting)",
+        "threads": "INFERENCE_NUM_THREADS set by the native runner from --num_threads",
     }
 
 
@@ -74,8 +109,11 @@ def export_openvino_program(
     calibration: Iterable[Sequence[torch.Tensor]] | None = None,
     progress: Callable[[str], None] | None = None,
     device: str = DEVICE,
+    precision: str = "f32",
 ) -> tuple[ExportResult, dict]:
-    """Export ``model`` lowered to OpenVINO; returns the result and the program's card."""
+    """Export ``model`` lowered to OpenVINO, asking for ``precision`` (see :func:`check_precision`)
+    for what is not quantized; returns the result and the program's card."""
+    check_precision(precision, device)
     from executorch.backends.openvino.partitioner import OpenvinoPartitioner
     from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
     from executorch.exir.backend.backend_details import CompileSpec
@@ -97,7 +135,7 @@ def export_openvino_program(
     t = time.perf_counter()
     edge = to_edge_transform_and_lower(
         exported,
-        partitioner=[OpenvinoPartitioner([CompileSpec("device", device.encode())])],
+        partitioner=[OpenvinoPartitioner([CompileSpec("device", device.encode()), *property_specs(precision)])],
         compile_config=EdgeCompileConfig(_check_ir_validity=not quantize),
     )
     timings["lower_s"] = time.perf_counter() - t
@@ -107,7 +145,7 @@ def export_openvino_program(
     timings["serialize_s"] = time.perf_counter() - t
     result = ExportResult(buffer=program.buffer, edge=edge, delegated=True, quantized=quantize,
                           calibration_batches=used, seconds=time.perf_counter() - start, timings=timings)
-    return result, program_card(quantized=quantize, device=device)
+    return result, program_card(quantized=quantize, precision=precision, device=device)
 
 
 def save_openvino_program(result: ExportResult, card: dict, path: str | Path, *, model: str | None = None) -> Path:

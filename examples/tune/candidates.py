@@ -19,6 +19,7 @@ class Candidate:
     precision: str  # "fp32", "int8", "bf16" ...: what the program computes in
     description: str
     recipe: str | None = None  # quantization recipe (RECIPES) for int8 XNNPACK programs
+    openvino_precision: str | None = None  # INFERENCE_PRECISION_HINT an OpenVINO program asks for
 
     @property
     def accuracy_class(self) -> str:
@@ -34,13 +35,24 @@ def xnnpack_candidates() -> list[Candidate]:
 
 
 def openvino_candidates() -> list[Candidate]:
-    """OpenVINO programs when the OpenVINO export path of the toolkit is importable."""
+    """OpenVINO programs when the OpenVINO export path of the toolkit is importable: f32, then
+    each reduced float precision this CPU computes in natively (bf16 with AVX512_BF16 / AMX, f16
+    with AMX-FP16), and int8 with the rest in each of those."""
     try:
-        from examples.export import openvino_lowering  # noqa: F401
+        from examples.export import openvino_lowering
+        floats = openvino_lowering.supported_precisions()
     except ImportError:
         return []
-    return [Candidate("openvino_fp32", "openvino", "fp32", "OpenvinoPartitioner, f32 inference precision"),
-            Candidate("openvino_int8", "openvino", "int8", "OpenVINOQuantizer (NNCF) + OpenvinoPartitioner")]
+    out = []
+    for p in floats:
+        kind = "fp32" if p == "f32" else p
+        out.append(Candidate(f"openvino_{kind}", "openvino", kind, f"OpenvinoPartitioner, INFERENCE_PRECISION_HINT={p}",
+                             openvino_precision=p))
+    for p in floats:
+        suffix = "" if p == "f32" else f"_{p}"
+        out.append(Candidate(f"openvino_int8{suffix}", "openvino", "int8",
+                             f"OpenVINOQuantizer (NNCF) + OpenvinoPartitioner, the rest in {p}", openvino_precision=p))
+    return out
 
 
 PROVIDERS: dict[str, Callable[[], list[Candidate]]] = {"xnnpack": xnnpack_candidates,

@@ -134,8 +134,15 @@ void print_json(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
       {"profiling", r.profiling},
       {"prof_result_path", r.prof_result_path.empty() ? json(nullptr) : json(r.prof_result_path)},
       {"prof_iterations", r.prof_iterations},
+      {"delegate_models", json::array()},
       {"outputs", json::array()},
   };
+  for (const DelegateModel& m : r.delegate_models) {
+    json requested = json::object();
+    for (const auto& kv : m.requested) requested[kv.first] = kv.second;
+    j["delegate_models"].push_back({{"backend", m.backend}, {"device", m.device}, {"precision", m.precision},
+                                    {"num_threads", m.num_threads}, {"requested", requested}});
+  }
   for (const OutputInfo& o : outputs) {
     json entry = {{"dtype", o.dtype}, {"shape", o.shape}};
     if (print != PrintOutput::kNone && o.data) entry.update(values_json(o, print == PrintOutput::kAll));
@@ -162,6 +169,13 @@ void print_text(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
   for (double s : r.samples_ms) std::printf(" %.3f", s);
   std::printf("\n(statistics: run with --json; examples/common/stats.py summarizes samples_ms)\n");
   std::printf("peak RSS: %ld KiB (%.1f MiB)\n", r.peak_rss_kb, static_cast<double>(r.peak_rss_kb) / 1024.0);
+  for (const DelegateModel& m : r.delegate_models) {
+    std::string requested;
+    for (const auto& kv : m.requested) requested += (requested.empty() ? "" : ", ") + kv.first + "=" + kv.second;
+    std::printf("%s model on %s: precision %s, %s threads (asked: %s)\n", m.backend.c_str(), m.device.c_str(),
+                m.precision.empty() ? "?" : m.precision.c_str(), m.num_threads.empty() ? "?" : m.num_threads.c_str(),
+                requested.empty() ? "nothing" : requested.c_str());
+  }
   if (!r.prof_result_path.empty()) {
     std::printf("profile: %s (%d iterations recorded)\n", r.prof_result_path.c_str(), r.prof_iterations);
   }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <executorch/runtime/executor/method.h>
@@ -32,6 +33,16 @@ std::vector<OutputInfo> collect_outputs(const executorch::runtime::Method& metho
 void write_output_files(std::string prefix, const std::string& model_path, const std::string& method_name,
                         const std::vector<OutputInfo>& outputs);
 
+// One model an ahead-of-time compiling delegate (OpenVINO) imported: what the program and the
+// runner asked for, and what the imported model says it really runs in.
+struct DelegateModel {
+  std::string backend;
+  std::string device;
+  std::string precision;    // e.g. "f32", "bf16"; empty: the delegate could not say
+  std::string num_threads;  // empty: the delegate could not say
+  std::vector<std::pair<std::string, std::string>> requested;
+};
+
 struct RunReport {
   std::string model_path;
   std::string method;
@@ -53,6 +64,7 @@ struct RunReport {
   bool profiling = false;
   std::string prof_result_path;  // empty: none written
   int prof_iterations = 0;
+  std::vector<DelegateModel> delegate_models;
 };
 
 enum class PrintOutput { kNone, kSummary, kAll };

@@ -4,6 +4,9 @@ Profiling mirrors the CMake options EXECUTORCH_PROF_ENABLED / EXECUTORCH_PROF_BU
 EXECUTORCH_NUM_PROF_BLOCKS through buckconfig:
     buck2 run -c executorch.prof_enabled=true [-c executorch.prof_buf_size=N]
               [-c executorch.num_prof_blocks=N] examples/backend:xnn_executor_runner -- ...
+
+The OpenVINO delegate (CMake's EXECUTORCH_BUILD_OPENVINO, on by default) is
+-c executorch.openvino=true|false.
 """
 
 load(":sources.bzl", "RUNNER_SRCS")
@@ -31,12 +34,22 @@ def profiling_flags():
         flags.append("-DEXECUTORCH_NUM_PROF_BLOCKS=" + num_blocks)
     return flags
 
+def openvino_enabled():
+    """CMake's EXECUTORCH_BUILD_OPENVINO (default on); anything but a boolean is an error."""
+    value = read_config("executorch", "openvino", "true").lower()
+    if value in ("1", "true", "on", "yes"):
+        return True
+    if value in ("0", "false", "off", "no"):
+        return False
+    fail("executorch.openvino must be true or false, got '{}'".format(value))
+
 def define_common_targets():
+    openvino = openvino_enabled()
     native.cxx_binary(
         name = "xnn_executor_runner",
         srcs = RUNNER_SRCS,
         headers = native.glob(["**/*.h"]),
-        preprocessor_flags = profiling_flags(),
+        preprocessor_flags = profiling_flags() + (["-DRUNNER_WITH_OPENVINO=1"] if openvino else []),
         # The XNNPACK backend registers itself from a static initializer: keep its
         # library (and the kernels') as DT_NEEDED even though no symbol is referenced.
         linker_flags = ["-Wl,--no-as-needed"],
@@ -50,6 +63,6 @@ def define_common_targets():
             "//:gflags",
             "//third-party/blake3:blake3",
             # nlohmann/json is header-only, from /usr/include (nlohmann-json3-dev, setup.sh).
-        ],
+        ] + (["//third-party/executorch_openvino:openvino_backend"] if openvino else []),
         visibility = ["PUBLIC"],
     )

@@ -38,6 +38,12 @@
 #include "runner_inputs.h"
 #include "runner_io.h"
 #include "runner_report.h"
+#ifdef RUNNER_WITH_OPENVINO
+#include <executorch/backends/openvino/runtime/OpenvinoHost.h>
+#ifndef RUNNER_OPENVINO_LIB  // CMake finds it at configure time; otherwise OPENVINO_LIB_PATH or the search path
+#define RUNNER_OPENVINO_LIB ""
+#endif
+#endif
 
 // The wheel ships libexecutorch_threadpool.so but not threadpool.h: declare the two members
 // used here (checked with nm -DC on the library).
@@ -111,12 +117,14 @@ void log_sink(et_timestamp_t, et_pal_log_level_t level, const char* filename, co
               const char* message, size_t length) {
   std::string msg(message, length);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
-  // The OpenVINO delegate's own message asks for openvino < 2026, yet the pinned 2026.4.1 works;
-  // it stays the error to report (the runtime's later "Backend ... is not available" says less).
+  // The OpenVINO delegate's own message is the error to report (the runtime's later
+  // "Backend ... is not available" says less).
   static bool openvino_missing = false;
   if (msg.find("OpenVINO runtime not found") != std::string::npos) openvino_missing = true;
   if (level == kError || level == kFatal) {
-    last_runtime_error() = msg;
+    // The runtime's "Init failed for backend X" follows the delegate's own reason: keep that.
+    const bool generic = msg.rfind("Init failed for backend", 0) == 0 && !last_runtime_error().empty();
+    if (!generic) last_runtime_error() = msg;
     if (looks_like_allocation_failure(msg)) g_runtime_allocation_failed = true;
     if (openvino_missing) {
       last_runtime_error() =
@@ -216,7 +224,22 @@ unsigned setup_threads(RunReport& report) {
     pool->_unsafe_reset_threadpool(threads);
     threads = static_cast<unsigned>(pool->get_thread_count());
   }
+#ifdef RUNNER_WITH_OPENVINO
+  // OpenVINO keeps its own threads: without this it sizes them by the CPUs it may use, which the
+  // pinning above already bounds, but a run asking for N threads should get N, not "up to N".
+  executorch::backends::openvino::set_host_property("INFERENCE_NUM_THREADS", std::to_string(threads));
+#endif
   return threads;
+}
+
+void record_delegate_models(RunReport& report) {
+#ifdef RUNNER_WITH_OPENVINO
+  for (const auto& m : executorch::backends::openvino::imported_models()) {
+    report.delegate_models.push_back({"openvino", m.device, m.precision, m.num_threads, m.requested});
+  }
+#else
+  (void)report;
+#endif
 }
 
 struct LoadedProgram {
@@ -227,9 +250,7 @@ struct LoadedProgram {
 };
 
 // Maps the file, checks it against its card (program_verification.h) and only then lets the
-// runtime parse it, from the very bytes that were hashed. A mapping rather than file reads also
-// keeps delegate blobs valid for the whole run: the wheel's OpenVINO delegate imports its
-// compiled blob without copying it, yet lets the runtime free it after init.
+// runtime parse it, from the very bytes that were hashed.
 LoadedProgram load_program(const std::string& path, VerifyMode mode, RunReport& report) {
   set_crash_phase("loading");
   const auto t0 = std::chrono::steady_clock::now();
@@ -370,6 +391,7 @@ int main(int argc, char** argv) {
   Result<Method> method = loaded.program->load_method(method_name.c_str(), memory->manager.get(), profiler.tracer());
   if (!method.ok()) fail_runtime("cannot load method '" + method_name + "' from " + model_path, method.error());
   report.method_init_ms = ms_since(t_init);
+  record_delegate_models(report);
 
   run_iterations(method.get(), inputs, report, profiler);
 

@@ -96,6 +96,18 @@ using ov_shape_create_fn =
     ov_status_e (*)(int64_t, const int64_t*, ov_shape_t*);
 using ov_shape_free_fn = ov_status_e (*)(ov_shape_t*);
 
+// [executorch_openvino] Properties: set on the core before import (the C API has no import
+// with properties), read back from the compiled model. Layout from openvino/c/ov_property.h.
+typedef struct {
+  const char* key;
+  const void* value;
+} ov_property_t;
+using ov_core_set_properties_fn =
+    ov_status_e (*)(const ov_core_t*, const char*, size_t, const ov_property_t*);
+using ov_compiled_model_get_property_fn =
+    ov_status_e (*)(const ov_compiled_model_t*, const char*, char**);
+using ov_free_fn = void (*)(const char*);
+
 struct DlCloser {
   void operator()(void* handle) {
     if (handle) {
@@ -126,6 +138,11 @@ struct OpenvinoFunctions {
   ov_tensor_free_fn tensor_free = nullptr;
   ov_shape_create_fn shape_create = nullptr;
   ov_shape_free_fn shape_free = nullptr;
+  // [executorch_openvino] Optional: older runtimes lack ov_core_set_properties; a program that
+  // asks for properties is then refused at init with a clear message.
+  ov_core_set_properties_fn core_set_properties = nullptr;
+  ov_compiled_model_get_property_fn compiled_model_get_property = nullptr;
+  ov_free_fn free = nullptr;
 };
 
 } // namespace openvino

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <executorch/runtime/backend/interface.h>
 #include <executorch/runtime/core/error.h>
@@ -16,6 +18,7 @@
 #include <executorch/runtime/core/exec_aten/util/scalar_type_util.h>
 
 #include "OpenvinoBackend.h"
+#include "OpenvinoHost.h"
 
 namespace executorch {
 namespace backends {
@@ -37,7 +40,49 @@ FuncPtr load_symbol(void* handle, const char* name) {
   return reinterpret_cast<FuncPtr>(sym);
 }
 
+// [executorch_openvino] Host properties and the record of imported models (OpenvinoHost.h).
+std::mutex& host_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<std::pair<std::string, std::string>>& host_properties() {
+  static std::vector<std::pair<std::string, std::string>> p;
+  return p;
+}
+std::vector<ImportedModel>& imported() {
+  static std::vector<ImportedModel> v;
+  return v;
+}
+
+// A compile spec's value without the trailing NULs Python's encode() callers may include.
+std::string spec_string(const exr::CompileSpec& spec) {
+  const char* buf = static_cast<const char*>(spec.value.buffer);
+  size_t len = spec.value.nbytes;
+  while (len > 0 && buf[len - 1] == '\0') {
+    --len;
+  }
+  return std::string(buf, len);
+}
+
+constexpr const char* kPropertyPrefix = "ov:";
+
 } // namespace
+
+void set_host_property(const std::string& key, const std::string& value) {
+  std::lock_guard<std::mutex> lock(host_mutex());
+  for (auto& kv : host_properties()) {
+    if (kv.first == key) {
+      kv.second = value;
+      return;
+    }
+  }
+  host_properties().emplace_back(key, value);
+}
+
+std::vector<ImportedModel> imported_models() {
+  std::lock_guard<std::mutex> lock(host_mutex());
+  return imported();
+}
 
 // Loading is attempted exactly once via std::call_once.  If the first attempt
 // fails (e.g. library not on LD_LIBRARY_PATH), subsequent calls return false
@@ -54,7 +99,7 @@ bool OpenvinoBackend::ensure_loaded() const {
           "OpenVINO runtime not found (dlopen failed: %s). "
           "Ensure 'libopenvino_c.so' is on your library search path "
           "(set OPENVINO_LIB_PATH or LD_LIBRARY_PATH), or install with: "
-          "pip install \"openvino>=2025.1.0,<2026.0.0\"",
+          "pip install openvino",
           dlerror());
       return;
     }
@@ -93,6 +138,16 @@ bool OpenvinoBackend::ensure_loaded() const {
     LOAD_SYM(shape_free, ov_shape_free)
 
 #undef LOAD_SYM
+
+    // [executorch_openvino] Optional symbols (see OpenvinoFunctions).
+    dlerror();
+    ov_.core_set_properties = reinterpret_cast<decltype(ov_.core_set_properties)>(
+        dlsym(handle, "ov_core_set_properties"));
+    ov_.compiled_model_get_property =
+        reinterpret_cast<decltype(ov_.compiled_model_get_property)>(
+            dlsym(handle, "ov_compiled_model_get_property"));
+    ov_.free = reinterpret_cast<decltype(ov_.free)>(dlsym(handle, "ov_free"));
+    dlerror();
 
     loaded_ = true;
     ET_LOG(
@@ -144,17 +199,58 @@ exr::Result<exr::DelegateHandle*> OpenvinoBackend::init(
   size_t data_size = processed->size();
 
   std::string device = "CPU";
+  ImportedModel record;
   for (auto& compile_spec : compile_specs) {
     if (std::strcmp(compile_spec.key, "device") == 0) {
-      const char* buf = static_cast<const char*>(compile_spec.value.buffer);
-      size_t len = compile_spec.value.nbytes;
-      // Strip trailing null bytes that may be included in nbytes.
-      while (len > 0 && buf[len - 1] == '\0') {
-        --len;
+      std::string value = spec_string(compile_spec);
+      if (!value.empty()) {
+        device = value;
       }
-      if (len > 0) {
-        device.assign(buf, len);
+    } else if (
+        std::strncmp(compile_spec.key, kPropertyPrefix, std::strlen(kPropertyPrefix)) == 0) {
+      record.requested.emplace_back(
+          compile_spec.key + std::strlen(kPropertyPrefix), spec_string(compile_spec));
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(host_mutex());
+    for (const auto& kv : host_properties()) {
+      record.requested.push_back(kv);
+    }
+  }
+  record.device = device;
+
+  // [executorch_openvino] The C API imports without properties; the CPU plugin applies the
+  // core's device properties to an import, so set them first (later entries win).
+  if (!record.requested.empty()) {
+    if (!ov_.core_set_properties) {
+      ET_LOG(
+          Error,
+          "OpenVINO: this program sets OpenVINO properties, but the OpenVINO runtime "
+          "has no ov_core_set_properties (install openvino 2026.4 or newer)");
+      ov_.core_free(core);
+      return exr::Error::NotSupported;
+    }
+    std::vector<ov_property_t> properties;
+    properties.reserve(record.requested.size());
+    for (const auto& kv : record.requested) {
+      properties.push_back({kv.first.c_str(), kv.second.c_str()});
+    }
+    status = ov_.core_set_properties(
+        core, device.c_str(), properties.size(), properties.data());
+    if (status != OV_STATUS_OK) {
+      std::string listed;
+      for (const auto& kv : record.requested) {
+        listed += (listed.empty() ? "" : ", ") + kv.first + "=" + kv.second;
       }
+      ET_LOG(
+          Error,
+          "OpenVINO: device %s refused the properties %s (status=%d)",
+          device.c_str(),
+          listed.c_str(),
+          status);
+      ov_.core_free(core);
+      return exr::Error::InvalidArgument;
     }
   }
 
@@ -164,15 +260,23 @@ exr::Result<exr::DelegateHandle*> OpenvinoBackend::init(
   ov_.core_free(core);
 
   if (status != OV_STATUS_OK || !compiled_model) {
+    // [executorch_openvino] Name the properties: a value the plugin refuses fails here.
+    std::string listed;
+    for (const auto& kv : record.requested) {
+      listed += (listed.empty() ? " with " : ", ") + kv.first + "=" + kv.second;
+    }
     ET_LOG(
         Error,
-        "OpenVINO: failed to import model for device '%s' (status=%d)",
+        "OpenVINO: failed to import model for device '%s'%s (status=%d)",
         device.c_str(),
+        listed.c_str(),
         status);
     return exr::Error::Internal;
   }
 
-  processed->Free();
+  // [executorch_openvino] Upstream freed the blob here; the CPU plugin's imported model still
+  // points into it (a crash on the first run of any program over ~128 KiB of weights). It is
+  // moved into the handle below and freed in destroy().
 
   ov_infer_request_t* infer_request = nullptr;
   status =
@@ -198,9 +302,30 @@ exr::Result<exr::DelegateHandle*> OpenvinoBackend::init(
     ov_.compiled_model_free(compiled_model);
     return exr::Error::MemoryAllocationFailed;
   }
-  new (handle) ExecutionHandle;
-  handle->compiled_model = compiled_model;
-  handle->infer_request = infer_request;
+  new (handle)
+      ExecutionHandle{compiled_model, infer_request, std::move(*processed)};
+
+  // [executorch_openvino] What the model really runs in, for the host to report.
+  auto read_property = [&](const char* key) {
+    std::string out;
+    char* value = nullptr;
+    if (ov_.compiled_model_get_property &&
+        ov_.compiled_model_get_property(compiled_model, key, &value) ==
+            OV_STATUS_OK &&
+        value) {
+      out = value;
+      if (ov_.free) {
+        ov_.free(value);
+      }
+    }
+    return out;
+  };
+  record.precision = read_property("INFERENCE_PRECISION_HINT");
+  record.num_threads = read_property("INFERENCE_NUM_THREADS");
+  {
+    std::lock_guard<std::mutex> lock(host_mutex());
+    imported().push_back(std::move(record));
+  }
 
   return handle;
 }
@@ -332,6 +457,7 @@ void OpenvinoBackend::destroy(exr::DelegateHandle* handle) const {
     ov_.compiled_model_free(execution_handle->compiled_model);
     execution_handle->compiled_model = nullptr;
   }
+  execution_handle->blob.Free(); // [executorch_openvino] after the model that points into it
 }
 
 exr::Result<ov_tensor_t*> OpenvinoBackend::create_ov_tensor(

@@ -28,6 +28,9 @@ namespace openvino {
 struct ExecutionHandle {
   ov_compiled_model_t* compiled_model = nullptr;
   ov_infer_request_t* infer_request = nullptr;
+  // [executorch_openvino] The CPU plugin's import keeps pointing into the blob (its weights are
+  // not copied), so the blob lives as long as the compiled model; freed in destroy().
+  exr::FreeableBuffer blob;
 };
 
 class OpenvinoBackend final : public ::exr::BackendInterface {
