@@ -224,11 +224,43 @@ def test_native_runner_matches_the_standin_on_8da4w_and_rejects_bad_input(tiny_p
                            ([f"--model_path={program}", "--prompt_tokens=1,512"], "outside the vocabulary"),
                            ([f"--model_path={program}", "--prompt_tokens=1", f"--max_new_tokens={MAX_SEQ_LEN}"],
                             "exceeds the program's KV cache"),
-                           (["--model_path=README.md", "--prompt_tokens=1"], "cannot load README.md"),
+                           (["--model_path=README.md", "--prompt_tokens=1"], "is not a valid ExecuTorch program"),
                            (["--bogus=1"], "unknown flag --bogus"),
                            ([f"--model_path={program}", "--prompt_tokens=1", "--max_new_tokens=x"], "invalid value")]:
         proc = subprocess.run([str(binary), *args], capture_output=True, text=True, cwd=REPO, timeout=60)
-        assert_one_error_line(proc, 1 if "cannot load" in fragment else 2, fragment)
+        assert_one_error_line(proc, 1 if "not a valid" in fragment else 2, fragment)
+
+
+@pytest.mark.slow
+def test_native_runner_checks_the_program_card_first(tiny_programs, tmp_path):
+    """text_generation_runner verifies cards as xnn_executor_runner does: a carded program is
+    "verified"; a damaged copy beside its card, or a program without one under require, is
+    refused with exit 5 before the runtime reads it."""
+    import shutil
+
+    binary = native_runner_or_skip()
+    program = tiny_programs["fp32"]
+
+    def run(path: Path, *flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(binary), f"--model_path={path}", "--prompt_tokens=1,2", "--max_new_tokens=2",
+                               "--json", *flags], capture_output=True, text=True, cwd=REPO, timeout=120)
+
+    ok = run(program)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["verification"] == "verified"
+    damaged = tmp_path / program.name
+    data = bytearray(program.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of the weights: a valid program with other weights
+    damaged.write_bytes(bytes(data))
+    shutil.copy(program.with_name(program.name + ".json"), tmp_path / (program.name + ".json"))
+    assert_one_error_line(run(damaged), 5, "does not match its card")
+    assert run(damaged, "--verify_program=off").returncode == 0  # what the digest alone catches
+    bare = tmp_path / "bare" / program.name
+    bare.parent.mkdir()
+    shutil.copy(program, bare)
+    assert_one_error_line(run(bare, "--verify_program=require"), 5, "has no program card")
+    assert json.loads(run(bare).stdout)["verification"] == "untrusted (no card)"
+    assert_one_error_line(run(program, "--verify_program=maybe"), 2, "--verify_program must be")
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from examples.runner.client import REPO_ROOT, RunnerFailed, RunnerNotBuilt
+from examples.runner.client import EXIT_CODES, REPO_ROOT, RunnerFailed, RunnerNotBuilt
 
 DEFAULT_TEXT_RUNNER = REPO_ROOT / "cmake-out" / "text_generation_runner"
 RUNNERS = ("native", "python-standin", "llama.cpp")
@@ -58,7 +58,9 @@ def generate_tokens(program: Path, prompt: Sequence[int], *, runner: str = "nati
         raise RunnerFailed(f"{runner} runner took longer than {timeout:.0f} s") from None
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-        raise RunnerFailed(lines[-1][len("error: "):] if lines else f"{runner} runner exited with {done.returncode}")
+        kind = EXIT_CODES.get(done.returncode, ("error",))[0]  # e.g. "verification" (exit 5)
+        raise RunnerFailed(lines[-1][len("error: "):] if lines else f"{runner} runner exited with {done.returncode}",
+                           exit_code=done.returncode, kind=kind)
     try:
         report = json.loads(done.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):

@@ -3,13 +3,18 @@
 # bracketed list of double-quoted strings so the CMake parser can read it.
 RUNNER_SRCS = [
     "xnn_executor_runner.cpp",
-    "runner_io.cpp",
-    "crash_guard.cpp",
-    "run_limits.cpp",
     "runner_inputs.cpp",
     "runner_report.cpp",
+]
+
+# Compiled into text_generation_runner too: the card check (program_verification.h) and what it
+# needs (one-line errors and exit codes, the out-of-memory path, the crash phase).
+RUNNER_SHARED_SRCS = [
     "program_verification.cpp",
     "blake3_threads.cpp",
+    "runner_io.cpp",
+    "run_limits.cpp",
+    "crash_guard.cpp",
 ]
 
 RUNNER_HEADERS = [

@@ -13,6 +13,7 @@ def define_common_targets():
             "//:executorch_kernels_quantized",
             "//:executorch_threadpool",
             "//:gflags",
+            "//runtime/executor_runner:runner_shared",
             "//third-party/executorch_llm_ops:llm_custom_ops",
         ],
         visibility = ["PUBLIC"],

@@ -4,6 +4,11 @@
 //
 //   text_generation_runner --model_path=stories15m_xnnpack_fp32.pte --prompt_tokens=1,15,27
 //       [--max_new_tokens=32] [--temperature=0] [--top_p=1] [--seed=0] [--num_threads=1] [--json]
+//       [--verify_program=auto|require|off]
+//
+// The program is checked against its card first, exactly as xnn_executor_runner does it
+// (runtime/executor_runner/program_verification.h: size, BLAKE3 digest, layout, forward's inputs
+// and outputs; exit 5), and the runtime then loads the very bytes that were hashed.
 //
 // The llama::custom_sdpa / llama::update_cache kernels are compiled in from ExecuTorch's
 // sources (third-party/executorch_llm_ops); the wheel ships them only inside a libtorch extension.
@@ -24,10 +29,13 @@
 #include <gflags/gflags.h>
 #include <nlohmann/json.hpp>
 
+#include <executorch/extension/data_loader/buffer_data_loader.h>
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
 #include <executorch/runtime/platform/platform.h>
 #include <executorch/runtime/platform/runtime.h>
+
+#include "program_verification.h"
 
 // The wheel ships libexecutorch_threadpool.so but not threadpool.h: declare what we call.
 namespace executorch::extension::threadpool {
@@ -49,6 +57,9 @@ DEFINE_int32(num_threads, 1, "Threads for XNNPACK and the custom ops; 0 = all co
 DEFINE_string(stop_tokens, "", "Comma-separated token ids that end generation (kept in the output).");
 DEFINE_bool(json, false, "Print one JSON object on stdout instead of the text report.");
 DEFINE_bool(verbose, false, "Show the ExecuTorch runtime's own log messages on stderr.");
+DEFINE_string(verify_program, "auto",
+              "Check the program against its card (<program>.json) before loading it: auto (when a card "
+              "is there), require (refuse a program without one), off. A mismatch is exit 5.");
 
 namespace {
 
@@ -214,6 +225,7 @@ int main(int argc, char** argv) {
   if (FLAGS_temperature < 0) fail(kUsageExit, "--temperature must be >= 0");
   if (!(FLAGS_top_p > 0 && FLAGS_top_p <= 1)) fail(kUsageExit, "--top_p must be in (0, 1]");
   if (FLAGS_num_threads < 0) fail(kUsageExit, "--num_threads must be >= 0 (0 = all cores)");
+  const xnn_runner::VerifyMode verify_mode = xnn_runner::parse_verify_mode(FLAGS_verify_program);
 
   unsigned threads = FLAGS_num_threads > 0 ? FLAGS_num_threads : std::max(1u, std::thread::hardware_concurrency());
   if (auto* pool = executorch::extension::threadpool::get_threadpool()) {
@@ -223,8 +235,16 @@ int main(int argc, char** argv) {
 
   const long baseline_rss_kb = current_rss_kib();
   const auto load_start = Clock::now();
-  Module module(FLAGS_model_path, Module::LoadMode::Mmap);
+  // Card check before the runtime reads a byte; the module then loads the mapped, hashed bytes.
+  const xnn_runner::MappedProgram bytes(FLAGS_model_path);
+  const xnn_runner::Verification verification = xnn_runner::verify_program(FLAGS_model_path, bytes, verify_mode);
+  xnn_runner::check_compiled_for_this_cpu(verification, FLAGS_model_path);
+  xnn_runner::check_layout(FLAGS_model_path, bytes);
+  Module module(std::make_unique<executorch::extension::BufferDataLoader>(bytes.data(), bytes.size()));
   if (Error e = module.load_method("forward"); e != Error::Ok) fail(kErrorExit, "cannot load " + FLAGS_model_path + ": " + err_text(e));
+  if (auto meta = module.method_meta("forward"); meta.ok()) {
+    xnn_runner::check_method_against_card(verification, meta.get(), FLAGS_model_path, "forward");
+  }
   const int64_t max_seq_len = metadata(module, "get_max_seq_len", 0);
   const int64_t vocab_size = metadata(module, "get_vocab_size", 0);
   if (!metadata(module, "use_kv_cache", 1)) fail(kUsageExit, FLAGS_model_path + " has no KV cache: export it with the LLM exporter");
@@ -277,13 +297,14 @@ int main(int argc, char** argv) {
       {"prompt_tokens", prompt.size()}, {"generated_tokens", generated.size()}, {"tokens", generated},
       {"load_ms", load_ms}, {"time_to_first_token_ms", ttft_ms}, {"prefill_ms", ttft_ms}, {"decode_ms", decode_ms},
       {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"peak_rss_kb", peak_rss_kib()},
-      {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", stop_reason}};
+      {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", stop_reason},
+      {"verification", verification.status}, {"verify_ms", verification.digest_ms}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
   } else {
     std::printf("runner: native\nprogram: %s\ntokens: %s\n", FLAGS_model_path.c_str(), join(generated).c_str());
     for (const char* key : {"prompt_tokens", "generated_tokens", "time_to_first_token_ms", "prefill_tok_s",
-                            "decode_tok_s", "peak_rss_kb", "stop_reason"}) {
+                            "decode_tok_s", "peak_rss_kb", "stop_reason", "verification"}) {
       std::printf("%s: %s\n", key, report[key].is_string() ? report[key].get<std::string>().c_str() : report[key].dump().c_str());
     }
   }

@@ -32,10 +32,15 @@ class Checker(RepoState):
         if not (self.root / rel).is_file():
             return None
         try:
-            return list(self.evaluator.bzl_value(rel, "RUNNER_SRCS"))
+            srcs = list(self.evaluator.bzl_value(rel, "RUNNER_SRCS"))
         except Exception as e:  # noqa: BLE001 - any evaluation error is a finding
             self.add(rel, f"cannot read RUNNER_SRCS: {describe(e)}")
             return None
+        try:  # sources the runner shares with text_generation_runner (optional list)
+            srcs += list(self.evaluator.bzl_value(rel, "RUNNER_SHARED_SRCS"))
+        except Exception:  # noqa: BLE001 - absent: the runner has no shared sources
+            pass
+        return srcs
 
     def run(self, semantic: bool = True) -> list[Finding]:
         layout.check_buckconfig(self)
