@@ -104,3 +104,30 @@ def test_define_missing_torchvision_schemas_is_idempotent():
     assert define_missing_torchvision_schemas() == []
     assert define_missing_torchvision_schemas() == []
     assert _has_op("nms") and _has_op("qnms")
+
+
+def test_zero_initialised_heads_get_random_weights():
+    """torchvision zero-initialises ViT's classifier head: left so, every output is its bias and
+    any program matches eager exactly. The zoo's random weights give such heads random values."""
+    from examples.models.torchvision_models import randomize_zero_heads
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    torch.nn.init.zeros_(model[2].weight)
+    torch.nn.init.zeros_(model[2].bias)
+    first = model[0].weight.detach().clone()
+    assert randomize_zero_heads(model) == ["2"]
+    assert torch.equal(model[0].weight, first)  # layers with weights keep them
+    x = torch.randn(2, 8, generator=torch.Generator().manual_seed(0))
+    assert model(x).std() > 0
+
+
+@pytest.mark.slow
+def test_vit_random_weights_carry_signal_and_have_their_own_cache_key():
+    from examples.benchmark.cache import weights_id
+
+    spec = MODELS["vit"]
+    model, (x,) = spec.factory(None)
+    with torch.no_grad():
+        out = model(torch.cat([x, -x]))
+    assert float((out[0] - out[1]).abs().max()) > 1e-3  # outputs depend on the input
+    assert weights_id("random", spec) != weights_id("random", MODELS["mv2"]) == "random"

@@ -57,7 +57,8 @@ def tensors_digest(batches) -> str:
 def weights_id(weights: str, spec=None) -> str:
     """A stable identity for the resolved weights choice (``pretrained``/``random``/a file)."""
     if weights == "random":
-        return "random"
+        revision = getattr(spec, "random_init_revision", 0)
+        return f"random:r{revision}" if revision else "random"
     if weights == "pretrained":
         from examples.models.weights import cached_checkpoint
 

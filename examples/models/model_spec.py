@@ -30,6 +30,9 @@ class ModelSpec:
     # Builds (model, example_inputs) from a local folder of weights (--weights FOLDER), e.g. a
     # Hugging Face save_pretrained folder; None: only state_dict files.
     folder_loader: Callable[[object], tuple[torch.nn.Module, tuple]] | None = None
+    # Bumped when the factory's random initialisation changes, so cached programs built from the
+    # old random weights are not reused (they are keyed by "random" plus this, not by a digest).
+    random_init_revision: int = 0
 
 
 def random_inputs(*shapes: tuple[int, ...], seed: int = 0) -> tuple[torch.Tensor, ...]:

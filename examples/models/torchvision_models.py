@@ -33,6 +33,24 @@ def settle_batchnorm(model: torch.nn.Module, image_size: int, batches: int = 2, 
     model.eval()
 
 
+def randomize_zero_heads(model: torch.nn.Module) -> list[str]:
+    """Give Linear layers that torchvision initialises to zero (ViT's classifier head) random
+    weights; returns their names.
+
+    A zero head makes every output exactly its (zero) bias whatever the input: every program,
+    int8 or not, then matches eager "exactly" and accuracy checks judge nothing.
+    """
+    changed = []
+    generator = torch.Generator().manual_seed(2)
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and not module.weight.detach().any():
+            with torch.no_grad():
+                bound = module.in_features ** -0.5
+                module.weight.copy_(torch.empty_like(module.weight).uniform_(-bound, bound, generator=generator))
+            changed.append(name)
+    return changed
+
+
 def classifier_factory(builder: str, image_size: int, **kwargs):
     """A factory for ``torchvision.models.<builder>`` taking a single NCHW image batch."""
 
@@ -41,6 +59,7 @@ def classifier_factory(builder: str, image_size: int, **kwargs):
         torch.manual_seed(0)  # random initialisation is reproducible
         model = getattr(tv.models, builder)(weights=weights, **kwargs)
         if weights is None:
+            randomize_zero_heads(model)
             settle_batchnorm(model, image_size)
         return model.eval(), random_inputs((1, 3, image_size, image_size))
 

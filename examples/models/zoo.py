@@ -34,7 +34,8 @@ MODELS: dict[str, ModelSpec] = {
                   "torchvision Inception V3", "Inception_V3_Weights.IMAGENET1K_V1", image_size=299,
                   mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
         ModelSpec("vit", classifier_factory("vit_b_16", 224), (_IMG,), "dynamic_per_channel",
-                  "torchvision ViT-B/16", "ViT_B_16_Weights.IMAGENET1K_V1", image_size=224),
+                  "torchvision ViT-B/16", "ViT_B_16_Weights.IMAGENET1K_V1", image_size=224,
+                  random_init_revision=1),  # 1: random head (torchvision's is zero: constant outputs)
         ModelSpec("dl3", segmentation_factory("deeplabv3_resnet50", 224), (_IMG,), "static_per_channel",
                   "torchvision DeepLabV3 ResNet-50 (segmentation)",
                   "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1"),
