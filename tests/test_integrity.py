@@ -195,6 +195,53 @@ def _run_with_card(runner, program: Path, folder: Path, card: dict):
 
 
 @pytest.mark.slow
+def test_verify_cache_skips_the_hash_only_while_the_file_is_unchanged(carded_q8, runner_binary, tmp_path):
+    """--verify_cache remembers a digest by (device, inode, size, mtime, ctime): an unchanged
+    program is not hashed again; a file written less than 2 s ago is never remembered (a write
+    in the same timestamp tick could hide); an in-place change, or a card naming another digest,
+    is caught as before; off remembers nothing."""
+    import time
+
+    exported, _ = carded_q8
+    folder, cache = tmp_path / "p", tmp_path / "cache"
+    folder.mkdir()
+    program = folder / exported.path.name
+    program.write_bytes(exported.path.read_bytes())
+    cards.write_card(program, cards.read_card(exported.path))
+
+    def run(*flags):
+        done = client.run_raw(runner_binary, f"--model_path={program}", "--num_iters=1", "--warmup_iters=0",
+                              "--json", f"--verify_cache={cache}", *flags)
+        return done, (json.loads(done.stdout) if done.returncode == 0 else None)
+
+    _, fresh = run()
+    assert fresh["verification"] == "verified" and not fresh["verify_cached"]
+    assert not cache.exists() or not list(cache.iterdir())  # too fresh to remember
+    time.sleep(2.2)
+    assert not run()[1]["verify_cached"]  # hashed, and now remembered
+    _, again = run()
+    assert again["verification"] == "verified" and again["verify_cached"]
+    assert not run("--verify_cache=off")[1]["verify_cached"]
+    # A card that names another digest is not satisfied by the remembered one.
+    card = cards.read_card(program)
+    good_hex = card["program"]["digest"]["hex"]
+    card["program"]["digest"]["hex"] = "0" * len(good_hex)
+    cards.write_card(program, card)
+    done, _ = run()
+    assert done.returncode == 5 and "does not match its card" in done.stderr
+    card["program"]["digest"]["hex"] = good_hex
+    cards.write_card(program, card)
+    # One flipped byte written in place (same inode, same size): its ctime moves, so it is hashed.
+    with open(program, "r+b") as f:
+        f.seek(program.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0x10]))
+    done, _ = run()
+    assert done.returncode == 5 and "does not match its card" in done.stderr, done.stderr
+
+
+@pytest.mark.slow
 def test_runner_checks_the_cards_method_signature_and_cpu_class(carded_q8, runner_binary, tmp_path):
     from examples.quantization.cpu_caps import detect
 
@@ -274,12 +321,16 @@ def test_verification_cost_summary_is_a_ratio_of_medians():
     from tools.verification_cost.__main__ import summarize, table
 
     runs = {"off": [{"runner_ms": 20.0 + i % 3, "process_ms": 30.0, "verify_ms": 0.0} for i in range(9)],
-            "auto": [{"runner_ms": 25.0 + i % 3, "process_ms": 33.0, "verify_ms": 4.0} for i in range(9)]}
+            "auto": [{"runner_ms": 25.0 + i % 3, "process_ms": 33.0, "verify_ms": 4.0} for i in range(9)],
+            "cached": [{"runner_ms": 21.0 + i % 3, "process_ms": 30.3, "verify_ms": 0.1} for i in range(9)]}
     summary = summarize(runs)
-    assert summary["runner_ms"]["off_median"] == 21.0 and summary["runner_ms"]["auto_median"] == 26.0
-    assert summary["runner_ms"]["overhead"] == pytest.approx(5 / 21)
-    assert summary["process_ms"]["overhead"] == pytest.approx(0.1) and summary["verify_ms_median"] == 4.0
-    assert "+23.8 %" in table(summary) and "+10.0 %" in table(summary)
+    assert summary["auto"]["runner_ms"]["off_median"] == 21.0 and summary["auto"]["runner_ms"]["median"] == 26.0
+    assert summary["auto"]["runner_ms"]["overhead"] == pytest.approx(5 / 21)
+    assert summary["auto"]["process_ms"]["overhead"] == pytest.approx(0.1)
+    assert summary["auto"]["verify_ms_median"] == 4.0 and summary["cached"]["verify_ms_median"] == 0.1
+    assert summary["cached"]["runner_ms"]["overhead"] == pytest.approx(1 / 21)
+    text = table(summary)
+    assert "+23.8 %" in text and "+10.0 %" in text and "+4.8 %" in text and "+1.0 %" in text
 
 
 def test_campaign_keeps_few_mutated_copies_in_flight():

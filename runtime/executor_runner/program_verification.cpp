@@ -8,7 +8,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -95,6 +97,9 @@ MappedProgram::MappedProgram(const std::string& path) {
     fail(kErrorExit, "model path " + path + " is not a regular file");
   }
   size_ = static_cast<size_t>(st.st_size);
+  identity_ = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+               static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec,
+               static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec};
   if (size_ == 0) {
     ::close(fd);
     fail(kErrorExit, path + " is empty, not an ExecuTorch program");
@@ -156,7 +161,64 @@ std::string blake3_hex(const uint8_t* data, size_t size) {
   return hex;
 }
 
-Verification verify_program(const std::string& path, const MappedProgram& bytes, VerifyMode mode) {
+std::string resolve_verify_cache(const std::string& flag) {
+  if (flag == "off") return "";
+  if (flag != "on") {
+    if (flag.empty()) fail(kUsageExit, "--verify_cache must be on, off or a folder");
+    return flag;
+  }
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/executorch-runner/verified";
+  if (home != nullptr && home[0] == '/') return std::string(home) + "/.cache/executorch-runner/verified";
+  return "";  // nowhere to remember: every run hashes
+}
+
+namespace {
+
+std::string cache_entry_path(const std::string& dir, const MappedProgram::Identity& id) {
+  return dir + "/" + std::to_string(id.device) + "-" + std::to_string(id.inode) + ".json";
+}
+
+// The digest an entry vouches for, when it describes this very file unchanged; else "".
+std::string cached_digest(const std::string& dir, const MappedProgram& bytes) {
+  if (dir.empty()) return "";
+  std::ifstream file(cache_entry_path(dir, bytes.identity()));
+  if (!file) return "";
+  const nlohmann::json entry = nlohmann::json::parse(file, nullptr, /*allow_exceptions=*/false);
+  const MappedProgram::Identity& id = bytes.identity();
+  const auto number = [&](const char* key) { return member(entry, key).is_number_integer() ? member(entry, key).get<int64_t>() : -1; };
+  if (number("size") != static_cast<int64_t>(bytes.size()) || number("mtime_ns") != id.mtime_ns ||
+      number("ctime_ns") != id.ctime_ns || !member(entry, "blake3").is_string()) {
+    return "";
+  }
+  return member(entry, "blake3").get<std::string>();
+}
+
+// Best effort: a folder that cannot be written only means the next run hashes again.
+void remember_digest(const std::string& dir, const MappedProgram& bytes, const std::string& digest) {
+  const MappedProgram::Identity& id = bytes.identity();
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1000000000LL + now.tv_nsec;
+  if (dir.empty() || id.ctime_ns > now_ns - 2000000000LL) return;  // too fresh: see the header
+  std::string partial;
+  for (size_t at = dir.find('/', 1); ; at = dir.find('/', at + 1)) {  // mkdir -p, private
+    partial = dir.substr(0, at);
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) return;
+    if (at == std::string::npos) break;
+  }
+  const nlohmann::json entry = {{"size", bytes.size()}, {"mtime_ns", id.mtime_ns}, {"ctime_ns", id.ctime_ns},
+                                {"blake3", digest}};
+  const std::string text = entry.dump() + "\n";
+  std::string error;
+  write_file_atomic(cache_entry_path(dir, id), text.data(), text.size(), error);
+}
+
+}  // namespace
+
+Verification verify_program(const std::string& path, const MappedProgram& bytes, VerifyMode mode,
+                            const std::string& cache_dir) {
   Verification v;
   v.mode = mode;
   if (mode == VerifyMode::kOff) {
@@ -183,11 +245,13 @@ Verification verify_program(const std::string& path, const MappedProgram& bytes,
     fail_verification("the card of " + path + " uses digest '" + algorithm + "'; only blake3 is supported");
   }
   const std::string want = member(member(expected, "digest"), "hex").get<std::string>();
-  const std::string got = blake3_hex(bytes.data(), bytes.size());
+  v.cached = !want.empty() && cached_digest(cache_dir, bytes) == want;
+  const std::string got = v.cached ? want : blake3_hex(bytes.data(), bytes.size());
   if (got != want) {
     fail_verification(path + " does not match its card: blake3 digest " + got.substr(0, 16) + "... != " +
                       want.substr(0, 16) + "... (modified or damaged copy)");
   }
+  if (!v.cached) remember_digest(cache_dir, bytes, got);
   v.trusted = true;
   v.status = "verified";
   v.digest_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -36,10 +36,17 @@ class MappedProgram {
   MappedProgram& operator=(const MappedProgram&) = delete;
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  // The mapped file's identity and change times (fstat of the descriptor that was mapped).
+  struct Identity {
+    uint64_t device = 0, inode = 0;
+    int64_t mtime_ns = 0, ctime_ns = 0;
+  };
+  const Identity& identity() const { return identity_; }
 
  private:
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  Identity identity_;
 };
 
 // The file's layout as its extended header ("eh00") states it, checked in every mode (cheap,
@@ -50,16 +57,31 @@ class MappedProgram {
 // valid program) on a mismatch.
 void check_layout(const std::string& path, const MappedProgram& bytes);
 
+// Where verified digests are remembered, from --verify_cache: "on" (the default folder,
+// $XDG_CACHE_HOME or ~/.cache, then executorch-runner/verified), "off" (returns ""), or a folder.
+//
+// Why: hashing is most of what verification costs (BLAKE3 reads about 3 GB/s per AVX2 core), and
+// a program is usually run many times unchanged. As Linux IMA does for measured files, a digest
+// is re-computed only when the file may have changed: an entry names the file (device, inode)
+// with its size, mtime and ctime, and the digest it had; a run whose file and card still match
+// the entry skips the hash. Any write to the file changes its ctime, which only root can set
+// back, and a copy is a new inode. Entries are written only for files whose ctime is over 2 s
+// old, so a write in the same timestamp tick as the check cannot hide behind it.
+std::string resolve_verify_cache(const std::string& flag);
+
 struct Verification {
   VerifyMode mode = VerifyMode::kAuto;
   bool trusted = false;  // a card was present and the bytes match it
+  bool cached = false;   // the digest came from the verify cache (the file had not changed)
   std::string status;    // "verified" | "untrusted (no card)" | "not checked"
   double digest_ms = 0;  // time spent reading the card and hashing
   nlohmann::json card;   // null when there is none
 };
 
-// Size and digest against the card (see above); exit 5 on a mismatch.
-Verification verify_program(const std::string& path, const MappedProgram& bytes, VerifyMode mode);
+// Size and digest against the card (see above); exit 5 on a mismatch. `cache_dir` (from
+// resolve_verify_cache; "" = no cache) may stand in for the hash of an unchanged file.
+Verification verify_program(const std::string& path, const MappedProgram& bytes, VerifyMode mode,
+                            const std::string& cache_dir = "");
 
 // The method's input/output dtypes and shapes against the card's; exit 5 on a mismatch.
 // No-op for an untrusted program or a card without this method.

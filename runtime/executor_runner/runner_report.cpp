@@ -119,6 +119,7 @@ void print_json(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
       {"load_ms", r.load_ms},
       {"verification", r.verification},
       {"verify_ms", r.verify_ms},
+      {"verify_cached", r.verify_cached},
       {"method_init_ms", r.method_init_ms},
       {"first_iter_ms", r.first_iter_ms},
       {"warmup_iters", r.warmup_iters},
@@ -159,8 +160,8 @@ void print_text(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
   std::printf("program size: %llu bytes (%.2f MiB)\n", static_cast<unsigned long long>(r.program_size_bytes),
               static_cast<double>(r.program_size_bytes) / (1024.0 * 1024.0));
   std::printf("threads: %u (cpus %s)\n", r.threads, cpus.c_str());
-  std::printf("load: %.3f ms (program %s; card check and digest %.3f ms)\n", r.load_ms, r.verification.c_str(),
-              r.verify_ms);
+  std::printf("load: %.3f ms (program %s%s; card check and digest %.3f ms)\n", r.load_ms, r.verification.c_str(),
+              r.verify_cached ? ", digest from the verify cache" : "", r.verify_ms);
   std::printf("method init: %.3f ms\n", r.method_init_ms);
   std::printf("first iteration: %.3f ms\n", r.first_iter_ms);
   std::printf("iterations: %zu measured after %d warm-up\n", r.samples_ms.size(), r.warmup_iters);

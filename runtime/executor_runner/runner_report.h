@@ -49,6 +49,7 @@ struct RunReport {
   uint64_t program_size_bytes = 0;
   std::string verification;  // "verified" | "untrusted (no card)" | "not checked"
   double verify_ms = 0;      // card + digest, part of load_ms
+  bool verify_cached = false;  // the digest came from the verify cache (unchanged file)
   double load_ms = 0;
   double method_init_ms = 0;
   double first_iter_ms = 0;

@@ -89,6 +89,10 @@ DEFINE_string(verify_program, "auto",
               "inputs/outputs, CPU class of ahead-of-time compiled code) before the runtime reads "
               "it; a mismatch exits with 5. auto: when a card is present (a program without one "
               "runs, reported untrusted) | require: refuse a program without a valid card | off.");
+DEFINE_string(verify_cache, "on",
+              "Remember verified digests so an unchanged program is not hashed again: on (under "
+              "$XDG_CACHE_HOME or ~/.cache, executorch-runner/verified), off, or a folder. An entry "
+              "holds only while the file's inode, size, mtime and ctime are those it was hashed with.");
 #if XNN_RUNNER_PROFILING
 DEFINE_string(prof_result_path, "prof_result.bin", "Where to write the ETDump (profiling build).");
 #endif
@@ -257,11 +261,12 @@ LoadedProgram load_program(const std::string& path, VerifyMode mode, RunReport& 
   LoadedProgram loaded;
   loaded.bytes = std::make_unique<MappedProgram>(path);
   report.program_size_bytes = loaded.bytes->size();
-  loaded.verification = verify_program(path, *loaded.bytes, mode);
+  loaded.verification = verify_program(path, *loaded.bytes, mode, resolve_verify_cache(FLAGS_verify_cache));
   check_compiled_for_this_cpu(loaded.verification, path);
   check_layout(path, *loaded.bytes);
   report.verification = loaded.verification.status;
   report.verify_ms = loaded.verification.digest_ms;
+  report.verify_cached = loaded.verification.cached;
   loaded.loader = std::make_unique<BufferDataLoader>(loaded.bytes->data(), loaded.bytes->size());
   Result<Program> program = Program::load(loaded.loader.get(), Program::Verification::InternalConsistency);
   if (!program.ok()) fail_runtime(path + " is not a valid ExecuTorch program", program.error());
@@ -345,7 +350,7 @@ int main(int argc, char** argv) {
       "Runs an ExecuTorch program with the XNNPACK delegate and reports per-iteration latency.\n"
       "  xnn_executor_runner --model_path=model.pte [--num_threads=1] [--input_path=a.bin,... | "
       "--input_manifest=inputs.json] [--output_path=out] [--json] [--timeout_s=S] [--max_memory_mb=M]\n"
-      "  [--verify_program=auto|require|off]");
+      "  [--verify_program=auto|require|off] [--verify_cache=on|off|DIR]");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   const PrintOutput print = check_flags(argc, argv);
   const VerifyMode verify_mode = parse_verify_mode(FLAGS_verify_program);

@@ -60,6 +60,7 @@ DEFINE_bool(verbose, false, "Show the ExecuTorch runtime's own log messages on s
 DEFINE_string(verify_program, "auto",
               "Check the program against its card (<program>.json) before loading it: auto (when a card "
               "is there), require (refuse a program without one), off. A mismatch is exit 5.");
+DEFINE_string(verify_cache, "on", "Remember verified digests (as xnn_executor_runner): on, off or a folder.");
 
 namespace {
 
@@ -237,7 +238,8 @@ int main(int argc, char** argv) {
   const auto load_start = Clock::now();
   // Card check before the runtime reads a byte; the module then loads the mapped, hashed bytes.
   const xnn_runner::MappedProgram bytes(FLAGS_model_path);
-  const xnn_runner::Verification verification = xnn_runner::verify_program(FLAGS_model_path, bytes, verify_mode);
+  const xnn_runner::Verification verification = xnn_runner::verify_program(
+      FLAGS_model_path, bytes, verify_mode, xnn_runner::resolve_verify_cache(FLAGS_verify_cache));
   xnn_runner::check_compiled_for_this_cpu(verification, FLAGS_model_path);
   xnn_runner::check_layout(FLAGS_model_path, bytes);
   Module module(std::make_unique<executorch::extension::BufferDataLoader>(bytes.data(), bytes.size()));
@@ -298,7 +300,8 @@ int main(int argc, char** argv) {
       {"load_ms", load_ms}, {"time_to_first_token_ms", ttft_ms}, {"prefill_ms", ttft_ms}, {"decode_ms", decode_ms},
       {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"peak_rss_kb", peak_rss_kib()},
       {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", stop_reason},
-      {"verification", verification.status}, {"verify_ms", verification.digest_ms}};
+      {"verification", verification.status}, {"verify_ms", verification.digest_ms},
+      {"verify_cached", verification.cached}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
   } else {
