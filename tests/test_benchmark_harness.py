@@ -191,6 +191,22 @@ def test_cli_end_to_end_reuses_cached_programs(python_env, cache_dir, full_run, 
     assert (tmp_path / report.JSON_NAME).is_file() and (tmp_path / report.CHART_NAME).is_file()
 
 
+@pytest.mark.slow
+def test_cli_report_from_rerenders_an_earlier_run(python_env, full_run, tmp_path):
+    """--report_from measures nothing: the earlier run's report, summary lines recomputed; a file
+    that is not a benchmark.json is one error line."""
+    doc = json.loads((full_run[2] / report.JSON_NAME).read_text())
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps(dict(doc, comparisons=[])))
+    done = _cli(python_env, "--report_from", str(earlier), "--output_dir", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    again = json.loads((tmp_path / "out" / report.JSON_NAME).read_text())
+    assert again["records"] == doc["records"] and again["comparisons"]
+    assert "| backend | first iteration (ms) | subsequent iteration (ms) |" in done.stdout
+    bad = _cli(python_env, "--report_from", str(tmp_path / "out" / report.CHART_NAME), "--output_dir", str(tmp_path))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not a benchmark.json" in bad.stderr
+
+
 def test_rounds_interleave_backends_and_take_medians(cache_dir, monkeypatch):
     calls = []
     fake_means = {"ort_fp32": iter([5.0, 1.0, 3.0]), "eager": iter([9.0, 7.0, 8.0])}

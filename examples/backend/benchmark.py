@@ -23,6 +23,8 @@ flags.DEFINE_string("models", "mv2", "Comma-separated zoo models (see --list_mod
 flags.DEFINE_string("backends", "all",
                     "Comma-separated backends: portable, xnnpack_fp32, xnnpack_q8 (ExecuTorch, native runner), "
                     "ort_fp32, ort_int8 (ONNX Runtime), eager (PyTorch); 'all' for every one.")
+flags.DEFINE_string("report_from", None, "Measure nothing: re-render the reports of an earlier run (its benchmark.json) "
+                    "into --output_dir with this version's report code (summary lines recomputed).")
 flags.DEFINE_bool("tuned", False, "Add a row for tune's winner at each thread count (runs tune on each model "
                   "first: every candidate program is exported and checked once, then cached).")
 flags.DEFINE_string("threads", "1", "Comma-separated thread counts, e.g. 1,2,4 (the report adds speed-ups vs 1).")
@@ -100,6 +102,26 @@ def settings_from_flags():
     ), output_dir
 
 
+def rerender(path: Path) -> int:
+    """--report_from: the reports of an earlier run, its summary lines recomputed from its records."""
+    import json
+
+    from examples.benchmark.records import comparisons
+    from examples.benchmark.report import render_markdown, write_reports
+    from examples.export.export_cli import writable_dir
+
+    try:
+        doc = json.loads(path.read_text())
+        doc["comparisons"] = comparisons(doc["records"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise cli.UsageError(f"--report_from {path}: not a benchmark.json ({type(error).__name__}: "
+                             f"{cli.first_line(error)})") from None
+    paths = write_reports(doc, writable_dir(FLAGS.output_dir))
+    sys.stderr.write("[benchmark] wrote " + ", ".join(str(p) for p in paths.values()) + "\n")
+    sys.stdout.write(render_markdown(doc))
+    return 0
+
+
 def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -108,6 +130,8 @@ def main(argv):
 
         print(describe_zoo())
         return 0
+    if FLAGS.report_from:
+        return rerender(Path(FLAGS.report_from))
     settings, output_dir = settings_from_flags()
     eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow part
 

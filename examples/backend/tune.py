@@ -21,6 +21,7 @@ from pathlib import Path
 from absl import flags
 
 from examples.common import cli
+from examples.common.metrics import DEFAULT_MIN_SQNR_DB
 
 flags.DEFINE_string("model_name", None, "A zoo model (see --list_models) or my_pkg.my_module:factory.")
 flags.DEFINE_string("weights", "auto", "auto, pretrained (cached only), random, or a PATH to a state_dict file.")
@@ -33,7 +34,7 @@ flags.DEFINE_integer("num_calibration_samples", None, "Calibration samples (defa
 flags.DEFINE_string("eval_data", None, "Labelled ImageFolder: candidates are also held to --max_top1_drop.")
 flags.DEFINE_integer("eval_limit", None, "Evaluate an even spread of at most this many images.")
 flags.DEFINE_float("max_top1_drop", 1.0, "Largest top-1 drop vs eager, in percentage points (with --eval_data).")
-flags.DEFINE_float("min_sqnr_db", 20.0, "Smallest SQNR vs eager on held-out inputs, in dB.")
+flags.DEFINE_float("min_sqnr_db", DEFAULT_MIN_SQNR_DB, "Smallest SQNR vs eager on held-out inputs, in dB.")
 flags.DEFINE_string("delegates", "xnnpack,openvino", "Comma-separated delegates whose candidates to try "
                     "(openvino: when installed).")
 flags.DEFINE_enum("objective", "latency", ["latency", "first_result", "memory", "size"],

@@ -29,8 +29,9 @@ import json
 import math
 from pathlib import Path
 
-from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
 from examples.benchmark.backends import BACKENDS
+from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
+from examples.common.metrics import DEFAULT_MIN_SQNR_DB
 
 MARKDOWN_NAME = "benchmark.md"
 JSON_NAME = "benchmark.json"
@@ -113,7 +114,9 @@ def ratio_line(comparison: dict) -> str:
     else:
         value = f"**{ratio:.2f}x** ({'ExecuTorch faster' if ratio < 1 else 'peer faster'})"
     cls = comparison.get("accuracy_class", "overall")
-    scope = "overall" if cls == "overall" else f"{cls} (SQNR vs eager {'>=' if cls == 'fp32-class' else '<'} 40 dB)"
+    scope = {"overall": "overall",
+             "in-budget": f"in budget (SQNR vs eager >= {DEFAULT_MIN_SQNR_DB:g} dB, tune's default)"}.get(
+        cls, f"{cls} (SQNR vs eager {'>=' if cls == 'fp32-class' else '<'} 40 dB)")
     return (f"{scope}: best ExecuTorch ({BACKENDS[comparison['executorch_backend']].label}, "
             f"{fmt_ms(comparison['executorch_median_ms'])} ms) / best peer "
             f"({BACKENDS[comparison['peer_backend']].label}, {fmt_ms(comparison['peer_median_ms'])} ms) = {value}")

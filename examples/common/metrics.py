@@ -11,6 +11,10 @@ from typing import Sequence
 import numpy as np
 
 
+# The default accuracy budget of a reduced-precision program: SQNR vs eager on held-out inputs.
+# tune rejects candidates below it; the benchmark compares programs and peers inside it.
+DEFAULT_MIN_SQNR_DB = 20.0
+
 def _flat(outputs: Sequence) -> np.ndarray:
     arrays = [np.asarray(o, dtype=np.float64).reshape(-1) for o in outputs]
     return np.concatenate(arrays) if arrays else np.zeros(0)

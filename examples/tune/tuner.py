@@ -20,7 +20,7 @@ from examples.benchmark.cache import ArtifactCache
 from examples.benchmark.programs import ModelContext, Prepared, calibration_for, executorch_program
 from examples.benchmark.progress import GridProgress
 from examples.common import stats
-from examples.common.metrics import sqnr_db
+from examples.common.metrics import DEFAULT_MIN_SQNR_DB, sqnr_db
 from examples.runner import client
 from examples.tune.candidates import Candidate
 
@@ -41,7 +41,7 @@ class TuneSettings:
     eval_data: str | None = None
     eval_limit: int | None = None
     max_top1_drop: float = 1.0  # percentage points
-    min_sqnr_db: float = 20.0
+    min_sqnr_db: float = DEFAULT_MIN_SQNR_DB
     objective: str = "latency"
     warmup: int = 5
     iterations: int = 20
