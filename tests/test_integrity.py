@@ -318,7 +318,7 @@ def test_signature_covers_program_and_card(tmp_path):
 
 
 def test_verification_cost_summary_is_a_ratio_of_medians():
-    from tools.verification_cost.__main__ import summarize, table
+    from tools.verification_cost.summary import summarize, table
 
     runs = {"off": [{"runner_ms": 20.0 + i % 3, "process_ms": 30.0, "verify_ms": 0.0} for i in range(9)],
             "auto": [{"runner_ms": 25.0 + i % 3, "process_ms": 33.0, "verify_ms": 4.0} for i in range(9)],
