@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -222,6 +223,19 @@ def test_verify_cache_skips_the_hash_only_while_the_file_is_unchanged(carded_q8,
     _, again = run()
     assert again["verification"] == "verified" and again["verify_cached"]
     assert not run("--verify_cache=off")[1]["verify_cached"]
+    # The folder is bounded: past 1024 entries the least recently used go when one is written.
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    for i in range(1030):
+        stale = crowded / f"0-{i}.json"
+        stale.write_text("{}")
+        os.utime(stale, (1_000_000 + i, 1_000_000 + i))
+    done = client.run_raw(runner_binary, f"--model_path={program}", "--num_iters=1", "--warmup_iters=0",
+                          f"--verify_cache={crowded}")
+    assert done.returncode == 0, done.stderr
+    left = {f.name for f in crowded.iterdir()}
+    assert len(left) == 1024 and "0-0.json" not in left and "0-1029.json" in left
+    assert any(not name.startswith("0-") for name in left)  # the new entry stayed
     # A card that names another digest is not satisfied by the remembered one.
     card = cards.read_card(program)
     good_hex = card["program"]["digest"]["hex"]

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <set>
@@ -192,7 +194,24 @@ std::string cached_digest(const std::string& dir, const MappedProgram& bytes) {
       number("ctime_ns") != id.ctime_ns || !member(entry, "blake3").is_string()) {
     return "";
   }
+  ::utimensat(AT_FDCWD, cache_entry_path(dir, id).c_str(), nullptr, 0);  // recently used (see prune_cache)
   return member(entry, "blake3").get<std::string>();
+}
+
+// The folder keeps at most kMaxCacheEntries entries: past that, the least recently used go (a
+// hit touches its entry). Only a miss that writes an entry pays for the listing.
+constexpr size_t kMaxCacheEntries = 1024;
+
+void prune_cache(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<std::pair<fs::file_time_type, fs::path>> entries;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".json") entries.emplace_back(e.last_write_time(ec), e.path());
+  }
+  if (entries.size() <= kMaxCacheEntries) return;
+  std::sort(entries.begin(), entries.end());
+  for (size_t i = 0; i + kMaxCacheEntries < entries.size(); ++i) fs::remove(entries[i].second, ec);
 }
 
 // Best effort: a folder that cannot be written only means the next run hashes again.
@@ -212,7 +231,7 @@ void remember_digest(const std::string& dir, const MappedProgram& bytes, const s
                                 {"blake3", digest}};
   const std::string text = entry.dump() + "\n";
   std::string error;
-  write_file_atomic(cache_entry_path(dir, id), text.data(), text.size(), error);
+  if (write_file_atomic(cache_entry_path(dir, id), text.data(), text.size(), error)) prune_cache(dir);
 }
 
 }  // namespace

@@ -66,7 +66,8 @@ void check_layout(const std::string& path, const MappedProgram& bytes);
 // with its size, mtime and ctime, and the digest it had; a run whose file and card still match
 // the entry skips the hash. Any write to the file changes its ctime, which only root can set
 // back, and a copy is a new inode. Entries are written only for files whose ctime is over 2 s
-// old, so a write in the same timestamp tick as the check cannot hide behind it.
+// old, so a write in the same timestamp tick as the check cannot hide behind it. The folder
+// keeps the 1024 most recently used entries.
 std::string resolve_verify_cache(const std::string& flag);
 
 struct Verification {
