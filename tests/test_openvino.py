@@ -138,6 +138,22 @@ def test_program_properties_reach_openvino(toy_model, runner_path, tmp_path, mon
     assert error.value.exit_code == 1 and "INFERENCE_PRECISION_HINT=no_such_type" in message, message
 
 
+@pytest.mark.slow
+def test_the_runners_thread_count_replaces_the_programs(toy_model, runner_path, tmp_path, monkeypatch):
+    """A program that asks for 2 threads runs with the runner's 1: one entry per key, the host's."""
+    from executorch.exir.backend.backend_details import CompileSpec
+
+    from examples.export import openvino_lowering
+
+    monkeypatch.setattr(openvino_lowering, "property_specs", lambda precision: [
+        CompileSpec("ov:INFERENCE_PRECISION_HINT", precision.encode()), CompileSpec("ov:INFERENCE_NUM_THREADS", b"2")])
+    result, card = openvino_lowering.export_openvino_program(toy_model, toy_inputs())
+    program = openvino_lowering.save_openvino_program(result, card, tmp_path / "toy_openvino_fp32.pte")
+    [model] = run_toy(runner_path, program, tmp_path, threads=1).raw["delegate_models"]
+    assert model["requested"] == {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": "1"}
+    assert model["num_threads"] == "1"
+
+
 def test_reduced_precisions_are_offered_only_where_native():
     """bf16 / f16 programs only on CPUs that compute in them; asking for one elsewhere is an error
     rather than a program that silently runs f32."""

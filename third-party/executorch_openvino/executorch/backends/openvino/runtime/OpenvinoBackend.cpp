@@ -213,15 +213,26 @@ exr::Result<exr::DelegateHandle*> OpenvinoBackend::init(
     }
   }
   {
+    // The host's value replaces the program's for the same key (not a second entry: which of
+    // two equal keys OpenVINO keeps is not specified).
     std::lock_guard<std::mutex> lock(host_mutex());
     for (const auto& kv : host_properties()) {
-      record.requested.push_back(kv);
+      bool replaced = false;
+      for (auto& mine : record.requested) {
+        if (mine.first == kv.first) {
+          mine.second = kv.second;
+          replaced = true;
+        }
+      }
+      if (!replaced) {
+        record.requested.push_back(kv);
+      }
     }
   }
   record.device = device;
 
   // [executorch_openvino] The C API imports without properties; the CPU plugin applies the
-  // core's device properties to an import, so set them first (later entries win).
+  // core's device properties to an import, so set them first.
   if (!record.requested.empty()) {
     if (!ov_.core_set_properties) {
       ET_LOG(
