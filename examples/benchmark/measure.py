@@ -19,6 +19,15 @@ def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, thr
     program = prepared.info.get("per_thread", {}).get(threads, prepared.path)  # tuned: a winner per count
     m = runner.run_program(settings.runner_path, program, iters=iters.measured, warmup=iters.warmup,
                            threads=threads, inputs=inputs, output_path=out, timeout=settings.timeout_s)
+    ran_in = openvino_backend.ran_in(m.raw)  # what imported OpenVINO models said they compute in
+    precision = None  # fixed-precision backends: measure() fills in theirs
+    if backend == "tuned":  # the winner's at this thread count
+        precision = prepared.info["precisions"].get(threads)
+    elif backend in openvino_backend.EXECUTORCH_OPENVINO:  # what its card records
+        precision = prepared.info.get("precision")
+    if ran_in:
+        int8 = (precision or "").startswith("int8")
+        precision = f"int8 + {ran_in}" if int8 else ran_in
     ttfr = None
     if m.load_ms is not None and m.init_ms is not None:
         ttfr = m.load_ms + m.init_ms + m.first_ms
@@ -27,7 +36,7 @@ def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, thr
             "time_to_first_result_ms": ttfr, "peak_rss_bytes": m.peak_rss_bytes,
             "version": f"executorch {package_versions(('executorch',))['executorch']} (native runner)",
             "samples_ms": list(m.samples_ms), "cpu_ms": m.cpu_ms, "wall_ms": m.wall_ms, "outputs": m.outputs,
-            "openvino_ran_in": openvino_backend.ran_in(m.raw)}
+            "precision": precision}
 
 
 def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
@@ -64,14 +73,7 @@ def _measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, 
     if backend in openvino_backend.NATIVE:
         return openvino_backend.measure_peer(backend, ctx, prepared, threads, settings)
     if BACKENDS[backend].kind == "executorch":
-        result = _measure_executorch(backend, ctx, prepared, threads, settings)
-        ran_in = result.pop("openvino_ran_in")
-        if backend == "tuned":  # the winner's at this thread count
-            result["precision"] = prepared.info["precisions"].get(threads)
-        if ran_in:  # what the imported OpenVINO models said they compute in
-            int8 = (result.get("precision") or prepared.info.get("precision") or "").startswith("int8")
-            result["precision"] = f"int8 + {ran_in}" if int8 else ran_in
-        return result
+        return _measure_executorch(backend, ctx, prepared, threads, settings)
     return _measure_peer(backend, ctx, prepared, threads, settings)
 
 

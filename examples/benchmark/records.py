@@ -65,6 +65,12 @@ def accuracy_class(record: dict) -> str | None:
     return "fp32-class" if record["sqnr_db"] >= FP32_CLASS_MIN_SQNR_DB else "int8-class"
 
 
+def _in_class(record: dict, cls: str) -> bool:
+    if cls == "overall":
+        return True
+    return in_budget(record) if cls == "in-budget" else accuracy_class(record) == cls
+
+
 def comparisons(records: list[dict]) -> list[dict]:
     """Per model and thread count, and per accuracy class (overall, fp32-class, int8-class): the
     best ExecuTorch program's median / the best peer's median (below 1: ExecuTorch faster), so
@@ -75,7 +81,7 @@ def comparisons(records: list[dict]) -> list[dict]:
         ok = [r for r in records if r["model"] == model and r["threads"] == threads and r["status"] == "ok"
               and r["median_ms"] is not None]
         for cls in CLASSES:
-            same = [r for r in ok if cls == "overall" or (in_budget(r) if cls == "in-budget" else accuracy_class(r) == cls)]
+            same = [r for r in ok if _in_class(r, cls)]
             ours = [r for r in same if r["backend"] in EXECUTORCH_CONTENDERS]
             theirs = [r for r in same if r["backend"] in PEERS]
             if not ours or not theirs:

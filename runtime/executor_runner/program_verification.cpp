@@ -6,13 +6,13 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <algorithm>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -39,6 +39,8 @@ constexpr int kCardSchemaVersion = 1;
 // The member `key` of `j`, or null when `j` is not an object or lacks it. Never nlohmann's
 // operator[] on a const value: with a missing key it is undefined behaviour (here: a crash,
 // now and then, while loading a program whose card has no "compiled_for").
+int64_t nanoseconds(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000LL + t.tv_nsec; }
+
 const nlohmann::json& member(const nlohmann::json& j, const std::string& key) {
   static const nlohmann::json kNull;
   if (!j.is_object()) return kNull;
@@ -99,9 +101,8 @@ MappedProgram::MappedProgram(const std::string& path) {
     fail(kErrorExit, "model path " + path + " is not a regular file");
   }
   size_ = static_cast<size_t>(st.st_size);
-  identity_ = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
-               static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec,
-               static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec};
+  identity_ = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), nanoseconds(st.st_mtim),
+               nanoseconds(st.st_ctim)};
   if (size_ == 0) {
     ::close(fd);
     fail(kErrorExit, path + " is empty, not an ExecuTorch program");
@@ -185,16 +186,17 @@ std::string cache_entry_path(const std::string& dir, const MappedProgram::Identi
 // The digest an entry vouches for, when it describes this very file unchanged; else "".
 std::string cached_digest(const std::string& dir, const MappedProgram& bytes) {
   if (dir.empty()) return "";
-  std::ifstream file(cache_entry_path(dir, bytes.identity()));
+  const MappedProgram::Identity& id = bytes.identity();
+  const std::string entry_path = cache_entry_path(dir, id);
+  std::ifstream file(entry_path);
   if (!file) return "";
   const nlohmann::json entry = nlohmann::json::parse(file, nullptr, /*allow_exceptions=*/false);
-  const MappedProgram::Identity& id = bytes.identity();
   const auto number = [&](const char* key) { return member(entry, key).is_number_integer() ? member(entry, key).get<int64_t>() : -1; };
   if (number("size") != static_cast<int64_t>(bytes.size()) || number("mtime_ns") != id.mtime_ns ||
       number("ctime_ns") != id.ctime_ns || !member(entry, "blake3").is_string()) {
     return "";
   }
-  ::utimensat(AT_FDCWD, cache_entry_path(dir, id).c_str(), nullptr, 0);  // recently used (see prune_cache)
+  ::utimensat(AT_FDCWD, entry_path.c_str(), nullptr, 0);  // recently used (see prune_cache)
   return member(entry, "blake3").get<std::string>();
 }
 
@@ -216,17 +218,15 @@ void prune_cache(const std::string& dir) {
 
 // Best effort: a folder that cannot be written only means the next run hashes again.
 void remember_digest(const std::string& dir, const MappedProgram& bytes, const std::string& digest) {
+  namespace fs = std::filesystem;
   const MappedProgram::Identity& id = bytes.identity();
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  const int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1000000000LL + now.tv_nsec;
-  if (dir.empty() || id.ctime_ns > now_ns - 2000000000LL) return;  // too fresh: see the header
-  std::string partial;
-  for (size_t at = dir.find('/', 1); ; at = dir.find('/', at + 1)) {  // mkdir -p, private
-    partial = dir.substr(0, at);
-    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) return;
-    if (at == std::string::npos) break;
-  }
+  if (dir.empty() || id.ctime_ns > nanoseconds(now) - 2000000000LL) return;  // too fresh: see the header
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::permissions(dir, fs::perms::owner_all, ec);  // private: entries vouch for programs
+  if (ec) return;
   const nlohmann::json entry = {{"size", bytes.size()}, {"mtime_ns", id.mtime_ns}, {"ctime_ns", id.ctime_ns},
                                 {"blake3", digest}};
   const std::string text = entry.dump() + "\n";
