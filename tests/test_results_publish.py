@@ -104,3 +104,30 @@ def test_cpu_class_tells_zen3_from_zen4():
     zen3, zen4 = machine(family=25, model=1, stepping=1), machine(family=25, model=17, stepping=1, flags=ZEN4_FLAGS)
     assert cpu_class(zen3) == "amd-f25-m1-s1-avx2"
     assert cpu_class(zen4) == "amd-f25-m17-s1-avx-512-vnni-bf16"
+
+
+def test_peers_table_compares_rows_inside_the_budget(tmp_path):
+    """The goal table sets the fastest ExecuTorch row against the fastest peer among rows inside
+    the accuracy budget (a broken int8 peer, however fast, is left out), names the precision each
+    ran in, and counts a cell as a clear win only when the median ratio is <= 0.90 and the
+    interval is below 1."""
+    from examples.results.publish import peers_table
+    from examples.results.schema import load_run
+
+    cells = {("mv2", "xnnpack_fp32", 1): 3.0, ("mv2", "ort_fp32", 1): 4.0, ("mv2", "ort_int8", 1): 1.0,
+             ("mv2", "xnnpack_fp32", 2): 1.9, ("mv2", "ort_fp32", 2): 2.0,
+             ("mv3", "xnnpack_fp32", 1): 2.0, ("mv3", "ort_fp32", 1): 1.0}
+    doc = run_doc(seed=3, cells=cells, round_noise=0.01, iter_noise=0.01)
+    for record in doc["records"]:
+        broken = record["backend"] == "ort_int8"
+        record.update(sqnr_db=5.0 if broken else 100.0, max_abs_error=1.0,
+                      precision="int8" if broken else "fp32", label=record["backend"].replace("_", " "))
+    run = load_run(write_run(tmp_path / "run.json", doc))
+    text = "\n".join(peers_table(run, tmp_path))
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in text.splitlines()
+            if line.startswith("| mv")}
+    assert "ort fp32 (fp32, 100 dB)" in rows[("mv2", "1")] and "ort int8" not in text
+    assert "ExecuTorch >= 10 % faster" in rows[("mv2", "1")]  # 3.0 / 4.0
+    assert rows[("mv2", "2")].rstrip(" |").endswith("ExecuTorch faster")  # 0.95: faster, not by 10 %
+    assert "peer faster" in rows[("mv3", "1")]
+    assert "not slower: 2 of 3; at least 10 % faster" in text and "interval below 1): 1 of 3" in text

@@ -115,7 +115,64 @@ def int8_table(run: Run, root: Path, seed: int = 0) -> list[str]:
             + ["", verdict] + _source_lines(run, root))
 
 
-BLOCKS = {"latency": latency_table, "int8": int8_table}
+# "At least 10 % faster" (tune's goal (b)): the median ratio ExecuTorch / peer at or below this.
+CLEAR_WIN_RATIO = 0.90
+
+
+def _clear_win(ratio: float, high: float) -> bool:
+    """At least 10 % faster by the medians, and faster beyond noise (the interval excludes 1)."""
+    return ratio <= CLEAR_WIN_RATIO and high < 1
+
+
+def _peer_verdict(ratio: float, low: float, high: float) -> str:
+    if high < 1:
+        return "ExecuTorch >= 10 % faster" if _clear_win(ratio, high) else "ExecuTorch faster"
+    return "peer faster" if low > 1 else "no difference within noise"
+
+
+def _side(r: dict) -> str:
+    sqnr = "reference" if r["backend"] == "eager" else ("identical" if r.get("sqnr_db") is None
+                                                          else f"{r['sqnr_db']:.0f} dB")
+    return f"{r.get('label') or r['backend']} ({r.get('precision') or '?'}, {sqnr})"
+
+
+def peers_table(run: Run, root: Path, seed: int = 0) -> list[str]:
+    """Per model and threads: the fastest ExecuTorch program and the fastest peer among the rows
+    inside tune's default accuracy budget, the ratio of their medians with its 95 % interval
+    (whole rounds resampled), and how many cells meet "not slower" and "at least 10 % faster"."""
+    from examples.benchmark.backends import EXECUTORCH_CONTENDERS, PEERS
+    from examples.benchmark.records import in_budget
+
+    records = [r for r in _ok(run) if r.get("sqnr_db") is not None or r.get("max_abs_error") is not None]
+    rows, not_slower, clear = [], 0, 0
+    for model, threads in dict.fromkeys((r["model"], r["threads"]) for r in records):
+        same = [r for r in records if r["model"] == model and r["threads"] == threads and in_budget(r)
+                and (r["model"], r["backend"], r["threads"]) in run.cells]
+        ours = [r for r in same if r["backend"] in EXECUTORCH_CONTENDERS]
+        theirs = [r for r in same if r["backend"] in PEERS]
+        if not ours or not theirs:
+            continue
+        best = min(ours, key=lambda r: r["median_ms"])
+        peer = min(theirs, key=lambda r: r["median_ms"])
+        ratio, low, high = bootstrap_ratio_of_medians(run.cells[(model, peer["backend"], threads)],
+                                                      run.cells[(model, best["backend"], threads)], seed=seed)
+        verdict = _peer_verdict(ratio, low, high)
+        not_slower += verdict != "peer faster"
+        clear += _clear_win(ratio, high)
+        rows.append([model, str(threads), f"{_side(best)} {fmt_ms(best['median_ms'])}",
+                     f"{_side(peer)} {fmt_ms(peer['median_ms'])}", f"{ratio:.2f}", f"[{low:.2f}, {high:.2f}]",
+                     verdict])
+    if not rows:
+        return ["No cell of this run has both an ExecuTorch row and a peer row with accuracy and samples.",
+                ""] + _source_lines(run, root)
+    header = ["model", "threads", "best ExecuTorch (precision, SQNR vs eager) ms",
+              "best peer (precision, SQNR vs eager) ms", "ratio", "95 % interval", "verdict"]
+    summary = (f"Cells where ExecuTorch is not slower: {not_slower} of {len(rows)}; at least 10 % faster "
+               f"(ratio <= {CLEAR_WIN_RATIO:.2f}, interval below 1): {clear} of {len(rows)}.")
+    return md_table(header, rows, numeric_from=4, text_last=True) + ["", summary] + _source_lines(run, root)
+
+
+BLOCKS = {"latency": latency_table, "int8": int8_table, "peers": peers_table}
 
 
 def render_block(name: str, runs: list[Run], root: Path) -> str:
