@@ -86,6 +86,41 @@ def test_fp32_program_runs_in_native_runner_like_eager(ov_programs, runner_path,
     assert compare(eager_reference(toy_model), measured.outputs)["sqnr_db"] > 60
 
 
+class ToyAttention(torch.nn.Module):
+    """One self-attention layer: what makes a graph "a transformer" to NNCF."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.qkv = torch.nn.Linear(16, 48)
+        self.out = torch.nn.Linear(16, 16)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        return self.out(torch.nn.functional.scaled_dot_product_attention(q, k, v))
+
+
+@pytest.mark.slow
+def test_int8_mode_follows_the_graph(ov_programs, runner_path, tmp_path):
+    """Symmetric int8 for a conv net; NNCF's transformer scheme (softmax and the attention matmuls
+    left out of int8) for a graph with attention, as the native OpenVINO peer is quantized."""
+    from examples.export.openvino_lowering import export_openvino_program, save_openvino_program
+
+    cards = {name: json.loads(path.with_name(path.name + ".json").read_text()) for name, path in ov_programs.items()}
+    assert json.dumps(cards["int8"]).count('"quantization_mode": "int8_sym"') == 1
+    assert "quantization_mode" not in json.dumps(cards["fp32"])
+    model = ToyAttention().eval()
+    batches = [(torch.randn(1, 8, 16, generator=torch.Generator().manual_seed(s)),) for s in range(4)]
+    result, card = export_openvino_program(model, batches[0], quantize=True, calibration=batches)
+    assert card["quantization_mode"] == "int8_transformer"
+    program = save_openvino_program(result, card, tmp_path / "attention_openvino_int8.pte")
+    inputs = client.write_input_files(batches[1], tmp_path / "inputs")
+    measured = client.run_program(runner_path, program, iters=2, warmup=1, threads=1, inputs=inputs,
+                                  output_path=tmp_path / "out")
+    with torch.no_grad():
+        assert compare([model(*batches[1]).numpy()], measured.outputs)["sqnr_db"] > 15
+
+
 @pytest.mark.slow
 def test_int8_program_runs_close_to_eager(ov_programs, runner_path, toy_model, tmp_path):
     measured = run_toy(runner_path, ov_programs["int8"], tmp_path)

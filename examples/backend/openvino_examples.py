@@ -19,7 +19,8 @@ from examples.export import export_cli
 
 export_cli.define_common_flags()
 flags.adopt_module_key_flags(export_cli)
-flags.DEFINE_bool("quantize", False, "Quantize to int8 with OpenVINOQuantizer (NNCF, symmetric int8).")
+flags.DEFINE_bool("quantize", False, "Quantize to int8 with OpenVINOQuantizer (NNCF: symmetric int8; its transformer "
+                  "scheme for models with attention).")
 flags.DEFINE_enum("precision", "f32", ["f32", "bf16", "f16"],
                   "INFERENCE_PRECISION_HINT the program asks OpenVINO for (with --quantize: for what is not int8). "
                   "bf16 / f16 only on CPUs that compute in them natively (AVX512_BF16 / AMX).")
@@ -100,7 +101,8 @@ def main(argv):
             raise export_cli.ExportFailed(f"{stage['stage']} '{spec.name}' failed: "
                                           f"{type(error).__name__}: {cli.first_line(error)}") from None
         if FLAGS.quantize:
-            console.line(f"  calibration samples used: {result.calibration_batches}")
+            console.line(f"  calibration samples used: {result.calibration_batches}; "
+                         f"OpenVINOQuantizer mode: {card.get('quantization_mode')}")
         path = save_openvino_program(result, card, output_dir / pte_filename(spec.name, quantize=FLAGS.quantize,
                                                                              precision=FLAGS.precision),
                                      model=FLAGS.model_name)

@@ -22,7 +22,10 @@ NATIVE = ("ov_default", "ov_f32", "ov_int8")
 NAMES = EXECUTORCH_OPENVINO + NATIVE
 # INFERENCE_PRECISION_HINT asked of the CPU plugin (None: its default on this machine).
 ASKED_PRECISION = {"ov_default": None, "ov_f32": "f32", "ov_int8": None}
-_SOURCES = [Path(__file__).resolve(), Path(peers.__file__).resolve()]
+# What an OpenVINO artifact depends on beyond the export sources every program shares: a change
+# here rebuilds it (the lowering module included: editing it left stale cached programs before).
+_SOURCES = [Path(__file__).resolve(), Path(peers.__file__).resolve(),
+            Path(__file__).resolve().parents[1] / "export" / "openvino_lowering.py"]
 
 
 def _require(*names: str) -> None:
@@ -55,7 +58,8 @@ def _prepare_executorch(variant: str, ctx: ModelContext, calibration, cache: Art
 
     art = cache.get(ctx.spec.name, variant, ".pte", fields, build,
                     packages=("torch", "executorch", "openvino", "nncf"), extra_sources=_SOURCES)
-    how = f"OpenVINOQuantizer (NNCF PT2E, int8 sym) on {calib.source} + " if quantize else ""
+    mode = art.info.get("card", {}).get("quantization_mode", "int8_sym")
+    how = f"OpenVINOQuantizer (NNCF PT2E, {mode}) on {calib.source} + " if quantize else ""
     return Prepared(art.path, art.size_bytes, art.build_seconds, art.reused,
                     f"{how}to_edge_transform_and_lower + OpenvinoPartitioner (device CPU, "
                     f"INFERENCE_PRECISION_HINT={precision}); blob compiled for CPU class "
