@@ -361,3 +361,23 @@ def test_every_benchmark_row_states_a_precision():
 
     for name, backend in BACKENDS.items():
         assert (backend.precision is None) == (name in openvino_backend.NAMES or name == "tuned"), name
+
+
+@pytest.mark.slow
+def test_native_int8_peer_uses_the_transformer_scheme_on_attention(toy_ir, tmp_path):
+    """Whether the OpenVINO model spells attention as Softmax or as the fused
+    ScaledDotProductAttention (torch's SDPA: ViT), the native int8 peer gets NNCF's transformer
+    scheme, as the ExecuTorch+OpenVINO program does; a conv net keeps the default."""
+    import openvino as ov
+
+    from examples.benchmark import peers
+
+    peers.export_onnx(ToyAttention().eval(), (torch.randn(1, 8, 16),), tmp_path / "attention.onnx")
+    peers.convert_openvino(tmp_path / "attention.onnx", tmp_path / "attention.xml")
+    types = {op.get_type_name() for op in ov.Core().read_model(str(tmp_path / "attention.xml")).get_ops()}
+    assert types & set(peers.ATTENTION_OP_TYPES)
+    calibration = [(torch.randn(1, 8, 16, generator=torch.Generator().manual_seed(s)),) for s in range(2)]
+    info = peers.quantize_openvino(tmp_path / "attention.xml", tmp_path / "attention_int8.xml", calibration)
+    assert "model_type=TRANSFORMER" in info["quantizer"]
+    info = peers.quantize_openvino(toy_ir, tmp_path / "toy_int8.xml", [toy_inputs(s) for s in range(2)])
+    assert "TRANSFORMER" not in info["quantizer"]

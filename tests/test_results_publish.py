@@ -94,6 +94,9 @@ def test_add_copies_a_slim_run(tmp_path):
     assert slim_run(doc)["records"][0]["rounds_samples_ms"][0][0] == round(doc["records"][0]["rounds_samples_ms"][0][0], 4)
     doc["settings"]["runner"] = str(root / "cmake-out" / "xnn_executor_runner")
     assert slim_run(doc, root)["settings"]["runner"] == "cmake-out/xnn_executor_runner"
+    doc["machine"]["command"] = ["benchmark.py", "--output_dir", "/scratch/run", "--models", "mv2",
+                                 "--cache_dir=/scratch/cache", "--rounds", "3"]
+    assert slim_run(doc)["machine"]["command"] == ["benchmark.py", "--models", "mv2", "--rounds", "3"]
     old = dict(doc, schema_version=1)
     write_run(tmp_path / "old.json", old)
     refused = _publish(root, "--add", tmp_path / "old.json")

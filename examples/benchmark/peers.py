@@ -131,6 +131,9 @@ def convert_openvino(onnx_path: Path, path: Path) -> dict:
     return {"converter": "openvino.convert_model(onnx)", "weights": "f32", "openvino": ov.get_version()}
 
 
+ATTENTION_OP_TYPES = ("Softmax", "ScaledDotProductAttention")
+
+
 def quantize_openvino(fp32_xml: Path, path: Path, calibration: Sequence[Sequence]) -> dict:
     """int8 with NNCF post-training quantization (``nncf.quantize``, preset performance:
     symmetric) of the OpenVINO model, calibrated on the batches that calibrate the other int8 rows."""
@@ -141,9 +144,11 @@ def quantize_openvino(fp32_xml: Path, path: Path, calibration: Sequence[Sequence
 
     model = ov.Core().read_model(str(fp32_xml))
     batches = [[t.detach().cpu().numpy() for t in batch] for batch in calibration]
-    # Attention (a Softmax) -> NNCF's transformer scheme; its default one fails on BERT's graph
-    # (KeyError on the embedding node) and would quantize softmax inputs besides.
-    transformer = any(op.get_type_name() == "Softmax" for op in model.get_ops())
+    # Attention (a Softmax, or the fused ScaledDotProductAttention that torch's SDPA converts to:
+    # ViT) -> NNCF's transformer scheme; its default one fails on BERT's graph (KeyError on the
+    # embedding node) and quantizes the attention internals besides (ViT's outputs then fell to
+    # 8 dB SQNR vs eager, far outside any budget).
+    transformer = any(op.get_type_name() in ATTENTION_OP_TYPES for op in model.get_ops())
     options = {"model_type": nncf.ModelType.TRANSFORMER} if transformer else {}
     try:
         with quiet_stdio():

@@ -29,6 +29,21 @@ _BLOCK = re.compile(r"(<!-- BEGIN results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<
 _ANY_MARKER = re.compile(r"<!-- (BEGIN|END) results:([\w-]+) -->")
 # Bulky record fields that published figures do not need.
 _DROPPED_RECORD_KEYS = ("outputs", "program_file")
+# Flags naming where a run wrote its files: a folder on the measuring machine, nothing about
+# the figures; a published command leaves them out.
+_LOCAL_PATH_FLAGS = ("--output_dir", "--cache_dir")
+
+
+def without_local_paths(command: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in command:
+        if skip:
+            skip = False
+        elif arg in _LOCAL_PATH_FLAGS:
+            skip = True
+        elif not arg.startswith(tuple(f"{flag}=" for flag in _LOCAL_PATH_FLAGS)):
+            out.append(arg)
+    return out
 
 
 class PublishError(ValueError):
@@ -224,4 +239,7 @@ def slim_run(doc: dict, root: Path | None = None) -> dict:
             record["rounds_samples_ms"] = [[round(t, 4) for t in r] for r in record["rounds_samples_ms"]]
         records.append(record)
     doc["records"] = records
+    machine = doc.get("machine")
+    if isinstance(machine, dict) and isinstance(machine.get("command"), list):
+        machine["command"] = without_local_paths(machine["command"])
     return doc
