@@ -95,7 +95,8 @@ def _prepare_native(backend: str, ctx: ModelContext, calibration, cache: Artifac
                      packages=("torch", "onnx", "openvino", "nncf"), extra_sources=_SOURCES)
     return Prepared(int8.path, int8.size_bytes + int8.path.with_suffix(".bin").stat().st_size,
                     (ir.build_seconds or 0.0) + (int8.build_seconds or 0.0), ir.reused and int8.reused,
-                    f"{desc}; nncf.quantize int8 (symmetric) calibrated on {calib.source}", int8.info)
+                    f"{desc}; {int8.info.get('quantizer', 'nncf.quantize int8')} calibrated on {calib.source}",
+                    int8.info)
 
 
 def prepare(backend: str, ctx: ModelContext, settings, cache: ArtifactCache) -> Prepared:
