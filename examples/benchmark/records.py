@@ -71,6 +71,15 @@ def _in_class(record: dict, cls: str) -> bool:
     return in_budget(record) if cls == "in-budget" else accuracy_class(record) == cls
 
 
+def fastest_pair(rows: list[dict]) -> tuple[dict, dict] | None:
+    """The fastest ExecuTorch row and the fastest peer row of ``rows`` (None: a side is missing)."""
+    ours = [r for r in rows if r["backend"] in EXECUTORCH_CONTENDERS]
+    theirs = [r for r in rows if r["backend"] in PEERS]
+    if not ours or not theirs:
+        return None
+    return min(ours, key=lambda r: r["median_ms"]), min(theirs, key=lambda r: r["median_ms"])
+
+
 def comparisons(records: list[dict]) -> list[dict]:
     """Per model and thread count, and per accuracy class (overall, fp32-class, int8-class): the
     best ExecuTorch program's median / the best peer's median (below 1: ExecuTorch faster), so
@@ -81,13 +90,10 @@ def comparisons(records: list[dict]) -> list[dict]:
         ok = [r for r in records if r["model"] == model and r["threads"] == threads and r["status"] == "ok"
               and r["median_ms"] is not None]
         for cls in CLASSES:
-            same = [r for r in ok if _in_class(r, cls)]
-            ours = [r for r in same if r["backend"] in EXECUTORCH_CONTENDERS]
-            theirs = [r for r in same if r["backend"] in PEERS]
-            if not ours or not theirs:
+            pair = fastest_pair([r for r in ok if _in_class(r, cls)])
+            if pair is None:
                 continue
-            best = min(ours, key=lambda r: r["median_ms"])
-            peer = min(theirs, key=lambda r: r["median_ms"])
+            best, peer = pair
             ratio = best["median_ms"] / peer["median_ms"] if peer["median_ms"] > 0 else None
             out.append({"model": model, "threads": threads, "accuracy_class": cls,
                         "executorch_backend": best["backend"], "executorch_median_ms": best["median_ms"],

@@ -155,20 +155,16 @@ def peers_table(run: Run, root: Path, seed: int = 0) -> list[str]:
     """Per model and threads: the fastest ExecuTorch program and the fastest peer among the rows
     inside tune's default accuracy budget, the ratio of their medians with its 95 % interval
     (whole rounds resampled), and how many cells meet "not slower" and "at least 10 % faster"."""
-    from examples.benchmark.backends import EXECUTORCH_CONTENDERS, PEERS
-    from examples.benchmark.records import in_budget
+    from examples.benchmark.records import fastest_pair, in_budget
 
     records = [r for r in _ok(run) if r.get("sqnr_db") is not None or r.get("max_abs_error") is not None]
     rows, not_slower, clear = [], 0, 0
     for model, threads in dict.fromkeys((r["model"], r["threads"]) for r in records):
-        same = [r for r in records if r["model"] == model and r["threads"] == threads and in_budget(r)
-                and (r["model"], r["backend"], r["threads"]) in run.cells]
-        ours = [r for r in same if r["backend"] in EXECUTORCH_CONTENDERS]
-        theirs = [r for r in same if r["backend"] in PEERS]
-        if not ours or not theirs:
+        pair = fastest_pair([r for r in records if r["model"] == model and r["threads"] == threads and in_budget(r)
+                             and (r["model"], r["backend"], r["threads"]) in run.cells])
+        if pair is None:
             continue
-        best = min(ours, key=lambda r: r["median_ms"])
-        peer = min(theirs, key=lambda r: r["median_ms"])
+        best, peer = pair
         ratio, low, high = bootstrap_ratio_of_medians(run.cells[(model, peer["backend"], threads)],
                                                       run.cells[(model, best["backend"], threads)], seed=seed)
         verdict = _peer_verdict(ratio, low, high)
