@@ -18,6 +18,7 @@ from pathlib import Path
 
 from examples.benchmark.machine import describe
 from examples.common.stats import bootstrap_ratio_of_medians
+from examples.results.compare import FASTER, SLOWER, verdict
 from examples.results.render import fmt_ms, md_table
 from examples.results.schema import Run, load_run
 
@@ -134,15 +135,16 @@ def int8_table(run: Run, root: Path, seed: int = 0) -> list[str]:
 CLEAR_WIN_RATIO = 0.90
 
 
-def _clear_win(ratio: float, high: float) -> bool:
+def _clear_win(ratio: float, low: float, high: float) -> bool:
     """At least 10 % faster by the medians, and faster beyond noise (the interval excludes 1)."""
-    return ratio <= CLEAR_WIN_RATIO and high < 1
+    return ratio <= CLEAR_WIN_RATIO and verdict(low, high) == FASTER
 
 
 def _peer_verdict(ratio: float, low: float, high: float) -> str:
-    if high < 1:
-        return "ExecuTorch >= 10 % faster" if _clear_win(ratio, high) else "ExecuTorch faster"
-    return "peer faster" if low > 1 else "no difference within noise"
+    """compare's verdict on ExecuTorch / peer, in the goal's words."""
+    if _clear_win(ratio, low, high):
+        return "ExecuTorch >= 10 % faster"
+    return {FASTER: "ExecuTorch faster", SLOWER: "peer faster"}.get(verdict(low, high), "no difference within noise")
 
 
 def _side(r: dict) -> str:
@@ -169,7 +171,7 @@ def peers_table(run: Run, root: Path, seed: int = 0) -> list[str]:
                                                       run.cells[(model, best["backend"], threads)], seed=seed)
         verdict = _peer_verdict(ratio, low, high)
         not_slower += verdict != "peer faster"
-        clear += _clear_win(ratio, high)
+        clear += _clear_win(ratio, low, high)
         rows.append([model, str(threads), f"{_side(best)} {fmt_ms(best['median_ms'])}",
                      f"{_side(peer)} {fmt_ms(peer['median_ms'])}", f"{ratio:.2f}", f"[{low:.2f}, {high:.2f}]",
                      verdict])
