@@ -15,7 +15,7 @@ import pytest
 from examples.benchmark import harness, openvino_backend, peers, records, report
 from examples.benchmark.progress import GridProgress
 from examples.runner import client as runner
-from examples.benchmark.backends import BACKENDS, Iterations
+from examples.benchmark.backends import BACKENDS, OPT_IN, Iterations
 
 RUNNER_BUILT = runner.DEFAULT_RUNNER.is_file()
 NEEDS_RUNNER = pytest.mark.skipif(not RUNNER_BUILT, reason="native runner not built (run ./setup.sh): "
@@ -46,8 +46,8 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def full_run(cache_dir, tmp_path_factory):
     """One run over every backend available here; the reports written to a temp folder."""
-    # OpenVINO rows have their own tests (tests/test_openvino.py); tune's row is opt-in.
-    available = [b for b in BACKENDS if b not in openvino_backend.NAMES and b != "tuned"]
+    # OpenVINO rows have their own tests (tests/test_openvino.py); tune's and the AMX build's rows are opt-in.
+    available = [b for b in BACKENDS if b not in openvino_backend.NAMES and b not in OPT_IN]
     backends = available if RUNNER_BUILT else [b for b in available if BACKENDS[b].kind == "peer"]
     doc = harness.run_benchmark(settings(cache_dir, backends), progress=QUIET)
     out = tmp_path_factory.mktemp("bench_out")
@@ -142,6 +142,15 @@ def test_failing_backend_is_recorded_and_others_run(cache_dir, tmp_path, monkeyp
     assert "| onnxruntime fp32 | failed | failed |" in text
     assert "| onnxruntime int8 (QDQ) | not installed | not installed |" in text
     assert paths["chart"].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_amx_row_without_its_runner_says_how_to_build_it(cache_dir, tmp_path):
+    doc = harness.run_benchmark(settings(cache_dir, ["xnnpack_q8_amx"], amx_runner=str(tmp_path / "absent")),
+                                progress=QUIET)
+    (row,) = doc["records"]
+    assert row["status"] == "not installed"
+    assert "-DEXECUTORCH_SOURCE_DIR=" in row["error"] and "cmake-out-amx" in row["error"]
+    assert doc["settings"]["amx_runner"] is None
 
 
 def test_failing_export_is_recorded(cache_dir, monkeypatch):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from examples.runner.client import AMX_RUNNER
 from tests.helpers_runner import BUILD_DIR, CRASH, ERROR, MEMORY, assert_error, ensure_runner, export, python_outputs, run
 
 
@@ -111,6 +112,27 @@ def test_q8_outputs_match_python_runtime(runner, tiny_programs, tmp_path):
     ref = python_outputs(pte, [x])
     assert len(ours) == len(ref) == 1 and float(ref[0].abs().max()) > 0
     assert_close(ours[0], ref[0])
+
+
+@pytest.mark.skipif(not AMX_RUNNER.is_file(), reason=f"AMX build absent ({AMX_RUNNER}; needs an ExecuTorch checkout: "
+                    "cmake/xnnpack_from_source.cmake)")
+def test_amx_build_gives_the_python_runtimes_q8_outputs(tiny_programs, tmp_path):
+    """The runner whose XNNPACK has AMX kernels (built with GCC, which upstream's CMake
+    refuses) computes the q8 program as the wheel's XNNPACK in the Python runtime does."""
+    pte = tiny_programs["tiny_q8"]
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(7))
+    proc = run(AMX_RUNNER, f"--model_path={pte}", "--num_iters=1", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["xnnpack_build"] == "source+amx", proc.stderr
+    ours = runner_outputs(AMX_RUNNER, pte, [x], tmp_path)
+    ref = python_outputs(pte, [x])
+    assert float(ref[0].abs().max()) > 0
+    assert_close(ours[0], ref[0])
+
+
+def test_json_names_the_xnnpack_build(runner, tiny_programs):
+    proc = run(runner, f"--model_path={tiny_programs['tiny_fp32']}", "--num_iters=1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["xnnpack_build"] == "wheel"
 
 
 @pytest.mark.slow

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from absl import flags
 
+from examples.benchmark.backends import BACKENDS, OPT_IN
 from examples.common import cli
 
 flags.DEFINE_string("models", "mv2", "Comma-separated zoo models (see --list_models) or my_pkg.my_module:factory.")
 flags.DEFINE_string("backends", "all",
-                    "Comma-separated backends: portable, xnnpack_fp32, xnnpack_q8 (ExecuTorch, native runner), "
-                    "ort_fp32, ort_int8 (ONNX Runtime), eager (PyTorch); 'all' for every one.")
+                    "Comma-separated backends: " + ", ".join(BACKENDS) + "; 'all' for every one but "
+                    + " and ".join(OPT_IN) + " (--tuned; xnnpack_q8_amx needs the AMX build of the runner).")
 flags.DEFINE_string("report_from", None, "Measure nothing: re-render the reports of an earlier run (its benchmark.json) "
                     "into --output_dir with this version's report code (summary lines recomputed).")
 flags.DEFINE_bool("tuned", False, "Add a row for tune's winner at each thread count (runs tune on each model "
@@ -45,6 +46,8 @@ flags.DEFINE_string("quant_recipe", None, "Override every model's quantization r
 flags.DEFINE_string("output_dir", "benchmark-out", "Folder for benchmark.md, benchmark.json, benchmark.png.")
 flags.DEFINE_string("cache_dir", None, "Exported programs cache (default: <output_dir>/programs).")
 flags.DEFINE_string("runner", None, "Native runner binary (default: cmake-out/xnn_executor_runner; built by ./setup.sh).")
+flags.DEFINE_string("amx_runner", None, "The runner built with -DEXECUTORCH_SOURCE_DIR (XNNPACK's AMX kernels), for the "
+                    "xnnpack_q8_amx row (default: cmake-out-amx/xnn_executor_runner).")
 flags.DEFINE_float("timeout_s", 1800.0, "Time limit of one run (one backend, one thread count), in seconds.")
 flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
 flags.DEFINE_bool("verbose", False, "Show third-party output and warnings, and tracebacks of unexpected errors.")
@@ -97,7 +100,7 @@ def settings_from_flags():
         portable_iterations=Iterations(FLAGS.portable_warmup_iters, FLAGS.portable_iters),
         weights=FLAGS.weights, calibration_data=FLAGS.calibration_data,
         num_calibration_samples=FLAGS.num_calibration_samples, cache_dir=cache_dir,
-        runner_path=runner_path, timeout_s=FLAGS.timeout_s, verbose=FLAGS.verbose,
+        runner_path=runner_path, amx_runner=FLAGS.amx_runner, timeout_s=FLAGS.timeout_s, verbose=FLAGS.verbose,
         quant_recipe=FLAGS.quant_recipe, rounds=FLAGS.rounds,
     ), output_dir
 

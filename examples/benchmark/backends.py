@@ -12,6 +12,7 @@ class Backend:
     kind: str  # "executorch" (native runner) or "peer"
     variant: str  # cache variant: "portable", "fp32", "q8", "openvino_fp32", "onnx_fp32", "ov_f32", "eager", ...
     precision: str | None = None  # what it computes in, where fixed; OpenVINO rows report theirs at run time
+    runner: str = "wheel"  # ExecuTorch rows: the runner build, "wheel" (cmake-out) or "source+amx" (cmake-out-amx)
 
 
 BACKENDS: dict[str, Backend] = {
@@ -20,6 +21,9 @@ BACKENDS: dict[str, Backend] = {
         Backend("portable", "portable", "executorch", "portable", "fp32"),
         Backend("xnnpack_fp32", "xnnpack fp32", "executorch", "fp32", "fp32"),
         Backend("xnnpack_q8", "xnnpack q8", "executorch", "q8", "int8"),
+        # The same q8 program through the runner whose XNNPACK delegate is built from source with
+        # AMX kernels (cmake/xnnpack_from_source.cmake): the build, not the program, differs.
+        Backend("xnnpack_q8_amx", "xnnpack q8 (AMX build)", "executorch", "q8", "int8", runner="source+amx"),
         # ExecuTorch + OpenVINO delegate, run by the native runner.
         Backend("openvino_fp32", "executorch+openvino fp32", "executorch", "openvino_fp32"),
         Backend("openvino_int8", "executorch+openvino int8", "executorch", "openvino_int8"),
@@ -34,11 +38,12 @@ BACKENDS: dict[str, Backend] = {
         Backend("eager", "eager pytorch", "peer", "eager", "fp32"),
     )
 }
-EXECUTORCH_XNNPACK = ("xnnpack_fp32", "xnnpack_q8")
+EXECUTORCH_XNNPACK = ("xnnpack_fp32", "xnnpack_q8", "xnnpack_q8_amx")
 EXECUTORCH_OPENVINO = ("openvino_fp32", "openvino_int8")
 # What "best ExecuTorch" is chosen from (portable is the baseline, not a contender).
 EXECUTORCH_CONTENDERS = EXECUTORCH_XNNPACK + EXECUTORCH_OPENVINO + ("tuned",)
-OPT_IN = ("tuned",)  # not part of "all": asked for with --tuned
+# Not part of "all": asked for with --tuned, or by name (the AMX build needs an ExecuTorch checkout).
+OPT_IN = ("tuned", "xnnpack_q8_amx")
 PEERS = ("ort_fp32", "ort_int8", "ov_default", "ov_f32", "ov_int8", "eager")
 
 

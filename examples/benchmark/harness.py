@@ -40,14 +40,35 @@ class Settings:
     num_calibration_samples: int | None = None
     cache_dir: Path = Path("benchmark-out/programs")
     runner_path: Path | None = None  # resolved runner binary (None: no ExecuTorch backend asked)
+    amx_runner: str | None = None  # --amx_runner: the AMX build's binary (None: cmake-out-amx/)
     timeout_s: float = 1800.0
     rounds: int = 1  # interleaved repetitions of every measurement; figures are medians over rounds
     quant_recipe: str | None = None  # None: each model's recipe from the zoo
     verbose: bool = False
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
 
+    def runner_for(self, backend: str) -> Path:
+        """The runner binary an ExecuTorch backend runs in (its build: ``Backend.runner``)."""
+        from examples.runner import client
+
+        if BACKENDS[backend].runner == "source+amx":
+            return client.find_amx_runner(self.amx_runner)
+        return self.runner_path
+
     def iterations_for(self, backend: str) -> Iterations:
         return self.portable_iterations if backend == "portable" else self.iterations
+
+
+def _amx_runner(settings: Settings) -> str | None:
+    """The AMX build's binary when a row asked for it and it is built (the result names it)."""
+    from examples.runner.client import RunnerNotBuilt
+
+    if not any(BACKENDS[b].runner == "source+amx" for b in settings.backends):
+        return None
+    try:
+        return str(settings.runner_for("xnnpack_q8_amx"))
+    except RunnerNotBuilt:
+        return None
 
 
 def _first_line(error: BaseException) -> str:
@@ -107,6 +128,7 @@ def run_benchmark(settings: Settings, progress: GridProgress | None = None) -> d
             "rounds": settings.rounds, "percentile_method": PERCENTILE_METHOD,
             "weights": settings.weights, "calibration_data": settings.calibration_data,
             "runner": str(settings.runner_path) if settings.runner_path else None,
+            "amx_runner": _amx_runner(settings),
         },
         "models": models,
         "records": records,
@@ -121,6 +143,16 @@ def _prepare_backend(backend: str, ctx: ModelContext, settings: Settings, cache:
     label = BACKENDS[backend].label
     rows = [new_record(ctx.name, backend, t, settings) for t in settings.threads]
     missing = peers.missing_packages(backend) if BACKENDS[backend].kind == "peer" else []
+    if BACKENDS[backend].runner != "wheel":
+        from examples.runner.client import RunnerNotBuilt
+
+        try:
+            settings.runner_for(backend)
+        except RunnerNotBuilt as error:
+            progress.log(f"{ctx.name}: {label}: not built ({error})")
+            for r in rows:
+                r.update(status="not installed", error=str(error))
+            return rows, None
     if missing:
         progress.log(f"{ctx.name}: {label}: not installed ({', '.join(missing)})")
         for r in rows:

@@ -5,7 +5,7 @@ through :mod:`examples.common.stats`."""
 from __future__ import annotations
 
 from examples.benchmark import openvino_backend, peers
-from examples.benchmark.backends import BACKENDS
+from examples.benchmark.backends import BACKENDS, EXECUTORCH_XNNPACK
 from examples.benchmark.machine import package_versions
 from examples.benchmark.programs import ModelContext, Prepared
 from examples.common.stats import median, split_iterations, summarize
@@ -17,8 +17,12 @@ def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, thr
     inputs = runner.write_input_files(ctx.inputs, ctx.workdir / "runner_inputs")
     out = ctx.workdir / f"{backend}_t{threads}_output"
     program = prepared.info.get("per_thread", {}).get(threads, prepared.path)  # tuned: a winner per count
-    m = runner.run_program(settings.runner_path, program, iters=iters.measured, warmup=iters.warmup,
+    m = runner.run_program(settings.runner_for(backend), program, iters=iters.measured, warmup=iters.warmup,
                            threads=threads, inputs=inputs, output_path=out, timeout=settings.timeout_s)
+    build = runner.xnnpack_build(m)
+    if build != BACKENDS[backend].runner and backend in EXECUTORCH_XNNPACK:
+        raise RuntimeError(f"the runner's XNNPACK delegate is the {build} build, not the "
+                           f"{BACKENDS[backend].runner} one this row names")
     ran_in = openvino_backend.ran_in(m.raw)  # what imported OpenVINO models said they compute in
     precision = None  # fixed-precision backends: measure() fills in theirs
     if backend == "tuned":  # the winner's at this thread count
@@ -34,7 +38,8 @@ def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, thr
     return {"first_iteration_ms": m.first_ms, "mean_ms": m.mean_ms, "median_ms": m.median_ms, "p90_ms": m.p90_ms,
             "min_ms": m.min_ms, "max_ms": m.max_ms, "load_ms": m.load_ms, "init_ms": m.init_ms,
             "time_to_first_result_ms": ttfr, "peak_rss_bytes": m.peak_rss_bytes,
-            "version": f"executorch {package_versions(('executorch',))['executorch']} (native runner)",
+            "version": f"executorch {package_versions(('executorch',))['executorch']} (native runner"
+                       + (")" if build == "wheel" else f"; XNNPACK delegate: {build})"),
             "samples_ms": list(m.samples_ms), "cpu_ms": m.cpu_ms, "wall_ms": m.wall_ms, "outputs": m.outputs,
             "precision": precision}
 

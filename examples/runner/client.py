@@ -26,6 +26,11 @@ from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RUNNER = REPO_ROOT / "cmake-out" / "xnn_executor_runner"
 BUILD_COMMAND = "cmake -S . -B cmake-out -G Ninja -DCMAKE_BUILD_TYPE=Release && cmake --build cmake-out"
+# The runner whose XNNPACK delegate is built from ExecuTorch's source with AMX kernels (opt-in:
+# it needs an ExecuTorch checkout; cmake/xnnpack_from_source.cmake).
+AMX_RUNNER = REPO_ROOT / "cmake-out-amx" / "xnn_executor_runner"
+AMX_BUILD_COMMAND = ("cmake -S . -B cmake-out-amx -G Ninja -DEXECUTORCH_SOURCE_DIR=<executorch checkout> "
+                     "-DBUILD_TEXT_GENERATION_RUNNER=OFF && cmake --build cmake-out-amx --target xnn_executor_runner")
 
 # Flag names.
 FLAG_MODEL = "--model_path"
@@ -106,6 +111,20 @@ def find_runner(path: str | Path | None = None) -> Path:
         raise RunnerNotBuilt(f"runner not built{where}: run ./setup.sh (it builds cmake-out/xnn_executor_runner: "
                              f"{BUILD_COMMAND})")
     return runner
+
+
+def find_amx_runner(path: str | Path | None = None) -> Path:
+    """The AMX build of the runner, or :class:`RunnerNotBuilt` saying how to build it."""
+    runner = Path(path) if path else AMX_RUNNER
+    if not runner.is_file():
+        raise RunnerNotBuilt(f"AMX runner not built (no file {runner}): {AMX_BUILD_COMMAND}")
+    return runner
+
+
+def xnnpack_build(measurement: "RunMeasurement") -> str:
+    """Which XNNPACK delegate the runner that made ``measurement`` has: "wheel" or "source+amx"
+    (older runners did not say: "wheel", the only build they had)."""
+    return measurement.raw.get("xnnpack_build") or "wheel"
 
 
 def _as_array(tensor) -> np.ndarray:

@@ -136,6 +136,7 @@ void print_json(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
       {"prof_result_path", r.prof_result_path.empty() ? json(nullptr) : json(r.prof_result_path)},
       {"prof_iterations", r.prof_iterations},
       {"delegate_models", json::array()},
+      {"xnnpack_build", r.xnnpack_build},
       {"outputs", json::array()},
   };
   for (const DelegateModel& m : r.delegate_models) {
@@ -170,6 +171,7 @@ void print_text(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
   for (double s : r.samples_ms) std::printf(" %.3f", s);
   std::printf("\n(statistics: run with --json; examples/common/stats.py summarizes samples_ms)\n");
   std::printf("peak RSS: %ld KiB (%.1f MiB)\n", r.peak_rss_kb, static_cast<double>(r.peak_rss_kb) / 1024.0);
+  std::printf("XNNPACK delegate: %s\n", r.xnnpack_build.c_str());
   for (const DelegateModel& m : r.delegate_models) {
     std::string requested;
     for (const auto& kv : m.requested) requested += (requested.empty() ? "" : ", ") + kv.first + "=" + kv.second;

@@ -66,6 +66,7 @@ struct RunReport {
   std::string prof_result_path;  // empty: none written
   int prof_iterations = 0;
   std::vector<DelegateModel> delegate_models;
+  std::string xnnpack_build;  // "wheel" | "source+amx": which XNNPACK delegate is linked in
 };
 
 enum class PrintOutput { kNone, kSummary, kAll };

@@ -44,6 +44,9 @@
 #define RUNNER_OPENVINO_LIB ""
 #endif
 #endif
+#ifndef RUNNER_XNNPACK_BUILD  // CMake: "source+amx" with -DEXECUTORCH_SOURCE_DIR (cmake/xnnpack_from_source.cmake)
+#define RUNNER_XNNPACK_BUILD "wheel"
+#endif
 
 // The wheel ships libexecutorch_threadpool.so but not threadpool.h: declare the two members
 // used here (checked with nm -DC on the library).
@@ -397,6 +400,7 @@ int main(int argc, char** argv) {
   if (!method.ok()) fail_runtime("cannot load method '" + method_name + "' from " + model_path, method.error());
   report.method_init_ms = ms_since(t_init);
   record_delegate_models(report);
+  report.xnnpack_build = RUNNER_XNNPACK_BUILD;
 
   run_iterations(method.get(), inputs, report, profiler);
 
