@@ -21,6 +21,18 @@ def _randn(seed, *shape):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+def test_programs_use_the_callers_input_memory():
+    """Inputs are left out of memory planning (set_input shares the caller's tensor, no copy
+    per call); outputs stay planned."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    result = export_program(small_conv_net(), (_randn(0, 1, 3, 16, 16),), delegate=True)
+    program = deserialize_pte_binary(result.buffer)
+    plan = getattr(program, "program", program).execution_plan[0]
+    assert [plan.values[i].val.allocation_info for i in plan.inputs] == [None]
+    assert all(plan.values[i].val.allocation_info is not None for i in plan.outputs)
+
+
 @pytest.mark.slow
 def test_q8_small_conv_net_sqnr(tmp_path):
     """int8 (static per channel, XNNPACK) stays within 20 dB SQNR of fp32 on its calibration distribution."""

@@ -48,6 +48,17 @@ def pte_filename(model_name: str, *, delegate: bool, quantize: bool) -> str:
     return f"{model_name}.pte" if not quantize else f"{model_name}_portable_q8.pte"
 
 
+def backend_config():
+    """How every program of the toolkit is serialized. Graph inputs are not memory-planned: the
+    caller's tensors are used in place (``set_input`` shares them instead of copying them into
+    the planned arena), so a call costs no input copy. The runner and the Python runtime both
+    pass their own input memory; outputs stay planned."""
+    from executorch.exir import ExecutorchBackendConfig
+    from executorch.exir.passes import MemoryPlanningPass
+
+    return ExecutorchBackendConfig(memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False))
+
+
 def export_program(
     model: torch.nn.Module,
     example_inputs: tuple,
@@ -132,7 +143,7 @@ def export_program(
 
     step("serializing")
     t = time.perf_counter()
-    program = edge.to_executorch()
+    program = edge.to_executorch(backend_config())
     timings["serialize_s"] = time.perf_counter() - t
     etrecord = program.get_etrecord() if want_etrecord else None
     return ExportResult(

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 
-from examples.export.lowering import ExportResult
+from examples.export.lowering import ExportResult, backend_config
 
 DEVICE = "CPU"
 PRECISIONS = ("f32", "bf16", "f16")  # INFERENCE_PRECISION_HINT values a program may ask for
@@ -166,7 +166,7 @@ def export_openvino_program(
     timings["lower_s"] = time.perf_counter() - t
     step("serializing")
     t = time.perf_counter()
-    program = edge.to_executorch()
+    program = edge.to_executorch(backend_config())
     timings["serialize_s"] = time.perf_counter() - t
     result = ExportResult(buffer=program.buffer, edge=edge, delegated=True, quantized=quantize,
                           calibration_batches=used, seconds=time.perf_counter() - start, timings=timings)

@@ -111,24 +111,46 @@ def latency_table(run: Run, root: Path) -> list[str]:
     return md_table(header, rows) + [""] + _source_lines(run, root)
 
 
-def int8_table(run: Run, root: Path, seed: int = 0) -> list[str]:
-    """XNNPACK q8 against fp32 per model and threads: ratio of medians and its 95 % interval."""
+def _ratio_rows(run: Run, base: str, other: str, seed: int, faster: str, slower: str) -> list[list[str]]:
+    """Per model and threads where both backends ran: ``other`` / ``base`` (ratio of medians),
+    its 95 % interval (whole rounds resampled) and compare's verdict in the given words."""
     rows = []
     for model, backend, threads in sorted(run.cells):
-        if backend != "xnnpack_fp32" or (model, "xnnpack_q8", threads) not in run.cells:
+        if backend != base or (model, other, threads) not in run.cells:
             continue
-        ratio, low, high = bootstrap_ratio_of_medians(run.cells[(model, backend, threads)],
-                                                      run.cells[(model, "xnnpack_q8", threads)], seed=seed)
-        word = "q8 faster" if high < 1 else "q8 slower" if low > 1 else "no difference within noise"
+        ratio, low, high = bootstrap_ratio_of_medians(run.cells[(model, base, threads)],
+                                                      run.cells[(model, other, threads)], seed=seed)
+        word = {FASTER: faster, SLOWER: slower}.get(verdict(low, high), "no difference within noise")
         rows.append([model, str(threads), f"{ratio:.2f}", f"[{low:.2f}, {high:.2f}]", word])
+    return rows
+
+
+def int8_table(run: Run, root: Path, seed: int = 0) -> list[str]:
+    """XNNPACK q8 against fp32 per model and threads: ratio of medians and its 95 % interval."""
+    rows = _ratio_rows(run, "xnnpack_fp32", "xnnpack_q8", seed, "q8 faster", "q8 slower")
     if not rows:
         return ["No XNNPACK fp32 and q8 pair with samples in this run.", ""] + _source_lines(run, root)
     int8 = run.machine.get("int8") or {}
-    verdict = (f"cpu_caps on this machine: int8 level {int8.get('int8_level')}, recommended precision "
-               f"{int8.get('recommended_precision')}." if int8 else "cpu_caps verdict not recorded.")
+    verdict_line = (f"cpu_caps on this machine: int8 level {int8.get('int8_level')}, recommended precision "
+                    f"{int8.get('recommended_precision')}." if int8 else "cpu_caps verdict not recorded.")
     return (md_table(["model", "threads", "q8 / fp32 (median)", "95 % interval", "verdict"], rows, numeric_from=2,
                      text_last=True)
-            + ["", verdict] + _source_lines(run, root))
+            + ["", verdict_line] + _source_lines(run, root))
+
+
+def amx_table(run: Run, root: Path, seed: int = 0) -> list[str]:
+    """The same q8 programs in the runner built with XNNPACK's AMX kernels against the wheel's
+    XNNPACK, per model and threads, beside the fastest ExecuTorch+OpenVINO int8 row."""
+    rows = _ratio_rows(run, "xnnpack_q8", "xnnpack_q8_amx", seed, "AMX build faster", "AMX build slower")
+    if not rows:
+        return ["This run has no row of the AMX build (`xnnpack_q8_amx`).", ""] + _source_lines(run, root)
+    medians = {(r["model"], r["backend"], r["threads"]): r["median_ms"] for r in _ok(run)}
+    for row in rows:
+        model, threads = row[0], int(row[1])
+        row[2:2] = [fmt_ms(medians.get((model, b, threads))) for b in ("xnnpack_q8", "xnnpack_q8_amx", "openvino_int8")]
+    header = ["model", "threads", "wheel q8 ms", "AMX build q8 ms", "executorch+openvino int8 ms",
+              "AMX build / wheel (median)", "95 % interval", "verdict"]
+    return md_table(header, rows, numeric_from=2, text_last=True) + [""] + _source_lines(run, root)
 
 
 # "At least 10 % faster" (tune's goal (b)): the median ratio ExecuTorch / peer at or below this.
@@ -185,7 +207,7 @@ def peers_table(run: Run, root: Path, seed: int = 0) -> list[str]:
     return md_table(header, rows, numeric_from=4, text_last=True) + ["", summary] + _source_lines(run, root)
 
 
-BLOCKS = {"latency": latency_table, "int8": int8_table, "peers": peers_table}
+BLOCKS = {"latency": latency_table, "int8": int8_table, "amx": amx_table, "peers": peers_table}
 
 
 def render_block(name: str, runs: list[Run], root: Path) -> str:

@@ -315,9 +315,11 @@ std::unique_ptr<MethodMemory> plan_memory(const MethodMeta& meta, const std::str
   return memory;
 }
 
-// Warm-up iterations, then measured ones. One iteration = set every input + execute: memory
-// planning may reuse an input's planned buffer for intermediates, so one execute can clobber
-// the copy made by set_input (ExecuTorch's Python Method.execute sets them every time too).
+// Warm-up iterations, then measured ones. One iteration = set every input + execute, as an
+// application calls a method. The toolkit's programs leave inputs out of memory planning, so
+// set_input only points them at `inputs` (no copy, nothing to clobber). Other programs plan
+// their inputs: set_input copies, and must every time, since planning may reuse an input's
+// buffer for intermediates (ExecuTorch's Python Method.execute sets them every time too).
 void run_iterations(Method& method, std::vector<InputTensor>& inputs, RunReport& report, Profiler& profiler) {
   set_crash_phase("executing");
   const int total = FLAGS_warmup_iters + FLAGS_num_iters;
