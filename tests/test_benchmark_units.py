@@ -56,11 +56,18 @@ def test_cpuinfo_isa_flags():
 
 
 def test_parse_backends():
-    assert parse_backends("all") == [b for b in BACKENDS if b != "tuned"]  # tuned: opt-in (--tuned)
+    # opt-in: tuned (--tuned) and the AMX build's row (needs cmake-out-amx/)
+    assert parse_backends("all") == [b for b in BACKENDS if b not in ("tuned", "xnnpack_q8_amx")]
     assert parse_backends("tuned,eager") == ["tuned", "eager"]
+    assert parse_backends("eager,xnnpack_q8_amx") == ["xnnpack_q8_amx", "eager"]
     assert parse_backends("eager,xnnpack_fp32") == ["xnnpack_fp32", "eager"]  # report order
     with pytest.raises(ValueError, match="unknown backend"):
         parse_backends("xnnpack_fp32,tensorrt")
+
+
+def test_amx_runner_missing_names_its_build_command(tmp_path):
+    with pytest.raises(runner.RunnerNotBuilt, match="-DEXECUTORCH_SOURCE_DIR=.*cmake-out-amx"):
+        runner.find_amx_runner(tmp_path / "nope")
 
 
 def test_runner_missing_names_the_build_command(tmp_path):
