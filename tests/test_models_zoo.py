@@ -64,10 +64,12 @@ def test_portable_matches_eager(programs, name):
 
 
 @pytest.mark.slow
+@pytest.mark.zoo  # a full-size q8 export (about 25 s); q8 export, lowering and numerics on small nets:
+# test_export_quantization.py, test_cli_export.py, and the runner's q8 check in test_runner_cli.py
 @pytest.mark.parametrize("name", ["mv2"])
 def test_q8_runs(programs, name):
     # Random weights: the q8 error of mv2/mv3 says nothing here (see test_export_quantization
-    # for a numerics bound); this checks the quantized program is delegated and runs.
+    # for a numerics bound); this checks the zoo's quantized program is delegated and runs.
     exported = programs.exported(name, "q8")
     assert exported.result.quantized and exported.result.calibration_batches == 1
     (out,) = run_pte(exported.path, exported.example_inputs)
