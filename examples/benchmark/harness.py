@@ -63,10 +63,9 @@ def _amx_runner(settings: Settings) -> str | None:
     """The AMX build's binary when a row asked for it and it is built (the result names it)."""
     from examples.runner.client import RunnerNotBuilt
 
-    if not any(BACKENDS[b].runner == "source+amx" for b in settings.backends):
-        return None
+    rows = [b for b in settings.backends if BACKENDS[b].runner == "source+amx"]
     try:
-        return str(settings.runner_for("xnnpack_q8_amx"))
+        return str(settings.runner_for(rows[0])) if rows else None
     except RunnerNotBuilt:
         return None
 
@@ -149,7 +148,7 @@ def _prepare_backend(backend: str, ctx: ModelContext, settings: Settings, cache:
         try:
             settings.runner_for(backend)
         except RunnerNotBuilt as error:
-            progress.log(f"{ctx.name}: {label}: not built ({error})")
+            progress.log(f"{ctx.name}: {label}: {error}")
             for r in rows:
                 r.update(status="not installed", error=str(error))
             return rows, None

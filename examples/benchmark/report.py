@@ -166,8 +166,8 @@ def _methodology_lines(doc: dict) -> list[str]:
         + f" Percentiles: {s.get('percentile_method', 'nearest rank')}.",
         "- ExecuTorch programs run through the native runner "
         f"(`{s['runner'] or 'cmake-out/xnn_executor_runner'}`), which sets the inputs on every iteration (the "
-        "toolkit's programs read them in place: inputs are not memory-planned, so no copy); peers run in a fresh Python subprocess each (peak RSS includes the "
-        "interpreter and its imports), with their inputs bound once (ONNX Runtime: I/O binding; OpenVINO: "
+        "toolkit's programs read them in place: inputs are not memory-planned, so no copy); peers run in a "
+        "fresh Python subprocess each (peak RSS includes the interpreter and its imports), with their inputs bound once (ONNX Runtime: I/O binding; OpenVINO: "
         "tensors sharing the arrays), so that their loop times the engine, not Python. Same inputs, same "
         "thread count for all.",
         "- Time to first result: ExecuTorch = program load + method init + first iteration; ONNX Runtime = "
