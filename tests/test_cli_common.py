@@ -55,3 +55,52 @@ def test_unknown_quant_recipe_is_a_usage_error_in_both_clis(repo_root, python_en
         assert done.stderr.strip().splitlines() == [
             "error: --quant_recipe: unknown quantization recipe 'bogus' (known: static_per_channel, "
             "static_per_tensor, static_per_channel_fp32_dw, dynamic_per_channel, dynamic_per_channel_linear)"]
+
+
+def _command_modules(repo_root) -> list[str]:
+    """Every user-facing command: the modules that end in ``cli.run(main)``."""
+    found = []
+    for folder in ("examples/backend", "examples/generation", "examples/export", "runtime/profiler"):
+        for path in sorted((repo_root / folder).glob("*.py")):
+            if "cli.run(main" in path.read_text():
+                found.append(".".join(path.relative_to(repo_root).with_suffix("").parts))
+    return found
+
+
+def _flags_by_section(helpfull: str) -> dict[str, set[str]]:
+    """``--helpfull`` parsed: module (section header) -> the flag names it lists."""
+    import re
+
+    sections, current = {}, None
+    for line in helpfull.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            current = sections.setdefault(line[:-1], set())
+        elif current is not None and (match := re.match(r"\s{2}(?:-\S,)?--(?:\[no\])?(\w+):", line)):
+            current.add(match.group(1))
+    return sections
+
+
+def test_help_lists_every_flag_of_every_command(repo_root, python_env):
+    """absl's --help shows only the main module's flags: flags defined in shared modules
+    (sampling, evaluation, export) were hidden. absl's own flags stay under --helpfull."""
+    import subprocess
+    import sys
+
+    modules = _command_modules(repo_root)
+    assert {"examples.backend.generate", "examples.backend.xnnpack_examples"} <= set(modules)
+
+    def start(module, flag):
+        return subprocess.Popen([sys.executable, "-m", module, flag], cwd=repo_root, env=python_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    runs = {(m, f): start(m, f) for m in modules for f in ("--help", "--helpfull")}
+    out = {key: proc.communicate(timeout=120) for key, proc in runs.items()}
+    for module in modules:
+        assert runs[module, "--help"].returncode == 0, (module, out[module, "--help"][1])
+        sections = _flags_by_section(out[module, "--helpfull"][0])
+        ours = {flag for section, names in sections.items() if not section.startswith("absl") for flag in names}
+        assert ours, (module, sections)
+        shown = _flags_by_section(out[module, "--help"][0])
+        shown_flags = set().union(*shown.values())
+        assert ours <= shown_flags, (module, sorted(ours - shown_flags))
+        assert "helpfull" not in shown_flags, module

@@ -142,9 +142,25 @@ def _parse_flags(argv):
 _HELP_FLAGS = ("-h", "-?", "--help", "--helpshort", "--helpfull", "--helpxml")
 
 
+def list_every_flag_in_help() -> None:
+    """Make ``--help`` list every flag the command accepts. absl's ``--help`` shows only the
+    main module's key flags, so flags defined in shared modules (the sampling flags, the
+    evaluation flags, ...) were missing; absl's own flags stay under ``--helpfull``."""
+    from absl import flags
+
+    main_module = sys.argv[0]  # absl's name for ``__main__`` (see FlagValues.get_key_flags_for_module)
+    for module, defined in list(flags.FLAGS.flags_by_module_dict().items()):
+        if module == main_module or module.split(".")[0] == "absl":
+            continue
+        for flag in defined:
+            flags.FLAGS.register_key_flag_for_module(main_module, flag)
+
+
 def run(main, argv=None, verbose_flag: str = "verbose") -> None:
     """``absl.app.run(main)`` with one-line errors: flag errors exit 2, see the module doc."""
     from absl import app, flags
+
+    list_every_flag_in_help()
 
     def wrapped(args):
         verbose = verbose_flag in flags.FLAGS and bool(flags.FLAGS[verbose_flag].value)
