@@ -162,13 +162,13 @@ def test_user_factory_q8_with_tensor_calibration(cli, tmp_path):
     from tests.export_helpers import factory
 
     model, inputs = factory()
-    (out,) = run_pte(tmp_path / "factory_xnnpack_q8.pte", inputs)
+    (out,) = run_pte(tmp_path / "tests_export_helpers_factory_xnnpack_q8.pte", inputs)
     assert out.shape == (1, 10)
 
 
 @pytest.mark.slow
 def test_mv2_fp32_cli(cli, tmp_path):
-    proc = cli(XNNPACK, "--model_name=mv2", "--delegate", "--output_dir", tmp_path)
+    proc = cli(XNNPACK, "--model_name=mv2", "--delegate", "--print_graph", "--output_dir", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "warning: using RANDOM weights for 'mv2'" in proc.stderr
     for text in ("exporting (torch.export)...", "lowering to XNNPACK...", "executorch_call_delegate",
@@ -192,7 +192,7 @@ def test_q8_cli_image_calibration_and_etrecord(cli, tmp_path):
     assert "quantizing with recipe static_per_channel..." in proc.stdout
     assert "calibration samples used: 2" in proc.stdout
     assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".json")) == [
-        "factory_xnnpack_q8.pte", "small.etrecord"]
+        "small.etrecord", "tests_export_helpers_factory_xnnpack_q8.pte"]
 
     from executorch.devtools.etrecord import parse_etrecord
 

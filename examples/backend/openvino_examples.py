@@ -53,11 +53,13 @@ def main(argv):
     if FLAGS.etrecord:
         cli.warning_line("--etrecord is not supported for OpenVINO programs; ignored")
     check_installed(FLAGS.quantize)
-    from examples.export.openvino_lowering import check_precision
+    from examples.export.openvino_lowering import check_precision, pte_filename
     try:
         check_precision(FLAGS.precision)
     except ValueError as error:
         raise cli.UsageError(f"--precision {FLAGS.precision}: {error}") from None
+    target = output_dir / pte_filename(spec.name, quantize=FLAGS.quantize, precision=FLAGS.precision)
+    export_cli.check_overwrite(target, FLAGS.model_name)
 
     from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
 
@@ -78,8 +80,8 @@ def main(argv):
         elif FLAGS.calibration_data:
             cli.warning_line("--calibration_data is only used with --quantize; ignored")
         import_quietly(FLAGS.verbose)
-        from examples.export.openvino_lowering import export_openvino_program, pte_filename, save_openvino_program
-        from examples.export.report import delegation_summary, human_size, lowered_graph_text
+        from examples.export.openvino_lowering import export_openvino_program, save_openvino_program
+        from examples.export.report import human_size
 
         mode = "OpenVINO " + (f"int8 (rest {FLAGS.precision})" if FLAGS.quantize else FLAGS.precision)
         stage = {"stage": "exporting"}
@@ -103,14 +105,8 @@ def main(argv):
         if FLAGS.quantize:
             console.line(f"  calibration samples used: {result.calibration_batches}; "
                          f"OpenVINOQuantizer mode: {card.get('quantization_mode')}")
-        path = save_openvino_program(result, card, output_dir / pte_filename(spec.name, quantize=FLAGS.quantize,
-                                                                             precision=FLAGS.precision),
-                                     model=FLAGS.model_name)
-        console.line()
-        console.line("lowered graph (edge dialect):")
-        console.line(lowered_graph_text(result))
-        console.line()
-        console.line(delegation_summary(result, backend="OpenVINO"))
+        path = save_openvino_program(result, card, target, model=FLAGS.model_name)
+        export_cli.print_report(console, result, FLAGS.print_graph or FLAGS.verbose, backend="OpenVINO")
         console.line(f"compiled for CPU class '{card['cpu_class']}'; runs in {card['inference_precision']} "
                      f"(OpenVINO {card['openvino'].split('-')[0]})")
         console.line(f"wrote {path.resolve()} ({human_size(path.stat().st_size)}, {mode}) in {result.seconds:.1f} s "

@@ -70,6 +70,7 @@ def main(argv):
         max_subgraphs=FLAGS.fail_on_fragmentation,
         max_seq_len=FLAGS.max_seq_len,
         verbose=FLAGS.verbose,
+        print_graph=FLAGS.print_graph,
         check_loaded=eval_hooks.text_model_check(FLAGS.eval_data, FLAGS.tokenizer, FLAGS.max_seq_len),
     ))
     if FLAGS.eval_data:  # accuracy of eager fp32 and the program just written

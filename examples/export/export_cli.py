@@ -2,7 +2,10 @@
 
 ``examples.backend.xnnpack_examples`` (XNNPACK fp32/q8) and ``examples.export.export_example``
 (portable) both call :func:`run_export`; it checks the user's input before doing anything
-slow, prints progress lines, the lowered graph, the delegation summary and what was written.
+slow, prints progress lines, the delegation summary (the lowered graph too with --print_graph or
+--verbose) and what was written. A user model's file carries its module and function
+(``my_pkg.models:factory`` -> ``my_pkg_models_factory_xnnpack_fp32.pte``), and a program whose
+card names another model is never overwritten.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def define_common_flags() -> None:
     flags.DEFINE_string("sign_key", None, "Sign the program and its card (and the bundle) with this EC private key "
                         "(PEM; OpenSSF model-signing, offline): writes <program>.sig.")
     flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
+    flags.DEFINE_bool("print_graph", False, "Also print the lowered graph (edge dialect) before the delegation "
+                      "summary (--verbose prints it too).")
     flags.DEFINE_bool("verbose", False, "Show third-party output and warnings, and tracebacks of unexpected errors.")
 
 
@@ -61,6 +66,7 @@ class ExportRequest:
     bundle: bool = False  # also write a BundledProgram with eager reference IO
     sign_key: str | None = None  # EC private key: sign program + card (model-signing)
     verbose: bool = False
+    print_graph: bool = False  # print the lowered graph too (always with verbose)
     # Called with the loaded model before the slow export, to reject input that needs the model
     # to be judged (a text --eval_data whose tokenizer does not fit it); raises a CliError.
     check_loaded: Callable | None = None
@@ -118,6 +124,37 @@ def writable_dir(path: str) -> Path:
     return folder
 
 
+def check_overwrite(path: Path, model: str) -> None:
+    """Never replace another model's program silently: a program whose card names another
+    model is refused (before the slow export); one without a card gets a warning line."""
+    if not path.exists():
+        return
+    from examples.integrity.card import CardError, read_card
+
+    try:
+        card = read_card(path)
+    except CardError:
+        card = None
+    if card is None:
+        cli.warning_line(f"overwriting {path} (no program card says which model it holds)")
+    elif card.get("model") not in (None, model):
+        raise cli.UsageError(f"{path} holds another model's program ('{card['model']}'), not '{model}': "
+                             "not overwriting it; remove it or pick another --output_dir")
+
+
+def print_report(console: Console, result, show_graph: bool, backend: str = "XNNPACK") -> None:
+    """The delegation summary; the lowered graph before it only when asked (--print_graph,
+    --verbose): a big model's graph is hundreds of lines."""
+    from examples.export.report import delegation_summary, lowered_graph_text
+
+    console.line()
+    if show_graph:
+        console.line("lowered graph (edge dialect):")
+        console.line(lowered_graph_text(result))
+        console.line()
+    console.line(delegation_summary(result, backend=backend))
+
+
 def print_list_models() -> None:
     from examples.models.zoo import describe_zoo
 
@@ -167,13 +204,13 @@ def check_fragmentation(result, name: str, max_subgraphs: int | None, console: C
                            f"their boundaries), more than --fail_on_fragmentation {max_subgraphs}; nothing written")
 
 
-def run_export(request: ExportRequest) -> Path:
-    """Export one model as asked, print the report, return the written .pte path."""
-    from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
+def check_request(request: ExportRequest):
+    """Everything the user gave, checked before the slow part (the heavy imports included):
+    ``(spec, recipe or None, whether the recipe is chosen from the graph later, target path)``."""
+    from examples.export.lowering import pte_filename
     from examples.models.zoo import resolve_model
     from examples.quantization.recipes import recipe_for
 
-    # Check everything the user gave before the slow part (the heavy imports included).
     spec = resolve_model(request.model_name)
     output_dir = writable_dir(request.output_dir)
     if request.etrecord:
@@ -190,7 +227,16 @@ def run_export(request: ExportRequest) -> Path:
         raise cli.UsageError(f"--fail_on_fragmentation must be at least 0, got {request.max_subgraphs}")
     if not request.quantize and request.calibration_data:
         cli.warning_line("--calibration_data is only used with --quantize; ignored")
+    target = output_dir / pte_filename(spec.name, delegate=request.delegate, quantize=request.quantize)
+    check_overwrite(target, request.model_name)
+    return spec, recipe, choose_later, target
 
+
+def run_export(request: ExportRequest) -> Path:
+    """Export one model as asked, print the report, return the written .pte path."""
+    from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
+
+    spec, recipe, choose_later, target = check_request(request)
     silence_third_party(request.verbose)
     from examples.quantization.calibration import load_calibration
 
@@ -234,8 +280,8 @@ def run_export(request: ExportRequest) -> Path:
 
         # The heavy, chatty imports come after the user's input was checked, so bad input fails fast.
         import_quietly(request.verbose)
-        from examples.export.lowering import export_program, pte_filename, save_program
-        from examples.export.report import delegation_summary, human_size, lowered_graph_text
+        from examples.export.lowering import export_program, save_program
+        from examples.export.report import human_size
 
         mode = ("XNNPACK " if request.delegate else "portable (no delegate) ") + ("q8" if recipe else "fp32")
         if not request.delegate:
@@ -272,9 +318,7 @@ def run_export(request: ExportRequest) -> Path:
             console.line(f"  calibration samples used: {result.calibration_batches}")
 
         check_fragmentation(result, spec.name, request.max_subgraphs, console)
-        path = save_program(result, output_dir / pte_filename(spec.name, delegate=request.delegate,
-                                                                quantize=recipe is not None),
-                            model=request.model_name)
+        path = save_program(result, target, model=request.model_name)
         if request.bundle:
             from examples.integrity.bundle import write_bundle
 
@@ -285,11 +329,7 @@ def run_export(request: ExportRequest) -> Path:
 
             for signed in [path] + ([bundled] if request.bundle else []):
                 console.line(f"signed {signed.name} and its card: {sign_program(signed, request.sign_key).resolve()}")
-        console.line()
-        console.line("lowered graph (edge dialect):")
-        console.line(lowered_graph_text(result))
-        console.line()
-        console.line(delegation_summary(result))
+        print_report(console, result, request.print_graph or request.verbose)
         if request.etrecord:
             import io
 

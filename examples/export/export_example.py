@@ -29,6 +29,7 @@ def main(argv):
         bundle=FLAGS.bundle,
         sign_key=FLAGS.sign_key,
         verbose=FLAGS.verbose,
+        print_graph=FLAGS.print_graph,
     ))
     return 0
 

@@ -108,8 +108,15 @@ def _user_model(reference: str) -> ModelSpec:
             raise ModelLookupError(f"factory '{reference}' returned example inputs that are not tensors")
         return model.eval(), inputs
 
-    safe_name = attr if attr.isidentifier() else "user_model"
-    return ModelSpec(safe_name, build, (), None, f"user model {reference}", tags=("user",))
+    return ModelSpec(user_model_name(module_name, attr), build, (), None, f"user model {reference}", tags=("user",))
+
+
+def user_model_name(module_name: str, attr: str) -> str:
+    """The name a user model's files carry: module and function, ``my_pkg.models:factory`` ->
+    ``my_pkg_models_factory`` (two modules' ``factory`` functions get different files)."""
+    parts = [p for p in module_name.split(".") if p] + [attr]
+    name = "_".join("".join(c if c.isalnum() or c == "_" else "_" for c in part) for part in parts)
+    return name if name.isidentifier() else f"user_{name}"
 
 
 def describe_zoo() -> str:
