@@ -225,7 +225,7 @@ def test_verify_cache_skips_the_hash_only_while_the_file_is_unchanged(carded_q8,
     assert not run("--verify_cache=off")[1]["verify_cached"]
     # The folder is bounded: past 1024 entries the least recently used go when one is written.
     crowded = tmp_path / "crowded"
-    crowded.mkdir()
+    crowded.mkdir(mode=0o700)
     for i in range(1030):
         stale = crowded / f"0-{i}.json"
         stale.write_text("{}")
@@ -236,15 +236,16 @@ def test_verify_cache_skips_the_hash_only_while_the_file_is_unchanged(carded_q8,
     left = {f.name for f in crowded.iterdir()}
     assert len(left) == 1024 and "0-0.json" not in left and "0-1029.json" in left
     assert any(not name.startswith("0-") for name in left)  # the new entry stayed
-    # A card that names another digest is not satisfied by the remembered one.
+    # A card that names other digests is not satisfied by the remembered ones: neither another
+    # digest of the whole file, nor another digest of one range.
     card = cards.read_card(program)
-    good_hex = card["program"]["digest"]["hex"]
-    card["program"]["digest"]["hex"] = "0" * len(good_hex)
+    good = json.loads(json.dumps(card))
+    card["program"]["digest"]["hex"] = "0" * 64
+    card["program"]["ranges"][-1]["blake3"] = "0" * 64
     cards.write_card(program, card)
     done, _ = run()
     assert done.returncode == 5 and "does not match its card" in done.stderr
-    card["program"]["digest"]["hex"] = good_hex
-    cards.write_card(program, card)
+    cards.write_card(program, good)
     # One flipped byte written in place (same inode, same size): its ctime moves, so it is hashed.
     with open(program, "r+b") as f:
         f.seek(program.stat().st_size // 2)
@@ -298,7 +299,7 @@ def test_seeded_campaign_with_the_card_has_no_silent_hang_or_signal(carded_q8, r
                                    repro_dir=tmp_path / "cases", reference=reference)
     with_card, without = report["outcomes"]["card"], report["outcomes"]["off"]
     assert with_card["silent"] == with_card["hang"] == with_card["signal"] == 0
-    assert with_card["rejected_by_card"] == 200  # every damaged copy is refused before any kernel runs
+    assert with_card["rejected_by_card"] == 200, with_card  # every damaged copy is refused before any kernel runs
     assert sum(without.values()) == 200 and without["rejected_by_card"] == 0
     assert without["signal"] == 0
     for case in report["cases"]:  # anything not clean left a reproducer

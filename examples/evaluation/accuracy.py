@@ -122,11 +122,12 @@ class PythonRuntimeProgram:
         from executorch.runtime import Runtime
 
         from examples.common.quiet import quiet_stdio
-        from examples.integrity.verify import verify_program
+        from examples.integrity.verify import read_verified
 
         # In-process loading only for trusted programs (a card whose digest matches): a corrupt
         # program can crash or hang this process; untrusted ones go through the native runner.
-        verify_program(path, "require")
+        # The runtime gets the very bytes that were checked, never the path again.
+        _, data = read_verified(path, "require")
 
         try:
             import executorch.kernels.quantized  # noqa: F401  (portable q8 programs call these ops)
@@ -134,7 +135,7 @@ class PythonRuntimeProgram:
             pass
         try:
             with quiet_stdio():  # the runtime logs its CPU probing on first use
-                self._method = Runtime.get().load_program(Path(path)).load_method("forward")
+                self._method = Runtime.get().load_program(data).load_method("forward")
         except Exception as error:  # the runtime raises RuntimeError/ValueError with long text
             raise EvaluationError(f"cannot load {path} in the ExecuTorch runtime: "
                                   f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None

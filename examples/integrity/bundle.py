@@ -12,13 +12,14 @@ tolerance. It loads the program in this process, so it first requires a matching
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from examples.common import cli
 from examples.common.atomic_write import write_bytes_atomic
 from examples.integrity.card import digest_bytes, make_card, read_card, write_card
-from examples.integrity.verify import verify_program
+from examples.integrity.verify import read_verified
 
 BUNDLE_SUFFIX = ".bpte"
 EXIT_REFERENCE_MISMATCH = 7  # the runner's codes 0-6 are taken (6: memory limit)
@@ -54,8 +55,8 @@ def tolerances(expected, precision: str, recipe: str | None, observed=None) -> l
     return result
 
 
-def _observed_errors(program: Path, test_inputs: list[tuple], expected: list[list]) -> list[float]:
-    """Max abs error per output of the program (just written by us: trusted) against eager."""
+def _observed_errors(program: bytes, test_inputs: list[tuple], expected: list[list]) -> list[float]:
+    """Max abs error per output of the program (its checked bytes) against eager."""
     from executorch.runtime import Runtime
 
     method = Runtime.get().load_program(program).load_method(METHOD)
@@ -79,7 +80,7 @@ def write_bundle(program: str | Path, model, test_inputs: list[tuple], *, path: 
     card = read_card(program)
     if card is None:
         raise cli.CliError(f"{program} has no program card: save it with examples.export.lowering.save_program")
-    verify_program(program, "require")  # run below in this process
+    _, data = read_verified(program, "require")  # run below in this process, from these bytes
     cases, expected = [], []
     with torch.no_grad():
         for inputs in test_inputs:
@@ -87,10 +88,15 @@ def write_bundle(program: str | Path, model, test_inputs: list[tuple], *, path: 
             outs = list(out) if isinstance(out, (tuple, list)) else [out]
             expected.append(outs)
             cases.append(MethodTestCase(inputs=list(inputs), expected_outputs=outs))
-    observed = _observed_errors(program, test_inputs, expected)
-    bundled = BundledProgram(None, pte_file_path=str(program),
-                             method_test_suites=[MethodTestSuite(method_name=METHOD, test_cases=cases)])
-    data = serialize_from_bundled_program_to_flatbuffer(bundled)
+    observed = _observed_errors(data, test_inputs, expected)
+    # BundledProgram reads its program from a path: give it a private copy of the checked bytes
+    # (a folder only this user can write), so the bundle holds exactly what was verified.
+    with tempfile.TemporaryDirectory(prefix="bundle_") as private:
+        checked = Path(private) / program.name
+        checked.write_bytes(data)
+        bundled = BundledProgram(None, pte_file_path=str(checked),
+                                 method_test_suites=[MethodTestSuite(method_name=METHOD, test_cases=cases)])
+        data = serialize_from_bundled_program_to_flatbuffer(bundled)
     target = write_bytes_atomic(path or bundle_path(program), data)
     bundle_card = dict(card)
     bundle_card.update(make_card(target, model=card.get("model"), backend=card.get("backend"),
@@ -146,11 +152,11 @@ def check_reference(path: str | Path) -> list[OutputCheck]:
     from examples.common.quiet import quiet_stdio
 
     path = Path(path)
-    verification = verify_program(path, "require")  # loaded in this process: trusted files only
+    # Loaded in this process: trusted files only, and only the bytes that were checked.
+    verification, data = read_verified(path, "require")
     reference = verification.card.get("reference")
     if not reference:
         raise cli.UsageError(f"{path} is not a bundled program (its card has no reference section)")
-    data = path.read_bytes()
     cases = _test_cases(data)
     tolerance = reference["tolerances"]
     checks = []

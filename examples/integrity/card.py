@@ -59,6 +59,24 @@ def file_digest(path: str | Path) -> tuple[int, str]:
             return size, digest_bytes(view)
 
 
+def file_ranges(path: str | Path) -> list[dict] | None:
+    """The card's ``program.ranges``: ``{offset, size, blake3}`` of the head and each segment with
+    its padding (:mod:`examples.integrity.layout`), which the native runner checks one by one as the runtime
+    reads them; None for a file that is not a ``.pte`` with an extended header."""
+    from examples.integrity.layout import program_ranges
+
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        if size == 0:
+            return None
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            ranges = program_ranges(view)
+            if ranges is None:
+                return None
+            return [{"offset": offset, "size": length, "blake3": digest_bytes(view[offset:offset + length])}
+                    for offset, length in ranges]
+
+
 def make_card(program: str | Path, *, model: str | None = None, backend: str | None = None,
               precision: str | None = None, recipe: str | None = None, methods: dict | None = None,
               tuned_cpu: str | None = None, packages: dict | None = None, extra: dict | None = None,
@@ -69,11 +87,15 @@ def make_card(program: str | Path, *, model: str | None = None, backend: str | N
     as :func:`examples.integrity.describe.describe_program` returns it.
     """
     size, hex_digest = digest or file_digest(program)
+    program_entry = {"file": Path(program).name, "format": file_format, "size_bytes": size,
+                     "digest": {"algorithm": DIGEST_ALGORITHM, "hex": hex_digest}}
+    ranges = file_ranges(program) if file_format == "pte" else None
+    if ranges is not None:
+        program_entry["ranges"] = ranges
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
-        "program": {"file": Path(program).name, "format": file_format, "size_bytes": size,
-                    "digest": {"algorithm": DIGEST_ALGORITHM, "hex": hex_digest}},
+        "program": program_entry,
         "model": model,
         "backend": backend,
         "precision": precision,

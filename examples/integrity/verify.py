@@ -7,7 +7,8 @@ the check. A failed check is :class:`ProgramVerificationFailed`: one line, exit 
 
 Checked: the card parses and is a program card; the file size equals the card's (a truncated
 copy fails here without hashing); the BLAKE3 digest of the file equals the card's. This is the
-check for programs loaded in this process; the native runner makes the same check itself
+check for programs loaded in this process (:func:`read_verified`: the bytes checked are the
+bytes loaded); the native runner makes the same check itself
 (``--verify_program``, runtime/executor_runner/program_verification.cpp) on the bytes it then
 loads, and also compares the card's method inputs/outputs and CPU class with the program.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from examples.common import cli
-from examples.integrity.card import CardError, card_path, file_digest, read_card
+from examples.integrity.card import CardError, card_path, digest_bytes, file_digest, read_card
 
 MODES = ("auto", "require", "off")
 EXIT_VERIFICATION_FAILED = 5
@@ -51,10 +52,27 @@ def check_mode(mode: str) -> str:
 
 
 def verify_program(program: str | Path, mode: str = "auto") -> Verification:
+    """Check the file against its card (hashed through mmap, no copy). For a program this process
+    then loads, use :func:`read_verified`: a check of the file says nothing of a later read."""
+    return _verify(Path(program), mode, None)[0]
+
+
+def read_verified(program: str | Path, mode: str = "require") -> tuple[Verification, bytes]:
+    """The program's bytes, read once, and their verification: load *these* bytes
+    (``Runtime.load_program(data)``), never the path again, so a rewrite of the file after the
+    check cannot reach the runtime."""
     program = Path(program)
+    try:
+        data = program.read_bytes()
+    except OSError as error:
+        raise ProgramVerificationFailed(f"cannot read {program}: {error.strerror or error}") from None
+    return _verify(program, mode, data)
+
+
+def _verify(program: Path, mode: str, data: bytes | None) -> tuple[Verification, bytes | None]:
     check_mode(mode)
     if mode == "off":
-        return Verification(program, False, mode)
+        return Verification(program, False, mode), data
     try:
         card = read_card(program)
     except CardError as error:
@@ -63,10 +81,10 @@ def verify_program(program: str | Path, mode: str = "auto") -> Verification:
         if mode == "require":
             raise ProgramVerificationFailed(f"{program} has no program card ({card_path(program).name}) "
                                             "and --verify_program=require")
-        return Verification(program, False, mode)
+        return Verification(program, False, mode), data
     expected = card["program"]
     try:
-        size = program.stat().st_size
+        size = len(data) if data is not None else program.stat().st_size
     except OSError as error:
         raise ProgramVerificationFailed(f"cannot read {program}: {error.strerror or error}") from None
     if size != expected["size_bytes"]:
@@ -75,12 +93,12 @@ def verify_program(program: str | Path, mode: str = "auto") -> Verification:
     algorithm = expected["digest"].get("algorithm")
     if algorithm != "blake3":
         raise ProgramVerificationFailed(f"the card of {program} uses digest {algorithm!r}; only blake3 is supported")
-    _, digest = file_digest(program)
+    digest = digest_bytes(data) if data is not None else file_digest(program)[1]
     if digest != expected["digest"]["hex"]:
         raise ProgramVerificationFailed(f"{program} does not match its card: blake3 digest {digest[:16]}... "
                                         f"!= {expected['digest']['hex'][:16]}... (modified or damaged copy)")
     _check_compiled_for_this_cpu(card, program)
-    return Verification(program, True, mode, card)
+    return Verification(program, True, mode, card), data
 
 
 def _check_compiled_for_this_cpu(card: dict, program: Path) -> None:

@@ -50,11 +50,15 @@ def check_inputs(method_meta, inputs: Sequence[torch.Tensor]) -> None:
                                     "re-export with a larger --max_seq_len for longer sequences)")
 
 
-def load_method(program: bytes | str | Path, name: str = "forward"):
+def load_method(program: bytes | str | Path, name: str = "forward", verify: str = "require"):
+    """``program``'s method: bytes as given, or a file checked against its card (``verify``) and
+    loaded from the very bytes that were checked (the path is never opened again)."""
     from executorch.runtime import Runtime
 
-    source = program if isinstance(program, bytes) else Path(program)
-    return Runtime.get().load_program(source).load_method(name)
+    from examples.integrity.verify import read_verified
+
+    data = program if isinstance(program, bytes) else read_verified(Path(program), verify)[1]
+    return Runtime.get().load_program(data).load_method(name)
 
 
 def execute(method, inputs: Sequence[torch.Tensor]) -> list:

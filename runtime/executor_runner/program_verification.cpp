@@ -1,7 +1,6 @@
 #include "program_verification.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -40,6 +39,11 @@ constexpr int kCardSchemaVersion = 1;
 // operator[] on a const value: with a missing key it is undefined behaviour (here: a crash,
 // now and then, while loading a program whose card has no "compiled_for").
 int64_t nanoseconds(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000LL + t.tv_nsec; }
+
+ProgramFile::Identity identity_of(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+          nanoseconds(st.st_mtim), nanoseconds(st.st_ctim)};
+}
 
 const nlohmann::json& member(const nlohmann::json& j, const std::string& key) {
   static const nlohmann::json kNull;
@@ -83,6 +87,29 @@ nlohmann::json read_card(const std::string& program) {
   return card;
 }
 
+// program.ranges: [{offset, size, blake3}], each inside the file, the first one the head at 0.
+// Empty when the card predates ranges (the loader then checks the whole file at once).
+std::vector<CardRange> card_ranges(const nlohmann::json& program, uint64_t file_size, const std::string& path) {
+  std::vector<CardRange> ranges;
+  const nlohmann::json& listed = member(program, "ranges");
+  if (listed.is_null()) return ranges;
+  const auto bad = [&](const std::string& why) {
+    fail_verification("the program card " + card_path(path) + " has unusable program.ranges (" + why +
+                      "): re-card the program (python -m examples.backend.inspect_program --recard " + path + ")");
+  };
+  if (!listed.is_array() || listed.empty()) bad("not a list");
+  for (const nlohmann::json& r : listed) {
+    if (!member(r, "offset").is_number_unsigned() || !member(r, "size").is_number_unsigned() || !member(r, "blake3").is_string()) {
+      bad("each needs offset, size and blake3");
+    }
+    CardRange range{member(r, "offset").get<uint64_t>(), member(r, "size").get<uint64_t>(), member(r, "blake3").get<std::string>()};
+    if (range.size == 0 || range.offset > file_size || range.size > file_size - range.offset) bad("a range outside the file");
+    ranges.push_back(range);
+  }
+  if (ranges.front().offset != 0) bad("the first range must be the head, at offset 0");
+  return ranges;
+}
+
 }  // namespace
 
 VerifyMode parse_verify_mode(const std::string& text) {
@@ -92,55 +119,43 @@ VerifyMode parse_verify_mode(const std::string& text) {
   fail(kUsageExit, "--verify_program must be auto, require or off (got '" + text + "')");
 }
 
-MappedProgram::MappedProgram(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(kErrorExit, "cannot open model file " + path + ": " + std::strerror(errno));
+ProgramFile::ProgramFile(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) fail(kErrorExit, "cannot open model file " + path + ": " + std::strerror(errno));
   struct stat st{};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(kErrorExit, "model path " + path + " is not a regular file");
-  }
-  size_ = static_cast<size_t>(st.st_size);
-  identity_ = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), nanoseconds(st.st_mtim),
-               nanoseconds(st.st_ctim)};
-  if (size_ == 0) {
-    ::close(fd);
-    fail(kErrorExit, path + " is empty, not an ExecuTorch program");
-  }
-  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-  const int mmap_errno = errno;
-  ::close(fd);  // the mapping keeps the file
-  if (p == MAP_FAILED) {
-    if (mmap_errno == ENOMEM) fail_out_of_memory("cannot map the " + std::to_string(size_) + "-byte file");
-    fail(kErrorExit, "cannot map model file " + path + ": " + std::strerror(mmap_errno));
-  }
-  data_ = static_cast<const uint8_t*>(p);
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) fail(kErrorExit, "model path " + path + " is not a regular file");
+  identity_ = identity_of(st);
+  if (identity_.size == 0) fail(kErrorExit, path + " is empty, not an ExecuTorch program");
 }
 
-MappedProgram::~MappedProgram() {
-  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+ProgramFile::~ProgramFile() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
-void check_layout(const std::string& path, const MappedProgram& bytes) {
+bool ProgramFile::unchanged() const {
+  struct stat st{};
+  return ::fstat(fd_, &st) == 0 && identity_of(st) == identity_;
+}
+
+void check_layout(const std::string& path, const uint8_t* head, size_t got, uint64_t file_size) {
   // Layout (executorch/exir/_serialize/_program.py, _ExtendedHeader): at byte 8 the magic
   // "eh00", u32 header length, then u64 program_size, segment_base_offset, segment_data_size.
   constexpr size_t kHeaderAt = 8, kFieldsAt = 16, kNeeded = 40;
   // Without the header the runtime takes the segment base to be 0 and reads weights from the
   // wrong place (a flipped magic byte ran portable programs to wrong answers with exit 0);
   // every program ExecuTorch 1.x writes has it, segments or not.
-  if (bytes.size() < kNeeded || std::memcmp(bytes.data() + kHeaderAt, "eh00", 4) != 0) {
+  if (got < kNeeded || std::memcmp(head + kHeaderAt, "eh00", 4) != 0) {
     fail(kErrorExit, path + " is not a valid ExecuTorch program: no extended header ('eh00' at byte 8; "
                             "every program ExecuTorch 1.x writes has one): damaged header, or not a program");
   }
   uint32_t length = 0;
-  std::memcpy(&length, bytes.data() + kHeaderAt + 4, sizeof(length));
+  std::memcpy(&length, head + kHeaderAt + 4, sizeof(length));
   if (length < kNeeded - kHeaderAt) return;  // an older header without segment_data_size
   uint64_t program_size = 0, segment_base = 0, segment_size = 0;
-  std::memcpy(&program_size, bytes.data() + kFieldsAt, 8);
-  std::memcpy(&segment_base, bytes.data() + kFieldsAt + 8, 8);
-  std::memcpy(&segment_size, bytes.data() + kFieldsAt + 16, 8);
+  std::memcpy(&program_size, head + kFieldsAt, 8);
+  std::memcpy(&segment_base, head + kFieldsAt + 8, 8);
+  std::memcpy(&segment_size, head + kFieldsAt + 16, 8);
   if (segment_size == 0) return;  // no segments
-  const uint64_t file_size = bytes.size();
   if (program_size > segment_base || segment_base > file_size || segment_size != file_size - segment_base) {
     fail(kErrorExit, path + " is not a valid ExecuTorch program: its header puts " + std::to_string(segment_size) +
                          " bytes of segments at offset " + std::to_string(segment_base) + " after a " +
@@ -164,80 +179,8 @@ std::string blake3_hex(const uint8_t* data, size_t size) {
   return hex;
 }
 
-std::string resolve_verify_cache(const std::string& flag) {
-  if (flag == "off") return "";
-  if (flag != "on") {
-    if (flag.empty()) fail(kUsageExit, "--verify_cache must be on, off or a folder");
-    return flag;
-  }
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/executorch-runner/verified";
-  if (home != nullptr && home[0] == '/') return std::string(home) + "/.cache/executorch-runner/verified";
-  return "";  // nowhere to remember: every run hashes
-}
-
-namespace {
-
-std::string cache_entry_path(const std::string& dir, const MappedProgram::Identity& id) {
-  return dir + "/" + std::to_string(id.device) + "-" + std::to_string(id.inode) + ".json";
-}
-
-// The digest an entry vouches for, when it describes this very file unchanged; else "".
-std::string cached_digest(const std::string& dir, const MappedProgram& bytes) {
-  if (dir.empty()) return "";
-  const MappedProgram::Identity& id = bytes.identity();
-  const std::string entry_path = cache_entry_path(dir, id);
-  std::ifstream file(entry_path);
-  if (!file) return "";
-  const nlohmann::json entry = nlohmann::json::parse(file, nullptr, /*allow_exceptions=*/false);
-  const auto number = [&](const char* key) { return member(entry, key).is_number_integer() ? member(entry, key).get<int64_t>() : -1; };
-  if (number("size") != static_cast<int64_t>(bytes.size()) || number("mtime_ns") != id.mtime_ns ||
-      number("ctime_ns") != id.ctime_ns || !member(entry, "blake3").is_string()) {
-    return "";
-  }
-  ::utimensat(AT_FDCWD, entry_path.c_str(), nullptr, 0);  // recently used (see prune_cache)
-  return member(entry, "blake3").get<std::string>();
-}
-
-// The folder keeps at most kMaxCacheEntries entries: past that, the least recently used go (a
-// hit touches its entry). Only a miss that writes an entry pays for the listing.
-constexpr size_t kMaxCacheEntries = 1024;
-
-void prune_cache(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  std::vector<std::pair<fs::file_time_type, fs::path>> entries;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.path().extension() == ".json") entries.emplace_back(e.last_write_time(ec), e.path());
-  }
-  if (entries.size() <= kMaxCacheEntries) return;
-  std::sort(entries.begin(), entries.end());
-  for (size_t i = 0; i + kMaxCacheEntries < entries.size(); ++i) fs::remove(entries[i].second, ec);
-}
-
-// Best effort: a folder that cannot be written only means the next run hashes again.
-void remember_digest(const std::string& dir, const MappedProgram& bytes, const std::string& digest) {
-  namespace fs = std::filesystem;
-  const MappedProgram::Identity& id = bytes.identity();
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  if (dir.empty() || id.ctime_ns > nanoseconds(now) - 2000000000LL) return;  // too fresh: see the header
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  fs::permissions(dir, fs::perms::owner_all, ec);  // private: entries vouch for programs
-  if (ec) return;
-  const nlohmann::json entry = {{"size", bytes.size()}, {"mtime_ns", id.mtime_ns}, {"ctime_ns", id.ctime_ns},
-                                {"blake3", digest}};
-  const std::string text = entry.dump() + "\n";
-  std::string error;
-  if (write_file_atomic(cache_entry_path(dir, id), text.data(), text.size(), error)) prune_cache(dir);
-}
-
-}  // namespace
-
-Verification verify_program(const std::string& path, const MappedProgram& bytes, VerifyMode mode,
-                            const std::string& cache_dir) {
+Verification verify_program(const ProgramFile& file, VerifyMode mode) {
+  const std::string& path = file.path();
   Verification v;
   v.mode = mode;
   if (mode == VerifyMode::kOff) {
@@ -255,23 +198,19 @@ Verification verify_program(const std::string& path, const MappedProgram& bytes,
   }
   const nlohmann::json& expected = member(v.card, "program");
   const uint64_t want_size = member(expected, "size_bytes").get<uint64_t>();
-  if (bytes.size() != want_size) {
-    fail_verification(path + " is " + std::to_string(bytes.size()) + " bytes but its card says " +
+  if (file.size() != want_size) {
+    fail_verification(path + " is " + std::to_string(file.size()) + " bytes but its card says " +
                       std::to_string(want_size) + " (truncated or damaged copy)");
   }
   const std::string algorithm = member(expected, "digest").value("algorithm", "");
   if (algorithm != "blake3") {
     fail_verification("the card of " + path + " uses digest '" + algorithm + "'; only blake3 is supported");
   }
-  const std::string want = member(member(expected, "digest"), "hex").get<std::string>();
-  v.cached = !want.empty() && cached_digest(cache_dir, bytes) == want;
-  const std::string got = v.cached ? want : blake3_hex(bytes.data(), bytes.size());
-  if (got != want) {
-    fail_verification(path + " does not match its card: blake3 digest " + got.substr(0, 16) + "... != " +
-                      want.substr(0, 16) + "... (modified or damaged copy)");
-  }
-  if (!v.cached) remember_digest(cache_dir, bytes, got);
-  v.trusted = true;
+  v.digest = member(member(expected, "digest"), "hex").get<std::string>();
+  v.ranges = card_ranges(expected, want_size, path);
+  v.whole_file_only = v.ranges.empty();
+  if (v.whole_file_only) v.ranges.push_back({0, want_size, v.digest});
+  v.trusted = true;  // provisionally: every byte the runtime gets is checked as it is read
   v.status = "verified";
   v.digest_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return v;

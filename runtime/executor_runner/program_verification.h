@@ -1,19 +1,21 @@
 // Is this program the one its card describes? The runner's side of examples/integrity/verify.py,
-// checked before the runtime parses a byte of the program (a corrupt delegate payload can
-// crash or hang its parser, so nothing that reads the payload runs first).
+// checked before the runtime uses a byte of the program (a corrupt delegate payload can crash or
+// hang its parser, so nothing that reads the payload runs first).
 //
 // The card is <program>.json beside the program (examples/integrity/card.py writes it). Checked,
-// in order: the card parses and is a program card; the file size equals the card's (a
-// truncated copy fails without hashing); the BLAKE3 digest of the mapped bytes equals the
-// card's. The runtime then loads exactly the bytes that were hashed (the mapping), so the file
-// cannot change between the check and the load. After the load: the method's inputs and
-// outputs match the card's, and an ahead-of-time compiled program (OpenVINO) was compiled for
-// this CPU class. Failures end the run with exit 5 (kVerificationExit), one line.
+// in order: the card parses and is a program card; the file size equals the card's (a truncated
+// copy fails without hashing); then each range the runtime asks for (the head, each segment) is
+// read into the runner's own memory and its BLAKE3 digest compared with the card's before the
+// runtime sees it (verified_loader.h): the bytes checked are the bytes used, whatever happens to
+// the file meanwhile. After the load: the method's inputs and outputs match the card's, and an
+// ahead-of-time compiled program (OpenVINO) was compiled for this CPU class. Failures end the run
+// with exit 5 (kVerificationExit), one line.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,26 +28,35 @@ enum class VerifyMode { kAuto, kRequire, kOff };
 // "auto" | "require" | "off"; anything else is a usage error (exit 2).
 VerifyMode parse_verify_mode(const std::string& text);
 
-// The program file, mapped read-only for the life of the run: the runtime's segments (and
-// delegate blobs that are never copied, such as OpenVINO's) point into it.
-class MappedProgram {
+// The program file, open for the life of the run. Nothing is mapped: the runtime's loader reads
+// each range it needs into its own memory (verified_loader.h), so what was checked is what is used.
+class ProgramFile {
  public:
-  explicit MappedProgram(const std::string& path);  // fails with exit 1 when unreadable
-  ~MappedProgram();
-  MappedProgram(const MappedProgram&) = delete;
-  MappedProgram& operator=(const MappedProgram&) = delete;
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
-  // The mapped file's identity and change times (fstat of the descriptor that was mapped).
+  explicit ProgramFile(const std::string& path);  // fails with exit 1 when unreadable
+  ~ProgramFile();
+  ProgramFile(const ProgramFile&) = delete;
+  ProgramFile& operator=(const ProgramFile&) = delete;
+  const std::string& path() const { return path_; }
+  int fd() const { return fd_; }
+  size_t size() const { return static_cast<size_t>(identity_.size); }
+  // The open file's identity and change times (fstat of the descriptor).
   struct Identity {
-    uint64_t device = 0, inode = 0;
+    uint64_t device = 0, inode = 0, size = 0;
     int64_t mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const Identity& o) const {
+      return device == o.device && inode == o.inode && size == o.size && mtime_ns == o.mtime_ns && ctime_ns == o.ctime_ns;
+    }
   };
   const Identity& identity() const { return identity_; }
+  // Whether the file is still as it was opened (a write changes its ctime; only root can set it back).
+  bool unchanged() const;
+  // "/proc/self/fd/N": this very open file, for ExecuTorch loaders that open by name (a rename
+  // of another file onto the path in between does not change what they read).
+  std::string fd_path() const { return "/proc/self/fd/" + std::to_string(fd_); }
 
  private:
-  const uint8_t* data_ = nullptr;
-  size_t size_ = 0;
+  std::string path_;
+  int fd_ = -1;
   Identity identity_;
 };
 
@@ -54,35 +65,35 @@ class MappedProgram {
 // there, and the segments must start at or after the flatbuffer and end exactly at the end of the
 // file, as ExecuTorch's serializer writes them. A flipped header byte otherwise makes a portable
 // program read its weights from the wrong place and answer wrongly with exit 0. Exit 1 (not a
-// valid program) on a mismatch.
-void check_layout(const std::string& path, const MappedProgram& bytes);
+// valid program) on a mismatch. `head`: the first `size` bytes (40 suffice), as the loader
+// read them (checked against the card when there is one, so a damaged header is exit 5).
+void check_layout(const std::string& path, const uint8_t* head, size_t size, uint64_t file_size);
 
-// Where verified digests are remembered, from --verify_cache: "on" (the default folder,
-// $XDG_CACHE_HOME or ~/.cache, then executorch-runner/verified), "off" (returns ""), or a folder.
-//
-// Why: hashing is most of what verification costs (BLAKE3 reads about 3 GB/s per AVX2 core), and
-// a program is usually run many times unchanged. As Linux IMA does for measured files, a digest
-// is re-computed only when the file may have changed: an entry names the file (device, inode)
-// with its size, mtime and ctime, and the digest it had; a run whose file and card still match
-// the entry skips the hash. Any write to the file changes its ctime, which only root can set
-// back, and a copy is a new inode. Entries are written only for files whose ctime is over 2 s
-// old, so a write in the same timestamp tick as the check cannot hide behind it. The folder
-// keeps the 1024 most recently used entries.
-std::string resolve_verify_cache(const std::string& flag);
+// One range of the file and its digest, from the card's program.ranges (the head, then each
+// segment; examples/integrity/layout.py). Keyed by offset and size: the runtime's SegmentInfo
+// index does not name constant segments reliably.
+struct CardRange {
+  uint64_t offset = 0, size = 0;
+  std::string blake3;
+  std::string key() const { return std::to_string(offset) + ":" + std::to_string(size) + ":" + blake3; }
+};
 
 struct Verification {
   VerifyMode mode = VerifyMode::kAuto;
   bool trusted = false;  // a card was present and the bytes match it
   bool cached = false;   // the digest came from the verify cache (the file had not changed)
   std::string status;    // "verified" | "untrusted (no card)" | "not checked"
-  double digest_ms = 0;  // time spent reading the card and hashing
+  double digest_ms = 0;  // time spent reading the card and hashing (the loader adds its hashing)
   nlohmann::json card;   // null when there is none
+  std::string digest;    // the card's digest of the whole file
+  // The card's ranges; a card written before ranges existed gets one: the whole file.
+  std::vector<CardRange> ranges;
+  bool whole_file_only = false;
 };
 
-// Size and digest against the card (see above); exit 5 on a mismatch. `cache_dir` (from
-// resolve_verify_cache; "" = no cache) may stand in for the hash of an unchanged file.
-Verification verify_program(const std::string& path, const MappedProgram& bytes, VerifyMode mode,
-                            const std::string& cache_dir = "");
+// Reads the card and checks the file's size against it; exit 5 on a mismatch. Hashing is the
+// loader's: each range when it is read (verified_loader.h).
+Verification verify_program(const ProgramFile& file, VerifyMode mode);
 
 // The method's input/output dtypes and shapes against the card's; exit 5 on a mismatch.
 // No-op for an untrusted program or a card without this method.

@@ -193,7 +193,9 @@ bool read_file(const std::string& path, std::vector<uint8_t>& out, std::string& 
 bool write_file_atomic(const std::string& path, const void* data, size_t size,
                        std::string& error) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A new file, never one that is there (a planted symlink or file would be written through).
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) {
     error = "cannot write " + path + ": " + std::strerror(errno);
     return false;

@@ -15,6 +15,9 @@ RUNNER_SHARED_SRCS = [
     "runner_io.cpp",
     "run_limits.cpp",
     "crash_guard.cpp",
+    "test_hooks.cpp",
+    "verified_loader.cpp",
+    "verify_cache.cpp",
 ]
 
 RUNNER_HEADERS = [
@@ -27,4 +30,7 @@ RUNNER_HEADERS = [
     "runner_inputs.h",
     "runner_io.h",
     "runner_report.h",
+    "test_hooks.h",
+    "verified_loader.h",
+    "verify_cache.h",
 ]

@@ -22,7 +22,6 @@
 
 #include <gflags/gflags.h>
 
-#include <executorch/extension/data_loader/buffer_data_loader.h>
 #include <executorch/extension/memory_allocator/malloc_memory_allocator.h>
 #include <executorch/runtime/core/evalue.h>
 #include <executorch/runtime/executor/method.h>
@@ -38,6 +37,8 @@
 #include "runner_inputs.h"
 #include "runner_io.h"
 #include "runner_report.h"
+#include "verified_loader.h"
+#include "verify_cache.h"
 #ifdef RUNNER_WITH_OPENVINO
 #include <executorch/backends/openvino/runtime/OpenvinoHost.h>
 #ifndef RUNNER_OPENVINO_LIB  // CMake finds it at configure time; otherwise OPENVINO_LIB_PATH or the search path
@@ -103,7 +104,6 @@ DEFINE_string(prof_result_path, "prof_result.bin", "Where to write the ETDump (p
 namespace {
 
 using executorch::aten::Tensor;
-using executorch::extension::BufferDataLoader;
 using executorch::extension::MallocMemoryAllocator;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
@@ -250,30 +250,27 @@ void record_delegate_models(RunReport& report) {
 }
 
 struct LoadedProgram {
-  std::unique_ptr<MappedProgram> bytes;  // the segments point into it: keep it alive
-  std::unique_ptr<BufferDataLoader> loader;
-  std::unique_ptr<Program> program;
+  std::unique_ptr<ProgramFile> file;
   Verification verification;
+  std::unique_ptr<ProgramLoader> loader;  // refers to file and verification
+  std::unique_ptr<Program> program;
 };
 
-// Maps the file, checks it against its card (program_verification.h) and only then lets the
-// runtime parse it, from the very bytes that were hashed.
-LoadedProgram load_program(const std::string& path, VerifyMode mode, RunReport& report) {
+// Opens the file, checks it against its card (program_verification.h), and lets the runtime
+// parse it through a loader that checks each range as it reads it (verified_loader.h).
+std::unique_ptr<LoadedProgram> load_program(const std::string& path, VerifyMode mode, RunReport& report) {
   set_crash_phase("loading");
   const auto t0 = std::chrono::steady_clock::now();
-  LoadedProgram loaded;
-  loaded.bytes = std::make_unique<MappedProgram>(path);
-  report.program_size_bytes = loaded.bytes->size();
-  loaded.verification = verify_program(path, *loaded.bytes, mode, resolve_verify_cache(FLAGS_verify_cache));
-  check_compiled_for_this_cpu(loaded.verification, path);
-  check_layout(path, *loaded.bytes);
-  report.verification = loaded.verification.status;
-  report.verify_ms = loaded.verification.digest_ms;
-  report.verify_cached = loaded.verification.cached;
-  loaded.loader = std::make_unique<BufferDataLoader>(loaded.bytes->data(), loaded.bytes->size());
-  Result<Program> program = Program::load(loaded.loader.get(), Program::Verification::InternalConsistency);
+  auto loaded = std::make_unique<LoadedProgram>();
+  loaded->file = std::make_unique<ProgramFile>(path);
+  report.program_size_bytes = loaded->file->size();
+  loaded->verification = verify_program(*loaded->file, mode);
+  check_compiled_for_this_cpu(loaded->verification, path);
+  report.verification = loaded->verification.status;
+  loaded->loader = std::make_unique<ProgramLoader>(*loaded->file, loaded->verification, resolve_verify_cache(FLAGS_verify_cache));
+  Result<Program> program = Program::load(loaded->loader->get(), Program::Verification::InternalConsistency);
   if (!program.ok()) fail_runtime(path + " is not a valid ExecuTorch program", program.error());
-  loaded.program = std::make_unique<Program>(std::move(program.get()));
+  loaded->program = std::make_unique<Program>(std::move(program.get()));
   report.load_ms = ms_since(t0);
   return loaded;
 }
@@ -387,9 +384,9 @@ int main(int argc, char** argv) {
   start_watchdog(FLAGS_timeout_s, model_path);
   apply_memory_limit(report.max_memory_mb, model_path);
 
-  LoadedProgram loaded = load_program(model_path, verify_mode, report);
-  const MethodMeta meta = method_meta(*loaded.program, model_path, method_name);
-  check_method_against_card(loaded.verification, meta, model_path, method_name);
+  std::unique_ptr<LoadedProgram> loaded = load_program(model_path, verify_mode, report);
+  const MethodMeta meta = method_meta(*loaded->program, model_path, method_name);
+  check_method_against_card(loaded->verification, meta, model_path, method_name);
   set_crash_phase("preparing the inputs and memory of");
   std::vector<InputTensor> inputs = prepare_inputs(meta, method_name, input_files);
   std::unique_ptr<MethodMemory> memory = plan_memory(meta, model_path);
@@ -398,9 +395,12 @@ int main(int argc, char** argv) {
   const std::string init_phase = "initializing method '" + method_name + "' of";
   set_crash_phase(init_phase.c_str());
   const auto t_init = std::chrono::steady_clock::now();
-  Result<Method> method = loaded.program->load_method(method_name.c_str(), memory->manager.get(), profiler.tracer());
+  Result<Method> method = loaded->program->load_method(method_name.c_str(), memory->manager.get(), profiler.tracer());
   if (!method.ok()) fail_runtime("cannot load method '" + method_name + "' from " + model_path, method.error());
   report.method_init_ms = ms_since(t_init);
+  loaded->loader->finish();  // the last load: every byte used was checked, the file is unchanged
+  report.verify_ms = loaded->verification.digest_ms;
+  report.verify_cached = loaded->verification.cached;
   record_delegate_models(report);
   report.xnnpack_build = RUNNER_XNNPACK_BUILD;
 

@@ -29,13 +29,14 @@
 #include <gflags/gflags.h>
 #include <nlohmann/json.hpp>
 
-#include <executorch/extension/data_loader/buffer_data_loader.h>
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
 #include <executorch/runtime/platform/platform.h>
 #include <executorch/runtime/platform/runtime.h>
 
 #include "program_verification.h"
+#include "verified_loader.h"
+#include "verify_cache.h"
 
 // The wheel ships libexecutorch_threadpool.so but not threadpool.h: declare what we call.
 namespace executorch::extension::threadpool {
@@ -236,20 +237,20 @@ int main(int argc, char** argv) {
 
   const long baseline_rss_kb = current_rss_kib();
   const auto load_start = Clock::now();
-  // Card check before the runtime reads a byte; the module then loads the mapped, hashed bytes.
-  const xnn_runner::MappedProgram bytes(FLAGS_model_path);
-  const xnn_runner::Verification verification = xnn_runner::verify_program(
-      FLAGS_model_path, bytes, verify_mode, xnn_runner::resolve_verify_cache(FLAGS_verify_cache));
+  // Card check before the runtime reads a byte; the loader checks each range it reads.
+  const xnn_runner::ProgramFile file(FLAGS_model_path);
+  xnn_runner::Verification verification = xnn_runner::verify_program(file, verify_mode);
   xnn_runner::check_compiled_for_this_cpu(verification, FLAGS_model_path);
-  xnn_runner::check_layout(FLAGS_model_path, bytes);
-  Module module(std::make_unique<executorch::extension::BufferDataLoader>(bytes.data(), bytes.size()));
-  if (Error e = module.load_method("forward"); e != Error::Ok) fail(kErrorExit, "cannot load " + FLAGS_model_path + ": " + err_text(e));
+  xnn_runner::ProgramLoader loader(file, verification, xnn_runner::resolve_verify_cache(FLAGS_verify_cache));
+  Module module(loader.release());
   if (auto meta = module.method_meta("forward"); meta.ok()) {
     xnn_runner::check_method_against_card(verification, meta.get(), FLAGS_model_path, "forward");
   }
+  if (Error e = module.load_method("forward"); e != Error::Ok) fail(kErrorExit, "cannot load " + FLAGS_model_path + ": " + err_text(e));
   const int64_t max_seq_len = metadata(module, "get_max_seq_len", 0);
   const int64_t vocab_size = metadata(module, "get_vocab_size", 0);
   if (!metadata(module, "use_kv_cache", 1)) fail(kUsageExit, FLAGS_model_path + " has no KV cache: export it with the LLM exporter");
+  loader.finish();
   const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - load_start).count();
 
   for (int64_t t : prompt) {

@@ -1,0 +1,12 @@
+// Hooks for tests only, inert unless their environment variable is set.
+#pragma once
+
+namespace xnn_runner {
+
+// XNN_RUNNER_TEST_PAUSE=<fifo>: block between the card check and the runtime's first read of
+// the program until a byte arrives on that FIFO. Lets a test rewrite the program in place at
+// the worst moment (tests/test_check_to_use.py) and prove the runtime never computes with bytes
+// that were not checked.
+void pause_after_check_for_tests();
+
+}  // namespace xnn_runner

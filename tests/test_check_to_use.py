@@ -1,0 +1,180 @@
+"""Check-to-use: bytes checked against the program card are the bytes the runtime computes with.
+
+Another process rewrites the program in place at the worst moment (after the card check, before
+the runtime's first read: the runner's XNN_RUNNER_TEST_PAUSE hook holds it there). A run may
+fail (exit 5), or compute with the bytes that were checked; it must never exit 0 with outputs
+of the rewritten, unchecked bytes. The same for the in-process (Python) path.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from examples.integrity import card as cards
+from examples.integrity.layout import program_ranges
+from examples.runner import client
+from tests.helpers_runner import BUILD_DIR, VERIFICATION, ensure_runner
+
+
+@pytest.fixture(scope="session")
+def runner() -> Path:
+    return ensure_runner(BUILD_DIR)
+
+
+@pytest.fixture(scope="session")
+def weighted(programs):
+    """Linear(32, 16), XNNPACK fp32 (weights in their own segment), and its input file."""
+    exported = programs.exported("linear", "fp32")
+    folder = exported.path.parent / "check_to_use_inputs"
+    return exported.path, client.write_input_files(list(exported.example_inputs), folder)
+
+
+def _rewritten(data: bytes) -> tuple[int, bytes]:
+    """(offset, new bytes): the largest segment (the weights) with every float's sign flipped
+    (its padding too: harmless, it is never read)."""
+    offset, size = max(program_ranges(data)[1:], key=lambda r: r[1])
+    chunk = bytearray(data[offset:offset + size])
+    for i in range(3, len(chunk), 4):
+        chunk[i] ^= 0x80
+    return offset, bytes(chunk)
+
+
+def _open_writer(fifo: Path, proc: subprocess.Popen) -> int | None:
+    """The FIFO's writing end once the runner waits on it; None when the runner ended first."""
+    while proc.poll() is None:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:
+            if error.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            time.sleep(0.002)
+    return None
+
+
+def _attacked_run(runner: Path, program: Path, inputs, out: Path, cache: str, attack) -> subprocess.CompletedProcess:
+    fifo = out.parent / f"{out.name}.fifo"
+    os.mkfifo(fifo)
+    env = dict(os.environ, XNN_RUNNER_TEST_PAUSE=str(fifo))
+    args = [str(runner), f"--model_path={program}", f"--input_path={','.join(map(str, inputs))}",
+            f"--output_path={out}", "--num_iters=1", "--warmup_iters=0", "--json", f"--verify_cache={cache}"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = _open_writer(fifo, proc)
+    if writer is not None:
+        attack()
+        os.write(writer, b"x")
+        os.close(writer)
+    stdout, stderr = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+
+
+def _copies(folder: Path, program: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True)
+    copies = []
+    for i in range(count):
+        copy = folder / f"p{i}.pte"
+        copy.write_bytes(program.read_bytes())
+        cards.write_card(copy, cards.read_card(program))
+        copies.append(copy)
+    return copies
+
+
+def _campaign(runner, weighted, tmp_path: Path, cache_mode: str, runs: int) -> None:
+    program, inputs = weighted
+    offset, evil = _rewritten(program.read_bytes())
+    pristine = client.run_raw(runner, f"--model_path={program}", f"--input_path={inputs[0]}",
+                              f"--output_path={tmp_path / 'pristine'}", "--num_iters=1", "--warmup_iters=0")
+    assert pristine.returncode == 0, pristine.stderr
+    expected = client.read_output_files(tmp_path / "pristine")
+    cache = str(tmp_path / "cache") if cache_mode == "on" else "off"
+    copies = _copies(tmp_path / "copies", program, runs)
+    if cache_mode == "on":  # remembered: only files over 2 s old are, so each attack is a cache hit
+        time.sleep(2.1)
+        for copy in copies:
+            assert client.run_raw(runner, f"--model_path={copy}", "--num_iters=1", "--warmup_iters=0",
+                                  f"--verify_cache={cache}").returncode == 0
+    unverified = 0
+    for i, copy in enumerate(copies):
+        def attack(copy=copy):
+            with open(copy, "r+b") as f:
+                f.seek(offset)
+                f.write(evil)
+        done = _attacked_run(runner, copy, inputs, tmp_path / f"out{i}", cache, attack)
+        assert done.returncode in (0, VERIFICATION), done.stderr
+        if done.returncode == 0:
+            outputs = client.read_output_files(tmp_path / f"out{i}")
+            unverified += not all(np.array_equal(a, b) for a, b in zip(outputs, expected))
+        else:
+            assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("error: "), done.stderr
+    # The rewrite matters: the rewritten program, unchecked, answers differently.
+    evil_run = client.run_raw(runner, f"--model_path={copies[0]}", f"--input_path={inputs[0]}",
+                              f"--output_path={tmp_path / 'evil'}", "--num_iters=1", "--warmup_iters=0",
+                              "--verify_program=off")
+    assert evil_run.returncode == 0, evil_run.stderr
+    assert not np.array_equal(client.read_output_files(tmp_path / "evil")[0], expected[0])
+    assert unverified == 0, f"{unverified} of {runs} runs exited 0 with outputs of unverified bytes"
+
+
+@pytest.mark.parametrize("cache_mode", ["on", "off"])
+def test_runner_never_computes_with_bytes_rewritten_after_the_check(runner, weighted, tmp_path, cache_mode):
+    _campaign(runner, weighted, tmp_path, cache_mode, runs=20)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cache_mode", ["on", "off"])
+def test_runner_never_computes_with_rewritten_bytes_200_runs(runner, weighted, tmp_path, cache_mode):
+    _campaign(runner, weighted, tmp_path, cache_mode, runs=200)
+
+
+def test_the_pause_holds_a_cache_hit(runner, weighted, tmp_path):
+    """The attack above meets the cached path: unattacked, the paused run is a verified cache hit."""
+    program, inputs = weighted
+    (copy,) = _copies(tmp_path / "copies", program, 1)
+    time.sleep(2.1)
+    cache = str(tmp_path / "cache")
+    assert client.run_raw(runner, f"--model_path={copy}", f"--verify_cache={cache}", "--num_iters=1").returncode == 0
+    done = _attacked_run(runner, copy, inputs, tmp_path / "out", cache, lambda: None)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["verification"] == "verified" and report["verify_cached"]
+
+
+def test_python_path_computes_with_the_checked_bytes(programs, weighted, tmp_path, monkeypatch):
+    """In-process loads (evaluation's python engine, python_runtime.load_method) hand the runtime
+    the bytes they checked: a rewrite of the file between the check and the load changes nothing."""
+    import torch
+    from executorch.runtime import Runtime
+
+    from examples.evaluation.accuracy import PythonRuntimeProgram
+    from examples.runner.python_runtime import load_method
+
+    program, _ = weighted
+    inputs = list(programs.exported("linear", "fp32").example_inputs)
+    (copy,) = _copies(tmp_path / "copies", program, 1)
+    pristine = copy.read_bytes()
+    offset, evil = _rewritten(pristine)
+    real_load = Runtime.load_program
+    expected = real_load(Runtime.get(), pristine).load_method("forward").execute(inputs)[0]
+    assert not torch.equal(real_load(Runtime.get(), pristine[:offset] + evil + pristine[offset + len(evil):])
+                           .load_method("forward").execute(inputs)[0], expected)  # the rewrite matters
+
+    def rewrite_then_load(self, source, *args, **kwargs):  # the worst moment: checked, not yet loaded
+        with open(copy, "r+b") as f:
+            f.seek(offset)
+            f.write(evil)
+        return real_load(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(Runtime, "load_program", rewrite_then_load)
+    runs = {"load_method": lambda: load_method(copy).execute(inputs)[0],
+            "evaluation": lambda: PythonRuntimeProgram(copy)(*inputs)}
+    for name, run_once in runs.items():
+        for _ in range(10):
+            copy.write_bytes(pristine)
+            assert torch.equal(run_once(), expected), name
