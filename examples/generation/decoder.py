@@ -106,11 +106,14 @@ class ProgramDecoder:
         import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401
         from executorch.runtime import Runtime
 
+        from examples.integrity.verify import read_verified
+
         if num_threads:
             set_threads(num_threads)
         self.baseline_rss_bytes = current_rss_bytes()
         start = time.perf_counter()
-        program = Runtime.get().load_program(Path(path))
+        # The bytes the card check read, never the path again (a rewrite in between cannot reach the runtime).
+        program = Runtime.get().load_program(read_verified(Path(path), "auto")[1])
         self.metadata = {}
         for name in METADATA_METHODS:
             if name in program.method_names:
