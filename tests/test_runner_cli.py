@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from examples.runner.client import AMX_RUNNER
-from tests.helpers_runner import BUILD_DIR, CRASH, ERROR, MEMORY, assert_error, ensure_runner, export, python_outputs, run
+from tests.helpers_runner import BUILD_DIR, CRASH, ERROR, MEMORY, VERIFICATION, assert_error, ensure_runner, export, python_outputs, run
 
 
 @pytest.fixture(scope="session")
@@ -211,7 +211,20 @@ def test_text_summary_and_defaults(runner, tiny_programs):
         assert field in proc.stdout, field
     samples = next(line for line in proc.stdout.splitlines() if line.startswith("samples ms:")).split()[2:]
     assert len(samples) == 50
-    assert proc.stderr == ""
+
+
+def test_a_program_without_a_card_runs_with_one_warning(runner, tiny_programs):
+    """auto: no card beside the program is one warning line naming it and the strict mode, exit 0;
+    the report says it ran unchecked. off asked for no check: silent."""
+    program = tiny_programs["tiny_fp32"]
+    proc = run(runner, f"--model_path={program}", "--num_iters=1", "--warmup_iters=0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: "), proc.stderr
+    assert str(program) in lines[0] and "--verify_program=require" in lines[0]
+    assert json.loads(proc.stdout)["verification"] == "untrusted (no card)"
+    off = run(runner, f"--model_path={program}", "--num_iters=1", "--warmup_iters=0", "--verify_program=off")
+    assert off.returncode == 0 and off.stderr == "", off.stderr
 
 
 def test_all_cores_threads(runner, tiny_programs):
@@ -247,15 +260,27 @@ def test_truncated_program(runner, programs, tmp_path):
 
 
 def test_bit_flipped_delegate_payload(runner, tiny_programs, tmp_path):
-    data = bytearray(tiny_programs["tiny_fp32"].read_bytes())
+    """Flipped bytes in the delegate payload: with the program's card beside the copy, refused
+    before the runtime uses them (exit 5, naming the damaged range). Unchecked, the same copy runs
+    and answers differently: the flips reach the computation, so only the card catches them."""
+    from examples.integrity import card as cards
+    from examples.runner import client
+
+    pristine = tiny_programs["tiny_fp32"]
+    data = bytearray(pristine.read_bytes())
     for off in range(len(data) - 200, len(data) - 100, 7):
         data[off] ^= 0xFF
     bad = tmp_path / "flip.pte"
     bad.write_bytes(bytes(data))
-    proc = run(runner, f"--model_path={bad}", "--num_iters=1")
-    assert proc.returncode >= 0
-    if proc.returncode:
-        assert_error(proc, proc.returncode)
+    cards.write_card(bad, cards.make_card(pristine))
+    assert_error(run(runner, f"--model_path={bad}", "--num_iters=1"), VERIFICATION, "does not match its card: bytes [")
+    outputs = {}
+    for name, program in (("pristine", pristine), ("flipped", bad)):
+        done = run(runner, f"--model_path={program}", "--num_iters=1", "--verify_program=off",
+                   f"--output_path={tmp_path / name}")
+        assert done.returncode == 0, done.stderr
+        outputs[name] = client.read_output_files(tmp_path / name)[0]
+    assert not np.array_equal(outputs["pristine"], outputs["flipped"])
 
 
 def test_unknown_method(runner, tiny_programs):
@@ -349,7 +374,7 @@ def test_mutated_programs_never_kill_the_runner(runner, tiny_programs, tmp_path,
             continue
         # A corrupt size can ask for more memory than exists: exit 6, still one line.
         assert proc.returncode in (ERROR, CRASH, MEMORY), (i, kind, proc.returncode, proc.stderr)
-        lines = proc.stderr.strip().splitlines()
+        lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("warning: ")]  # no card
         assert len(lines) == 1 and lines[0].startswith("error: "), (i, kind, proc.stderr)
         if proc.returncode == CRASH:
             assert "the ExecuTorch runtime crashed" in lines[0]

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -53,6 +54,14 @@ const nlohmann::json& member(const nlohmann::json& j, const std::string& key) {
 }
 
 std::string card_path(const std::string& program) { return program + ".json"; }
+
+std::string printable(const std::string& text) {  // one line of printable ASCII, as fail() prints
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
+  }
+  return out;
+}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -194,6 +203,9 @@ Verification verify_program(const ProgramFile& file, VerifyMode mode) {
       fail_verification(path + " has no program card (" + card_path(path) + ") and --verify_program=require");
     }
     v.status = "untrusted (no card)";
+    // One line, so an unchecked run is never silent; stdout (the report) is unchanged.
+    std::fprintf(stderr, "warning: %s has no program card (%s): running it unchecked; --verify_program=require refuses such programs\n",
+                 printable(path).c_str(), printable(card_path(path)).c_str());
     return v;
   }
   const nlohmann::json& expected = member(v.card, "program");
