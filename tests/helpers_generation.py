@@ -46,28 +46,13 @@ The next morning the bird was at her window. It sang the same song, and Lily smi
 
 def train_sentencepiece(path: Path, vocab_size: int = 200) -> Path:
     """A SentencePiece model trained on the story above (llama2.c style: bos 1, eos 2)."""
-    import io
+    from examples.generation.train_tokenizer import train_sentencepiece as train
 
-    import sentencepiece
-
-    stream = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(STORY.splitlines() * 4), model_writer=stream, vocab_size=vocab_size,
-        model_type="bpe", character_coverage=1.0, bos_id=1, eos_id=2, unk_id=0, pad_id=-1,
-        hard_vocab_limit=False, minloglevel=2)
-    path.write_bytes(stream.getvalue())
-    return path
+    return train(STORY.splitlines() * 4, path, vocab_size)
 
 
 def train_hf_tokenizer(path: Path, vocab_size: int = 400) -> Path:
     """A Hugging Face byte-level BPE tokenizer.json trained on the story, with <s> and </s>."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from examples.generation.train_tokenizer import train_huggingface
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(STORY.splitlines(), trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok.save(str(path))
-    return path
+    return train_huggingface(STORY.splitlines(), path, vocab_size)

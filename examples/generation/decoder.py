@@ -25,6 +25,45 @@ class GenerationError(ValueError):
     """A request the program cannot serve (prompt too long, token out of the vocabulary)."""
 
 
+class NotALanguageModel(GenerationError):
+    """A program whose ``forward`` does not take token ids and a position (mv2, a classifier)."""
+
+
+# ExecuTorch ScalarType codes (as MethodMeta's TensorInfo.dtype() gives them) -> names.
+_DTYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64",
+           11: "bool", 15: "bfloat16"}
+LM_SIGNATURE = "forward(tokens int64[1, n], input_pos int64[1])"
+
+
+def _input_specs(meta) -> list[tuple[str, tuple] | None]:
+    """``(dtype, sizes)`` per input of a method (None for a non-tensor input)."""
+    specs = []
+    for i in range(meta.num_inputs()):
+        try:
+            info = meta.input_tensor_meta(i)
+        except Exception:  # noqa: BLE001 - the bindings raise for an input that is not a tensor
+            specs.append(None)
+            continue
+        specs.append((_DTYPES.get(int(info.dtype()), f"dtype {int(info.dtype())}"), tuple(info.sizes())))
+    return specs
+
+
+def check_language_model(program, path: Path) -> None:
+    """From the method signature, before anything runs: the program must have the LLM
+    exporter's ``forward(tokens[1, n] int64, input_pos[1] int64)``."""
+    hint = (f"generation needs a language-model program, {LM_SIGNATURE} with a KV cache "
+            "(python -m examples.backend.xnnpack_examples --model_name stories15m writes one)")
+    if "forward" not in program.method_names:
+        raise NotALanguageModel(f"{path} is not a language-model program: it has no 'forward' method "
+                                f"(methods: {', '.join(sorted(program.method_names)) or 'none'}); {hint}")
+    specs = _input_specs(program.metadata("forward"))
+    ranks = [len(spec[1]) if spec and spec[0] == "int64" else None for spec in specs]
+    if ranks != [2, 1]:
+        shown = ", ".join(f"{s[0]}[{', '.join(map(str, s[1]))}]" if s else "a non-tensor" for s in specs)
+        raise NotALanguageModel(f"{path} is not a language-model program: its forward takes ({shown or 'nothing'}); "
+                                f"{hint}")
+
+
 @dataclass
 class GenerationResult:
     prompt_tokens: list[int]
@@ -114,6 +153,7 @@ class ProgramDecoder:
         start = time.perf_counter()
         # The bytes the card check read, never the path again (a rewrite in between cannot reach the runtime).
         program = Runtime.get().load_program(read_verified(Path(path), "auto")[1])
+        check_language_model(program, path)
         self.metadata = {}
         for name in METADATA_METHODS:
             if name in program.method_names:
@@ -149,7 +189,9 @@ def load_decoder(path: Path, num_threads: int, verbose: bool = False) -> Program
     """The program, loaded with third-party chatter (cpuinfo, threadpool lines) kept off stdout."""
     from examples.common import cli
     from examples.common.quiet import quiet_stdio, silence_third_party
+    from examples.generation.program_file import check_program_file
 
+    check_program_file(path)  # the native runners' checks and words, before the runtime reads the file
     silence_third_party(verbose)
     failure = None
     with quiet_stdio(verbose):  # the error is raised after the block: the runtime's log stays swallowed

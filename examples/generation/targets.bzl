@@ -6,6 +6,7 @@ def define_common_targets():
             "//:package_roots",
             "//examples/common:common",
             "//examples/export:export",
+            "//examples/integrity:integrity",
             "//examples/models:models",
         ],
         visibility = ["PUBLIC"],
