@@ -36,6 +36,9 @@ bool looks_like_allocation_failure(const std::string& runtime_message);
 // parent's peak).
 long peak_rss_kib();
 
+// Current resident set size (VmRSS) in KiB; 0 when unknown.
+long current_rss_kib();
+
 // The process's CPU time (user + system, all threads) in ms.
 double process_cpu_ms();
 

@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 
 namespace xnn_runner {
 
 void pause_after_check_for_tests() {
+  const char* crash = std::getenv("XNN_RUNNER_TEST_CRASH");
+  if (crash != nullptr && crash[0] == '1') std::raise(SIGSEGV);  // as a corrupt program can make the runtime do
   const char* fifo = std::getenv("XNN_RUNNER_TEST_PAUSE");
   if (fifo == nullptr || fifo[0] == '\0') return;
   // open() returns once the test opened the writing end; read() once it wrote (or closed it).

@@ -6,7 +6,8 @@ namespace xnn_runner {
 // XNN_RUNNER_TEST_PAUSE=<fifo>: block between the card check and the runtime's first read of
 // the program until a byte arrives on that FIFO. Lets a test rewrite the program in place at
 // the worst moment (tests/test_check_to_use.py) and prove the runtime never computes with bytes
-// that were not checked.
+// that were not checked; a FIFO nobody writes holds the run until --timeout_s ends it.
+// XNN_RUNNER_TEST_CRASH=1: raise SIGSEGV there instead, for the crash guard's exit code (3).
 void pause_after_check_for_tests();
 
 }  // namespace xnn_runner

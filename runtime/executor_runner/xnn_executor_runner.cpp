@@ -34,6 +34,7 @@
 #include "profiling.h"
 #include "program_verification.h"
 #include "run_limits.h"
+#include "runner_cli.h"
 #include "runner_inputs.h"
 #include "runner_io.h"
 #include "runner_report.h"
@@ -116,35 +117,6 @@ using executorch::runtime::Result;
 using executorch::runtime::Span;
 using namespace xnn_runner;
 
-// Set when the runtime logs an allocation failure (e.g. XNNPACK's xnn_status_out_of_memory):
-// later error lines ("Init failed for backend") no longer say why.
-bool g_runtime_allocation_failed = false;
-
-void log_sink(et_timestamp_t, et_pal_log_level_t level, const char* filename, const char*, size_t line,
-              const char* message, size_t length) {
-  std::string msg(message, length);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
-  // The OpenVINO delegate's own message is the error to report (the runtime's later
-  // "Backend ... is not available" says less).
-  static bool openvino_missing = false;
-  if (msg.find("OpenVINO runtime not found") != std::string::npos) openvino_missing = true;
-  if (level == kError || level == kFatal) {
-    // The runtime's "Init failed for backend X" follows the delegate's own reason: keep that.
-    const bool generic = msg.rfind("Init failed for backend", 0) == 0 && !last_runtime_error().empty();
-    if (!generic) last_runtime_error() = msg;
-    if (looks_like_allocation_failure(msg)) g_runtime_allocation_failed = true;
-    if (openvino_missing) {
-      last_runtime_error() =
-          "the OpenVINO runtime (libopenvino_c.so) was not found: install it (pip install "
-          "openvino==2026.4.1, as ./setup.sh does) or set OPENVINO_LIB_PATH to the libopenvino_c.so file";
-    }
-  }
-  if (FLAGS_verbose) {
-    std::fprintf(stderr, "%c executorch:%s:%zu] %s\n", static_cast<char>(level), filename ? filename : "?", line,
-                 msg.c_str());
-  }
-}
-
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -168,15 +140,14 @@ CheckedAllocator g_temp_allocator;  // scratch for kernels / the delegate, reset
 [[noreturn]] void fail_runtime(const std::string& what, Error e) {
   const size_t failed = std::max(g_method_allocator.failed_bytes, g_temp_allocator.failed_bytes);
   const std::string text = err_text(e);
-  if (e == Error::MemoryAllocationFailed || failed > 0 || g_runtime_allocation_failed ||
+  if (e == Error::MemoryAllocationFailed || failed > 0 || runtime_allocation_failed() ||
       looks_like_allocation_failure(text)) {
     fail_out_of_memory(text);
   }
   fail(kErrorExit, what + " (" + text + ")");
 }
 
-PrintOutput check_flags(int argc, char** argv) {
-  if (argc > 1) fail(kUsageExit, std::string("unexpected argument '") + argv[1] + "' (flags are --name=value)");
+PrintOutput check_flags() {
   if (FLAGS_model_path.empty()) fail(kUsageExit, "--model_path is required (the .pte program to run)");
   if (FLAGS_num_iters < 1) fail(kUsageExit, "--num_iters must be >= 1");
   if (FLAGS_warmup_iters < 0) fail(kUsageExit, "--warmup_iters must be >= 0");
@@ -348,13 +319,12 @@ void run_iterations(Method& method, std::vector<InputTensor>& inputs, RunReport&
 
 int main(int argc, char** argv) {
   std::vector<InputFile> input_files = collect_input_paths(argc, argv);
-  gflags::SetUsageMessage(
+  parse_flags_strictly(&argc, &argv,
       "Runs an ExecuTorch program with the XNNPACK delegate and reports per-iteration latency.\n"
       "  xnn_executor_runner --model_path=model.pte [--num_threads=1] [--input_path=a.bin,... | "
       "--input_manifest=inputs.json] [--output_path=out] [--json] [--timeout_s=S] [--max_memory_mb=M]\n"
       "  [--verify_program=auto|require|off] [--verify_cache=on|off|DIR]");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  const PrintOutput print = check_flags(argc, argv);
+  const PrintOutput print = check_flags();
   const VerifyMode verify_mode = parse_verify_mode(FLAGS_verify_program);
   const std::string& model_path = FLAGS_model_path;
   const std::string& method_name = FLAGS_method_name;
@@ -376,7 +346,7 @@ int main(int argc, char** argv) {
   }
 #endif
   install_crash_guard(model_path.c_str());
-  executorch::runtime::register_pal(executorch::runtime::PalImpl::create(log_sink, __FILE__));
+  install_runtime_log(FLAGS_verbose);
   executorch::runtime::runtime_init();
   // Order matters: pin before any thread exists, start the watchdog, then limit memory (the
   // limit is measured from the address space mapped so far, thread stacks included).

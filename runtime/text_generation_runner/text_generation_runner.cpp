@@ -6,20 +6,21 @@
 //       [--max_new_tokens=32] [--temperature=0] [--top_p=1] [--seed=0] [--num_threads=1] [--json]
 //       [--verify_program=auto|require|off]
 //
-// The program is checked against its card first, exactly as xnn_executor_runner does it
-// (runtime/executor_runner/program_verification.h: size, BLAKE3 digest, layout, forward's inputs
-// and outputs; exit 5), and the runtime then loads the very bytes that were hashed.
+// Everything around the runtime is xnn_executor_runner's shared core (RUNNER_SHARED_SRCS in
+// runtime/executor_runner/sources.bzl): strict flags, one-line errors and the same exit codes
+// (exit_codes.h: unknown flag 2, missing file 1, crash 3, timeout 4, verification 5, memory 6),
+// the crash guard, --timeout_s and --max_memory_mb, the card check with its range-checking
+// loader (verified_loader.h; forward's signature checked before it is loaded), peak RSS.
 //
 // The llama::custom_sdpa / llama::update_cache kernels are compiled in from ExecuTorch's
 // sources (third-party/executorch_llm_ops); the wheel ships them only inside a libtorch extension.
-#include <sys/resource.h>
-#include <sys/stat.h>
-
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
@@ -31,10 +32,14 @@
 
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
-#include <executorch/runtime/platform/platform.h>
 #include <executorch/runtime/platform/runtime.h>
 
+#include "crash_guard.h"
+#include "exit_codes.h"
 #include "program_verification.h"
+#include "run_limits.h"
+#include "runner_cli.h"
+#include "runner_io.h"
 #include "verified_loader.h"
 #include "verify_cache.h"
 
@@ -62,39 +67,25 @@ DEFINE_string(verify_program, "auto",
               "Check the program against its card (<program>.json) before loading it: auto (when a card "
               "is there), require (refuse a program without one), off. A mismatch is exit 5.");
 DEFINE_string(verify_cache, "on", "Remember verified digests (as xnn_executor_runner): on, off or a folder.");
+DEFINE_double(timeout_s, 0, "End the run (exit 4) after this many seconds, load included. 0 = no limit.");
+DEFINE_int64(max_memory_mb, 0, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it). 0 = no limit.");
 
 namespace {
 
 using executorch::extension::Module;
 using executorch::runtime::Error;
 using Clock = std::chrono::steady_clock;
+using namespace xnn_runner;
 
-constexpr int kErrorExit = 1;
-constexpr int kUsageExit = 2;
-std::string g_last_runtime_error;
+double ms_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
-void log_sink(et_timestamp_t, et_pal_log_level_t level, const char* filename, const char*, size_t line,
-              const char* message, size_t length) {
-  std::string msg(message, length);
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
-  if (level == kError || level == kFatal) g_last_runtime_error = msg;
-  if (FLAGS_verbose) std::fprintf(stderr, "%c executorch:%s:%zu] %s\n", static_cast<char>(level), filename ? filename : "?", line, msg.c_str());
-}
-
-[[noreturn]] void fail(int code, const std::string& message) {
-  std::string line;
-  for (unsigned char c : message) {
-    if (c >= 0x20 && c < 0x7f) line += static_cast<char>(c);
+// A failed runtime call: exit 6 when an allocation failed, else exit 1.
+[[noreturn]] void fail_runtime(const std::string& what, Error e) {
+  const std::string text = err_text(e);
+  if (e == Error::MemoryAllocationFailed || runtime_allocation_failed() || looks_like_allocation_failure(text)) {
+    fail_out_of_memory(text);
   }
-  std::fflush(stdout);
-  std::fprintf(stderr, "error: %s\n", line.c_str());
-  std::exit(code);
-}
-
-std::string err_text(Error e) {
-  std::string s = executorch::runtime::to_string(e);
-  if (!g_last_runtime_error.empty()) s += ": " + g_last_runtime_error;
-  return s;
+  fail(kErrorExit, what + " (" + text + ")");
 }
 
 std::vector<int64_t> parse_tokens(const std::string& text, const char* flag) {
@@ -116,27 +107,6 @@ std::vector<int64_t> parse_tokens(const std::string& text, const char* flag) {
     start = end + 1;
   }
   return out;
-}
-
-long status_kib(const char* format) {  // one "<key>: <n> kB" line of /proc/self/status, or -1
-  long kb = -1;
-  if (FILE* f = std::fopen("/proc/self/status", "r")) {
-    char line[256];
-    while (std::fgets(line, sizeof(line), f)) {
-      if (std::sscanf(line, format, &kb) == 1) break;
-    }
-    std::fclose(f);
-  }
-  return kb;
-}
-
-long current_rss_kib() { return std::max(status_kib("VmRSS: %ld kB"), 0L); }  // the baseline before loading
-
-long peak_rss_kib() {  // VmHWM: this process image's own high-water mark
-  if (const long kb = status_kib("VmHWM: %ld kB"); kb >= 0) return kb;
-  struct rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss;
 }
 
 class Sampler {
@@ -193,124 +163,148 @@ std::string join(const std::vector<int64_t>& v) {
   return s;
 }
 
-}  // namespace
+struct Request {
+  std::vector<int64_t> prompt, stop;
+};
 
-int main(int argc, char** argv) {
-  gflags::SetUsageMessage("Generates tokens with an exported Llama program (prefill, then decode with the KV cache).");
-  // Unknown flags and bad values: our one-line error (gflags would print its own and exit 1).
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0 || arg == "--") continue;
-    std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
-    gflags::CommandLineFlagInfo info;
-    const bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info) ||
-                       (name.rfind("no", 0) == 0 && gflags::GetCommandLineFlagInfo(name.substr(2).c_str(), &info));
-    if (!known) fail(kUsageExit, "unknown flag --" + name + " (see --help)");
-    const size_t eq = arg.find('=');
-    if (eq != std::string::npos && gflags::SetCommandLineOption(name.c_str(), arg.substr(eq + 1).c_str()).empty()) {
-      fail(kUsageExit, "invalid value for --" + name + ": '" + arg.substr(eq + 1) + "'");
-    }
-  }
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  executorch::runtime::register_pal(executorch::runtime::PalImpl::create(log_sink, __FILE__));
-  executorch::runtime::runtime_init();
-
-  if (argc > 1) fail(kUsageExit, std::string("unexpected argument '") + argv[1] + "' (flags are --name=value)");
+Request check_flags() {
   if (FLAGS_model_path.empty()) fail(kUsageExit, "--model_path is required");
-  struct stat st{};
-  if (stat(FLAGS_model_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) fail(kUsageExit, "model file not found: " + FLAGS_model_path);
   if (FLAGS_prompt_tokens.empty()) fail(kUsageExit, "--prompt_tokens is required (comma-separated token ids)");
-  const std::vector<int64_t> prompt = parse_tokens(FLAGS_prompt_tokens, "--prompt_tokens");
-  const std::vector<int64_t> stop = parse_tokens(FLAGS_stop_tokens, "--stop_tokens");
-  if (prompt.empty()) fail(kUsageExit, "--prompt_tokens holds no token ids");
+  Request r{parse_tokens(FLAGS_prompt_tokens, "--prompt_tokens"), parse_tokens(FLAGS_stop_tokens, "--stop_tokens")};
+  if (r.prompt.empty()) fail(kUsageExit, "--prompt_tokens holds no token ids");
   if (FLAGS_max_new_tokens < 1) fail(kUsageExit, "--max_new_tokens must be at least 1, got " + std::to_string(FLAGS_max_new_tokens));
   if (FLAGS_temperature < 0) fail(kUsageExit, "--temperature must be >= 0");
   if (!(FLAGS_top_p > 0 && FLAGS_top_p <= 1)) fail(kUsageExit, "--top_p must be in (0, 1]");
   if (FLAGS_num_threads < 0) fail(kUsageExit, "--num_threads must be >= 0 (0 = all cores)");
-  const xnn_runner::VerifyMode verify_mode = xnn_runner::parse_verify_mode(FLAGS_verify_program);
+  if (!(FLAGS_timeout_s >= 0)) fail(kUsageExit, "--timeout_s must be >= 0 (0 = no limit)");
+  if (FLAGS_max_memory_mb < 0) fail(kUsageExit, "--max_memory_mb must be >= 0 (0 = no limit)");
+  return r;
+}
 
+unsigned setup_threads() {
   unsigned threads = FLAGS_num_threads > 0 ? FLAGS_num_threads : std::max(1u, std::thread::hardware_concurrency());
   if (auto* pool = executorch::extension::threadpool::get_threadpool()) {
     pool->_unsafe_reset_threadpool(threads);
     threads = static_cast<unsigned>(pool->get_thread_count());
   }
+  return threads;
+}
 
-  const long baseline_rss_kb = current_rss_kib();
-  const auto load_start = Clock::now();
-  // Card check before the runtime reads a byte; the loader checks each range it reads.
-  const xnn_runner::ProgramFile file(FLAGS_model_path);
-  xnn_runner::Verification verification = xnn_runner::verify_program(file, verify_mode);
-  xnn_runner::check_compiled_for_this_cpu(verification, FLAGS_model_path);
-  xnn_runner::ProgramLoader loader(file, verification, xnn_runner::resolve_verify_cache(FLAGS_verify_cache));
-  Module module(loader.release());
-  if (auto meta = module.method_meta("forward"); meta.ok()) {
-    xnn_runner::check_method_against_card(verification, meta.get(), FLAGS_model_path, "forward");
-  }
-  if (Error e = module.load_method("forward"); e != Error::Ok) fail(kErrorExit, "cannot load " + FLAGS_model_path + ": " + err_text(e));
-  const int64_t max_seq_len = metadata(module, "get_max_seq_len", 0);
-  const int64_t vocab_size = metadata(module, "get_vocab_size", 0);
-  if (!metadata(module, "use_kv_cache", 1)) fail(kUsageExit, FLAGS_model_path + " has no KV cache: export it with the LLM exporter");
-  loader.finish();
-  const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - load_start).count();
+// The program behind its card check; every range the runtime reads is checked as it is read.
+struct Loaded {
+  std::unique_ptr<ProgramFile> file;
+  Verification verification;
+  std::unique_ptr<ProgramLoader> loader;  // refers to file and verification; the module owns its loader
+  std::unique_ptr<Module> module;
+  int64_t max_seq_len = 0, vocab_size = 0;
+  double load_ms = 0;
+};
 
-  for (int64_t t : prompt) {
-    if (vocab_size > 0 && (t < 0 || t >= vocab_size)) fail(kUsageExit, "prompt token " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(vocab_size - 1) + ")");
-  }
-  if (max_seq_len > 0 && static_cast<int64_t>(prompt.size()) + FLAGS_max_new_tokens > max_seq_len) {
-    fail(kUsageExit, "prompt (" + std::to_string(prompt.size()) + " tokens) + max_new_tokens (" + std::to_string(FLAGS_max_new_tokens) +
-                         ") exceeds the program's KV cache of " + std::to_string(max_seq_len) + " positions (export with a larger --max_seq_len)");
-  }
+std::unique_ptr<Loaded> load_model(VerifyMode mode) {
+  set_crash_phase("loading");
+  const auto start = Clock::now();
+  auto l = std::make_unique<Loaded>();
+  l->file = std::make_unique<ProgramFile>(FLAGS_model_path);  // a missing file: exit 1
+  l->verification = verify_program(*l->file, mode);
+  check_compiled_for_this_cpu(l->verification, FLAGS_model_path);
+  l->loader = std::make_unique<ProgramLoader>(*l->file, l->verification, resolve_verify_cache(FLAGS_verify_cache));
+  l->module = std::make_unique<Module>(l->loader->release());
+  auto meta = l->module->method_meta("forward");
+  if (!meta.ok()) fail_runtime(FLAGS_model_path + " is not a valid program with a 'forward' method", meta.error());
+  check_method_against_card(l->verification, meta.get(), FLAGS_model_path, "forward");  // before it is loaded
+  set_crash_phase("initializing method 'forward' of");
+  if (Error e = l->module->load_method("forward"); e != Error::Ok) fail_runtime("cannot load " + FLAGS_model_path, e);
+  l->max_seq_len = metadata(*l->module, "get_max_seq_len", 0);
+  l->vocab_size = metadata(*l->module, "get_vocab_size", 0);
+  if (!metadata(*l->module, "use_kv_cache", 1)) fail(kUsageExit, FLAGS_model_path + " has no KV cache: export it with the LLM exporter");
+  l->loader->finish();  // the last load: the file must be as it was opened
+  l->load_ms = ms_between(start, Clock::now());
+  return l;
+}
 
+void check_request(const Request& r, const Loaded& l) {
+  for (int64_t t : r.prompt) {
+    if (l.vocab_size > 0 && (t < 0 || t >= l.vocab_size)) fail(kUsageExit, "prompt token " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(l.vocab_size - 1) + ")");
+  }
+  if (l.max_seq_len > 0 && static_cast<int64_t>(r.prompt.size()) + FLAGS_max_new_tokens > l.max_seq_len) {
+    fail(kUsageExit, "prompt (" + std::to_string(r.prompt.size()) + " tokens) + max_new_tokens (" + std::to_string(FLAGS_max_new_tokens) +
+                         ") exceeds the program's KV cache of " + std::to_string(l.max_seq_len) + " positions (export with a larger --max_seq_len)");
+  }
+}
+
+struct Generation {
+  std::vector<int64_t> tokens;
+  double ttft_ms = 0, decode_ms = 0;
+  bool stopped = false;
+};
+
+// Prefill the prompt in one call, then one call per token.
+Generation generate(Module& module, const Request& r) {
+  set_crash_phase("generating with");
   Sampler sample(FLAGS_temperature, FLAGS_top_p, FLAGS_seed);
-  // One forward call: tokens [1, n] from position `pos`; returns the sampled next token.
   auto step = [&](std::vector<int64_t> tokens, int64_t pos) -> int64_t {
     const auto n = static_cast<executorch::aten::SizesType>(tokens.size());
     auto token_tensor = executorch::extension::from_blob(tokens.data(), {1, n}, executorch::aten::ScalarType::Long);
     int64_t position = pos;
     auto pos_tensor = executorch::extension::from_blob(&position, {1}, executorch::aten::ScalarType::Long);
     auto out = module.forward({token_tensor, pos_tensor});
-    if (!out.ok()) fail(kErrorExit, "forward failed at position " + std::to_string(pos) + ": " + err_text(out.error()));
+    if (!out.ok()) fail_runtime("forward failed at position " + std::to_string(pos), out.error());
     const auto& logits = (*out)[0].toTensor();
     if (logits.scalar_type() != executorch::aten::ScalarType::Float) fail(kErrorExit, "the program's logits are not float32");
     const int64_t vocab = logits.size(logits.dim() - 1);
     return sample(logits.const_data_ptr<float>() + (logits.numel() - vocab), vocab);
   };
-
-  std::vector<int64_t> generated;
+  Generation g;
   const auto start = Clock::now();
-  int64_t token = step(prompt, 0);
+  g.tokens.push_back(step(r.prompt, 0));
   const auto first = Clock::now();
-  generated.push_back(token);
-  const auto decode_start = Clock::now();
-  int64_t position = static_cast<int64_t>(prompt.size());
-  auto stopped = [&] { return std::find(stop.begin(), stop.end(), token) != stop.end(); };
-  while (static_cast<int>(generated.size()) < FLAGS_max_new_tokens && !stopped()) {
-    token = step({token}, position++);
-    generated.push_back(token);
-  }
-  const auto end = Clock::now();
-  const double ttft_ms = std::chrono::duration<double, std::milli>(first - start).count();
-  const double decode_ms = std::chrono::duration<double, std::milli>(end - decode_start).count();
-  const double prefill_tok_s = prompt.size() / (ttft_ms / 1e3);
-  const double decode_tok_s = generated.size() > 1 && decode_ms > 0 ? (generated.size() - 1) / (decode_ms / 1e3) : 0.0;
-  const char* stop_reason = stopped() ? "stop_token" : "max_new_tokens";
+  int64_t position = static_cast<int64_t>(r.prompt.size());
+  auto stopped = [&] { return std::find(r.stop.begin(), r.stop.end(), g.tokens.back()) != r.stop.end(); };
+  while (static_cast<int>(g.tokens.size()) < FLAGS_max_new_tokens && !stopped()) g.tokens.push_back(step({g.tokens.back()}, position++));
+  g.ttft_ms = ms_between(start, first);
+  g.decode_ms = ms_between(first, Clock::now());
+  g.stopped = stopped();
+  return g;
+}
 
+void print_report(const Request& r, const Loaded& l, const Generation& g, unsigned threads, long baseline_rss_kb) {
+  const double prefill_tok_s = r.prompt.size() / (g.ttft_ms / 1e3);
+  const double decode_tok_s = g.tokens.size() > 1 && g.decode_ms > 0 ? (g.tokens.size() - 1) / (g.decode_ms / 1e3) : 0.0;
   const nlohmann::ordered_json report = {
       {"runner", "native"}, {"model_path", FLAGS_model_path}, {"num_threads", threads},
-      {"prompt_tokens", prompt.size()}, {"generated_tokens", generated.size()}, {"tokens", generated},
-      {"load_ms", load_ms}, {"time_to_first_token_ms", ttft_ms}, {"prefill_ms", ttft_ms}, {"decode_ms", decode_ms},
+      {"prompt_tokens", r.prompt.size()}, {"generated_tokens", g.tokens.size()}, {"tokens", g.tokens},
+      {"load_ms", l.load_ms}, {"time_to_first_token_ms", g.ttft_ms}, {"prefill_ms", g.ttft_ms}, {"decode_ms", g.decode_ms},
       {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"peak_rss_kb", peak_rss_kib()},
-      {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", stop_reason},
-      {"verification", verification.status}, {"verify_ms", verification.digest_ms},
-      {"verify_cached", verification.cached}};
+      {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", g.stopped ? "stop_token" : "max_new_tokens"},
+      {"verification", l.verification.status}, {"verify_ms", l.verification.digest_ms},
+      {"verify_cached", l.verification.cached}, {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
-  } else {
-    std::printf("runner: native\nprogram: %s\ntokens: %s\n", FLAGS_model_path.c_str(), join(generated).c_str());
-    for (const char* key : {"prompt_tokens", "generated_tokens", "time_to_first_token_ms", "prefill_tok_s",
-                            "decode_tok_s", "peak_rss_kb", "stop_reason", "verification"}) {
-      std::printf("%s: %s\n", key, report[key].is_string() ? report[key].get<std::string>().c_str() : report[key].dump().c_str());
-    }
+    return;
   }
-  return 0;
+  std::printf("runner: native\nprogram: %s\ntokens: %s\n", FLAGS_model_path.c_str(), join(g.tokens).c_str());
+  for (const char* key : {"prompt_tokens", "generated_tokens", "time_to_first_token_ms", "prefill_tok_s",
+                          "decode_tok_s", "peak_rss_kb", "stop_reason", "verification"}) {
+    std::printf("%s: %s\n", key, report[key].is_string() ? report[key].get<std::string>().c_str() : report[key].dump().c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  parse_flags_strictly(&argc, &argv, "Generates tokens with an exported Llama program (prefill, then decode with the KV cache).");
+  const Request request = check_flags();
+  const VerifyMode verify_mode = parse_verify_mode(FLAGS_verify_program);
+  install_crash_guard(FLAGS_model_path.c_str());
+  install_runtime_log(FLAGS_verbose);
+  executorch::runtime::runtime_init();
+  const unsigned threads = setup_threads();
+  start_watchdog(FLAGS_timeout_s, FLAGS_model_path);
+  apply_memory_limit(static_cast<long>(FLAGS_max_memory_mb), FLAGS_model_path);
+  const long baseline_rss_kb = current_rss_kib();
+  const std::unique_ptr<Loaded> loaded = load_model(verify_mode);
+  check_request(request, *loaded);
+  const Generation generation = generate(*loaded->module, request);
+  print_report(request, *loaded, generation, threads, baseline_rss_kb);
+  return kOkExit;
 }

@@ -1,0 +1,78 @@
+"""Both runners follow one exit-code table (runtime/executor_runner/exit_codes.h): unknown flag 2,
+missing file 1, crash 3, timeout 4, verification 5, memory 6; each failure one `error:` line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from examples.integrity import card as cards
+from examples.runner import client
+from tests.helpers_runner import (BUILD_DIR, CRASH, ERROR, MEMORY, TIMEOUT, USAGE, VERIFICATION, assert_error,
+                                  ensure_runner)
+
+RUNNERS = {"xnn_executor_runner": [], "text_generation_runner": ["--prompt_tokens=1"]}
+
+
+@pytest.fixture(scope="module", params=sorted(RUNNERS))
+def runner(request):
+    binary = ensure_runner(BUILD_DIR).parent / request.param
+    if not binary.exists():
+        pytest.skip(f"{binary} is not built (./setup.sh)")
+    return binary, RUNNERS[request.param]
+
+
+@pytest.fixture(scope="module")
+def program(programs):
+    return programs.get("linear", "fp32")  # carded by save_program
+
+
+def _run(runner, *args, env=None):
+    binary, extra = runner
+    import subprocess
+
+    return subprocess.run([str(binary), *extra, *map(str, args)], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_unknown_flag_is_usage(runner, program):
+    assert_error(_run(runner, f"--model_path={program}", "--no_such_flag=1"), USAGE, "unknown flag --no_such_flag")
+
+
+def test_missing_file_is_error(runner, tmp_path):
+    assert_error(_run(runner, f"--model_path={tmp_path / 'missing.pte'}"), ERROR, "cannot open model file")
+
+
+def test_crash_is_guarded(runner, program):
+    assert_error(_run(runner, f"--model_path={program}", env={"XNN_RUNNER_TEST_CRASH": "1"}), CRASH,
+                 "the ExecuTorch runtime crashed (SIGSEGV)")
+
+
+def test_timeout(runner, program, tmp_path):
+    fifo = tmp_path / "never"
+    os.mkfifo(fifo)  # nobody writes it: the run waits there until the watchdog ends it
+    assert_error(_run(runner, f"--model_path={program}", "--timeout_s=0.5", env={"XNN_RUNNER_TEST_PAUSE": str(fifo)}),
+                 TIMEOUT, "timed out after 0.5 s")
+
+
+def test_verification(runner, program, tmp_path):
+    copy = tmp_path / program.name
+    shutil.copyfile(program, copy)
+    card = cards.read_card(program)
+    card["program"]["ranges"][0]["blake3"] = "0" * 64
+    cards.write_card(copy, card)
+    assert_error(_run(runner, f"--model_path={copy}", "--verify_cache=off"), VERIFICATION, "does not match its card")
+
+
+def test_memory(runner, programs):
+    mv2 = programs.get("mv2", "fp32")  # 14 MB of weights: more than 4 MiB (exported for other tests anyway)
+    assert_error(_run(runner, f"--model_path={mv2}", "--max_memory_mb=4"), MEMORY, "out of memory while",
+                 "--max_memory_mb=4")
+
+
+def test_the_table_is_the_clients():
+    assert {code: kind for code, (kind, _) in client.EXIT_CODES.items()} == {
+        0: "ok", ERROR: "error", USAGE: "usage", CRASH: "crash", TIMEOUT: "timeout", VERIFICATION: "verification",
+        MEMORY: "memory"}
