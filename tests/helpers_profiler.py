@@ -188,3 +188,24 @@ def assert_one_line_error(proc, *needles, code=2):
     for needle in needles:
         assert needle in lines[0], lines[0]
     assert proc.stdout == ""
+
+
+# --- Two fully delegated CNNs (``module:factory`` references for the export CLI's driver): an
+# ETRecord of either must not label the other's profile. -------------------------------------------
+
+
+def conv_relu_conv():
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3))
+    return model.eval(), (torch.randn(1, 3, 16, 16),)
+
+
+def conv_pool_conv():
+    import torch
+
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                torch.nn.Conv2d(8, 4, 3))
+    return model.eval(), (torch.randn(1, 3, 16, 16),)

@@ -20,7 +20,6 @@ from typing import Callable
 from absl import flags
 
 from examples.common import cli
-from examples.common.atomic_write import write_bytes_atomic
 
 FLAGS = flags.FLAGS
 
@@ -331,12 +330,12 @@ def run_export(request: ExportRequest) -> Path:
                 console.line(f"signed {signed.name} and its card: {sign_program(signed, request.sign_key).resolve()}")
         print_report(console, result, request.print_graph or request.verbose)
         if request.etrecord:
-            import io
+            from runtime.profiler.etrecord_link import link_path, write_etrecord
 
-            stream = io.BytesIO()
-            result.etrecord.save(stream)
-            etrecord_path = write_bytes_atomic(Path(request.etrecord).expanduser(), stream.getvalue())
-            console.line(f"wrote ETRecord {etrecord_path.resolve()} ({human_size(etrecord_path.stat().st_size)})")
+            etrecord_path = write_etrecord(result.etrecord, request.etrecord, result.buffer, path, request.model_name,
+                                           example_inputs)
+            console.line(f"wrote ETRecord {etrecord_path.resolve()} ({human_size(etrecord_path.stat().st_size)}; "
+                         f"{link_path(etrecord_path).name} names its program, for profiler_results_cli)")
         steps = ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in result.timings.items())
         console.line(f"wrote {path.resolve()} ({human_size(path.stat().st_size)}, {mode}) "
                      f"in {result.seconds:.1f} s ({steps})")

@@ -8,6 +8,7 @@ def define_common_targets():
             "//examples/integrity:integrity",
             "//examples/models:models",
             "//examples/quantization:quantization",
+            "//runtime/profiler:profiler",
         ],
         visibility = ["PUBLIC"],
     )

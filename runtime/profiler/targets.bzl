@@ -5,6 +5,7 @@ def define_common_targets():
         deps = [
             "//:package_roots",
             "//examples/common:common",
+            "//examples/integrity:integrity",
         ],
         visibility = ["PUBLIC"],
     )
