@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from examples.runner import client
-from tests.helpers_profiler import assert_one_line_error, cli_in_process, conv_pool_conv, conv_relu_conv, run_with_etdump
+from tests.helpers_profiler import (assert_one_line_error, cli_in_process, conv_pool_conv, conv_relu_conv,
+                                    run_with_etdump)
 
 PROF_RUNNER = Path("cmake-out-prof") / "xnn_executor_runner"
 CNNS = {"a": ("tests.helpers_profiler:conv_relu_conv", conv_relu_conv),
