@@ -151,8 +151,9 @@ class ProgramDecoder:
             set_threads(num_threads)
         self.baseline_rss_bytes = current_rss_bytes()
         start = time.perf_counter()
-        # The bytes the card check read, never the path again (a rewrite in between cannot reach the runtime).
-        program = Runtime.get().load_program(read_verified(Path(path), "auto")[1])
+        # The bytes the card check read, never the path again (a rewrite in between cannot reach the runtime);
+        # the Program holds them, so it lives as long as the decoder.
+        program = self._program = Runtime.get().load_program(read_verified(Path(path), "auto")[1])
         check_language_model(program, path)
         self.metadata = {}
         for name in METADATA_METHODS:
