@@ -76,3 +76,13 @@ def test_the_table_is_the_clients():
     assert {code: kind for code, (kind, _) in client.EXIT_CODES.items()} == {
         0: "ok", ERROR: "error", USAGE: "usage", CRASH: "crash", TIMEOUT: "timeout", VERIFICATION: "verification",
         MEMORY: "memory"}
+
+
+def test_memory_is_bounded_by_default(runner, program):
+    """Without --max_memory_mb the watchdog bounds resident memory (a runaway allocation of 1 GiB
+    by a program that needs kilobytes ends with exit 6); --max_memory_mb=0 lifts the bound."""
+    runaway = {"XNN_RUNNER_TEST_ALLOCATE_MB": "1024"}
+    assert_error(_run(runner, f"--model_path={program}", env=runaway), MEMORY, "passed the bound of",
+                 "0 turns it off")
+    unbounded = _run(runner, f"--model_path={program}", "--max_memory_mb=0", env=runaway)
+    assert unbounded.returncode != MEMORY, unbounded.stderr

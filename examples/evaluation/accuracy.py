@@ -135,7 +135,9 @@ class PythonRuntimeProgram:
             pass
         try:
             with quiet_stdio():  # the runtime logs its CPU probing on first use
-                self._method = Runtime.get().load_program(data).load_method("forward")
+                # The Program holds the bytes the runtime reads: it must live as long as the method.
+                self._program = Runtime.get().load_program(data)
+                self._method = self._program.load_method("forward")
         except Exception as error:  # the runtime raises RuntimeError/ValueError with long text
             raise EvaluationError(f"cannot load {path} in the ExecuTorch runtime: "
                                   f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
@@ -144,7 +146,7 @@ class PythonRuntimeProgram:
         return self._method.execute([x.contiguous() for x in inputs])[0]
 
     def close(self) -> None:
-        self._method = None
+        self._method = self._program = None
 
 
 class NativeRunnerProgram:

@@ -59,7 +59,8 @@ def _observed_errors(program: bytes, test_inputs: list[tuple], expected: list[li
     """Max abs error per output of the program (its checked bytes) against eager."""
     from executorch.runtime import Runtime
 
-    method = Runtime.get().load_program(program).load_method(METHOD)
+    loaded = Runtime.get().load_program(program)  # holds the bytes the method reads: kept alive here
+    method = loaded.load_method(METHOD)
     worst = None
     for inputs, wanted in zip(test_inputs, expected):
         outputs = method.execute(list(inputs))

@@ -58,7 +58,10 @@ def load_method(program: bytes | str | Path, name: str = "forward", verify: str 
     from examples.integrity.verify import read_verified
 
     data = program if isinstance(program, bytes) else read_verified(Path(program), verify)[1]
-    return Runtime.get().load_program(data).load_method(name)
+    loaded = Runtime.get().load_program(data)
+    method = loaded.load_method(name)
+    method.program = loaded  # the Program holds the bytes the method reads: it lives as long as the method
+    return method
 
 
 def execute(method, inputs: Sequence[torch.Tensor]) -> list:

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -60,29 +61,82 @@ std::vector<int> pin_to_cpus(int num_threads) {
   return cpus;
 }
 
-void start_watchdog(double timeout_s, const std::string& model_path) {
-  if (timeout_s <= 0) return;
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(timeout_s));
-  std::thread([deadline, timeout_s, model_path]() {
-    std::this_thread::sleep_until(deadline);
-    // The main thread may be anywhere (inside a kernel, writing a file): leave without
-    // running destructors or atexit handlers. Output files are renamed into place, so none
-    // is left half-written.
-    char line[1400];
-    std::snprintf(line, sizeof(line), "error: timed out after %g s (--timeout_s) while %s %s\n", timeout_s,
-                  crash_phase(), model_path.c_str());
-    std::fflush(stdout);
-    if (::write(STDERR_FILENO, line, std::strlen(line)) < 0) {
+namespace {
+
+std::atomic<long> g_rss_bound_kib{0};
+
+std::atomic<long> g_start_rss_kib{0};
+
+long status_kib(const char* path, const char* format) {  // one "<key>: <n> kB" line of a /proc file, or 0
+  long kb = 0;
+  if (FILE* f = std::fopen(path, "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof(line), f)) {
+      if (std::sscanf(line, format, &kb) == 1) break;
     }
-    _exit(kTimeoutExit);
+    std::fclose(f);
+  }
+  return kb;
+}
+
+// From the watchdog thread, while the main thread may be anywhere: no destructors, no atexit.
+[[noreturn]] void end_from_watchdog(const char* line, int code) {
+  std::fflush(stdout);
+  if (::write(STDERR_FILENO, line, std::strlen(line)) < 0) {
+  }
+  _exit(code);
+}
+
+}  // namespace
+
+void start_watchdog(double timeout_s, const std::string& model_path) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = timeout_s > 0 ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                           std::chrono::duration<double>(timeout_s))
+                                      : Clock::time_point::max();
+  // One thread for both bounds: the deadline, and the resident memory (polled: RLIMIT_AS would
+  // count address space that holds no data, and an OOM kill says nothing).
+  std::thread([deadline, timeout_s, model_path]() {
+    char line[1400];
+    for (;;) {
+      std::this_thread::sleep_until(std::min(deadline, Clock::now() + std::chrono::milliseconds(20)));
+      if (Clock::now() >= deadline) {
+        std::snprintf(line, sizeof(line), "error: timed out after %g s (--timeout_s) while %s %s\n", timeout_s,
+                      crash_phase(), model_path.c_str());
+        end_from_watchdog(line, kTimeoutExit);
+      }
+      const long bound = g_rss_bound_kib.load();
+      const long rss = bound > 0 ? current_rss_kib() : 0;
+      if (bound > 0 && rss > bound) {
+        std::snprintf(line, sizeof(line),
+                      "error: out of memory while %s %s: resident memory %ld MiB passed the bound of %ld MiB "
+                      "(--max_memory_mb sets it; 0 turns it off)\n",
+                      crash_phase(), model_path.c_str(), rss / 1024, bound / 1024);
+        end_from_watchdog(line, kMemoryExit);
+      }
+    }
   }).detach();
+}
+
+void set_rss_bound_kib(long kib) { g_rss_bound_kib.store(kib); }
+
+long bound_memory(long max_memory_mb, unsigned long long need_bytes) {
+  const long start = g_start_rss_kib.load();
+  long growth_kib = 0;
+  if (max_memory_mb > 0) growth_kib = max_memory_mb * 1024;
+  if (max_memory_mb < 0) {
+    growth_kib = kDefaultBoundFactor * static_cast<long>(need_bytes / 1024) + kDefaultBoundSlackMib * 1024;
+    const long available = status_kib("/proc/meminfo", "MemAvailable: %ld kB");
+    if (available > 0) growth_kib = std::min(growth_kib, available);
+  }
+  set_rss_bound_kib(growth_kib > 0 ? start + growth_kib : 0);
+  return growth_kib / 1024;
 }
 
 unsigned long long apply_memory_limit(long max_memory_mb, const std::string& model_path) {
   g_model_path = model_path;
   g_max_memory_mb = max_memory_mb;
+  g_start_rss_kib.store(current_rss_kib());
   std::set_new_handler(on_new_failure);
   if (max_memory_mb <= 0) return 0;
   // One malloc arena: glibc otherwise reserves 64 MiB of address space per thread that
@@ -127,17 +181,7 @@ long peak_rss_kib() {
   return ru.ru_maxrss;  // Linux: kilobytes
 }
 
-long current_rss_kib() {
-  long kb = 0;
-  if (FILE* f = std::fopen("/proc/self/status", "r")) {
-    char line[256];
-    while (std::fgets(line, sizeof(line), f)) {
-      if (std::sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
-    }
-    std::fclose(f);
-  }
-  return kb;
-}
+long current_rss_kib() { return status_kib("/proc/self/status", "VmRSS: %ld kB"); }
 
 double process_cpu_ms() {
   timespec ts{};

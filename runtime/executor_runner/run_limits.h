@@ -14,12 +14,28 @@ namespace xnn_runner {
 // thread pool started earlier would keep its workers on every CPU.
 std::vector<int> pin_to_cpus(int num_threads);
 
-// Starts a watchdog thread that, `timeout_s` seconds from now, prints one error line naming
-// the current phase and ends the process with kTimeoutExit. 0 = no watchdog.
+// Starts the watchdog thread: `timeout_s` seconds from now (0 = never) it prints one error line
+// naming the current phase and ends the process with kTimeoutExit; and whenever the resident
+// memory (VmRSS, polled every 20 ms) passes the bound set with set_rss_bound_kib, one error line
+// and kMemoryExit.
 void start_watchdog(double timeout_s, const std::string& model_path);
 
-// Limits the address space (RLIMIT_AS) to what the process maps now plus `max_memory_mb`
-// MiB, and makes operator new failures end the run with one error line and kMemoryExit
+// The resident-memory bound the watchdog enforces, in KiB; 0 = none.
+void set_rss_bound_kib(long kib);
+
+// Sets the watchdog's resident-memory bound from --max_memory_mb, counted from the resident
+// memory at apply_memory_limit: N > 0 allows N MiB more; 0 none; below 0 (the default) allows
+// kDefaultBoundFactor times what the program needs (`need_bytes`: its file, which the loader
+// reads, plus its planned memory) plus kDefaultBoundSlackMib, never more than the memory
+// available now. Generous, because delegates pack weights and keep workspaces; a bound, because a
+// corrupt or hostile program must end with exit 6, not take the machine. Returns the MiB allowed
+// (0 = unbounded). Call again when the need is better known.
+constexpr long kDefaultBoundFactor = 4;
+constexpr long kDefaultBoundSlackMib = 256;
+long bound_memory(long max_memory_mb, unsigned long long need_bytes);
+
+// Records the resident memory now (bound_memory counts from it). With `max_memory_mb` > 0 also
+// limits the address space (RLIMIT_AS) to what the process maps now plus `max_memory_mb` MiB, and makes operator new failures end the run with one error line and kMemoryExit
 // instead of an exception that the runtime's code may not unwind. 0 = no limit (the new
 // handler is installed either way). Returns the limit in bytes (0 when none).
 unsigned long long apply_memory_limit(long max_memory_mb, const std::string& model_path);

@@ -8,6 +8,7 @@ namespace xnn_runner {
 // the worst moment (tests/test_check_to_use.py) and prove the runtime never computes with bytes
 // that were not checked; a FIFO nobody writes holds the run until --timeout_s ends it.
 // XNN_RUNNER_TEST_CRASH=1: raise SIGSEGV there instead, for the crash guard's exit code (3).
+// XNN_RUNNER_TEST_ALLOCATE_MB=N: take and hold N MiB there, as a runaway runtime would (exit 6).
 void pause_after_check_for_tests();
 
 }  // namespace xnn_runner

@@ -6,7 +6,7 @@
 // Exit codes (exit_codes.h; README.md; examples/runner/client.py maps each to RunnerFailed.kind):
 //   0 ok | 1 error (bad input, load or run failure) | 2 usage | 3 crash caught by the guard |
 //   4 timeout (--timeout_s) | 5 the program failed verification against its card |
-//   6 memory (an allocation failed: over --max_memory_mb, or out of memory)
+//   6 memory (over the memory bound, --max_memory_mb or its default, or an allocation failed)
 // Every failure prints exactly one `error: ...` line on stderr.
 
 #include <unistd.h>
@@ -86,9 +86,10 @@ DEFINE_bool(verbose, false, "Show the ExecuTorch runtime's own log messages on s
 DEFINE_double(timeout_s, 0,
               "End the run (exit 4) when it takes longer than this many seconds, load included. "
               "0 = no limit (a benchmark must not be cut short by a guess).");
-DEFINE_int64(max_memory_mb, 0,
-             "Address space (MiB) the program may map beyond the runner's own at start-up "
-             "(RLIMIT_AS); a failed allocation ends the run with exit 6. 0 = no limit.");
+DEFINE_int64(max_memory_mb, -1,
+             "Memory (MiB) the program may take beyond the runner's own at start-up: resident memory "
+             "watched by the watchdog, and address space (RLIMIT_AS); past it, exit 6. Default: "
+             "4 x (program file + planned memory) + 256 MiB, at most the memory available. 0 = no bound.");
 DEFINE_string(verify_program, "auto",
               "Check the program against its card (<program>.json: size, BLAKE3 digest, method "
               "inputs/outputs, CPU class of ahead-of-time compiled code) before the runtime reads "
@@ -153,7 +154,7 @@ PrintOutput check_flags() {
   if (FLAGS_warmup_iters < 0) fail(kUsageExit, "--warmup_iters must be >= 0");
   if (FLAGS_num_threads < 0) fail(kUsageExit, "--num_threads must be >= 0 (0 = all allowed CPUs)");
   if (!(FLAGS_timeout_s >= 0)) fail(kUsageExit, "--timeout_s must be >= 0 (0 = no limit)");
-  if (FLAGS_max_memory_mb < 0) fail(kUsageExit, "--max_memory_mb must be >= 0 (0 = no limit)");
+  if (FLAGS_max_memory_mb < -1) fail(kUsageExit, "--max_memory_mb must be >= 0 (0 = no bound)");
   if (!FLAGS_input_manifest.empty() && !FLAGS_input_path.empty()) {
     fail(kUsageExit, "--input_manifest and --input_path exclude each other (the manifest names the files)");
   }
@@ -235,6 +236,7 @@ std::unique_ptr<LoadedProgram> load_program(const std::string& path, VerifyMode 
   auto loaded = std::make_unique<LoadedProgram>();
   loaded->file = std::make_unique<ProgramFile>(path);
   report.program_size_bytes = loaded->file->size();
+  report.max_memory_mb = bound_memory(static_cast<long>(FLAGS_max_memory_mb), loaded->file->size());
   loaded->verification = verify_program(*loaded->file, mode);
   check_compiled_for_this_cpu(loaded->verification, path);
   report.verification = loaded->verification.status;
@@ -264,6 +266,7 @@ struct MethodMemory {
   std::vector<Span<uint8_t>> spans;
   std::unique_ptr<HierarchicalAllocator> planned;
   std::unique_ptr<MemoryManager> manager;
+  size_t planned_bytes = 0;
 };
 
 std::unique_ptr<MethodMemory> plan_memory(const MethodMeta& meta, const std::string& path) {
@@ -277,6 +280,7 @@ std::unique_ptr<MethodMemory> plan_memory(const MethodMeta& meta, const std::str
       fail_out_of_memory("cannot allocate " + std::to_string(n) + " bytes of planned memory (or the program is corrupt)");
     }
     memory->spans.push_back({memory->buffers.back().get(), n});
+    memory->planned_bytes += n;
   }
   memory->planned = std::make_unique<HierarchicalAllocator>(Span<Span<uint8_t>>(memory->spans.data(), memory->spans.size()));
   memory->manager = std::make_unique<MemoryManager>(&g_method_allocator, memory->planned.get(), &g_temp_allocator);
@@ -335,7 +339,6 @@ int main(int argc, char** argv) {
   report.method = method_name;
   report.warmup_iters = FLAGS_warmup_iters;
   report.timeout_s = FLAGS_timeout_s;
-  report.max_memory_mb = static_cast<long>(FLAGS_max_memory_mb);
 
 #ifdef RUNNER_WITH_OPENVINO
   // The OpenVINO delegate dlopens OPENVINO_LIB_PATH (a file); default it to the openvino
@@ -352,7 +355,7 @@ int main(int argc, char** argv) {
   // limit is measured from the address space mapped so far, thread stacks included).
   report.threads = setup_threads(report);
   start_watchdog(FLAGS_timeout_s, model_path);
-  apply_memory_limit(report.max_memory_mb, model_path);
+  apply_memory_limit(static_cast<long>(FLAGS_max_memory_mb), model_path);
 
   std::unique_ptr<LoadedProgram> loaded = load_program(model_path, verify_mode, report);
   const MethodMeta meta = method_meta(*loaded->program, model_path, method_name);
@@ -360,6 +363,7 @@ int main(int argc, char** argv) {
   set_crash_phase("preparing the inputs and memory of");
   std::vector<InputTensor> inputs = prepare_inputs(meta, method_name, input_files);
   std::unique_ptr<MethodMemory> memory = plan_memory(meta, model_path);
+  report.max_memory_mb = bound_memory(static_cast<long>(FLAGS_max_memory_mb), report.program_size_bytes + memory->planned_bytes);
 
   Profiler profiler;
   const std::string init_phase = "initializing method '" + method_name + "' of";

@@ -68,7 +68,7 @@ DEFINE_string(verify_program, "auto",
               "is there), require (refuse a program without one), off. A mismatch is exit 5.");
 DEFINE_string(verify_cache, "on", "Remember verified digests (as xnn_executor_runner): on, off or a folder.");
 DEFINE_double(timeout_s, 0, "End the run (exit 4) after this many seconds, load included. 0 = no limit.");
-DEFINE_int64(max_memory_mb, 0, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it). 0 = no limit.");
+DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
 namespace {
 
@@ -177,7 +177,7 @@ Request check_flags() {
   if (!(FLAGS_top_p > 0 && FLAGS_top_p <= 1)) fail(kUsageExit, "--top_p must be in (0, 1]");
   if (FLAGS_num_threads < 0) fail(kUsageExit, "--num_threads must be >= 0 (0 = all cores)");
   if (!(FLAGS_timeout_s >= 0)) fail(kUsageExit, "--timeout_s must be >= 0 (0 = no limit)");
-  if (FLAGS_max_memory_mb < 0) fail(kUsageExit, "--max_memory_mb must be >= 0 (0 = no limit)");
+  if (FLAGS_max_memory_mb < -1) fail(kUsageExit, "--max_memory_mb must be >= 0 (0 = no bound)");
   return r;
 }
 
@@ -205,6 +205,7 @@ std::unique_ptr<Loaded> load_model(VerifyMode mode) {
   const auto start = Clock::now();
   auto l = std::make_unique<Loaded>();
   l->file = std::make_unique<ProgramFile>(FLAGS_model_path);  // a missing file: exit 1
+  bound_memory(static_cast<long>(FLAGS_max_memory_mb), l->file->size());
   l->verification = verify_program(*l->file, mode);
   check_compiled_for_this_cpu(l->verification, FLAGS_model_path);
   l->loader = std::make_unique<ProgramLoader>(*l->file, l->verification, resolve_verify_cache(FLAGS_verify_cache));
@@ -212,6 +213,9 @@ std::unique_ptr<Loaded> load_model(VerifyMode mode) {
   auto meta = l->module->method_meta("forward");
   if (!meta.ok()) fail_runtime(FLAGS_model_path + " is not a valid program with a 'forward' method", meta.error());
   check_method_against_card(l->verification, meta.get(), FLAGS_model_path, "forward");  // before it is loaded
+  unsigned long long planned = 0;
+  for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) planned += meta->memory_planned_buffer_size(i).get();
+  bound_memory(static_cast<long>(FLAGS_max_memory_mb), l->file->size() + planned);
   set_crash_phase("initializing method 'forward' of");
   if (Error e = l->module->load_method("forward"); e != Error::Ok) fail_runtime("cannot load " + FLAGS_model_path, e);
   l->max_seq_len = metadata(*l->module, "get_max_seq_len", 0);
