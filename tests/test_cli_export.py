@@ -95,7 +95,7 @@ def test_calibration_folder_without_images(cli, tmp_path):
 def test_quantize_failure_is_one_line(cli, tmp_path):
     proc = cli(XNNPACK, "--model_name", "tests.export_helpers:graph_break", "--quantize", "--output_dir", tmp_path)
     line = one_error(proc, 1)
-    assert "quantizing 'graph_break' with recipe static_per_channel failed" in line
+    assert "quantizing 'tests_export_helpers_graph_break' with recipe static_per_channel failed" in line
     assert not list(tmp_path.iterdir())
 
 
