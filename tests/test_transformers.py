@@ -212,7 +212,7 @@ def test_cli_default_quantize_chooses_and_says_why(python_env, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "quantization recipe: dynamic_per_channel_linear, chosen from the graph" in done.stdout
     assert "tensor(s) crossing a delegate boundary" in done.stdout
-    assert (tmp_path / "encoder_xnnpack_q8.pte").is_file()
+    assert (tmp_path / "tests_helpers_transformers_encoder_xnnpack_q8.pte").is_file()  # module and function
 
 
 @pytest.mark.slow
