@@ -179,3 +179,27 @@ def test_python_path_computes_with_the_checked_bytes(programs, weighted, tmp_pat
         for _ in range(10):
             copy.write_bytes(pristine)
             assert torch.equal(run_once(), expected), name
+
+
+def test_cards_without_ranges_still_work_and_bad_ranges_are_refused(runner, weighted, tmp_path):
+    """A card written before ranges existed: the whole file is checked at once (still exit 5 on a
+    changed byte). Ranges that do not fit the file: refused in one line, exit 5."""
+    program, _ = weighted
+    (copy,) = _copies(tmp_path / "copies", program, 1)
+    card = cards.read_card(program)
+    old = json.loads(json.dumps(card))
+    del old["program"]["ranges"]
+    cards.write_card(copy, old)
+    done = client.run_raw(runner, f"--model_path={copy}", "--num_iters=1", "--json", "--verify_cache=off")
+    assert done.returncode == 0 and json.loads(done.stdout)["verification"] == "verified", done.stderr
+    data = bytearray(copy.read_bytes())
+    data[-8] ^= 0x40
+    copy.write_bytes(bytes(data))
+    done = client.run_raw(runner, f"--model_path={copy}", "--num_iters=1", "--verify_cache=off")
+    assert done.returncode == VERIFICATION and "does not match its card" in done.stderr, done.stderr
+    copy.write_bytes(program.read_bytes())
+    card["program"]["ranges"][-1]["size"] += 1  # past the end of the file
+    cards.write_card(copy, card)
+    done = client.run_raw(runner, f"--model_path={copy}", "--num_iters=1", "--verify_cache=off")
+    assert done.returncode == VERIFICATION and "unusable program.ranges" in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1

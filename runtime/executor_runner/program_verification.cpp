@@ -104,7 +104,7 @@ std::vector<CardRange> card_ranges(const nlohmann::json& program, uint64_t file_
   if (listed.is_null()) return ranges;
   const auto bad = [&](const std::string& why) {
     fail_verification("the program card " + card_path(path) + " has unusable program.ranges (" + why +
-                      "): re-card the program (python -m examples.backend.inspect_program --recard " + path + ")");
+                      "): re-export the program (its card is written with it)");
   };
   if (!listed.is_array() || listed.empty()) bad("not a list");
   for (const nlohmann::json& r : listed) {

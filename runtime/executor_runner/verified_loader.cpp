@@ -110,7 +110,7 @@ class VerifiedDataLoader final : public DataLoader {
       if (offset >= r.offset && size <= r.size && offset - r.offset <= r.size - size) return r;
     }
     fail(kVerificationExit, "the runtime asked for bytes [" + std::to_string(offset) + ", " + std::to_string(offset + size) +
-                                ") of " + file_.path() + ", which its card does not cover: re-card the program");
+                                ") of " + file_.path() + ", which its card does not cover: re-export the program (its card is written with it)");
   }
 
   Region* read_checked(const CardRange& range, const SegmentInfo& info) const {
