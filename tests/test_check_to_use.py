@@ -59,10 +59,11 @@ def _open_writer(fifo: Path, proc: subprocess.Popen) -> int | None:
     return None
 
 
-def _attacked_run(runner: Path, program: Path, inputs, out: Path, cache: str, attack) -> subprocess.CompletedProcess:
+def _attacked_run(runner: Path, program: Path, inputs, out: Path, cache: str, attack,
+                  hook: str = "XNN_RUNNER_TEST_PAUSE") -> subprocess.CompletedProcess:
     fifo = out.parent / f"{out.name}.fifo"
     os.mkfifo(fifo)
-    env = dict(os.environ, XNN_RUNNER_TEST_PAUSE=str(fifo))
+    env = dict(os.environ, **{hook: str(fifo)})
     args = [str(runner), f"--model_path={program}", f"--input_path={','.join(map(str, inputs))}",
             f"--output_path={out}", "--num_iters=1", "--warmup_iters=0", "--json", f"--verify_cache={cache}"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -203,3 +204,22 @@ def test_cards_without_ranges_still_work_and_bad_ranges_are_refused(runner, weig
     done = client.run_raw(runner, f"--model_path={copy}", "--num_iters=1", "--verify_cache=off")
     assert done.returncode == VERIFICATION and "unusable program.ranges" in done.stderr, done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("cache_mode", ["on", "off"])
+def test_a_change_after_the_last_load_fails_the_run(runner, weighted, tmp_path, cache_mode):
+    """Every byte was checked as read, but a file that changed while it was being loaded is not
+    the program its card names any more: after the last load the runner looks again (exit 5)."""
+    program, inputs = weighted
+    (copy,) = _copies(tmp_path / "copies", program, 1)
+    cache = str(tmp_path / "cache") if cache_mode == "on" else "off"
+    if cache_mode == "on":
+        time.sleep(2.1)
+        assert client.run_raw(runner, f"--model_path={copy}", f"--verify_cache={cache}").returncode == 0
+
+    def touch_in_place():
+        with open(copy, "r+b") as f:
+            f.write(f.read(16))  # the same bytes: only the ctime moves
+    done = _attacked_run(runner, copy, inputs, tmp_path / "out", cache, touch_in_place, hook="XNN_RUNNER_TEST_PAUSE_LAST")
+    assert done.returncode == VERIFICATION and "changed (size, mtime or ctime) while it was being loaded" in done.stderr, \
+        done.stderr

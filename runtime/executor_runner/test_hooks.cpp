@@ -9,15 +9,9 @@
 
 namespace xnn_runner {
 
-void pause_after_check_for_tests() {
-  const char* crash = std::getenv("XNN_RUNNER_TEST_CRASH");
-  if (crash != nullptr && crash[0] == '1') std::raise(SIGSEGV);  // as a corrupt program can make the runtime do
-  if (const char* mb = std::getenv("XNN_RUNNER_TEST_ALLOCATE_MB")) {  // a runaway allocation, held
-    const size_t n = static_cast<size_t>(std::atol(mb)) << 20;
-    if (void* p = std::malloc(n)) std::memset(p, 1, n);
-    ::usleep(300000);  // the watchdog polls every 20 ms
-  }
-  const char* fifo = std::getenv("XNN_RUNNER_TEST_PAUSE");
+namespace {
+
+void wait_on_fifo(const char* fifo) {
   if (fifo == nullptr || fifo[0] == '\0') return;
   // open() returns once the test opened the writing end; read() once it wrote (or closed it).
   const int fd = ::open(fifo, O_RDONLY | O_CLOEXEC);
@@ -26,6 +20,23 @@ void pause_after_check_for_tests() {
   if (::read(fd, &byte, 1) < 0) {
   }
   ::close(fd);
+}
+
+}  // namespace
+
+void pause_before_final_check_for_tests() { wait_on_fifo(std::getenv("XNN_RUNNER_TEST_PAUSE_LAST")); }
+
+void pause_after_check_for_tests() {
+  const char* crash = std::getenv("XNN_RUNNER_TEST_CRASH");
+  if (crash != nullptr && crash[0] == '1') std::raise(SIGSEGV);  // as a corrupt program can make the runtime do
+  if (const char* mb = std::getenv("XNN_RUNNER_TEST_ALLOCATE_MB")) {  // a runaway allocation, held
+    const size_t n = static_cast<size_t>(std::atol(mb)) << 20;
+    static void* volatile held = nullptr;  // volatile: the compiler may not drop the unread allocation
+    held = std::malloc(n);
+    if (held != nullptr) std::memset(held, 1, n);
+    ::usleep(300000);  // the watchdog polls every 20 ms
+  }
+  wait_on_fifo(std::getenv("XNN_RUNNER_TEST_PAUSE"));
 }
 
 }  // namespace xnn_runner

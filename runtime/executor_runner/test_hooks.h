@@ -11,4 +11,8 @@ namespace xnn_runner {
 // XNN_RUNNER_TEST_ALLOCATE_MB=N: take and hold N MiB there, as a runaway runtime would (exit 6).
 void pause_after_check_for_tests();
 
+// XNN_RUNNER_TEST_PAUSE_LAST=<fifo>: the same, after the last load and before the file is
+// checked once more for changes (ProgramLoader::finish).
+void pause_before_final_check_for_tests();
+
 }  // namespace xnn_runner

@@ -184,6 +184,7 @@ ProgramLoader::~ProgramLoader() = default;
 
 void ProgramLoader::finish() {
   if (verified_ == nullptr) return;
+  pause_before_final_check_for_tests();
   if (!file_.unchanged()) {
     fail(kVerificationExit, file_.path() + " changed (size, mtime or ctime) while it was being loaded: run it again "
                                            "once nothing writes to it");
