@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from examples.benchmark.machine import machine_id
-from examples.results.schema import SCHEMA, SCHEMA_VERSION
+from examples.results.schema import METHOD_VERSION, SCHEMA, SCHEMA_VERSION
 
 ZEN2_FLAGS = ["avx", "avx2", "fma", "sse4_2"]
 ZEN4_FLAGS = ZEN2_FLAGS + ["avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"]
@@ -39,7 +39,7 @@ def machine(family: int = 23, model: int = 49, stepping: int = 0, flags=None, br
     return info
 
 
-def run_doc(seed: int, cells=None, rounds: int = 3, iters: int = 50, slow: dict | None = None,
+def run_doc(seed: int, cells=None, rounds: int = 10, iters: int = 20, slow: dict | None = None,
             machine_info: dict | None = None, round_noise: float = 0.03, iter_noise: float = 0.05) -> dict:
     """A result document; ``slow`` maps a cell to a factor its samples are multiplied by."""
     rng = np.random.default_rng(seed)
@@ -54,7 +54,8 @@ def run_doc(seed: int, cells=None, rounds: int = 3, iters: int = 50, slow: dict 
                         "median_ms": med, "mean_ms": med, "first_iteration_ms": med * 2,
                         "rounds_samples_ms": rounds_ms})
     m = machine() if machine_info is None else machine_info
-    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "created": m["started"], "machine": m,
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "method_version": METHOD_VERSION,
+            "created": m["started"], "machine": m,
             "packages": m["packages"], "settings": {"rounds": rounds}, "records": records, "comparisons": []}
 
 
@@ -62,3 +63,18 @@ def write_run(path: Path, doc: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc))
     return path
+
+
+def null_rounds(rng: np.random.Generator, names: list[str], rounds: int, iters: int = 20, ms: float = 2.0,
+                pass_sd: float = 0.04, row_sd: float = 0.02, iter_sd: float = 0.03) -> dict[str, list[list[float]]]:
+    """Interleaved rounds of rows that all measure the same thing (the null hypothesis): a
+    level per pass shared by every row, a level per row and pass, iteration noise with spikes."""
+    passes = rng.lognormal(0.0, pass_sd, rounds)
+    out = {}
+    for name in names:
+        levels = ms * passes * rng.lognormal(0.0, row_sd, rounds)
+        samples = levels[:, None] * rng.lognormal(0.0, iter_sd, (rounds, iters))
+        spikes = rng.random((rounds, iters)) < 0.03
+        samples[spikes] *= rng.uniform(1.2, 2.0, spikes.sum())
+        out[name] = samples.tolist()
+    return out

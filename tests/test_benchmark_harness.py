@@ -33,6 +33,7 @@ QUIET = _Quiet()
 
 
 def settings(cache_dir, backends, **kw):
+    kw.setdefault("rounds", 1)
     return harness.Settings(models=["linear"], backends=backends, threads=[1], iterations=ONE,
                             portable_iterations=ONE, weights="random", cache_dir=cache_dir,
                             runner_path=runner.DEFAULT_RUNNER if RUNNER_BUILT else None, timeout_s=300, **kw)
@@ -63,7 +64,9 @@ def test_json_schema(full_run):
         assert key in loaded
     assert {"cpu_model", "isa", "logical_cpus"} <= set(loaded["machine"])
     assert loaded["models"]["linear"]["random_weights"] is True
-    assert len(loaded["records"]) == len(doc["settings"]["backends"])
+    assert len(loaded["records"]) == len(doc["settings"]["backends"]) + 1  # and the A/A twin
+    assert loaded["records"][-1]["backend"] == records.AA_BACKEND and loaded["records"][-1]["aa_of"] == (
+        "xnnpack_fp32" if RUNNER_BUILT else doc["settings"]["backends"][0])
     for record in loaded["records"]:
         assert tuple(record) == records.RECORD_KEYS
         assert record["status"] == "ok", record["error"]
@@ -95,7 +98,8 @@ def test_markdown_classic_table_shape(full_run):
         if not line.startswith("|"):
             break
         rows.append(line)
-    assert [r.split("|")[1].strip() for r in rows] == [BACKENDS[b].label for b in doc["settings"]["backends"]]
+    assert [r.split("|")[1].strip() for r in rows] == [BACKENDS[b].label for b in doc["settings"]["backends"]] + [
+        f"A/A twin of {doc['records'][-1]['label'].removeprefix('A/A twin of ')}"]
     assert all(len(r.split("|")) == 5 for r in rows)
     assert "RANDOM weights" in text and "## linear - 1 thread" in text
     if RUNNER_BUILT:
@@ -216,9 +220,9 @@ def test_cli_report_from_rerenders_an_earlier_run(python_env, full_run, tmp_path
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not a benchmark.json" in bad.stderr
 
 
-def test_rounds_interleave_backends_and_take_medians(cache_dir, monkeypatch):
+def test_rounds_interleave_backends_in_a_random_order_and_take_medians(cache_dir, monkeypatch):
     calls = []
-    fake_means = {"ort_fp32": iter([5.0, 1.0, 3.0]), "eager": iter([9.0, 7.0, 8.0])}
+    fake_means = {"ort_fp32": iter([5.0, 1.0, 3.0, 4.0]), "eager": iter([9.0, 7.0, 8.0, 8.5])}
 
     def measure(backend, ctx, prepared, threads, settings):
         calls.append(backend)
@@ -228,13 +232,33 @@ def test_rounds_interleave_backends_and_take_medians(cache_dir, monkeypatch):
                 "peak_rss_bytes": int(mean), "version": "fake", "samples_ms": [mean, mean], "outputs": None}
 
     monkeypatch.setattr(harness, "measure", measure)
-    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "eager"], rounds=3), progress=QUIET)
-    assert calls == ["ort_fp32", "eager"] * 3  # round 1 of every backend, then round 2 ...
+    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "eager"], rounds=4, aa_twin=False, order_seed=3),
+                                progress=QUIET)
+    rounds = [calls[i:i + 2] for i in range(0, 8, 2)]
+    assert all(sorted(r) == ["eager", "ort_fp32"] for r in rounds)  # round 1 of every backend, then round 2 ...
+    assert len({tuple(r) for r in rounds}) == 2  # ... each in its own random order (a fixed order measures order)
     rows = {r["backend"]: r for r in doc["records"]}
-    assert rows["ort_fp32"]["mean_ms"] == 3.0 and rows["eager"]["mean_ms"] == 8.0
-    assert rows["ort_fp32"]["peak_rss_bytes"] == 5 and doc["settings"]["rounds"] == 3
-    assert rows["ort_fp32"]["rounds_samples_ms"] == [[5.0, 5.0], [1.0, 1.0], [3.0, 3.0]]
-    assert "median over 3 rounds" in report.render_markdown(doc)
+    assert rows["ort_fp32"]["mean_ms"] == 3.5 and rows["eager"]["mean_ms"] == 8.25
+    assert rows["ort_fp32"]["peak_rss_bytes"] == 5 and doc["settings"]["rounds"] == 4
+    assert rows["ort_fp32"]["rounds_samples_ms"] == [[5.0, 5.0], [1.0, 1.0], [3.0, 3.0], [4.0, 4.0]]
+    assert "median over 4 rounds" in report.render_markdown(doc)
+
+
+def test_the_aa_twin_measures_the_first_row_again_as_its_own_row(cache_dir, monkeypatch):
+    calls = []
+
+    def measure(backend, ctx, prepared, threads, settings):
+        calls.append(backend)
+        return {"first_iteration_ms": 1.0, "mean_ms": 1.0, "median_ms": 1.0, "p90_ms": 1.0, "min_ms": 1.0,
+                "max_ms": 1.0, "load_ms": 0.0, "init_ms": None, "time_to_first_result_ms": 1.0,
+                "peak_rss_bytes": 1, "version": "fake", "samples_ms": [1.0], "outputs": None}
+
+    monkeypatch.setattr(harness, "measure", measure)
+    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "eager"], rounds=2), progress=QUIET)
+    twin = next(r for r in doc["records"] if r["backend"] == records.AA_BACKEND)
+    assert twin["aa_of"] == "ort_fp32" and len(twin["rounds_samples_ms"]) == 2
+    assert calls.count("ort_fp32") == 4 and calls.count("eager") == 2
+    assert "A/A (onnxruntime fp32 measured twice)" in report.render_markdown(doc)
 
 
 def test_interrupt_keeps_measured_cells(cache_dir, monkeypatch):
@@ -249,9 +273,10 @@ def test_interrupt_keeps_measured_cells(cache_dir, monkeypatch):
                 "peak_rss_bytes": 1, "version": "fake", "samples_ms": [2.0], "outputs": None}
 
     monkeypatch.setattr(harness, "measure", measure)
-    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "eager"]), progress=QUIET)
+    doc = harness.run_benchmark(settings(cache_dir, ["ort_fp32", "eager"], aa_twin=False), progress=QUIET)
     rows = {r["backend"]: r for r in doc["records"]}
+    first, second = calls
     assert doc["partial"] is True
-    assert rows["ort_fp32"]["status"] == "ok" and rows["ort_fp32"]["median_ms"] == 2.0
-    assert rows["eager"]["status"] == "not run"
+    assert rows[first]["status"] == "ok" and rows[first]["median_ms"] == 2.0
+    assert rows[second]["status"] == "not run"
     assert "Partial run" in report.render_markdown(doc)

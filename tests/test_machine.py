@@ -77,7 +77,7 @@ def test_fingerprint_of_this_machine():
     assert fp["started"].endswith("+00:00") and fp["started"] < fp["ended"]
     assert fp["threads_used"] == [1, 2] and fp["logical_cpus"] >= 1 and fp["memory_bytes"] > 0
     assert fp["cpu_vendor"] and fp["isa_class"] and fp["python"] and fp["kernel"]
-    assert fp["packages"]["executorch"] and fp["int8"]["recommended_precision"] in ("q8", "fp32")
+    assert fp["packages"]["executorch"] and fp["int8"]["int8_level"]
     assert len(fp["git"]["commit"]) == 40 and isinstance(fp["git"]["dirty"], bool)
     assert set(machine.IDENTITY_KEYS) <= set(fp) and len(fp["id"]) == 12
     # the keys the benchmark report reads keep their version 1 meaning
@@ -86,9 +86,9 @@ def test_fingerprint_of_this_machine():
 
 def test_cpu_caps_reads_flags_through_machine():
     caps = cpu_caps.detect(machine.cpu_facts(ZEN2_PY_CPUINFO, ZEN2_CPUINFO))
-    assert (caps.model, caps.int8_level, caps.recommended_precision) == ("AMD EPYC", "avx2", "fp32")
+    assert (caps.model, caps.int8_level, caps.int8_dot_product) == ("AMD EPYC", "avx2", False)
     assert cpu_caps.detect({"flags": []}).int8_level == "unknown"
     assert cpu_caps.detect().flags == tuple(f for f in cpu_caps.REPORTED_FLAGS if f in machine.cpu_flags())
     done = subprocess.run([sys.executable, "-m", "examples.quantization.cpu_caps"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.startswith("CPU: ") and "recommended precision" in done.stdout
+    assert done.returncode == 0 and done.stdout.startswith("CPU: ") and "int8 instructions" in done.stdout

@@ -13,12 +13,14 @@ printed to stdout at the end (progress lines go to stderr).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from absl import flags
 
 from examples.benchmark.backends import BACKENDS, OPT_IN
 from examples.common import cli
+from examples.common.stats import MIN_VERDICT_ROUNDS
 
 flags.DEFINE_string("models", "mv2", "Comma-separated zoo models (see --list_models) or my_pkg.my_module:factory.")
 flags.DEFINE_string("backends", "all",
@@ -29,11 +31,18 @@ flags.DEFINE_string("report_from", None, "Measure nothing: re-render the reports
 flags.DEFINE_bool("tuned", False, "Add a row for tune's winner at each thread count (runs tune on each model "
                   "first: every candidate program is exported and checked once, then cached).")
 flags.DEFINE_string("threads", "1", "Comma-separated thread counts, e.g. 1,2,4 (the report adds speed-ups vs 1).")
-flags.DEFINE_integer("num_iters", 50, "Measured iterations (after the warm-up) for all backends but portable.")
+flags.DEFINE_integer("num_iters", 20, "Measured iterations per round (after the warm-up) for all backends but "
+                     "portable.")
 flags.DEFINE_integer("warmup_iters", 10, "Warm-up iterations (dropped; iteration 1 is one of them and is "
                      "reported alone as 'first iteration').")
-flags.DEFINE_integer("rounds", 1, "Repeat every measurement this many times, interleaved across backends "
-                     "(round 1 of all, then round 2 ...); figures are medians over rounds. 3 resists transients.")
+flags.DEFINE_integer("rounds", 2 * MIN_VERDICT_ROUNDS,
+                     "Repeat every measurement this many times, interleaved across backends (round 1 of all, in a "
+                     "random order, then round 2 ...). Rows are chosen on even rounds and judged on odd ones; a "
+                     f"verdict needs {MIN_VERDICT_ROUNDS} judged rounds, so fewer than the default give none.")
+flags.DEFINE_integer("order_seed", None, "Seed of each round's random backend order (default: from the clock; "
+                     "the results record it).")
+flags.DEFINE_bool("aa", True, "Measure one row twice as two independent rows (A/A): the run's noise floor, "
+                  "which every verdict must beat.")
 flags.DEFINE_integer("portable_iters", 3, "Measured iterations for portable (its kernels are ~1000x slower).")
 flags.DEFINE_integer("portable_warmup_iters", 0, "Warm-up iterations for portable.")
 flags.DEFINE_string("weights", "auto", "Weights: auto (pretrained if cached, else random with a warning), "
@@ -101,7 +110,8 @@ def settings_from_flags():
         weights=FLAGS.weights, calibration_data=FLAGS.calibration_data,
         num_calibration_samples=FLAGS.num_calibration_samples, cache_dir=cache_dir,
         runner_path=runner_path, amx_runner=FLAGS.amx_runner, timeout_s=FLAGS.timeout_s, verbose=FLAGS.verbose,
-        quant_recipe=FLAGS.quant_recipe, rounds=FLAGS.rounds,
+        quant_recipe=FLAGS.quant_recipe, rounds=FLAGS.rounds, aa_twin=FLAGS.aa,
+        order_seed=FLAGS.order_seed if FLAGS.order_seed is not None else int(time.time()) % 2**31,
     ), output_dir
 
 
@@ -109,13 +119,16 @@ def rerender(path: Path) -> int:
     """--report_from: the reports of an earlier run, its summary lines recomputed from its records."""
     import json
 
-    from examples.benchmark.records import comparisons
+    from examples.benchmark.records import comparisons, mark_duplicates
     from examples.benchmark.report import render_markdown, write_reports
     from examples.export.export_cli import writable_dir
+    from examples.results.schema import METHOD_VERSION
 
     try:
         doc = json.loads(path.read_text())
+        mark_duplicates(doc["records"])
         doc["comparisons"] = comparisons(doc["records"])
+        doc["verdicts_method_version"] = METHOD_VERSION  # the statistics re-applied here
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise cli.UsageError(f"--report_from {path}: not a benchmark.json ({type(error).__name__}: "
                              f"{cli.first_line(error)})") from None

@@ -2,6 +2,15 @@
 
     python -m examples.backend.compare RUN.json [RUN.json ...] [--baseline RUN.json]
         [--fail_on_regression PCT] [--format md|json] [--output_dir D] [--cross_machine]
+    python -m examples.backend.compare a1.json a2.json -- b1.json b2.json   # repeats pooled per side
+    python -m examples.backend.compare a1.json,a2.json b1.json,b2.json      # the same
+    python -m examples.backend.compare --measure_drift OUT.json r1.json r2.json r3.json ...
+
+Runs of one build on one machine differ more from run to run than their rounds spread: only
+repeated runs see that drift. A side given as several runs pools their rounds, and the largest
+ratio between its runs is the noise floor a verdict must beat; between single runs the floor is
+the drift measured by back-to-back runs of one build on this CPU class
+(``results/<cpu-class>/drift/``, written by ``--measure_drift``), and the report says so.
 
 Cells are joined by (model, backend, threads). Verdicts (faster / slower / no change within
 noise) only between runs with the same machine fingerprint; runs from other machines are
@@ -13,6 +22,7 @@ With ``--output_dir`` the report is written there as compare.md, compare.json an
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -28,8 +38,12 @@ flags.DEFINE_enum("format", "md", ["md", "json"], "what to print on stdout")
 flags.DEFINE_string("output_dir", None, "also write compare.md, compare.json and compare.png here")
 flags.DEFINE_bool("cross_machine", False, "verdicts between different machines too (labelled cross-machine)")
 flags.DEFINE_float("confidence", 0.95, "confidence level of the interval")
-flags.DEFINE_integer("resamples", 2000, "bootstrap resamples")
+flags.DEFINE_integer("resamples", 4000, "bootstrap resamples")
+flags.DEFINE_string("measure_drift", None, "treat the RUN.json files as back-to-back runs of one build and write "
+                    "their run-to-run drift (the floor for single-run verdicts) to this JSON file")
 flags.DEFINE_integer("seed", 0, "bootstrap seed (same seed, same intervals)")
+flags.DEFINE_string("results_dir", str(Path(__file__).resolve().parents[2] / "results"),
+                    "where the measured run-to-run drift of each CPU class lives (<cpu-class>/drift/*.json)")
 flags.DEFINE_bool("verbose", False, "show tracebacks of unexpected errors")
 
 FLAGS = flags.FLAGS
@@ -42,28 +56,77 @@ def _fail(problems: list[str], error: type[cli.CliError] = cli.UsageError) -> No
     raise error(problems[-1])
 
 
-def main(argv):
-    from examples.results import compare, render
+def _sides(argv: list[str]) -> list[list[Path]]:
+    """Positional arguments as sides: ``a1,a2 b`` or ``a1 a2 -- b1 b2`` (absl drops the ``--``,
+    so it is found in sys.argv)."""
+    args = argv[1:]
+    if "--" in sys.argv:
+        after = len(sys.argv) - 1 - sys.argv.index("--")
+        split = len(args) - after
+        if split < 1 or after < 1:
+            raise cli.UsageError("give runs on both sides of --")
+        return [[Path(p) for p in args[:split]], [Path(p) for p in args[split:]]]
+    return [[Path(p) for p in arg.split(",") if p] for arg in args]
+
+
+def _load(sides: list[list[Path]]):
+    from examples.results import compare
     from examples.results.schema import ResultFileError, load_run
 
-    paths = [Path(p) for p in argv[1:]]
+    runs, problems = [], []
+    for side in sides:
+        loaded = []
+        for path in side:
+            try:
+                loaded.append(load_run(path))
+            except ResultFileError as error:
+                problems.append(str(error))
+        if loaded and not problems:
+            try:
+                runs.append(compare.pool_runs(loaded))
+            except ValueError as error:
+                problems.append(str(error))
+    if problems:
+        _fail(problems)
+    return runs
+
+
+def _measure_drift(sides: list[list[Path]]) -> None:
+    from examples.results import compare
+    from examples.results.schema import ResultFileError, load_run
+
+    try:
+        runs = [load_run(p) for side in sides for p in side]
+    except ResultFileError as error:
+        raise cli.UsageError(str(error)) from None
+    if len(runs) < 2 or len({r.machine_id for r in runs}) > 1:
+        raise cli.UsageError("--measure_drift needs at least two runs of one build on one machine")
+    report = compare.drift_report(runs)
+    write_text_atomic(Path(FLAGS.measure_drift), json.dumps(report, indent=1) + "\n")
+    print(f"drift over {report['pairs']} pairs of runs: {report['drift_floor']:.1%} (largest cell); "
+          f"wrote {FLAGS.measure_drift}")
+
+
+def main(argv):
+    from examples.results import compare, render
+    from examples.results.publish import cpu_class
+
+    sides = _sides(argv)
     if FLAGS.baseline:
-        paths = [Path(FLAGS.baseline)] + [p for p in paths if p.resolve() != Path(FLAGS.baseline).resolve()]
-    if len(paths) < 2:
+        base = Path(FLAGS.baseline).resolve()
+        sides = [[Path(FLAGS.baseline)]] + [s for s in sides if [p.resolve() for p in s] != [base]]
+    if FLAGS.measure_drift:
+        return _measure_drift(sides)
+    if len(sides) < 2:
         raise cli.UsageError("give at least two RUN.json files (or one and --baseline)")
     if not 0 < FLAGS.confidence < 1 or FLAGS.resamples < 100:
         raise cli.UsageError("--confidence must be in (0, 1) and --resamples at least 100")
     if FLAGS.fail_on_regression is not None and FLAGS.fail_on_regression < 0:
         raise cli.UsageError("--fail_on_regression must be a percentage >= 0")
-    runs, problems = [], []
-    for path in paths:
-        try:
-            runs.append(load_run(path))
-        except ResultFileError as error:
-            problems.append(str(error))
-    if problems:
-        _fail(problems)
-    options = {"confidence": FLAGS.confidence, "resamples": FLAGS.resamples, "seed": FLAGS.seed}
+    runs = _load(sides)
+    drift, source = compare.measured_drift(Path(FLAGS.results_dir), cpu_class(runs[0].machine))
+    options = {"confidence": FLAGS.confidence, "resamples": FLAGS.resamples, "seed": FLAGS.seed,
+               "drift": drift, "drift_source": source}
     result = compare.plan(runs[1:], runs[0], FLAGS.cross_machine, **options)
     if result.problems:
         _fail(result.problems)
@@ -82,8 +145,8 @@ def main(argv):
     sys.stdout.write(markdown if FLAGS.format == "md" else as_json)
     if regressed:
         _fail([f"regression: {cell.name} is {cell.ratio:.3f}x the baseline (interval [{cell.low:.3f}, "
-               f"{cell.high:.3f}], over {pct:g} %) in {c.run.path}" for c, cell in regressed], cli.CliError)
-
+               f"{cell.high:.3f}], over {pct:g} % and beyond the {cell.floor:.1%} drift floor) in {c.run.path}"
+               for c, cell in regressed], cli.CliError)
 
 if __name__ == "__main__":
     cli.run(main)

@@ -23,6 +23,8 @@ from examples.common.atomic_write import write_text_atomic
 
 flags.DEFINE_bool("check", False, "change nothing; exit 1 naming each document whose tables are out of date")
 flags.DEFINE_multi_string("add", [], "a benchmark.json to copy into results/<cpu-class>/<date>.json first")
+flags.DEFINE_string("label_old_method", None, "label every published run measured with an older method with this "
+                    "text (why it stays published until re-measured); --check refuses unlabelled ones")
 flags.DEFINE_string("root", str(Path(__file__).resolve().parents[2]), "the repository root")
 flags.DEFINE_bool("verbose", False, "show tracebacks of unexpected errors")
 
@@ -54,16 +56,12 @@ def main(argv):
         raise cli.UsageError("--check and --add exclude each other")
     for path in FLAGS.add:
         print(f"added {_add(root, path).relative_to(root)}")
+    if FLAGS.label_old_method:
+        _label_old_runs(root, FLAGS.label_old_method)
     docs = expected_docs(root)
     stale = [path for path, (current, expected) in docs.items() if current != expected]
     if FLAGS.check:
-        if stale:
-            for path in stale[:-1]:
-                cli.error_line(f"{path.relative_to(root)}: published tables differ from `python -m "
-                               f"examples.backend.publish` (run it and commit)")
-            raise cli.CliError(f"{stale[-1].relative_to(root)}: published tables differ from `python -m "
-                               f"examples.backend.publish` (run it and commit)")
-        print("published tables are up to date")
+        _check(root, docs, stale)
         return
     for path in stale:
         write_text_atomic(path, docs[path][1])
@@ -72,6 +70,35 @@ def main(argv):
         print("published tables are up to date")
     sys.stdout.flush()
 
+
+def _label_old_runs(root: Path, label: str) -> None:
+    from examples.results.publish import old_method_runs
+
+    for run in old_method_runs(root):
+        write_text_atomic(run.path, json.dumps(dict(run.doc, method_label=label), indent=1) + "\n")
+        print(f"labelled {run.path.relative_to(root)}")
+
+
+def _check(root: Path, docs: dict, stale: list[Path]) -> None:
+    """Exit 1 naming each out-of-date document with the result files behind it, and each
+    published run of an older method that carries no label."""
+    from examples.results.publish import RESULTS_DIR, old_method_runs, published_runs, stale_sources
+    from examples.results.schema import METHOD_VERSION, method_version
+
+    problems = []
+    runs = published_runs(root / RESULTS_DIR)
+    for path in stale:
+        sources = ", ".join(stale_sources(docs[path][0], runs, root)) or "its blocks"
+        problems.append(f"{path.relative_to(root)}: published tables differ ({sources}) from `python -m "
+                        f"examples.backend.publish` (run it and commit)")
+    for run in old_method_runs(root):
+        problems.append(f"{run.path.relative_to(root)}: measured with method {method_version(run.doc)}, older than "
+                        f"method {METHOD_VERSION}: re-measure it, or label it with --label_old_method TEXT")
+    if problems:
+        for line in problems[:-1]:
+            cli.error_line(line)
+        raise cli.CliError(problems[-1])
+    print("published tables are up to date")
 
 if __name__ == "__main__":
     cli.run(main)

@@ -39,9 +39,10 @@ flags.DEFINE_string("delegates", "xnnpack,openvino", "Comma-separated delegates 
                     "(openvino: when installed).")
 flags.DEFINE_enum("objective", "latency", ["latency", "first_result", "memory", "size"],
                   "What the winner minimizes: median latency, time to first result, peak RSS or file size.")
-flags.DEFINE_integer("num_iters", 20, "Measured iterations per timing run.")
+flags.DEFINE_integer("num_iters", 10, "Measured iterations per timing run (per round).")
 flags.DEFINE_integer("warmup_iters", 5, "Warm-up iterations per timing run.")
-flags.DEFINE_integer("rounds", 3, "Interleaved timing rounds; figures are medians over rounds.")
+flags.DEFINE_integer("rounds", 10, "Interleaved timing rounds: the winner is chosen on even rounds and judged "
+                     "against the default program on odd ones (a verdict needs 5 judged rounds).")
 flags.DEFINE_string("runner", None, "Native runner binary (default: cmake-out/xnn_executor_runner).")
 flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
 flags.DEFINE_bool("verbose", False, "Show third-party output, warnings and tracebacks of unexpected errors.")

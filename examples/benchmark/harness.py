@@ -8,6 +8,7 @@ Ctrl-C ends the grid early: the cells measured so far are kept and the document 
 
 from __future__ import annotations
 
+import random
 import sys
 import tempfile
 import time
@@ -22,10 +23,17 @@ from examples.benchmark.measure import combine_rounds, measure
 from examples.benchmark.prepare import prepare
 from examples.benchmark.programs import ModelContext, Prepared, load_model_context
 from examples.benchmark.progress import GridProgress
-from examples.benchmark.records import add_speedups, apply_prepared, comparisons, finish_record, new_record
-from examples.common.stats import PERCENTILE_METHOD
+from examples.benchmark.records import (add_speedups, apply_prepared, comparisons, finish_record, mark_duplicates,
+                                        new_record, new_twin)
+from examples.common.stats import MIN_VERDICT_ROUNDS, PERCENTILE_METHOD
 from examples.quantization.cpu_caps import detect as detect_int8
-from examples.results.schema import SCHEMA, SCHEMA_VERSION
+from examples.results.schema import METHOD_VERSION, SCHEMA, SCHEMA_VERSION
+
+
+# Held-out selection chooses rows on half the rounds and judges on the other half, and a
+# verdict needs stats.MIN_VERDICT_ROUNDS judged rounds: this many rounds give every cell one.
+DEFAULT_ROUNDS = 2 * MIN_VERDICT_ROUNDS
+DEFAULT_ITERATIONS = Iterations(warmup=10, measured=20)
 
 
 @dataclass
@@ -33,7 +41,7 @@ class Settings:
     models: list[str]
     backends: list[str]
     threads: list[int] = field(default_factory=lambda: [1])
-    iterations: Iterations = Iterations(warmup=10, measured=50)
+    iterations: Iterations = DEFAULT_ITERATIONS
     portable_iterations: Iterations = Iterations(warmup=0, measured=3)
     weights: str = "auto"
     calibration_data: str | None = None
@@ -42,7 +50,9 @@ class Settings:
     runner_path: Path | None = None  # resolved runner binary (None: no ExecuTorch backend asked)
     amx_runner: str | None = None  # --amx_runner: the AMX build's binary (None: cmake-out-amx/)
     timeout_s: float = 1800.0
-    rounds: int = 1  # interleaved repetitions of every measurement; figures are medians over rounds
+    rounds: int = DEFAULT_ROUNDS  # interleaved repetitions of every measurement; figures are medians over rounds
+    order_seed: int = 0  # seeds each round's random backend order (recorded in the results)
+    aa_twin: bool = True  # measure one row twice (A/A): the run's own noise floor
     quant_recipe: str | None = None  # None: each model's recipe from the zoo
     verbose: bool = False
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -109,10 +119,12 @@ def run_benchmark(settings: Settings, progress: GridProgress | None = None) -> d
         if record["status"] == "ok" and record["median_ms"] is None:
             record.update(status="not run", error="interrupted before it was measured")
     add_speedups(records)
+    mark_duplicates(records)
     ended = time.time()
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
+        "method_version": METHOD_VERSION,
         "partial": partial,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "wall_seconds": ended - started,
@@ -125,6 +137,8 @@ def run_benchmark(settings: Settings, progress: GridProgress | None = None) -> d
             "portable_warmup_iters": settings.portable_iterations.warmup,
             "portable_iters": settings.portable_iterations.measured,
             "rounds": settings.rounds, "percentile_method": PERCENTILE_METHOD,
+            "order": f"random per round (seed {settings.order_seed})",
+            "aa_twin": settings.aa_twin,
             "weights": settings.weights, "calibration_data": settings.calibration_data,
             "runner": str(settings.runner_path) if settings.runner_path else None,
             "amx_runner": _amx_runner(settings),
@@ -173,11 +187,19 @@ def _prepare_backend(backend: str, ctx: ModelContext, settings: Settings, cache:
     return rows, prepared
 
 
+def _aa_source(runnable: list[tuple[str, Prepared, list[dict]]]) -> int | None:
+    """Which prepared backend the A/A twin repeats: XNNPACK fp32 when it runs, else the first."""
+    names = [backend for backend, _, _ in runnable]
+    if not names:
+        return None
+    return names.index("xnnpack_fp32") if "xnnpack_fp32" in names else 0
+
+
 def _run_model(ctx: ModelContext, settings: Settings, cache: ArtifactCache, progress: GridProgress,
                records: list[dict]) -> None:
     """Prepare every backend, then measure them: ``settings.rounds`` times, interleaved
-    (round 1 of every backend, then round 2 ...), so that a transient slowdown of the machine
-    hits one round of one backend, not a whole row; figures are the medians over rounds.
+    (round 1 of every row, then round 2 ...), each round in a fresh random order (a fixed
+    order would measure order effects), plus an A/A twin of one row that measures the noise.
     Records are appended to ``records`` as they are made, so an interruption keeps them."""
     runnable: list[tuple[str, Prepared, list[dict]]] = []
     progress.start(f"{ctx.name}: preparing", total=len(settings.backends))
@@ -186,28 +208,40 @@ def _run_model(ctx: ModelContext, settings: Settings, cache: ArtifactCache, prog
         records.extend(rows)
         if prepared is not None:
             runnable.append((backend, prepared, rows))
+    source = _aa_source(runnable) if settings.aa_twin else None
+    if source is not None:
+        backend, prepared, rows = runnable[source]
+        twins = [new_twin(r) for r in rows]
+        records.extend(twins)
+        runnable.append((backend, prepared, twins))
+    units = [(backend, prepared, record) for backend, prepared, rows in runnable for record in rows]
     results: dict[int, list[dict]] = {}
-    progress.start(f"{ctx.name}: measuring", total=settings.rounds * sum(len(rows) for _, _, rows in runnable))
+    progress.start(f"{ctx.name}: measuring", total=settings.rounds * len(units))
     try:
         for round_index in range(settings.rounds):
-            suffix = f" (round {round_index + 1}/{settings.rounds})" if settings.rounds > 1 else ""
-            for backend, prepared, rows in runnable:
-                label = BACKENDS[backend].label
-                for record in rows:
-                    progress.step(f"{ctx.name}: {label}, {record['threads']} thread(s){suffix}")
-                    if record["status"] != "ok":
-                        continue  # a failed round ends this backend x thread count
-                    try:
-                        result = measure(backend, ctx, prepared, record["threads"], settings)
-                    except Exception as error:  # noqa: BLE001 - recorded, the others still run
-                        progress.log(f"{ctx.name}: {label}: FAILED: {_first_line(error)}")
-                        record.update(status="failed", error=_first_line(error))
-                        continue
-                    results.setdefault(id(record), []).append(result)
-                    progress.log(f"{ctx.name}: {label}: {record['threads']} thread(s){suffix}: first "
-                                 f"{result['first_iteration_ms']:.2f} ms, median {result['median_ms']:.2f} ms")
+            order = random.Random(settings.order_seed * 1_000_003 + round_index).sample(units, len(units))
+            for backend, prepared, record in order:
+                _measure_unit(backend, prepared, record, ctx, settings, progress, round_index, results)
     finally:  # also on Ctrl-C: the rounds measured so far make the cells' figures
-        for backend, _, rows in runnable:
-            for record in rows:
-                if record["status"] == "ok" and id(record) in results:
-                    finish_record(record, backend, combine_rounds(results[id(record)]), ctx)
+        for backend, _, record in units:
+            if record["status"] == "ok" and id(record) in results:
+                finish_record(record, backend, combine_rounds(results[id(record)]), ctx)
+
+
+def _measure_unit(backend: str, prepared: Prepared, record: dict, ctx: ModelContext, settings: Settings,
+                  progress: GridProgress, round_index: int, results: dict[int, list[dict]]) -> None:
+    """One round of one row; a failed round ends that row (recorded, the others still run)."""
+    suffix = f" (round {round_index + 1}/{settings.rounds})" if settings.rounds > 1 else ""
+    label = record["label"]
+    progress.step(f"{ctx.name}: {label}, {record['threads']} thread(s){suffix}")
+    if record["status"] != "ok":
+        return
+    try:
+        result = measure(backend, ctx, prepared, record["threads"], settings)
+    except Exception as error:  # noqa: BLE001 - recorded, the others still run
+        progress.log(f"{ctx.name}: {label}: FAILED: {_first_line(error)}")
+        record.update(status="failed", error=_first_line(error))
+        return
+    results.setdefault(id(record), []).append(result)
+    progress.log(f"{ctx.name}: {label}: {record['threads']} thread(s){suffix}: first "
+                 f"{result['first_iteration_ms']:.2f} ms, median {result['median_ms']:.2f} ms")

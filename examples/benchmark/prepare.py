@@ -70,7 +70,8 @@ def _prepare_tuned(ctx: ModelContext, settings) -> Prepared:
         model=ctx.name, threads=list(settings.threads), output_dir=settings.cache_dir, runner_path=settings.runner_path,
         cache_dir=settings.cache_dir, weights=ctx.weights, calibration_data=settings.calibration_data,
         num_calibration_samples=settings.num_calibration_samples, timeout_s=settings.timeout_s,
-        verbose=settings.verbose)
+        verbose=settings.verbose, rounds=settings.rounds, warmup=settings.iterations.warmup,
+        iterations=settings.iterations.measured)
     doc, winners = tune(tune_settings, candidates_for(["xnnpack", "openvino"]), ctx, GridProgress("tune", bar=False))
     write_outputs(doc, winners, settings.cache_dir.parent / f"tune-{ctx.spec.name}", ctx.spec.name)  # tune.md/json
     if not winners:

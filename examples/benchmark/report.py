@@ -31,7 +31,10 @@ from pathlib import Path
 
 from examples.benchmark.backends import BACKENDS
 from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
+from examples.benchmark.records import AA_BACKEND, aa_check
+from examples.common import stats
 from examples.common.metrics import DEFAULT_MIN_SQNR_DB
+from examples.results.schema import method_text, method_version
 
 MARKDOWN_NAME = "benchmark.md"
 JSON_NAME = "benchmark.json"
@@ -71,11 +74,16 @@ def _table(header: list[str], rows: list[list[str]], align: str | None = None) -
     return lines
 
 
+def _row_label(r: dict) -> str:
+    same = r.get("same_as")
+    return r["label"] + (f" (same program as {BACKENDS[same].label}: one row in verdicts)" if same else "")
+
+
 def classic_table(records: list[dict]) -> list[str]:
     rows = []
     for r in records:
         if r["status"] == "ok":
-            rows.append([r["label"], fmt_ms(r["first_iteration_ms"]), fmt_ms(r["mean_ms"])])
+            rows.append([_row_label(r), fmt_ms(r["first_iteration_ms"]), fmt_ms(r["mean_ms"])])
         else:
             rows.append([r["label"], _status_cell(r), _status_cell(r)])
     return _table(["backend", "first iteration (ms)", "subsequent iteration (ms)"], rows)
@@ -107,19 +115,39 @@ def details_table(records: list[dict]) -> list[str]:
     return _table(header, rows)
 
 
+def verdict_text(v: dict, faster: str, slower: str) -> str:
+    """A stored verdict (``stats.Verdict.as_dict``) in words, with its interval and floor."""
+    if v["verdict"] == stats.TOO_FEW_ROUNDS:
+        return (f"{v['ratio']:.2f}x, not enough rounds for a verdict (need {stats.MIN_VERDICT_ROUNDS} judged, "
+                f"have {v['rounds_judged']})")
+    word = {stats.FASTER: faster, stats.SLOWER: slower}.get(v["verdict"], "within noise")
+    floor = f", noise floor {100 * v['noise_floor']:.1f} %" if v.get("noise_floor") else ""
+    return f"{v['ratio']:.2f}x [{v['ci_low']:.2f}, {v['ci_high']:.2f}] ({word}{floor})"
+
+
 def ratio_line(comparison: dict) -> str:
-    ratio = comparison["ratio"]
-    if ratio is None:
-        value = "n/a (the peer's median rounds to 0 ms)"
-    else:
-        value = f"**{ratio:.2f}x** ({'ExecuTorch faster' if ratio < 1 else 'peer faster'})"
     cls = comparison.get("accuracy_class", "overall")
     scope = {"overall": "overall",
              "in-budget": f"in budget (SQNR vs eager >= {DEFAULT_MIN_SQNR_DB:g} dB, tune's default)"}.get(
         cls, f"{cls} (SQNR vs eager {'>=' if cls == 'fp32-class' else '<'} 40 dB)")
+    if comparison.get("verdict") is None:  # written before verdicts were stored: no interval to show
+        return f"{scope}: ratio {comparison['ratio']:.2f}x (no interval stored; re-render with --report_from)"
+    how = "; rows chosen on other rounds" if comparison.get("held_out_selection") else ""
     return (f"{scope}: best ExecuTorch ({BACKENDS[comparison['executorch_backend']].label}, "
             f"{fmt_ms(comparison['executorch_median_ms'])} ms) / best peer "
-            f"({BACKENDS[comparison['peer_backend']].label}, {fmt_ms(comparison['peer_median_ms'])} ms) = {value}")
+            f"({BACKENDS[comparison['peer_backend']].label}, {fmt_ms(comparison['peer_median_ms'])} ms) = "
+            f"**{verdict_text(comparison, 'ExecuTorch faster', 'peer faster')}**{how}")
+
+
+def aa_line(cell: list[dict]) -> str | None:
+    """The cell's A/A check: one program measured as two rows; its spread is the noise floor."""
+    aa = aa_check([r for r in cell if r["status"] == "ok"])
+    if aa is None:
+        return None
+    twin = next(r for r in cell if r["backend"] == AA_BACKEND)
+    miss = " - the identical rows differ beyond their interval: a noisy machine" if aa.decided else ""
+    return (f"A/A ({BACKENDS[twin['aa_of']].label} measured twice): {aa.ratio:.3f}x {aa.interval_text()}, "
+            f"noise floor {100 * stats.noise_floor(aa):.1f} %{miss}")
 
 
 def _machine_lines(doc: dict) -> list[str]:
@@ -137,21 +165,25 @@ def _machine_lines(doc: dict) -> list[str]:
 
 def _int8_line(int8: dict | None) -> str:
     if not int8:
-        return "- int8 capability: unknown"
-    return (f"- int8 capability: {int8['int8_level']} ({'int8 kernels expected faster than fp32' if int8['int8_fast'] else 'no int8 dot-product instruction: int8 kernels expected slower than fp32'}); "
-            f"recommended precision on this CPU: {int8['recommended_precision']}")
+        return "- int8 instructions: unknown"
+    return (f"- int8 instructions: {int8['int8_level']} ({int8.get('reason', '')}); whether q8 pays is the q8 / fp32 "
+            "line of each cell below")
 
 
 def q8_speedup_line(records: list[dict], int8: dict | None) -> str | None:
-    """"q8 / fp32 speed-up" of the XNNPACK programs in one model x threads cell, next to the CPU's int8 level."""
-    by_backend = {r["backend"]: r for r in records if r["status"] == "ok" and r["mean_ms"]}
+    """XNNPACK q8 against fp32 in one model x threads cell, judged by the one verdict rule
+    (the cell's A/A floor), next to the CPU's int8 level."""
+    by_backend = {r["backend"]: r for r in records if r["status"] == "ok" and r.get("rounds_samples_ms")}
     fp32, q8 = by_backend.get("xnnpack_fp32"), by_backend.get("xnnpack_q8")
     if not (fp32 and q8):
         return None
-    speedup = fp32["mean_ms"] / q8["mean_ms"]
+    aa = aa_check(list(by_backend.values()))
+    count = min(len(fp32["rounds_samples_ms"]), len(q8["rounds_samples_ms"]))
+    verdict = stats.judge(fp32["rounds_samples_ms"][:count], q8["rounds_samples_ms"][:count], paired=True,
+                          floor=stats.noise_floor(aa) if aa else 0.0)
     level = int8["int8_level"] if int8 else "unknown"
-    verdict = "q8 faster" if speedup > 1 else "q8 not faster: prefer fp32"
-    return f"q8 / fp32 speed-up (XNNPACK, mean): **{speedup:.2f}x** ({verdict}; CPU int8: {level})"
+    return (f"q8 / fp32 (XNNPACK, medians): **{verdict_text(verdict.as_dict(), 'q8 faster', 'q8 slower')}** "
+            f"(CPU int8 instructions: {level})")
 
 
 def _methodology_lines(doc: dict) -> list[str]:
@@ -161,8 +193,9 @@ def _methodology_lines(doc: dict) -> list[str]:
         f"{s['num_iters']} iterations after {s['warmup_iters']} warm-up iterations (iteration 1 counts as warm-up; "
         f"portable: {s['portable_iters']} iterations after {s['portable_warmup_iters']} warm-up, because portable "
         f"kernels are orders of magnitude slower). Times in ms, floored from 10 ms up (as the classic tables)."
-        + (f" Every figure is the median over {s['rounds']} rounds run interleaved across backends."
-           if s.get("rounds", 1) > 1 else " One round per backend (use --rounds 3 to resist transients).")
+        + (f" Every figure is the median over {s['rounds']} rounds run interleaved across backends"
+           + (f" ({s['order']} order)." if s.get("order") else ".") if s.get("rounds", 1) > 1
+           else " One round per backend: no verdicts.")
         + f" Percentiles: {s.get('percentile_method', 'nearest rank')}.",
         "- ExecuTorch programs run through the native runner "
         f"(`{s['runner'] or 'cmake-out/xnn_executor_runner'}`), which sets the inputs on every iteration (the "
@@ -174,7 +207,16 @@ def _methodology_lines(doc: dict) -> list[str]:
         "session creation + first run; eager = model build + first run.",
         "- Accuracy: max abs error and SQNR (dB) of each backend's outputs against eager PyTorch fp32 "
         "on the benchmark inputs.",
+        f"- Measured with {method_text(doc)}." + _rerendered(doc),
     ]
+
+
+def _rerendered(doc: dict) -> str:
+    """Re-rendered runs: the verdicts use this toolkit's statistics, the timings the stored method."""
+    now = doc.get("verdicts_method_version")
+    if now is None or now == method_version(doc):
+        return ""
+    return f" Re-rendered: verdicts recomputed with method {now}'s statistics from the stored rounds."
 
 
 def render_markdown(doc: dict) -> str:
@@ -199,6 +241,8 @@ def render_markdown(doc: dict) -> str:
                       f"{model['description']}; inputs {' '.join('x'.join(map(str, i)) for i in model['inputs'])}; "
                       f"weights: {model['weights']}{calib}", ""]
             lines += classic_table(cell) + [""]
+            aa = aa_line(cell)
+            lines += [aa, ""] if aa else ["No A/A twin in this cell: verdicts have no measured noise floor.", ""]
             for c in doc["comparisons"]:
                 if c["model"] == name and c["threads"] == threads:
                     lines += [ratio_line(c), ""]

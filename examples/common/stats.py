@@ -8,6 +8,7 @@ figures here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -52,12 +53,6 @@ def split_iterations(times_ms: Sequence[float], warmup: int) -> tuple[float, lis
     return float(times_ms[0]), [float(t) for t in times_ms[warmup:]]
 
 
-def median_of_rounds(rounds: Sequence[Sequence[float]]) -> float:
-    """The median over rounds of each round's median: interleaved rounds are the unit of
-    repetition, so a transient slowdown moves one round's figure, not the result."""
-    return median([median(r) for r in rounds])
-
-
 def _pooled_medians(rounds: Sequence[Sequence[float]], picks: np.ndarray) -> np.ndarray:
     """Median of the samples of the rounds in each row of ``picks`` (round indices)."""
     arrays = [_array(r) for r in rounds]
@@ -72,24 +67,152 @@ def pooled_median(rounds: Sequence[Sequence[float]]) -> float:
     return median(np.concatenate([_array(r) for r in rounds]))
 
 
-def bootstrap_ratio_of_medians(baseline_rounds: Sequence[Sequence[float]], rounds: Sequence[Sequence[float]],
-                               confidence: float = 0.95, resamples: int = 2000,
-                               seed: int = 0) -> tuple[float, float, float]:
-    """``(ratio, low, high)``: median(rounds) / median(baseline_rounds) over all samples, and
-    its bootstrap percentile interval.
+# --- verdicts ------------------------------------------------------------------------------
+# The one rule every verdict in the toolkit follows (benchmark summary lines, the published
+# peers / int8 / AMX tables, tune, compare): a ratio of medians over whole interleaved rounds,
+# an expanded-percentile bootstrap interval (percentile bootstrap intervals are too narrow
+# with few rounds; Hesterberg's expansion widens them to the t interval's width), a minimum
+# number of rounds below which there is no verdict, and a noise floor the effect must beat.
 
-    Each side resamples whole rounds with replacement (its rounds are the independent unit;
-    consecutive iterations inside a round are correlated, so resampling them would make the
-    interval too narrow). Seeded: the same inputs give the same interval.
+FASTER, SLOWER, WITHIN_NOISE, TOO_FEW_ROUNDS = "faster", "slower", "within noise", "not enough rounds"
+# Fewest judged rounds for a verdict: with fewer, chance alone gives false verdicts more often
+# than the calibration test (tests/test_verdict_calibration.py) allows.
+MIN_VERDICT_ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``new`` against ``base``: ``ratio`` = median(new) / median(base) (below 1: new faster)."""
+
+    ratio: float
+    low: float | None
+    high: float | None
+    word: str  # FASTER, SLOWER, WITHIN_NOISE or TOO_FEW_ROUNDS
+    rounds: int  # rounds judged
+    floor: float = 0.0  # relative effect the ratio had to exceed (noise floor), e.g. 0.03
+
+    @property
+    def decided(self) -> bool:
+        return self.word in (FASTER, SLOWER)
+
+    def interval_text(self) -> str:
+        return "-" if self.low is None else f"[{self.low:.2f}, {self.high:.2f}]"
+
+    def describe(self) -> str:
+        """``"not enough rounds for a verdict (need 5, have 3)"`` or the word itself."""
+        if self.word == TOO_FEW_ROUNDS:
+            return f"not enough rounds for a verdict (need {MIN_VERDICT_ROUNDS}, have {self.rounds})"
+        return self.word
+
+    def as_dict(self) -> dict:
+        return {"ratio": self.ratio, "ci_low": self.low, "ci_high": self.high, "verdict": self.word,
+                "rounds_judged": self.rounds, "noise_floor": self.floor}
+
+
+def _expanded_tail(n: int, confidence: float) -> float:
+    """Tail probability (%) of Hesterberg's expanded percentile interval for ``n`` units."""
+    from scipy import stats as scipy_stats
+
+    if n < 2:
+        return (1.0 - confidence) / 2 * 100
+    t = scipy_stats.t.ppf(1 - (1 - confidence) / 2, n - 1)
+    return float(scipy_stats.norm.sf(np.sqrt(n / (n - 1)) * t)) * 100
+
+
+def ratio_interval(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[Sequence[float]], *,
+                   paired: bool, confidence: float = 0.95, resamples: int = 4000,
+                   seed: int = 0) -> tuple[float, float, float]:
+    """``(ratio, low, high)``: pooled median of ``new_rounds`` / that of ``base_rounds`` and its
+    expanded-percentile bootstrap interval over whole rounds.
+
+    ``paired``: the rounds were interleaved (round i of both sides ran in the same pass), so
+    both sides resample the same round indices and a slow pass slows both; otherwise each side
+    resamples its own rounds. Iterations inside a round are never resampled (they are
+    correlated). Seeded: the same inputs give the same interval.
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if not baseline_rounds or not rounds:
+    if not base_rounds or not new_rounds:
         raise ValueError("no rounds")
+    if paired and len(base_rounds) != len(new_rounds):
+        raise ValueError(f"paired rounds differ in number: {len(base_rounds)} vs {len(new_rounds)}")
     rng = np.random.default_rng(seed)
-    base = _pooled_medians(baseline_rounds, rng.integers(0, len(baseline_rounds), (resamples, len(baseline_rounds))))
-    new = _pooled_medians(rounds, rng.integers(0, len(rounds), (resamples, len(rounds))))
-    ratios = new / base
-    tail = (1.0 - confidence) / 2 * 100
+    base_picks = rng.integers(0, len(base_rounds), (resamples, len(base_rounds)))
+    new_picks = base_picks if paired else rng.integers(0, len(new_rounds), (resamples, len(new_rounds)))
+    ratios = _pooled_medians(new_rounds, new_picks) / _pooled_medians(base_rounds, base_picks)
+    tail = _expanded_tail(min(len(base_rounds), len(new_rounds)), confidence)
     low, high = np.percentile(ratios, [tail, 100 - tail])
-    return pooled_median(rounds) / pooled_median(baseline_rounds), float(low), float(high)
+    return pooled_median(new_rounds) / pooled_median(base_rounds), float(low), float(high)
+
+
+def judge(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[Sequence[float]], *, paired: bool,
+          floor: float = 0.0, min_rounds: int = MIN_VERDICT_ROUNDS, confidence: float = 0.95,
+          resamples: int = 4000, seed: int = 0) -> Verdict:
+    """The verdict on ``new`` against ``base``: faster / slower when the interval excludes 1
+    and the effect exceeds ``floor`` (the measured noise: A/A spread or run-to-run drift),
+    else within noise; no verdict from fewer than ``min_rounds`` rounds on a side."""
+    rounds = min(len(base_rounds), len(new_rounds))
+    if rounds < min_rounds:
+        ratio = pooled_median(new_rounds) / pooled_median(base_rounds) if rounds else float("nan")
+        return Verdict(ratio, None, None, TOO_FEW_ROUNDS, rounds, floor)
+    ratio, low, high = ratio_interval(base_rounds, new_rounds, paired=paired, confidence=confidence,
+                                      resamples=resamples, seed=seed)
+    beyond_floor = abs(np.log(ratio)) > np.log1p(floor)
+    word = WITHIN_NOISE
+    if high < 1.0 and beyond_floor:
+        word = FASTER
+    elif low > 1.0 and beyond_floor:
+        word = SLOWER
+    return Verdict(ratio, low, high, word, rounds, floor)
+
+
+def noise_floor(verdict: Verdict) -> float:
+    """The relative spread an A/A pair (one program measured as two rows) showed: the farthest
+    of its ratio and interval ends from 1. A verdict must beat it."""
+    ends = [v for v in (verdict.ratio, verdict.low, verdict.high) if v is not None and v > 0]
+    return float(np.expm1(max(abs(np.log(v)) for v in ends))) if ends else 0.0
+
+
+def selection_rounds(count: int) -> tuple[list[int], list[int]]:
+    """Held-out selection: ``(choose, judge)`` round indices, even rounds choose, odd judge."""
+    return list(range(0, count, 2)), list(range(1, count, 2))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The row each side fields and the verdict on them (``ours`` against ``theirs``)."""
+
+    ours: str
+    theirs: str
+    verdict: Verdict
+    held_out: bool  # True: rows chosen on other rounds than the judged ones
+
+
+def select_and_judge(ours: dict[str, Sequence[Sequence[float]]], theirs: dict[str, Sequence[Sequence[float]]],
+                     *, floor: float = 0.0, min_rounds: int = MIN_VERDICT_ROUNDS, confidence: float = 0.95,
+                     seed: int = 0) -> Selection:
+    """Each side's fastest row against the other's, without the winner's curse.
+
+    Rows are ``{name: rounds}``, all from one interleaved run (round i of every row ran in
+    the same pass). When a side has several rows, each side's row is chosen on the even
+    rounds and the verdict is made on the odd rounds only, so chance in the choice cannot
+    flatter the verdict; with one row per side every round is judged.
+    """
+    if not ours or not theirs:
+        raise ValueError("each side needs at least one row")
+    count = min(len(r) for r in (*ours.values(), *theirs.values()))
+    held_out = len(ours) > 1 or len(theirs) > 1
+    choose, judged = selection_rounds(count) if held_out else (list(range(count)), list(range(count)))
+
+    def pick(side: dict) -> str:
+        if len(side) == 1:
+            return next(iter(side))
+        return min(side, key=lambda name: pooled_median([side[name][i] for i in choose]))
+
+    mine, peer = pick(ours), pick(theirs)
+    if not judged:  # a single round: nothing left to judge on; the ratio is shown, no verdict
+        ratio = pooled_median(ours[mine]) / pooled_median(theirs[peer])
+        return Selection(mine, peer, Verdict(ratio, None, None, TOO_FEW_ROUNDS, 0, floor), held_out)
+    verdict = judge([theirs[peer][i] for i in judged], [ours[mine][i] for i in judged], paired=True,
+                    floor=floor, min_rounds=min_rounds, confidence=confidence, seed=seed)
+    return Selection(mine, peer, verdict, held_out)

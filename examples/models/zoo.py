@@ -50,6 +50,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("linear", toy_models.linear, ((4, 32),), "dynamic_per_channel", "toy: Linear(32, 16)",
                   tags=("toy",)),
         ModelSpec("softmax", toy_models.softmax, ((1, 10),), "static_per_tensor", "toy: softmax", tags=("toy",)),
+        ModelSpec("tiny_conv", toy_models.tiny_conv, ((1, 3, 16, 16),), "static_per_channel",
+                  "toy: conv, depthwise conv, pool, linear (a CNN in microseconds)", tags=("toy",)),
     )
 }
 

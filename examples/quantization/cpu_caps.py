@@ -1,17 +1,15 @@
-"""What this CPU can do for int8 inference, and which precision the toolkit recommends on it.
+"""This CPU's int8 instruction facts: the best int8 instruction it has for XNNPACK's kernels.
 
-XNNPACK's int8 (qs8/qc8) GEMM and depthwise kernels only beat its fp32 kernels when the CPU
-has an int8 dot-product instruction: AVX512-VNNI / AVX-VNNI / AMX on x86, SDOT/UDOT (``asimddp``)
-or I8MM on Arm. Without one (plain AVX2, e.g. Zen 2/Zen 3, Haswell..Skylake client) the int8
-kernels widen to int16 and are slower than fp32 (see docs/PERFORMANCE.md), so the recommendation
-there is fp32.
+Facts only. Whether int8 pays on this CPU for a given model is measured, not assumed: the
+benchmark's q8 / fp32 line and tune's table say it (conv-heavy models can gain on AVX2, where
+int8 widens to int16, and depthwise-heavy ones lose; with an int8 dot-product instruction,
+AVX512-VNNI / AVX-VNNI / AMX on x86, SDOT/UDOT or I8MM on Arm, int8 usually gains more).
 
 ``detect()`` reads the CPU flags through :mod:`examples.benchmark.machine` (py-cpuinfo); when
-they cannot be read, the capability is ``"unknown"`` and the recommendation is fp32 (the safe choice: never slower by
-surprise, never less accurate).
+they cannot be read, the level is ``"unknown"``.
 
     >>> caps = detect()
-    >>> caps.recommended_precision   # "q8" or "fp32"
+    >>> caps.int8_level              # "amx_int8", "avx512_vnni", ..., "avx2", "none", "unknown"
     >>> caps.describe()              # one line for the benchmark report / CLI
 """
 
@@ -21,7 +19,7 @@ from dataclasses import dataclass
 
 from examples.benchmark import machine
 
-# int8 capability levels, best first: (level, flags that all must be present, int8 beats fp32?)
+# int8 instruction levels, best first: (level, flags that all must be present, int8 dot product?)
 _LEVELS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("amx_int8", ("amx_int8",), True),
     ("avx512_vnni", ("avx512_vnni",), True),
@@ -43,14 +41,13 @@ class CpuCaps:
     model: str  # "AMD EPYC 7B13", or "unknown"
     flags: tuple[str, ...]  # the REPORTED_FLAGS this CPU has
     int8_level: str  # one of the _LEVELS names, or "none" / "unknown"
-    int8_fast: bool  # int8 kernels expected faster than fp32 on this CPU
-    recommended_precision: str  # "q8" or "fp32"
+    int8_dot_product: bool  # an int8 dot-product instruction (VNNI, AMX, SDOT, I8MM)
     reason: str
 
     def describe(self) -> str:
         flags = " ".join(self.flags) or "-"
-        return (f"CPU: {self.model}; int8: {self.int8_level} ({'fast' if self.int8_fast else 'slow'}); "
-                f"recommended precision: {self.recommended_precision} ({self.reason}); flags: {flags}")
+        return (f"CPU: {self.model}; int8 instructions: {self.int8_level} ({self.reason}); flags: {flags}. "
+                "Whether int8 is faster here is measured: the benchmark's q8 / fp32 line or tune.")
 
     @property
     def cpu_class(self) -> str:
@@ -65,25 +62,22 @@ class CpuCaps:
             "model": self.model,
             "flags": list(self.flags),
             "int8_level": self.int8_level,
-            "int8_fast": self.int8_fast,
-            "recommended_precision": self.recommended_precision,
+            "int8_dot_product": self.int8_dot_product,
             "reason": self.reason,
         }
 
 
 def verdict(model: str, flags) -> CpuCaps:
-    """The int8 capability of a CPU with these flags (lower case, as /proc/cpuinfo writes them)."""
+    """The int8 instruction level of a CPU with these flags (lower case, as /proc/cpuinfo writes them)."""
     flags = set(flags)
     if not flags:
-        return CpuCaps(model, (), "unknown", False, "fp32", "CPU flags not readable")
+        return CpuCaps(model, (), "unknown", False, "CPU flags not readable")
     reported = tuple(f for f in REPORTED_FLAGS if f in flags)
-    for level, needed, fast in _LEVELS:
+    for level, needed, dot_product in _LEVELS:
         if all(f in flags for f in needed):
-            if fast:
-                return CpuCaps(model, reported, level, True, "q8", f"{level} int8 dot products")
-            return CpuCaps(model, reported, level, False, "fp32",
-                           f"{level} without an int8 dot-product instruction: int8 kernels slower than fp32")
-    return CpuCaps(model, reported, "none", False, "fp32", "no SIMD int8 support found")
+            reason = "int8 dot products" if dot_product else "SIMD int8, no int8 dot-product instruction"
+            return CpuCaps(model, reported, level, dot_product, f"{level}: {reason}")
+    return CpuCaps(model, reported, "none", False, "no SIMD int8 support found")
 
 
 def detect(cpu: dict | None = None) -> CpuCaps:

@@ -24,7 +24,8 @@ def render_compare_png(comparisons: list[Comparison], confidence: float) -> byte
     try:
         for y, (c, cell) in enumerate(rows):
             color = {"slower": "tab:red", "faster": "tab:green"}.get(cell.verdict, "tab:gray")
-            ax.errorbar(cell.ratio, y, xerr=[[cell.ratio - cell.low], [cell.high - cell.ratio]], fmt="o",
+            low, high = (cell.ratio, cell.ratio) if cell.low is None else (cell.low, cell.high)
+            ax.errorbar(cell.ratio, y, xerr=[[cell.ratio - low], [high - cell.ratio]], fmt="o",
                         color=color, capsize=3)
         ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(rows)))

@@ -43,11 +43,22 @@ def render_markdown(doc: dict) -> str:
         f"{t['rounds']} interleaved rounds, medians ({t['percentile_method']}).", "",
         tabulate(rows, header, tablefmt="github"), "",
     ]
+    verdicts = doc.get("winner_verdicts") or {}
     for threads_key, name in doc["winners"].items():
-        lines.append(f"- {threads_key} thread(s): **{name}**")
+        lines.append(f"- {threads_key} thread(s): **{name}**" + _verdict_text(verdicts.get(threads_key)))
     if doc["weights"] == "random":
         lines += ["", "Weights are random: SQNR figures judge numerics, not task accuracy."]
     return "\n".join(lines) + "\n"
+
+
+def _verdict_text(v: dict | None) -> str:
+    """The winner against the default program, judged on rounds that did not choose it."""
+    if not v or v.get("against") is None:
+        return "" if not v else f" ({v['verdict']})"
+    if v["ci_low"] is None:
+        return f"; against {v['against']}: {v['ratio']:.2f}x, {v['text']}"
+    word = {"faster": "faster", "slower": "slower"}.get(v["verdict"], "no difference within noise")
+    return f"; against {v['against']}: {v['ratio']:.2f}x [{v['ci_low']:.2f}, {v['ci_high']:.2f}], {word}"
 
 
 def write_outputs(doc: dict, winners: dict, output_dir: Path, model: str) -> list[Path]:

@@ -44,8 +44,8 @@ class TuneSettings:
     min_sqnr_db: float = DEFAULT_MIN_SQNR_DB
     objective: str = "latency"
     warmup: int = 5
-    iterations: int = 20
-    rounds: int = 3
+    iterations: int = 10
+    rounds: int = 2 * stats.MIN_VERDICT_ROUNDS  # even rounds choose the winner, odd rounds judge it
     held_out: int = 4
     timeout_s: float = 600.0
     verbose: bool = False
@@ -184,13 +184,13 @@ def objective_value(result: CandidateResult, threads: int, objective: str) -> fl
 
 
 def pick_winners(results: list[CandidateResult], threads: list[int], objective: str) -> dict[int, CandidateResult]:
-    """The best measured candidate per thread count (ties: the lower median latency)."""
+    """The best measured candidate per thread count, chosen on the even timing rounds only
+    (ties: the lower median latency): the odd rounds stay free to judge it (:func:`judge_winner`)."""
     winners = {}
     for t in threads:
         timed = [r for r in results if r.status in ("accepted", "slower", "winner") and r.runs.get(t)]
         if timed:
-            winners[t] = min(timed, key=lambda r: (objective_value(r, t, objective) or math.inf,
-                                                   r.figure(t, "median_ms") or math.inf))
+            winners[t] = min(timed, key=lambda r: (_choice_value(r, t, objective), _choice_latency(r, t)))
     for r in results:
         won = [t for t, w in winners.items() if w is r]
         if won:
@@ -200,6 +200,41 @@ def pick_winners(results: list[CandidateResult], threads: list[int], objective: 
             r.reason = "; ".join(f"{t}T: {(r.figure(t, 'median_ms') or 0):.3g} ms vs {w.candidate.name} "
                                  f"{(w.figure(t, 'median_ms') or 0):.3g} ms" for t, w in winners.items())
     return winners
+
+
+def _choosing_rounds(result: CandidateResult, threads: int) -> list[list[float]]:
+    rounds = [r["samples_ms"] for r in result.runs.get(threads, [])]
+    choose, _ = stats.selection_rounds(len(rounds))
+    return [rounds[i] for i in choose] or rounds
+
+
+def _choice_latency(result: CandidateResult, threads: int) -> float:
+    rounds = _choosing_rounds(result, threads)
+    return stats.pooled_median(rounds) if rounds else math.inf
+
+
+def _choice_value(result: CandidateResult, threads: int, objective: str) -> float:
+    if objective == "latency":
+        return _choice_latency(result, threads)
+    return objective_value(result, threads, objective) or math.inf
+
+
+def judge_winner(results: list[CandidateResult], winners: dict[int, CandidateResult]) -> dict[str, dict]:
+    """Per thread count: the winner against the default program (the first candidate, XNNPACK
+    fp32) on the odd rounds, which did not choose it; the one verdict rule of stats."""
+    baseline = results[0] if results else None
+    out = {}
+    for t, winner in winners.items():
+        if baseline is None or winner is baseline or not baseline.runs.get(t):
+            out[str(t)] = {"against": None, "verdict": "the default program won"}
+            continue
+        base = [r["samples_ms"] for r in baseline.runs[t]]
+        mine = [r["samples_ms"] for r in winner.runs[t]]
+        count = min(len(base), len(mine))
+        _, judged = stats.selection_rounds(count)
+        v = stats.judge([base[i] for i in judged], [mine[i] for i in judged], paired=True)
+        out[str(t)] = {"against": baseline.candidate.name, **v.as_dict(), "text": v.describe()}
+    return out
 
 
 def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
@@ -252,9 +287,11 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
                    "eval_data": settings.eval_data, "held_out_inputs": settings.held_out},
         "objective": settings.objective, "threads": settings.threads,
         "timing": {"warmup_iters": settings.warmup, "num_iters": settings.iterations, "rounds": settings.rounds,
+                   "selection": "winner chosen on even rounds, judged against the default program on odd rounds",
                    "percentile_method": stats.PERCENTILE_METHOD},
         "candidates": [r.to_dict() for r in results],
         "winners": {str(t): w.candidate.name for t, w in winners.items()},
+        "winner_verdicts": judge_winner(results, winners),
     }
     return doc, winners
 

@@ -14,7 +14,7 @@ def summarize(runs: dict) -> dict:
         for key in ("runner_ms", "process_ms"):
             off = [[r[key]] for r in runs["off"]]
             checked = [[r[key]] for r in runs[mode]]
-            ratio, low, high = stats.bootstrap_ratio_of_medians(off, checked)
+            ratio, low, high = stats.ratio_interval(off, checked, paired=False)
             summary.setdefault(mode, {})[key] = {
                 "off_median": stats.median([r[0] for r in off]), "median": stats.median([r[0] for r in checked]),
                 "overhead": ratio - 1, "overhead_low": low - 1, "overhead_high": high - 1}

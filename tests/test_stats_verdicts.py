@@ -1,0 +1,85 @@
+"""The one verdict rule (examples/common/stats.py): rounds needed, the noise floor, pairing,
+held-out selection, and identical programs counted once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from examples.common import stats
+from tests.helpers_results import null_rounds
+
+
+def _rows(levels, iters=20, sd=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    return [list(level * rng.lognormal(0, sd, iters)) for level in levels]
+
+
+def test_fewer_rounds_than_the_minimum_give_no_verdict():
+    base, new = _rows([2.0] * 10), _rows([1.0] * 10, seed=1)
+    assert stats.judge(base, new, paired=True).word == stats.FASTER
+    few = stats.judge(base[:4], new[:4], paired=True)
+    assert few.word == stats.TOO_FEW_ROUNDS and few.low is None
+    assert few.describe() == f"not enough rounds for a verdict (need {stats.MIN_VERDICT_ROUNDS}, have 4)"
+
+
+def test_an_effect_inside_the_noise_floor_is_no_verdict():
+    base, new = _rows([2.0] * 10), _rows([1.9] * 10, seed=1)
+    clear = stats.judge(base, new, paired=True)
+    assert clear.word == stats.FASTER and clear.high < 1
+    assert stats.judge(base, new, paired=True, floor=0.08).word == stats.WITHIN_NOISE
+    assert stats.judge(new, base, paired=True, floor=0.03).word == stats.SLOWER
+
+
+def test_pairing_cancels_a_slow_pass_shared_by_both_rows():
+    levels = [1.0, 1.3, 0.9, 1.2, 1.0, 1.25, 0.95, 1.1, 1.0, 1.3]
+    base = _rows([2.0 * x for x in levels])
+    new = _rows([1.9 * x for x in levels], seed=1)
+    paired = stats.judge(base, new, paired=True)
+    unpaired = stats.judge(base, new, paired=False)
+    assert paired.word == stats.FASTER and unpaired.word == stats.WITHIN_NOISE
+    assert paired.high - paired.low < (unpaired.high - unpaired.low) / 3
+
+
+def test_the_interval_is_wider_with_few_rounds_than_a_plain_percentile():
+    """Hesterberg's expansion: at 5 rounds the tails sit near 0.1 %, not 2.5 %."""
+    assert stats._expanded_tail(5, 0.95) < 0.2 and stats._expanded_tail(200, 0.95) == pytest.approx(2.5, abs=0.1)
+
+
+def test_selection_and_judgement_use_different_rounds():
+    choose, judged = stats.selection_rounds(10)
+    assert not set(choose) & set(judged) and sorted(choose + judged) == list(range(10))
+    # a row that is fastest only on the choosing rounds wins the choice and loses the verdict's edge
+    rows = null_rounds(np.random.default_rng(0), ["a", "b", "peer"], 10, row_sd=0.0, pass_sd=0.0, iter_sd=0.001)
+    rows["a"] = [[x * (0.5 if i % 2 == 0 else 1.0) for x in r] for i, r in enumerate(rows["a"])]
+    selection = stats.select_and_judge({"a": rows["a"], "b": rows["b"]}, {"peer": rows["peer"]})
+    assert selection.ours == "a" and selection.held_out and selection.verdict.word == stats.WITHIN_NOISE
+    assert selection.verdict.rounds == 5
+
+
+def test_one_row_a_side_is_judged_on_every_round():
+    rows = null_rounds(np.random.default_rng(1), ["a", "peer"], 10)
+    selection = stats.select_and_judge({"a": rows["a"]}, {"peer": rows["peer"]})
+    assert not selection.held_out and selection.verdict.rounds == 10
+
+
+def test_identical_programs_are_one_row_in_a_verdict():
+    from examples.benchmark.records import judge_sides
+
+    rows = null_rounds(np.random.default_rng(2), ["xnnpack_fp32", "ort_fp32"], 10)
+
+    def rec(backend, rounds, digest):
+        return {"backend": backend, "model": "m", "threads": 1, "status": "ok", "median_ms": 1.0,
+                "rounds_samples_ms": rounds, "version": "executorch", "artifact_digest": digest, "precision": "fp32"}
+
+    same = [rec("xnnpack_fp32", rows["xnnpack_fp32"], "d1"), rec("tuned", rows["xnnpack_fp32"], "d1"),
+            rec("ort_fp32", rows["ort_fp32"], "d2")]
+    assert judge_sides(same, 0.0)["held_out_selection"] is False  # the tuned copy is not a second row
+    other = same[:1] + [rec("tuned", rows["xnnpack_fp32"], "d3")] + same[2:]
+    assert judge_sides(other, 0.0)["held_out_selection"] is True
+
+
+def test_noise_floor_is_the_aa_spread():
+    v = stats.Verdict(1.02, 0.97, 1.05, stats.WITHIN_NOISE, 10)
+    assert stats.noise_floor(v) == pytest.approx(0.05)
+    assert stats.noise_floor(stats.Verdict(0.9, 0.88, 0.93, stats.FASTER, 10)) == pytest.approx(1 / 0.88 - 1)
