@@ -137,6 +137,8 @@ BROKEN = {
                            "srcs differ from RUNNER_SRCS"),
     "readme_bad_target": (edit("README.md", "buck2 test //...", "buck2 run examples/backend:nope"),
                           "`examples/backend:nope`"),
+    "docs_bad_target": ({"docs/BUCK2.md": "`buck2 run examples/export:nope`\n"},
+                        "docs/BUCK2.md: Buck2 command names `examples/export:nope`"),
     "shadowed_buildfile": ({"examples/backend/BUCK": "# other\n"}, "shadowed"),
     "unread_buildfile_name": ({"examples/BUILD": "# bazel\n"}, "never read by buck2"),
     "prof_define_missing": (edit("runtime/executor_runner/targets.bzl",

@@ -38,3 +38,47 @@ def test_no_build_outputs_tracked(repo_root):
     tracked = subprocess.run(["git", "ls-files"], cwd=repo_root, capture_output=True, text=True).stdout.split()
     bad = [p for p in tracked if p.endswith((".pte", ".so", ".etdp")) or p.startswith((".venv/", "cmake-out"))]
     assert not bad
+
+
+def test_readme_fits_on_a_few_screens(repo_root):
+    assert len((repo_root / "README.md").read_text().splitlines()) <= 200
+
+
+def test_layouts_name_every_package_and_tool(repo_root):
+    """README's layout paragraph and CONTRIBUTING.md's table name every package and tool."""
+    folders = [f"examples/{p.name}" for p in (repo_root / "examples").iterdir()
+               if p.is_dir() and (p / "__init__.py").exists()]
+    folders += [f"tools/{p.name}" for p in (repo_root / "tools").iterdir() if p.is_dir() and not p.name.startswith("_")]
+    folders += ["third-party", "runtime/executor_runner", "runtime/profiler"]
+    readme = (repo_root / "README.md").read_text()
+    contributing = (repo_root / "CONTRIBUTING.md").read_text()
+    for folder in folders:
+        short = folder.split("/", 1)[1] if folder.startswith("tools/") else folder
+        assert folder in readme or f"`{short}`" in readme, f"README layout misses {folder}"
+        assert f"`{folder}" in contributing, f"CONTRIBUTING.md misses {folder}"
+
+
+def test_the_zoo_listing_in_the_docs_is_the_commands_output(repo_root):
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "examples.backend.xnnpack_examples", "--list_models"],
+                          cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    text = (repo_root / "docs" / "EXPORT.md").read_text()
+    block = text.split("The zoo (`--list_models`):\n\n```\n", 1)[1].split("```", 1)[0]
+    assert block == done.stdout
+
+
+def test_readme_commands_name_real_modules_and_binaries(repo_root):
+    """Every `python -m MODULE` in README is a module of the tree (each one's --help is run by
+    tests/test_cli_common.py) and every runner binary it names is a CMake target."""
+    import importlib.util
+    import re
+
+    readme = (repo_root / "README.md").read_text()
+    modules = set(re.findall(r"python -m ([\w.]+)", readme)) - {"pytest"}
+    assert len(modules) >= 6
+    assert [m for m in modules if importlib.util.find_spec(m) is None] == []
+    cmake = (repo_root / "CMakeLists.txt").read_text()
+    for binary in set(re.findall(r"cmake-out(?:-prof)?/(\w+)", readme)):
+        assert f"add_executable({binary}" in cmake, binary

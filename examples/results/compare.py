@@ -125,8 +125,14 @@ def drift_report(runs: list[Run]) -> dict:
     cells = {cell_name(k): max(abs(math.log(pooled_median(a.cells[k]) / pooled_median(b.cells[k])))
                                for a, b in itertools.combinations(runs, 2)) for k in keys}
     worst = max(cells.values()) if cells else 0.0
-    return {"schema": "xnnpack-toolkit/drift", "runs": [str(r.path) for r in runs], "pairs": len(runs) * (len(runs) - 1) // 2,
-            "machine": runs[0].machine, "date": runs[0].date, "drift_floor": math.expm1(worst),
+    runs_info = [{"started": r.machine.get("started"), "commit": (r.machine.get("git") or {}).get("commit"),
+                  "method_version": r.doc.get("method_version")} for r in runs]
+    machine = {k: v for k, v in runs[0].machine.items() if k not in ("command", "started", "ended")}
+    from examples.results.publish import without_local_paths
+
+    command = without_local_paths(runs[0].machine.get("command") or [])
+    return {"schema": "xnnpack-toolkit/drift", "runs": runs_info, "pairs": len(runs) * (len(runs) - 1) // 2,
+            "command": command, "machine": machine, "date": runs[0].date, "drift_floor": math.expm1(worst),
             "cells": {k: math.expm1(v) for k, v in cells.items()},
             "method": "largest |log ratio| of pooled medians between any two of the runs, per cell"}
 def plan(runs: list[Run], baseline: Run | None = None, cross_machine: bool = False, **kwargs) -> Plan:

@@ -43,17 +43,21 @@ def check_runner_sources(s: RepoState, runner_srcs: list[str] | None):
 
 
 def check_readme(s: RepoState):
-    readme = s.root / "README.md"
-    if not readme.is_file():
-        return
+    """Buck2 commands in README.md and docs/*.md name declared targets."""
+    for doc in [s.root / "README.md", *sorted((s.root / "docs").glob("*.md"))]:
+        if doc.is_file():
+            _check_commands(s, doc)
+
+
+def _check_commands(s: RepoState, doc: Path):
     for m in re.finditer(r"buck2\s+(?:run|build|test)\b((?:\s+(?:-c\s+\S+|--?[\w-]+(?:=\S+)?))*)"
-                         r"\s+([^\s`'\"]+)", readme.read_text()):
+                         r"\s+([^\s`'\"]+)", doc.read_text()):
         ref = m.group(2)
         if ref.startswith("-") or ref.endswith("/..."):
             continue
         lab = root_label(ref if ref.startswith(("//", "root//")) else "//" + ref, "")
         if lab is not None and lab not in s.targets:
-            s.add("README.md", f"Buck2 command names `{ref}`, which is not a declared target")
+            s.add(str(doc.relative_to(s.root)), f"Buck2 command names `{ref}`, which is not a declared target")
 
 
 def check_profiling(s: RepoState, evaluate: Callable[[dict], RepoState]):
