@@ -313,7 +313,7 @@ def test_cli_max_seq_len_writes_one_program_for_a_range(python_env, tmp_path):
     assert "the program accepts lengths 1..8" in done.stdout
     from examples.runner.python_runtime import execute, load_method
 
-    method = load_method(tmp_path / "encoder_xnnpack_fp32.pte")
+    method = load_method(tmp_path / "tests_helpers_transformers_encoder_xnnpack_fp32.pte")
     model, _ = encoder()
     for length in (3, 8):
         with torch.no_grad():
