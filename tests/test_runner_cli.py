@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from examples.common import stats
 from examples.runner.client import AMX_RUNNER
 from tests.helpers_runner import BUILD_DIR, CRASH, ERROR, MEMORY, VERIFICATION, assert_error, ensure_runner, export, python_outputs, run
 
@@ -195,7 +197,11 @@ def test_json_schema(runner, tiny_programs):
         assert key in data, key
         assert isinstance(data[key], typ) or (typ is float and isinstance(data[key], int)), key
     assert data["iterations"] == 5 and data["warmup_iters"] == 2 and data["threads"] == 1
-    assert not {"mean_ms", "median_ms", "p90_ms", "min_ms", "max_ms"} & set(data)  # statistics: stats.py only
+    # The runner's median / p90 / min are stats.summarize's, to the last digit (one definition).
+    expected = stats.summarize(data["samples_ms"])
+    assert set(data["summary_ms"]) == {"median", "p90", "min"}
+    for key in ("median", "p90", "min"):
+        assert data["summary_ms"][key] == pytest.approx(expected[key], rel=1e-12, abs=1e-12), key
     assert data["program_size_bytes"] == pte.stat().st_size
     assert data["profiling"] is False and data["prof_result_path"] is None
     assert data["outputs"][0]["dtype"] == "float32" and data["outputs"][0]["shape"] == [1, 4]
@@ -211,6 +217,11 @@ def test_text_summary_and_defaults(runner, tiny_programs):
         assert field in proc.stdout, field
     samples = next(line for line in proc.stdout.splitlines() if line.startswith("samples ms:")).split()[2:]
     assert len(samples) == 50
+    latency = next(line for line in proc.stdout.splitlines() if line.startswith("latency:"))
+    expected = stats.summarize([float(s) for s in samples])  # the text rounds samples to 3 decimals
+    shown = dict(zip(("median", "p90", "min"), (float(w) for w in re.findall(r"([0-9.]+) ms", latency))))
+    for key, value in shown.items():
+        assert value == pytest.approx(expected[key], abs=2e-3), (key, latency)
 
 
 def test_a_program_without_a_card_runs_with_one_warning(runner, tiny_programs):

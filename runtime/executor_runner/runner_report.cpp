@@ -61,6 +61,25 @@ std::string values_text(const OutputInfo& o, bool all) {
 
 }  // namespace
 
+// numpy's default percentile (linear interpolation between closest ranks), so these numbers
+// equal examples/common/stats.py's summarize() on the same samples (a test holds them equal).
+double percentile(std::vector<double> samples, double q) {
+  if (samples.empty()) return NAN;
+  std::sort(samples.begin(), samples.end());
+  const double rank = q / 100.0 * static_cast<double>(samples.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(rank));
+  const size_t hi = std::min(lo + 1, samples.size() - 1);
+  return samples[lo] + (samples[hi] - samples[lo]) * (rank - static_cast<double>(lo));
+}
+
+SampleSummary summarize_samples(const std::vector<double>& samples_ms) {
+  SampleSummary s;
+  s.median = percentile(samples_ms, 50);
+  s.p90 = percentile(samples_ms, 90);
+  s.min = samples_ms.empty() ? NAN : *std::min_element(samples_ms.begin(), samples_ms.end());
+  return s;
+}
+
 std::vector<OutputInfo> collect_outputs(const Method& method) {
   std::vector<OutputInfo> outputs(method.outputs_size());
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -112,6 +131,7 @@ void write_output_files(std::string prefix, const std::string& model_path, const
 }
 
 void print_json(const RunReport& r, const std::vector<OutputInfo>& outputs, PrintOutput print) {
+  const SampleSummary summary = summarize_samples(r.samples_ms);
   json j = {
       {"model_path", r.model_path},
       {"method", r.method},
@@ -125,6 +145,7 @@ void print_json(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
       {"warmup_iters", r.warmup_iters},
       {"iterations", r.samples_ms.size()},
       {"samples_ms", r.samples_ms},
+      {"summary_ms", {{"median", summary.median}, {"p90", summary.p90}, {"min", summary.min}}},
       {"cpu_ms", r.cpu_ms},
       {"wall_ms", r.wall_ms},
       {"threads", r.threads},
@@ -169,7 +190,8 @@ void print_text(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
   std::printf("measured span: wall %.3f ms, cpu %.3f ms\n", r.wall_ms, r.cpu_ms);
   std::printf("samples ms:");
   for (double s : r.samples_ms) std::printf(" %.3f", s);
-  std::printf("\n(statistics: run with --json; examples/common/stats.py summarizes samples_ms)\n");
+  const SampleSummary summary = summarize_samples(r.samples_ms);
+  std::printf("\nlatency: median %.3f ms, p90 %.3f ms, min %.3f ms\n", summary.median, summary.p90, summary.min);
   std::printf("peak RSS: %ld KiB (%.1f MiB)\n", r.peak_rss_kb, static_cast<double>(r.peak_rss_kb) / 1024.0);
   std::printf("XNNPACK delegate: %s\n", r.xnnpack_build.c_str());
   for (const DelegateModel& m : r.delegate_models) {

@@ -1,6 +1,7 @@
 // What a run produced: the method's outputs (files + manifest) and the report printed on
-// stdout (text, or one JSON object with --json). Raw samples only: statistics are computed by
-// the caller (examples/common/stats.py), never here.
+// stdout (text, or one JSON object with --json). Raw samples plus their median, p90 and min,
+// computed exactly as examples/common/stats.py's summarize(); every other statistic (intervals,
+// verdicts) stays with the caller.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +69,16 @@ struct RunReport {
   std::vector<DelegateModel> delegate_models;
   std::string xnnpack_build;  // "wheel" | "source+amx": which XNNPACK delegate is linked in
 };
+
+struct SampleSummary {
+  double median = 0;
+  double p90 = 0;
+  double min = 0;
+};
+
+// numpy.percentile's default (linear) definition; NaN for no samples.
+double percentile(std::vector<double> samples, double q);
+SampleSummary summarize_samples(const std::vector<double>& samples_ms);
 
 enum class PrintOutput { kNone, kSummary, kAll };
 
