@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from examples.benchmark.machine import machine_id
+from examples.common.machine import machine_id
 from examples.results.schema import METHOD_VERSION, SCHEMA, SCHEMA_VERSION
 
 ZEN2_FLAGS = ["avx", "avx2", "fma", "sse4_2"]
@@ -26,7 +26,7 @@ CELLS = {
 
 def machine(family: int = 23, model: int = 49, stepping: int = 0, flags=None, brand: str = "AMD EPYC",
             started: str = "2026-11-25T09:00:00+00:00") -> dict:
-    from examples.benchmark.machine import isa_class, isa_names
+    from examples.common.machine import isa_class, isa_names
 
     flags = ZEN2_FLAGS if flags is None else flags
     info = {"cpu_vendor": "AuthenticAMD", "cpu_model": brand, "cpu_family": family, "cpu_model_number": model,

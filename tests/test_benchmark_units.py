@@ -12,7 +12,7 @@ from examples.runner import client as runner
 from examples.common.metrics import compare
 from examples.benchmark.backends import BACKENDS, parse_backends
 from examples.benchmark.cache import ArtifactCache
-from examples.benchmark.machine import cpu_facts, machine_info
+from examples.common.machine import cpu_facts, machine_info
 from examples.common.stats import percentile, split_iterations, summarize
 
 

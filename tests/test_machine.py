@@ -1,5 +1,5 @@
 """Machine facts: the family/model/stepping reader, ISA classes, the fingerprint and its id,
-and cpu_caps reading its flags through examples.benchmark.machine."""
+and cpu_caps reading its flags through examples.common.machine."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from examples.benchmark import machine
+from examples.common import machine
 from examples.quantization import cpu_caps
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

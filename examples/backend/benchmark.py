@@ -72,7 +72,7 @@ def settings_from_flags():
     from examples.benchmark.backends import BACKENDS, Iterations, parse_backends
     from examples.benchmark.harness import Settings
     from examples.runner import client as runner
-    from examples.export.export_cli import check_quant_recipe, writable_dir
+    from examples.export.export_cli import check_quant_recipe
     from examples.models.zoo import resolve_model
 
     models = [m.strip() for m in FLAGS.models.split(",") if m.strip()]
@@ -98,8 +98,8 @@ def settings_from_flags():
     if FLAGS.num_calibration_samples is not None and FLAGS.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {FLAGS.num_calibration_samples}")
     check_quant_recipe(FLAGS.quant_recipe)
-    output_dir = writable_dir(FLAGS.output_dir)
-    cache_dir = writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
+    output_dir = cli.writable_dir(FLAGS.output_dir)
+    cache_dir = cli.writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
     runner_path = None
     if any(BACKENDS[b].kind == "executorch" for b in backends):
         runner_path = runner.find_runner(FLAGS.runner)  # missing: one line with the build command
@@ -121,7 +121,6 @@ def rerender(path: Path) -> int:
 
     from examples.benchmark.records import comparisons, mark_duplicates
     from examples.benchmark.report import render_markdown, write_reports
-    from examples.export.export_cli import writable_dir
     from examples.results.schema import METHOD_VERSION
 
     try:
@@ -132,7 +131,7 @@ def rerender(path: Path) -> int:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise cli.UsageError(f"--report_from {path}: not a benchmark.json ({type(error).__name__}: "
                              f"{cli.first_line(error)})") from None
-    paths = write_reports(doc, writable_dir(FLAGS.output_dir))
+    paths = write_reports(doc, cli.writable_dir(FLAGS.output_dir))
     sys.stderr.write("[benchmark] wrote " + ", ".join(str(p) for p in paths.values()) + "\n")
     sys.stdout.write(render_markdown(doc))
     return 0

@@ -88,11 +88,7 @@ def text_report(path: Path, verification, described: dict) -> str:
 
 
 def main(argv):
-    if len(argv) != 2:
-        raise cli.UsageError("give one program: python -m examples.backend.inspect_program X.pte")
-    path = Path(argv[1])
-    if not path.is_file():
-        raise cli.UsageError(f"no such file: {path}")
+    path = cli.one_program_argument(argv, "python -m examples.backend.inspect_program X.pte")
     from examples.integrity.verify import ProgramVerificationFailed, verify_program
 
     verification = verify_program(path, FLAGS.verify_program)

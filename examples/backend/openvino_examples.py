@@ -47,7 +47,7 @@ def main(argv):
     from examples.models.zoo import resolve_model
 
     spec = resolve_model(FLAGS.model_name)
-    output_dir = export_cli.writable_dir(FLAGS.output_dir)
+    output_dir = cli.writable_dir(FLAGS.output_dir)
     if FLAGS.num_calibration_samples is not None and FLAGS.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {FLAGS.num_calibration_samples}")
     if FLAGS.etrecord:

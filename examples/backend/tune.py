@@ -51,7 +51,6 @@ FLAGS = flags.FLAGS
 
 
 def settings_from_flags():
-    from examples.export.export_cli import writable_dir
     from examples.models.zoo import resolve_model
     from examples.runner import client
     from examples.tune.candidates import DELEGATES
@@ -76,8 +75,8 @@ def settings_from_flags():
     from examples.evaluation import cli_hooks
 
     cli_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)
-    output_dir = writable_dir(FLAGS.output_dir)
-    cache_dir = writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
+    output_dir = cli.writable_dir(FLAGS.output_dir)
+    cache_dir = cli.writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
     return TuneSettings(
         model=FLAGS.model_name, threads=cli.positive_int_list(FLAGS.threads, "threads"), output_dir=output_dir,
         runner_path=client.find_runner(FLAGS.runner), cache_dir=cache_dir, weights=FLAGS.weights,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from examples.benchmark.machine import package_versions
+from examples.common.machine import package_versions
 from examples.integrity.card import CardError, make_card, read_card, write_card
 from examples.integrity.verify import ProgramVerificationFailed, verify_program
 

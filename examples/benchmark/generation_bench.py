@@ -65,7 +65,7 @@ def main(argv):
     elif runner not in ("native", "python-standin"):
         raise cli.UsageError("--runner must be auto, native or python-standin")
 
-    from examples.benchmark.machine import machine_info
+    from examples.common.machine import machine_info
     from examples.common.atomic_write import write_bytes_atomic
 
     with_llama_cpp = llama_cpp_available()

@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from examples.benchmark import machine, peers
+from examples.benchmark import peers
 from examples.benchmark.backends import BACKENDS, Iterations
 from examples.benchmark.cache import ArtifactCache
 from examples.benchmark.measure import combine_rounds, measure
@@ -25,6 +25,7 @@ from examples.benchmark.programs import ModelContext, Prepared, load_model_conte
 from examples.benchmark.progress import GridProgress
 from examples.benchmark.records import (add_speedups, apply_prepared, comparisons, finish_record, mark_duplicates,
                                         new_record, new_twin)
+from examples.common import machine
 from examples.common.stats import MIN_VERDICT_ROUNDS, PERCENTILE_METHOD
 from examples.quantization.cpu_caps import detect as detect_int8
 from examples.results.schema import METHOD_VERSION, SCHEMA, SCHEMA_VERSION

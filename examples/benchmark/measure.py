@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from examples.benchmark import openvino_backend, peers
 from examples.benchmark.backends import BACKENDS
-from examples.benchmark.machine import package_versions
+from examples.common.machine import package_versions
 from examples.benchmark.programs import ModelContext, Prepared
 from examples.common.stats import median, split_iterations, summarize
 from examples.runner import client as runner

@@ -1,9 +1,8 @@
 def define_common_targets():
     native.python_library(
         name = "benchmark",
-        srcs = native.glob(["**/*.py"], exclude = ["__init__.py", "machine.py"]),
+        srcs = native.glob(["**/*.py"]),
         deps = [
-            ":machine",
             "//:package_roots",
             "//examples/common:common",
             "//examples/evaluation:evaluation",
@@ -19,11 +18,3 @@ def define_common_targets():
         visibility = ["PUBLIC"],
     )
 
-    # Machine facts alone (py-cpuinfo): examples/quantization (cpu_caps) reads CPU flags through
-    # it, and the benchmark depends on quantization, so it is its own target (no cycle).
-    native.python_library(
-        name = "machine",
-        srcs = ["__init__.py", "machine.py"],
-        deps = ["//:package_roots"],
-        visibility = ["PUBLIC"],
-    )

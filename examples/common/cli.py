@@ -179,3 +179,34 @@ def positive_int_list(text: str, flag: str) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise UsageError(f"--{flag} must list integers >= 1, got '{text}'")
     return sorted(dict.fromkeys(values))
+
+
+def one_program_argument(argv, usage: str):
+    """The one program file a command takes as its argument (``argv`` as absl passes it):
+    anything else is a usage error; ``usage`` is the command line to show, e.g.
+    ``python -m tools.fuzz_programs PROGRAM --count N``."""
+    from pathlib import Path
+
+    if len(argv) != 2:
+        raise UsageError(f"give one program: {usage}")
+    program = Path(argv[1])
+    if not program.is_file():
+        raise UsageError(f"no such program: {program}")
+    return program
+
+
+def writable_dir(path: str):
+    """The output folder, created if missing; fails early (before any slow work) if it cannot be written."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"output dir {folder} is not a directory")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"output dir {folder} is not writable: {error.strerror or error}") from None
+    return folder

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -109,20 +108,6 @@ def check_quant_recipe(name: str | None) -> None:
             raise cli.UsageError(f"--quant_recipe: {error}") from None
 
 
-def writable_dir(path: str) -> Path:
-    """The output folder, created if missing; fails early (before any export) if it cannot be written."""
-    folder = Path(path).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise cli.UsageError(f"output dir {folder} is not a directory")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise cli.UsageError(f"output dir {folder} is not writable: {error.strerror or error}") from None
-    return folder
-
-
 def check_overwrite(path: Path, model: str) -> None:
     """Never replace another model's program silently: a program whose card names another
     model is refused (before the slow export); one without a card gets a warning line."""
@@ -211,9 +196,9 @@ def check_request(request: ExportRequest):
     from examples.quantization.recipes import recipe_for
 
     spec = resolve_model(request.model_name)
-    output_dir = writable_dir(request.output_dir)
+    output_dir = cli.writable_dir(request.output_dir)
     if request.etrecord:
-        writable_dir(str(Path(request.etrecord).expanduser().parent or "."))
+        cli.writable_dir(str(Path(request.etrecord).expanduser().parent or "."))
     if request.sign_key and not Path(request.sign_key).is_file():
         raise cli.UsageError(f"--sign_key: no such file: {request.sign_key}")
     if request.num_calibration_samples is not None and request.num_calibration_samples < 1:

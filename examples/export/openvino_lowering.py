@@ -51,7 +51,7 @@ def supported_precisions(device: str = DEVICE) -> list[str]:
     """The precisions this CPU computes in natively; asking for another one falls back to f32."""
     import openvino as ov
 
-    from examples.benchmark.machine import cpu_flags
+    from examples.common.machine import cpu_flags
 
     caps = set(ov.Core().get_property(device, "OPTIMIZATION_CAPABILITIES"))
     flags = set(cpu_flags())

@@ -38,7 +38,6 @@ def is_llm(name: str | None) -> bool:
 
 def export_from_flags(flag_values) -> Path:
     """Export the language model the flags name; prints progress and what was written."""
-    from examples.export.export_cli import writable_dir
     from examples.generation.llama_export import DEFAULT_MAX_SEQ_LEN, LlamaExportOptions, check_options, pte_filename
     from examples.models.llama_zoo import LLM_MODELS
 
@@ -51,7 +50,7 @@ def export_from_flags(flag_values) -> Path:
     options = LlamaExportOptions(quantize=flag_values.quantize, group_size=flag_values.group_size,
                                  max_seq_len=flag_values.max_seq_len or DEFAULT_MAX_SEQ_LEN)
     check_options(model, options)
-    output = writable_dir(flag_values.output_dir) / pte_filename(model.name, options)
+    output = cli.writable_dir(flag_values.output_dir) / pte_filename(model.name, options)
     return export_language_model(model, options, flag_values.weights, output, flag_values.weights_seed,
                                  flag_values.verbose)
 

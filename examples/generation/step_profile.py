@@ -127,7 +127,7 @@ def main(argv):
     print(f"\ndecode step (mean of {FLAGS.decode_steps})")
     print(table(summary["decode_step"], FLAGS.top))
     if FLAGS.json:
-        from examples.benchmark.machine import machine_info
+        from examples.common.machine import machine_info
         from examples.common.atomic_write import write_text_atomic
 
         result = {"program": Path(FLAGS.model_path).name, "threads": FLAGS.num_threads,

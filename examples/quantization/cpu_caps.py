@@ -5,7 +5,7 @@ benchmark's q8 / fp32 line and tune's table say it (conv-heavy models can gain o
 int8 widens to int16, and depthwise-heavy ones lose; with an int8 dot-product instruction,
 AVX512-VNNI / AVX-VNNI / AMX on x86, SDOT/UDOT or I8MM on Arm, int8 usually gains more).
 
-``detect()`` reads the CPU flags through :mod:`examples.benchmark.machine` (py-cpuinfo); when
+``detect()`` reads the CPU flags through :mod:`examples.common.machine` (py-cpuinfo); when
 they cannot be read, the level is ``"unknown"``.
 
     >>> caps = detect()
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from examples.benchmark import machine
+from examples.common import machine
 
 # int8 instruction levels, best first: (level, flags that all must be present, int8 dot product?)
 _LEVELS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
@@ -81,7 +81,7 @@ def verdict(model: str, flags) -> CpuCaps:
 
 
 def detect(cpu: dict | None = None) -> CpuCaps:
-    """This CPU's capability; ``cpu``: :func:`examples.benchmark.machine.cpu_facts`'s dict
+    """This CPU's capability; ``cpu``: :func:`examples.common.machine.cpu_facts`'s dict
     (read from this machine when omitted)."""
     cpu = machine.cpu_facts() if cpu is None else cpu
     return verdict(cpu.get("brand") or "unknown", cpu.get("flags") or ())

@@ -4,7 +4,6 @@ def define_common_targets():
         srcs = native.glob(["**/*.py"]),
         deps = [
             "//:package_roots",
-            "//examples/benchmark:machine",
             "//examples/common:common",
             "//examples/models:models",
         ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from examples.benchmark.machine import describe
+from examples.common.machine import describe
 from examples.results.compare import Comparison
 
 

@@ -16,7 +16,7 @@ import json
 import re
 from pathlib import Path
 
-from examples.benchmark.machine import describe
+from examples.common.machine import describe
 from examples.common import stats
 from examples.results.render import fmt_ms, md_table
 from examples.results.schema import METHOD_VERSION, Run, load_run, method_text, method_version

@@ -6,7 +6,7 @@ import json
 
 from tabulate import tabulate
 
-from examples.benchmark.machine import describe
+from examples.common.machine import describe
 from examples.results.compare import Comparison, Plan, machines_table
 from examples.common.stats import MIN_VERDICT_ROUNDS
 from examples.results.schema import Run

@@ -2,7 +2,7 @@
 
 Version 2 (what ``python -m examples.backend.benchmark`` writes) adds to version 1:
 
-* ``machine``: the fingerprint of :func:`examples.benchmark.machine.fingerprint` (CPU vendor,
+* ``machine``: the fingerprint of :func:`examples.common.machine.fingerprint` (CPU vendor,
   family/model/stepping, ISA class, cores, memory, OS, packages, git commit, command, start/end)
   with its ``id`` (equal ids: same machine, timings comparable);
 * per record ``rounds_samples_ms``: one list per interleaved round of the measured iterations'
@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from examples.benchmark.machine import machine_id
+from examples.common.machine import machine_id
 
 SCHEMA = "xnnpack-toolkit/benchmark"
 SCHEMA_VERSION = 2

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from examples.benchmark import machine
+from examples.common import machine
 from examples.benchmark.cache import ArtifactCache
 from examples.benchmark.programs import ModelContext, Prepared, calibration_for, executorch_program
 from examples.benchmark.progress import GridProgress

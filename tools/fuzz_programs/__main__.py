@@ -31,11 +31,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) != 2:
-        raise cli.UsageError("give one program: python -m tools.fuzz_programs PROGRAM --count N --out REPORT.json")
-    program = Path(argv[1])
-    if not program.is_file():
-        raise cli.UsageError(f"no such program: {program}")
+    program = cli.one_program_argument(argv, "python -m tools.fuzz_programs PROGRAM --count N --out REPORT.json")
     import tempfile
 
     from examples.runner import client

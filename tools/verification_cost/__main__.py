@@ -79,12 +79,8 @@ def measure(runner: Path, program: Path, rounds: int, threads: int, cache_dir: P
 
 
 def main(argv):
-    if len(argv) != 2:
-        raise cli.UsageError("give one program: python -m tools.verification_cost PROGRAM [--rounds N] [--out F]")
-    program = Path(argv[1])
-    if not program.is_file():
-        raise cli.UsageError(f"no such program: {program}")
-    from examples.benchmark import machine
+    program = cli.one_program_argument(argv, "python -m tools.verification_cost PROGRAM [--rounds N] [--out F]")
+    from examples.common import machine
     from examples.common.atomic_write import write_text_atomic
     from examples.runner import client
 
