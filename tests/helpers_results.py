@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from examples.common.machine import machine_id
-from examples.results.schema import METHOD_VERSION, SCHEMA, SCHEMA_VERSION
+from examples.common.result_format import METHOD_VERSION, SCHEMA, SCHEMA_VERSION
 
 ZEN2_FLAGS = ["avx", "avx2", "fma", "sse4_2"]
 ZEN4_FLAGS = ZEN2_FLAGS + ["avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"]

@@ -15,7 +15,7 @@ import pytest
 
 from examples.benchmark.backends import BACKENDS, OPT_IN
 from examples.benchmark.records import AA_BACKEND
-from examples.results.schema import METHOD_VERSION
+from examples.common.result_format import METHOD_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVERY_KIND = [b for b in BACKENDS if b not in OPT_IN] + ["tuned"]

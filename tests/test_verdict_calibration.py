@@ -57,7 +57,8 @@ def _rates(words: list[str], faster: str, slower: str) -> tuple[float, float]:
 def test_summary_lines_and_peers_table(ours, theirs, tmp_path):
     from examples.benchmark.records import comparisons
     from examples.results.publish import peers_table
-    from examples.results.schema import METHOD_VERSION, SCHEMA, SCHEMA_VERSION, parse_run
+    from examples.common.result_format import METHOD_VERSION, SCHEMA, SCHEMA_VERSION
+    from examples.results.schema import parse_run
 
     summary, table = [], []
     for seed in range(SEEDS):

@@ -121,7 +121,7 @@ def rerender(path: Path) -> int:
 
     from examples.benchmark.records import comparisons, mark_duplicates
     from examples.benchmark.report import render_markdown, write_reports
-    from examples.results.schema import METHOD_VERSION
+    from examples.common.result_format import METHOD_VERSION
 
     try:
         doc = json.loads(path.read_text())
@@ -156,6 +156,10 @@ def main(argv):
     from examples.benchmark.harness import run_benchmark
     from examples.benchmark.report import render_markdown, write_reports
 
+    if "tuned" in settings.backends:  # tune sits above the benchmark: its row is handed in
+        from examples.tune.tuned_row import prepare_tuned
+
+        settings.prepare_tuned = prepare_tuned
     doc = run_benchmark(settings)
     accuracy_text = ""
     if FLAGS.eval_data:  # adds models[name]["classification_accuracy"] to the JSON report

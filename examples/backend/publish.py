@@ -83,7 +83,7 @@ def _check(root: Path, docs: dict, stale: list[Path]) -> None:
     """Exit 1 naming each out-of-date document with the result files behind it, and each
     published run of an older method that carries no label."""
     from examples.results.publish import RESULTS_DIR, old_method_runs, published_runs, stale_sources
-    from examples.results.schema import METHOD_VERSION, method_version
+    from examples.common.result_format import METHOD_VERSION, method_version
 
     problems = []
     runs = published_runs(root / RESULTS_DIR)

@@ -14,6 +14,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 from examples.benchmark import peers
@@ -26,9 +27,9 @@ from examples.benchmark.progress import GridProgress
 from examples.benchmark.records import (add_speedups, apply_prepared, comparisons, finish_record, mark_duplicates,
                                         new_record, new_twin)
 from examples.common import machine
+from examples.common.result_format import METHOD_VERSION, SCHEMA, SCHEMA_VERSION
 from examples.common.stats import MIN_VERDICT_ROUNDS, PERCENTILE_METHOD
 from examples.quantization.cpu_caps import detect as detect_int8
-from examples.results.schema import METHOD_VERSION, SCHEMA, SCHEMA_VERSION
 
 
 # Held-out selection chooses rows on half the rounds and judges on the other half, and a
@@ -57,6 +58,9 @@ class Settings:
     quant_recipe: str | None = None  # None: each model's recipe from the zoo
     verbose: bool = False
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
+    # How the tuned row is prepared (model context, settings) -> Prepared: tune's, handed in by the
+    # benchmark command (examples.tune.tuned_row.prepare_tuned); tune sits above the benchmark.
+    prepare_tuned: Callable | None = None
 
     def runner_for(self, backend: str) -> Path:
         """The runner binary an ExecuTorch backend runs in (its build: ``Backend.runner``)."""

@@ -1,5 +1,6 @@
 """Preparing one backend of one model: the ExecuTorch program (through :mod:`.programs`), the
-ONNX model for ONNX Runtime, or nothing (eager)."""
+ONNX model for ONNX Runtime, or nothing (eager). The tuned row is prepared by tune
+(:mod:`examples.tune.tuned_row`), handed in through ``Settings.prepare_tuned``."""
 
 from __future__ import annotations
 
@@ -58,37 +59,12 @@ def _prepare_eager(backend: str, ctx: ModelContext, settings, cache: ArtifactCac
                                "torch.set_num_threads(T), set_num_interop_threads(1)")
 
 
-def _prepare_tuned(ctx: ModelContext, settings) -> Prepared:
-    """Run tune on the model (same cache, thread counts and calibration as the benchmark) and
-    take its winner for each thread count; tune's own report goes to ``<output_dir>/tune-<model>/``."""
-    from examples.benchmark.progress import GridProgress
-    from examples.tune.candidates import candidates_for
-    from examples.tune.report import write_outputs
-    from examples.tune.tuner import TuneSettings, tune
-
-    tune_settings = TuneSettings(
-        model=ctx.name, threads=list(settings.threads), output_dir=settings.cache_dir, runner_path=settings.runner_path,
-        cache_dir=settings.cache_dir, weights=ctx.weights, calibration_data=settings.calibration_data,
-        num_calibration_samples=settings.num_calibration_samples, timeout_s=settings.timeout_s,
-        verbose=settings.verbose, rounds=settings.rounds, warmup=settings.iterations.warmup,
-        iterations=settings.iterations.measured)
-    doc, winners = tune(tune_settings, candidates_for(["xnnpack", "openvino"]), ctx, GridProgress("tune", bar=False))
-    write_outputs(doc, winners, settings.cache_dir.parent / f"tune-{ctx.spec.name}", ctx.spec.name)  # tune.md/json
-    if not winners:
-        raise RuntimeError("tune found no candidate inside the accuracy budget")
-    per_thread = {t: w.program for t, w in winners.items()}
-    names = ", ".join(f"{t}T {w.candidate.name}" for t, w in sorted(winners.items()))
-    first = winners[min(winners)]
-    return Prepared(first.program, first.size_bytes, sum(r["export_seconds"] or 0 for r in doc["candidates"]),
-                    False, f"tune winner per thread count ({names}); SQNR budget "
-                    f"{tune_settings.min_sqnr_db:g} dB", {"per_thread": per_thread, "tune": doc["winners"],
-                     "precisions": {t: w.candidate.precision for t, w in winners.items()}})
-
-
 def prepare(backend: str, ctx: ModelContext, settings, cache: ArtifactCache) -> Prepared:
     kind = BACKENDS[backend].kind
-    if backend == "tuned":
-        return _prepare_tuned(ctx, settings)
+    if backend == "tuned":  # tune sits above the benchmark: the command hands its preparation in
+        if settings.prepare_tuned is None:
+            raise RuntimeError("the tuned row needs tune's preparation (Settings.prepare_tuned)")
+        return settings.prepare_tuned(ctx, settings)
     if backend in openvino_backend.NAMES:
         return openvino_backend.prepare(backend, ctx, settings, cache)
     if kind == "executorch":

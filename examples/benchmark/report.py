@@ -34,7 +34,7 @@ from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
 from examples.benchmark.records import AA_BACKEND, aa_check
 from examples.common import stats
 from examples.common.metrics import DEFAULT_MIN_SQNR_DB
-from examples.results.schema import method_text, method_version
+from examples.common.result_format import method_text, method_version
 
 MARKDOWN_NAME = "benchmark.md"
 JSON_NAME = "benchmark.json"
@@ -322,7 +322,7 @@ def render_chart(doc: dict) -> bytes:
     ax.set_xticks(range(len(cells)))
     ax.set_xticklabels([f"{n}\n{t} thread{'s' if t != 1 else ''}" for n, t in cells])
     ax.set_ylabel("mean latency per iteration (ms, log scale)")
-    from examples.results.plot import plot_title
+    from examples.common.machine import plot_title
 
     ax.set_title(plot_title("ExecuTorch vs peers (lower is better)", doc["machine"], doc["created"][:10]),
                  fontsize="medium")

@@ -11,7 +11,6 @@ def define_common_targets():
             "//examples/integrity:integrity",
             "//examples/models:models",
             "//examples/quantization:quantization",
-            "//examples/results:results",
             "//examples/runner:runner",
             "//runtime/profiler:profiler",
         ],

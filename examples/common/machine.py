@@ -252,3 +252,8 @@ def describe(info: dict) -> str:
     cpus = info.get("usable_cpus") or info.get("logical_cpus")
     memory = f", {info['memory_gib']} GiB" if info.get("memory_gib") else ""
     return f"{info.get('cpu_model') or 'unknown CPU'} (family/model/stepping {ids}, {info.get('isa_class', 'ISA ?')}), {cpus} CPUs{memory}"
+
+
+def plot_title(what: str, machine: dict, date: str) -> str:
+    """``what`` on the machine, on the date: every benchmark plot names both."""
+    return f"{what}\n{describe(machine)}, {date}"

@@ -14,12 +14,9 @@ def define_common_targets():
     )
 
     # buck2 run examples/export:export_example -- --model_name mv2   (portable, no delegate)
-    # Its own module when the export package ships one, else the XNNPACK example's CLI,
-    # which exports without delegation unless --delegate is given.
-    has_own = len(native.glob(["export_example.py"])) > 0
     native.python_binary(
         name = "export_example",
-        main_module = "examples.export.export_example" if has_own else "examples.backend.xnnpack_examples",
-        deps = [":export"] if has_own else ["//examples/backend:backend"],
+        main_module = "examples.export.export_example",
+        deps = [":export"],
         visibility = ["PUBLIC"],
     )

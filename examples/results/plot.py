@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import io
 
-from examples.common.machine import describe
+from examples.common.machine import describe, plot_title
 from examples.results.compare import Comparison
-
-
-def plot_title(what: str, machine: dict, date: str) -> str:
-    """``what`` on the machine, on the date: every benchmark plot names both."""
-    return f"{what}\n{describe(machine)}, {date}"
 
 
 def render_compare_png(comparisons: list[Comparison], confidence: float) -> bytes:

@@ -16,10 +16,11 @@ import json
 import re
 from pathlib import Path
 
-from examples.common.machine import describe
 from examples.common import stats
+from examples.common.machine import describe
+from examples.common.result_format import METHOD_VERSION, method_text, method_version
 from examples.results.render import fmt_ms, md_table
-from examples.results.schema import METHOD_VERSION, Run, load_run, method_text, method_version
+from examples.results.schema import Run, load_run
 
 PUBLISHED_DOCS = ("README.md", "docs/PERFORMANCE.md")
 RESULTS_DIR = "results"
