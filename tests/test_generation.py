@@ -164,7 +164,7 @@ class TinyPrograms(dict):
         self.folder = folder
 
     def __missing__(self, mode: str) -> Path:
-        from examples.generation.export_hooks import export_language_model
+        from examples.generation.model_export import export_language_model
         from examples.generation.llama_export import LlamaExportOptions, pte_filename
 
         options = LlamaExportOptions(quantize=mode == "8da4w", max_seq_len=MAX_SEQ_LEN)

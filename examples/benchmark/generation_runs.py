@@ -61,7 +61,7 @@ def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gg
     """The model's programs: ExecuTorch fp32 / 8da4w (.pte) and, with llama.cpp, F32 / Q8_0 / Q4_0 (.gguf)."""
     import torch
 
-    from examples.generation.export_hooks import export_language_model
+    from examples.generation.model_export import export_language_model
     from examples.generation.gguf_export import GGUF_TYPES, write_gguf
     from examples.generation.llama_export import LlamaExportOptions, pte_filename
     from examples.models.llama_zoo import prepare_weights
