@@ -40,7 +40,8 @@ def tokenizer(tmp_path_factory, repo_root, python_env):
 
 @pytest.mark.parametrize("name", ["tokenizer.model", "tokenizer.json"])
 def test_train_tokenizer_from_local_text(tokenizer, name, tmp_path, repo_root, python_env):
-    from examples.generation.tokenizer import StreamingDecoder, load_tokenizer
+    from examples.evaluation.tokenizer import TextTokenizer
+    from examples.generation.tokenizer import StreamingDecoder
 
     path = tokenizer
     if name.endswith(".json"):
@@ -50,7 +51,7 @@ def test_train_tokenizer_from_local_text(tokenizer, name, tmp_path, repo_root, p
                    "--output", tmp_path / name, cwd=repo_root, env=python_env)
         assert proc.returncode == 0 and "(huggingface, " in proc.stdout, proc.stderr
         path = tmp_path / name
-    loaded = load_tokenizer(path)
+    loaded = TextTokenizer(path)
     text = "Lily and her dog ran to the big tree."
     ids = loaded.encode(text)
     assert ids[0] == loaded.bos_id == 1 and loaded.stop_ids == [2] and len(ids) > 2

@@ -108,9 +108,10 @@ def test_sampler_greedy_top_p_and_seed():
 
 @pytest.mark.parametrize("train", [train_sentencepiece, train_hf_tokenizer])
 def test_tokenizers_trained_here_round_trip_and_stream(train, tmp_path):
-    from examples.generation.tokenizer import StreamingDecoder, load_tokenizer
+    from examples.evaluation.tokenizer import TextTokenizer
+    from examples.generation.tokenizer import StreamingDecoder
 
-    tokenizer = load_tokenizer(train(tmp_path / ("tok.json" if train is train_hf_tokenizer else "tok.model")))
+    tokenizer = TextTokenizer(train(tmp_path / ("tok.json" if train is train_hf_tokenizer else "tok.model")))
     text = "Once upon a time Lily saw a small bird."
     ids = tokenizer.encode(text)
     assert ids[0] == tokenizer.bos_id == 1 and tokenizer.stop_ids == [2]
@@ -121,11 +122,11 @@ def test_tokenizers_trained_here_round_trip_and_stream(train, tmp_path):
 
 
 def test_unreadable_tokenizer_is_one_error(tmp_path):
-    from examples.generation.tokenizer import TokenizerError, load_tokenizer
+    from examples.evaluation.tokenizer import TextTokenizer, TokenizerError
 
     (tmp_path / "t.model").write_text("not a tokenizer\n")
     with pytest.raises(TokenizerError, match="cannot read tokenizer"):
-        load_tokenizer(tmp_path / "t.model")
+        TextTokenizer(tmp_path / "t.model")
 
 
 # ---- CLIs: bad input is one line (fast) ----
@@ -296,10 +297,10 @@ def test_sampling_is_seeded_and_errors_are_one_line(tiny_programs):
 @pytest.mark.slow
 def test_generate_streams_the_text_of_the_greedy_tokens(tiny_programs, tmp_path):
     from examples.generation.decoder import ProgramDecoder, generate
-    from examples.generation.tokenizer import load_tokenizer
+    from examples.evaluation.tokenizer import TextTokenizer
 
     model = train_sentencepiece(tmp_path / "tokenizer.model")
-    tokenizer = load_tokenizer(model)
+    tokenizer = TextTokenizer(model)
     prompt = "Once upon a time"
     proc = run_cli("examples.backend.generate", "--model_path", str(tiny_programs["fp32"]), "--tokenizer",
                    str(model), "--prompt", prompt, "--max_new_tokens", "24")

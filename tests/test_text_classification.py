@@ -120,7 +120,7 @@ def test_texts_become_ids_and_mask_at_the_sequence_length(tmp_path):
     path = train_tokenizer(tmp_path / "tokenizer.json")
     tokenizer = TextTokenizer(path)
     for text in TEXTS[:2] + [TEXTS[6], "unknown words here"]:  # short, long (truncated), [UNK]
-        ids, mask = tokenizer.encode(text, SEQ_LEN)
+        ids, mask = tokenizer.encode_fixed(text, SEQ_LEN)
         assert ids.dtype == mask.dtype == torch.int64 and ids.shape == mask.shape == (1, SEQ_LEN)
         assert (ids[0].tolist(), mask[0].tolist()) == expected_encoding(path, text), text
     assert TextTokenizer(tmp_path).path == path  # a folder holding tokenizer.json

@@ -30,7 +30,7 @@ flags.DEFINE_bool("echo", True, "Print the prompt before the generated text.")
 flags.DEFINE_bool("verbose", False, "Show third-party output and tracebacks of unexpected errors.")
 
 FLAGS = flags.FLAGS
-cli.register_usage_errors("examples.generation.tokenizer", "TokenizerError")
+cli.register_usage_errors("examples.evaluation.tokenizer", "TokenizerError")
 cli.register_usage_errors("examples.generation.decoder", "GenerationError")
 
 
@@ -49,9 +49,10 @@ def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     model_path, tokenizer_path = check_flags()
-    from examples.generation.tokenizer import StreamingDecoder, load_tokenizer
+    from examples.evaluation.tokenizer import TextTokenizer
+    from examples.generation.tokenizer import StreamingDecoder
 
-    tokenizer = load_tokenizer(tokenizer_path)
+    tokenizer = TextTokenizer(tokenizer_path)
     prompt = tokenizer.encode(FLAGS.prompt, bos=FLAGS.bos)
     if not prompt:
         raise cli.UsageError("the prompt encodes to no tokens (give some text, or keep --bos)")

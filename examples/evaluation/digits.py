@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from examples.evaluation.dataset import DEFAULT_CROP_FRACTION, ImageFolderDataset, Preprocess
-from examples.models.model_spec import ModelSpec
 
 # The zoo's (ImageNet) normalization: the digits model then needs no special preprocessing, and
 # ``--model_name examples.evaluation.digits:digits_cnn`` in the CLIs preprocesses it right.
@@ -90,17 +89,6 @@ class TrainConfig:
 def digits_preprocess(config: TrainConfig = TrainConfig()) -> Preprocess:
     # The standard preprocessing (resize to size/0.875, center crop), as for any zoo model.
     return Preprocess(config.image_size, DIGITS_MEAN, DIGITS_STD)
-
-
-def digits_spec(config: TrainConfig = TrainConfig()) -> ModelSpec:
-    """A zoo-like spec for the digits CNN (preprocessing, quantization recipe)."""
-
-    def factory(weights):
-        return build_model(config), ((torch.zeros(1, 3, config.image_size, config.image_size)),)
-
-    return ModelSpec("digits_cnn", factory, ((1, 3, config.image_size, config.image_size),),
-                     "static_per_channel", "small CNN (10 classes) trained on sklearn digits",
-                     image_size=config.image_size, mean=DIGITS_MEAN, std=DIGITS_STD)
 
 
 def digits_cnn():

@@ -54,7 +54,7 @@ def evaluate_text(model: torch.nn.Module | None, programs: Mapping[str, str | Pa
 
     def samples():
         for text, label in dataset:
-            ids, mask = tokenizer.encode(text, inputs.seq_len)
+            ids, mask = tokenizer.encode_fixed(text, inputs.seq_len)
             yield ((ids, mask) if inputs.with_mask else (ids,)), label
 
     report = evaluate_samples(

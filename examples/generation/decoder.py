@@ -2,7 +2,7 @@
 
 Prefill runs the prompt through ``forward`` in one call, then decode feeds one token at a
 time; the program keeps its KV cache between calls (``input_pos`` says where each call
-starts). Token ids in, token ids out: text lives in :mod:`examples.generation.tokenizer`.
+starts). Token ids in, token ids out: text lives in :mod:`examples.evaluation.tokenizer`.
 """
 
 from __future__ import annotations

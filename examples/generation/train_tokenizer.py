@@ -5,7 +5,7 @@
 
 ``tokenizer.model``: a SentencePiece BPE model laid out as llama2.c's (``<unk>`` 0, ``<s>`` 1,
 ``</s>`` 2); ``tokenizer.json``: a Hugging Face byte-level BPE tokenizer with the same special
-tokens and ``<pad>``. Both load with ``examples.generation.tokenizer.load_tokenizer``.
+tokens and ``<pad>``. Both load with ``examples.evaluation.tokenizer.TextTokenizer``.
 ``--vocab_size`` is an upper bound: a small text yields fewer tokens. A tokenizer trained here
 does not match a published model's vocabulary (the text it generates is not meaningful): it
 makes the tools runnable end to end with nothing downloaded.
@@ -109,9 +109,9 @@ def main(argv):
     if not output.parent.is_dir():
         raise cli.UsageError(f"--output: folder {output.parent} does not exist")
     path = train_tokenizer(read_lines(FLAGS.text), output, FLAGS.vocab_size)
-    from examples.generation.tokenizer import load_tokenizer
+    from examples.evaluation.tokenizer import TextTokenizer
 
-    tokenizer = load_tokenizer(path)
+    tokenizer = TextTokenizer(path)
     print(f"wrote {path} ({tokenizer.kind}, {tokenizer.vocab_size} tokens, bos {tokenizer.bos_id}, "
           f"eos {tokenizer.stop_ids})")
     return 0

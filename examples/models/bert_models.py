@@ -68,8 +68,4 @@ def load_hf_folder(folder: Path, seq_len: int = DEFAULT_SEQ_LEN):
     return ClassifierLogits(model).eval(), text_inputs(model.config.vocab_size, seq_len)
 
 
-def is_hf_folder(path: Path) -> bool:
-    return path.is_dir() and (path / "config.json").is_file() and any(path.glob("*.safetensors"))
-
-
 bert_tiny = bert_classifier(BERT_TINY)

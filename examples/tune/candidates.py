@@ -1,6 +1,7 @@
-"""The programs tune tries: XNNPACK fp32, every applicable int8 recipe, partitioner options,
-and (where installed) OpenVINO programs. Each candidate knows how to build itself through the
-one model -> program pipeline (:mod:`examples.benchmark.programs`)."""
+"""The programs tune tries: XNNPACK fp32, every applicable int8 recipe, and (where installed)
+OpenVINO programs (f32, each reduced precision the CPU computes in, int8 with the rest in each).
+Each candidate knows how to build itself through the one model -> program pipeline
+(:mod:`examples.benchmark.programs`)."""
 
 from __future__ import annotations
 
