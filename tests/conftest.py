@@ -68,7 +68,8 @@ class ProgramCache:
             delegate = variant != "portable"
             recipe = get_recipe(resolve_model(model_name).quant_recipe) if variant == "q8" else None
             result = export_program(model, inputs, delegate=delegate, recipe=recipe)
-            path = self.directory / pte_filename(model_name, delegate=delegate, quantize=recipe is not None)
+            path = self.directory / pte_filename(model_name, "xnnpack" if delegate else "portable",
+                                                 "q8" if recipe is not None else "fp32")
             save_program(result, path, model=model_name)
             self._exported[key] = ExportedProgram(path, result, model, inputs)
         return self._exported[key]

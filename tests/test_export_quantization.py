@@ -137,13 +137,23 @@ def test_calibration_random_default():
     torch.testing.assert_close(calib.batches[3][1], again.batches[3][1])
 
 
-def test_pte_filename_scheme():
+def test_program_file_names_users_already_get():
+    """One naming scheme (lowering.pte_filename) for every program; no file users had gets a new name."""
     from examples.export.lowering import pte_filename
+    from examples.export.openvino_lowering import file_precision
+    from examples.generation.llama_export import LlamaExportOptions, program_filename
 
-    assert pte_filename("mv2", delegate=True, quantize=False) == "mv2_xnnpack_fp32.pte"
-    assert pte_filename("mv2", delegate=True, quantize=True) == "mv2_xnnpack_q8.pte"
-    assert pte_filename("mv2", delegate=False, quantize=False) == "mv2.pte"
-    assert pte_filename("mv2", delegate=False, quantize=True) == "mv2_portable_q8.pte"
+    assert pte_filename("mv2", "xnnpack", "fp32") == "mv2_xnnpack_fp32.pte"
+    assert pte_filename("mv2", "xnnpack", "q8") == "mv2_xnnpack_q8.pte"
+    assert pte_filename("mv2", "portable", "fp32") == "mv2.pte"
+    assert pte_filename("mv2", "portable", "q8") == "mv2_portable_q8.pte"
+    openvino = {(q, p): pte_filename("mv2", "openvino", file_precision(quantize=q, precision=p))
+                for q in (False, True) for p in ("f32", "bf16", "f16")}
+    assert openvino == {(False, "f32"): "mv2_openvino_fp32.pte", (False, "bf16"): "mv2_openvino_bf16.pte",
+                        (False, "f16"): "mv2_openvino_f16.pte", (True, "f32"): "mv2_openvino_int8.pte",
+                        (True, "bf16"): "mv2_openvino_int8.pte", (True, "f16"): "mv2_openvino_int8.pte"}
+    assert program_filename("stories15m", LlamaExportOptions()) == "stories15m_xnnpack_fp32.pte"
+    assert program_filename("stories15m", LlamaExportOptions(quantize=True)) == "stories15m_xnnpack_8da4w.pte"
 
 
 class _MaskedByPositions(torch.nn.Module):

@@ -166,12 +166,12 @@ class TinyPrograms(dict):
 
     def __missing__(self, mode: str) -> Path:
         from examples.generation.model_export import export_language_model
-        from examples.generation.llama_export import LlamaExportOptions, pte_filename
+        from examples.generation.llama_export import LlamaExportOptions, program_filename
 
         options = LlamaExportOptions(quantize=mode == "8da4w", max_seq_len=MAX_SEQ_LEN)
         assert options.mode == mode, mode
         self[mode] = export_language_model(TINY_MODEL, options, "random",
-                                           self.folder / pte_filename("tiny", options), seed=0)
+                                           self.folder / program_filename("tiny", options), seed=0)
         return self[mode]
 
 

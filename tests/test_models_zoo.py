@@ -45,7 +45,7 @@ def test_big_model_fp32_matches_eager(tmp_path, name):
         warnings.simplefilter("ignore")
         loaded = load_model(MODELS[name], "random")
     path = save_program(export_program(loaded.model, loaded.example_inputs),
-                        tmp_path / pte_filename(name, delegate=True, quantize=False))
+                        tmp_path / pte_filename(name, "xnnpack", "fp32"))
     (out,) = run_pte(path, loaded.example_inputs)
     assert_close_to_eager(out, _eager(loaded.model, loaded.example_inputs))
     del loaded, out

@@ -57,7 +57,8 @@ def runner_path() -> Path:
 @pytest.fixture(scope="session")
 def ov_programs(tmp_path_factory, toy_model) -> dict[str, Path]:
     """The toy exported once as OpenVINO fp32 and int8 programs (with their cards)."""
-    from examples.export.openvino_lowering import export_openvino_program, pte_filename, save_openvino_program
+    from examples.export.lowering import pte_filename
+    from examples.export.openvino_lowering import export_openvino_program, file_precision, save_openvino_program
 
     folder = tmp_path_factory.mktemp("openvino_programs")
     calibration = [toy_inputs(seed) for seed in range(4)]
@@ -65,7 +66,7 @@ def ov_programs(tmp_path_factory, toy_model) -> dict[str, Path]:
     for quantize in (False, True):
         result, card = export_openvino_program(toy_model, toy_inputs(), quantize=quantize, calibration=calibration)
         paths["int8" if quantize else "fp32"] = save_openvino_program(
-            result, card, folder / pte_filename("toy", quantize=quantize))
+            result, card, folder / pte_filename("toy", "openvino", file_precision(quantize=quantize)))
     return paths
 
 

@@ -53,12 +53,15 @@ def main(argv):
     if FLAGS.etrecord:
         cli.warning_line("--etrecord is not supported for OpenVINO programs; ignored")
     check_installed(FLAGS.quantize)
-    from examples.export.openvino_lowering import check_precision, pte_filename
+    from examples.export.lowering import pte_filename
+    from examples.export.openvino_lowering import check_precision, file_precision
+
     try:
         check_precision(FLAGS.precision)
     except ValueError as error:
         raise cli.UsageError(f"--precision {FLAGS.precision}: {error}") from None
-    target = output_dir / pte_filename(spec.name, quantize=FLAGS.quantize, precision=FLAGS.precision)
+    target = output_dir / pte_filename(spec.name, "openvino", file_precision(quantize=FLAGS.quantize,
+                                                                           precision=FLAGS.precision))
     export_cli.check_overwrite(target, FLAGS.model_name)
 
     from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party

@@ -63,7 +63,7 @@ def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gg
 
     from examples.generation.model_export import export_language_model
     from examples.generation.gguf_export import GGUF_TYPES, write_gguf
-    from examples.generation.llama_export import LlamaExportOptions, pte_filename
+    from examples.generation.llama_export import LlamaExportOptions, program_filename as pte_filename
     from examples.models.llama_zoo import prepare_weights
 
     folder.mkdir(parents=True, exist_ok=True)

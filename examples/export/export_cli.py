@@ -211,7 +211,8 @@ def check_request(request: ExportRequest):
         raise cli.UsageError(f"--fail_on_fragmentation must be at least 0, got {request.max_subgraphs}")
     if not request.quantize and request.calibration_data:
         cli.warning_line("--calibration_data is only used with --quantize; ignored")
-    target = output_dir / pte_filename(spec.name, delegate=request.delegate, quantize=request.quantize)
+    target = output_dir / pte_filename(spec.name, "xnnpack" if request.delegate else "portable",
+                                       "q8" if request.quantize else "fp32")
     check_overwrite(target, request.model_name)
     return spec, recipe, choose_later, target
 

@@ -40,13 +40,13 @@ class ExportResult:
         return get_delegation_info(self.graph_module)
 
 
-def pte_filename(model_name: str, *, delegate: bool, quantize: bool) -> str:
-    """The classic naming scheme: ``mv2_xnnpack_fp32.pte``, ``mv2_xnnpack_q8.pte``; ``mv2.pte`` for portable."""
-    precision = "q8" if quantize else "fp32"
-    if delegate:
-        return f"{model_name}_xnnpack_{precision}.pte"
-    return f"{model_name}.pte" if not quantize else f"{model_name}_portable_q8.pte"
-
+def pte_filename(model_name: str, backend: str, precision: str, *variant: str) -> str:
+    """Every program's file name: ``<model>_<backend>_<precision>[_<variant>...].pte``
+    (``mv2_xnnpack_q8.pte``, ``mv2_openvino_bf16.pte``, ``stories15m_xnnpack_8da4w_g128.pte``);
+    a portable fp32 program is plain ``<model>.pte``."""
+    if backend == "portable" and precision == "fp32" and not variant:
+        return f"{model_name}.pte"
+    return "_".join((model_name, backend, precision) + variant) + ".pte"
 
 def backend_config():
     """How every program of the toolkit is serialized. Graph inputs are not memory-planned: the

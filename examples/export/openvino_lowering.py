@@ -34,10 +34,10 @@ _CAPABILITY = {"bf16": "BF16", "f16": "FP16"}
 _CPU_FLAGS = {"f16": ("amx_fp16",)}
 
 
-def pte_filename(model_name: str, *, quantize: bool, precision: str = "f32") -> str:
-    """``{model}_openvino_{fp32|bf16|f16|int8}.pte`` (int8 programs: ``int8`` whatever the rest runs in)."""
-    kind = "int8" if quantize else ("fp32" if precision == "f32" else precision)
-    return f"{model_name}_openvino_{kind}.pte"
+def file_precision(*, quantize: bool, precision: str = "f32") -> str:
+    """The precision in an OpenVINO program's file name (:func:`examples.export.lowering.pte_filename`):
+    ``fp32``, ``bf16``, ``f16``, or ``int8`` (int8 programs, whatever the rest runs in)."""
+    return "int8" if quantize else ("fp32" if precision == "f32" else precision)
 
 
 def default_precision(device: str = DEVICE) -> str:

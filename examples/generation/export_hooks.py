@@ -36,7 +36,8 @@ def is_llm(name: str | None) -> bool:
 
 def export_from_flags(flag_values) -> Path:
     """Export the language model the flags name; prints progress and what was written."""
-    from examples.generation.llama_export import DEFAULT_MAX_SEQ_LEN, LlamaExportOptions, check_options, pte_filename
+    from examples.generation.llama_export import (DEFAULT_MAX_SEQ_LEN, LlamaExportOptions, check_options,
+                                                  program_filename)
     from examples.models.llama_zoo import LLM_MODELS
 
     if not flag_values.delegate:
@@ -48,7 +49,7 @@ def export_from_flags(flag_values) -> Path:
     options = LlamaExportOptions(quantize=flag_values.quantize, group_size=flag_values.group_size,
                                  max_seq_len=flag_values.max_seq_len or DEFAULT_MAX_SEQ_LEN)
     check_options(model, options)
-    output = cli.writable_dir(flag_values.output_dir) / pte_filename(model.name, options)
+    output = cli.writable_dir(flag_values.output_dir) / program_filename(model.name, options)
     from examples.generation.model_export import export_language_model
 
     return export_language_model(model, options, flag_values.weights, output, flag_values.weights_seed,

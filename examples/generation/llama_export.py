@@ -38,8 +38,11 @@ class LlamaExportOptions:
         return "8da4w" if self.quantize else "fp32"
 
 
-def pte_filename(name: str, options: LlamaExportOptions) -> str:
-    return f"{name}_xnnpack_{options.mode}.pte"
+def program_filename(name: str, options: LlamaExportOptions) -> str:
+    """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.lowering.pte_filename`)."""
+    from examples.export.lowering import pte_filename
+
+    return pte_filename(name, "xnnpack", options.mode)
 
 
 def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
