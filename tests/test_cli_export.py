@@ -12,7 +12,7 @@ import torch
 from tests.export_helpers import assert_close_to_eager, run_pte
 
 XNNPACK = "examples.backend.xnnpack_examples"
-PORTABLE = "examples.export.export_example"
+PORTABLE = "examples.backend.export_example"
 
 
 @pytest.fixture(scope="module")

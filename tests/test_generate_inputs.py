@@ -1,5 +1,5 @@
 """The generators given the wrong program (one that is not a language model, a truncated copy)
-and a tokenizer made offline from local text (``examples.generation.train_tokenizer``)."""
+and a tokenizer made offline from local text (``examples.backend.train_tokenizer``)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def tokenizer(tmp_path_factory, repo_root, python_env):
     """A SentencePiece tokenizer made by the command, from a local text file."""
     folder = tmp_path_factory.mktemp("tokenizer")
     (folder / "story.txt").write_text(STORY)
-    proc = run("examples.generation.train_tokenizer", "--text", folder / "story.txt", "--output",
+    proc = run("examples.backend.train_tokenizer", "--text", folder / "story.txt", "--output",
                folder / "tokenizer.model", "--vocab_size", 200, cwd=repo_root, env=python_env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"wrote {folder / 'tokenizer.model'} (sentencepiece, ")
@@ -47,7 +47,7 @@ def test_train_tokenizer_from_local_text(tokenizer, name, tmp_path, repo_root, p
     if name.endswith(".json"):
         (tmp_path / "a.txt").write_text(STORY[:300])
         (tmp_path / "b.txt").write_text(STORY[300:])
-        proc = run("examples.generation.train_tokenizer", f"--text={tmp_path / 'a.txt'},{tmp_path / 'b.txt'}",
+        proc = run("examples.backend.train_tokenizer", f"--text={tmp_path / 'a.txt'},{tmp_path / 'b.txt'}",
                    "--output", tmp_path / name, cwd=repo_root, env=python_env)
         assert proc.returncode == 0 and "(huggingface, " in proc.stdout, proc.stderr
         path = tmp_path / name
@@ -68,7 +68,7 @@ def test_train_tokenizer_from_local_text(tokenizer, name, tmp_path, repo_root, p
     (("--text", "README.md", "--output", "no/such/folder/tokenizer.model"), "does not exist"),
 ])
 def test_train_tokenizer_bad_input(args, fragment, repo_root, python_env):
-    assert fragment in error_line(run("examples.generation.train_tokenizer", *args, cwd=repo_root,
+    assert fragment in error_line(run("examples.backend.train_tokenizer", *args, cwd=repo_root,
                                       env=python_env), 2)
 
 
@@ -101,7 +101,7 @@ def test_truncated_program_is_explained_as_the_native_runner_does(programs, toke
     truncated.write_bytes(data[:len(data) - 200])  # the delegate's segment cut short
     segments = "its header puts "
     generate = ("examples.backend.generate", "--tokenizer", tokenizer, "--prompt", "Once")
-    standin = ("examples.generation.token_runner", "--prompt_tokens", "1")
+    standin = ("examples.backend.token_runner", "--prompt_tokens", "1")
     for command in (generate, standin):
         line = error_line(run(command[0], "--model_path", truncated, *command[1:], cwd=repo_root, env=python_env), 1)
         assert line.startswith(f"error: {truncated} is not a valid ExecuTorch program: {segments}"), line

@@ -140,7 +140,7 @@ def test_unreadable_tokenizer_is_one_error(tmp_path):
     (("--model_path", "README.md", "--prompt_tokens", "1"), 1, "README.md is not a valid ExecuTorch program"),
 ])
 def test_token_runner_bad_input(args, code, fragment):
-    assert_one_error_line(run_cli("examples.generation.token_runner", *args), code, fragment)
+    assert_one_error_line(run_cli("examples.backend.token_runner", *args), code, fragment)
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -286,10 +286,10 @@ def test_sampling_is_seeded_and_errors_are_one_line(tiny_programs):
     decoder = ProgramDecoder(tiny_programs["fp32"], 1)
     runs = [generate(decoder, [1, 2, 3], 12, Sampler(1.0, 0.95, seed)).tokens for seed in (1, 1, 2)]
     assert runs[0] == runs[1] and runs[0] != runs[2]
-    too_long = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
+    too_long = run_cli("examples.backend.token_runner", "--model_path", str(tiny_programs["fp32"]),
                        "--prompt_tokens", "1", "--max_new_tokens", str(MAX_SEQ_LEN))
     assert_one_error_line(too_long, 2, "exceeds the program's KV cache")
-    bad_token = run_cli("examples.generation.token_runner", "--model_path", str(tiny_programs["fp32"]),
+    bad_token = run_cli("examples.backend.token_runner", "--model_path", str(tiny_programs["fp32"]),
                         "--prompt_tokens", "1,512")
     assert_one_error_line(bad_token, 2, "outside the vocabulary")
 
@@ -422,7 +422,7 @@ def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_
     assert (card["model"], card["backend"], card["precision"]) == ("tiny", "xnnpack", "fp32")
     assert [i["dtype"] for i in card["methods"]["forward"]["inputs"]] == ["int64", "int64"]
     out = tmp_path / "profile.json"
-    done = subprocess.run([sys.executable, "-m", "examples.generation.step_profile", "--model_path",
+    done = subprocess.run([sys.executable, "-m", "examples.backend.step_profile", "--model_path",
                            str(tiny_programs["fp32"]), "--prompt_len", "8", "--decode_steps", "3", "--json", str(out)],
                           capture_output=True, text=True, env=python_env, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -433,7 +433,7 @@ def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_
         assert "llama::custom_sdpa.out" in ops and any("GEMM" in name for name in ops), sorted(ops)
         assert 0 < sum(ops.values()) <= profile[step]["execute_ms"] * 1.01
     assert profile["prompt_len"] == 8 and profile["decode_steps"] == 3
-    bad = subprocess.run([sys.executable, "-m", "examples.generation.step_profile", "--model_path", "nope.pte"],
+    bad = subprocess.run([sys.executable, "-m", "examples.backend.step_profile", "--model_path", "nope.pte"],
                          capture_output=True, text=True, env=python_env, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: model file not found: nope.pte"
 

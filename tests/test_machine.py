@@ -89,6 +89,6 @@ def test_cpu_caps_reads_flags_through_machine():
     assert (caps.model, caps.int8_level, caps.int8_dot_product) == ("AMD EPYC", "avx2", False)
     assert cpu_caps.detect({"flags": []}).int8_level == "unknown"
     assert cpu_caps.detect().flags == tuple(f for f in cpu_caps.REPORTED_FLAGS if f in machine.cpu_flags())
-    done = subprocess.run([sys.executable, "-m", "examples.quantization.cpu_caps"], cwd=REPO_ROOT,
+    done = subprocess.run([sys.executable, "-m", "examples.backend.cpu_caps"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("CPU: ") and "int8 instructions" in done.stdout

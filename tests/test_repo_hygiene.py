@@ -82,3 +82,18 @@ def test_readme_commands_name_real_modules_and_binaries(repo_root):
     cmake = (repo_root / "CMakeLists.txt").read_text()
     for binary in set(re.findall(r"cmake-out(?:-prof)?/(\w+)", readme)):
         assert f"add_executable({binary}" in cmake, binary
+
+
+# Modules the docs may name with `python -m` that are not user commands, with the reason.
+INTERNAL_MODULES = {"examples.benchmark.peer_worker": "the benchmark's worker process for a peer engine"}
+
+
+def test_every_documented_command_lives_in_examples_backend(repo_root):
+    """One home for commands: what README and docs tell a user to run is examples/backend/<name>."""
+    import re
+
+    texts = [repo_root / "README.md", repo_root / "CONTRIBUTING.md", *sorted((repo_root / "docs").glob("*.md"))]
+    named = {m for path in texts for m in re.findall(r"python3? -m (examples\.[\w.]+)", path.read_text())}
+    assert len(named) >= 8
+    elsewhere = sorted(m for m in named if not m.startswith("examples.backend.") and m not in INTERNAL_MODULES)
+    assert elsewhere == []

@@ -10,6 +10,12 @@ CLIS = [
     "publish",
     "tune",
     "generate",
+    "export_example",
+    "train_tokenizer",
+    "token_runner",
+    "step_profile",
+    "generation_bench",
+    "cpu_caps",
 ]
 
 def define_common_targets():

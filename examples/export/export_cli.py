@@ -1,6 +1,6 @@
 """What the export CLIs share: their common flags and the export-and-report driver.
 
-``examples.backend.xnnpack_examples`` (XNNPACK fp32/q8) and ``examples.export.export_example``
+``examples.backend.xnnpack_examples`` (XNNPACK fp32/q8) and ``examples.backend.export_example``
 (portable) both call :func:`run_export`; it checks the user's input before doing anything
 slow, prints progress lines, the delegation summary (the lowered graph too with --print_graph or
 --verbose) and what was written. A user model's file carries its module and function

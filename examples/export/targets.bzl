@@ -13,10 +13,3 @@ def define_common_targets():
         visibility = ["PUBLIC"],
     )
 
-    # buck2 run examples/export:export_example -- --model_name mv2   (portable, no delegate)
-    native.python_binary(
-        name = "export_example",
-        main_module = "examples.export.export_example",
-        deps = [":export"],
-        visibility = ["PUBLIC"],
-    )

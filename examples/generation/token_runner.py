@@ -1,6 +1,6 @@
 """Run an exported Llama program on token ids: prefill, then decode with the KV cache.
 
-    python -m examples.generation.token_runner --model_path stories15m_xnnpack_fp32.pte \\
+    python -m examples.backend.token_runner --model_path stories15m_xnnpack_fp32.pte \\
         --prompt_tokens 1,15,27 --max_new_tokens 32 [--temperature 0.8 --top_p 0.9 --seed 1] \\
         [--num_threads 2] [--json]
 

@@ -1,7 +1,5 @@
-"""Make a tokenizer from local text, offline: for trying ``generate`` without downloading one.
-
-    python -m examples.generation.train_tokenizer --text my_corpus.txt --output tokenizer.model
-    python -m examples.generation.train_tokenizer --text a.txt,b.txt --output tokenizer.json --vocab_size 1000
+"""Make a tokenizer from local text, offline: for trying ``generate`` without downloading one
+(the command: ``python -m examples.backend.train_tokenizer``).
 
 ``tokenizer.model``: a SentencePiece BPE model laid out as llama2.c's (``<unk>`` 0, ``<s>`` 1,
 ``</s>`` 2); ``tokenizer.json``: a Hugging Face byte-level BPE tokenizer with the same special
@@ -16,8 +14,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Sequence
-
-from absl import flags
 
 from examples.common import cli
 from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
@@ -85,38 +81,3 @@ def read_lines(paths: Sequence[str]) -> list[str]:
         except OSError as error:
             raise cli.UsageError(f"--text: cannot read {path}: {error.strerror or error}") from None
     return lines
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-    """The command's flags: defined only when it runs, so that importing the training functions
-    (tests, other tools) adds no global flags."""
-    flags.DEFINE_list("text", None, "Text file(s) to train on (UTF-8; comma-separated).")
-    flags.DEFINE_string("output", "tokenizer.model",
-                        "Where to write: a .model (SentencePiece) or .json (Hugging Face).")
-    flags.DEFINE_integer("vocab_size", 512, "Most tokens the tokenizer may have (a small text gives fewer).")
-    cli.register_usage_errors(__name__, "TokenizerTrainingError")
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.text:
-        raise cli.UsageError("--text is required (one or more text files, comma-separated)")
-    output = Path(FLAGS.output).expanduser()
-    if not output.parent.is_dir():
-        raise cli.UsageError(f"--output: folder {output.parent} does not exist")
-    path = train_tokenizer(read_lines(FLAGS.text), output, FLAGS.vocab_size)
-    from examples.evaluation.tokenizer import TextTokenizer
-
-    tokenizer = TextTokenizer(path)
-    print(f"wrote {path} ({tokenizer.kind}, {tokenizer.vocab_size} tokens, bos {tokenizer.bos_id}, "
-          f"eos {tokenizer.stop_ids})")
-    return 0
-
-
-if __name__ == "__main__":
-    define_flags()
-    cli.run(main)

@@ -85,7 +85,3 @@ def detect(cpu: dict | None = None) -> CpuCaps:
     (read from this machine when omitted)."""
     cpu = machine.cpu_facts() if cpu is None else cpu
     return verdict(cpu.get("brand") or "unknown", cpu.get("flags") or ())
-
-
-if __name__ == "__main__":  # python -m examples.quantization.cpu_caps
-    print(detect().describe())

@@ -1,7 +1,7 @@
 """Export a model to a portable (non-delegated, fp32) ExecuTorch program: ``<model>.pte``.
 
-    python3 -m examples.export.export_example --model_name mv2      # writes mv2.pte
-    python3 -m examples.export.export_example --list_models
+    python3 -m examples.backend.export_example --model_name mv2      # writes mv2.pte
+    python3 -m examples.backend.export_example --list_models
 """
 
 from __future__ import annotations
