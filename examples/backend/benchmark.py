@@ -18,6 +18,7 @@ from pathlib import Path
 
 from absl import flags
 
+from examples.backend import startup
 from examples.benchmark.backends import BACKENDS, OPT_IN
 from examples.common import cli
 from examples.common.stats import MIN_VERDICT_ROUNDS
@@ -87,19 +88,11 @@ def settings_from_flags():
     if FLAGS.tuned and "tuned" not in backends:
         backends.append("tuned")
     threads = cli.positive_int_list(FLAGS.threads, "threads")
-    for flag in ("num_iters", "portable_iters", "rounds"):
-        if FLAGS[flag].value < 1:
-            raise cli.UsageError(f"--{flag} must be at least 1, got {FLAGS[flag].value}")
-    for flag in ("warmup_iters", "portable_warmup_iters"):
-        if FLAGS[flag].value < 0:
-            raise cli.UsageError(f"--{flag} must be at least 0, got {FLAGS[flag].value}")
-    if FLAGS.calibration_data and not Path(FLAGS.calibration_data).exists():
-        raise cli.UsageError(f"calibration data not found: {FLAGS.calibration_data}")
-    if FLAGS.num_calibration_samples is not None and FLAGS.num_calibration_samples < 1:
-        raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {FLAGS.num_calibration_samples}")
+    startup.check_at_least(FLAGS, 1, "num_iters", "portable_iters", "rounds")
+    startup.check_at_least(FLAGS, 0, "warmup_iters", "portable_warmup_iters")
+    startup.check_calibration(FLAGS.calibration_data, FLAGS.num_calibration_samples)
     check_quant_recipe(FLAGS.quant_recipe)
-    output_dir = cli.writable_dir(FLAGS.output_dir)
-    cache_dir = cli.writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
+    output_dir, cache_dir = startup.output_and_cache(FLAGS.output_dir, FLAGS.cache_dir)
     runner_path = None
     if any(BACKENDS[b].kind == "executorch" for b in backends):
         runner_path = runner.find_runner(FLAGS.runner)  # missing: one line with the build command
@@ -138,21 +131,14 @@ def rerender(path: Path) -> int:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.list_models:
-        from examples.models.zoo import describe_zoo
-
-        print(describe_zoo())
+    if startup.listed_models(argv, FLAGS.list_models):
         return 0
     if FLAGS.report_from:
         return rerender(Path(FLAGS.report_from))
     settings, output_dir = settings_from_flags()
     eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow part
 
-    from examples.common.quiet import import_quietly
-
-    import_quietly(FLAGS.verbose)
+    startup.quiet_imports(FLAGS.verbose)
     from examples.benchmark.harness import run_benchmark
     from examples.benchmark.report import render_markdown, write_reports
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from absl import flags
 
+from examples.backend import startup
 from examples.common import cli
 from examples.common.metrics import DEFAULT_MIN_SQNR_DB
 
@@ -63,20 +64,15 @@ def settings_from_flags():
     unknown = [d for d in delegates if d not in DELEGATES]
     if unknown or not delegates:
         raise cli.UsageError(f"--delegates: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(DELEGATES)}")
-    for flag in ("num_iters", "rounds"):
-        if FLAGS[flag].value < 1:
-            raise cli.UsageError(f"--{flag} must be at least 1, got {FLAGS[flag].value}")
-    if FLAGS.warmup_iters < 0:
-        raise cli.UsageError(f"--warmup_iters must be at least 0, got {FLAGS.warmup_iters}")
+    startup.check_at_least(FLAGS, 1, "num_iters", "rounds")
+    startup.check_at_least(FLAGS, 0, "warmup_iters")
     if FLAGS.max_top1_drop < 0:
         raise cli.UsageError(f"--max_top1_drop must be >= 0 points, got {FLAGS.max_top1_drop}")
-    if FLAGS.calibration_data and not Path(FLAGS.calibration_data).exists():
-        raise cli.UsageError(f"calibration data not found: {FLAGS.calibration_data}")
+    startup.check_calibration(FLAGS.calibration_data, FLAGS.num_calibration_samples)
     from examples.evaluation import cli_hooks
 
     cli_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)
-    output_dir = cli.writable_dir(FLAGS.output_dir)
-    cache_dir = cli.writable_dir(FLAGS.cache_dir or str(output_dir / "programs"))
+    output_dir, cache_dir = startup.output_and_cache(FLAGS.output_dir, FLAGS.cache_dir)
     return TuneSettings(
         model=FLAGS.model_name, threads=cli.positive_int_list(FLAGS.threads, "threads"), output_dir=output_dir,
         runner_path=client.find_runner(FLAGS.runner), cache_dir=cache_dir, weights=FLAGS.weights,
@@ -88,18 +84,10 @@ def settings_from_flags():
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.list_models:
-        from examples.models.zoo import describe_zoo
-
-        print(describe_zoo())
+    if startup.listed_models(argv, FLAGS.list_models):
         return 0
     settings, delegates = settings_from_flags()
-
-    from examples.common.quiet import import_quietly
-
-    import_quietly(FLAGS.verbose)
+    startup.quiet_imports(FLAGS.verbose)
     from examples.benchmark.programs import load_model_context
     from examples.tune.candidates import candidates_for
     from examples.tune.report import render_markdown, write_outputs
