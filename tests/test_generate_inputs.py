@@ -18,9 +18,9 @@ def run(module: str, *args, cwd, env, timeout: int = 300) -> subprocess.Complete
 
 
 def error_line(proc: subprocess.CompletedProcess, code: int) -> str:
-    """The one ``error:`` line a failed command printed (and nothing else)."""
+    """The one ``error:`` line a failed command printed (after any ``warning:`` lines; nothing else)."""
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("warning: ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert proc.stdout == ""
     return lines[0]

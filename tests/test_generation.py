@@ -29,7 +29,7 @@ def run_cli(module: str, *args: str, timeout: int = 600) -> subprocess.Completed
 
 def assert_one_error_line(proc: subprocess.CompletedProcess, code: int, fragment: str) -> None:
     assert proc.returncode == code, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("warning: ")]
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
 

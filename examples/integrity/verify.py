@@ -1,7 +1,7 @@
 """Is this program the one its card describes? The check every path runs before a program runs.
 
 Modes (the runner's ``--verify_program``): ``auto`` verifies when a card is present (a program
-without one runs, untrusted), ``require`` refuses a program without a valid card, ``off`` skips
+without one runs, untrusted, after one ``warning:`` line on stderr), ``require`` refuses a program without a valid card, ``off`` skips
 the check. A failed check is :class:`ProgramVerificationFailed`: one line, exit code 5
 (:data:`EXIT_VERIFICATION_FAILED`, the runner's code for the same failure), before any kernel runs.
 
@@ -15,6 +15,7 @@ loads, and also compares the card's method inputs/outputs and CPU class with the
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from examples.integrity.card import CardError, card_path, digest_bytes, file_dig
 
 MODES = ("auto", "require", "off")
 EXIT_VERIFICATION_FAILED = 5
+_warned: set[Path] = set()  # programs already named in an `auto` warning by this process
 
 
 class ProgramVerificationFailed(cli.CliError):
@@ -81,6 +83,7 @@ def _verify(program: Path, mode: str, data: bytes | None) -> tuple[Verification,
         if mode == "require":
             raise ProgramVerificationFailed(f"{program} has no program card ({card_path(program).name}) "
                                             "and --verify_program=require")
+        _warn_unchecked(program)
         return Verification(program, False, mode), data
     expected = card["program"]
     try:
@@ -99,6 +102,17 @@ def _verify(program: Path, mode: str, data: bytes | None) -> tuple[Verification,
                                         f"!= {expected['digest']['hex'][:16]}... (modified or damaged copy)")
     _check_compiled_for_this_cpu(card, program)
     return Verification(program, True, mode, card), data
+
+
+def _warn_unchecked(program: Path) -> None:
+    """``auto`` without a card: one `warning:` line, as the native runner prints, once per
+    program and process (a path that checks a file and then reads it says it once)."""
+    key = program.resolve()
+    if key in _warned:
+        return
+    _warned.add(key)
+    print(f"warning: {program} has no program card ({card_path(program).name}): running it unchecked; "
+          "--verify_program=require refuses such programs", file=sys.stderr, flush=True)
 
 
 def _check_compiled_for_this_cpu(card: dict, program: Path) -> None:
