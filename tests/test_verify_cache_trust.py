@@ -111,3 +111,64 @@ def test_an_in_place_rewrite_with_its_mtime_put_back_is_hashed(cached_setup, tmp
     os.utime(copy, ns=(old.st_atime_ns, old.st_mtime_ns))
     done, report = _run(runner, copy, cache)
     assert done.returncode == 0 and not report["verify_cached"], done.stderr
+
+
+def _assert_never_cached(runner, program, cache: Path):
+    for _ in range(2):  # a second run would be the cache hit
+        done, report = _run(runner, program, cache)
+        assert done.returncode == 0 and not report["verify_cached"], done.stderr
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_a_program_on_a_removable_drive_is_never_remembered(cached_setup, tmp_path, monkeypatch):
+    """The rule reads /sys/dev/block/<major>:<minor>/removable; a test cannot plug in a drive, so
+    it points the runner at a stand-in folder that says the program's own device is removable."""
+    runner, program, _ = cached_setup
+    device = program.stat().st_dev
+    flag = tmp_path / "sys" / f"{os.major(device)}:{os.minor(device)}" / "removable"
+    flag.parent.mkdir(parents=True)
+    monkeypatch.setenv("XNN_RUNNER_TEST_SYS_DEV_BLOCK", str(tmp_path / "sys"))
+    flag.write_text("1\n")
+    _assert_never_cached(runner, program, tmp_path / "cache")
+    flag.write_text("0\n")  # the same device, not removable: remembered
+    _warm(runner, program, tmp_path / "cache")
+
+
+@pytest.fixture
+def loop_mount(tmp_path):
+    """A fresh ext4 image mounted through a loop device (major 7); skips where that is not allowed
+    (it needs root and a kernel that lends loop devices to this container)."""
+    import subprocess
+
+    tools = [shutil.which(t) for t in ("losetup", "mkfs.ext4", "mount", "umount")]
+    if os.geteuid() != 0 or not all(tools):
+        pytest.skip("a loop mount needs root, losetup, mkfs.ext4 and mount")
+    image, mount = tmp_path / "drive.img", tmp_path / "mnt"
+    with open(image, "wb") as f:
+        f.truncate(16 << 20)
+    mount.mkdir()
+    attach = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True)
+    if attach.returncode != 0:
+        pytest.skip(f"cannot attach a loop device here: {attach.stderr.strip()}")
+    device = attach.stdout.strip()
+    try:
+        made = subprocess.run(["mkfs.ext4", "-q", device], capture_output=True, text=True)
+        mounted = made.returncode == 0 and subprocess.run(["mount", device, str(mount)], capture_output=True).returncode == 0
+        if not mounted:
+            pytest.skip(f"cannot make or mount a file system on {device} here")
+        try:
+            yield mount
+        finally:
+            subprocess.run(["umount", str(mount)], capture_output=True)
+    finally:
+        subprocess.run(["losetup", "-d", device], capture_output=True)
+
+
+def test_a_program_on_a_loop_device_is_never_remembered(cached_setup, loop_mount, tmp_path):
+    runner, source, _ = cached_setup
+    program = loop_mount / source.name
+    shutil.copyfile(source, program)
+    cards.write_card(program, cards.read_card(source))
+    assert os.major(program.stat().st_dev) == 7
+    time.sleep(2.1)  # older than the fresh-file rule: only the device keeps it out of the cache
+    _assert_never_cached(runner, program, tmp_path / "cache")

@@ -24,6 +24,11 @@ void wait_on_fifo(const char* fifo) {
 
 }  // namespace
 
+const char* sys_dev_block_for_tests() {
+  const char* folder = std::getenv("XNN_RUNNER_TEST_SYS_DEV_BLOCK");
+  return folder != nullptr && folder[0] != '\0' ? folder : "/sys/dev/block";
+}
+
 void pause_before_final_check_for_tests() { wait_on_fifo(std::getenv("XNN_RUNNER_TEST_PAUSE_LAST")); }
 
 void pause_after_check_for_tests() {

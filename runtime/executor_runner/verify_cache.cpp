@@ -18,6 +18,7 @@
 
 #include "exit_codes.h"
 #include "runner_io.h"
+#include "test_hooks.h"
 
 namespace xnn_runner {
 namespace {
@@ -32,7 +33,7 @@ std::string entry_name(const ProgramFile& file) {
 // Loop devices (major 7) and removable drives can show other contents under the same identity.
 bool cacheable_device(uint64_t device) {
   if (major(device) == 7) return false;
-  const std::string sys = "/sys/dev/block/" + std::to_string(major(device)) + ":" + std::to_string(minor(device));
+  const std::string sys = std::string(sys_dev_block_for_tests()) + "/" + std::to_string(major(device)) + ":" + std::to_string(minor(device));
   for (const std::string& flag : {sys + "/removable", sys + "/../removable"}) {
     std::ifstream f(flag);
     char c = '0';
