@@ -24,7 +24,8 @@ flags.DEFINE_integer("seed", 0, "Seed of the mutations (and of random inputs).")
 flags.DEFINE_string("out", "fuzz_report.json", "Report path (JSON); reproducers go to <out stem>.cases/.")
 flags.DEFINE_string("runner", None, "The native runner (default cmake-out/xnn_executor_runner).")
 flags.DEFINE_float("timeout_s", 20.0, "Time limit of one run; a run past it is a hang.", lower_bound=0.1)
-flags.DEFINE_integer("max_memory_mb", 4096, "Address-space limit of one run (0: none).", lower_bound=0)
+flags.DEFINE_integer("max_memory_mb", 4096, "Memory bound of one run (the runner's --max_memory_mb; 0: pass none, "
+                     "the runner's default bound applies).", lower_bound=0)
 flags.DEFINE_integer("workers", 2, "Runs in parallel.", lower_bound=1)
 flags.DEFINE_bool("verbose", False, "Show tracebacks of unexpected errors.")
 FLAGS = flags.FLAGS

@@ -156,6 +156,7 @@ def run_campaign(program: Path, inputs: list[Path], *, count: int, seed: int, se
     exit_codes = {mode: Counter() for mode in MODES}
     kinds = {mode: {} for mode in MODES}
     silent_caught_by_reference = 0
+    longest = {mode: 0.0 for mode in MODES}  # wall time of the slowest run of each mode
     cases = []
     done = 0
 
@@ -179,6 +180,7 @@ def run_campaign(program: Path, inputs: list[Path], *, count: int, seed: int, se
         for i, kind, blob, results in bounded_map(pool, one, mutations(data, count, seed), 2 * settings.workers):
             for mode, (ended, outputs, outcome) in results.items():
                 counts[mode][outcome] += 1
+                longest[mode] = max(longest[mode], ended.seconds)
                 kinds[mode].setdefault(kind, Counter())[outcome] += 1
                 if outcome in ("clean_error", "unclean_error"):
                     exit_codes[mode][str(ended.returncode)] += 1
@@ -206,6 +208,7 @@ def run_campaign(program: Path, inputs: list[Path], *, count: int, seed: int, se
         "inputs": [str(p) for p in inputs], "count": count, "seed": seed,
         "bounds": {"timeout_s": settings.timeout_s, "max_memory_mb": settings.max_memory_mb},
         "outcomes": layers,
+        "longest_run_s": {mode: round(longest[mode], 3) for mode in MODES},
         "clean_error_exit_codes": {mode: dict(exit_codes[mode]) for mode in MODES},
         "outcomes_by_mutation": {mode: {k: dict(v) for k, v in kinds[mode].items()} for mode in MODES},
         "reference": None if reference is None else {
@@ -221,6 +224,8 @@ def format_report(report: dict) -> str:
     rows = [[c] + [report["outcomes"][m][c] for m in MODES] for c in CLASSES]
     text = [f"{report['count']} mutations of {Path(report['program']).name} (seed {report['seed']})",
             tabulate(rows, headers=["outcome", "verification auto (card)", "verification off"], tablefmt="github")]
+    if "longest_run_s" in report:
+        text.append("longest run: " + ", ".join(f"{mode} {s:.2f} s" for mode, s in report["longest_run_s"].items()))
     if report["reference"] is not None:
         ref = report["reference"]
         text.append(f"reference IO: catches {ref['caught_by_reference']} of {ref['silent_without_card']} "

@@ -8,6 +8,8 @@ as a program run again unchanged is checked (the cache is filled once before tim
 Time to first result is measured two ways, both from fresh runner processes running the program
 once (``--num_iters=1 --warmup_iters=0``): *in the runner* (load, card check included, + method
 init + first execute, from its JSON) and *process* (start to exit, as a caller waits for it).
+A language model (its card lists ``get_max_seq_len``) runs in ``text_generation_runner`` (the
+one beside ``--runner``) up to its first token after a 3-token prompt (load + prefill).
 The overhead is the ratio of medians minus one, with a bootstrap 95 % interval; runs alternate
 (auto, cached, off, then reversed, ...) so drift on a shared machine hits every side. The result
 file names the machine and the date; the program must have a card, and a file written less than
@@ -41,12 +43,27 @@ def mode_flags(mode: str, cache_dir: Path) -> list[str]:
     return ["--verify_program=auto", f"--verify_cache={cache_dir if mode == 'cached' else 'off'}"]
 
 
+def is_language_model(program: Path) -> bool:
+    from examples.integrity.card import read_card
+
+    return "get_max_seq_len" in ((read_card(program) or {}).get("methods") or {})
+
+
+def first_result_command(runner: Path, program: Path) -> list:
+    """The runner asked for one result: one execute, or for a language model (run by
+    text_generation_runner, beside the runner) one token after a 3-token prompt."""
+    if is_language_model(program):
+        return [runner.parent / "text_generation_runner", f"--model_path={program}", "--prompt_tokens=1,15,27",
+                "--max_new_tokens=1"]
+    return [runner, f"--model_path={program}", "--num_iters=1", "--warmup_iters=0"]
+
+
 def one_run(runner: Path, program: Path, mode: str, threads: int, cache_dir: Path) -> dict:
     from examples.runner import client
 
     start = time.perf_counter()
-    done = client.run_raw(runner, f"--model_path={program}", "--num_iters=1", "--warmup_iters=0", "--json",
-                          f"--num_threads={threads}", *mode_flags(mode, cache_dir), timeout=120)
+    done = client.run_raw(*first_result_command(runner, program), "--json", f"--num_threads={threads}",
+                          *mode_flags(mode, cache_dir), timeout=120)
     process_ms = (time.perf_counter() - start) * 1e3
     if done.returncode != 0:
         raise client.failure(done.returncode, done.stderr)
@@ -55,8 +72,11 @@ def one_run(runner: Path, program: Path, mode: str, threads: int, cache_dir: Pat
         raise cli.UsageError(f"{program} has no card to verify against ({report.get('verification')})")
     if report.get("verify_cached", False) != (mode == "cached"):
         raise RuntimeError(f"{mode} run: the runner's verify cache was {'not ' * (mode == 'cached')}used")
-    return {"process_ms": process_ms, "verify_ms": report["verify_ms"],
-            "runner_ms": report["load_ms"] + report["method_init_ms"] + report["first_iter_ms"]}
+    if "time_to_first_token_ms" in report:  # text_generation_runner: load (methods included), then prefill
+        runner_ms = report["load_ms"] + report["time_to_first_token_ms"]
+    else:
+        runner_ms = report["load_ms"] + report["method_init_ms"] + report["first_iter_ms"]
+    return {"process_ms": process_ms, "verify_ms": report["verify_ms"], "runner_ms": runner_ms}
 
 
 def measure(runner: Path, program: Path, rounds: int, threads: int, cache_dir: Path) -> dict:
@@ -65,8 +85,8 @@ def measure(runner: Path, program: Path, rounds: int, threads: int, cache_dir: P
     age = time.time() - program.stat().st_ctime
     if age < 2.5:  # the runner never caches a file this fresh
         time.sleep(2.5 - age)
-    fill = client.run_raw(runner, f"--model_path={program}", "--num_iters=1", "--warmup_iters=0",
-                          *mode_flags("cached", cache_dir), timeout=120)  # hashes once, remembers
+    fill = client.run_raw(*first_result_command(runner, program), *mode_flags("cached", cache_dir),
+                          timeout=120)  # hashes once, remembers
     if fill.returncode != 0:
         raise client.failure(fill.returncode, fill.stderr)
     runs = {mode: [] for mode in MODES}
