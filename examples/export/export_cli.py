@@ -217,111 +217,142 @@ def check_request(request: ExportRequest):
     return spec, recipe, choose_later, target
 
 
+def _loaded_model(request: ExportRequest, spec, console: Console):
+    """The eager model and its weights' source line; checked by ``request.check_loaded``."""
+    from examples.models.weights import load_eager
+
+    console.line(f"loading {spec.name} (weights: {request.weights})...")
+    loaded = load_eager(spec, request.weights, request.verbose)
+    source = loaded.weights
+    if "user" in spec.tags and source == "random":
+        source = "as built by the factory"
+    console.line(f"  weights: {source}")
+    if request.check_loaded is not None:
+        request.check_loaded(loaded)
+    return loaded
+
+
+def _recipe_and_calibration(request: ExportRequest, spec, recipe, choose_later: bool, loaded, example_inputs,
+                            console: Console):
+    """The quantization recipe (chosen from the graph when the user's model names none) and the
+    calibration it needs (None: float, or activations quantized at run time)."""
+    from examples.quantization.calibration import load_calibration
+
+    if choose_later:
+        from examples.quantization.recipe_choice import choose_recipe
+
+        try:
+            choice = choose_recipe(loaded.model, example_inputs)
+        except Exception as error:  # noqa: BLE001 - torch.export of a user's model can raise anything
+            raise ExportFailed(f"choosing a quantization recipe for '{spec.name}' failed (pass --quant_recipe): "
+                               f"{type(error).__name__}: {cli.first_line(error)}") from None
+        recipe = choice.recipe
+        console.line(f"quantization recipe: {recipe.name}, chosen from the graph ({choice.reason}); "
+                     "--quant_recipe overrides it")
+    if recipe is None:
+        return None, None
+    if not recipe.needs_calibration:
+        if request.calibration_data:
+            console.line(f"recipe {recipe.name} quantizes activations at run time: calibration data not needed")
+        return recipe, None
+    calibration = load_calibration(spec, example_inputs, request.calibration_data,
+                                   request.num_calibration_samples, model=loaded.model)
+    if calibration.random:
+        console.line(f"no calibration data given: calibrating on {calibration.source} "
+                     "(pass --calibration_data for meaningful activation ranges)")
+    else:
+        console.line(f"calibrating on {calibration.source}")
+    return recipe, calibration
+
+
+def _lower(request: ExportRequest, spec, recipe, calibration, loaded, example_inputs, dynamic_shapes,
+           console: Console):
+    """``export_program`` with a progress line per stage; a failure is one line naming the stage."""
+    from examples.common.quiet import quiet_stdio
+    from examples.export.lowering import export_program
+
+    stage_text = {
+        "quantizing": f"quantizing with recipe {recipe.name if recipe else ''}...",
+        "exporting": "exporting (torch.export)...",
+        "lowering": "lowering to XNNPACK..." if request.delegate else "lowering to edge dialect (no delegate)...",
+        "serializing": "serializing the ExecuTorch program...",
+    }
+    current = {"stage": "exporting"}
+
+    def progress(stage: str) -> None:
+        current["stage"] = stage
+        console.line(stage_text.get(stage, f"{stage}..."))
+
+    try:
+        with quiet_stdio(request.verbose):
+            return export_program(
+                loaded.model, example_inputs, dynamic_shapes=dynamic_shapes,
+                delegate=request.delegate, recipe=recipe,
+                calibration=calibration.batches if calibration else None,
+                want_etrecord=bool(request.etrecord), progress=progress,
+            )
+    except (KeyboardInterrupt, SystemExit, cli.CliError):
+        raise
+    except Exception as error:  # noqa: BLE001 - any export failure is one line for the user
+        what = f"{current['stage']} '{spec.name}'"
+        if current["stage"] == "quantizing" and recipe is not None:
+            what += f" with recipe {recipe.name}"
+        raise ExportFailed(f"{what} failed: {type(error).__name__}: {cli.first_line(error)}") from None
+
+
+def _write_extras(request: ExportRequest, result, path: Path, loaded, example_inputs, console: Console) -> None:
+    """What the flags add beside the program: a bundle (--bundle), signatures (--sign_key), an
+    ETRecord (--etrecord); the report comes between the signatures and the ETRecord."""
+    from examples.export.report import human_size
+
+    bundled = None
+    if request.bundle:
+        from examples.integrity.bundle import write_bundle
+
+        bundled = write_bundle(path, loaded.model, [example_inputs])
+        console.line(f"wrote bundled program {bundled.resolve()} (reference IO from eager; card {bundled.name}.json)")
+    if request.sign_key:
+        from examples.integrity.signing import sign_program
+
+        for signed in [path] + ([bundled] if bundled else []):
+            console.line(f"signed {signed.name} and its card: {sign_program(signed, request.sign_key).resolve()}")
+    print_report(console, result, request.print_graph or request.verbose)
+    if request.etrecord:
+        from runtime.profiler.etrecord_link import link_path, write_etrecord
+
+        etrecord_path = write_etrecord(result.etrecord, request.etrecord, result.buffer, path, request.model_name,
+                                       example_inputs)
+        console.line(f"wrote ETRecord {etrecord_path.resolve()} ({human_size(etrecord_path.stat().st_size)}; "
+                     f"{link_path(etrecord_path).name} names its program, for profiler_results_cli)")
+
+
 def run_export(request: ExportRequest) -> Path:
     """Export one model as asked, print the report, return the written .pte path."""
-    from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
+    from examples.common.quiet import import_quietly, silence_third_party
 
     spec, recipe, choose_later, target = check_request(request)
     silence_third_party(request.verbose)
-    from examples.quantization.calibration import load_calibration
-
     console = Console()
     try:
-        console.line(f"loading {spec.name} (weights: {request.weights})...")
-        from examples.models.weights import load_eager
-
-        loaded = load_eager(spec, request.weights, request.verbose)
-        source = loaded.weights
-        if "user" in spec.tags and source == "random":
-            source = "as built by the factory"
-        console.line(f"  weights: {source}")
-        if request.check_loaded is not None:
-            request.check_loaded(loaded)
+        loaded = _loaded_model(request, spec, console)
         example_inputs, dynamic_shapes = sequence_inputs(loaded, request.max_seq_len, console)
-
-        if choose_later:
-            from examples.quantization.recipe_choice import choose_recipe
-
-            try:
-                choice = choose_recipe(loaded.model, example_inputs)
-            except Exception as error:  # noqa: BLE001 - torch.export of a user's model can raise anything
-                raise ExportFailed(f"choosing a quantization recipe for '{spec.name}' failed (pass --quant_recipe): "
-                                   f"{type(error).__name__}: {cli.first_line(error)}") from None
-            recipe = choice.recipe
-            console.line(f"quantization recipe: {recipe.name}, chosen from the graph ({choice.reason}); "
-                         "--quant_recipe overrides it")
-        calibration = None
-        if recipe is not None:
-            if recipe.needs_calibration:
-                calibration = load_calibration(spec, example_inputs, request.calibration_data,
-                                               request.num_calibration_samples, model=loaded.model)
-                if calibration.random:
-                    console.line(f"no calibration data given: calibrating on {calibration.source} "
-                                 "(pass --calibration_data for meaningful activation ranges)")
-                else:
-                    console.line(f"calibrating on {calibration.source}")
-            elif request.calibration_data:
-                console.line(f"recipe {recipe.name} quantizes activations at run time: calibration data not needed")
-
+        recipe, calibration = _recipe_and_calibration(request, spec, recipe, choose_later, loaded, example_inputs,
+                                                      console)
         # The heavy, chatty imports come after the user's input was checked, so bad input fails fast.
         import_quietly(request.verbose)
-        from examples.export.lowering import export_program, save_program
+        from examples.export.lowering import save_program
         from examples.export.report import human_size
 
         mode = ("XNNPACK " if request.delegate else "portable (no delegate) ") + ("q8" if recipe else "fp32")
         if not request.delegate:
             console.line("delegation off: writing a non-delegated program that runs on portable kernels")
-        stage_text = {
-            "quantizing": f"quantizing with recipe {recipe.name if recipe else ''}...",
-            "exporting": "exporting (torch.export)...",
-            "lowering": "lowering to XNNPACK..." if request.delegate else "lowering to edge dialect (no delegate)...",
-            "serializing": "serializing the ExecuTorch program...",
-        }
-        current = {"stage": "exporting"}
-
-        def progress(stage: str) -> None:
-            current["stage"] = stage
-            console.line(stage_text.get(stage, f"{stage}..."))
-
         console.line(f"exporting {spec.name} as {mode}")
-        try:
-            with quiet_stdio(request.verbose):
-                result = export_program(
-                    loaded.model, example_inputs, dynamic_shapes=dynamic_shapes,
-                    delegate=request.delegate, recipe=recipe,
-                    calibration=calibration.batches if calibration else None,
-                    want_etrecord=bool(request.etrecord), progress=progress,
-                )
-        except (KeyboardInterrupt, SystemExit, cli.CliError):
-            raise
-        except Exception as error:  # noqa: BLE001 - any export failure is one line for the user
-            what = f"{current['stage']} '{spec.name}'"
-            if current["stage"] == "quantizing" and recipe is not None:
-                what += f" with recipe {recipe.name}"
-            raise ExportFailed(f"{what} failed: {type(error).__name__}: {cli.first_line(error)}") from None
-        if recipe is not None and recipe.needs_calibration:
+        result = _lower(request, spec, recipe, calibration, loaded, example_inputs, dynamic_shapes, console)
+        if calibration is not None:
             console.line(f"  calibration samples used: {result.calibration_batches}")
-
         check_fragmentation(result, spec.name, request.max_subgraphs, console)
         path = save_program(result, target, model=request.model_name)
-        if request.bundle:
-            from examples.integrity.bundle import write_bundle
-
-            bundled = write_bundle(path, loaded.model, [example_inputs])
-            console.line(f"wrote bundled program {bundled.resolve()} (reference IO from eager; card {bundled.name}.json)")
-        if request.sign_key:
-            from examples.integrity.signing import sign_program
-
-            for signed in [path] + ([bundled] if request.bundle else []):
-                console.line(f"signed {signed.name} and its card: {sign_program(signed, request.sign_key).resolve()}")
-        print_report(console, result, request.print_graph or request.verbose)
-        if request.etrecord:
-            from runtime.profiler.etrecord_link import link_path, write_etrecord
-
-            etrecord_path = write_etrecord(result.etrecord, request.etrecord, result.buffer, path, request.model_name,
-                                           example_inputs)
-            console.line(f"wrote ETRecord {etrecord_path.resolve()} ({human_size(etrecord_path.stat().st_size)}; "
-                         f"{link_path(etrecord_path).name} names its program, for profiler_results_cli)")
+        _write_extras(request, result, path, loaded, example_inputs, console)
         steps = ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in result.timings.items())
         console.line(f"wrote {path.resolve()} ({human_size(path.stat().st_size)}, {mode}) "
                      f"in {result.seconds:.1f} s ({steps})")

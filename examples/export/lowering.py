@@ -59,6 +59,51 @@ def backend_config():
     return ExecutorchBackendConfig(memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False))
 
 
+def _torch_export(model, example_inputs: tuple, dynamic_shapes, no_grad: bool, may_decompose: bool,
+                  decompose: bool | None):
+    """``torch.export`` (under no_grad unless asked otherwise), then XNNPACK's decompositions when
+    ``may_decompose`` and either ``decompose`` or the graph needs them."""
+    if no_grad:
+        with torch.no_grad():
+            exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes)
+    else:
+        # Experimental (docs/PERFORMANCE.md, open lead): in one measurement a grad-mode export of
+        # mv3 kept the 18 scalar hardsigmoid constants inside the delegate (no_grad: 18
+        # _to_dim_order_copy calls outside it), but not reproducibly; hence not the default.
+        exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes)
+    if may_decompose:
+        from examples.export.xnnpack_decompositions import decompose_for_xnnpack, needs_decompositions
+
+        if decompose or needs_decompositions(exported):
+            exported = decompose_for_xnnpack(exported)
+    return exported
+
+
+def _lower_to_edge(exported, delegate: bool, dynamic_shapes, partitioner_options: dict | None, check_ir: bool,
+                   want_etrecord: bool):
+    """The edge program, lowered to XNNPACK when ``delegate``."""
+    from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
+
+    partitioners = []
+    if delegate:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        partitioners.append(XnnpackPartitioner(**(partitioner_options or {})))
+    transform_passes = []
+    if delegate and dynamic_shapes is not None:
+        from examples.export.xnnpack_decompositions import infer_single_dynamic_dim
+
+        transform_passes.append(infer_single_dynamic_dim)  # symbolic reshapes would fall out of XNNPACK
+    return to_edge_transform_and_lower(
+        exported,
+        transform_passes=transform_passes or None,
+        partitioner=partitioners,
+        # Quantized non-delegated graphs keep quantized_decomposed ops, which the IR checker rejects.
+        compile_config=EdgeCompileConfig(_check_ir_validity=check_ir),
+        generate_etrecord=want_etrecord,
+    )
+
+
 def export_program(
     model: torch.nn.Module,
     example_inputs: tuple,
@@ -87,8 +132,6 @@ def export_program(
     ``dynamic_shapes`` (torch.export's, e.g. from ``examples.models.input_specs.sequence_dynamic_shapes``)
     exports one program for a range of sizes (sequence lengths 1..max).
     """
-    from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
-
     start = time.perf_counter()
     timings = {}
     model = model.eval()
@@ -100,41 +143,13 @@ def export_program(
         timings["quantize_s"] = time.perf_counter() - start
     step("exporting")
     t = time.perf_counter()
-    if export_no_grad:
-        with torch.no_grad():
-            exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes)
-    else:
-        # Experimental (docs/PERFORMANCE.md, open lead): in one measurement a grad-mode export of
-        # mv3 kept the 18 scalar hardsigmoid constants inside the delegate (no_grad: 18
-        # _to_dim_order_copy calls outside it), but not reproducibly; hence not the default.
-        exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes)
-    if delegate and xnnpack_decompositions is not False:
-        from examples.export.xnnpack_decompositions import decompose_for_xnnpack, needs_decompositions
-
-        if xnnpack_decompositions or needs_decompositions(exported):
-            exported = decompose_for_xnnpack(exported)
+    exported = _torch_export(model, example_inputs, dynamic_shapes, export_no_grad,
+                             delegate and xnnpack_decompositions is not False, xnnpack_decompositions)
     timings["torch_export_s"] = time.perf_counter() - t
 
     step("lowering")
     t = time.perf_counter()
-    partitioners = []
-    if delegate:
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-
-        partitioners.append(XnnpackPartitioner(**(partitioner_options or {})))
-    transform_passes = []
-    if delegate and dynamic_shapes is not None:
-        from examples.export.xnnpack_decompositions import infer_single_dynamic_dim
-
-        transform_passes.append(infer_single_dynamic_dim)  # symbolic reshapes would fall out of XNNPACK
-    edge = to_edge_transform_and_lower(
-        exported,
-        transform_passes=transform_passes or None,
-        partitioner=partitioners,
-        # Quantized non-delegated graphs keep quantized_decomposed ops, which the IR checker rejects.
-        compile_config=EdgeCompileConfig(_check_ir_validity=recipe is None),
-        generate_etrecord=want_etrecord,
-    )
+    edge = _lower_to_edge(exported, delegate, dynamic_shapes, partitioner_options, recipe is None, want_etrecord)
     timings["lower_s"] = time.perf_counter() - t
 
     if recipe is not None and not delegate:
