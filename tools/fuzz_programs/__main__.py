@@ -11,6 +11,7 @@ no case was silent, hung or killed by a signal with the card, 1 otherwise.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from absl import flags
@@ -65,12 +66,16 @@ def main(argv):
         if done % max(1, total // 10) == 0 or done == total:
             print(f"  {done}/{total} mutations", file=sys.stderr, flush=True)
 
+    started = time.time()
     try:
         report = campaign.run_campaign(program, inputs, count=FLAGS.count, seed=FLAGS.seed, settings=settings,
                                        repro_dir=out.with_name(out.stem + ".cases"), reference=reference,
                                        progress=progress)
     except RuntimeError as error:
         raise cli.CliError(str(error)) from None
+    from examples.common import machine
+
+    report["machine"] = machine.fingerprint(started=started, ended=time.time(), threads=[settings.threads])
     campaign.write_report(report, out)
     print(campaign.format_report(report))
     print(f"wrote {out}")

@@ -38,6 +38,7 @@ flags.DEFINE_integer("rounds", 3, "Fresh runner processes per program and mode (
 flags.DEFINE_string("baseline_program", None, "A tiny carded program: the xnn_executor_runner's own peak RSS.")
 flags.DEFINE_string("runner_dir", None, "Folder of the runners (default cmake-out).")
 flags.DEFINE_string("before", None, "Folder of another build of the runners, measured alongside as 'before_*'.")
+flags.DEFINE_string("before_label", "another build", "What --before is, for the result file (e.g. its commit).")
 flags.DEFINE_string("out", None, "Write the result (JSON, with the machine fingerprint) here.")
 flags.DEFINE_bool("verbose", False, "Show tracebacks of unexpected errors.")
 FLAGS = flags.FLAGS
@@ -95,7 +96,7 @@ def measure(programs: list[Path], builds: dict[str, Path], baseline: Path | None
         if age < 2.5:
             time.sleep(2.5 - age)
         client.run_raw(*command(builds["cached"], program, "cached", cache_dir), timeout=600)
-    growth = {str(p): {m: [] for m in builds} for p in programs}
+    growth = {p.name: {m: [] for m in builds} for p in programs}
     for i in range(rounds):
         for mode in (list(builds) if i % 2 == 0 else list(builds)[::-1]):
             own = None
@@ -107,7 +108,7 @@ def measure(programs: list[Path], builds: dict[str, Path], baseline: Path | None
                 start = before_load if before_load is not None else own
                 if start is None:
                     raise cli.UsageError("--baseline_program is required for programs run by xnn_executor_runner")
-                growth[str(program)][mode].append(peak - start)
+                growth[program.name][mode].append(peak - start)
         print(f"  {i + 1}/{rounds} rounds", file=sys.stderr, flush=True)
     return growth
 
@@ -117,7 +118,7 @@ def summarize(programs: list[Path], growth: dict) -> list[dict]:
 
     rows = []
     for program in programs:
-        median = {mode: statistics.median(values) * 1024 / MIB for mode, values in growth[str(program)].items()}
+        median = {mode: statistics.median(values) * 1024 / MIB for mode, values in growth[program.name].items()}
         with open(program, "rb") as f:
             constants = constant_segment_bytes(f.read()) / MIB
         row = {"program": program.name, "file_mib": program.stat().st_size / MIB, "constant_segment_mib": constants,
@@ -163,8 +164,8 @@ def main(argv):
         result = {"schema": "xnnpack-toolkit.memory-cost", "schema_version": 1, "rounds": FLAGS.rounds,
                   "method": "peak RSS (VmHWM) less the process's RSS before the load (text_generation_runner) "
                             "or less the peak of --baseline_program in the same runner (xnn_executor_runner)",
-                  "builds": {mode: str(path) for mode, path in builds.items()},
-                  "baseline_program": str(baseline) if baseline else None, "rows": rows,
+                  "builds": {mode: "this tree" if mode in MODES else FLAGS.before_label for mode in builds},
+                  "baseline_program": baseline.name if baseline else None, "rows": rows,
                   "growth_kib": growth,
                   "machine": machine.fingerprint(started=started, ended=time.time(), threads=[1])}
         write_text_atomic(FLAGS.out, json.dumps(result, indent=2) + "\n")
