@@ -17,13 +17,15 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # Reinstall only when the declared packages changed (the stamp holds pyproject's hash).
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+# SETUP_EXTRAS=compare-llm adds the generation benchmark's peers (llama-cpp-python compiles
+# llama.cpp: minutes; CI leaves it out).
+want=$( { sha256sum pyproject.toml; echo "${SETUP_EXTRAS:-}"; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   say "installing pinned packages (torch 2.13.0 CPU, executorch 1.5.1, openvino 2026.4.1, ...)"
   # pip's log is shown only when it fails: on success its warnings are noise.
   log=$(mktemp)
   if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-         "$VENV/bin/python" -m pip install -q -e ".[build,test,compare,openvino,text]"; } >"$log" 2>&1; then
+         "$VENV/bin/python" -m pip install -q -e ".[build,test,compare,openvino,text${SETUP_EXTRAS:+,$SETUP_EXTRAS}]"; } >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"
     say "error: pip install failed (log above)"; exit 1
   fi

@@ -7,7 +7,9 @@
 The tables live between ``<!-- BEGIN results:NAME -->`` and ``<!-- END results:NAME -->``
 markers and are built from the newest file of each ``results/<cpu-class>/`` folder, with the
 machine and date under each table. ``--add`` copies a run (schema version 2, slimmed) to
-``results/<cpu-class>/<date>.json`` first.
+``results/<cpu-class>/<date>.json`` first; a generation benchmark result
+(``generation_bench.json``) goes to ``results/<cpu-class>/generation/<date>.json`` and feeds the
+``results:generation`` block of docs/GENERATION.md.
 """
 
 from __future__ import annotations
@@ -33,8 +35,14 @@ FLAGS = flags.FLAGS
 
 def _add(root: Path, path: str) -> Path:
     from examples.results.publish import RESULTS_DIR, cpu_class, slim_run
+    from examples.results.generation_table import add_generation_run, is_generation_doc
     from examples.results.schema import load_run
 
+    try:
+        if is_generation_doc(json.loads(Path(path).read_text())):
+            return add_generation_run(root, Path(path))
+    except (OSError, ValueError):
+        pass  # load_run says what is wrong with the file
     run = load_run(path)
     if not run.cells:
         raise cli.UsageError(f"{path}: no measured cells with per-round samples to publish")

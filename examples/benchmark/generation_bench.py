@@ -1,16 +1,22 @@
-"""Token generation benchmark: ExecuTorch (XNNPACK fp32 / 8da4w) vs llama.cpp (F32 / Q8_0 / Q4_0)
-on the same weights, prompt and thread count.
+"""Token generation benchmark: ExecuTorch (XNNPACK fp32 / 8da4w and variants) against the CPU LLM
+engines a user would pick (llama.cpp F32 / Q8_0 / Q4_0 / Q4_K_M, OpenVINO GenAI on the same GGUF
+files, ONNX Runtime GenAI int4) on the same weights, prompt token ids, greedy decoding and thread
+count, and against the machine's memory-bandwidth limit.
 
     python -m examples.benchmark.generation_bench --models stories15m,stories110m --threads 1,2
 
 For each model: the weights (seeded random unless --weights names a checkpoint) are exported
-once to ``--output_dir`` (the .pte programs and .gguf files are reused on a later run when
-their weights and options are the same), then every engine runs the prompt (prefill) and
-``--max_new_tokens`` greedy tokens (decode), each in its own process. The table gives prefill
-and decode tokens/s, time to first token and peak RSS (medians over ``--rounds``), and how many
-leading greedy tokens agree with ExecuTorch fp32. The ExecuTorch runner is the native
-``text_generation_runner`` when built, otherwise the Python stand-in, and the table says which.
-llama.cpp rows need ``pip install '.[compare-llm]'``; without it they are listed as missing.
+once to ``--output_dir`` (programs, GGUF files and the ONNX folder are reused on a later run when
+their weights and options are the same), then every row runs the prompt (prefill) and
+``--max_new_tokens`` greedy tokens (decode), each in its own process, rows interleaved round by
+round. Before each round's runs at a thread count a small probe measures sustained read
+bandwidth at that thread count (:mod:`examples.generation.bandwidth`); every row's bytes read per
+decoded token come from its files (:mod:`examples.generation.bytes_per_token`), so each row
+shows the decode rate the bandwidth allows and the fraction of it reached. The table gives
+medians over ``--rounds``, greedy agreement with ExecuTorch fp32 and 8da4w (identical leading
+tokens), and the goal lines judge ExecuTorch's 4-bit rows against the 4-bit peers with the
+toolkit's verdict rule (>= 5 judged rounds: ``--rounds 10``). Peers that are not installed are
+rows saying so, with the install command (``pip install '.[compare-llm]'``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ flags.DEFINE_integer("group_size", 32, "8da4w: weights per int4 scale (larger gr
 flags.DEFINE_integer("max_seq_len", 128, "KV cache length of the exported programs (>= prompt + new tokens).")
 flags.DEFINE_integer("rounds", 1, "Repetitions of every run; the table shows medians.")
 flags.DEFINE_string("weights", "auto", "auto/random (seeded random, with a warning) or a checkpoint PATH (one model).")
+flags.DEFINE_list("variants", None, "Rows to run (default: fp32, 8da4w, F32, Q8_0, Q4_0, Q4_K_M, ov-Q4_0, ov-Q4_K_M, "
+                  "ort-int4); also 8da4w-g128 (group size 128), 8da4w-emb4 (4-bit token embedding).")
+flags.DEFINE_bool("probe_bandwidth", True, "Measure read bandwidth before every round (the limit column).")
 flags.DEFINE_string("runner", "auto", "ExecuTorch runner: auto (native if built), native or python-standin.")
 flags.DEFINE_string("output_dir", "benchmark-out/generation", "Where programs, GGUF files and results go.")
 flags.DEFINE_bool("verbose", False, "Tracebacks of unexpected errors.")
@@ -40,13 +49,17 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from examples.benchmark.generation_runs import (build_artifacts, llama_cpp_available, prompt_tokens, ratios,
-                                                    run_model, table)
+    from examples.benchmark.generation_runs import (DEFAULT_VARIANTS, VARIANTS, build_artifacts, missing_packages,
+                                                    missing_rows, prompt_tokens, ratios, run_model, table)
     from examples.models.llama_zoo import LLM_MODELS
 
     unknown = [m for m in FLAGS.models if m not in LLM_MODELS]
     if unknown:
         raise cli.UsageError(f"unknown language model {unknown[0]} (one of {', '.join(LLM_MODELS)})")
+    variants = FLAGS.variants or list(DEFAULT_VARIANTS)
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise cli.UsageError(f"unknown variant {bad[0]} (one of {', '.join(VARIANTS)})")
     try:
         threads = [int(t) for t in FLAGS.threads]
     except ValueError:
@@ -65,33 +78,128 @@ def main(argv):
     elif runner not in ("native", "python-standin"):
         raise cli.UsageError("--runner must be auto, native or python-standin")
 
-    from examples.common.machine import machine_info
+    from examples.benchmark.generation_goals import goal_cells
     from examples.common.atomic_write import write_bytes_atomic
+    from examples.common.machine import fingerprint
 
-    with_llama_cpp = llama_cpp_available()
+    started = time.time()
+    available = [v for v in variants if not missing_packages(VARIANTS[v].engine, v)]
     output = Path(FLAGS.output_dir)
-    rows = []
+    rows, probes = [], BandwidthProbes(FLAGS.probe_bandwidth)
     for name in FLAGS.models:
         model = LLM_MODELS[name]
-        artifacts = build_artifacts(model, FLAGS.weights, output / name, FLAGS.max_seq_len, with_llama_cpp,
-                                    FLAGS.group_size)
-        rows += run_model(model, artifacts, threads, runner, prompt_tokens(FLAGS.prompt_len, model.shape.vocab_size),
-                          FLAGS.max_new_tokens, FLAGS.rounds)
-    machine = machine_info()
+        artifacts = build_artifacts(model, FLAGS.weights, output / name, FLAGS.max_seq_len, False,
+                                    FLAGS.group_size, variants=available)
+        accounting = account_bytes(model, artifacts, available, FLAGS.prompt_len, FLAGS.max_new_tokens)
+        probes.size_for(accounting)
+        measured = run_model(model, artifacts, threads, runner, prompt_tokens(FLAGS.prompt_len, model.shape.vocab_size),
+                             FLAGS.max_new_tokens, FLAGS.rounds, variants=available, before_round=probes)
+        for row in measured:
+            row.bytes_per_token = _with_reported_kv(accounting.get(row.variant), row, model.shape)
+        rows += measured + missing_rows(name, variants, threads)
+    bandwidth = probes.medians()
+    machine = fingerprint(started=started, ended=time.time(), threads=threads)
     print(f"\nmachine: {machine['cpu_model']}, {machine['usable_cpus']} usable CPUs; prompt {FLAGS.prompt_len} tokens, "
           f"{FLAGS.max_new_tokens} new tokens, medians of {FLAGS.rounds} round(s); "
           f"ExecuTorch runner: {runner}{' (Python stand-in: its RSS includes Python and libtorch)' if runner != 'native' else ''}")
-    print(table(rows, not with_llama_cpp))
+    for line in probes.lines():
+        print(line)
+    print(table(rows, bandwidth=bandwidth))
     for line in ratios(rows):
         print(line)
+    goals = goal_cells(rows, bandwidth)
+    for cell in goals:
+        print(f"{cell['model']}, {cell['threads']} thread(s): {cell['text']}")
     settings = {"prompt_len": FLAGS.prompt_len, "max_new_tokens": FLAGS.max_new_tokens,
                 "max_seq_len": FLAGS.max_seq_len, "rounds": FLAGS.rounds, "threads": threads,
-                "group_size": FLAGS.group_size}
-    results = {"machine": machine, "date": time.strftime("%Y-%m-%d"), "settings": settings, "runner": runner,
-               "rows": [r.__dict__ for r in rows]}
+                "group_size": FLAGS.group_size, "variants": variants}
+    results = {"kind": "generation", "machine": machine, "date": time.strftime("%Y-%m-%d"), "settings": settings,
+               "runner": runner, "bandwidth": probes.as_json(), "goals": goals,
+               "method": METHOD, "rows": [r.__dict__ for r in rows]}
     path = write_bytes_atomic(output / "generation_bench.json", json.dumps(results, indent=1).encode())
     print(f"wrote {path}")
     return 0
+
+
+METHOD = ("each row in its own process, rows interleaved round by round in a fixed order; medians over rounds; "
+          "read bandwidth probed before every round at each thread count (C loop over a buffer the size of "
+          "ExecuTorch 8da4w's bytes per token); bytes per token from the files (weights and scales less the "
+          "embedding table plus one row, KV cache at the mean decode position); goal verdicts by the toolkit's "
+          "rule over whole rounds (examples/common/stats.py)")
+
+
+def account_bytes(model, artifacts: dict, variants: list[str], prompt_len: int, max_new_tokens: int) -> dict:
+    """``{variant: bytes_per_token accounting}`` for the variants whose files exist."""
+    from examples.benchmark.generation_runs import VARIANTS
+    from examples.generation.bytes_per_token import BytesPerTokenError, bytes_per_token, decode_position
+
+    position = decode_position(prompt_len, max_new_tokens)
+    out = {}
+    for name in variants:
+        variant = VARIANTS[name]
+        if variant.artifact in artifacts:
+            try:
+                out[name] = bytes_per_token(variant.engine, artifacts[variant.artifact], model.shape, position)
+            except BytesPerTokenError as error:
+                cli.warning_line(f"bytes per token of {name}: {error}")
+    return out
+
+
+def _with_reported_kv(accounting: dict | None, row, shape) -> dict | None:
+    """OpenVINO's KV bytes follow the precision its runner reports it pinned."""
+    from examples.generation.bytes_per_token import kv_cache_bytes
+
+    precision = row.reports[0].get("kv_cache_precision") if row.reports else None
+    if accounting is None or precision is None:
+        return accounting
+    per_element = {"u8": 1, "f16": 2, "bf16": 2, "f32": 4}.get(precision, accounting["kv_bytes_per_element"])
+    kv = kv_cache_bytes(shape, accounting["position"], per_element)
+    return {**accounting, "kv_cache": kv, "kv_bytes_per_element": per_element, "total": accounting["weights"] + kv}
+
+
+class BandwidthProbes:
+    """The ``before_round`` hook: read bandwidth at each thread count before each round, at the
+    size ExecuTorch 8da4w reads per token (a buffer that size sits where the weights sit: the
+    last-level cache when they fit), once per thread count also past the last-level cache (DRAM)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.working_set, self.rounds, self.dram = enabled, 64 << 20, {}, {}
+
+    def size_for(self, accounting: dict) -> None:
+        pick = accounting.get("8da4w") or next(iter(accounting.values()), None)
+        if pick:
+            self.working_set = max(1 << 20, int(pick["weights"]))
+
+    def __call__(self, round_index: int, threads: int) -> None:
+        if not self.enabled:
+            return
+        from examples.generation.bandwidth import dram_probe_bytes, read_bandwidth
+
+        self.rounds.setdefault(threads, []).append(read_bandwidth(self.working_set, threads))
+        if threads not in self.dram:
+            self.dram[threads] = read_bandwidth(dram_probe_bytes(), threads)
+
+    def medians(self) -> dict[int, float]:
+        from examples.common.stats import median
+
+        return {n: median([p["gb_s"] for p in probes]) for n, probes in self.rounds.items()}
+
+    def lines(self) -> list[str]:
+        out = []
+        for n, value in self.medians().items():
+            dram = self.dram.get(n)
+            out.append(f"read bandwidth, {n} thread(s): {value:.1f} GB/s over {self.working_set / 2**20:.0f} MiB "
+                       f"(median of {len(self.rounds[n])} round(s))"
+                       + (f"; {dram['gb_s']:.1f} GB/s over {dram['bytes'] / 2**30:.1f} GiB (past the last-level cache)"
+                          if dram else ""))
+        return out
+
+    def as_json(self) -> dict:
+        return {str(n): {"gb_s": value, "bytes": self.working_set,
+                         "rounds_gb_s": [p["gb_s"] for p in self.rounds[n]], "method": self.rounds[n][0]["method"],
+                         "dram_gb_s": (self.dram.get(n) or {}).get("gb_s"),
+                         "dram_bytes": (self.dram.get(n) or {}).get("bytes")}
+                for n, value in self.medians().items()}
 
 
 if __name__ == "__main__":

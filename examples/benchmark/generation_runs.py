@@ -15,14 +15,58 @@ from pathlib import Path
 EXECUTORCH_VARIANTS = ("fp32", "8da4w")
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One row kind of the table: which engine runs which artifact."""
+
+    name: str  # the row's variant, e.g. "8da4w", "Q4_K_M", "ov-Q4_0"
+    engine: str  # "executorch", "llama.cpp", "openvino-genai", "onnxruntime-genai"
+    artifact: str  # the key of the file or folder it runs in build_artifacts' dict
+    weight_bits: int  # bits per weight of the linears: 4-bit rows are the goal's peers
+
+
+VARIANTS = {v.name: v for v in (
+    Variant("fp32", "executorch", "fp32", 32),
+    Variant("8da4w", "executorch", "8da4w", 4),
+    Variant("8da4w-g128", "executorch", "8da4w-g128", 4),
+    Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4),
+    Variant("F32", "llama.cpp", "F32", 32),
+    Variant("Q8_0", "llama.cpp", "Q8_0", 8),
+    Variant("Q4_0", "llama.cpp", "Q4_0", 4),
+    Variant("Q4_K_M", "llama.cpp", "Q4_K_M", 4),
+    Variant("ov-Q4_0", "openvino-genai", "Q4_0", 4),
+    Variant("ov-Q4_K_M", "openvino-genai", "Q4_K_M", 4),
+    Variant("ort-int4", "onnxruntime-genai", "ort-int4", 4),
+)}
+DEFAULT_VARIANTS = ("fp32", "8da4w", "F32", "Q8_0", "Q4_0", "Q4_K_M", "ov-Q4_0", "ov-Q4_K_M", "ort-int4")
+PEER_ENGINES = ("llama.cpp", "openvino-genai", "onnxruntime-genai")
+# What installs each peer (all three are in the compare-llm extra).
+INSTALL = {"llama.cpp": "pip install '.[compare-llm]' (llama-cpp-python==0.3.36 gguf==0.19.0; builds llama.cpp)",
+           "openvino-genai": "pip install '.[compare-llm]' (openvino-genai==2026.4.1 openvino-tokenizers==2026.4.*)",
+           "onnxruntime-genai": "pip install '.[compare-llm]' (onnxruntime-genai==0.18.0)"}
+
+
+def missing_packages(engine: str, variant: str = "") -> list[str]:
+    """The Python packages an engine's rows need that are not installed (empty: it can run)."""
+    import importlib.util
+
+    needs = {"executorch": [], "llama.cpp": ["llama_cpp", "gguf"], "openvino-genai": ["openvino_genai", "gguf"],
+             "onnxruntime-genai": ["onnxruntime_genai", "transformers", "safetensors"]}[engine]
+    if variant.endswith("Q4_K_M"):  # the gguf package cannot write Q4_K: llama.cpp's quantizer does
+        needs = needs + ["llama_cpp"]
+    return [name for name in dict.fromkeys(needs) if importlib.util.find_spec(name) is None]
+
+
 @dataclass
 class Row:
     model: str
-    engine: str  # "executorch (native)", "executorch (python-standin)", "llama.cpp"
+    engine: str  # "executorch (native)", "executorch (python-standin)", "llama.cpp", "openvino-genai", ...
     variant: str
     threads: int
     reports: list[dict] = field(default_factory=list)
     error: str | None = None
+    missing: str | None = None  # not installed: the command that installs it
+    bytes_per_token: dict | None = None  # examples.generation.bytes_per_token's accounting
 
 
 def prompt_tokens(length: int, vocab_size: int) -> list[int]:
@@ -56,47 +100,101 @@ def _write_stamp(path: Path, fields: dict) -> None:
     write_bytes_atomic(path.with_name(path.name + ".json"), json.dumps(fields).encode())
 
 
-def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gguf: bool,
-                    group_size: int | None = None) -> dict[str, Path]:
-    """The model's programs: ExecuTorch fp32 / 8da4w (.pte) and, with llama.cpp, F32 / Q8_0 / Q4_0 (.gguf)."""
-    import torch
-
-    from examples.generation.model_export import export_language_model
-    from examples.generation.gguf_export import GGUF_TYPES, write_gguf
-    from examples.generation.llama_export import LlamaExportOptions, program_filename as pte_filename
-    from examples.models.llama_zoo import prepare_weights
-
-    folder.mkdir(parents=True, exist_ok=True)
+def _source(weights: str) -> str:
     source = weights if weights not in ("auto", "random") else "random:0"
     if source != "random:0":
         source += ":" + hashlib.sha1(Path(weights).read_bytes()[:1 << 20]).hexdigest()[:12]
+    return source
+
+
+def executorch_options(variant: str, max_seq_len: int, group_size: int | None = None):
+    """The export options of an ExecuTorch variant (``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-emb4``)."""
+    from examples.generation.llama_export import LlamaExportOptions
+
+    options = LlamaExportOptions(quantize=variant != "fp32", max_seq_len=max_seq_len)
+    if variant == "8da4w" and group_size:
+        options = dataclasses.replace(options, group_size=group_size)
+    elif variant == "8da4w-g128":
+        options = dataclasses.replace(options, group_size=128)
+    elif variant == "8da4w-emb4":
+        options = dataclasses.replace(options, group_size=group_size or options.group_size, embedding_bits=4)
+    return options
+
+
+def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gguf: bool,
+                    group_size: int | None = None, variants=None) -> dict[str, Path]:
+    """The files the ``variants`` run (default: ExecuTorch fp32 / 8da4w, and with ``want_gguf``
+    llama.cpp F32 / Q8_0 / Q4_0): .pte programs, .gguf files (Q4_K_M through llama.cpp's own
+    quantizer, from the F32 file) and the ONNX Runtime GenAI folder. Each is rebuilt only when
+    its weights or options changed (the stamp)."""
+    from examples.generation.model_export import export_language_model
+    from examples.generation.llama_export import program_filename as pte_filename
+
+    if variants is None:
+        variants = list(EXECUTORCH_VARIANTS) + (["F32", "Q8_0", "Q4_0"] if want_gguf else [])
+    wanted = {VARIANTS[v].artifact for v in variants}
+    folder.mkdir(parents=True, exist_ok=True)
+    source = _source(weights)
     artifacts = {}
-    for quantize in (False, True):
-        options = LlamaExportOptions(quantize=quantize, max_seq_len=max_seq_len)
-        if quantize and group_size:
-            options = dataclasses.replace(options, group_size=group_size)
+    for name in [v for v in VARIANTS if v in wanted and VARIANTS[v].engine == "executorch"]:
+        options = executorch_options(name, max_seq_len, group_size)
         path = folder / pte_filename(model.name, options)
         fields = {"weights": source, "options": repr(options)}
         if not _stamp(path, fields):
             export_language_model(model, options, weights, path)
             _write_stamp(path, fields)
-        artifacts[options.mode] = path
-    if want_gguf:
-        prepared = None
-        for gguf_type in GGUF_TYPES:
-            path = folder / f"{model.name}_{gguf_type}.gguf"
-            fields = {"weights": source, "context_length": max_seq_len}
-            if not _stamp(path, fields):
-                if prepared is None:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")  # export_language_model already warned
-                        prepared = prepare_weights(model, weights, folder / "weights")
-                    state = torch.load(prepared.checkpoint, weights_only=True)
-                print(f"writing {path.name}...", flush=True)
-                write_gguf(state, model.shape, path, gguf_type, context_length=max_seq_len, name=model.name)
-                _write_stamp(path, fields)
-            artifacts[gguf_type] = path
+        artifacts[name] = path
+    state = _State(model, weights, folder)
+    gguf_types = [t for t in ("F32", "Q8_0", "Q4_0", "Q4_K_M") if t in wanted]
+    if "Q4_K_M" in wanted and "F32" not in gguf_types:
+        gguf_types.insert(0, "F32")  # Q4_K_M is quantized from the F32 file
+    for gguf_type in gguf_types:
+        path = folder / f"{model.name}_{gguf_type}.gguf"
+        fields = {"weights": source, "context_length": max_seq_len}
+        if not _stamp(path, fields):
+            print(f"writing {path.name}...", flush=True)
+            if gguf_type == "Q4_K_M":
+                from examples.generation.gguf_export import quantize_with_llama_cpp
+
+                quantize_with_llama_cpp(artifacts["F32"], path, gguf_type)
+            else:
+                from examples.generation.gguf_export import write_gguf
+
+                write_gguf(state.get(), model.shape, path, gguf_type, context_length=max_seq_len, name=model.name)
+            _write_stamp(path, fields)
+        artifacts[gguf_type] = path
+    if "ort-int4" in wanted:
+        from examples.generation.ort_genai_export import DEFAULT_ACCURACY_LEVEL, DEFAULT_BLOCK_SIZE, build_int4
+
+        path = folder / f"{model.name}_ort_int4"
+        fields = {"weights": source, "context_length": max_seq_len, "block_size": DEFAULT_BLOCK_SIZE,
+                  "accuracy_level": DEFAULT_ACCURACY_LEVEL}
+        stamp = path / "genai_config.json"
+        if not _stamp(stamp, fields):
+            print(f"building {path.name} (onnxruntime_genai model builder, int4)...", flush=True)
+            build_int4(state.get(), model.shape, path, max_seq_len)
+            _write_stamp(stamp, fields)
+        artifacts["ort-int4"] = path
     return artifacts
+
+
+class _State:
+    """The model's weights (Meta layout), loaded on first use."""
+
+    def __init__(self, model, weights: str, folder: Path):
+        self.model, self.weights, self.folder, self.state = model, weights, folder, None
+
+    def get(self) -> dict:
+        if self.state is None:
+            import torch
+
+            from examples.models.llama_zoo import prepare_weights
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # export_language_model already warned
+                prepared = prepare_weights(self.model, self.weights, self.folder / "weights")
+            self.state = torch.load(prepared.checkpoint, weights_only=True)
+        return self.state
 
 
 def llama_cpp_available() -> bool:
@@ -105,29 +203,59 @@ def llama_cpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+def plan_for(artifacts: dict[str, Path], runner: str, variants=None) -> list[tuple[str, str, str]]:
+    """``(engine label, variant, runner)`` in table order for the variants whose files exist."""
+    names = variants or [v for v in VARIANTS if v in EXECUTORCH_VARIANTS or VARIANTS[v].engine == "llama.cpp"]
+    plan = []
+    for name in [v for v in VARIANTS if v in names]:
+        variant = VARIANTS[name]
+        if variant.artifact not in artifacts:
+            continue
+        if variant.engine == "executorch":
+            plan.append((f"executorch ({runner})", name, runner))
+        else:
+            plan.append((variant.engine, name, variant.engine))
+    return plan
+
+
 def run_model(model, artifacts: dict[str, Path], threads: list[int], runner: str, prompt: list[int],
-              max_new_tokens: int, rounds: int) -> list[Row]:
+              max_new_tokens: int, rounds: int, variants=None, before_round=None) -> list[Row]:
     """Every engine x variant x thread count once per round, rounds interleaved (drift on a shared
-    machine then hits every configuration alike); each run is its own process."""
+    machine then hits every configuration alike); each run is its own process. ``before_round(i,
+    n)`` runs before round ``i``'s runs at ``n`` threads (the bandwidth probe)."""
     from examples.runner.client import RunnerFailed
     from examples.runner.text_generation_client import generate_tokens
 
-    plan = [(f"executorch ({runner})", v, runner) for v in EXECUTORCH_VARIANTS if v in artifacts]
-    plan += [("llama.cpp", v, "llama.cpp") for v in ("F32", "Q8_0", "Q4_0") if v in artifacts]
+    plan = plan_for(artifacts, runner, variants)
     rows = {(n, engine, variant): Row(model.name, engine, variant, n) for n in threads for engine, variant, _ in plan}
     for round_index in range(rounds):
         for n in threads:
+            if before_round is not None:
+                before_round(round_index, n)
             for engine, variant, which in plan:
                 row = rows[(n, engine, variant)]
                 if row.error:
                     continue
                 print(f"round {round_index + 1}/{rounds}: {model.name} {engine} {variant}, {n} thread(s)...", flush=True)
                 try:
-                    row.reports.append(generate_tokens(artifacts[variant], prompt, runner=which, threads=n,
-                                                       max_new_tokens=max_new_tokens, timeout=1800))
+                    row.reports.append(generate_tokens(artifacts[VARIANTS[variant].artifact], prompt, runner=which,
+                                                       threads=n, max_new_tokens=max_new_tokens, timeout=1800))
                 except RunnerFailed as error:
                     row.error = str(error)
     return list(rows.values())
+
+
+def missing_rows(model_name: str, variants, threads: list[int]) -> list[Row]:
+    """A row per variant whose engine is not installed, saying what installs it."""
+    rows = []
+    for name in variants:
+        variant = VARIANTS[name]
+        lacking = missing_packages(variant.engine, name)
+        if lacking:
+            engine = variant.engine
+            rows += [Row(model_name, engine, name, n, missing=f"not installed ({', '.join(lacking)}): {INSTALL[engine]}")
+                     for n in threads]
+    return rows
 
 
 def rss_growth_mib(report: dict) -> float | None:
@@ -166,31 +294,66 @@ def ratios(rows: list[Row], ours: str = "8da4w", peer: str = "Q4_0") -> list[str
     return lines
 
 
-def table(rows: list[Row], llama_cpp_missing: bool) -> str:
-    from tabulate import tabulate
+def row_figures(row: Row, bandwidth_gb_s: float | None = None) -> dict:
+    """A measured row's medians (None where absent), its bytes per token and its decode speed
+    as a fraction of the bandwidth limit (``bandwidth_gb_s``: the probe at the row's threads)."""
+    figures = {"prefill_tok_s": _median(row.reports, lambda x: x["prefill_tok_s"]),
+               "decode_tok_s": _median(row.reports, lambda x: x["decode_tok_s"]),
+               "ttft_ms": _median(row.reports, lambda x: x["time_to_first_token_ms"]),
+               "peak_rss_mib": _median(row.reports, lambda x: x["peak_rss_kb"] / 1024),
+               "rss_growth_mib": _median(row.reports, rss_growth_mib),
+               "bytes_per_token": (row.bytes_per_token or {}).get("total"),
+               "limit_tok_s": None, "fraction_of_limit": None}
+    if bandwidth_gb_s and figures["bytes_per_token"] and figures["decode_tok_s"]:
+        from examples.generation.bandwidth import fraction_of_limit, limit_tok_s
 
-    from examples.common.stats import median
+        figures["limit_tok_s"] = limit_tok_s(bandwidth_gb_s, figures["bytes_per_token"])
+        figures["fraction_of_limit"] = fraction_of_limit(figures["decode_tok_s"], bandwidth_gb_s,
+                                                         figures["bytes_per_token"])
+    return figures
+
+
+def _agreement(reference: list[int] | None, tokens: list[int]) -> str:
     from examples.generation.agreement import prefix_length
 
-    reference = {(r.model, r.threads): r.reports[0]["tokens"] for r in rows
-                 if r.variant == "fp32" and r.reports}
+    return f"{prefix_length(reference, tokens)}/{len(reference)}" if reference else "-"
+
+
+def table(rows: list[Row], llama_cpp_missing: bool = False, bandwidth: dict | None = None) -> str:
+    """The benchmark's table: medians per row; ``bandwidth`` ``{threads: GB/s}`` adds bytes per
+    token, the limit it implies and the fraction of it each row's decode reaches."""
+    from tabulate import tabulate
+
+    references = {(r.model, r.threads, r.variant): r.reports[0]["tokens"] for r in rows
+                  if r.variant in ("fp32", "8da4w") and r.reports and not r.error}
     body = []
+    blank = [""] * 10
     for r in rows:
-        if r.error or not r.reports:
-            body.append([r.model, r.engine, r.variant, r.threads, "failed: " + (r.error or "no run"), "", "", "", "", ""])
+        head = [r.model, r.engine, r.variant, r.threads]
+        if r.missing:
+            body.append(head + [r.missing] + blank[1:])
             continue
-        ref = reference.get((r.model, r.threads))
-        agree = f"{prefix_length(ref, r.reports[0]['tokens'])}/{len(ref)}" if ref else "-"
-        body.append([r.model, r.engine, r.variant, r.threads,
-                     f"{median([x['prefill_tok_s'] for x in r.reports]):.1f}",
-                     f"{median([x['decode_tok_s'] for x in r.reports]):.1f}",
-                     f"{median([x['time_to_first_token_ms'] for x in r.reports]):.2f}",
-                     f"{median([x['peak_rss_kb'] for x in r.reports]) / 1024:.0f}",
-                     "-" if _median(r.reports, rss_growth_mib) is None else f"{_median(r.reports, rss_growth_mib):.0f}",
-                     agree])
-    if llama_cpp_missing:
+        if r.error or not r.reports:
+            body.append(head + ["failed: " + (r.error or "no run")] + blank[1:])
+            continue
+        f = row_figures(r, (bandwidth or {}).get(r.threads))
+        tokens = r.reports[0]["tokens"]
+
+        def fmt(value, pattern):
+            return "-" if value is None else pattern.format(value)
+
+        body.append(head + [fmt(f["prefill_tok_s"], "{:.1f}"), fmt(f["decode_tok_s"], "{:.1f}"),
+                            fmt(f["ttft_ms"], "{:.2f}"), fmt(f["peak_rss_mib"], "{:.0f}"),
+                            fmt(f["rss_growth_mib"], "{:.0f}"),
+                            fmt(f["bytes_per_token"] and f["bytes_per_token"] / 1e6, "{:.1f}"),
+                            fmt(f["limit_tok_s"], "{:.0f}"),
+                            fmt(f["fraction_of_limit"] and 100 * f["fraction_of_limit"], "{:.0f} %"),
+                            _agreement(references.get((r.model, r.threads, "fp32")), tokens),
+                            _agreement(references.get((r.model, r.threads, "8da4w")), tokens)])
+    if llama_cpp_missing and not any(r.engine == "llama.cpp" for r in rows):
         models = sorted({r.model for r in rows})
-        body += [[m, "llama.cpp", "F32/Q8_0/Q4_0", "-", "not installed: pip install '.[compare-llm]'", "", "", "", "", ""]
+        body += [[m, "llama.cpp", "F32/Q8_0/Q4_0", "-", f"not installed: {INSTALL['llama.cpp']}"] + blank[1:]
                  for m in models]
     return tabulate(body, headers=["model", "engine", "variant", "threads", "prefill tok/s", "decode tok/s",
-                                   "TTFT ms", "peak RSS MiB", "RSS growth MiB", "greedy = fp32"], tablefmt="github")
+                                   "TTFT ms", "peak RSS MiB", "RSS growth MiB", "MB read/token", "limit tok/s",
+                                   "of limit", "greedy = fp32", "greedy = ET q4"], tablefmt="github")

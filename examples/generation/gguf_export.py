@@ -106,3 +106,37 @@ def write_gguf(state: dict, shape: LlamaShape, path: Path, gguf_type: str = "F32
         if os.path.exists(handle.name):
             os.unlink(handle.name)
     return path
+
+
+# llama.cpp's own k-quant mixes (the gguf package cannot write Q4_K / Q6_K blocks).
+LLAMA_CPP_FTYPES = {"Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "Q4_K_S": "LLAMA_FTYPE_MOSTLY_Q4_K_S"}
+
+
+def quantize_with_llama_cpp(source: Path, path: Path, ftype: str = "Q4_K_M", threads: int = 0) -> Path:
+    """``source`` (an F32 GGUF file) quantized by llama.cpp's ``llama_model_quantize`` into
+    ``path`` (atomically): Q4_K_M is what most llama.cpp users download (Q4_K blocks, Q6_K for the
+    output projection and half of the attention value / feed-forward down projections)."""
+    import ctypes
+
+    try:
+        import llama_cpp
+    except ImportError:
+        raise GgufExportError("Q4_K_M needs llama.cpp's quantizer: pip install '.[compare-llm]'") from None
+    if ftype not in LLAMA_CPP_FTYPES:
+        raise GgufExportError(f"unknown llama.cpp quantization {ftype} (one of {', '.join(LLAMA_CPP_FTYPES)})")
+    path = Path(path)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
+    handle.close()
+    try:
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = getattr(llama_cpp, LLAMA_CPP_FTYPES[ftype])
+        params.nthread = threads
+        status = llama_cpp.llama_model_quantize(str(source).encode(), handle.name.encode(), ctypes.byref(params))
+        if status != 0:
+            raise GgufExportError(f"llama.cpp could not quantize {source} to {ftype} (status {status})")
+        os.chmod(handle.name, 0o644)
+        os.replace(handle.name, path)
+    finally:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+    return path

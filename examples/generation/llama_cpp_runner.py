@@ -29,10 +29,36 @@ flags.DEFINE_string("prompt_tokens", None, "Comma-separated prompt token ids.")
 define_sampling_flags(32, "llama.cpp threads (prefill and decode).")
 flags.DEFINE_string("stop_tokens", "", "Comma-separated token ids that end generation (kept in the output).")
 flags.DEFINE_integer("context_length", 0, "KV cache length; 0: prompt + max_new_tokens.")
+flags.DEFINE_string("extra_buffers", "auto", "llama.cpp's extra weight buffer types (AMX, CPU repack): on, off, or "
+                    "auto (off on CPUs with AMX, where llama.cpp's AMX matmul crashes in decode: ggml-org/llama.cpp "
+                    "issue 20824; on elsewhere).")
 flags.DEFINE_bool("json", False, "Print one JSON object.")
 flags.DEFINE_bool("verbose", False, "Show llama.cpp's log and tracebacks of unexpected errors.")
 
 FLAGS = flags.FLAGS
+
+
+def cpu_has_amx() -> bool:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_int8" in next((line for line in text.splitlines() if line.startswith("flags")), "").split()
+
+
+def use_plain_buffers() -> None:
+    """Every ``Llama`` built after this keeps its weights in plain CPU buffers (model parameter
+    ``use_extra_bufts`` off: no AMX or repacked copies); llama-cpp-python has no argument for it."""
+    import llama_cpp.llama as module
+
+    default = module.llama_cpp.llama_model_default_params
+
+    def params():
+        value = default()
+        value.use_extra_bufts = False
+        return value
+
+    module.llama_cpp.llama_model_default_params = params
 
 
 def main(argv):
@@ -53,6 +79,11 @@ def main(argv):
     from examples.generation.decoder import GenerationResult, current_rss_bytes, peak_rss_bytes
     from examples.generation.sampling import Sampler
 
+    if FLAGS.extra_buffers not in ("auto", "on", "off"):
+        raise cli.UsageError(f"--extra_buffers must be auto, on or off, got {FLAGS.extra_buffers}")
+    extra_buffers = FLAGS.extra_buffers == "on" or (FLAGS.extra_buffers == "auto" and not cpu_has_amx())
+    if not extra_buffers:
+        use_plain_buffers()
     baseline = current_rss_bytes()
     start = time.perf_counter()
     try:
@@ -95,7 +126,7 @@ def main(argv):
     result.stop_reason = "stop_token" if token in stop else "max_new_tokens"
     result.peak_rss_bytes = peak_rss_bytes()
     report = {"runner": RUNNER_LABEL, "model_path": FLAGS.model_path, "num_threads": FLAGS.num_threads,
-              **result.as_json()}
+              "extra_buffers": extra_buffers, **result.as_json()}
     print(json.dumps(report) if FLAGS.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
     sys.stdout.flush()
     return 0

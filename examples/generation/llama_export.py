@@ -32,6 +32,10 @@ class LlamaExportOptions:
     max_seq_len: int = DEFAULT_MAX_SEQ_LEN
     use_sdpa_with_kv_cache: bool = True
     extended_ops: bool = True
+    # The token embedding through the LLM exporter's embedding quantization: 0 keeps it fp32,
+    # 4 or 8 stores it in that many bits per weight, groups of ``embedding_group_size``.
+    embedding_bits: int = 0
+    embedding_group_size: int = 32
 
     @property
     def mode(self) -> str:
@@ -39,15 +43,27 @@ class LlamaExportOptions:
 
 
 def program_filename(name: str, options: LlamaExportOptions) -> str:
-    """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.lowering.pte_filename`)."""
+    """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.lowering.pte_filename`); a group size
+    other than the default and a quantized embedding add ``_g<size>`` and ``_emb<bits>``, so
+    variants sit side by side."""
     from examples.export.lowering import pte_filename
 
-    return pte_filename(name, "xnnpack", options.mode)
+    variant = []
+    if options.quantize and options.group_size != DEFAULT_GROUP_SIZE:
+        variant.append(f"g{options.group_size}")
+    if options.embedding_bits:
+        variant.append(f"emb{options.embedding_bits}")
+    return pte_filename(name, "xnnpack", options.mode, *variant)
 
 
 def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
     if options.max_seq_len < 2:
         raise LlamaExportError(f"--max_seq_len must be at least 2, got {options.max_seq_len}")
+    if options.embedding_bits not in (0, 4, 8):
+        raise LlamaExportError(f"embedding bits must be 0 (fp32), 4 or 8, got {options.embedding_bits}")
+    if options.embedding_bits and model.shape.dim % options.embedding_group_size:
+        raise LlamaExportError(f"embedding group size {options.embedding_group_size} does not divide {model.name}'s "
+                               f"dim {model.shape.dim}")
     if options.quantize:
         if options.group_size < 1:
             raise LlamaExportError(f"--group_size must be positive, got {options.group_size}")
@@ -77,6 +93,8 @@ def llm_config(model: LlamaModel, weights: PreparedWeights, options: LlamaExport
     if options.quantize:
         config.quantization.qmode = "8da4w"
         config.quantization.group_size = options.group_size
+    if options.embedding_bits:
+        config.quantization.embedding_quantize = f"{options.embedding_bits},{options.embedding_group_size}"
     return config
 
 

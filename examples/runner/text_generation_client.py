@@ -1,6 +1,6 @@
 """The one adapter to the token generation runners: the native ``cmake-out/text_generation_runner``,
-its Python stand-in ``examples.generation.token_runner`` and the llama.cpp peer
-``examples.generation.llama_cpp_runner`` (same flags, same JSON keys).
+its Python stand-in ``examples.generation.token_runner`` and the peers' runners (llama.cpp,
+OpenVINO GenAI, ONNX Runtime GenAI; same flags, same JSON keys).
 
 ``generate_tokens(program, prompt, ...)`` runs one and returns its JSON report as a dict,
 with ``runner`` saying which one ran (``native``, ``python-standin`` or ``llama.cpp``).
@@ -17,7 +17,11 @@ from typing import Sequence
 from examples.runner.client import EXIT_CODES, REPO_ROOT, RunnerFailed, RunnerNotBuilt
 
 DEFAULT_TEXT_RUNNER = REPO_ROOT / "cmake-out" / "text_generation_runner"
-RUNNERS = ("native", "python-standin", "llama.cpp")
+RUNNERS = ("native", "python-standin", "llama.cpp", "openvino-genai", "onnxruntime-genai")
+# The peers' runners (each a module with the same flags and JSON keys): module per runner name.
+PEER_MODULES = {"llama.cpp": "examples.generation.llama_cpp_runner",
+                "openvino-genai": "examples.generation.openvino_genai_runner",
+                "onnxruntime-genai": "examples.generation.ort_genai_runner"}
 # Keys both runners print with --json (times in ms, speeds in tokens/s, RSS in KiB).
 JSON_KEYS = ("runner", "prompt_tokens", "generated_tokens", "tokens", "load_ms", "time_to_first_token_ms",
              "prefill_ms", "decode_ms", "prefill_tok_s", "decode_tok_s", "peak_rss_kb", "stop_reason")
@@ -38,8 +42,8 @@ def command(runner: str, program: Path, prompt: Sequence[int], *, max_new_tokens
         head = [str(find_text_runner(binary))]
     elif runner == "python-standin":
         head = [sys.executable, "-m", "examples.generation.token_runner"]
-    elif runner == "llama.cpp":  # a .gguf program; the peer, in its own process
-        head = [sys.executable, "-m", "examples.generation.llama_cpp_runner"]
+    elif runner in PEER_MODULES:  # a .gguf file or a model folder; the peer, in its own process
+        head = [sys.executable, "-m", PEER_MODULES[runner]]
     else:
         raise ValueError(f"unknown runner {runner!r} (one of {', '.join(RUNNERS)})")
     flags = {"model_path": program, "prompt_tokens": ",".join(map(str, prompt)), "max_new_tokens": max_new_tokens,

@@ -1,0 +1,101 @@
+"""The generation benchmark's goal cells, judged by the toolkit's one verdict rule
+(:mod:`examples.common.stats`): per model and thread count, ExecuTorch's 4-bit rows against the
+4-bit peer rows (llama.cpp Q4_0 / Q4_K_M, OpenVINO GenAI, ONNX Runtime GenAI).
+
+- **decode >= 1.2x** and **prefill >= 1.2x** the fastest 4-bit peer: times per token (1 / speed)
+  of each round, each side's row chosen on the even rounds and judged on the odd ones
+  (``select_and_judge``); met when the verdict is "faster" and the speed ratio is at least 1.2.
+- **TTFT below every peer**: ExecuTorch's row against each 4-bit peer row, "faster" against all.
+- **decode >= 80 % of the bandwidth limit** for its own bytes per token.
+- **RSS growth <= the lowest peer's** (medians; memory does not jitter like time).
+"""
+
+from __future__ import annotations
+
+from examples.common import stats
+
+SPEEDUP_GOAL = 1.2
+LIMIT_GOAL = 0.8
+
+
+def _rounds(row, key) -> list[list[float]]:
+    return [[key(report)] for report in row.reports]
+
+
+def _per_token_ms(field: str):
+    return lambda report: 1e3 / report[field] if report[field] else float("inf")
+
+
+def _speed_cell(ours: dict, theirs: dict, field: str, what: str) -> dict:
+    """ExecuTorch's fastest row against the fastest peer row on ``field`` (tokens/s)."""
+    key = _per_token_ms(field)
+    choice = stats.select_and_judge({n: _rounds(r, key) for n, r in ours.items()},
+                                    {n: _rounds(r, key) for n, r in theirs.items()})
+    v = choice.verdict
+    speedup = 1 / v.ratio if v.ratio else float("nan")
+    met = v.word == stats.FASTER and speedup >= SPEEDUP_GOAL
+    interval = "-" if v.low is None else f"[{1 / v.high:.2f}, {1 / v.low:.2f}]"
+    text = (f"{what}: ExecuTorch {choice.ours} / fastest 4-bit peer {choice.theirs}: {speedup:.2f}x {interval} "
+            f"({v.describe()}{', rows chosen on held-out rounds' if choice.held_out else ''}); "
+            f"goal >= {SPEEDUP_GOAL}x {'met' if met else 'not met'}")
+    return {"goal": what, "ours": choice.ours, "peer": choice.theirs, "speedup": speedup, "interval": interval,
+            "verdict": v.word, "rounds_judged": v.rounds, "met": met, "text": text}
+
+
+def goal_cells(rows: list, bandwidth: dict | None = None) -> list[dict]:
+    """One dict per (model, threads, goal); ``rows`` are generation_runs.Row with reports and the
+    ``variant`` / ``engine`` names of :data:`generation_runs.VARIANTS`; ``bandwidth``
+    ``{threads: GB/s}`` for the limit cell."""
+    from examples.benchmark.generation_runs import VARIANTS, row_figures
+
+    cells = []
+    keys = sorted({(r.model, r.threads) for r in rows})
+    for model, threads in keys:
+        here = [r for r in rows if (r.model, r.threads) == (model, threads) and r.reports and not r.error
+                and r.variant in VARIANTS and VARIANTS[r.variant].weight_bits == 4]
+        ours = {r.variant: r for r in here if VARIANTS[r.variant].engine == "executorch"}
+        theirs = {f"{VARIANTS[r.variant].engine} {r.variant}": r for r in here
+                  if VARIANTS[r.variant].engine != "executorch"}
+        if not ours or not theirs:
+            continue
+        count = min(len(r.reports) for r in (*ours.values(), *theirs.values()))  # the same rounds for all
+        ours_c = {n: _trim(r, count) for n, r in ours.items()}
+        theirs_c = {n: _trim(r, count) for n, r in theirs.items()}
+        base = {"model": model, "threads": threads}
+        cells.append({**base, **_speed_cell(ours_c, theirs_c, "decode_tok_s", "decode")})
+        cells.append({**base, **_speed_cell(ours_c, theirs_c, "prefill_tok_s", "prefill")})
+        main = ours_c.get("8da4w") or next(iter(ours_c.values()))
+        ttft = [(name, stats.judge(_rounds(peer, lambda x: x["time_to_first_token_ms"]),
+                                   _rounds(main, lambda x: x["time_to_first_token_ms"]), paired=True))
+                for name, peer in theirs_c.items()]
+        met = all(v.word == stats.FASTER for _, v in ttft)
+        cells.append({**base, "goal": "TTFT", "ours": main.variant, "met": met,
+                      "text": f"TTFT: ExecuTorch {main.variant} / each 4-bit peer: "
+                              + ", ".join(f"{n} {v.ratio:.2f}x ({v.describe()})" for n, v in ttft)
+                              + f"; goal below every peer {'met' if met else 'not met'}"})
+        figures = row_figures(main, (bandwidth or {}).get(threads))
+        fraction = figures["fraction_of_limit"]
+        cells.append({**base, "goal": "bandwidth", "ours": main.variant, "fraction": fraction,
+                      "met": fraction is not None and fraction >= LIMIT_GOAL,
+                      "text": ("decode at the bandwidth limit: no probe or bytes per token" if fraction is None else
+                               f"decode at the bandwidth limit: ExecuTorch {main.variant} {100 * fraction:.0f} % of "
+                               f"{figures['limit_tok_s']:.0f} tok/s ({figures['bytes_per_token'] / 1e6:.1f} MB/token); "
+                               f"goal >= {100 * LIMIT_GOAL:.0f} % {'met' if fraction >= LIMIT_GOAL else 'not met'}")})
+        growth = {n: row_figures(r)["rss_growth_mib"] for n, r in theirs_c.items()}
+        growth = {n: g for n, g in growth.items() if g is not None}
+        mine = row_figures(main)["rss_growth_mib"]
+        if growth and mine is not None:
+            lowest = min(growth, key=growth.get)
+            met = mine <= growth[lowest]
+            cells.append({**base, "goal": "RSS growth", "ours": main.variant, "peer": lowest, "met": met,
+                          "ours_mib": mine, "peer_mib": growth[lowest],
+                          "text": f"RSS growth: ExecuTorch {main.variant} {mine:.0f} MiB, lowest 4-bit peer {lowest} "
+                                  f"{growth[lowest]:.0f} MiB; goal <= lowest peer {'met' if met else 'not met'}"})
+    return cells
+
+
+def _trim(row, count: int):
+    """The row with its first ``count`` rounds (rows that failed late keep fewer)."""
+    import dataclasses
+
+    return dataclasses.replace(row, reports=row.reports[:count])

@@ -1,0 +1,185 @@
+"""The memory-bandwidth limit of token generation: how fast this machine streams bytes, and how
+many bytes each engine must read per decoded token.
+
+One decode step of a dense decoder reads every weight it multiplies once (the token embedding
+is a gather: one row) plus the KV cache up to the current position, so
+
+    decode tok/s  <=  sustained read bandwidth / bytes per token
+
+and ``decode tok/s x bytes per token / bandwidth`` is how close an engine runs to that limit.
+
+``read_bandwidth`` measures sustained read bandwidth with a small C loop (XOR of 64-bit words,
+vectorised by the compiler, one pthread per thread over its share of one buffer), compiled on
+first use with the system C compiler and cached; without a compiler it falls back to numpy's
+``bitwise_or.reduce`` (slower: the result says which method ran). The buffer size matters: a
+buffer that fits the last-level cache measures the cache, not DRAM, so the benchmark probes at
+the size of the bytes each token reads (what decode really streams) and at a size well past the
+last-level cache (DRAM).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+MIB = 1 << 20
+
+_SOURCE = r"""
+#include <pthread.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <time.h>
+
+typedef struct { const uint64_t* p; size_t n; uint64_t acc; } job_t;
+
+static void* run(void* arg) {
+  job_t* j = (job_t*)arg;
+  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  const uint64_t* p = j->p;
+  size_t i = 0;
+  for (; i + 8 <= j->n; i += 8) {
+    a0 ^= p[i]; a1 ^= p[i + 1]; a2 ^= p[i + 2]; a3 ^= p[i + 3];
+    a4 ^= p[i + 4]; a5 ^= p[i + 5]; a6 ^= p[i + 6]; a7 ^= p[i + 7];
+  }
+  for (; i < j->n; ++i) a0 ^= p[i];
+  j->acc = a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
+  return 0;
+}
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Reads buf[0..n) once per pass with `threads` threads; seconds[k] = wall time of pass k. */
+uint64_t read_passes(const uint64_t* buf, size_t n, int threads, int passes, double* seconds) {
+  pthread_t ids[64];
+  job_t jobs[64];
+  uint64_t sink = 0;
+  if (threads < 1) threads = 1;
+  if (threads > 64) threads = 64;
+  for (int k = 0; k < passes; ++k) {
+    double start = now();
+    size_t chunk = n / threads;
+    for (int t = 0; t < threads; ++t) {
+      jobs[t].p = buf + t * chunk;
+      jobs[t].n = t == threads - 1 ? n - t * chunk : chunk;
+      if (t) pthread_create(&ids[t], 0, run, &jobs[t]);
+    }
+    run(&jobs[0]);
+    for (int t = 1; t < threads; ++t) pthread_join(ids[t], 0);
+    seconds[k] = now() - start;
+    for (int t = 0; t < threads; ++t) sink ^= jobs[t].acc;
+  }
+  return sink;
+}
+"""
+
+
+def _compiled_probe() -> ctypes.CDLL | None:
+    """The C probe as a shared library (built once per source version), or None without a compiler."""
+    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        return None
+    digest = hashlib.sha256(_SOURCE.encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"bandwidth-probe-{os.getuid()}"
+    library = folder / f"probe-{digest}.so"
+    if not library.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        source = folder / f"probe-{digest}.c"
+        source.write_text(_SOURCE)
+        partial = folder / f".probe-{digest}-{os.getpid()}.so"
+        done = subprocess.run([compiler, "-O3", "-march=native", "-shared", "-fPIC", "-pthread", str(source),
+                               "-o", str(partial)], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            return None
+        os.replace(partial, library)
+    lib = ctypes.CDLL(str(library))
+    lib.read_passes.restype = ctypes.c_uint64
+    lib.read_passes.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                                ctypes.POINTER(ctypes.c_double)]
+    return lib
+
+
+def _numpy_passes(buffer, threads: int, passes: int) -> list[float]:
+    import numpy as np
+
+    parts = np.array_split(buffer, threads)
+    seconds = []
+    with ThreadPoolExecutor(threads) as pool:  # numpy releases the GIL in the reduction
+        for _ in range(passes):
+            start = time.perf_counter()
+            list(pool.map(np.bitwise_or.reduce, parts))
+            seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def read_bandwidth(nbytes: int, threads: int, passes: int = 0, min_seconds: float = 0.3) -> dict:
+    """Sustained read bandwidth streaming one ``nbytes`` buffer with ``threads`` threads.
+
+    Returns ``{"gb_s", "gb_s_best", "bytes", "threads", "passes", "method"}``: ``gb_s`` is the
+    median over passes (1 GB = 1e9 bytes), after one untimed pass that faults the pages in.
+    ``passes`` 0: as many as fit ``min_seconds`` (at least 5)."""
+    import numpy as np
+
+    if nbytes < 8 * threads or threads < 1:
+        raise ValueError(f"a {nbytes}-byte buffer cannot be split over {threads} thread(s)")
+    buffer = np.arange(nbytes // 8, dtype=np.uint64)  # written once: every page is resident
+    lib = _compiled_probe()
+    if lib is not None:
+        def timed(count: int) -> list[float]:
+            seconds = (ctypes.c_double * count)()
+            lib.read_passes(buffer.ctypes.data, buffer.size, threads, count, seconds)
+            return list(seconds)
+        method = "C loop (XOR of 64-bit words, -O3 -march=native), pthreads"
+    else:
+        def timed(count: int) -> list[float]:
+            return _numpy_passes(buffer, threads, count)
+        method = "numpy bitwise_or.reduce, Python threads"
+    first = timed(1)[0]
+    count = passes or max(5, min(200, int(min_seconds / max(first, 1e-6))))
+    seconds = sorted(timed(count))
+    median = seconds[len(seconds) // 2]
+    return {"gb_s": buffer.nbytes / median / 1e9, "gb_s_best": buffer.nbytes / seconds[0] / 1e9,
+            "bytes": int(buffer.nbytes), "threads": threads, "passes": count, "method": method}
+
+
+def limit_tok_s(bandwidth_gb_s: float, bytes_per_token: float) -> float:
+    """The decode rate at which reading ``bytes_per_token`` takes all of the bandwidth."""
+    if bytes_per_token <= 0:
+        raise ValueError("bytes per token must be positive")
+    return bandwidth_gb_s * 1e9 / bytes_per_token
+
+
+def fraction_of_limit(decode_tok_s: float, bandwidth_gb_s: float, bytes_per_token: float) -> float:
+    """Decode speed as a fraction of the bandwidth limit (1.0: every byte at probe speed)."""
+    return decode_tok_s / limit_tok_s(bandwidth_gb_s, bytes_per_token)
+
+
+def last_level_cache_bytes() -> int | None:
+    """The largest CPU cache (sysfs), or None where it cannot be read."""
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+        digits = text.rstrip("KMGkmg")
+        if digits.isdigit():
+            sizes.append(int(digits) * unit)
+    return max(sizes) if sizes else None
+
+
+def dram_probe_bytes() -> int:
+    """A buffer well past the last-level cache: 4x its size, at least 1 GiB, at most 4 GiB."""
+    cache = last_level_cache_bytes() or 0
+    return int(min(max(4 * cache, 1 << 30), 4 << 30))

@@ -1,0 +1,151 @@
+"""The published generation table (docs/GENERATION.md, block ``results:generation``), generated
+from the generation benchmark's result files committed under
+``results/<cpu-class>/generation/<date>.json`` (a folder of their own: the latency tables read
+``results/<cpu-class>/*.json`` and must not pick these up).
+
+``python -m examples.backend.publish --add benchmark-out/generation/generation_bench.json`` copies
+a run there (slimmed: no file paths, the greedy tokens of the first round only); ``publish``
+rewrites the block from the newest file of each CPU class, machine and date under each table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+GENERATION_DIR = "generation"
+BLOCK = "generation"
+
+
+def is_generation_doc(doc: dict) -> bool:
+    return isinstance(doc, dict) and doc.get("kind") == "generation"
+
+
+def generation_files(results_dir: Path) -> list[Path]:
+    """The newest generation result file of each CPU class folder."""
+    if not results_dir.is_dir():
+        return []
+    out = []
+    for folder in sorted(p for p in results_dir.iterdir() if p.is_dir()):
+        files = sorted((folder / GENERATION_DIR).glob("*.json"))
+        if files:
+            out.append(files[-1])
+    return out
+
+
+def slim_generation(doc: dict) -> dict:
+    """A copy small enough to commit: per-round figures kept (verdicts can be recomputed), the
+    greedy tokens of the first round only, no file paths."""
+    from examples.results.publish import without_local_paths
+
+    doc = json.loads(json.dumps(doc))
+    for row in doc.get("rows") or []:
+        for i, report in enumerate(row.get("reports") or []):
+            report.pop("model_path", None)
+            if i:
+                report.pop("tokens", None)
+    machine = doc.get("machine")
+    if isinstance(machine, dict) and isinstance(machine.get("command"), list):
+        machine["command"] = without_local_paths(machine["command"])
+    return doc
+
+
+def _rows(doc: dict) -> list:
+    from examples.benchmark.generation_runs import Row
+
+    fields = set(Row.__dataclass_fields__)
+    return [Row(**{k: v for k, v in row.items() if k in fields}) for row in doc.get("rows") or []]
+
+
+def _fmt(value, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def generation_lines(path: Path, root: Path) -> list[str]:
+    """One run's table, goal lines and source lines."""
+    from examples.benchmark.generation_runs import VARIANTS, row_figures
+    from examples.common.machine import describe
+    from examples.generation.agreement import prefix_length
+    from examples.results.render import md_table
+
+    doc = json.loads(path.read_text())
+    rows = _rows(doc)
+    bandwidth = {int(n): b["gb_s"] for n, b in (doc.get("bandwidth") or {}).items()}
+    reference = {(r.model, r.threads): r.reports[0].get("tokens") for r in rows
+                 if r.variant == "8da4w" and r.reports and not r.error}
+    body = []
+    for r in rows:
+        label = f"{r.engine.split(' (')[0]} {r.variant}"
+        if r.missing:
+            body.append([r.model, str(r.threads), label] + [r.missing] + [""] * 7)
+            continue
+        if r.error or not r.reports:
+            body.append([r.model, str(r.threads), label] + ["failed: " + (r.error or "no run")] + [""] * 7)
+            continue
+        f = row_figures(r, bandwidth.get(r.threads))
+        ref = reference.get((r.model, r.threads))
+        tokens = r.reports[0].get("tokens")
+        agree = f"{prefix_length(ref, tokens)}/{len(ref)}" if ref and tokens else "-"
+        bits = VARIANTS[r.variant].weight_bits if r.variant in VARIANTS else None
+        body.append([r.model, str(r.threads), label + ("" if bits != 4 else " (4-bit)"),
+                     _fmt(f["prefill_tok_s"], "{:.0f}"), _fmt(f["decode_tok_s"], "{:.0f}"),
+                     _fmt(f["ttft_ms"], "{:.1f}"), _fmt(f["rss_growth_mib"], "{:.0f}"),
+                     _fmt(f["bytes_per_token"] and f["bytes_per_token"] / 1e6, "{:.1f}"),
+                     _fmt(f["limit_tok_s"], "{:.0f}"),
+                     _fmt(f["fraction_of_limit"] and 100 * f["fraction_of_limit"], "{:.0f} %"), agree])
+    header = ["model", "threads", "engine, variant", "prefill tok/s", "decode tok/s", "TTFT ms", "RSS growth MiB",
+              "MB read/token", "bandwidth limit tok/s", "decode / limit", "greedy = ET 8da4w"]
+    lines = md_table(header, body, numeric_from=3, text_last=True) if body else ["No rows in this run."]
+    lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}" for g in doc.get("goals") or []]
+    settings = doc.get("settings") or {}
+    bw = "; ".join(f"{n} thread(s) {b['gb_s']:.1f} GB/s over {b['bytes'] / 2**20:.0f} MiB"
+                   + (f", {b['dram_gb_s']:.1f} GB/s past the last-level cache" if b.get("dram_gb_s") else "")
+                   for n, b in (doc.get("bandwidth") or {}).items())
+    machine = doc.get("machine") or {}
+    git = machine.get("git") or {}
+    commit = (git.get("commit") or "unknown")[:10] + (", dirty tree" if git.get("dirty") else "")
+    packages = ", ".join(f"{k} {v}" for k, v in sorted((machine.get("packages") or {}).items())
+                         if v and k in ("executorch", "llama-cpp-python", "llama_cpp_python", "openvino-genai",
+                                        "openvino_genai", "onnxruntime-genai", "onnxruntime_genai"))
+    try:
+        source = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        source = path
+    lines += ["", f"Read bandwidth (probe before every round, median): {bw or 'not probed'}.",
+              f"Machine: {describe(machine)}. Date: {doc.get('date')}. Commit {commit}"
+              + (f"; {packages}" if packages else "") + ".",
+              f"Command: `{' '.join(machine.get('command') or []) or 'unknown'}` (prompt {settings.get('prompt_len')} "
+              f"tokens, {settings.get('max_new_tokens')} new tokens, {settings.get('rounds')} interleaved rounds, "
+              f"ExecuTorch runner {doc.get('runner')}). File: `{source}`.",
+              f"Method: {doc.get('method') or 'unknown'}."]
+    return lines
+
+
+def render_generation_block(root: Path) -> str:
+    from examples.results.publish import COMMAND, RESULTS_DIR
+
+    lines = [f"<!-- generated by `{COMMAND}` from {RESULTS_DIR}/*/{GENERATION_DIR}/: do not edit by hand -->", ""]
+    files = generation_files(root / RESULTS_DIR)
+    if not files:
+        lines += [f"No published generation results: no `{RESULTS_DIR}/<cpu-class>/{GENERATION_DIR}/` file yet."]
+    for path in files:
+        doc = json.loads(path.read_text())
+        lines += [f"**{(doc.get('machine') or {}).get('isa_class', 'unknown ISA')}** ({doc.get('date')})", ""]
+        lines += generation_lines(path, root) + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def add_generation_run(root: Path, source: Path) -> Path:
+    """Copy a generation result (slimmed) to ``results/<cpu-class>/generation/<date>.json``."""
+    from examples.common.atomic_write import write_text_atomic
+    from examples.results.publish import RESULTS_DIR, PublishError, cpu_class
+
+    doc = json.loads(Path(source).read_text())
+    if not is_generation_doc(doc):
+        raise PublishError(f"{source}: not a generation benchmark result")
+    if not any(row.get("reports") for row in doc.get("rows") or []):
+        raise PublishError(f"{source}: no measured rows to publish")
+    target = root / RESULTS_DIR / cpu_class(doc["machine"]) / GENERATION_DIR / f"{doc['date']}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(target, json.dumps(slim_generation(doc), indent=1) + "\n")
+    return target

@@ -1,0 +1,285 @@
+"""Text generation against the memory-bandwidth limit and the CPU LLM peers: the bandwidth probe
+and its arithmetic, bytes read per token, peer rows that are absent, the goal cells, the
+published block, and (where installed) the peers' token-id paths on the same weights."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from examples.models.llama_zoo import random_state_dict
+from tests.helpers_generation import MAX_SEQ_LEN, PROMPT, TINY_MODEL
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli(module: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+# ---- bandwidth ----
+
+def test_bandwidth_limit_arithmetic():
+    from examples.generation.bandwidth import fraction_of_limit, limit_tok_s
+
+    assert limit_tok_s(20.0, 100e6) == pytest.approx(200.0)  # 20 GB/s over 100 MB a token
+    assert fraction_of_limit(150.0, 20.0, 100e6) == pytest.approx(0.75)
+    with pytest.raises(ValueError):
+        limit_tok_s(20.0, 0)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_read_bandwidth_probe_measures_both_ways(compiled, monkeypatch):
+    from examples.generation import bandwidth
+
+    if not compiled:
+        monkeypatch.setattr(bandwidth, "_compiled_probe", lambda: None)
+    for threads in (1, 2):
+        result = bandwidth.read_bandwidth(4 << 20, threads, passes=5)
+        assert result["threads"] == threads and result["passes"] == 5 and result["bytes"] == 4 << 20
+        assert 0.1 < result["gb_s"] <= result["gb_s_best"] < 10_000, result
+        assert ("C loop" in result["method"]) == (compiled and bandwidth._compiled_probe() is not None)
+    with pytest.raises(ValueError):
+        bandwidth.read_bandwidth(8, 2)
+
+
+# ---- bytes per token ----
+
+def test_kv_cache_bytes_and_position():
+    from examples.generation.bytes_per_token import decode_position, kv_cache_bytes
+
+    # tiny: 2 layers, 4 heads of 16; K and V, 40 positions, fp32
+    assert kv_cache_bytes(TINY_MODEL.shape, 40, 4) == 2 * 2 * 40 * 4 * 16 * 4
+    assert decode_position(64, 128) == 128  # mean of prompt + 1 ... prompt + 127 attended tokens, rounded up
+
+
+def test_gguf_bytes_per_token_reads_one_embedding_row(tmp_path):
+    pytest.importorskip("gguf")
+    from examples.generation.bytes_per_token import bytes_per_token
+    from examples.generation.gguf_export import write_gguf
+
+    shape = TINY_MODEL.shape
+    path = write_gguf(random_state_dict(shape, seed=0), shape, tmp_path / "t.gguf", "Q4_0", context_length=64)
+    account = bytes_per_token("llama.cpp", path, shape, position=40)
+    table = shape.vocab_size * shape.dim // 32 * 18  # Q4_0: 18 bytes per 32 weights
+    assert account["embedding_table"] == table and account["embedding_row"] == table / shape.vocab_size
+    assert account["weights"] == account["file"] - table + table / shape.vocab_size
+    assert account["kv_bytes_per_element"] == 2  # llama.cpp's f16 cache
+    assert account["total"] == account["weights"] + 2 * 2 * 40 * 64 * 2
+    ov = bytes_per_token("openvino-genai", path, shape, position=40, kv_bytes=1)
+    assert ov["weights"] == account["weights"] and ov["kv_cache"] == account["kv_cache"] / 2
+
+
+def test_onnx_bytes_per_token_drops_the_gathered_table(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from examples.generation.bytes_per_token import bytes_per_token
+
+    shape = TINY_MODEL.shape
+    table = numpy_helper.from_array(np.zeros((shape.vocab_size, shape.dim), np.float32), "embed")
+    packed = numpy_helper.from_array(np.zeros((shape.dim, shape.dim // 2), np.uint8), "w_q4")
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["embed", "ids"], ["h"]), helper.make_node("Identity", ["w_q4"], ["w"])],
+        "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1])],
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("w", TensorProto.UINT8, None)], [table, packed])
+    onnx.save(helper.make_model(graph), tmp_path / "model.onnx")
+    account = bytes_per_token("onnxruntime-genai", tmp_path, shape, position=10)
+    assert account["embedding_table"] == shape.vocab_size * shape.dim * 4
+    assert account["weights"] == shape.dim * shape.dim // 2 + shape.dim * 4  # the 4-bit weight + one fp32 row
+
+
+def test_onnx_export_permutes_q_and_k_like_hugging_face():
+    import torch
+
+    from examples.generation.ort_genai_export import hf_permute, hf_state_dict
+
+    shape = TINY_MODEL.shape
+    heads, head_dim = shape.n_heads, shape.dim // shape.n_heads
+    w = torch.arange(shape.dim * 3, dtype=torch.float32).reshape(shape.dim, 3).repeat(1, 1)
+    # llama.cpp's converter undoes the Hugging Face permutation this way: the round trip is exact
+    back = hf_permute(w, heads).reshape(heads, 2, head_dim // 2, 3).transpose(1, 2).reshape(shape.dim, 3)
+    assert torch.equal(back, w)
+    state = hf_state_dict(random_state_dict(shape, seed=0), shape)
+    assert "model.layers.1.self_attn.k_proj.weight" in state and "lm_head.weight" in state and len(state) == \
+        len(random_state_dict(shape, seed=0))
+
+
+# ---- peers absent, goals ----
+
+def test_absent_peers_are_rows_with_the_install_command(monkeypatch):
+    import importlib.util
+
+    from examples.benchmark import generation_runs
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("llama_cpp", "openvino_genai", "onnxruntime_genai")
+                        else real(name, *a))
+    assert generation_runs.missing_packages("executorch") == []
+    assert generation_runs.missing_packages("openvino-genai", "ov-Q4_K_M") == ["openvino_genai", "llama_cpp"]
+    rows = generation_runs.missing_rows("m", ["8da4w", "Q4_K_M", "ov-Q4_0", "ort-int4"], [1, 2])
+    assert [(r.variant, r.threads) for r in rows] == [("Q4_K_M", 1), ("Q4_K_M", 2), ("ov-Q4_0", 1), ("ov-Q4_0", 2),
+                                                      ("ort-int4", 1), ("ort-int4", 2)]
+    text = generation_runs.table(rows)
+    assert text.count("not installed") == 6
+    assert "onnxruntime-genai==0.18.0" in text and "openvino-genai==2026.4.1" in text and "llama-cpp-python" in text
+
+
+def _report(prefill: float, decode: float, ttft: float, growth_mib: float, tokens=(5, 6, 7)) -> dict:
+    return {"tokens": list(tokens), "prefill_tok_s": prefill, "decode_tok_s": decode, "time_to_first_token_ms": ttft,
+            "peak_rss_kb": int((100 + growth_mib) * 1024), "baseline_rss_kb": 100 * 1024}
+
+
+def _rows(ours_decode: float, rounds: int = 10):
+    from examples.benchmark.generation_runs import Row
+
+    rng = np.random.default_rng(0)
+    jitter = lambda: 1 + 0.01 * rng.standard_normal()  # noqa: E731
+    spec = [("executorch (native)", "8da4w", 1000, ours_decode, 60, 150),
+            ("llama.cpp", "Q4_0", 600, 200, 100, 160), ("llama.cpp", "Q4_K_M", 500, 180, 110, 170),
+            ("openvino-genai", "ov-Q4_0", 900, 190, 90, 300)]
+    rows = []
+    for engine, variant, prefill, decode, ttft, growth in spec:
+        row = Row("m", engine, variant, 1)
+        row.reports = [_report(prefill * jitter(), decode * jitter(), ttft * jitter(), growth) for _ in range(rounds)]
+        row.bytes_per_token = {"total": 60e6}
+        rows.append(row)
+    return rows
+
+
+def test_goal_cells_judge_executorch_against_the_fastest_4bit_peer():
+    from examples.benchmark.generation_goals import goal_cells
+
+    cells = {c["goal"]: c for c in goal_cells(_rows(ours_decode=260.0), bandwidth={1: 20.0})}
+    assert cells["decode"]["peer"] == "llama.cpp Q4_0" and cells["decode"]["speedup"] == pytest.approx(1.3, rel=0.03)
+    assert cells["decode"]["met"] and cells["decode"]["rounds_judged"] == 5  # held-out: rows chosen on even rounds
+    # prefill: 1000 / 900 tok/s is faster, but 1.11x is short of the 1.2x goal
+    assert cells["prefill"]["peer"] == "openvino-genai ov-Q4_0" and not cells["prefill"]["met"]
+    assert cells["prefill"]["speedup"] == pytest.approx(1000 / 900, rel=0.03)
+    assert cells["TTFT"]["met"]
+    assert cells["RSS growth"]["met"] and cells["RSS growth"]["peer"] == "llama.cpp Q4_0"
+    # 260 tok/s x 60 MB = 15.6 GB/s of 20: 78 %
+    assert cells["bandwidth"]["fraction"] == pytest.approx(0.78, rel=0.03) and not cells["bandwidth"]["met"]
+    slower = {c["goal"]: c for c in goal_cells(_rows(ours_decode=210.0), bandwidth={1: 20.0})}
+    assert not slower["decode"]["met"] and "not met" in slower["decode"]["text"]
+    few = {c["goal"]: c for c in goal_cells(_rows(ours_decode=260.0, rounds=3))}
+    assert not few["decode"]["met"] and "not enough rounds" in few["decode"]["text"]
+    assert "no probe" in few["bandwidth"]["text"]
+
+
+# ---- published block ----
+
+def _generation_doc() -> dict:
+    from examples.benchmark.generation_goals import goal_cells
+    from tests.helpers_results import ZEN4_FLAGS, machine
+
+    rows = _rows(ours_decode=260.0)
+    for row in rows:
+        for report in row.reports:
+            report["model_path"] = "/scratch/somewhere/m.gguf"
+    info = machine(family=25, model=17, stepping=1, flags=ZEN4_FLAGS)
+    info["command"] = ["examples/benchmark/generation_bench.py", "--output_dir", "/scratch/out", "--rounds", "10"]
+    return {"kind": "generation", "machine": info, "date": "2026-12-01",
+            "settings": {"prompt_len": 64, "max_new_tokens": 128, "rounds": 10, "threads": [1]}, "runner": "native",
+            "bandwidth": {"1": {"gb_s": 20.0, "bytes": 60 << 20, "dram_gb_s": 9.5, "dram_bytes": 1 << 30}},
+            "goals": goal_cells(rows, {1: 20.0}), "method": "test method", "rows": [r.__dict__ for r in rows]}
+
+
+def test_generation_block_is_published_from_its_result_file(tmp_path):
+    from examples.results.publish import rewrite
+
+    root = tmp_path
+    (root / "docs").mkdir()
+    (root / "README.md").write_text("<!-- BEGIN results:latency -->\n<!-- END results:latency -->\n")
+    (root / "docs" / "PERFORMANCE.md").write_text("")
+    doc = "# Generation\n\n<!-- BEGIN results:generation -->\n<!-- END results:generation -->\n"
+    (root / "docs" / "GENERATION.md").write_text(doc)
+    assert "No published generation results" in rewrite(doc, [], root)
+    source = tmp_path / "generation_bench.json"
+    source.write_text(json.dumps(_generation_doc()))
+    added = _cli("examples.backend.publish", "--root", str(root), "--add", str(source))
+    assert added.returncode == 0, added.stderr
+    target = root / "results" / "amd-f25-m17-s1-avx-512-vnni-bf16" / "generation" / "2026-12-01.json"
+    assert target.is_file(), list(root.rglob("*.json"))
+    stored = target.read_text()
+    assert "/scratch" not in stored and '"model_path"' not in stored
+    assert not list((root / "results").glob("*/*.json"))  # the latency tables' folder level stays untouched
+    text = (root / "docs" / "GENERATION.md").read_text()
+    assert "family/model/stepping 25/17/1" in text and "Date: 2026-12-01" in text
+    assert "| llama.cpp Q4_0 (4-bit)" in text and "78 %" in text and "20.0 GB/s over 60 MiB" in text
+    assert "decode: ExecuTorch 8da4w / fastest 4-bit peer llama.cpp Q4_0" in text
+    assert _cli("examples.backend.publish", "--root", str(root), "--check").returncode == 0
+    target.write_text(stored.replace('"date": "2026-12-01"', '"date": "2026-12-02"'))
+    assert _cli("examples.backend.publish", "--root", str(root), "--check").returncode == 1
+
+
+# ---- peer runners ----
+
+@pytest.mark.parametrize("module, args, fragment", [
+    ("examples.generation.openvino_genai_runner", ("--prompt_tokens", "1"), "--model_path is required"),
+    ("examples.generation.openvino_genai_runner", ("--model_path", "README.md", "--prompt_tokens", "1",
+                                                   "--kv_cache_precision", "u4"), "--kv_cache_precision"),
+    ("examples.generation.ort_genai_runner", ("--model_path", "docs", "--prompt_tokens", "1"), "no genai_config.json"),
+    ("examples.generation.llama_cpp_runner", ("--model_path", "README.md", "--prompt_tokens", "1",
+                                              "--extra_buffers", "maybe"), "--extra_buffers"),
+])
+def test_peer_runners_bad_input_is_one_line(module, args, fragment):
+    done = _cli(module, *args)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and fragment in lines[0], done.stderr
+
+
+def test_openvino_genai_reads_the_gguf_file_with_token_ids_like_llama_cpp(tmp_path):
+    """Same Q8_0 file, token ids in: OpenVINO GenAI (empty tokenizer, f32) and llama.cpp pick the
+    same greedy tokens, so the token-id path and OpenVINO's reading of the layout are right."""
+    pytest.importorskip("openvino_genai")
+    pytest.importorskip("llama_cpp")
+    from examples.generation.gguf_export import write_gguf
+    from examples.runner.text_generation_client import generate_tokens
+
+    gguf = write_gguf(random_state_dict(TINY_MODEL.shape, seed=0), TINY_MODEL.shape, tmp_path / "t_Q8_0.gguf",
+                      "Q8_0", context_length=MAX_SEQ_LEN)
+    done = _cli("examples.generation.openvino_genai_runner", "--model_path", str(gguf), "--prompt_tokens",
+                ",".join(map(str, PROMPT)), "--max_new_tokens", "12", "--inference_precision", "f32",
+                "--kv_cache_precision", "f32", "--json")
+    assert done.returncode == 0, done.stderr
+    ov = json.loads(done.stdout.splitlines()[-1])
+    ref = generate_tokens(gguf, PROMPT, runner="llama.cpp", threads=1, max_new_tokens=12, timeout=300)
+    assert ov["tokens"] == ref["tokens"] and len(set(ov["tokens"])) > 1
+    assert ov["inference_precision"] == "f32" and ov["generated_tokens"] == 12 and ov["decode_tok_s"] > 0
+
+
+@pytest.mark.slow
+def test_onnxruntime_genai_fp32_from_the_hf_folder_equals_eager(tmp_path):
+    """The Hugging Face folder (q/k permuted) built by ONNX Runtime GenAI's builder in fp32
+    decodes eager PyTorch's greedy tokens: the weights and permutation are the same model."""
+    pytest.importorskip("onnxruntime_genai")
+    import os
+
+    from examples.generation import ort_genai_export
+    from examples.generation.eager_reference import build_eager, greedy_tokens
+    from examples.models.llama_zoo import prepare_weights
+
+    weights = prepare_weights(TINY_MODEL, "random", tmp_path / "w", seed=0)
+    import torch
+
+    state = torch.load(weights.checkpoint, weights_only=True)
+    hf = ort_genai_export.write_hf_folder(state, TINY_MODEL.shape, tmp_path / "hf", MAX_SEQ_LEN)
+    out = tmp_path / "onnx"
+    done = subprocess.run([sys.executable, "-c", ort_genai_export._BUILDER, "-i", str(hf), "-o", str(out), "-p",
+                           "fp32", "-e", "cpu", "-c", str(tmp_path / "cache")], capture_output=True, text=True,
+                          timeout=900, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = _cli("examples.generation.ort_genai_runner", "--model_path", str(out), "--prompt_tokens",
+               ",".join(map(str, PROMPT)), "--max_new_tokens", "16", "--json")
+    assert run.returncode == 0, run.stderr
+    expected = greedy_tokens(build_eager(weights.params, weights.checkpoint, MAX_SEQ_LEN), PROMPT, 16)
+    assert json.loads(run.stdout.splitlines()[-1])["tokens"] == expected
