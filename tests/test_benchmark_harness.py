@@ -280,3 +280,33 @@ def test_interrupt_keeps_measured_cells(cache_dir, monkeypatch):
     assert rows[first]["status"] == "ok" and rows[first]["median_ms"] == 2.0
     assert rows[second]["status"] == "not run"
     assert "Partial run" in report.render_markdown(doc)
+
+
+def test_the_settings_stay_in_the_harness(cache_dir):
+    """Followed through every function that receives it, a run's Settings object visits few files
+    and never comes back to one it left: the harness hands each step only what it needs
+    (iterations, a RunPlan, PrepareOptions, the tuned row's preparation)."""
+    run = settings(cache_dir, ["eager", "tuned"])
+
+    def no_tune(ctx):
+        raise RuntimeError("tune is not run here")
+
+    run.prepare_tuned = no_tune
+    visits: list[str] = []
+
+    def tracer(frame, event, arg):
+        code = frame.f_code
+        arguments = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        if event == "call" and any(frame.f_locals.get(name) is run for name in arguments):
+            if not visits or visits[-1] != code.co_filename:
+                visits.append(code.co_filename)
+
+    sys.settrace(tracer)
+    try:
+        doc = harness.run_benchmark(run, progress=QUIET)
+    finally:
+        sys.settrace(None)
+    rows = {r["backend"]: r for r in doc["records"]}
+    assert rows["eager"]["status"] == "ok" and "tune is not run here" in rows["tuned"]["error"]
+    assert visits and len(set(visits)) <= 20
+    assert len(visits) == len(set(visits)), [v.rsplit("/", 1)[-1] for v in visits]  # no file visited twice

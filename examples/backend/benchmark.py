@@ -143,9 +143,9 @@ def main(argv):
     from examples.benchmark.report import render_markdown, write_reports
 
     if "tuned" in settings.backends:  # tune sits above the benchmark: its row is handed in
-        from examples.tune.tuned_row import prepare_tuned
+        from examples.tune.tuned_row import preparer
 
-        settings.prepare_tuned = prepare_tuned
+        settings.prepare_tuned = preparer(settings)
     doc = run_benchmark(settings)
     accuracy_text = ""
     if FLAGS.eval_data:  # adds models[name]["classification_accuracy"] to the JSON report

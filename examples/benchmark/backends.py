@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,16 @@ class Iterations:
 
     def describe(self) -> str:
         return f"{self.warmup} warm-up + {self.measured} measured"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """How one row is measured: the runner binary (ExecuTorch rows; None for peers), its
+    iterations and the time limit of one run."""
+
+    runner: Path | None
+    iterations: Iterations
+    timeout_s: float
 
 
 def parse_backends(text: str) -> list[str]:

@@ -18,11 +18,11 @@ from typing import Callable
 from pathlib import Path
 
 from examples.benchmark import peers
-from examples.benchmark.backends import BACKENDS, Iterations
+from examples.benchmark.backends import BACKENDS, Iterations, RunPlan
 from examples.benchmark.cache import ArtifactCache
 from examples.benchmark.measure import combine_rounds, measure
 from examples.benchmark.prepare import prepare
-from examples.benchmark.programs import ModelContext, Prepared, load_model_context
+from examples.benchmark.programs import ModelContext, PrepareOptions, Prepared, load_model_context
 from examples.benchmark.progress import GridProgress
 from examples.benchmark.records import (add_speedups, apply_prepared, comparisons, finish_record, mark_duplicates,
                                         new_record, new_twin)
@@ -58,9 +58,9 @@ class Settings:
     quant_recipe: str | None = None  # None: each model's recipe from the zoo
     verbose: bool = False
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
-    # How the tuned row is prepared (model context, settings) -> Prepared: tune's, handed in by the
-    # benchmark command (examples.tune.tuned_row.prepare_tuned); tune sits above the benchmark.
-    prepare_tuned: Callable | None = None
+    # How the tuned row is prepared, model context -> Prepared: tune's, handed in by the benchmark
+    # command (examples.tune.tuned_row.preparer); tune sits above the benchmark.
+    prepare_tuned: Callable[[ModelContext], Prepared] | None = None
 
     def runner_for(self, backend: str) -> Path:
         """The runner binary an ExecuTorch backend runs in (its build: ``Backend.runner``)."""
@@ -72,6 +72,14 @@ class Settings:
 
     def iterations_for(self, backend: str) -> Iterations:
         return self.portable_iterations if backend == "portable" else self.iterations
+
+    def run_plan(self, backend: str) -> RunPlan:
+        runner = self.runner_for(backend) if BACKENDS[backend].kind == "executorch" else None
+        return RunPlan(runner, self.iterations_for(backend), self.timeout_s)
+
+    @property
+    def preparation(self) -> PrepareOptions:
+        return PrepareOptions(self.quant_recipe, self.calibration_data, self.num_calibration_samples, self.verbose)
 
 
 def _amx_runner(settings: Settings) -> str | None:
@@ -159,7 +167,7 @@ def _prepare_backend(backend: str, ctx: ModelContext, settings: Settings, cache:
     """The backend's records (one per thread count) and its prepared artifact; None (with the
     records marked) when the backend is not installed or failed to prepare."""
     label = BACKENDS[backend].label
-    rows = [new_record(ctx.name, backend, t, settings) for t in settings.threads]
+    rows = [new_record(ctx.name, backend, t, settings.iterations_for(backend)) for t in settings.threads]
     missing = peers.missing_packages(backend) if BACKENDS[backend].kind == "peer" else []
     if BACKENDS[backend].runner != "wheel":
         from examples.runner.client import RunnerNotBuilt
@@ -178,7 +186,7 @@ def _prepare_backend(backend: str, ctx: ModelContext, settings: Settings, cache:
         return rows, None
     try:
         progress.step(f"{ctx.name}: {label}: preparing")
-        prepared = prepare(backend, ctx, settings, cache)
+        prepared = _prepare(backend, ctx, settings, cache)
         if prepared.path is not None:
             how = "reused" if prepared.reused else f"built in {prepared.export_seconds:.1f} s"
             progress.log(f"{ctx.name}: {label}: {prepared.path.name} ({how})")
@@ -190,6 +198,14 @@ def _prepare_backend(backend: str, ctx: ModelContext, settings: Settings, cache:
     for record in rows:
         apply_prepared(record, prepared)
     return rows, prepared
+
+
+def _prepare(backend: str, ctx: ModelContext, settings: Settings, cache: ArtifactCache) -> Prepared:
+    if backend == "tuned":  # tune sits above the benchmark: the command hands its preparation in
+        if settings.prepare_tuned is None:
+            raise RuntimeError("the tuned row needs tune's preparation (Settings.prepare_tuned)")
+        return settings.prepare_tuned(ctx)
+    return prepare(backend, ctx, settings.preparation, cache)
 
 
 def _aa_source(runnable: list[tuple[str, Prepared, list[dict]]]) -> int | None:
@@ -242,7 +258,7 @@ def _measure_unit(backend: str, prepared: Prepared, record: dict, ctx: ModelCont
     if record["status"] != "ok":
         return
     try:
-        result = measure(backend, ctx, prepared, record["threads"], settings)
+        result = measure(backend, ctx, prepared, record["threads"], settings.run_plan(backend))
     except Exception as error:  # noqa: BLE001 - recorded, the others still run
         progress.log(f"{ctx.name}: {label}: FAILED: {_first_line(error)}")
         record.update(status="failed", error=_first_line(error))

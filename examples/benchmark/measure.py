@@ -5,20 +5,20 @@ through :mod:`examples.common.stats`."""
 from __future__ import annotations
 
 from examples.benchmark import openvino_backend, peers
-from examples.benchmark.backends import BACKENDS
+from examples.benchmark.backends import BACKENDS, RunPlan
 from examples.common.machine import package_versions
 from examples.benchmark.programs import ModelContext, Prepared
 from examples.common.stats import median, split_iterations, summarize
 from examples.runner import client as runner
 
 
-def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
-    iters = settings.iterations_for(backend)
+def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, plan: RunPlan) -> dict:
+    iters = plan.iterations
     inputs = runner.write_input_files(ctx.inputs, ctx.workdir / "runner_inputs")
     out = ctx.workdir / f"{backend}_t{threads}_output"
     program = prepared.info.get("per_thread", {}).get(threads, prepared.path)  # tuned: a winner per count
-    m = runner.run_program(settings.runner_for(backend), program, iters=iters.measured, warmup=iters.warmup,
-                           threads=threads, inputs=inputs, output_path=out, timeout=settings.timeout_s)
+    m = runner.run_program(plan.runner, program, iters=iters.measured, warmup=iters.warmup,
+                           threads=threads, inputs=inputs, output_path=out, timeout=plan.timeout_s)
     build = runner.xnnpack_build(m)  # the plain rows record theirs in "version" (--runner may be any build)
     if BACKENDS[backend].runner != "wheel" and build != BACKENDS[backend].runner:
         raise RuntimeError(f"the runner's XNNPACK delegate is the {build} build, not the "
@@ -44,8 +44,8 @@ def _measure_executorch(backend: str, ctx: ModelContext, prepared: Prepared, thr
             "precision": precision}
 
 
-def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
-    iters = settings.iterations_for(backend)
+def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, plan: RunPlan) -> dict:
+    iters = plan.iterations
     inputs = peers.save_inputs(ctx.inputs, ctx.workdir / "peer_inputs")
     request = {"threads": threads, "warmup": iters.warmup, "iters": iters.measured}
     if backend == "eager":
@@ -56,7 +56,7 @@ def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: 
         fp32 = ctx.artifacts.get("onnx_fp32")
         if fp32 is not None:
             request["input_names"] = fp32.info.get("input_names") or request["input_names"]
-    result = peers.run_worker(request, inputs, ctx.workdir / f"{backend}_t{threads}", timeout=settings.timeout_s)
+    result = peers.run_worker(request, inputs, ctx.workdir / f"{backend}_t{threads}", timeout=plan.timeout_s)
     first, measured = split_iterations(result.times_ms, iters.warmup)
     summary = summarize(measured)
     name = "onnxruntime" if backend != "eager" else "torch"
@@ -67,19 +67,19 @@ def _measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: 
             "samples_ms": measured, "outputs": result.outputs}
 
 
-def measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
-    result = _measure(backend, ctx, prepared, threads, settings)
+def measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, plan: RunPlan) -> dict:
+    result = _measure(backend, ctx, prepared, threads, plan)
     if result.get("precision") is None:
         result["precision"] = BACKENDS[backend].precision
     return result
 
 
-def _measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
+def _measure(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, plan: RunPlan) -> dict:
     if backend in openvino_backend.NATIVE:
-        return openvino_backend.measure_peer(backend, ctx, prepared, threads, settings)
+        return openvino_backend.measure_peer(backend, ctx, prepared, threads, plan)
     if BACKENDS[backend].kind == "executorch":
-        return _measure_executorch(backend, ctx, prepared, threads, settings)
-    return _measure_peer(backend, ctx, prepared, threads, settings)
+        return _measure_executorch(backend, ctx, prepared, threads, plan)
+    return _measure_peer(backend, ctx, prepared, threads, plan)
 
 
 # Per-round figures combined by their median across rounds; peak RSS by the maximum.

@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from examples.benchmark import peers
-from examples.benchmark.backends import BACKENDS, EXECUTORCH_OPENVINO
+from examples.benchmark.backends import BACKENDS, EXECUTORCH_OPENVINO, RunPlan
 from examples.benchmark.cache import ArtifactCache, tensors_digest
-from examples.benchmark.programs import ModelContext, Prepared, calibration_for
+from examples.benchmark.programs import ModelContext, PrepareOptions, Prepared, calibration_for
 from examples.common.stats import split_iterations, summarize
 
 NATIVE = ("ov_default", "ov_f32", "ov_int8")
@@ -99,22 +99,22 @@ def _prepare_native(backend: str, ctx: ModelContext, calibration, cache: Artifac
                     int8.info)
 
 
-def prepare(backend: str, ctx: ModelContext, settings, cache: ArtifactCache) -> Prepared:
+def prepare(backend: str, ctx: ModelContext, options: PrepareOptions, cache: ArtifactCache) -> Prepared:
     """The backend's artifact; int8 rows calibrate on the same batches as the other int8 rows."""
     def calibration():
-        return calibration_for(ctx, settings.calibration_data, settings.num_calibration_samples)
+        return calibration_for(ctx, options.calibration_data, options.num_calibration_samples)
 
     if backend in EXECUTORCH_OPENVINO:
         quantize, precision = PROGRAMS[backend]
-        return _prepare_executorch(BACKENDS[backend].variant, ctx, calibration, cache, settings.verbose,
+        return _prepare_executorch(BACKENDS[backend].variant, ctx, calibration, cache, options.verbose,
                                    quantize=quantize, precision=precision)
     return _prepare_native(backend, ctx, calibration, cache)
 
 
-def measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, settings) -> dict:
+def measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: int, plan: RunPlan) -> dict:
     """One native OpenVINO run in a fresh ``peer_worker`` process."""
-    iters = settings.iterations_for(backend)
-    warmup, path, timeout = iters.warmup, prepared.path, settings.timeout_s
+    iters = plan.iterations
+    warmup, path, timeout = iters.warmup, prepared.path, plan.timeout_s
     inputs = peers.save_inputs(ctx.inputs, ctx.workdir / "peer_inputs")
     request = {"kind": "openvino", "threads": threads, "warmup": warmup, "iters": iters.measured,
                "ir_path": str(path), "precision": ASKED_PRECISION.get(backend)}
@@ -132,13 +132,13 @@ def measure_peer(backend: str, ctx: ModelContext, prepared: Prepared, threads: i
             "samples_ms": measured, "outputs": result.outputs}
 
 
-def openvino_program(ctx: ModelContext, cache: ArtifactCache, *, candidate, settings) -> Prepared:
+def openvino_program(ctx: ModelContext, cache: ArtifactCache, *, candidate, options) -> Prepared:
     """A tune candidate (``openvino_fp32``, ``openvino_bf16``, ``openvino_int8`` ...) built like the
     benchmark's rows: the same cache entry when it is the same program."""
     def calibration():
-        return calibration_for(ctx, settings.calibration_data, settings.num_calibration_samples)
+        return calibration_for(ctx, options.calibration_data, options.num_calibration_samples)
 
-    return _prepare_executorch(candidate.name, ctx, calibration, cache, settings.verbose,
+    return _prepare_executorch(candidate.name, ctx, calibration, cache, options.verbose,
                                quantize=candidate.precision == "int8", precision=candidate.openvino_precision)
 
 

@@ -30,6 +30,16 @@ class ModelContext:
                 "reference": self.name}
 
 
+@dataclass(frozen=True)
+class PrepareOptions:
+    """What building a row's artifact takes from the run's settings."""
+
+    quant_recipe: str | None = None  # None: each model's recipe
+    calibration_data: str | None = None
+    num_calibration_samples: int | None = None
+    verbose: bool = False
+
+
 @dataclass
 class Prepared:
     path: Path | None = None

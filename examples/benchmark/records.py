@@ -3,7 +3,7 @@ comparisons across them."""
 
 from __future__ import annotations
 
-from examples.benchmark.backends import BACKENDS, EXECUTORCH_CONTENDERS, PEERS
+from examples.benchmark.backends import BACKENDS, EXECUTORCH_CONTENDERS, PEERS, Iterations
 from examples.benchmark.programs import ModelContext, Prepared
 from examples.common import stats
 from examples.common.metrics import DEFAULT_MIN_SQNR_DB, compare
@@ -24,9 +24,8 @@ RECORD_KEYS = (
 )
 
 
-def new_record(model: str, backend: str, threads: int, settings) -> dict:
+def new_record(model: str, backend: str, threads: int, iters: Iterations) -> dict:
     record = dict.fromkeys(RECORD_KEYS)
-    iters = settings.iterations_for(backend)
     record.update(model=model, backend=backend, label=BACKENDS[backend].label, kind=BACKENDS[backend].kind,
                   threads=threads, status="ok", warmup_iters=iters.warmup, measured_iters=iters.measured)
     return record

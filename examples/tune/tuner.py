@@ -104,7 +104,7 @@ def build(result: CandidateResult, ctx: ModelContext, settings: TuneSettings, ca
         else:
             from examples.benchmark.openvino_backend import openvino_program
 
-            prepared = openvino_program(ctx, cache, candidate=c, settings=settings)
+            prepared = openvino_program(ctx, cache, candidate=c, options=settings)
     except Exception as error:  # noqa: BLE001 - kept as the candidate's reason, the others go on
         result.status, result.reason = "failed", f"export failed: {type(error).__name__}: {_line(error)}"
         return
