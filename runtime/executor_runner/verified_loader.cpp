@@ -118,6 +118,9 @@ class VerifiedDataLoader final : public DataLoader {
     auto* region = new Region{nullptr, (range.size + page - 1) / page * page};
     void* p = ::mmap(nullptr, region->length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) fail_out_of_memory("cannot allocate " + std::to_string(range.size) + " bytes to read the program into");
+    // A big range (a language model's embedding table) in huge pages where the kernel lends
+    // them: a few hundred page faults fewer per MiB read.
+    if (region->length >= (size_t{2} << 20)) ::madvise(p, region->length, MADV_HUGEPAGE);
     region->base = static_cast<uint8_t*>(p);
     const Error e = inner_.load_into(range.offset, range.size, info, p);
     if (e != Error::Ok) fail(kErrorExit, "cannot read " + file_.path() + " (" + err_text(e) + ")");
