@@ -123,7 +123,6 @@ def define_common_targets():
         srcs = native.glob(["tools/verification_cost/**/*.py"]),
         deps = [
             ":package_roots",
-            "//examples/benchmark:benchmark",
             "//examples/common:common",
             "//examples/runner:runner",
         ],
@@ -134,6 +133,26 @@ def define_common_targets():
         name = "verification_cost",
         main_module = "tools.verification_cost.__main__",
         deps = [":verification_cost_lib"],
+        visibility = ["PUBLIC"],
+    )
+
+    # python -m tools.memory_cost PROGRAM... (peak RSS growth of the loaders against the constant segment)
+    native.python_library(
+        name = "memory_cost_lib",
+        srcs = native.glob(["tools/memory_cost/**/*.py"]),
+        deps = [
+            ":package_roots",
+            "//examples/common:common",
+            "//examples/integrity:integrity",
+            "//examples/runner:runner",
+        ],
+        visibility = ["PUBLIC"],
+    )
+
+    native.python_binary(
+        name = "memory_cost",
+        main_module = "tools.memory_cost.__main__",
+        deps = [":memory_cost_lib"],
         visibility = ["PUBLIC"],
     )
 

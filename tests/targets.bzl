@@ -14,6 +14,7 @@ every import and fixture path against the packed files).
 PYTHON_LIBS = [
     "//:buck2_check_lib",
     "//:fuzz_programs_lib",
+    "//:memory_cost_lib",
     "//:package_roots",
     "//:verification_cost_lib",
     "//examples/backend:backend",
