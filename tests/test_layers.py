@@ -134,3 +134,19 @@ def test_the_scan_counts_lazy_relative_and_dynamic_imports():
     edges = {("benchmark", "tune"): ["x"], ("tune", "benchmark"): ["y"], ("tune", "common"): ["z"]}
     assert upward_edges(edges) == {("benchmark", "tune"): ["x"]}
     assert cycles(edges) == [["benchmark", "tune"]]
+
+
+def test_buck2_deps_point_down_too(repo_root):
+    """The Buck2 targets of each package depend only on packages below it (as its imports do)."""
+    import re
+
+    upward = {}
+    folders = [repo_root / "examples" / p for p in LAYERS if p != "runtime.profiler"] + [repo_root / "runtime/profiler"]
+    for folder in folders:
+        layer = layer_of(".".join(folder.relative_to(repo_root).parts))
+        text = (folder / "targets.bzl").read_text()
+        for package in re.findall(r'"//(examples/\w+|runtime/profiler):', text):
+            target = layer_of(package.replace("/", "."))
+            if target != layer and LAYERS.index(target) > LAYERS.index(layer):
+                upward.setdefault(layer, []).append(target)
+    assert upward == {}
