@@ -190,7 +190,8 @@ def _generation_doc() -> dict:
     return {"kind": "generation", "machine": info, "date": "2026-12-01",
             "settings": {"prompt_len": 64, "max_new_tokens": 128, "rounds": 10, "threads": [1]}, "runner": "native",
             "bandwidth": {"1": {"gb_s": 20.0, "bytes": 60 << 20, "dram_gb_s": 9.5, "dram_bytes": 1 << 30}},
-            "goals": goal_cells(rows, {1: 20.0}), "method": "test method", "rows": [r.__dict__ for r in rows]}
+            "goals": goal_cells(rows, {1: 20.0}), "method": "test method",
+            "peer_packages": {"llama-cpp-python": "0.3.36", "onnxruntime-genai": None}, "rows": [r.__dict__ for r in rows]}
 
 
 def test_generation_block_is_published_from_its_result_file(tmp_path):
@@ -216,6 +217,7 @@ def test_generation_block_is_published_from_its_result_file(tmp_path):
     assert "family/model/stepping 25/17/1" in text and "Date: 2026-12-01" in text
     assert "| llama.cpp Q4_0 (4-bit)" in text and "78 %" in text and "20.0 GB/s over 60 MiB" in text
     assert "decode: ExecuTorch 8da4w / fastest 4-bit peer llama.cpp Q4_0" in text
+    assert "llama-cpp-python 0.3.36" in text and "onnxruntime-genai None" not in text
     assert _cli("examples.backend.publish", "--root", str(root), "--check").returncode == 0
     target.write_text(stored.replace('"date": "2026-12-01"', '"date": "2026-12-02"'))
     assert _cli("examples.backend.publish", "--root", str(root), "--check").returncode == 1

@@ -115,7 +115,7 @@ def main(argv):
                 "group_size": FLAGS.group_size, "variants": variants}
     results = {"kind": "generation", "machine": machine, "date": time.strftime("%Y-%m-%d"), "settings": settings,
                "runner": runner, "bandwidth": probes.as_json(), "goals": goals,
-               "method": METHOD, "rows": [r.__dict__ for r in rows]}
+               "method": METHOD, "peer_packages": peer_packages(), "rows": [r.__dict__ for r in rows]}
     path = write_bytes_atomic(output / "generation_bench.json", json.dumps(results, indent=1).encode())
     print(f"wrote {path}")
     return 0
@@ -126,6 +126,19 @@ METHOD = ("each row in its own process, rows interleaved round by round in a fix
           "ExecuTorch 8da4w's bytes per token); bytes per token from the files (weights and scales less the "
           "embedding table plus one row, KV cache at the mean decode position); goal verdicts by the toolkit's "
           "rule over whole rounds (examples/common/stats.py)")
+
+
+def peer_packages() -> dict:
+    """Installed versions of the peers' packages (None: not installed)."""
+    from importlib import metadata
+
+    out = {}
+    for name in ("llama-cpp-python", "gguf", "openvino-genai", "openvino-tokenizers", "onnxruntime-genai"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def account_bytes(model, artifacts: dict, variants: list[str], prompt_len: int, max_new_tokens: int) -> dict:

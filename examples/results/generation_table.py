@@ -104,9 +104,9 @@ def generation_lines(path: Path, root: Path) -> list[str]:
     machine = doc.get("machine") or {}
     git = machine.get("git") or {}
     commit = (git.get("commit") or "unknown")[:10] + (", dirty tree" if git.get("dirty") else "")
-    packages = ", ".join(f"{k} {v}" for k, v in sorted((machine.get("packages") or {}).items())
-                         if v and k in ("executorch", "llama-cpp-python", "llama_cpp_python", "openvino-genai",
-                                        "openvino_genai", "onnxruntime-genai", "onnxruntime_genai"))
+    versions = {**{k: v for k, v in (machine.get("packages") or {}).items() if k in ("executorch", "openvino")},
+                **(doc.get("peer_packages") or {})}
+    packages = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()) if v)
     try:
         source = path.resolve().relative_to(root.resolve())
     except ValueError:
