@@ -14,36 +14,27 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 from absl import flags
 
 from examples.common import cli
-from examples.generation.generation_flags import check_sampling_flags, define_sampling_flags
-from examples.generation.token_ids import parse_token_list
+from examples.common.machine import cpu_flags
+from examples.generation.generation_flags import checked_peer_request, define_peer_runner_flags, gguf_model_error
 
 RUNNER_LABEL = "llama.cpp"
 
-flags.DEFINE_string("model_path", None, "The .gguf file (examples.generation.gguf_export writes one).")
-flags.DEFINE_string("prompt_tokens", None, "Comma-separated prompt token ids.")
-define_sampling_flags(32, "llama.cpp threads (prefill and decode).")
-flags.DEFINE_string("stop_tokens", "", "Comma-separated token ids that end generation (kept in the output).")
+define_peer_runner_flags("The .gguf file (examples.generation.gguf_export writes one).",
+                         "llama.cpp threads (prefill and decode).")
 flags.DEFINE_integer("context_length", 0, "KV cache length; 0: prompt + max_new_tokens.")
 flags.DEFINE_string("extra_buffers", "auto", "llama.cpp's extra weight buffer types (AMX, CPU repack): on, off, or "
                     "auto (off on CPUs with AMX, where llama.cpp's AMX matmul crashes in decode: ggml-org/llama.cpp "
                     "issue 20824; on elsewhere).")
-flags.DEFINE_bool("json", False, "Print one JSON object.")
-flags.DEFINE_bool("verbose", False, "Show llama.cpp's log and tracebacks of unexpected errors.")
 
 FLAGS = flags.FLAGS
 
 
 def cpu_has_amx() -> bool:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_int8" in next((line for line in text.splitlines() if line.startswith("flags")), "").split()
+    return "amx_int8" in cpu_flags()
 
 
 def use_plain_buffers() -> None:
@@ -62,16 +53,7 @@ def use_plain_buffers() -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-
-    if not FLAGS.model_path or not Path(FLAGS.model_path).is_file():
-        raise cli.UsageError(f"model file not found: {FLAGS.model_path}" if FLAGS.model_path else "--model_path is required")
-    prompt = parse_token_list(FLAGS.prompt_tokens or "", "--prompt_tokens")
-    if not prompt:
-        raise cli.UsageError("--prompt_tokens is required (comma-separated token ids)")
-    check_sampling_flags(FLAGS)
-    stop = parse_token_list(FLAGS.stop_tokens, "--stop_tokens")
+    prompt, stop = checked_peer_request(FLAGS, argv, gguf_model_error(FLAGS.model_path))
     try:
         from llama_cpp import Llama
     except ImportError:

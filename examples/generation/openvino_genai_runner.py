@@ -25,50 +25,32 @@ import json
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from absl import flags
 
 from examples.common import cli
-from examples.generation.generation_flags import check_sampling_flags, define_sampling_flags
-from examples.generation.token_ids import parse_token_list
+from examples.common.machine import cpu_flags
+from examples.generation.generation_flags import checked_peer_request, define_peer_runner_flags, gguf_model_error
 
 RUNNER_LABEL = "openvino-genai"
 INSTALL = "pip install openvino-genai==2026.4.1 'openvino-tokenizers==2026.4.*'"
 
-flags.DEFINE_string("model_path", None, "The .gguf file (examples.generation.gguf_export writes one).")
-flags.DEFINE_string("prompt_tokens", None, "Comma-separated prompt token ids.")
-define_sampling_flags(32, "OpenVINO inference threads (INFERENCE_NUM_THREADS).")
-flags.DEFINE_string("stop_tokens", "", "Comma-separated token ids that end generation (kept in the output).")
+define_peer_runner_flags("The .gguf file (examples.generation.gguf_export writes one).",
+                         "OpenVINO inference threads (INFERENCE_NUM_THREADS).")
 flags.DEFINE_string("inference_precision", "auto", "INFERENCE_PRECISION_HINT: f32, bf16, or auto (bf16 where "
                     "the CPU has AVX-512 BF16 or AMX, else f32).")
 flags.DEFINE_string("kv_cache_precision", "u8", "KV_CACHE_PRECISION: u8, f16, bf16 or f32.")
-flags.DEFINE_bool("json", False, "Print one JSON object.")
-flags.DEFINE_bool("verbose", False, "Tracebacks of unexpected errors.")
 
 FLAGS = flags.FLAGS
 
 
 def auto_precision() -> str:
     """bf16 where the CPU computes in it (what OpenVINO's CPU plugin picks there), else f32."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "f32"
-    words = set(next((line for line in text.splitlines() if line.startswith("flags")), "").split())
-    return "bf16" if words & {"avx512_bf16", "amx_bf16"} else "f32"
+    return "bf16" if set(cpu_flags()) & {"avx512_bf16", "amx_bf16"} else "f32"
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.model_path or not Path(FLAGS.model_path).is_file():
-        raise cli.UsageError(f"model file not found: {FLAGS.model_path}" if FLAGS.model_path else "--model_path is required")
-    prompt = parse_token_list(FLAGS.prompt_tokens or "", "--prompt_tokens")
-    if not prompt:
-        raise cli.UsageError("--prompt_tokens is required (comma-separated token ids)")
-    check_sampling_flags(FLAGS)
-    stop = parse_token_list(FLAGS.stop_tokens, "--stop_tokens")
+    prompt, stop = checked_peer_request(FLAGS, argv, gguf_model_error(FLAGS.model_path))
     precision = auto_precision() if FLAGS.inference_precision == "auto" else FLAGS.inference_precision
     if precision not in ("f32", "bf16", "f16"):
         raise cli.UsageError(f"--inference_precision must be auto, f32, bf16 or f16, got {precision}")

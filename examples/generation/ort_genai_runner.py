@@ -25,18 +25,13 @@ from pathlib import Path
 from absl import flags
 
 from examples.common import cli
-from examples.generation.generation_flags import check_sampling_flags, define_sampling_flags
-from examples.generation.token_ids import parse_token_list
+from examples.generation.generation_flags import checked_peer_request, define_peer_runner_flags
 
 RUNNER_LABEL = "onnxruntime-genai"
 INSTALL = "pip install onnxruntime-genai==0.18.0"
 
-flags.DEFINE_string("model_path", None, "The model folder (genai_config.json, model.onnx).")
-flags.DEFINE_string("prompt_tokens", None, "Comma-separated prompt token ids.")
-define_sampling_flags(32, "ONNX Runtime intra-op threads of the decoder session.")
-flags.DEFINE_string("stop_tokens", "", "Comma-separated token ids that end generation (kept in the output).")
-flags.DEFINE_bool("json", False, "Print one JSON object.")
-flags.DEFINE_bool("verbose", False, "Tracebacks of unexpected errors.")
+define_peer_runner_flags("The model folder (genai_config.json, model.onnx).",
+                         "ONNX Runtime intra-op threads of the decoder session.")
 
 FLAGS = flags.FLAGS
 
@@ -47,17 +42,10 @@ def session_overlay(threads: int) -> str:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     folder = Path(FLAGS.model_path) if FLAGS.model_path else None
-    if folder is None or not (folder / "genai_config.json").is_file():
-        raise cli.UsageError(f"model folder not found (no genai_config.json): {FLAGS.model_path}" if FLAGS.model_path
-                             else "--model_path is required")
-    prompt = parse_token_list(FLAGS.prompt_tokens or "", "--prompt_tokens")
-    if not prompt:
-        raise cli.UsageError("--prompt_tokens is required (comma-separated token ids)")
-    check_sampling_flags(FLAGS)
-    stop = parse_token_list(FLAGS.stop_tokens, "--stop_tokens")
+    missing = None if folder and (folder / "genai_config.json").is_file() else (
+        f"model folder not found (no genai_config.json): {FLAGS.model_path}" if folder else "--model_path is required")
+    prompt, stop = checked_peer_request(FLAGS, argv, missing)
     try:
         import numpy as np
         import onnxruntime_genai as genai
