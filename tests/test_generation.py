@@ -381,8 +381,19 @@ def test_generation_bench_interleaves_rounds_and_compares_with_llama_cpp(monkeyp
     monkeypatch.setattr(text_generation_client, "generate_tokens", fake)
     artifacts = {"8da4w": Path("m_8da4w.pte"), "Q4_0": Path("m_Q4_0.gguf")}
     model = SimpleNamespace(name="m")
+    rows = generation_runs.run_model(model, artifacts, [1, 2], "native", [1, 5], 2, rounds=8)
+    # Every row once per round and thread count, the thread counts in turn, rows in a new random
+    # order each round (seeded): not always the same row first.
+    blocks = [calls[k:k + 2] for k in range(0, len(calls), 2)]
+    assert [{threads for _, threads in block} for block in blocks] == [{1}, {2}] * 8
+    assert all(sorted(name for name, _ in block) == ["m_8da4w.pte", "m_Q4_0.gguf"] for block in blocks)
+    assert len({block[0][0] for block in blocks}) == 2
+    first_run = list(calls)
+    calls.clear()
+    generation_runs.run_model(model, artifacts, [1, 2], "native", [1, 5], 2, rounds=8)
+    assert calls == first_run  # the same seed, the same order
+    calls.clear()
     rows = generation_runs.run_model(model, artifacts, [1, 2], "native", [1, 5], 2, rounds=2)
-    assert calls == [("m_8da4w.pte", 1), ("m_Q4_0.gguf", 1), ("m_8da4w.pte", 2), ("m_Q4_0.gguf", 2)] * 2
     assert all(len(r.reports) == 2 for r in rows)
     lines = generation_runs.ratios(rows)
     assert lines[0] == ("m, 1 thread(s): ExecuTorch 8da4w / llama.cpp Q4_0: prefill 1.50x, decode 1.20x, "

@@ -121,8 +121,8 @@ def main(argv):
     return 0
 
 
-METHOD = ("each row in its own process, rows interleaved round by round in a fixed order; medians over rounds; "
-          "read bandwidth probed before every round at each thread count (C loop over a buffer the size of "
+METHOD = ("each row in its own process, rows interleaved round by round in a random order per round (seed 0); "
+          "medians over rounds; read bandwidth probed before every round at each thread count (C loop over a buffer the size of "
           "ExecuTorch 8da4w's bytes per token); bytes per token from the files (weights and scales less the "
           "embedding table plus one row, KV cache at the mean decode position); goal verdicts by the toolkit's "
           "rule over whole rounds (examples/common/stats.py)")

@@ -219,20 +219,25 @@ def plan_for(artifacts: dict[str, Path], runner: str, variants=None) -> list[tup
 
 
 def run_model(model, artifacts: dict[str, Path], threads: list[int], runner: str, prompt: list[int],
-              max_new_tokens: int, rounds: int, variants=None, before_round=None) -> list[Row]:
+              max_new_tokens: int, rounds: int, variants=None, before_round=None, order_seed: int = 0) -> list[Row]:
     """Every engine x variant x thread count once per round, rounds interleaved (drift on a shared
-    machine then hits every configuration alike); each run is its own process. ``before_round(i,
-    n)`` runs before round ``i``'s runs at ``n`` threads (the bandwidth probe)."""
+    machine then hits every configuration alike), in a new random order each round (seeded by
+    ``order_seed``: a row that always ran right after a heavy one would carry its after-effects
+    into every round); each run is its own process. ``before_round(i, n)`` runs before round
+    ``i``'s runs at ``n`` threads (the bandwidth probe)."""
+    import random
+
     from examples.runner.client import RunnerFailed
     from examples.runner.text_generation_client import generate_tokens
 
     plan = plan_for(artifacts, runner, variants)
     rows = {(n, engine, variant): Row(model.name, engine, variant, n) for n in threads for engine, variant, _ in plan}
+    order = random.Random(order_seed)
     for round_index in range(rounds):
         for n in threads:
             if before_round is not None:
                 before_round(round_index, n)
-            for engine, variant, which in plan:
+            for engine, variant, which in order.sample(plan, len(plan)):
                 row = rows[(n, engine, variant)]
                 if row.error:
                     continue
