@@ -120,9 +120,9 @@ def test_absent_peers_are_rows_with_the_install_command(monkeypatch):
     from examples.benchmark import generation_runs
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("llama_cpp", "openvino_genai", "onnxruntime_genai")
-                        else real(name, *a))
+    absent = ("llama_cpp", "openvino_genai", "onnxruntime_genai")  # and every other package present,
+    monkeypatch.setattr(importlib.util, "find_spec",  # whatever this environment has installed
+                        lambda name, *a: None if name in absent else (real(name, *a) or object()))
     assert generation_runs.missing_packages("executorch") == []
     assert generation_runs.missing_packages("openvino-genai", "ov-Q4_K_M") == ["openvino_genai", "llama_cpp"]
     rows = generation_runs.missing_rows("m", ["8da4w", "Q4_K_M", "ov-Q4_0", "ort-int4"], [1, 2])

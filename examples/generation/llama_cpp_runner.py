@@ -54,6 +54,8 @@ def use_plain_buffers() -> None:
 
 def main(argv):
     prompt, stop = checked_peer_request(FLAGS, argv, gguf_model_error(FLAGS.model_path))
+    if FLAGS.extra_buffers not in ("auto", "on", "off"):
+        raise cli.UsageError(f"--extra_buffers must be auto, on or off, got {FLAGS.extra_buffers}")
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -61,8 +63,6 @@ def main(argv):
     from examples.generation.decoder import GenerationResult, current_rss_bytes, peak_rss_bytes
     from examples.generation.sampling import Sampler
 
-    if FLAGS.extra_buffers not in ("auto", "on", "off"):
-        raise cli.UsageError(f"--extra_buffers must be auto, on or off, got {FLAGS.extra_buffers}")
     extra_buffers = FLAGS.extra_buffers == "on" or (FLAGS.extra_buffers == "auto" and not cpu_has_amx())
     if not extra_buffers:
         use_plain_buffers()
