@@ -9,12 +9,11 @@ a placeholder (``<unk> <s> </s>``, 256 byte tokens, then ``t<N>``): the benchmar
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from examples.common.atomic_write import atomic_output
 from examples.models.llama_zoo import LlamaShape
 
 GGUF_TYPES = ("F32", "Q8_0", "Q4_0")
@@ -66,10 +65,8 @@ def write_gguf(state: dict, shape: LlamaShape, path: Path, gguf_type: str = "F32
     head_dim = shape.dim // shape.n_heads
     qtype = getattr(gguf.GGMLQuantizationType, gguf_type)
     path = Path(path)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    handle.close()
-    try:
-        writer = gguf.GGUFWriter(handle.name, "llama")
+    with atomic_output(path) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), "llama")
         writer.add_name(name)
         writer.add_context_length(context_length)
         writer.add_embedding_length(shape.dim)
@@ -100,11 +97,6 @@ def write_gguf(state: dict, shape: LlamaShape, path: Path, gguf_type: str = "F32
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    finally:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
     return path
 
 
@@ -125,18 +117,11 @@ def quantize_with_llama_cpp(source: Path, path: Path, ftype: str = "Q4_K_M", thr
     if ftype not in LLAMA_CPP_FTYPES:
         raise GgufExportError(f"unknown llama.cpp quantization {ftype} (one of {', '.join(LLAMA_CPP_FTYPES)})")
     path = Path(path)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    handle.close()
-    try:
+    with atomic_output(path) as tmp:
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype = getattr(llama_cpp, LLAMA_CPP_FTYPES[ftype])
         params.nthread = threads
-        status = llama_cpp.llama_model_quantize(str(source).encode(), handle.name.encode(), ctypes.byref(params))
+        status = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), ctypes.byref(params))
         if status != 0:
             raise GgufExportError(f"llama.cpp could not quantize {source} to {ftype} (status {status})")
-        os.chmod(handle.name, 0o644)
-        os.replace(handle.name, path)
-    finally:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
     return path
