@@ -78,6 +78,22 @@ class ProgramCache:
         return self.exported(model_name, variant).path
 
 
+# Test files that use the same expensive session programs run on one xdist worker, so each is
+# exported once per run (the programs cache is per worker). Every other file is a group of its
+# own: --dist loadgroup (pyproject.toml) then places whole files, as loadfile would.
+SHARED_PROGRAM_GROUPS = {
+    "mv2_fp32": ("test_runner_cli.py", "test_profiler_runner.py", "test_models_zoo.py"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        name = item.path.name
+        group = next((g for g, files in SHARED_PROGRAM_GROUPS.items() if name in files), name)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def programs(tmp_path_factory) -> ProgramCache:
     return ProgramCache(tmp_path_factory.mktemp("programs"))

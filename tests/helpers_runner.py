@@ -3,9 +3,11 @@ and export the small programs they use (each once per session, by the tests' fix
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -37,15 +39,18 @@ def build_tools() -> tuple[str, dict]:
     return cmake, env
 
 
-def ensure_runner(build_dir: Path, *cmake_args: str) -> Path:
+def ensure_runner(build_dir: Path, *cmake_args: str, only_this_runner: bool = False) -> Path:
     """The runner in build_dir, configured if needed and brought up to date with the sources
-    (incremental, fast when current). CI runs ./setup.sh first."""
+    (incremental, fast when current). CI runs ./setup.sh first. ``only_this_runner``: build
+    xnn_executor_runner alone (a fresh build for one test need not build the text runner)."""
     binary = build_dir / "xnn_executor_runner"
     cmake, env = build_tools()
     if not (build_dir / "build.ninja").exists():
         subprocess.run([cmake, "-S", str(REPO), "-B", str(build_dir), "-G", "Ninja",
                         "-DCMAKE_BUILD_TYPE=Release", *cmake_args], check=True, capture_output=True, env=env)
-    subprocess.run([cmake, "--build", str(build_dir), "--parallel", "2"], check=True, capture_output=True, env=env)
+    target = ["--target", "xnn_executor_runner"] if only_this_runner else []
+    subprocess.run([cmake, "--build", str(build_dir), "--parallel", "2", *target], check=True, capture_output=True,
+                   env=env)
     assert binary.exists()
     return binary
 
@@ -115,3 +120,50 @@ class MatmulChain(torch.nn.Module):
 
     def forward(self, x):
         return self.layers(x)
+
+
+# ---------------------------------------------------------------- attacks on a running runner
+
+def _open_writer(fifo: Path, proc: subprocess.Popen) -> int | None:
+    """The FIFO's writing end once the runner waits on it; None when the runner ended first."""
+    while proc.poll() is None:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:
+            if error.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            time.sleep(0.002)
+    return None
+
+
+def attacked_run(runner: Path, program: Path, inputs, out: Path, cache: str, attack,
+                 hook: str = "XNN_RUNNER_TEST_PAUSE") -> subprocess.CompletedProcess:
+    """The runner paused by ``hook`` (a test hook, runtime/executor_runner/test_hooks.h) while
+    ``attack()`` runs, then let go: its exit status and output."""
+    fifo = out.parent / f"{out.name}.fifo"
+    os.mkfifo(fifo)
+    env = dict(os.environ, **{hook: str(fifo)})
+    args = [str(runner), f"--model_path={program}", f"--input_path={','.join(map(str, inputs))}",
+            f"--output_path={out}", "--num_iters=1", "--warmup_iters=0", "--json", f"--verify_cache={cache}"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = _open_writer(fifo, proc)
+    if writer is not None:
+        attack()
+        os.write(writer, b"x")
+        os.close(writer)
+    stdout, stderr = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
+
+
+def program_copies(folder: Path, program: Path, count: int) -> list[Path]:
+    """``count`` copies of a carded program, each with its card."""
+    from examples.integrity import card as cards
+
+    folder.mkdir(parents=True)
+    copies = []
+    for i in range(count):
+        copy = folder / f"p{i}.pte"
+        copy.write_bytes(program.read_bytes())
+        cards.write_card(copy, cards.read_card(program))
+        copies.append(copy)
+    return copies

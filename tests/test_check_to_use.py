@@ -8,10 +8,7 @@ of the rewritten, unchecked bytes. The same for the in-process (Python) path.
 
 from __future__ import annotations
 
-import errno
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import pytest
 from examples.integrity import card as cards
 from examples.integrity.layout import program_ranges
 from examples.runner import client
-from tests.helpers_runner import BUILD_DIR, VERIFICATION, ensure_runner
+from tests.helpers_runner import BUILD_DIR, VERIFICATION, attacked_run, ensure_runner, program_copies
 
 
 @pytest.fixture(scope="session")
@@ -47,46 +44,6 @@ def _rewritten(data: bytes) -> tuple[int, bytes]:
     return offset, bytes(chunk)
 
 
-def _open_writer(fifo: Path, proc: subprocess.Popen) -> int | None:
-    """The FIFO's writing end once the runner waits on it; None when the runner ended first."""
-    while proc.poll() is None:
-        try:
-            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as error:
-            if error.errno != errno.ENXIO:  # ENXIO: no reader yet
-                raise
-            time.sleep(0.002)
-    return None
-
-
-def _attacked_run(runner: Path, program: Path, inputs, out: Path, cache: str, attack,
-                  hook: str = "XNN_RUNNER_TEST_PAUSE") -> subprocess.CompletedProcess:
-    fifo = out.parent / f"{out.name}.fifo"
-    os.mkfifo(fifo)
-    env = dict(os.environ, **{hook: str(fifo)})
-    args = [str(runner), f"--model_path={program}", f"--input_path={','.join(map(str, inputs))}",
-            f"--output_path={out}", "--num_iters=1", "--warmup_iters=0", "--json", f"--verify_cache={cache}"]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    writer = _open_writer(fifo, proc)
-    if writer is not None:
-        attack()
-        os.write(writer, b"x")
-        os.close(writer)
-    stdout, stderr = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
-
-
-def _copies(folder: Path, program: Path, count: int) -> list[Path]:
-    folder.mkdir(parents=True)
-    copies = []
-    for i in range(count):
-        copy = folder / f"p{i}.pte"
-        copy.write_bytes(program.read_bytes())
-        cards.write_card(copy, cards.read_card(program))
-        copies.append(copy)
-    return copies
-
-
 def _campaign(runner, weighted, tmp_path: Path, cache_mode: str, runs: int) -> None:
     program, inputs = weighted
     offset, evil = _rewritten(program.read_bytes())
@@ -95,7 +52,7 @@ def _campaign(runner, weighted, tmp_path: Path, cache_mode: str, runs: int) -> N
     assert pristine.returncode == 0, pristine.stderr
     expected = client.read_output_files(tmp_path / "pristine")
     cache = str(tmp_path / "cache") if cache_mode == "on" else "off"
-    copies = _copies(tmp_path / "copies", program, runs)
+    copies = program_copies(tmp_path / "copies", program, runs)
     if cache_mode == "on":  # remembered: only files over 2 s old are, so each attack is a cache hit
         time.sleep(2.1)
         for copy in copies:
@@ -107,7 +64,7 @@ def _campaign(runner, weighted, tmp_path: Path, cache_mode: str, runs: int) -> N
             with open(copy, "r+b") as f:
                 f.seek(offset)
                 f.write(evil)
-        done = _attacked_run(runner, copy, inputs, tmp_path / f"out{i}", cache, attack)
+        done = attacked_run(runner, copy, inputs, tmp_path / f"out{i}", cache, attack)
         assert done.returncode in (0, VERIFICATION), done.stderr
         if done.returncode == 0:
             outputs = client.read_output_files(tmp_path / f"out{i}")
@@ -138,11 +95,11 @@ def test_runner_never_computes_with_rewritten_bytes_200_runs(runner, weighted, t
 def test_the_pause_holds_a_cache_hit(runner, weighted, tmp_path):
     """The attack above meets the cached path: unattacked, the paused run is a verified cache hit."""
     program, inputs = weighted
-    (copy,) = _copies(tmp_path / "copies", program, 1)
+    (copy,) = program_copies(tmp_path / "copies", program, 1)
     time.sleep(2.1)
     cache = str(tmp_path / "cache")
     assert client.run_raw(runner, f"--model_path={copy}", f"--verify_cache={cache}", "--num_iters=1").returncode == 0
-    done = _attacked_run(runner, copy, inputs, tmp_path / "out", cache, lambda: None)
+    done = attacked_run(runner, copy, inputs, tmp_path / "out", cache, lambda: None)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["verification"] == "verified" and report["verify_cached"]
@@ -159,7 +116,7 @@ def test_python_path_computes_with_the_checked_bytes(programs, weighted, tmp_pat
 
     program, _ = weighted
     inputs = list(programs.exported("linear", "fp32").example_inputs)
-    (copy,) = _copies(tmp_path / "copies", program, 1)
+    (copy,) = program_copies(tmp_path / "copies", program, 1)
     pristine = copy.read_bytes()
     offset, evil = _rewritten(pristine)
     real_load = Runtime.load_program
@@ -186,7 +143,7 @@ def test_cards_without_ranges_still_work_and_bad_ranges_are_refused(runner, weig
     """A card written before ranges existed: the whole file is checked at once (still exit 5 on a
     changed byte). Ranges that do not fit the file: refused in one line, exit 5."""
     program, _ = weighted
-    (copy,) = _copies(tmp_path / "copies", program, 1)
+    (copy,) = program_copies(tmp_path / "copies", program, 1)
     card = cards.read_card(program)
     old = json.loads(json.dumps(card))
     del old["program"]["ranges"]
@@ -211,7 +168,7 @@ def test_a_change_after_the_last_load_fails_the_run(runner, weighted, tmp_path, 
     """Every byte was checked as read, but a file that changed while it was being loaded is not
     the program its card names any more: after the last load the runner looks again (exit 5)."""
     program, inputs = weighted
-    (copy,) = _copies(tmp_path / "copies", program, 1)
+    (copy,) = program_copies(tmp_path / "copies", program, 1)
     cache = str(tmp_path / "cache") if cache_mode == "on" else "off"
     if cache_mode == "on":
         time.sleep(2.1)
@@ -220,6 +177,6 @@ def test_a_change_after_the_last_load_fails_the_run(runner, weighted, tmp_path, 
     def touch_in_place():
         with open(copy, "r+b") as f:
             f.write(f.read(16))  # the same bytes: only the ctime moves
-    done = _attacked_run(runner, copy, inputs, tmp_path / "out", cache, touch_in_place, hook="XNN_RUNNER_TEST_PAUSE_LAST")
+    done = attacked_run(runner, copy, inputs, tmp_path / "out", cache, touch_in_place, hook="XNN_RUNNER_TEST_PAUSE_LAST")
     assert done.returncode == VERIFICATION and "changed (size, mtime or ctime) while it was being loaded" in done.stderr, \
         done.stderr

@@ -99,3 +99,13 @@ def test_memory_is_bounded_by_default(runner, program):
                  "0 turns it off")
     unbounded = _run(runner, f"--model_path={program}", "--max_memory_mb=0", env=runaway)
     assert unbounded.returncode != MEMORY, unbounded.stderr
+
+
+def test_help_shows_the_runners_own_flags(runner):
+    """--help: the runner's flags, each on one line, not gflags' internal list (--helpfull has it)."""
+    done = _run(runner, "--help")
+    assert done.returncode == 0, done.stderr
+    flag_lines = [line for line in done.stdout.splitlines() if line.startswith("  --")]
+    assert any(line.startswith("  --model_path  ") for line in flag_lines), done.stdout
+    assert any(line.startswith("  --verify_program  ") for line in flag_lines), done.stdout
+    assert "tab_completion" not in done.stdout and "flagfile" not in done.stdout

@@ -126,16 +126,6 @@ def test_decompositions_match_eager(mask_kind):
 
 # ---------------------------------------------------------------- exported programs (slow)
 
-@pytest.fixture(scope="module")
-def encoder_programs():
-    """The encoder exported once per variant: fp32 and int8 with the recipe its graph calls for."""
-    from examples.export.lowering import export_program
-
-    model, inputs = encoder()
-    recipe = choose_recipe(model, inputs).recipe
-    return model, {"fp32": export_program(model, inputs), "int8": export_program(model, inputs, recipe=recipe)}
-
-
 def _run(result, tokens):
     from executorch.runtime import Runtime
 
@@ -144,10 +134,10 @@ def _run(result, tokens):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["fp32", "int8"])
-def test_encoder_is_at_most_three_subgraphs(encoder_programs, variant):
+def test_encoder_is_at_most_three_subgraphs(dynamic_programs, variant):
     from examples.export.report import delegation_counts, fragmentation
 
-    _, programs = encoder_programs
+    _, programs = dynamic_programs
     subgraphs, crossings = fragmentation(programs[variant])
     assert 1 <= subgraphs <= MAX_SUBGRAPHS
     _, outside = delegation_counts(programs[variant].delegation_info())
@@ -156,8 +146,8 @@ def test_encoder_is_at_most_three_subgraphs(encoder_programs, variant):
 
 
 @pytest.mark.slow
-def test_encoder_fp32_matches_eager(encoder_programs):
-    model, programs = encoder_programs
+def test_encoder_fp32_matches_eager(dynamic_programs):
+    model, programs = dynamic_programs
     for seed in range(3):
         tokens = token_ids(seed=seed)
         with torch.no_grad():
@@ -165,8 +155,8 @@ def test_encoder_fp32_matches_eager(encoder_programs):
 
 
 @pytest.mark.slow
-def test_encoder_int8_sqnr_at_least_20_db(encoder_programs):
-    model, programs = encoder_programs
+def test_encoder_int8_sqnr_at_least_20_db(dynamic_programs):
+    model, programs = dynamic_programs
     assert programs["int8"].quantized
     tokens = [token_ids(seed=seed) for seed in range(8)]
     with torch.no_grad():
@@ -228,7 +218,9 @@ def test_cli_fail_on_fragmentation_is_one_error_line(python_env, tmp_path):
 
 @pytest.fixture(scope="module")
 def dynamic_programs():
-    """The encoder exported once for every sequence length 1..SEQ_LEN, fp32 and int8."""
+    """The encoder exported once for every sequence length 1..SEQ_LEN, fp32 and int8 (with the
+    recipe its graph calls for): the programs of every test here. The CLI tests export the
+    static-shape default."""
     from examples.export.lowering import export_program
     from examples.models.input_specs import sequence_dynamic_shapes
 

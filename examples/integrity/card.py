@@ -59,11 +59,20 @@ def file_digest(path: str | Path) -> tuple[int, str]:
             return size, digest_bytes(view)
 
 
+# The constant segment (a language model's embedding table) gets one digest per chunk when it is
+# at least CHUNKED_MIN_BYTES: the native runner then reads and checks only the chunks a run
+# touches (runtime/executor_runner/checked_on_use.h). 64 KiB: a few rows of an embedding table,
+# less than the kernel's read-around for a mapped file, a multiple of every page size.
+CHUNK_BYTES = 64 << 10
+CHUNKED_MIN_BYTES = 1 << 20
+
+
 def file_ranges(path: str | Path) -> list[dict] | None:
     """The card's ``program.ranges``: ``{offset, size, blake3}`` of the head and each segment with
     its padding (:mod:`examples.integrity.layout`), which the native runner checks one by one as the runtime
-    reads them; None for a file that is not a ``.pte`` with an extended header."""
-    from examples.integrity.layout import program_ranges
+    reads them (a big constant segment also has ``chunks``: ``{size, blake3: [...]}``); None for a
+    file that is not a ``.pte`` with an extended header."""
+    from examples.integrity.layout import constant_segment_range, program_ranges
 
     with open(path, "rb") as f:
         size = f.seek(0, 2)
@@ -73,8 +82,16 @@ def file_ranges(path: str | Path) -> list[dict] | None:
             ranges = program_ranges(view)
             if ranges is None:
                 return None
-            return [{"offset": offset, "size": length, "blake3": digest_bytes(view[offset:offset + length])}
-                    for offset, length in ranges]
+            constant = constant_segment_range(view)
+            out = []
+            for offset, length in ranges:
+                entry = {"offset": offset, "size": length, "blake3": digest_bytes(view[offset:offset + length])}
+                if constant and constant[0] == offset and length >= CHUNKED_MIN_BYTES:
+                    entry["chunks"] = {"size": CHUNK_BYTES, "blake3": [
+                        digest_bytes(view[at:min(at + CHUNK_BYTES, offset + length)])
+                        for at in range(offset, offset + length, CHUNK_BYTES)]}
+                out.append(entry)
+            return out
 
 
 def make_card(program: str | Path, *, model: str | None = None, backend: str | None = None,

@@ -72,21 +72,32 @@ def program_ranges(data) -> list[tuple[int, int]] | None:
 _CONSTANT_SEGMENT_FIELD = 5  # Program.constant_segment: SubsegmentOffsets {segment_index: uint32, offsets: [uint64]}
 
 
-def constant_segment_bytes(data) -> int:
-    """Bytes of the segment holding the program's own (non-delegated) constant tensors: what the
-    runtime keeps for the program's lifetime, where a delegate's data is freed once it has taken
-    it in. 0 when the program keeps none there (or is no ``.pte`` with an extended header)."""
+def constant_segment_range(data) -> tuple[int, int] | None:
+    """``(file offset, size)`` of the segment holding the program's own (non-delegated) constant
+    tensors: what the runtime keeps for the program's lifetime, where a delegate's data is freed
+    once it has taken it in. None when the program keeps none there (or is no ``.pte`` with an
+    extended header)."""
     try:
         if len(data) < 40 or bytes(data[4:6]) != b"ET" or bytes(data[8:12]) != b"eh00":
-            return 0
+            return None
+        segment_base = struct.unpack_from("<Q", data, 24)[0]
         root = _u32(data, 0)
         field = _field(data, root, _CONSTANT_SEGMENT_FIELD)
         if field is None:
-            return 0
+            return None
         table = field + _u32(data, field)
         index_at = _field(data, table, 0)
         index = _u32(data, index_at) if index_at is not None else 0
         segments = _segments(data)
     except (struct.error, IndexError):
-        return 0
-    return segments[index][1] if index < len(segments) else 0
+        return None
+    if index >= len(segments) or segments[index][1] == 0:
+        return None
+    offset, size = segments[index]
+    return segment_base + offset, size
+
+
+def constant_segment_bytes(data) -> int:
+    """Bytes of the constant segment (:func:`constant_segment_range`); 0 when there is none."""
+    found = constant_segment_range(data)
+    return found[1] if found else 0

@@ -97,6 +97,22 @@ nlohmann::json read_card(const std::string& program) {
   return card;
 }
 
+// A range's optional chunks: {size, blake3: [hex, ...]}, the size a whole number of pages (each
+// chunk is installed as whole pages) and one digest per chunk. False when unusable.
+bool read_chunks(const nlohmann::json& chunks, CardRange& range) {
+  if (chunks.is_null()) return true;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  if (!member(chunks, "size").is_number_unsigned() || !member(chunks, "blake3").is_array()) return false;
+  range.chunk_size = member(chunks, "size").get<uint64_t>();
+  if (range.chunk_size == 0 || range.chunk_size % page != 0 || range.chunk_size > (uint64_t{64} << 20)) return false;
+  if (member(chunks, "blake3").size() != (range.size + range.chunk_size - 1) / range.chunk_size) return false;
+  for (const nlohmann::json& digest : member(chunks, "blake3")) {
+    if (!digest.is_string() || digest.get<std::string>().size() != 64) return false;
+    range.chunk_blake3.push_back(digest.get<std::string>());
+  }
+  return true;
+}
+
 // program.ranges: [{offset, size, blake3}], each inside the file, the first one the head at 0.
 // Empty when the card predates ranges (the loader then checks the whole file at once).
 std::vector<CardRange> card_ranges(const nlohmann::json& program, uint64_t file_size, const std::string& path) {
@@ -112,8 +128,12 @@ std::vector<CardRange> card_ranges(const nlohmann::json& program, uint64_t file_
     if (!member(r, "offset").is_number_unsigned() || !member(r, "size").is_number_unsigned() || !member(r, "blake3").is_string()) {
       bad("each needs offset, size and blake3");
     }
-    CardRange range{member(r, "offset").get<uint64_t>(), member(r, "size").get<uint64_t>(), member(r, "blake3").get<std::string>()};
+    CardRange range;
+    range.offset = member(r, "offset").get<uint64_t>();
+    range.size = member(r, "size").get<uint64_t>();
+    range.blake3 = member(r, "blake3").get<std::string>();
     if (range.size == 0 || range.offset > file_size || range.size > file_size - range.offset) bad("a range outside the file");
+    if (!read_chunks(member(r, "chunks"), range)) bad("chunks need a size in whole pages and one blake3 digest per chunk");
     ranges.push_back(range);
   }
   if (ranges.front().offset != 0) bad("the first range must be the head, at offset 0");
@@ -222,7 +242,12 @@ Verification verify_program(const ProgramFile& file, VerifyMode mode) {
   v.digest = member(member(expected, "digest"), "hex").get<std::string>();
   v.ranges = card_ranges(expected, want_size, path);
   v.whole_file_only = v.ranges.empty();
-  if (v.whole_file_only) v.ranges.push_back({0, want_size, v.digest});
+  if (v.whole_file_only) {
+    CardRange whole;
+    whole.size = want_size;
+    whole.blake3 = v.digest;
+    v.ranges.push_back(whole);
+  }
   // Keep what is checked later (methods, backend, extra), not a second copy of the ranges, and
   // give the heap the parse used back to the OS: peak RSS growth over the runtime's own mmap
   // loader is then the bytes a verified copy must hold (tools/memory_cost).

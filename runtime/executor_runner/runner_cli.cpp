@@ -1,6 +1,8 @@
 #include "runner_cli.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <vector>
 
 #include <gflags/gflags.h>
 
@@ -49,6 +51,23 @@ std::string flag_name(const std::string& arg) {
   return body.substr(0, body.find('='));
 }
 
+// --help: the usage line and the runner's own flags, one per line; gflags' built-in --help
+// lists its internal flags (flagfile, tab completion, ...) first, where a user looks for
+// --model_path. --helpfull still shows everything.
+[[noreturn]] void print_own_help(const std::string& usage) {
+  std::vector<gflags::CommandLineFlagInfo> flags;
+  gflags::GetAllFlags(&flags);  // sorted by file, then name
+  std::printf("%s\n\nFlags (--name=value; a bool flag also as --name / --noname):\n", usage.c_str());
+  for (const gflags::CommandLineFlagInfo& f : flags) {
+    if (f.filename.find("gflags") != std::string::npos) continue;
+    std::printf("  --%s  %s (%s, default: %s)\n", f.name.c_str(), f.description.c_str(), f.type.c_str(),
+                f.default_value.empty() ? "\"\"" : f.default_value.c_str());
+  }
+  std::printf("\n--helpfull also lists the flag library's own flags.\n");
+  std::fflush(stdout);
+  std::exit(0);
+}
+
 }  // namespace
 
 void parse_flags_strictly(int* argc, char*** argv, const std::string& usage) {
@@ -57,7 +76,8 @@ void parse_flags_strictly(int* argc, char*** argv, const std::string& usage) {
     const std::string arg = (*argv)[i];
     if (arg == "--") break;
     const std::string name = flag_name(arg);
-    if (name.empty() || name == "help" || name == "helpfull" || name == "version") continue;
+    if (name == "help" || name == "helpshort") print_own_help(usage);
+    if (name.empty() || name == "helpfull" || name == "version") continue;
     gflags::CommandLineFlagInfo info;
     const bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info) ||
                        (name.rfind("no", 0) == 0 && gflags::GetCommandLineFlagInfo(name.substr(2).c_str(), &info));

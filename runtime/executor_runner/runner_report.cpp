@@ -140,6 +140,7 @@ void print_json(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
       {"verification", r.verification},
       {"verify_ms", r.verify_ms},
       {"verify_cached", r.verify_cached},
+      {"checked_on_use_chunks", r.checked_on_use_chunks},
       {"method_init_ms", r.method_init_ms},
       {"first_iter_ms", r.first_iter_ms},
       {"warmup_iters", r.warmup_iters},
@@ -184,6 +185,9 @@ void print_text(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
   std::printf("threads: %u (cpus %s)\n", r.threads, cpus.c_str());
   std::printf("load: %.3f ms (program %s%s; card check and digest %.3f ms)\n", r.load_ms, r.verification.c_str(),
               r.verify_cached ? ", digest from the verify cache" : "", r.verify_ms);
+  if (r.checked_on_use_chunks > 0) {
+    std::printf("constants: %zu chunks checked as the run first read them\n", r.checked_on_use_chunks);
+  }
   std::printf("method init: %.3f ms\n", r.method_init_ms);
   std::printf("first iteration: %.3f ms\n", r.first_iter_ms);
   std::printf("iterations: %zu measured after %d warm-up\n", r.samples_ms.size(), r.warmup_iters);

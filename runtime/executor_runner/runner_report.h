@@ -51,6 +51,7 @@ struct RunReport {
   std::string verification;  // "verified" | "untrusted (no card)" | "not checked"
   double verify_ms = 0;      // card + digest, part of load_ms
   bool verify_cached = false;  // the digest came from the verify cache (unchanged file)
+  size_t checked_on_use_chunks = 0;  // constant chunks read and checked when first touched
   double load_ms = 0;
   double method_init_ms = 0;
   double first_iter_ms = 0;

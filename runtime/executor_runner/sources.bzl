@@ -12,6 +12,7 @@ RUNNER_SRCS = [
 RUNNER_SHARED_SRCS = [
     "program_verification.cpp",
     "blake3_threads.cpp",
+    "checked_on_use.cpp",
     "runner_io.cpp",
     "run_limits.cpp",
     "crash_guard.cpp",
@@ -21,18 +22,23 @@ RUNNER_SHARED_SRCS = [
     "verify_cache.cpp",
 ]
 
-RUNNER_HEADERS = [
+# Headers of the shared core (exported to both runners), then those of xnn_executor_runner alone.
+RUNNER_SHARED_HEADERS = [
+    "checked_on_use.h",
     "crash_guard.h",
     "exit_codes.h",
-    "gated_event_tracer.h",
-    "profiling.h",
     "program_verification.h",
     "run_limits.h",
-    "runner_inputs.h",
-    "runner_io.h",
-    "runner_report.h",
     "runner_cli.h",
+    "runner_io.h",
     "test_hooks.h",
     "verified_loader.h",
     "verify_cache.h",
+]
+
+RUNNER_HEADERS = [
+    "gated_event_tracer.h",
+    "profiling.h",
+    "runner_inputs.h",
+    "runner_report.h",
 ]

@@ -9,7 +9,7 @@ The OpenVINO delegate (CMake's EXECUTORCH_BUILD_OPENVINO, on by default) is
 -c executorch.openvino=true|false.
 """
 
-load(":sources.bzl", "RUNNER_SRCS", "RUNNER_SHARED_SRCS")
+load(":sources.bzl", "RUNNER_SHARED_HEADERS", "RUNNER_SHARED_SRCS", "RUNNER_SRCS")
 
 # Same text as the FATAL_ERROR in CMakeLists.txt.
 PROF_WITHOUT_ENABLE_MESSAGE = "EXECUTORCH_PROF_BUF_SIZE and EXECUTORCH_NUM_PROF_BLOCKS require EXECUTORCH_PROF_ENABLED=ON"
@@ -45,9 +45,23 @@ def openvino_enabled():
 
 def define_common_targets():
     openvino = openvino_enabled()
+    # The runners' shared core (the card check and loader, errors and exit codes, limits, crash
+    # guard, command line): compiled once, linked into both runners, as CMake's runner_core.
+    native.cxx_library(
+        name = "runner_shared",
+        srcs = RUNNER_SHARED_SRCS,
+        exported_headers = RUNNER_SHARED_HEADERS,
+        header_namespace = "",
+        deps = [
+            "//:executorch",
+            "//:gflags",
+            "//third-party/blake3:blake3",
+        ],
+        visibility = ["PUBLIC"],
+    )
     native.cxx_binary(
         name = "xnn_executor_runner",
-        srcs = RUNNER_SRCS + RUNNER_SHARED_SRCS,
+        srcs = RUNNER_SRCS,
         headers = native.glob(["**/*.h"]),
         preprocessor_flags = profiling_flags() + (["-DRUNNER_WITH_OPENVINO=1"] if openvino else []),
         # The XNNPACK backend registers itself from a static initializer: keep its
@@ -61,21 +75,9 @@ def define_common_targets():
             "//:executorch_kernels_quantized",
             "//:executorch_threadpool",
             "//:gflags",
+            ":runner_shared",
             "//third-party/blake3:blake3",
             # nlohmann/json is header-only, from /usr/include (nlohmann-json3-dev, setup.sh).
         ] + (["//third-party/executorch_openvino:openvino_backend"] if openvino else []),
-        visibility = ["PUBLIC"],
-    )
-    # The card check and its helpers, for text_generation_runner (the runner compiles the same
-    # RUNNER_SHARED_SRCS itself, as CMake does for both).
-    native.cxx_library(
-        name = "runner_shared",
-        srcs = RUNNER_SHARED_SRCS,
-        exported_headers = ["crash_guard.h", "exit_codes.h", "program_verification.h", "run_limits.h", "runner_io.h"],
-        header_namespace = "",
-        deps = [
-            "//:executorch",
-            "//third-party/blake3:blake3",
-        ],
         visibility = ["PUBLIC"],
     )

@@ -31,6 +31,8 @@ const char* sys_dev_block_for_tests() {
 
 void pause_before_final_check_for_tests() { wait_on_fifo(std::getenv("XNN_RUNNER_TEST_PAUSE_LAST")); }
 
+void pause_before_first_run_for_tests() { wait_on_fifo(std::getenv("XNN_RUNNER_TEST_PAUSE_RUN")); }
+
 void pause_after_check_for_tests() {
   const char* crash = std::getenv("XNN_RUNNER_TEST_CRASH");
   if (crash != nullptr && crash[0] == '1') std::raise(SIGSEGV);  // as a corrupt program can make the runtime do

@@ -15,6 +15,10 @@ void pause_after_check_for_tests();
 // checked once more for changes (ProgramLoader::finish).
 void pause_before_final_check_for_tests();
 
+// XNN_RUNNER_TEST_PAUSE_RUN=<fifo>: the same, after that last check and before the first
+// execution: what is read after it (constants checked on use) meets a file rewritten there.
+void pause_before_first_run_for_tests();
+
 // XNN_RUNNER_TEST_SYS_DEV_BLOCK=<folder>: where the verify cache looks up whether a block device
 // is removable (<folder>/<major>:<minor>/removable) instead of /sys/dev/block: a test cannot plug
 // in a removable drive, but it can say the program's device is one.

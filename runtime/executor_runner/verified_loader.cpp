@@ -12,6 +12,7 @@
 #include <executorch/extension/data_loader/file_data_loader.h>
 #include <executorch/extension/data_loader/mmap_data_loader.h>
 
+#include "checked_on_use.h"
 #include "run_limits.h"
 #include "runner_io.h"
 #include "test_hooks.h"
@@ -79,6 +80,9 @@ class VerifiedDataLoader final : public DataLoader {
       if (resident_ == nullptr) resident_ = read_checked(range, info);
       return FreeableBuffer(resident_->base + offset, size, nullptr, nullptr);
     }
+    if (!range.chunk_blake3.empty() && info.segment_type == SegmentInfo::Type::Constant) {
+      if (std::shared_ptr<CheckedOnUse> server = on_use()) return server->map(file_.fd(), file_.path(), range, offset, size);
+    }
     Region* region = read_checked(range, info);
     return FreeableBuffer(region->base + (offset - range.offset), size, free_region, region);
   }
@@ -100,6 +104,14 @@ class VerifiedDataLoader final : public DataLoader {
   Stats stats() const {
     std::lock_guard<std::mutex> lock(stats_mutex_);
     return stats_;
+  }
+
+  std::shared_ptr<CheckedOnUse> started_on_use() const { return on_use_; }  // after the loads
+  // The server of constants checked as they are used; started on the first such range (null
+  // where the kernel refuses userfaultfd: those ranges are then read whole).
+  std::shared_ptr<CheckedOnUse> on_use() const {
+    std::call_once(on_use_started_, [this] { on_use_ = CheckedOnUse::start(); });
+    return on_use_;
   }
 
  private:
@@ -154,6 +166,8 @@ class VerifiedDataLoader final : public DataLoader {
   mutable std::mutex stats_mutex_, resident_mutex_;
   mutable Stats stats_;
   mutable Region* resident_ = nullptr;
+  mutable std::once_flag on_use_started_;
+  mutable std::shared_ptr<CheckedOnUse> on_use_;
 };
 
 ProgramLoader::ProgramLoader(const ProgramFile& file, Verification& v, const std::string& cache_dir)
@@ -185,6 +199,8 @@ void ProgramLoader::check_layout_of_head() {
 
 ProgramLoader::~ProgramLoader() = default;
 
+CheckedOnUse::Stats ProgramLoader::checked_on_use() const { return on_use_ ? on_use_->stats() : CheckedOnUse::Stats{}; }
+
 void ProgramLoader::finish() {
   if (verified_ == nullptr) return;
   pause_before_final_check_for_tests();
@@ -192,12 +208,14 @@ void ProgramLoader::finish() {
     fail(kVerificationExit, file_.path() + " changed (size, mtime or ctime) while it was being loaded: run it again "
                                            "once nothing writes to it");
   }
+  on_use_ = verified_->started_on_use();
   const VerifiedDataLoader::Stats stats = verified_->stats();
   v_.digest_ms += stats.hash_ms;
   v_.cached = stats.hashed == 0 && !stats.checked.empty();
   std::set<std::string> known = cached_;
   known.insert(stats.checked.begin(), stats.checked.end());
   if (known != cached_) remember_ranges(cache_dir_, file_, v_.digest, known);
+  pause_before_first_run_for_tests();
 }
 
 }  // namespace xnn_runner

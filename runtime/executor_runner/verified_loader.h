@@ -12,9 +12,12 @@
 // frees the buffer. A request is served from the card range that holds it. A range the verify
 // cache vouches for (verify_cache.h) is read without hashing, and the file re-checked after the
 // read. A card without ranges (written before they existed) is checked whole, once, into
-// private memory. An untrusted program (no card, or --verify_program=off) is read by
-// ExecuTorch's MmapDataLoader: nothing to protect, and freed segments are unmapped. Either way
-// the header's layout is checked (check_layout) on the first bytes the loader reads.
+// private memory. A big constant range with chunk digests in its card (a language model's
+// embedding table) is checked chunk by chunk as it is first touched (checked_on_use.h), so only
+// the rows a run reads become resident, as with the mmap loader. An untrusted program (no card,
+// or --verify_program=off) is read by ExecuTorch's MmapDataLoader: nothing to protect, and freed
+// segments are unmapped. Either way the header's layout is checked (check_layout) on the first
+// bytes the loader reads.
 #pragma once
 
 #include <memory>
@@ -23,6 +26,7 @@
 
 #include <executorch/runtime/core/data_loader.h>
 
+#include "checked_on_use.h"
 #include "program_verification.h"
 
 namespace xnn_runner {
@@ -41,6 +45,8 @@ class ProgramLoader {
   // was opened (exit 5 when its size, mtime or ctime moved), and its checked ranges are
   // remembered in the verify cache. Fills v.cached and v.digest_ms.
   void finish();
+  // Constant chunks checked as the run touched them (checked_on_use.h), so far.
+  CheckedOnUse::Stats checked_on_use() const;
 
  private:
   void check_layout_of_head();  // check_layout (program_verification.h) on bytes the loader read
@@ -51,6 +57,7 @@ class ProgramLoader {
   std::set<std::string> cached_;
   VerifiedDataLoader* verified_ = nullptr;  // owned by loader_ (or by whoever took it)
   std::unique_ptr<executorch::runtime::DataLoader> loader_;
+  std::shared_ptr<CheckedOnUse> on_use_;  // set by finish() when a range is checked on use
 };
 
 }  // namespace xnn_runner

@@ -379,6 +379,7 @@ int main(int argc, char** argv) {
   report.xnnpack_build = RUNNER_XNNPACK_BUILD;
 
   run_iterations(method.get(), inputs, report, profiler);
+  report.checked_on_use_chunks = loaded->loader->checked_on_use().chunks;
 
   set_crash_phase("writing the outputs of");
   const std::vector<OutputInfo> outputs = collect_outputs(method.get());

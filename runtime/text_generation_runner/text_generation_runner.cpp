@@ -281,7 +281,8 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"peak_rss_kb", peak_rss_kib()},
       {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", g.stopped ? "stop_token" : "max_new_tokens"},
       {"verification", l.verification.status}, {"verify_ms", l.verification.digest_ms},
-      {"verify_cached", l.verification.cached}, {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb}};
+      {"verify_cached", l.verification.cached}, {"checked_on_use_chunks", l.loader->checked_on_use().chunks},
+      {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
     return;

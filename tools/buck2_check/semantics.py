@@ -13,6 +13,8 @@ from .model import RepoState, Target, iter_values, root_label
 PROF_DEFINES = ("EXECUTORCH_PROF_ENABLED", "EXECUTORCH_PROF_BUF_SIZE", "EXECUTORCH_NUM_PROF_BLOCKS")
 RUNNER_PKG = "runtime/executor_runner"
 RUNNER_TARGET = "//runtime/executor_runner:xnn_executor_runner"
+# The core both runners link (RUNNER_SHARED_SRCS): the runner's sources are its own and these.
+RUNNER_SHARED_TARGET = "//runtime/executor_runner:runner_shared"
 
 
 def check_runner_sources(s: RepoState, runner_srcs: list[str] | None):
@@ -26,6 +28,9 @@ def check_runner_sources(s: RepoState, runner_srcs: list[str] | None):
         s.add(RUNNER_PKG, f"{RUNNER_TARGET} is not declared")
     else:
         buck = set(iter_values(t.attrs.get("srcs", [])))
+        shared = s.targets.get(RUNNER_SHARED_TARGET)
+        if shared is not None and f":{RUNNER_SHARED_TARGET.split(':')[1]}" in set(iter_values(t.attrs.get("deps", []))):
+            buck |= set(iter_values(shared.attrs.get("srcs", [])))
     cm = s.root / "CMakeLists.txt"
     cm_text = cm.read_text() if cm.is_file() else ""
     cmake = set(runner_srcs) if "sources.bzl" in cm_text and runner_srcs is not None else set()

@@ -1,0 +1,196 @@
+#include "checked_on_use.h"
+
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "run_limits.h"
+#include "runner_io.h"
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+
+namespace xnn_runner {
+
+using executorch::runtime::FreeableBuffer;
+
+struct CheckedOnUse::Region {
+  std::shared_ptr<CheckedOnUse> owner;  // keeps the server alive while the runtime holds the buffer
+  uint8_t* base = nullptr;
+  size_t length = 0;  // whole chunks
+  int fd = -1;
+  std::string path;
+  CardRange range;
+  std::vector<uint8_t> staging;  // one chunk, read and checked here before it is installed
+};
+
+namespace {
+
+// userfaultfd for faults from user space only: allowed without privileges where
+// vm.unprivileged_userfaultfd is 0 (kernel 5.11+); older kernels know only the plain form.
+int open_userfaultfd() {
+  int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
+  if (fd < 0 && errno == EINVAL) fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  if (fd < 0) return -1;
+  uffdio_api api{};
+  api.api = UFFD_API;
+  if (::ioctl(fd, UFFDIO_API, &api) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool read_exactly(int fd, uint8_t* out, size_t size, uint64_t offset) {
+  while (size > 0) {
+    const ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    out += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::shared_ptr<CheckedOnUse> CheckedOnUse::start() {
+  const char* refuse = std::getenv("XNN_RUNNER_TEST_NO_USERFAULTFD");
+  if (refuse != nullptr && std::string(refuse) == "1") return nullptr;
+  const int uffd = open_userfaultfd();
+  if (uffd < 0) return nullptr;
+  const int stop_fd = ::eventfd(0, EFD_CLOEXEC);
+  if (stop_fd < 0) {
+    ::close(uffd);
+    return nullptr;
+  }
+  std::shared_ptr<CheckedOnUse> server(new CheckedOnUse(uffd, stop_fd));
+  server->server_ = std::thread([raw = server.get()] { raw->serve(); });
+  return server;
+}
+
+CheckedOnUse::CheckedOnUse(int uffd, int stop_fd) : uffd_(uffd), stop_fd_(stop_fd) {}
+
+CheckedOnUse::~CheckedOnUse() {
+  const uint64_t one = 1;
+  if (::write(stop_fd_, &one, sizeof(one)) < 0) {
+  }
+  if (server_.joinable()) server_.join();
+  ::close(stop_fd_);
+  ::close(uffd_);
+}
+
+FreeableBuffer CheckedOnUse::map(int fd, const std::string& path, const CardRange& range, size_t offset, size_t size) {
+  auto* region = new Region;
+  region->owner = shared_from_this();
+  region->path = path;
+  region->range = range;
+  const size_t chunk = range.chunk_size;
+  region->length = range.chunk_blake3.size() * chunk;
+  region->staging.resize(chunk);
+  void* p = ::mmap(nullptr, region->length, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) fail_out_of_memory("cannot reserve " + std::to_string(region->length) + " bytes for the program");
+  region->base = static_cast<uint8_t*>(p);
+  region->fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  uffdio_register reg{};
+  reg.range.start = reinterpret_cast<uintptr_t>(p);
+  reg.range.len = region->length;
+  reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+  if (region->fd < 0 || ::ioctl(uffd_, UFFDIO_REGISTER, &reg) != 0) {
+    fail(kErrorExit, "cannot register " + path + "'s constants for checking on use (" + std::strerror(errno) + ")");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    regions_.push_back(region);
+  }
+  return FreeableBuffer(region->base + (offset - range.offset), size, release, region);
+}
+
+void CheckedOnUse::release(void* context, void*, size_t) {
+  auto* region = static_cast<Region*>(context);
+  std::shared_ptr<CheckedOnUse> owner = std::move(region->owner);
+  {
+    std::lock_guard<std::mutex> lock(owner->mutex_);  // not while the server fills one of its chunks
+    owner->regions_.erase(std::find(owner->regions_.begin(), owner->regions_.end(), region));
+    uffdio_range r{reinterpret_cast<uintptr_t>(region->base), region->length};
+    ::ioctl(owner->uffd_, UFFDIO_UNREGISTER, &r);
+    ::munmap(region->base, region->length);
+  }
+  ::close(region->fd);
+  delete region;
+}
+
+void CheckedOnUse::serve() {
+  pollfd fds[2] = {{uffd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      fail(kErrorExit, std::string("checking the program on use: poll failed (") + std::strerror(errno) + ")");
+    }
+    if (fds[1].revents != 0) return;
+    uffd_msg msg;
+    const ssize_t n = ::read(uffd_, &msg, sizeof(msg));
+    if (n != static_cast<ssize_t>(sizeof(msg))) continue;  // EAGAIN: another wake-up took it
+    if (msg.event == UFFD_EVENT_PAGEFAULT) fill(static_cast<uintptr_t>(msg.arg.pagefault.address));
+  }
+}
+
+void CheckedOnUse::fill(uintptr_t address) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Region* region = nullptr;
+  for (Region* r : regions_) {
+    const auto base = reinterpret_cast<uintptr_t>(r->base);
+    if (address >= base && address < base + r->length) region = r;
+  }
+  if (region == nullptr) return;  // unregistered meanwhile: the kernel woke the reader
+  const auto t0 = std::chrono::steady_clock::now();
+  const CardRange& range = region->range;
+  const size_t index = (address - reinterpret_cast<uintptr_t>(region->base)) / range.chunk_size;
+  const size_t begin = index * range.chunk_size;
+  const size_t bytes = std::min<size_t>(range.chunk_size, range.size - begin);
+  std::fill(region->staging.begin() + bytes, region->staging.end(), 0);
+  if (!read_exactly(region->fd, region->staging.data(), bytes, range.offset + begin)) {
+    fail(kVerificationExit, region->path + " changed while it ran: bytes at " + std::to_string(range.offset + begin) +
+                                " can no longer be read: run it again once nothing writes to it");
+  }
+  const std::string got = blake3_hex(region->staging.data(), bytes);
+  if (got != range.chunk_blake3[index]) {
+    fail(kVerificationExit, region->path + " does not match its card: bytes [" + std::to_string(range.offset + begin) + ", " +
+                                std::to_string(range.offset + begin + bytes) + ") have blake3 digest " + got.substr(0, 16) +
+                                "... != " + range.chunk_blake3[index].substr(0, 16) + "... (modified or damaged copy)");
+  }
+  uffdio_copy copy{};
+  copy.dst = reinterpret_cast<uintptr_t>(region->base) + begin;
+  copy.src = reinterpret_cast<uintptr_t>(region->staging.data());
+  copy.len = range.chunk_size;
+  while (::ioctl(uffd_, UFFDIO_COPY, &copy) != 0 && errno == EAGAIN) copy.copy = 0;
+  if (copy.copy < 0 && copy.copy != -EEXIST) {
+    fail_out_of_memory("cannot install " + std::to_string(range.chunk_size) + " checked bytes of " + region->path);
+  }
+  if (copy.copy == -EEXIST) {  // a racing fault installed it first: wake whoever waits on it
+    uffdio_range wake{copy.dst, copy.len};
+    ::ioctl(uffd_, UFFDIO_WAKE, &wake);
+  }
+  stats_.chunks += 1;
+  stats_.hash_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+CheckedOnUse::Stats CheckedOnUse::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+}  // namespace xnn_runner

@@ -1,0 +1,147 @@
+"""A big constant segment (a language model's embedding table) is checked chunk by chunk as the
+run first reads it (runtime/executor_runner/checked_on_use.h): verified runs hold no more of it
+than ExecuTorch's mmap loader does, and every byte they compute with was checked after it was
+read, however the file changes meanwhile."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from examples.integrity import card as cards
+from examples.integrity.layout import constant_segment_range
+from examples.runner import client
+from tests.helpers_runner import BUILD_DIR, VERIFICATION, attacked_run, ensure_runner, program_copies
+
+ROWS, DIM = 32768, 256  # a 32 MiB fp32 table, of which a run reads 4 rows
+NO_USERFAULTFD = {"XNN_RUNNER_TEST_NO_USERFAULTFD": "1"}  # the runner then reads the table whole
+
+
+@pytest.fixture(scope="module")
+def runner() -> Path:
+    return ensure_runner(BUILD_DIR)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """Embedding(32768, 256) then a delegated Linear(256, 8): the table stays in the program's
+    constant segment (XNNPACK takes no embedding); the input reads rows 3, 5000, 17000, 32000."""
+    import torch
+
+    from examples.export.lowering import export_program, save_program
+
+    class Lookup(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(ROWS, DIM)
+            self.head = torch.nn.Linear(DIM, 8)
+
+        def forward(self, ids):
+            return self.head(self.embedding(ids))
+
+    torch.manual_seed(0)
+    model = Lookup().eval()
+    ids = torch.tensor([[3, 5000, 17000, 32000]])
+    folder = tmp_path_factory.mktemp("checked_on_use")
+    path = save_program(export_program(model, (ids,)), folder / "lookup.pte", model="lookup")
+    inputs = client.write_input_files([ids], folder / "inputs")
+    return path, inputs, model(ids).detach().numpy()
+
+
+def _run(runner, program, inputs, out, *flags, env=None):
+    args = [runner, f"--model_path={program}", f"--input_path={inputs[0]}", f"--output_path={out}",
+            "--num_iters=1", "--warmup_iters=0", "--json", "--verify_cache=off", *flags]
+    return subprocess.run(list(map(str, args)), capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, **(env or {})))
+
+
+def _chunk_of_row(program: Path, row: int) -> tuple[int, int]:
+    """(file offset, size) of the card chunk holding the first byte of embedding row ``row``."""
+    offset, _ = constant_segment_range(program.read_bytes())
+    chunked = [r for r in cards.read_card(program)["program"]["ranges"] if "chunks" in r]
+    assert len(chunked) == 1 and chunked[0]["offset"] == offset
+    size = chunked[0]["chunks"]["size"]
+    return offset + (row * DIM * 4) // size * size, size
+
+
+def test_the_card_has_chunks_and_the_run_reads_only_what_it_uses(runner, table, tmp_path):
+    program, inputs, expected = table
+    done = _run(runner, program, inputs, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["verification"] == "verified"
+    assert 1 <= report["checked_on_use_chunks"] <= 4  # the rows read, not the 512 chunks of the table
+    np.testing.assert_allclose(client.read_output_files(tmp_path / "out")[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_verified_holds_no_more_than_the_mmap_loader(runner, table, tmp_path):
+    """Peak RSS, same runner and program: verified <= off (+1 MiB of allocator noise). Read whole
+    (no userfaultfd), the table alone is 32 MiB more: the measurement sees the difference."""
+    program, inputs, _ = table
+
+    def peak_kib(*flags, env=None):
+        done = _run(runner, program, inputs, tmp_path / "out", *flags, env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["peak_rss_kb"]
+
+    off = min(peak_kib("--verify_program=off") for _ in range(2))
+    on = min(peak_kib() for _ in range(2))
+    whole = peak_kib(env=NO_USERFAULTFD)
+    assert on <= off + 1024, (on, off)
+    assert whole >= off + 24 * 1024, (whole, off)
+
+
+def test_a_chunk_rewritten_after_the_check_is_refused(runner, table, tmp_path):
+    """The rows the run reads are rewritten after the load and its last check for changes, before
+    the first execution: the chunk is read then, so its digest fails (exit 5), never outputs of
+    unchecked bytes."""
+    program, inputs, _ = table
+    offset, size = _chunk_of_row(program, 5000)
+    for i, copy in enumerate(program_copies(tmp_path / "copies", program, 3)):
+        def attack(copy=copy):
+            with open(copy, "r+b") as f:
+                f.seek(offset)
+                data = bytearray(f.read(size))
+                data[3::4] = bytes(b ^ 0x80 for b in data[3::4])  # every float's sign
+                f.seek(offset)
+                f.write(data)
+
+        done = attacked_run(runner, copy, inputs, tmp_path / f"out{i}", "off", attack, hook="XNN_RUNNER_TEST_PAUSE_RUN")
+        assert done.returncode == VERIFICATION, (done.returncode, done.stderr)
+        assert f"does not match its card: bytes [{offset}, {offset + size})" in done.stderr, done.stderr
+
+
+def test_damage_outside_the_rows_read_is_found_only_by_a_whole_read(runner, table, tmp_path):
+    """As with fs-verity, a chunk is checked when it is read: a flipped byte in rows the run never
+    reads does not stop it (it cannot change its outputs); read whole, the range fails (exit 5)."""
+    program, inputs, expected = table
+    (copy,) = program_copies(tmp_path / "copies", program, 1)
+    offset, _ = _chunk_of_row(program, 10000)
+    data = bytearray(copy.read_bytes())
+    data[offset] ^= 0x01
+    copy.write_bytes(bytes(data))
+    done = _run(runner, copy, inputs, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(client.read_output_files(tmp_path / "out")[0], expected, rtol=1e-5, atol=1e-5)
+    whole = _run(runner, copy, inputs, tmp_path / "out2", env=NO_USERFAULTFD)
+    assert whole.returncode == VERIFICATION and "does not match its card" in whole.stderr, whole.stderr
+
+
+@pytest.mark.parametrize("damage", ["count", "size"])
+def test_unusable_chunks_are_refused(runner, table, tmp_path, damage):
+    program, inputs, _ = table
+    (copy,) = program_copies(tmp_path / "copies", program, 1)
+    card = cards.read_card(program)
+    chunked = next(r for r in card["program"]["ranges"] if "chunks" in r)
+    if damage == "count":
+        chunked["chunks"]["blake3"].pop()
+    else:
+        chunked["chunks"]["size"] = 1000  # not whole pages
+    cards.write_card(copy, card)
+    done = _run(runner, copy, inputs, tmp_path / "out")
+    assert done.returncode == VERIFICATION and "unusable program.ranges" in done.stderr, done.stderr
