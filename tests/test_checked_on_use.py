@@ -75,7 +75,7 @@ def test_the_card_has_chunks_and_the_run_reads_only_what_it_uses(runner, table, 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["verification"] == "verified"
-    assert 1 <= report["checked_on_use_chunks"] <= 4  # the rows read, not the 512 chunks of the table
+    assert 1 <= report["checked_on_use_chunks"] <= 4  # the rows read, not the 2,048 chunks of the table
     np.testing.assert_allclose(client.read_output_files(tmp_path / "out")[0], expected, rtol=1e-5, atol=1e-5)
 
 
@@ -132,16 +132,32 @@ def test_damage_outside_the_rows_read_is_found_only_by_a_whole_read(runner, tabl
     assert whole.returncode == VERIFICATION and "does not match its card" in whole.stderr, whole.stderr
 
 
-@pytest.mark.parametrize("damage", ["count", "size"])
+@pytest.mark.parametrize("damage", ["count", "hex"])
 def test_unusable_chunks_are_refused(runner, table, tmp_path, damage):
     program, inputs, _ = table
     (copy,) = program_copies(tmp_path / "copies", program, 1)
     card = cards.read_card(program)
-    chunked = next(r for r in card["program"]["ranges"] if "chunks" in r)
-    if damage == "count":
-        chunked["chunks"]["blake3"].pop()
-    else:
-        chunked["chunks"]["size"] = 1000  # not whole pages
+    chunks = next(r for r in card["program"]["ranges"] if "chunks" in r)["chunks"]
+    chunks["blake3"] = chunks["blake3"][:-64] if damage == "count" else "x" + chunks["blake3"][1:]
     cards.write_card(copy, card)
     done = _run(runner, copy, inputs, tmp_path / "out")
     assert done.returncode == VERIFICATION and "unusable program.ranges" in done.stderr, done.stderr
+
+
+def test_chunks_that_are_not_whole_pages_are_read_whole(runner, table, tmp_path):
+    """A card written where pages are smaller than here: the range is read and checked whole."""
+    from examples.integrity.card import digest_bytes
+
+    program, inputs, expected = table
+    (copy,) = program_copies(tmp_path / "copies", program, 1)
+    card = cards.read_card(program)
+    chunked = next(r for r in card["program"]["ranges"] if "chunks" in r)
+    data = program.read_bytes()[chunked["offset"]:chunked["offset"] + chunked["size"]]
+    size = 1000  # no page size divides it
+    chunked["chunks"] = {"size": size, "blake3": "".join(digest_bytes(data[at:at + size])
+                                                         for at in range(0, len(data), size))}
+    cards.write_card(copy, card)
+    done = _run(runner, copy, inputs, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["checked_on_use_chunks"] == 0
+    np.testing.assert_allclose(client.read_output_files(tmp_path / "out")[0], expected, rtol=1e-5, atol=1e-5)

@@ -61,17 +61,19 @@ def file_digest(path: str | Path) -> tuple[int, str]:
 
 # The constant segment (a language model's embedding table) gets one digest per chunk when it is
 # at least CHUNKED_MIN_BYTES: the native runner then reads and checks only the chunks a run
-# touches (runtime/executor_runner/checked_on_use.h). 64 KiB: a few rows of an embedding table,
-# less than the kernel's read-around for a mapped file, a multiple of every page size.
-CHUNK_BYTES = 64 << 10
+# touches (runtime/executor_runner/checked_on_use.h). 16 KiB: a few rows of an embedding table,
+# what a mapping faults in around a row (16 pages); a machine whose pages do not divide it
+# reads the range whole. The digests are one string (64 hex digits per chunk): a card of a big
+# table holds thousands.
+CHUNK_BYTES = 16 << 10
 CHUNKED_MIN_BYTES = 1 << 20
 
 
 def file_ranges(path: str | Path) -> list[dict] | None:
     """The card's ``program.ranges``: ``{offset, size, blake3}`` of the head and each segment with
     its padding (:mod:`examples.integrity.layout`), which the native runner checks one by one as the runtime
-    reads them (a big constant segment also has ``chunks``: ``{size, blake3: [...]}``); None for a
-    file that is not a ``.pte`` with an extended header."""
+    reads them (a big constant segment also has ``chunks``: ``{size, blake3}``, 64 hex digits per
+    chunk); None for a file that is not a ``.pte`` with an extended header."""
     from examples.integrity.layout import constant_segment_range, program_ranges
 
     with open(path, "rb") as f:
@@ -87,9 +89,9 @@ def file_ranges(path: str | Path) -> list[dict] | None:
             for offset, length in ranges:
                 entry = {"offset": offset, "size": length, "blake3": digest_bytes(view[offset:offset + length])}
                 if constant and constant[0] == offset and length >= CHUNKED_MIN_BYTES:
-                    entry["chunks"] = {"size": CHUNK_BYTES, "blake3": [
+                    entry["chunks"] = {"size": CHUNK_BYTES, "blake3": "".join(
                         digest_bytes(view[at:min(at + CHUNK_BYTES, offset + length)])
-                        for at in range(offset, offset + length, CHUNK_BYTES)]}
+                        for at in range(offset, offset + length, CHUNK_BYTES))}
                 out.append(entry)
             return out
 

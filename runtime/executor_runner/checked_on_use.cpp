@@ -99,7 +99,7 @@ FreeableBuffer CheckedOnUse::map(int fd, const std::string& path, const CardRang
   region->path = path;
   region->range = range;
   const size_t chunk = range.chunk_size;
-  region->length = range.chunk_blake3.size() * chunk;
+  region->length = range.chunk_count() * chunk;
   region->staging.resize(chunk);
   void* p = ::mmap(nullptr, region->length, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) fail_out_of_memory("cannot reserve " + std::to_string(region->length) + " bytes for the program");
@@ -167,10 +167,10 @@ void CheckedOnUse::fill(uintptr_t address) {
                                 " can no longer be read: run it again once nothing writes to it");
   }
   const std::string got = blake3_hex(region->staging.data(), bytes);
-  if (got != range.chunk_blake3[index]) {
+  if (!range.chunk_matches(index, got)) {
     fail(kVerificationExit, region->path + " does not match its card: bytes [" + std::to_string(range.offset + begin) + ", " +
                                 std::to_string(range.offset + begin + bytes) + ") have blake3 digest " + got.substr(0, 16) +
-                                "... != " + range.chunk_blake3[index].substr(0, 16) + "... (modified or damaged copy)");
+                                "... != " + range.chunk_blake3.substr(64 * index, 16) + "... (modified or damaged copy)");
   }
   uffdio_copy copy{};
   copy.dst = reinterpret_cast<uintptr_t>(region->base) + begin;

@@ -4,7 +4,7 @@
 // of which a run reads a few hundred rows. Read whole and checked up front, it stays resident
 // whole; ExecuTorch's mmap loader (verification off) faults in only the pages it reads, so off
 // used 94 MiB less than on. Here the range is an anonymous mapping registered with userfaultfd:
-// the first read of a chunk (the card's program.ranges[i].chunks, 64 KiB) blocks while a server
+// the first read of a chunk (the card's program.ranges[i].chunks, 16 KiB) blocks while a server
 // thread reads that chunk from the file into private memory, compares its BLAKE3 digest with the
 // card's and only then installs it (UFFDIO_COPY). No thread sees a byte before it is checked,
 // bytes rewritten in the file later are never seen, and untouched chunks cost nothing. A mismatch

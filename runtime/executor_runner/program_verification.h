@@ -75,10 +75,13 @@ void check_layout(const std::string& path, const uint8_t* head, size_t size, uin
 struct CardRange {
   uint64_t offset = 0, size = 0;
   std::string blake3;
-  // A big constant range also has one digest per chunk (checked_on_use.h): the last chunk is
-  // the rest of the range; empty when the card lists none.
+  // A big constant range also has one digest per chunk (checked_on_use.h), the last chunk the
+  // rest of the range: 64 hex digits each, concatenated (one string, not thousands); empty
+  // when the card lists none.
   uint64_t chunk_size = 0;
-  std::vector<std::string> chunk_blake3;
+  std::string chunk_blake3;
+  size_t chunk_count() const { return chunk_blake3.size() / 64; }
+  bool chunk_matches(size_t index, const std::string& hex) const { return chunk_blake3.compare(64 * index, 64, hex) == 0; }
   std::string key() const { return std::to_string(offset) + ":" + std::to_string(size) + ":" + blake3; }
 };
 

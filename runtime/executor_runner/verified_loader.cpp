@@ -29,6 +29,8 @@ using executorch::runtime::Result;
 
 namespace {
 
+size_t page_size() { return static_cast<size_t>(::sysconf(_SC_PAGESIZE)); }
+
 // A checked range in an anonymous mapping: munmap gives it back to the OS at once (malloc
 // would keep freed pages of a big segment in its heap).
 struct Region {
@@ -80,7 +82,7 @@ class VerifiedDataLoader final : public DataLoader {
       if (resident_ == nullptr) resident_ = read_checked(range, info);
       return FreeableBuffer(resident_->base + offset, size, nullptr, nullptr);
     }
-    if (!range.chunk_blake3.empty() && info.segment_type == SegmentInfo::Type::Constant) {
+    if (range.chunk_count() > 0 && range.chunk_size % page_size() == 0 && info.segment_type == SegmentInfo::Type::Constant) {
       if (std::shared_ptr<CheckedOnUse> server = on_use()) return server->map(file_.fd(), file_.path(), range, offset, size);
     }
     Region* region = read_checked(range, info);
