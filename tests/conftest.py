@@ -1,8 +1,10 @@
-"""Shared test fixtures. Exporting is the slow part, so each program is exported once per session."""
+"""Shared test fixtures. Exporting is the slow part, so each program is exported once per worker, and a
+program file several test files ask for (``programs.get``) once per run."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +39,9 @@ class ProgramCache:
 
     VARIANTS = ("fp32", "q8", "portable")
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, shared: Path | None = None):
         self.directory = directory
+        self.shared = shared
         self._exported: dict[tuple[str, str], ExportedProgram] = {}
         self._models: dict[str, tuple] = {}
 
@@ -75,28 +78,31 @@ class ProgramCache:
         return self._exported[key]
 
     def get(self, model_name: str, variant: str) -> Path:
-        return self.exported(model_name, variant).path
+        """The program file only: shared between the xdist workers of one run (``shared``), so
+        a program several test files need (mv2 fp32) is exported once per run, not per worker."""
+        if self.shared is None or (model_name, variant) in self._exported:
+            return self.exported(model_name, variant).path
+        from filelock import FileLock
 
-
-# Test files that use the same expensive session programs run on one xdist worker, so each is
-# exported once per run (the programs cache is per worker). Every other file is a group of its
-# own: --dist loadgroup (pyproject.toml) then places whole files, as loadfile would.
-SHARED_PROGRAM_GROUPS = {
-    "mv2_fp32": ("test_runner_cli.py", "test_profiler_runner.py", "test_models_zoo.py"),
-}
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items):
-    for item in items:
-        name = item.path.name
-        group = next((g for g, files in SHARED_PROGRAM_GROUPS.items() if name in files), name)
-        item.add_marker(pytest.mark.xdist_group(group))
+        self.shared.mkdir(exist_ok=True)
+        with FileLock(str(self.shared / f"{model_name}-{variant}.lock")):
+            done = self.shared / f"{model_name}-{variant}"  # a folder: the program and its card
+            if not done.is_dir():
+                source = self.exported(model_name, variant).path
+                staging = self.shared / f"{model_name}-{variant}.tmp"
+                staging.mkdir()
+                for file in (source, source.with_name(source.name + ".json")):
+                    shutil.copy2(file, staging / file.name)
+                staging.rename(done)
+            return next(p for p in done.iterdir() if p.suffix == ".pte")
 
 
 @pytest.fixture(scope="session")
 def programs(tmp_path_factory) -> ProgramCache:
-    return ProgramCache(tmp_path_factory.mktemp("programs"))
+    # One folder per run (pytest-xdist names the run), beside the workers' own base folders.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-programs-{run}" if run else None
+    return ProgramCache(tmp_path_factory.mktemp("programs"), shared)
 
 
 @pytest.fixture(scope="session")

@@ -43,14 +43,20 @@ def ensure_runner(build_dir: Path, *cmake_args: str, only_this_runner: bool = Fa
     """The runner in build_dir, configured if needed and brought up to date with the sources
     (incremental, fast when current). CI runs ./setup.sh first. ``only_this_runner``: build
     xnn_executor_runner alone (a fresh build for one test need not build the text runner)."""
+    from filelock import FileLock
+
     binary = build_dir / "xnn_executor_runner"
     cmake, env = build_tools()
-    if not (build_dir / "build.ninja").exists():
-        subprocess.run([cmake, "-S", str(REPO), "-B", str(build_dir), "-G", "Ninja",
-                        "-DCMAKE_BUILD_TYPE=Release", *cmake_args], check=True, capture_output=True, env=env)
-    target = ["--target", "xnn_executor_runner"] if only_this_runner else []
-    subprocess.run([cmake, "--build", str(build_dir), "--parallel", "2", *target], check=True, capture_output=True,
-                   env=env)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # One build at a time per folder: test files on other xdist workers ask for the same runner,
+    # and two ninja runs in one folder corrupt its log.
+    with FileLock(str(build_dir) + ".lock"):
+        if not (build_dir / "build.ninja").exists():
+            subprocess.run([cmake, "-S", str(REPO), "-B", str(build_dir), "-G", "Ninja",
+                            "-DCMAKE_BUILD_TYPE=Release", *cmake_args], check=True, capture_output=True, env=env)
+        target = ["--target", "xnn_executor_runner"] if only_this_runner else []
+        subprocess.run([cmake, "--build", str(build_dir), "--parallel", "2", *target], check=True,
+                       capture_output=True, env=env)
     assert binary.exists()
     return binary
 
