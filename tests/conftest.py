@@ -97,6 +97,19 @@ class ProgramCache:
             return next(p for p in done.iterdir() if p.suffix == ".pte")
 
 
+# The files that take longest (summed test time, tens of seconds each), longest first: xdist's
+# loadfile hands out files in collection order, so starting these first leaves short files to
+# fill the end of the run instead of one worker idling while the other finishes a long one.
+LONGEST_FILES = ("test_cli_export.py", "test_transformers.py", "test_generation.py", "test_benchmark_main_job.py",
+                 "test_benchmark_harness.py", "test_text_classification.py", "test_runner_profiling.py",
+                 "test_models_zoo.py", "test_accuracy_digits.py", "test_runner_cli.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept within
+
+
 @pytest.fixture(scope="session")
 def programs(tmp_path_factory) -> ProgramCache:
     # One folder per run (pytest-xdist names the run), beside the workers' own base folders.
