@@ -50,7 +50,7 @@ def ensure_runner(build_dir: Path, *cmake_args: str, only_this_runner: bool = Fa
     build_dir.mkdir(parents=True, exist_ok=True)
     # One build at a time per folder: test files on other xdist workers ask for the same runner,
     # and two ninja runs in one folder corrupt its log.
-    with FileLock(str(build_dir) + ".lock"):
+    with FileLock(str(build_dir / ".build.lock")):
         if not (build_dir / "build.ninja").exists():
             subprocess.run([cmake, "-S", str(REPO), "-B", str(build_dir), "-G", "Ninja",
                             "-DCMAKE_BUILD_TYPE=Release", *cmake_args], check=True, capture_output=True, env=env)

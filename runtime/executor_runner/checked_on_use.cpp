@@ -93,30 +93,33 @@ CheckedOnUse::~CheckedOnUse() {
   ::close(uffd_);
 }
 
-FreeableBuffer CheckedOnUse::map(int fd, const std::string& path, const CardRange& range, size_t offset, size_t size) {
-  auto* region = new Region;
-  region->owner = shared_from_this();
-  region->path = path;
-  region->range = range;
-  const size_t chunk = range.chunk_size;
-  region->length = range.chunk_count() * chunk;
-  region->staging.resize(chunk);
+std::optional<FreeableBuffer> CheckedOnUse::map(int fd, const std::string& path, const CardRange& range, size_t offset,
+                                                size_t size) {
+  auto region = std::make_unique<Region>();
+  region->length = range.chunk_count() * range.chunk_size;
   void* p = ::mmap(nullptr, region->length, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) fail_out_of_memory("cannot reserve " + std::to_string(region->length) + " bytes for the program");
   region->base = static_cast<uint8_t*>(p);
-  region->fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   uffdio_register reg{};
   reg.range.start = reinterpret_cast<uintptr_t>(p);
   reg.range.len = region->length;
   reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-  if (region->fd < 0 || ::ioctl(uffd_, UFFDIO_REGISTER, &reg) != 0) {
-    fail(kErrorExit, "cannot register " + path + "'s constants for checking on use (" + std::strerror(errno) + ")");
+  region->fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (region->fd < 0 || ::ioctl(uffd_, UFFDIO_REGISTER, &reg) != 0) {  // refused: the caller reads it whole
+    if (region->fd >= 0) ::close(region->fd);
+    ::munmap(p, region->length);
+    return std::nullopt;
   }
+  region->owner = shared_from_this();
+  region->path = path;
+  region->range = range;
+  region->staging.resize(range.chunk_size);
+  Region* raw = region.release();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    regions_.push_back(region);
+    regions_.push_back(raw);
   }
-  return FreeableBuffer(region->base + (offset - range.offset), size, release, region);
+  return FreeableBuffer(raw->base + (offset - range.offset), size, release, raw);
 }
 
 void CheckedOnUse::release(void* context, void*, size_t) {

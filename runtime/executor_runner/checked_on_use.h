@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,9 +37,10 @@ class CheckedOnUse : public std::enable_shared_from_this<CheckedOnUse> {
 
   // Bytes [offset, offset + size) of the file's card range `range` (which has chunk digests),
   // mapped so that each chunk is read and checked when first touched; unmapped when the runtime
-  // frees the buffer. `fd`: the open program file (duplicated here).
-  executorch::runtime::FreeableBuffer map(int fd, const std::string& path, const CardRange& range, size_t offset,
-                                          size_t size);
+  // frees the buffer. `fd`: the open program file (duplicated here). nullopt when the kernel
+  // refuses to register the range: the caller then reads it whole.
+  std::optional<executorch::runtime::FreeableBuffer> map(int fd, const std::string& path, const CardRange& range,
+                                                         size_t offset, size_t size);
 
   struct Stats {
     size_t chunks = 0;   // chunks read and checked

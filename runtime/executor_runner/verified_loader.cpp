@@ -83,7 +83,10 @@ class VerifiedDataLoader final : public DataLoader {
       return FreeableBuffer(resident_->base + offset, size, nullptr, nullptr);
     }
     if (range.chunk_count() > 0 && range.chunk_size % page_size() == 0 && info.segment_type == SegmentInfo::Type::Constant) {
-      if (std::shared_ptr<CheckedOnUse> server = on_use()) return server->map(file_.fd(), file_.path(), range, offset, size);
+      if (std::shared_ptr<CheckedOnUse> server = on_use()) {
+        std::optional<FreeableBuffer> mapped = server->map(file_.fd(), file_.path(), range, offset, size);
+        if (mapped) return std::move(*mapped);
+      }
     }
     Region* region = read_checked(range, info);
     return FreeableBuffer(region->base + (offset - range.offset), size, free_region, region);
