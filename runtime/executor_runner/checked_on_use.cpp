@@ -38,11 +38,13 @@ struct CheckedOnUse::Region {
 
 namespace {
 
-// userfaultfd for faults from user space only: allowed without privileges where
-// vm.unprivileged_userfaultfd is 0 (kernel 5.11+); older kernels know only the plain form.
+// The plain form first: it also serves faults the kernel takes on the segment (a system call
+// handed a pointer into it, e.g. write(2) of an output that is a constant). Where that needs a
+// privilege (vm.unprivileged_userfaultfd = 0), faults from user space only (kernel 5.11+): then
+// a system call must not be handed an untouched pointer into the segment (touch_pages).
 int open_userfaultfd() {
-  int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
-  if (fd < 0 && errno == EINVAL) fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  if (fd < 0 && errno == EPERM) fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
   if (fd < 0) return -1;
   uffdio_api api{};
   api.api = UFFD_API;
@@ -175,20 +177,45 @@ void CheckedOnUse::fill(uintptr_t address) {
                                 std::to_string(range.offset + begin + bytes) + ") have blake3 digest " + got.substr(0, 16) +
                                 "... != " + range.chunk_blake3.substr(64 * index, 16) + "... (modified or damaged copy)");
   }
-  uffdio_copy copy{};
-  copy.dst = reinterpret_cast<uintptr_t>(region->base) + begin;
-  copy.src = reinterpret_cast<uintptr_t>(region->staging.data());
-  copy.len = range.chunk_size;
-  while (::ioctl(uffd_, UFFDIO_COPY, &copy) != 0 && errno == EAGAIN) copy.copy = 0;
-  if (copy.copy < 0 && copy.copy != -EEXIST) {
-    fail_out_of_memory("cannot install " + std::to_string(range.chunk_size) + " checked bytes of " + region->path);
+  if (install(reinterpret_cast<uintptr_t>(region->base) + begin, region->staging.data(), range.chunk_size)) {
+    stats_.chunks += 1;
+    stats_.hash_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
-  if (copy.copy == -EEXIST) {  // a racing fault installed it first: wake whoever waits on it
-    uffdio_range wake{copy.dst, copy.len};
-    ::ioctl(uffd_, UFFDIO_WAKE, &wake);
+}
+
+bool CheckedOnUse::install(uintptr_t dst, const uint8_t* src, size_t length) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  bool installed = false;
+  for (size_t done = 0; done < length;) {
+    uffdio_copy copy{};
+    copy.dst = dst + done;
+    copy.src = reinterpret_cast<uintptr_t>(src + done);
+    copy.len = length - done;
+    if (::ioctl(uffd_, UFFDIO_COPY, &copy) == 0) {
+      installed = true;
+      break;
+    }
+    const int error = errno;
+    if (copy.copy > 0) {  // partly installed (EAGAIN): go on from there
+      installed = true;
+      done += static_cast<size_t>(copy.copy);
+    } else if (error == EEXIST) {  // that page was installed by a racing fault
+      done += page;
+    } else if (error != EAGAIN && error != EINTR) {
+      if (error == ENOMEM) fail_out_of_memory("cannot install " + std::to_string(length) + " checked bytes of the program");
+      fail(kErrorExit, std::string("checking the program on use: cannot install checked bytes (") + std::strerror(error) + ")");
+    }
   }
-  stats_.chunks += 1;
-  stats_.hash_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  uffdio_range wake{dst, length};  // whoever waits on any page of the chunk
+  ::ioctl(uffd_, UFFDIO_WAKE, &wake);
+  return installed;
+}
+
+void touch_pages(const void* data, size_t size) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const auto* bytes = static_cast<const volatile uint8_t*>(data);
+  for (size_t at = 0; at < size; at += page) (void)bytes[at];
+  if (size > 0) (void)bytes[size - 1];
 }
 
 CheckedOnUse::Stats CheckedOnUse::stats() const {

@@ -54,6 +54,9 @@ class CheckedOnUse : public std::enable_shared_from_this<CheckedOnUse> {
   CheckedOnUse(int uffd, int stop_fd);
   void serve();                       // the server thread: one page fault at a time
   void fill(uintptr_t address);       // reads, checks and installs the chunk holding `address`
+  // UFFDIO_COPY of a checked chunk, page by page past partial copies and pages a racing fault
+  // installed; wakes every waiter on the chunk. False when every page was already there.
+  bool install(uintptr_t dst, const uint8_t* src, size_t length);
   static void release(void* context, void*, size_t);
 
   int uffd_ = -1, stop_fd_ = -1;
@@ -62,5 +65,10 @@ class CheckedOnUse : public std::enable_shared_from_this<CheckedOnUse> {
   std::vector<Region*> regions_;
   Stats stats_;
 };
+
+// Reads one byte of every page of [data, data + size): a page of a segment checked on use is
+// then installed by a fault from user space, before a system call (write(2)) is handed the
+// pointer (with user-mode-only userfaultfd the kernel's own access would fail with EFAULT).
+void touch_pages(const void* data, size_t size);
 
 }  // namespace xnn_runner

@@ -107,7 +107,7 @@ bool read_chunks(const nlohmann::json& chunks, CardRange& range) {
   range.chunk_blake3 = member(chunks, "blake3").get<std::string>();
   if (range.chunk_size == 0 || range.chunk_size > (uint64_t{64} << 20)) return false;
   const uint64_t count = (range.size + range.chunk_size - 1) / range.chunk_size;
-  if (range.chunk_blake3.size() != 64 * count) return false;
+  if (count > SIZE_MAX / 64 || range.chunk_blake3.size() != 64 * count) return false;
   return range.chunk_blake3.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 

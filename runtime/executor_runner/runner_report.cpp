@@ -1,5 +1,7 @@
 #include "runner_report.h"
 
+#include "checked_on_use.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -120,6 +122,7 @@ void write_output_files(std::string prefix, const std::string& model_path, const
     const OutputInfo& o = outputs[i];
     const std::string suffix = "." + std::to_string(i) + ".bin";
     std::string err;
+    if (o.data != nullptr) touch_pages(o.data, o.nbytes);  // an output may be a constant checked on use
     if (!write_file_atomic(prefix + suffix, o.data ? o.data : "", o.nbytes, err)) fail(kErrorExit, err);
     manifest["outputs"].push_back(
         {{"index", i}, {"file", base + suffix}, {"dtype", o.dtype}, {"shape", o.shape}, {"nbytes", o.nbytes}});
