@@ -13,12 +13,13 @@ peak RSS less that of ``--baseline_program`` (a tiny carded program: the runner'
 code pages and thread pool included) in the same runner and mode. Medians over ``--rounds``
 fresh processes, modes interleaved.
 
-The allowance: a verified run must hold in private memory the bytes the runtime keeps, its
-non-delegated constants (the program's constant segment,
-``examples.integrity.layout.constant_segment_bytes``) where a mapping touches only the pages
-used; so ``verified <= mmap + constant segment`` is the check (``met``, within ``TOLERANCE_MIB``). ``--before DIR``
-adds the same modes for another build of the runners (e.g. an older commit), for a table
-before and after.
+The allowance: a verified run holds in private memory the bytes the runtime keeps, where a
+mapping touches only the pages used; a constant segment with chunk digests in its card is read
+only where the run touches it (runtime/executor_runner/checked_on_use.h), else whole. So
+``verified <= mmap + constant segment`` (``examples.integrity.layout.constant_segment_bytes``)
+is the check (``met``, within ``TOLERANCE_MIB``), and ``off_no_better_than_verified`` says
+whether the mapping held no less, strictly. ``--before DIR`` adds the same modes for another
+build of the runners (e.g. an older commit), for a table before and after.
 """
 
 from __future__ import annotations
