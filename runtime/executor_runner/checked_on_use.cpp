@@ -17,6 +17,7 @@
 
 #include "run_limits.h"
 #include "runner_io.h"
+#include "test_hooks.h"
 
 #ifndef UFFD_USER_MODE_ONLY
 #define UFFD_USER_MODE_ONLY 1
@@ -32,7 +33,7 @@ struct CheckedOnUse::Region {
   size_t length = 0;  // whole chunks
   int fd = -1;
   std::string path;
-  CardRange range;
+  const CardRange* range = nullptr;  // the loader's (Verification::ranges), which outlives the buffer
   std::vector<uint8_t> staging;  // one chunk, read and checked here before it is installed
 };
 
@@ -70,8 +71,7 @@ bool read_exactly(int fd, uint8_t* out, size_t size, uint64_t offset) {
 }  // namespace
 
 std::shared_ptr<CheckedOnUse> CheckedOnUse::start() {
-  const char* refuse = std::getenv("XNN_RUNNER_TEST_NO_USERFAULTFD");
-  if (refuse != nullptr && std::string(refuse) == "1") return nullptr;
+  if (userfaultfd_refused_for_tests()) return nullptr;
   const int uffd = open_userfaultfd();
   if (uffd < 0) return nullptr;
   const int stop_fd = ::eventfd(0, EFD_CLOEXEC);
@@ -114,7 +114,7 @@ std::optional<FreeableBuffer> CheckedOnUse::map(int fd, const std::string& path,
   }
   region->owner = shared_from_this();
   region->path = path;
-  region->range = range;
+  region->range = &range;
   region->staging.resize(range.chunk_size);
   Region* raw = region.release();
   {
@@ -162,7 +162,7 @@ void CheckedOnUse::fill(uintptr_t address) {
   }
   if (region == nullptr) return;  // unregistered meanwhile: the kernel woke the reader
   const auto t0 = std::chrono::steady_clock::now();
-  const CardRange& range = region->range;
+  const CardRange& range = *region->range;
   const size_t index = (address - reinterpret_cast<uintptr_t>(region->base)) / range.chunk_size;
   const size_t begin = index * range.chunk_size;
   const size_t bytes = std::min<size_t>(range.chunk_size, range.size - begin);
@@ -184,7 +184,7 @@ void CheckedOnUse::fill(uintptr_t address) {
 }
 
 bool CheckedOnUse::install(uintptr_t dst, const uint8_t* src, size_t length) {
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t page = page_size();
   bool installed = false;
   for (size_t done = 0; done < length;) {
     uffdio_copy copy{};
@@ -212,7 +212,7 @@ bool CheckedOnUse::install(uintptr_t dst, const uint8_t* src, size_t length) {
 }
 
 void touch_pages(const void* data, size_t size) {
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t page = page_size();
   const auto* bytes = static_cast<const volatile uint8_t*>(data);
   for (size_t at = 0; at < size; at += page) (void)bytes[at];
   if (size > 0) (void)bytes[size - 1];

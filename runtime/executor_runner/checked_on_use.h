@@ -29,7 +29,7 @@ namespace xnn_runner {
 class CheckedOnUse : public std::enable_shared_from_this<CheckedOnUse> {
  public:
   // nullptr where the kernel refuses userfaultfd (too old, a seccomp filter): the caller then
-  // reads the range whole. XNN_RUNNER_TEST_NO_USERFAULTFD=1 makes it refuse (tests of that path).
+  // reads the range whole (as under userfaultfd_refused_for_tests(), test_hooks.h).
   static std::shared_ptr<CheckedOnUse> start();
   ~CheckedOnUse();
   CheckedOnUse(const CheckedOnUse&) = delete;
@@ -37,7 +37,7 @@ class CheckedOnUse : public std::enable_shared_from_this<CheckedOnUse> {
 
   // Bytes [offset, offset + size) of the file's card range `range` (which has chunk digests),
   // mapped so that each chunk is read and checked when first touched; unmapped when the runtime
-  // frees the buffer. `fd`: the open program file (duplicated here). nullopt when the kernel
+  // frees the buffer. `fd`: the open program file (duplicated here); `range` must outlive the buffer. nullopt when the kernel
   // refuses to register the range: the caller then reads it whole.
   std::optional<executorch::runtime::FreeableBuffer> map(int fd, const std::string& path, const CardRange& range,
                                                          size_t offset, size_t size);

@@ -230,4 +230,6 @@ std::string format_number(double v) {
   return buf;
 }
 
+size_t page_size() { return static_cast<size_t>(::sysconf(_SC_PAGESIZE)); }
+
 }  // namespace xnn_runner

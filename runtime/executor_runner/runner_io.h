@@ -58,4 +58,7 @@ bool write_file_atomic(const std::string& path, const void* data, size_t size,
 // Formats a double for the text summary: %.9g, "nan" / "inf" / "-inf".
 std::string format_number(double v);
 
+// This machine's page size (bytes).
+size_t page_size();
+
 }  // namespace xnn_runner

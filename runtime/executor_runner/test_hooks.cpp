@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace xnn_runner {
 
@@ -44,6 +45,11 @@ void pause_after_check_for_tests() {
     ::usleep(300000);  // the watchdog polls every 20 ms
   }
   wait_on_fifo(std::getenv("XNN_RUNNER_TEST_PAUSE"));
+}
+
+bool userfaultfd_refused_for_tests() {
+  const char* refuse = std::getenv("XNN_RUNNER_TEST_NO_USERFAULTFD");
+  return refuse != nullptr && std::string(refuse) == "1";
 }
 
 }  // namespace xnn_runner

@@ -24,4 +24,8 @@ void pause_before_first_run_for_tests();
 // in a removable drive, but it can say the program's device is one.
 const char* sys_dev_block_for_tests();
 
+// XNN_RUNNER_TEST_NO_USERFAULTFD=1: act as a kernel that refuses userfaultfd, so constants with
+// chunk digests are read and checked whole (checked_on_use.h) as they are on such machines.
+bool userfaultfd_refused_for_tests();
+
 }  // namespace xnn_runner

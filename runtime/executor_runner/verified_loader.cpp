@@ -29,8 +29,6 @@ using executorch::runtime::Result;
 
 namespace {
 
-size_t page_size() { return static_cast<size_t>(::sysconf(_SC_PAGESIZE)); }
-
 // A checked range in an anonymous mapping: munmap gives it back to the OS at once (malloc
 // would keep freed pages of a big segment in its heap).
 struct Region {
@@ -131,7 +129,7 @@ class VerifiedDataLoader final : public DataLoader {
   }
 
   Region* read_checked(const CardRange& range, const SegmentInfo& info) const {
-    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const size_t page = page_size();
     auto* region = new Region{nullptr, (range.size + page - 1) / page * page};
     void* p = ::mmap(nullptr, region->length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) fail_out_of_memory("cannot allocate " + std::to_string(range.size) + " bytes to read the program into");
