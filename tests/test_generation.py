@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -204,6 +205,29 @@ def test_fp32_greedy_tokens_equal_eager_pytorch(runner, tiny_programs, tmp_path)
     assert len(set(expected)) > 1  # not a degenerate constant stream
     assert report["prompt_tokens"] == len(PROMPT) and report["generated_tokens"] == 32
     assert report["decode_tok_s"] > 0 and report["prefill_tok_s"] > 0 and report["peak_rss_kb"] > 0
+
+
+@pytest.mark.slow
+def test_native_attention_gives_the_python_runtimes_logits_at_every_step(tiny_programs, tmp_path):
+    """The runner's own custom_sdpa build (third-party/executorch_llm_ops, with local changes for
+    decode) against the wheel's, logit by logit over a prefill and 40 decode steps at 2 threads:
+    greedy tokens alone would hide a small error in attention."""
+    import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401  (the wheel's kernels)
+    from executorch.runtime import Runtime
+
+    binary = native_runner_or_skip()
+    dump = tmp_path / "logits.bin"
+    proc = subprocess.run([str(binary), f"--model_path={tiny_programs['fp32']}", "--num_threads=2", "--json",
+                           f"--prompt_tokens={','.join(map(str, PROMPT))}", "--max_new_tokens=40"],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, XNN_RUNNER_TEST_LOGITS=str(dump)))
+    assert proc.returncode == 0, proc.stderr
+    tokens = json.loads(proc.stdout)["tokens"]
+    native = np.fromfile(dump, dtype=np.float32).reshape(len(tokens), -1)
+    method = Runtime.get().load_program(str(tiny_programs["fp32"])).load_method("forward")
+    steps = [(PROMPT, 0)] + [([t], len(PROMPT) + i) for i, t in enumerate(tokens[:-1])]
+    for row, (ids, position) in zip(native, steps):
+        logits = method.execute([torch.tensor([ids]), torch.tensor([position])])[0].reshape(-1, row.size)[-1]
+        np.testing.assert_allclose(row, logits.numpy(), rtol=0, atol=1e-5 * float(np.abs(row).max()))  # measured: 4e-7
 
 
 @pytest.mark.slow

@@ -30,6 +30,8 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w", "executorch", "8da4w", 4),
     Variant("8da4w-g128", "executorch", "8da4w-g128", 4),
     Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4),
+    Variant("8da4w-fused", "executorch", "8da4w-fused", 4),
+    Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4),
     Variant("F32", "llama.cpp", "F32", 32),
     Variant("Q8_0", "llama.cpp", "Q8_0", 8),
     Variant("Q4_0", "llama.cpp", "Q4_0", 4),
@@ -108,10 +110,13 @@ def _source(weights: str) -> str:
 
 
 def executorch_options(variant: str, max_seq_len: int, group_size: int | None = None):
-    """The export options of an ExecuTorch variant (``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-emb4``)."""
+    """The export options of an ExecuTorch variant (``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-emb4``,
+    and ``-fused`` after either of the first two quantized ones: q/k/v and w1/w3 as one linear each)."""
     from examples.generation.llama_export import LlamaExportOptions
 
-    options = LlamaExportOptions(quantize=variant != "fp32", max_seq_len=max_seq_len)
+    fused = variant.endswith("-fused")
+    variant = variant.removesuffix("-fused")
+    options = LlamaExportOptions(quantize=variant != "fp32", max_seq_len=max_seq_len, fuse_projections=fused)
     if variant == "8da4w" and group_size:
         options = dataclasses.replace(options, group_size=group_size)
     elif variant == "8da4w-g128":

@@ -9,6 +9,7 @@ decode than without it). Extended XNNPACK ops are on, so fp32 linears run in XNN
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -36,6 +37,8 @@ class LlamaExportOptions:
     # 4 or 8 stores it in that many bits per weight, groups of ``embedding_group_size``.
     embedding_bits: int = 0
     embedding_group_size: int = 32
+    # One linear for q/k/v and one for w1/w3 (examples/generation/fused_projections.py).
+    fuse_projections: bool = False
 
     @property
     def mode(self) -> str:
@@ -44,8 +47,8 @@ class LlamaExportOptions:
 
 def program_filename(name: str, options: LlamaExportOptions) -> str:
     """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.lowering.pte_filename`); a group size
-    other than the default and a quantized embedding add ``_g<size>`` and ``_emb<bits>``, so
-    variants sit side by side."""
+    other than the default, a quantized embedding and fused projections add ``_g<size>``,
+    ``_emb<bits>`` and ``_fused``, so variants sit side by side."""
     from examples.export.lowering import pte_filename
 
     variant = []
@@ -53,6 +56,8 @@ def program_filename(name: str, options: LlamaExportOptions) -> str:
         variant.append(f"g{options.group_size}")
     if options.embedding_bits:
         variant.append(f"emb{options.embedding_bits}")
+    if options.fuse_projections:
+        variant.append("fused")
     return pte_filename(name, "xnnpack", options.mode, *variant)
 
 
@@ -98,14 +103,40 @@ def llm_config(model: LlamaModel, weights: PreparedWeights, options: LlamaExport
     return config
 
 
+@contextlib.contextmanager
+def source_transforms_first(transforms: list):
+    """Run ``transforms`` before the LLM exporter's own source transforms (quantization first
+    among them). The exporter takes no list of extra transforms, so its list builder is wrapped
+    for the duration of one export."""
+    from executorch.examples.models.llama import export_llama_lib
+
+    if not transforms:
+        yield
+        return
+    original = export_llama_lib._get_source_transforms
+
+    def with_ours(*args, **kwargs):
+        return [*transforms, *original(*args, **kwargs)]
+
+    export_llama_lib._get_source_transforms = with_ours
+    try:
+        yield
+    finally:
+        export_llama_lib._get_source_transforms = original
+
+
 def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: LlamaExportOptions,
                          output_path: Path) -> tuple[Path, float]:
     """Write the program atomically to ``output_path``; returns it with the export seconds."""
     from executorch.examples.models.llama.export_llama_lib import export_llama
 
+    from examples.generation.fused_projections import fuse_projections
+
     check_options(model, options)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".export-") as scratch:
+    first = [fuse_projections] if options.fuse_projections else []
+    with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".export-") as scratch, \
+            source_transforms_first(first):
         temporary = Path(scratch) / output_path.name
         written = Path(export_llama(llm_config(model, weights, options, temporary)))
         os.chmod(written, 0o644)

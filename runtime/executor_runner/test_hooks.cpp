@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -50,6 +51,15 @@ void pause_after_check_for_tests() {
 bool userfaultfd_refused_for_tests() {
   const char* refuse = std::getenv("XNN_RUNNER_TEST_NO_USERFAULTFD");
   return refuse != nullptr && std::string(refuse) == "1";
+}
+
+void record_logits_for_tests(const float* logits, long vocab) {
+  const char* path = std::getenv("XNN_RUNNER_TEST_LOGITS");
+  if (path == nullptr || path[0] == '\0') return;
+  if (FILE* file = std::fopen(path, "ab")) {
+    std::fwrite(logits, sizeof(float), static_cast<size_t>(vocab), file);
+    std::fclose(file);
+  }
 }
 
 }  // namespace xnn_runner

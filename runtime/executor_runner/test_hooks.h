@@ -28,4 +28,9 @@ const char* sys_dev_block_for_tests();
 // chunk digests are read and checked whole (checked_on_use.h) as they are on such machines.
 bool userfaultfd_refused_for_tests();
 
+// XNN_RUNNER_TEST_LOGITS=<file>: text_generation_runner appends every step's last-position
+// logits there as raw float32, so a test can hold the native attention kernels to the Python
+// runtime's logits (greedy tokens alone miss small numeric errors).
+void record_logits_for_tests(const float* logits, long vocab);
+
 }  // namespace xnn_runner

@@ -40,6 +40,7 @@
 #include "run_limits.h"
 #include "runner_cli.h"
 #include "runner_io.h"
+#include "test_hooks.h"
 #include "verified_loader.h"
 #include "verify_cache.h"
 
@@ -256,7 +257,9 @@ Generation generate(Module& module, const Request& r) {
     const auto& logits = (*out)[0].toTensor();
     if (logits.scalar_type() != executorch::aten::ScalarType::Float) fail(kErrorExit, "the program's logits are not float32");
     const int64_t vocab = logits.size(logits.dim() - 1);
-    return sample(logits.const_data_ptr<float>() + (logits.numel() - vocab), vocab);
+    const float* last = logits.const_data_ptr<float>() + (logits.numel() - vocab);
+    record_logits_for_tests(last, vocab);
+    return sample(last, vocab);
   };
   Generation g;
   const auto start = Clock::now();

@@ -16,6 +16,7 @@
 // @lint-ignore CLANGTIDY facebook-unused-include-check
 #include <executorch/runtime/core/exec_aten/util/scalar_type_util.h>
 
+#include <algorithm> // LOCAL CHANGE: std::fill in one_row_qk_at_v
 #include <vector>
 
 #ifdef ET_USE_THREADPOOL
@@ -61,6 +62,94 @@ struct MaybeQuantizedMatrixData {
         scales_stride(qparams_stride),
         dtype(dtype_) {}
 };
+
+// LOCAL CHANGE (xnnpack toolkit): one query row, which is every decode step, as dot products
+// and row updates. cpublas::gemm's Eigen path packs the whole K or V block to multiply it by
+// one row; that packing was a fifth of a stories110m decode step. Four keys (or value rows)
+// at a time keep independent sums in flight. Same sums, other order. Compiled for AVX-512,
+// AVX2 + FMA and the baseline; the loader picks the CPU's best (GCC target_clones, ifunc).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ONE_ROW_TARGETS \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ONE_ROW_TARGETS
+#endif
+
+ONE_ROW_TARGETS inline void one_row_q_at_k(
+    int64_t n, int64_t k, const float* q, const float* keys, int64_t key_stride, float* out) {
+  auto finish = [](const float* acc) {
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
+        ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  };
+  const int64_t k8 = k - k % 8;
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float* key[4];
+    float acc[4][8] = {};
+    for (int r = 0; r < 4; ++r) {
+      key[r] = keys + (j + r) * key_stride;
+    }
+    for (int64_t d = 0; d < k8; d += 8) {
+      for (int r = 0; r < 4; ++r) {
+        for (int l = 0; l < 8; ++l) {
+          acc[r][l] += q[d + l] * key[r][d + l];
+        }
+      }
+    }
+    for (int r = 0; r < 4; ++r) {
+      float sum = finish(acc[r]);
+      for (int64_t d = k8; d < k; ++d) {
+        sum += q[d] * key[r][d];
+      }
+      out[j + r] = sum;
+    }
+  }
+  for (; j < n; ++j) {
+    const float* key = keys + j * key_stride;
+    float acc[8] = {};
+    for (int64_t d = 0; d < k8; d += 8) {
+      for (int l = 0; l < 8; ++l) {
+        acc[l] += q[d + l] * key[d + l];
+      }
+    }
+    float sum = finish(acc);
+    for (int64_t d = k8; d < k; ++d) {
+      sum += q[d] * key[d];
+    }
+    out[j] = sum;
+  }
+}
+
+ONE_ROW_TARGETS inline void one_row_qk_at_v(
+    int64_t n, int64_t k, const float* weights, const float* values,
+    int64_t value_stride, float beta, float* out) {
+  if (beta == 0.0f) {
+    std::fill(out, out + n, 0.0f);
+  } else if (beta != 1.0f) {
+    for (int64_t d = 0; d < n; ++d) {
+      out[d] *= beta;
+    }
+  }
+  int64_t j = 0;
+  for (; j + 4 <= k; j += 4) {
+    const float* v0 = values + j * value_stride;
+    const float* v1 = v0 + value_stride;
+    const float* v2 = v1 + value_stride;
+    const float* v3 = v2 + value_stride;
+    const float w0 = weights[j], w1 = weights[j + 1];
+    const float w2 = weights[j + 2], w3 = weights[j + 3];
+    for (int64_t d = 0; d < n; ++d) {
+      out[d] += (w0 * v0[d] + w1 * v1[d]) + (w2 * v2[d] + w3 * v3[d]);
+    }
+  }
+  for (; j < k; ++j) {
+    const float w = weights[j];
+    const float* value = values + j * value_stride;
+    for (int64_t d = 0; d < n; ++d) {
+      out[d] += w * value[d];
+    }
+  }
+}
 
 template <typename accum_t>
 void _q_at_k_gemm(
@@ -134,6 +223,15 @@ void _q_at_k_gemm(
     } else {
       ET_CHECK_MSG(false, "Reduced-precision q@k requires float accumulation");
     }
+  } else if (std::is_same<accum_t, float>::value && q_m == 1) {
+    // LOCAL CHANGE: see one_row_q_at_k.
+    one_row_q_at_k(
+        k_n,
+        qk_k,
+        static_cast<const float*>(q_data.data),
+        static_cast<const float*>(k_data.data),
+        k_stride_n,
+        reinterpret_cast<float*>(qk_data));
   } else {
     ::executorch::cpublas::gemm(
         ::executorch::cpublas::TransposeType::Transpose,
@@ -364,6 +462,16 @@ void _qk_at_v_gemm(
     } else {
       ET_CHECK_MSG(false, "Reduced-precision qk@v requires float accumulation");
     }
+  } else if (std::is_same<accum_t, float>::value && m == 1) {
+    // LOCAL CHANGE: see one_row_q_at_k.
+    one_row_qk_at_v(
+        n,
+        k,
+        static_cast<const float*>(qk_data),
+        static_cast<const float*>(v_data.data),
+        v_stride_n,
+        static_cast<float>(beta),
+        reinterpret_cast<float*>(o_data));
   } else {
     ::executorch::cpublas::gemm(
         ::executorch::cpublas::TransposeType::NoTranspose,
@@ -932,7 +1040,10 @@ void cpu_flash_attention(
       auto j_kv = j / num_reps;
       fill_stub(dst_data, static_cast<accum_t>(0), qSplitSize * headSize);
       for (int64_t n = 0; n < num_keys; n += kvSplitSize) {
-        int64_t kvBlockSize = std::min(kvSplitSize, kvSize - n);
+        // LOCAL CHANGE (xnnpack toolkit): stop at num_keys, not at the cache's end. Causal
+        // masking sets every key past num_keys to -inf for every row of the block, so those
+        // columns add nothing, yet a decode step at position p paid for all max_seq_len keys.
+        int64_t kvBlockSize = std::min(kvSplitSize, num_keys - n);
         // Calculate scale * q @ k.T
         fill_stub(qk_data, static_cast<accum_t>(0), qSplitSize * kvSplitSize);
 
