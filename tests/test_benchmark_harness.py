@@ -196,7 +196,7 @@ def test_cli_bad_threads(python_env, tmp_path):
 @NEEDS_RUNNER
 def test_cli_end_to_end_reuses_cached_programs(python_env, cache_dir, full_run, tmp_path):
     done = _cli(python_env, "--models", "linear", "--weights", "random", "--num_iters", "1", "--warmup_iters", "0",
-                "--portable_iters", "1", "--backends", "portable,xnnpack_fp32,xnnpack_q8,eager",
+                "--portable_iters", "1", "--rounds", "2", "--backends", "portable,xnnpack_fp32,xnnpack_q8,eager",
                 "--cache_dir", str(cache_dir), "--output_dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "| backend | first iteration (ms) | subsequent iteration (ms) |" in done.stdout

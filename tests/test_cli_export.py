@@ -152,21 +152,6 @@ def test_portable_cli(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_user_factory_q8_with_tensor_calibration(cli, tmp_path):
-    torch.save(torch.randn(4, 3, 32, 32), tmp_path / "calib.pt")
-    proc = cli(XNNPACK, "--model_name=tests.export_helpers:factory", "--quantize", "--delegate",
-               "--calibration_data", tmp_path / "calib.pt", "--output_dir", tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "calibrating on 4 samples from" in proc.stdout and "calibration samples used: 4" in proc.stdout
-    assert "RANDOM" not in proc.stderr  # a user factory builds its own weights
-    from tests.export_helpers import factory
-
-    model, inputs = factory()
-    (out,) = run_pte(tmp_path / "tests_export_helpers_factory_xnnpack_q8.pte", inputs)
-    assert out.shape == (1, 10)
-
-
-@pytest.mark.slow
 def test_mv2_fp32_cli(cli, tmp_path):
     proc = cli(XNNPACK, "--model_name=mv2", "--delegate", "--print_graph", "--output_dir", tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -178,9 +163,13 @@ def test_mv2_fp32_cli(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_q8_cli_image_calibration_and_etrecord(cli, tmp_path):
-    """Image-folder calibration and an ETRecord, on a small conv net (the model does not matter)."""
+def test_user_factory_q8_with_image_calibration_and_etrecord(cli, tmp_path):
+    """A user factory (module:function) quantized on an image folder, with an ETRecord, on a
+    small conv net (the model does not matter). Calibration from a tensor file takes the same
+    path after load_calibration, which test_export_quantization covers for every source."""
     from PIL import Image
+
+    from tests.export_helpers import factory
 
     (tmp_path / "images").mkdir()
     for i in range(2):
@@ -190,9 +179,13 @@ def test_q8_cli_image_calibration_and_etrecord(cli, tmp_path):
                "--calibration_data", tmp_path / "images", "--etrecord", out / "small.etrecord", "--output_dir", out)
     assert proc.returncode == 0, proc.stderr
     assert "quantizing with recipe static_per_channel..." in proc.stdout
-    assert "calibration samples used: 2" in proc.stdout
+    assert "calibrating on " in proc.stdout and "calibration samples used: 2" in proc.stdout
+    assert "RANDOM" not in proc.stderr  # a user factory builds its own weights
     assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".json")) == [
         "small.etrecord", "tests_export_helpers_factory_xnnpack_q8.pte"]
+    _, inputs = factory()
+    (result,) = run_pte(out / "tests_export_helpers_factory_xnnpack_q8.pte", inputs)
+    assert result.shape == (1, 10)
 
     from executorch.devtools.etrecord import parse_etrecord
 

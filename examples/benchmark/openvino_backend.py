@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from examples.benchmark import peers
-from examples.benchmark.backends import BACKENDS, EXECUTORCH_OPENVINO, RunPlan
+from examples.benchmark.backends import EXECUTORCH_OPENVINO, RunPlan
 from examples.benchmark.cache import ArtifactCache, tensors_digest
 from examples.benchmark.programs import ModelContext, PrepareOptions, Prepared, calibration_for
 from examples.common.stats import split_iterations, summarize
@@ -38,7 +38,7 @@ def _require(*names: str) -> None:
 PROGRAMS = {"openvino_fp32": (False, "f32"), "openvino_int8": (True, "f32")}
 
 
-def _prepare_executorch(variant: str, ctx: ModelContext, calibration, cache: ArtifactCache, verbose: bool, *,
+def _prepare_executorch(ctx: ModelContext, calibration, cache: ArtifactCache, verbose: bool, *,
                         quantize: bool, precision: str) -> Prepared:
     from examples.common.quiet import quiet_stdio
     from examples.export.openvino_lowering import export_openvino_program, save_openvino_program
@@ -56,7 +56,10 @@ def _prepare_executorch(variant: str, ctx: ModelContext, calibration, cache: Art
         save_openvino_program(result, card, path)
         return {"seconds": result.seconds, "card": card, "precision": card["inference_precision"]}
 
-    art = cache.get(ctx.spec.name, variant, ".pte", fields, build,
+    # Named by what the file is (as executorch_program's): tune's candidates and the benchmark's
+    # rows that are one program share one build.
+    kind = f"openvino_{'int8' if quantize else 'fp32'}_{precision}"
+    art = cache.get(ctx.spec.name, kind, ".pte", fields, build,
                     packages=("torch", "executorch", "openvino", "nncf"), extra_sources=_SOURCES)
     mode = art.info.get("card", {}).get("quantization_mode", "int8_sym")
     how = f"OpenVINOQuantizer (NNCF PT2E, {mode}) on {calib.source} + " if quantize else ""
@@ -106,7 +109,7 @@ def prepare(backend: str, ctx: ModelContext, options: PrepareOptions, cache: Art
 
     if backend in EXECUTORCH_OPENVINO:
         quantize, precision = PROGRAMS[backend]
-        return _prepare_executorch(BACKENDS[backend].variant, ctx, calibration, cache, options.verbose,
+        return _prepare_executorch(ctx, calibration, cache, options.verbose,
                                    quantize=quantize, precision=precision)
     return _prepare_native(backend, ctx, calibration, cache)
 
@@ -138,7 +141,7 @@ def openvino_program(ctx: ModelContext, cache: ArtifactCache, *, candidate, opti
     def calibration():
         return calibration_for(ctx, options.calibration_data, options.num_calibration_samples)
 
-    return _prepare_executorch(candidate.name, ctx, calibration, cache, options.verbose,
+    return _prepare_executorch(ctx, calibration, cache, options.verbose,
                                quantize=candidate.precision == "int8", precision=candidate.openvino_precision)
 
 

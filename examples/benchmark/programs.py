@@ -96,7 +96,10 @@ def executorch_program(ctx: ModelContext, cache: ArtifactCache, *, variant: str,
         return {"seconds": result.seconds, "delegated": result.delegated, "quantized": result.quantized,
                 "calibration_batches": result.calibration_batches}
 
-    artifact = cache.get(ctx.spec.name, variant, ".pte", fields, build)
+    # Named by what the file is, not by who asks: tune's candidate for the model's own recipe is
+    # the benchmark's q8 program, built once.
+    kind = "portable" if not delegate else ("fp32" if recipe is None else f"q8_{recipe.name}")
+    artifact = cache.get(ctx.spec.name, kind, ".pte", fields, build)
     if not delegate:
         conversion = "to_edge_transform_and_lower, no partitioner (portable kernels)"
     elif recipe is None:
