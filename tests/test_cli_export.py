@@ -159,6 +159,8 @@ def test_mv2_fp32_cli(cli, tmp_path):
     for text in ("exporting (torch.export)...", "lowering to XNNPACK...", "executorch_call_delegate",
                  "aten_convolution_default x52", "op types outside XNNPACK: none", "mv2_xnnpack_fp32.pte"):
         assert text in proc.stdout, text
+    delegated = next(line for line in proc.stdout.splitlines() if "delegated op types:" in line)
+    assert "linear" in delegated or "addmm" in delegated or "_mm_default" in delegated, delegated  # the classifier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mv2_xnnpack_fp32.pte", "mv2_xnnpack_fp32.pte.json"]
 
 
