@@ -77,21 +77,30 @@ class ProgramCache:
             self._exported[key] = ExportedProgram(path, result, model, inputs)
         return self._exported[key]
 
+    def offer(self, model_name: str, variant: str, program: Path) -> None:
+        """A program a test made another way (the export CLI) becomes the run's shared file for
+        ``(model_name, variant)`` when no test asked for it yet: it is the same export."""
+        if self.shared is not None:
+            self._share(model_name, variant, lambda: program)
+
     def get(self, model_name: str, variant: str) -> Path:
         """The program file only: shared between the xdist workers of one run (``shared``), so
         a program several test files need (mv2 fp32) is exported once per run, not per worker."""
         if self.shared is None or (model_name, variant) in self._exported:
             return self.exported(model_name, variant).path
+        return self._share(model_name, variant, lambda: self.exported(model_name, variant).path)
+
+    def _share(self, model_name: str, variant: str, source) -> Path:
         from filelock import FileLock
 
         self.shared.mkdir(exist_ok=True)
         with FileLock(str(self.shared / f"{model_name}-{variant}.lock")):
             done = self.shared / f"{model_name}-{variant}"  # a folder: the program and its card
             if not done.is_dir():
-                source = self.exported(model_name, variant).path
+                program = source()
                 staging = self.shared / f"{model_name}-{variant}.tmp"
                 staging.mkdir()
-                for file in (source, source.with_name(source.name + ".json")):
+                for file in (program, program.with_name(program.name + ".json")):
                     shutil.copy2(file, staging / file.name)
                 staging.rename(done)
             return next(p for p in done.iterdir() if p.suffix == ".pte")

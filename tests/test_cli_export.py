@@ -152,9 +152,10 @@ def test_portable_cli(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_mv2_fp32_cli(cli, tmp_path):
+def test_mv2_fp32_cli(cli, tmp_path, programs):
     proc = cli(XNNPACK, "--model_name=mv2", "--delegate", "--print_graph", "--output_dir", tmp_path)
     assert proc.returncode == 0, proc.stderr
+    programs.offer("mv2", "fp32", tmp_path / "mv2_xnnpack_fp32.pte")  # the run's mv2 program from here on
     assert "warning: using RANDOM weights for 'mv2'" in proc.stderr
     for text in ("exporting (torch.export)...", "lowering to XNNPACK...", "executorch_call_delegate",
                  "aten_convolution_default x52", "op types outside XNNPACK: none", "mv2_xnnpack_fp32.pte"):
