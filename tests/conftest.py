@@ -3,8 +3,11 @@ program file several test files ask for (``programs.get``) once per run."""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,12 @@ if str(REPO_ROOT) not in sys.path:
 from examples.common.quiet import import_quietly  # noqa: E402
 
 import_quietly()
+
+
+# Programs the tests take from the export CLI as a user runs it (the seed's command): the CLI's
+# own test reads what it printed, every other test runs the same file (one mv2 export per run).
+CLI_MADE = {("mv2", "fp32"): ("--model_name=mv2", "--delegate", "--print_graph")}
+CLI_RECORD = "cli_run.json"
 
 
 @dataclass
@@ -44,6 +53,7 @@ class ProgramCache:
         self.shared = shared
         self._exported: dict[tuple[str, str], ExportedProgram] = {}
         self._models: dict[str, tuple] = {}
+        self._made: dict[tuple[str, str], Path] = {}
 
     def eager(self, model_name: str):
         if model_name not in self._models:
@@ -77,31 +87,55 @@ class ProgramCache:
             self._exported[key] = ExportedProgram(path, result, model, inputs)
         return self._exported[key]
 
-    def offer(self, model_name: str, variant: str, program: Path) -> None:
-        """A program a test made another way (the export CLI) becomes the run's shared file for
-        ``(model_name, variant)`` when no test asked for it yet: it is the same export."""
-        if self.shared is not None:
-            self._share(model_name, variant, lambda: program)
-
     def get(self, model_name: str, variant: str) -> Path:
         """The program file only: shared between the xdist workers of one run (``shared``), so
-        a program several test files need (mv2 fp32) is exported once per run, not per worker."""
-        if self.shared is None or (model_name, variant) in self._exported:
-            return self.exported(model_name, variant).path
-        return self._share(model_name, variant, lambda: self.exported(model_name, variant).path)
+        a program several test files need (mv2 fp32) is exported once per run, not per worker.
+        The programs in CLI_MADE come from the export CLI itself (see cli_made)."""
+        key = (model_name, variant)
+        make = (functools.partial(self._export_with_cli, model_name, variant) if key in CLI_MADE
+                else lambda: self.exported(model_name, variant).path)
+        if self.shared is None or key in self._exported:
+            if key not in self._made:
+                self._made[key] = make()
+            return self._made[key]
+        return self._share(model_name, variant, make)
+
+    def cli_made(self, model_name: str, variant: str) -> tuple[Path, dict]:
+        """The run's program for a CLI_MADE key and what its export CLI run printed:
+        ``{"returncode", "stdout", "stderr", "files"}`` (files: the output folder's listing)."""
+        program = self.get(model_name, variant)
+        return program, json.loads((program.parent / CLI_RECORD).read_text())
+
+    def _export_with_cli(self, model_name: str, variant: str) -> Path:
+        out = self.directory / f"cli-{model_name}-{variant}"
+        torch_home = self.directory / "torch_home"  # empty: "auto" weights are random, as in the CLI tests
+        torch_home.mkdir(exist_ok=True)
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                   TORCH_HOME=str(torch_home))
+        done = subprocess.run([sys.executable, "-m", "examples.backend.xnnpack_examples", *CLI_MADE[(model_name, variant)],
+                               "--output_dir", str(out)], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                              timeout=600)
+        files = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+        out.mkdir(exist_ok=True)
+        record = {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr, "files": files}
+        (out / CLI_RECORD).write_text(json.dumps(record))
+        if done.returncode != 0:
+            raise RuntimeError(f"the export CLI failed for {model_name} {variant}: {done.stderr[-2000:]}")
+        return out / next(f for f in files if f.endswith(".pte"))
 
     def _share(self, model_name: str, variant: str, source) -> Path:
         from filelock import FileLock
 
         self.shared.mkdir(exist_ok=True)
         with FileLock(str(self.shared / f"{model_name}-{variant}.lock")):
-            done = self.shared / f"{model_name}-{variant}"  # a folder: the program and its card
+            done = self.shared / f"{model_name}-{variant}"  # a folder: the program, its card (and CLI record)
             if not done.is_dir():
                 program = source()
                 staging = self.shared / f"{model_name}-{variant}.tmp"
                 staging.mkdir()
-                for file in (program, program.with_name(program.name + ".json")):
-                    shutil.copy2(file, staging / file.name)
+                for file in (program, program.with_name(program.name + ".json"), program.parent / CLI_RECORD):
+                    if file.exists():
+                        shutil.copy2(file, staging / file.name)
                 staging.rename(done)
             return next(p for p in done.iterdir() if p.suffix == ".pte")
 

@@ -152,17 +152,18 @@ def test_portable_cli(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_mv2_fp32_cli(cli, tmp_path, programs):
-    proc = cli(XNNPACK, "--model_name=mv2", "--delegate", "--print_graph", "--output_dir", tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    programs.offer("mv2", "fp32", tmp_path / "mv2_xnnpack_fp32.pte")  # the run's mv2 program from here on
-    assert "warning: using RANDOM weights for 'mv2'" in proc.stderr
+def test_mv2_fp32_cli(programs):
+    """The seed's command. The run's mv2 program (programs.get) is this CLI run's output, so mv2
+    is exported once per run (tests/conftest.py, CLI_MADE)."""
+    _, run = programs.cli_made("mv2", "fp32")
+    assert run["returncode"] == 0 and "Traceback" not in run["stderr"], run["stderr"]
+    assert "warning: using RANDOM weights for 'mv2'" in run["stderr"]
     for text in ("exporting (torch.export)...", "lowering to XNNPACK...", "executorch_call_delegate",
                  "aten_convolution_default x52", "op types outside XNNPACK: none", "mv2_xnnpack_fp32.pte"):
-        assert text in proc.stdout, text
-    delegated = next(line for line in proc.stdout.splitlines() if "delegated op types:" in line)
+        assert text in run["stdout"], text
+    delegated = next(line for line in run["stdout"].splitlines() if "delegated op types:" in line)
     assert "linear" in delegated or "addmm" in delegated or "_mm_default" in delegated, delegated  # the classifier
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mv2_xnnpack_fp32.pte", "mv2_xnnpack_fp32.pte.json"]
+    assert run["files"] == ["mv2_xnnpack_fp32.pte", "mv2_xnnpack_fp32.pte.json"]
 
 
 @pytest.mark.slow
