@@ -64,6 +64,7 @@ def test_evaluation_runner_engine_auto_without_a_card_warns(bare, capfd):
     assert len(_warnings(capfd.readouterr().err, program)) == 1
 
 
+@pytest.mark.slow  # a Python generation process (torch and the runtime imported): default suite only
 def test_generation_auto_without_a_card_warns_once(bare, python_env):
     """The generation CLI checks the file, then loads it: one warning for the two (the program is
     no language model, so the run ends with one error line after it)."""
@@ -75,6 +76,7 @@ def test_generation_auto_without_a_card_warns_once(bare, python_env):
     assert len(others) == 1 and others[0].startswith("error: "), done.stderr
 
 
+@pytest.mark.slow  # as above
 def test_generation_with_a_card_does_not_warn(bare, python_env):
     """The generation CLI on a carded program prints no warning."""
     _, carded = bare
