@@ -94,7 +94,7 @@ class ProgramCache:
         key = (model_name, variant)
         make = (functools.partial(self._export_with_cli, model_name, variant) if key in CLI_MADE
                 else lambda: self.exported(model_name, variant).path)
-        if self.shared is None or key in self._exported:
+        if self.shared is None or (key not in CLI_MADE and key in self._exported):
             if key not in self._made:
                 self._made[key] = make()
             return self._made[key]
@@ -108,6 +108,7 @@ class ProgramCache:
 
     def _export_with_cli(self, model_name: str, variant: str) -> Path:
         out = self.directory / f"cli-{model_name}-{variant}"
+        shutil.rmtree(out, ignore_errors=True)  # the listing is this run's files only
         torch_home = self.directory / "torch_home"  # empty: "auto" weights are random, as in the CLI tests
         torch_home.mkdir(exist_ok=True)
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -129,8 +130,15 @@ class ProgramCache:
         self.shared.mkdir(exist_ok=True)
         with FileLock(str(self.shared / f"{model_name}-{variant}.lock")):
             done = self.shared / f"{model_name}-{variant}"  # a folder: the program, its card (and CLI record)
+            failed = self.shared / f"{model_name}-{variant}.failed"  # one failure per run, not one per asker
+            if failed.exists():
+                raise RuntimeError(failed.read_text())
             if not done.is_dir():
-                program = source()
+                try:
+                    program = source()
+                except Exception as error:
+                    failed.write_text(f"making {model_name} {variant} failed: {type(error).__name__}: {error}")
+                    raise
                 staging = self.shared / f"{model_name}-{variant}.tmp"
                 staging.mkdir()
                 for file in (program, program.with_name(program.name + ".json"), program.parent / CLI_RECORD):

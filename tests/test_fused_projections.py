@@ -26,9 +26,9 @@ def linears(model: torch.nn.Module) -> int:
     return sum(type(m) is torch.nn.Linear for m in model.modules())
 
 
-def logits(model: torch.nn.Module) -> torch.Tensor:
+def logits(model: torch.nn.Module, tokens=PROMPT) -> torch.Tensor:
     with torch.no_grad():
-        out = model(torch.tensor([PROMPT]))
+        out = model(torch.tensor([tokens]))
     return out[0] if isinstance(out, tuple) else out
 
 
@@ -39,7 +39,19 @@ def test_fusion_leaves_four_linears_per_block_and_the_logits(eager):
     reference = logits(eager)
     assert reference.abs().max() > 0.05  # the logits carry signal
     torch.testing.assert_close(logits(fused), reference, rtol=1e-5, atol=1e-6)
-    assert logits(fused).shape == reference.shape  # and again: the memo is per input, not stale
+    other = [7, 8, 9]  # another input right after: nothing of the last forward is reused
+    torch.testing.assert_close(logits(fused, other), logits(eager, other), rtol=1e-5, atol=1e-6)
+
+
+def test_each_fused_linear_runs_once_per_block_forward(eager):
+    """The work is what goes away: one matmul for q/k/v and one for w1/w3, not one per slice."""
+    fused = fuse_projections(copy.deepcopy(eager))
+    calls = []
+    for name, module in fused.named_modules():
+        if name.endswith(("wqkv.fused", "w13.fused")):
+            module.register_forward_hook(lambda m, *_, name=name: calls.append(name))
+    logits(fused)
+    assert len(calls) == 2 * TINY_MODEL.shape.n_layers and len(set(calls)) == len(calls), calls
 
 
 def test_8da4w_of_the_fused_model_is_the_8da4w_of_the_model(eager):

@@ -42,8 +42,13 @@ class FusedLinear(nn.Module):
             self._input = x
         return self._parts[index]
 
-    def forget(self) -> None:
+    def forget(self, *_hook_args) -> None:
         self._input, self._parts = None, ()
+
+    def __getstate__(self):  # a copy (deepcopy, pickle) starts without the memo
+        state = dict(super().__getstate__())
+        state.update(_input=None, _parts=())
+        return state
 
 
 class FusedPart(nn.Module):
@@ -76,7 +81,10 @@ def _fuse(module: nn.Module, names: tuple[str, ...], fused_name: str) -> bool:
     setattr(module, fused_name, owner)
     for index, (name, linear) in enumerate(zip(names, linears)):
         setattr(module, name, FusedPart(owner, index, linear.out_features))
-    module.register_forward_hook(lambda *_: owner.forget())
+    # Bound methods, not closures: a deepcopy of the model rebinds them to the copy's owner.
+    # Forgotten before and after each block's forward, so a forward that raised leaves nothing.
+    module.register_forward_pre_hook(owner.forget)
+    module.register_forward_hook(owner.forget)
     return True
 
 

@@ -68,7 +68,9 @@ struct MaybeQuantizedMatrixData {
 // one row; that packing was a fifth of a stories110m decode step. Four keys (or value rows)
 // at a time keep independent sums in flight. Same sums, other order. Compiled for AVX-512,
 // AVX2 + FMA and the baseline; the loader picks the CPU's best (GCC target_clones, ifunc).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// arch= inside target_clones needs GCC 12; ifunc needs glibc.
+#if defined(__x86_64__) && defined(__gnu_linux__) && defined(__GNUC__) && \
+    !defined(__clang__) && __GNUC__ >= 12
 #define ONE_ROW_TARGETS \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
