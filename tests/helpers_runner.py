@@ -26,6 +26,24 @@ def _tool(name: str) -> str | None:
     return str(venv) if venv.exists() else shutil.which(name)
 
 
+# The verify cache remembers only files older than its freshness window (2 s, checked on the
+# file's ctime, which no test can set back). Tests that need a cache hit shorten the window
+# through the runner's XNN_RUNNER_TEST_FRESH_MS hook and wait for this one instead of 2 s per
+# file; tests/test_integrity.py keeps the real window.
+FRESH_MS = 200
+
+
+@pytest.fixture(scope="module")
+def short_fresh_window():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XNN_RUNNER_TEST_FRESH_MS", str(FRESH_MS))
+        yield
+
+
+def wait_until_not_fresh() -> None:
+    time.sleep(FRESH_MS / 1000 + 0.05)
+
+
 def build_tools() -> tuple[str, dict]:
     """cmake and an environment with ninja on PATH; skips when the build tools are missing."""
     cmake, ninja = _tool("cmake"), _tool("ninja")

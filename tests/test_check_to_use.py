@@ -9,7 +9,6 @@ of the rewritten, unchecked bytes. The same for the in-process (Python) path.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,10 @@ import pytest
 from examples.integrity import card as cards
 from examples.integrity.layout import program_ranges
 from examples.runner import client
-from tests.helpers_runner import BUILD_DIR, VERIFICATION, attacked_run, ensure_runner, program_copies
+from tests.helpers_runner import (BUILD_DIR, VERIFICATION, attacked_run, ensure_runner, program_copies,
+                                  short_fresh_window, wait_until_not_fresh)
+
+pytestmark = pytest.mark.usefixtures("short_fresh_window")
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +55,8 @@ def _campaign(runner, weighted, tmp_path: Path, cache_mode: str, runs: int) -> N
     expected = client.read_output_files(tmp_path / "pristine")
     cache = str(tmp_path / "cache") if cache_mode == "on" else "off"
     copies = program_copies(tmp_path / "copies", program, runs)
-    if cache_mode == "on":  # remembered: only files over 2 s old are, so each attack is a cache hit
-        time.sleep(2.1)
+    if cache_mode == "on":  # remembered only once not fresh, so each attack is a cache hit
+        wait_until_not_fresh()
         for copy in copies:
             assert client.run_raw(runner, f"--model_path={copy}", "--num_iters=1", "--warmup_iters=0",
                                   f"--verify_cache={cache}").returncode == 0
@@ -96,7 +98,7 @@ def test_the_pause_holds_a_cache_hit(runner, weighted, tmp_path):
     """The attack above meets the cached path: unattacked, the paused run is a verified cache hit."""
     program, inputs = weighted
     (copy,) = program_copies(tmp_path / "copies", program, 1)
-    time.sleep(2.1)
+    wait_until_not_fresh()
     cache = str(tmp_path / "cache")
     assert client.run_raw(runner, f"--model_path={copy}", f"--verify_cache={cache}", "--num_iters=1").returncode == 0
     done = attacked_run(runner, copy, inputs, tmp_path / "out", cache, lambda: None)
@@ -171,7 +173,7 @@ def test_a_change_after_the_last_load_fails_the_run(runner, weighted, tmp_path, 
     (copy,) = program_copies(tmp_path / "copies", program, 1)
     cache = str(tmp_path / "cache") if cache_mode == "on" else "off"
     if cache_mode == "on":
-        time.sleep(2.1)
+        wait_until_not_fresh()
         assert client.run_raw(runner, f"--model_path={copy}", f"--verify_cache={cache}").returncode == 0
 
     def touch_in_place():

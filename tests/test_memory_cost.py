@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -31,7 +30,7 @@ def test_constant_segment_is_the_runtimes_constants(programs, variant):
 
 
 def test_memory_cost_table(programs, tmp_path, python_env):
-    from tests.helpers_runner import BUILD_DIR, ensure_runner
+    from tests.helpers_runner import BUILD_DIR, FRESH_MS, ensure_runner, wait_until_not_fresh
 
     ensure_runner(BUILD_DIR)
     copies = []
@@ -41,11 +40,12 @@ def test_memory_cost_table(programs, tmp_path, python_env):
         shutil.copyfile(source, copy)
         shutil.copyfile(source.with_name(source.name + ".json"), copy.with_name(copy.name + ".json"))
         copies.append(copy)
-    time.sleep(2.1)  # the verify cache never remembers a fresher file
+    wait_until_not_fresh()  # the verify cache never remembers a fresher file (window shortened below)
     out = tmp_path / "memory.json"
     done = subprocess.run([sys.executable, "-m", "tools.memory_cost", *map(str, copies), "--baseline_program",
                            str(copies[1]), "--rounds", "1", "--out", str(out)],
-                          capture_output=True, text=True, env=python_env, timeout=600)
+                          capture_output=True, text=True, env=dict(python_env, XNN_RUNNER_TEST_FRESH_MS=str(FRESH_MS)),
+                          timeout=600)
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     rows = {row["program"]: row for row in result["rows"]}

@@ -8,14 +8,15 @@ import json
 import os
 import pwd
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
 from examples.integrity import card as cards
 from examples.runner import client
-from tests.helpers_runner import BUILD_DIR, VERIFICATION, ensure_runner
+from tests.helpers_runner import BUILD_DIR, VERIFICATION, ensure_runner, short_fresh_window, wait_until_not_fresh
+
+pytestmark = pytest.mark.usefixtures("short_fresh_window")
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def cached_setup(programs, tmp_path_factory):
     program = folder / source.name
     shutil.copyfile(source, program)
     cards.write_card(program, cards.read_card(source))
-    time.sleep(2.1)
+    wait_until_not_fresh()
     return runner, program, folder
 
 
@@ -95,7 +96,7 @@ def test_an_in_place_rewrite_with_its_mtime_put_back_is_hashed(cached_setup, tmp
     shutil.copyfile(program, copy)
     cards.write_card(copy, cards.read_card(program))
     old = copy.stat()
-    time.sleep(2.1)
+    wait_until_not_fresh()
     cache = tmp_path / "cache"
     _warm(runner, copy, cache)
     data = bytearray(copy.read_bytes())
@@ -170,5 +171,5 @@ def test_a_program_on_a_loop_device_is_never_remembered(cached_setup, loop_mount
     shutil.copyfile(source, program)
     cards.write_card(program, cards.read_card(source))
     assert os.major(program.stat().st_dev) == 7
-    time.sleep(2.1)  # older than the fresh-file rule: only the device keeps it out of the cache
+    wait_until_not_fresh()  # past the fresh-file rule: only the device keeps it out of the cache
     _assert_never_cached(runner, program, tmp_path / "cache")

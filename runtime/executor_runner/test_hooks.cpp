@@ -53,6 +53,15 @@ bool userfaultfd_refused_for_tests() {
   return refuse != nullptr && std::string(refuse) == "1";
 }
 
+long long fresh_window_ns_for_tests(long long default_ns) {
+  const char* ms = std::getenv("XNN_RUNNER_TEST_FRESH_MS");
+  if (ms == nullptr || ms[0] == '\0') return default_ns;
+  char* end = nullptr;
+  const long long value = std::strtoll(ms, &end, 10);
+  if (*end != '\0' || value < 0 || value >= default_ns / 1000000LL) return default_ns;
+  return value * 1000000LL;
+}
+
 void record_logits_for_tests(const float* logits, long vocab) {
   const char* path = std::getenv("XNN_RUNNER_TEST_LOGITS");
   if (path == nullptr || path[0] == '\0') return;

@@ -28,6 +28,11 @@ const char* sys_dev_block_for_tests();
 // chunk digests are read and checked whole (checked_on_use.h) as they are on such machines.
 bool userfaultfd_refused_for_tests();
 
+// XNN_RUNNER_TEST_FRESH_MS=<ms>: the verify cache's "too fresh to remember" window, shorter
+// than its 2 s, so tests of cache hits need not sleep 2 s per file (tests/test_integrity.py
+// keeps the real window). A longer or unreadable value leaves the default.
+long long fresh_window_ns_for_tests(long long default_ns);
+
 // XNN_RUNNER_TEST_LOGITS=<file>: text_generation_runner appends every step's last-position
 // logits there as raw float32, so a test can hold the native attention kernels to the Python
 // runtime's logits (greedy tokens alone miss small numeric errors).

@@ -142,7 +142,8 @@ void remember_ranges(const std::string& dir, const ProgramFile& file, const std:
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
   const int64_t now_ns = static_cast<int64_t>(now.tv_sec) * 1000000000LL + now.tv_nsec;
-  if (dir.empty() || ranges.empty() || id.ctime_ns > now_ns - kFreshNs || !cacheable_device(id.device)) return;
+  const bool fresh = id.ctime_ns > now_ns - fresh_window_ns_for_tests(kFreshNs);
+  if (dir.empty() || ranges.empty() || fresh || !cacheable_device(id.device)) return;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
   ::mkdir(dir.c_str(), 0700);  // private: entries vouch for programs
