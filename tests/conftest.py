@@ -92,13 +92,13 @@ class ProgramCache:
         a program several test files need (mv2 fp32) is exported once per run, not per worker.
         The programs in CLI_MADE come from the export CLI itself (see cli_made)."""
         key = (model_name, variant)
-        make = (functools.partial(self._export_with_cli, model_name, variant) if key in CLI_MADE
-                else lambda: self.exported(model_name, variant).path)
-        if self.shared is None or (key not in CLI_MADE and key in self._exported):
-            if key not in self._made:
-                self._made[key] = make()
-            return self._made[key]
-        return self._share(model_name, variant, make)
+        if key in CLI_MADE:
+            make = functools.partial(self._export_with_cli, model_name, variant)
+        elif self.shared is None or key in self._exported:
+            return self.exported(model_name, variant).path
+        else:
+            make = lambda: self.exported(model_name, variant).path  # noqa: E731
+        return make() if self.shared is None else self._share(model_name, variant, make)
 
     def cli_made(self, model_name: str, variant: str) -> tuple[Path, dict]:
         """The run's program for a CLI_MADE key and what its export CLI run printed:
@@ -107,6 +107,8 @@ class ProgramCache:
         return program, json.loads((program.parent / CLI_RECORD).read_text())
 
     def _export_with_cli(self, model_name: str, variant: str) -> Path:
+        if (model_name, variant) in self._made:  # without xdist's shared folder: once per session
+            return self._made[(model_name, variant)]
         out = self.directory / f"cli-{model_name}-{variant}"
         shutil.rmtree(out, ignore_errors=True)  # the listing is this run's files only
         torch_home = self.directory / "torch_home"  # empty: "auto" weights are random, as in the CLI tests
@@ -122,7 +124,8 @@ class ProgramCache:
         (out / CLI_RECORD).write_text(json.dumps(record))
         if done.returncode != 0:
             raise RuntimeError(f"the export CLI failed for {model_name} {variant}: {done.stderr[-2000:]}")
-        return out / next(f for f in files if f.endswith(".pte"))
+        self._made[(model_name, variant)] = out / next(f for f in files if f.endswith(".pte"))
+        return self._made[(model_name, variant)]
 
     def _share(self, model_name: str, variant: str, source) -> Path:
         from filelock import FileLock

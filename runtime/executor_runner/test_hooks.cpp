@@ -63,7 +63,7 @@ long long fresh_window_ns_for_tests(long long default_ns) {
 }
 
 void record_logits_for_tests(const float* logits, long vocab) {
-  const char* path = std::getenv("XNN_RUNNER_TEST_LOGITS");
+  static const char* const path = std::getenv("XNN_RUNNER_TEST_LOGITS");  // read once: called every step
   if (path == nullptr || path[0] == '\0') return;
   if (FILE* file = std::fopen(path, "ab")) {
     std::fwrite(logits, sizeof(float), static_cast<size_t>(vocab), file);
