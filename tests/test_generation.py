@@ -236,6 +236,26 @@ def test_native_attention_gives_the_python_runtimes_logits_at_every_step(tiny_pr
 
 
 @pytest.mark.slow
+def test_idle_workers_spin_through_a_gap_between_steps(tiny_programs, tmp_path):
+    """The runner's thread pool (third-party/pthreadpool, bound in place of the wheel's copy):
+    with 100 us of main-thread work before every step, as portable operators leave between
+    parallel ones in a decode step, the idle worker is still spinning when the next parallel
+    operator starts. The wheel's copy sleeps after ~10 us: 138-436 voluntary context switches
+    over these 64 steps where the runner's pool has 4 (Intel Xeon, 2 cores)."""
+    binary = native_runner_or_skip()
+    out = tmp_path / "report.json"
+    with out.open("w") as stdout:
+        proc = subprocess.Popen([str(binary), f"--model_path={tiny_programs['fp32']}", "--num_threads=2", "--json",
+                                 f"--prompt_tokens={','.join(map(str, PROMPT))}", "--max_new_tokens=64"],
+                                stdout=stdout, stderr=subprocess.DEVNULL, env=dict(os.environ, XNN_RUNNER_TEST_STEP_GAP_US="100"))
+        _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    report = json.loads(out.read_text())
+    assert report["threadpool"]["vendored"] and report["threadpool"]["spin_pause_iterations"] >= 10000, report["threadpool"]
+    assert usage.ru_nvcsw < 32, usage  # one sleep per step would be 64 and more
+
+
+@pytest.mark.slow
 @pytest.mark.llm  # exports 8da4w (minutes): pytest -m llm
 def test_native_runner_matches_the_standin_on_8da4w_and_rejects_bad_input(tiny_programs):
     from examples.runner.text_generation_client import generate_tokens

@@ -131,10 +131,13 @@ def test_amx_build_gives_the_python_runtimes_q8_outputs(tiny_programs, tmp_path)
     assert_close(ours[0], ref[0])
 
 
-def test_json_names_the_xnnpack_build(runner, tiny_programs):
+def test_json_names_the_xnnpack_build_and_thread_pool(runner, tiny_programs):
     proc = run(runner, f"--model_path={tiny_programs['tiny_fp32']}", "--num_iters=1", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["xnnpack_build"] == "wheel"
+    report = json.loads(proc.stdout)
+    assert report["xnnpack_build"] == "wheel"
+    # The wheel's delegate runs on the runner's own pthreadpool (threadpool_binding.h).
+    assert report["threadpool"] == {"vendored": True, "spin_pause_iterations": 50000}
 
 
 @pytest.mark.slow

@@ -162,6 +162,7 @@ void print_json(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
       {"prof_iterations", r.prof_iterations},
       {"delegate_models", json::array()},
       {"xnnpack_build", r.xnnpack_build},
+      {"threadpool", threadpool_json<json>(r.threadpool)},
       {"outputs", json::array()},
   };
   for (const DelegateModel& m : r.delegate_models) {
@@ -201,6 +202,7 @@ void print_text(const RunReport& r, const std::vector<OutputInfo>& outputs, Prin
   std::printf("\nlatency: median %.3f ms, p90 %.3f ms, min %.3f ms\n", summary.median, summary.p90, summary.min);
   std::printf("peak RSS: %ld KiB (%.1f MiB)\n", r.peak_rss_kb, static_cast<double>(r.peak_rss_kb) / 1024.0);
   std::printf("XNNPACK delegate: %s\n", r.xnnpack_build.c_str());
+  std::printf("thread pool: %s\n", describe(r.threadpool).c_str());
   for (const DelegateModel& m : r.delegate_models) {
     std::string requested;
     for (const auto& kv : m.requested) requested += (requested.empty() ? "" : ", ") + kv.first + "=" + kv.second;

@@ -4,6 +4,8 @@
 // verdicts) stays with the caller.
 #pragma once
 
+#include "threadpool_binding.h"
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -69,6 +71,7 @@ struct RunReport {
   int prof_iterations = 0;
   std::vector<DelegateModel> delegate_models;
   std::string xnnpack_build;  // "wheel" | "source+amx": which XNNPACK delegate is linked in
+  ThreadpoolBinding threadpool;
 };
 
 struct SampleSummary {

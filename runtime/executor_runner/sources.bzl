@@ -18,6 +18,7 @@ RUNNER_SHARED_SRCS = [
     "crash_guard.cpp",
     "runner_cli.cpp",
     "test_hooks.cpp",
+    "threadpool_binding.cpp",
     "verified_loader.cpp",
     "verify_cache.cpp",
 ]
@@ -32,6 +33,7 @@ RUNNER_SHARED_HEADERS = [
     "runner_cli.h",
     "runner_io.h",
     "test_hooks.h",
+    "threadpool_binding.h",
     "verified_loader.h",
     "verify_cache.h",
 ]

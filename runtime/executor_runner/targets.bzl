@@ -56,6 +56,7 @@ def define_common_targets():
             "//:executorch",
             "//:gflags",
             "//third-party/blake3:blake3",
+            "//third-party/pthreadpool:pthreadpool",
         ],
         visibility = ["PUBLIC"],
     )

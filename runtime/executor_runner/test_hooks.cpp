@@ -1,5 +1,7 @@
 #include "test_hooks.h"
 
+#include <chrono>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -68,6 +70,20 @@ void record_logits_for_tests(const float* logits, long vocab) {
   if (FILE* file = std::fopen(path, "ab")) {
     std::fwrite(logits, sizeof(float), static_cast<size_t>(vocab), file);
     std::fclose(file);
+  }
+}
+
+void step_gap_for_tests() {
+  static const long gap_us = [] {  // read once: called every step
+    const char* us = std::getenv("XNN_RUNNER_TEST_STEP_GAP_US");
+    if (us == nullptr || us[0] == '\0') return 0L;
+    char* end = nullptr;
+    const long value = std::strtol(us, &end, 10);
+    return *end == '\0' && value > 0 && value <= 100000 ? value : 0L;
+  }();
+  if (gap_us == 0) return;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(gap_us);
+  while (std::chrono::steady_clock::now() < until) {
   }
 }
 

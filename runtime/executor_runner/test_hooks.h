@@ -38,4 +38,10 @@ long long fresh_window_ns_for_tests(long long default_ns);
 // runtime's logits (greedy tokens alone miss small numeric errors).
 void record_logits_for_tests(const float* logits, long vocab);
 
+// XNN_RUNNER_TEST_STEP_GAP_US=<us>: text_generation_runner's main thread busy-waits that long
+// before every step, as a portable operator between two parallel ones would, so a test can
+// see whether the idle thread-pool workers slept (a voluntary context switch each) or were still
+// spinning when the next parallel operator started (threadpool_binding.h). At most 100000.
+void step_gap_for_tests();
+
 }  // namespace xnn_runner

@@ -377,6 +377,7 @@ int main(int argc, char** argv) {
   report.verify_cached = loaded->verification.cached;
   record_delegate_models(report);
   report.xnnpack_build = RUNNER_XNNPACK_BUILD;
+  report.threadpool = threadpool_binding();
 
   run_iterations(method.get(), inputs, report, profiler);
   report.checked_on_use_chunks = loaded->loader->checked_on_use().chunks;

@@ -41,6 +41,7 @@
 #include "runner_cli.h"
 #include "runner_io.h"
 #include "test_hooks.h"
+#include "threadpool_binding.h"
 #include "verified_loader.h"
 #include "verify_cache.h"
 
@@ -252,6 +253,7 @@ Generation generate(Module& module, const Request& r) {
     auto token_tensor = executorch::extension::from_blob(tokens.data(), {1, n}, executorch::aten::ScalarType::Long);
     int64_t position = pos;
     auto pos_tensor = executorch::extension::from_blob(&position, {1}, executorch::aten::ScalarType::Long);
+    step_gap_for_tests();
     auto out = module.forward({token_tensor, pos_tensor});
     if (!out.ok()) fail_runtime("forward failed at position " + std::to_string(pos), out.error());
     const auto& logits = (*out)[0].toTensor();
@@ -285,14 +287,15 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", g.stopped ? "stop_token" : "max_new_tokens"},
       {"verification", l.verification.status}, {"verify_ms", l.verification.digest_ms},
       {"verify_cached", l.verification.cached}, {"checked_on_use_chunks", l.loader->checked_on_use().chunks},
-      {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb}};
+      {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb},
+      {"threadpool", threadpool_json<nlohmann::ordered_json>(threadpool_binding())}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
     return;
   }
   std::printf("runner: native\nprogram: %s\ntokens: %s\n", FLAGS_model_path.c_str(), join(g.tokens).c_str());
   for (const char* key : {"prompt_tokens", "generated_tokens", "time_to_first_token_ms", "prefill_tok_s",
-                          "decode_tok_s", "peak_rss_kb", "stop_reason", "verification"}) {
+                          "decode_tok_s", "peak_rss_kb", "stop_reason", "verification", "threadpool"}) {
     std::printf("%s: %s\n", key, report[key].is_string() ? report[key].get<std::string>().c_str() : report[key].dump().c_str());
   }
 }
