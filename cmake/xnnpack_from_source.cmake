@@ -16,8 +16,9 @@
 # Here both are switched on. (2) is a one-line patch of a copy of XNNPACK's CMakeLists.txt; the
 # runner's q8 outputs are checked against the Python runtime's (tests/test_runner_numerics.py).
 #
-# pthreadpool and cpuinfo come from the wheel's libexecutorch_threadpool.so, as in the wheel's
-# own shared build: one thread pool per process, the one the runner sizes with --num_threads.
+# cpuinfo comes from the wheel's libexecutorch_threadpool.so, as in the wheel's own shared build;
+# pthreadpool's functions are the runner's own (third-party/pthreadpool, linked as objects, so
+# they win over the wheel's): one thread pool per process, the one --num_threads sizes.
 
 set(_et_src "${EXECUTORCH_SOURCE_DIR}")
 set(_xnn_third_party "${_et_src}/backends/xnnpack/third-party")
@@ -56,7 +57,7 @@ add_custom_command(
   VERBATIM)
 add_custom_target(xnnpack_schema_header DEPENDS "${_schema_out}/schema_generated.h")
 
-# ---- cpuinfo and pthreadpool: headers from the checkout, code from the wheel
+# ---- cpuinfo and pthreadpool: headers from the checkout, code from the wheel (pthreadpool: the runner's)
 add_library(cpuinfo INTERFACE)
 target_include_directories(cpuinfo INTERFACE "${_xnn_third_party}/cpuinfo/include")
 target_link_libraries(cpuinfo INTERFACE executorch::threadpool)
