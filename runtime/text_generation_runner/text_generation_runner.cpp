@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include <gflags/gflags.h>
 #include <nlohmann/json.hpp>
 
@@ -242,7 +244,16 @@ struct Generation {
   std::vector<int64_t> tokens;
   double ttft_ms = 0, decode_ms = 0;
   bool stopped = false;
+  long decode_voluntary_switches = 0, decode_involuntary_switches = 0;  // all threads, decode only
 };
+
+// Context switches of the whole process so far (every thread): a worker that sleeps between
+// parallel operators shows up as voluntary ones.
+std::pair<long, long> context_switches() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return {usage.ru_nvcsw, usage.ru_nivcsw};
+}
 
 // Prefill the prompt in one call, then one call per token.
 Generation generate(Module& module, const Request& r) {
@@ -267,11 +278,15 @@ Generation generate(Module& module, const Request& r) {
   const auto start = Clock::now();
   g.tokens.push_back(step(r.prompt, 0));
   const auto first = Clock::now();
+  const auto switches_before = context_switches();
   int64_t position = static_cast<int64_t>(r.prompt.size());
   auto stopped = [&] { return std::find(r.stop.begin(), r.stop.end(), g.tokens.back()) != r.stop.end(); };
   while (static_cast<int>(g.tokens.size()) < FLAGS_max_new_tokens && !stopped()) g.tokens.push_back(step({g.tokens.back()}, position++));
   g.ttft_ms = ms_between(start, first);
   g.decode_ms = ms_between(first, Clock::now());
+  const auto switches_after = context_switches();
+  g.decode_voluntary_switches = switches_after.first - switches_before.first;
+  g.decode_involuntary_switches = switches_after.second - switches_before.second;
   g.stopped = stopped();
   return g;
 }
@@ -288,6 +303,7 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"verification", l.verification.status}, {"verify_ms", l.verification.digest_ms},
       {"verify_cached", l.verification.cached}, {"checked_on_use_chunks", l.loader->checked_on_use().chunks},
       {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb},
+      {"decode_context_switches", {{"voluntary", g.decode_voluntary_switches}, {"involuntary", g.decode_involuntary_switches}}},
       {"threadpool", threadpool_json<nlohmann::ordered_json>(threadpool_binding())}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());

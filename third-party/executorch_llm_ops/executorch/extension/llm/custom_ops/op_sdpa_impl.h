@@ -65,8 +65,9 @@ struct MaybeQuantizedMatrixData {
 
 // LOCAL CHANGE (xnnpack toolkit): one query row, which is every decode step, as dot products
 // and row updates. cpublas::gemm's Eigen path packs the whole K or V block to multiply it by
-// one row; that packing was a fifth of a stories110m decode step. Four keys (or value rows)
-// at a time keep independent sums in flight. Same sums, other order. Compiled for AVX-512,
+// one row; that packing was a fifth of a stories110m decode step. Four keys at a time (q.k)
+// and a 64-float slice of the output (weights.v) keep independent sums in registers. Same
+// sums, other order. Compiled for AVX-512,
 // AVX2 + FMA and the baseline; the loader picks the CPU's best (GCC target_clones, ifunc).
 // arch= inside target_clones needs GCC 12; ifunc needs glibc.
 #if defined(__x86_64__) && defined(__gnu_linux__) && defined(__GNUC__) && \
@@ -77,51 +78,80 @@ struct MaybeQuantizedMatrixData {
 #define ONE_ROW_TARGETS
 #endif
 
+// Sixteen floats (vector extensions: one AVX-512 register, two AVX2 ones or four SSE ones,
+// whichever the clone targets), so the sums stay in registers: with plain float arrays GCC
+// kept them on the stack and every multiply-add waited for the previous one's store.
+#pragma GCC diagnostic push
+// The helpers are always inlined into the kernels (one copy per target clone): no call passes
+// a vector by value, so GCC's note that such calls change ABI with AVX-512 is moot.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float one_row_v16 __attribute__((vector_size(64)));
+typedef float one_row_v8 __attribute__((vector_size(32)));
+typedef float one_row_v4 __attribute__((vector_size(16)));
+
+__attribute__((always_inline)) inline one_row_v16 one_row_load(const float* p) {
+  one_row_v16 v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+__attribute__((always_inline)) inline void one_row_store(float* p, const one_row_v16& v) {
+  __builtin_memcpy(p, &v, sizeof(v));
+}
+
+__attribute__((always_inline)) inline float one_row_sum(const one_row_v16& v) {
+  one_row_v8 lo, hi;
+  __builtin_memcpy(&lo, &v, sizeof(lo));
+  __builtin_memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(lo), sizeof(hi));
+  const one_row_v8 s8 = lo + hi;
+  one_row_v4 a, b;
+  __builtin_memcpy(&a, &s8, sizeof(a));
+  __builtin_memcpy(&b, reinterpret_cast<const char*>(&s8) + sizeof(a), sizeof(b));
+  const one_row_v4 s4 = a + b;
+  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+// out[j] = q . keys[j * key_stride .. + k) for j < n.
 ONE_ROW_TARGETS inline void one_row_q_at_k(
     int64_t n, int64_t k, const float* q, const float* keys, int64_t key_stride, float* out) {
-  auto finish = [](const float* acc) {
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) +
-        ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  const int64_t k16 = k - k % 16;
+  auto tail = [&](const float* key, float sum) {
+    for (int64_t d = k16; d < k; ++d) {
+      sum += q[d] * key[d];
+    }
+    return sum;
   };
-  const int64_t k8 = k - k % 8;
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
-    const float* key[4];
-    float acc[4][8] = {};
-    for (int r = 0; r < 4; ++r) {
-      key[r] = keys + (j + r) * key_stride;
+    const float* k0 = keys + j * key_stride;
+    const float* k1 = k0 + key_stride;
+    const float* k2 = k1 + key_stride;
+    const float* k3 = k2 + key_stride;
+    one_row_v16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    for (int64_t d = 0; d < k16; d += 16) {
+      const one_row_v16 qd = one_row_load(q + d);
+      a0 += qd * one_row_load(k0 + d);
+      a1 += qd * one_row_load(k1 + d);
+      a2 += qd * one_row_load(k2 + d);
+      a3 += qd * one_row_load(k3 + d);
     }
-    for (int64_t d = 0; d < k8; d += 8) {
-      for (int r = 0; r < 4; ++r) {
-        for (int l = 0; l < 8; ++l) {
-          acc[r][l] += q[d + l] * key[r][d + l];
-        }
-      }
-    }
-    for (int r = 0; r < 4; ++r) {
-      float sum = finish(acc[r]);
-      for (int64_t d = k8; d < k; ++d) {
-        sum += q[d] * key[r][d];
-      }
-      out[j + r] = sum;
-    }
+    out[j] = tail(k0, one_row_sum(a0));
+    out[j + 1] = tail(k1, one_row_sum(a1));
+    out[j + 2] = tail(k2, one_row_sum(a2));
+    out[j + 3] = tail(k3, one_row_sum(a3));
   }
   for (; j < n; ++j) {
     const float* key = keys + j * key_stride;
-    float acc[8] = {};
-    for (int64_t d = 0; d < k8; d += 8) {
-      for (int l = 0; l < 8; ++l) {
-        acc[l] += q[d + l] * key[d + l];
-      }
+    one_row_v16 acc = {};
+    for (int64_t d = 0; d < k16; d += 16) {
+      acc += one_row_load(q + d) * one_row_load(key + d);
     }
-    float sum = finish(acc);
-    for (int64_t d = k8; d < k; ++d) {
-      sum += q[d] * key[d];
-    }
-    out[j] = sum;
+    out[j] = tail(key, one_row_sum(acc));
   }
 }
 
+// out[0, n) = beta * out + sum over j < k of weights[j] * values[j * value_stride .. + n).
+// Each 64-float slice of out stays in registers while every value row is added to it.
 ONE_ROW_TARGETS inline void one_row_qk_at_v(
     int64_t n, int64_t k, const float* weights, const float* values,
     int64_t value_stride, float beta, float* out) {
@@ -132,26 +162,32 @@ ONE_ROW_TARGETS inline void one_row_qk_at_v(
       out[d] *= beta;
     }
   }
-  int64_t j = 0;
-  for (; j + 4 <= k; j += 4) {
-    const float* v0 = values + j * value_stride;
-    const float* v1 = v0 + value_stride;
-    const float* v2 = v1 + value_stride;
-    const float* v3 = v2 + value_stride;
-    const float w0 = weights[j], w1 = weights[j + 1];
-    const float w2 = weights[j + 2], w3 = weights[j + 3];
-    for (int64_t d = 0; d < n; ++d) {
-      out[d] += (w0 * v0[d] + w1 * v1[d]) + (w2 * v2[d] + w3 * v3[d]);
+  const int64_t n64 = n - n % 64;
+  for (int64_t d = 0; d < n64; d += 64) {
+    one_row_v16 o0 = one_row_load(out + d), o1 = one_row_load(out + d + 16);
+    one_row_v16 o2 = one_row_load(out + d + 32), o3 = one_row_load(out + d + 48);
+    const float* value = values + d;
+    for (int64_t j = 0; j < k; ++j, value += value_stride) {
+      const float w = weights[j];
+      o0 += w * one_row_load(value);
+      o1 += w * one_row_load(value + 16);
+      o2 += w * one_row_load(value + 32);
+      o3 += w * one_row_load(value + 48);
     }
+    one_row_store(out + d, o0);
+    one_row_store(out + d + 16, o1);
+    one_row_store(out + d + 32, o2);
+    one_row_store(out + d + 48, o3);
   }
-  for (; j < k; ++j) {
+  for (int64_t j = 0; j < k && n64 < n; ++j) {
     const float w = weights[j];
     const float* value = values + j * value_stride;
-    for (int64_t d = 0; d < n; ++d) {
+    for (int64_t d = n64; d < n; ++d) {
       out[d] += w * value[d];
     }
   }
 }
+#pragma GCC diagnostic pop
 
 template <typename accum_t>
 void _q_at_k_gemm(
