@@ -57,10 +57,13 @@ def build_tools() -> tuple[str, dict]:
     return cmake, env
 
 
-def ensure_runner(build_dir: Path, *cmake_args: str, only_this_runner: bool = False) -> Path:
+def ensure_runner(build_dir: Path, *cmake_args: str, only_this_runner: bool = False,
+                  seed_from: Path | None = None) -> Path:
     """The runner in build_dir, configured if needed and brought up to date with the sources
     (incremental, fast when current). CI runs ./setup.sh first. ``only_this_runner``: build
-    xnn_executor_runner alone (a fresh build for one test need not build the text runner)."""
+    xnn_executor_runner alone (a fresh build for one test need not build the text runner).
+    ``seed_from``: a built folder of the same sources whose objects a fresh build_dir may reuse
+    (see _seed_build)."""
     from filelock import FileLock
 
     binary = build_dir / "xnn_executor_runner"
@@ -72,11 +75,34 @@ def ensure_runner(build_dir: Path, *cmake_args: str, only_this_runner: bool = Fa
         if not (build_dir / "build.ninja").exists():
             subprocess.run([cmake, "-S", str(REPO), "-B", str(build_dir), "-G", "Ninja",
                             "-DCMAKE_BUILD_TYPE=Release", *cmake_args], check=True, capture_output=True, env=env)
+            if seed_from is not None:
+                _seed_build(seed_from, build_dir)
         target = ["--target", "xnn_executor_runner"] if only_this_runner else []
         subprocess.run([cmake, "--build", str(build_dir), "--parallel", "2", *target], check=True,
                        capture_output=True, env=env)
     assert binary.exists()
     return binary
+
+
+def _seed_build(source: Path, fresh: Path) -> None:
+    """Copy a built folder's object files and ninja's logs into a freshly configured one, as a
+    compiler cache would: ninja reuses an object only where its command line (hashed in
+    .ninja_log) and its inputs are unchanged, and compiles everything else."""
+    from filelock import FileLock
+
+    if not (source / ".ninja_log").is_file():
+        return
+    with FileLock(str(source / ".build.lock")):  # not while another worker builds there
+        for obj in (source / "CMakeFiles").glob("*.dir/**/*.o"):
+            target = fresh / obj.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(obj, target)  # keeps the mtime ninja compares with the sources'
+        shutil.copy2(source / ".ninja_deps", fresh / ".ninja_deps")
+        # The objects' entries only: the source folder's entry for build.ninja would make ninja
+        # re-run CMake in the fresh folder.
+        lines = (source / ".ninja_log").read_text().splitlines(keepends=True)
+        (fresh / ".ninja_log").write_text("".join(
+            line for i, line in enumerate(lines) if i == 0 or line.split("\t")[3:4] and line.split("\t")[3].endswith(".o")))
 
 
 def run(runner: Path, *args, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -115,9 +115,10 @@ def test_prof_options_without_profiling_fail_configure(tmp_path, option):
 @pytest.mark.slow  # a full runner build in a fresh directory: about a minute
 def test_num_prof_blocks_and_buf_size_build(tmp_path, tiny_fp32):
     """A fixed ETDump buffer and a cap of 3 recorded iterations (of 6 run)."""
+    # Seeded from the profiling build: only the runner's own files see the two options.
     runner = ensure_runner(tmp_path / "build", "-DEXECUTORCH_PROF_ENABLED=ON",
                            "-DEXECUTORCH_PROF_BUF_SIZE=1048576", "-DEXECUTORCH_NUM_PROF_BLOCKS=3",
-                           only_this_runner=True)
+                           only_this_runner=True, seed_from=PROF_DIR)
     defines = set(re.findall(r"-D(EXECUTORCH_\w+(?:=\S*)?)", (tmp_path / "build" / "build.ninja").read_text()))
     assert defines == {"EXECUTORCH_PROF_ENABLED=1", "EXECUTORCH_PROF_BUF_SIZE=1048576",
                        "EXECUTORCH_NUM_PROF_BLOCKS=3"}

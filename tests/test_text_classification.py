@@ -295,6 +295,25 @@ def test_cli_reports_csv_accuracy_as_computed_independently(exported_with_csv, t
 
 
 @pytest.mark.slow
+def test_cli_max_seq_len_writes_one_program_for_a_range(exported_with_csv, text_case):
+    """The CLI's --max_seq_len: one program (no file per length) whose outputs equal eager
+    bert_tiny's at a short and at the longest length."""
+    from examples.runner.python_runtime import execute, load_method
+
+    pte, stdout = exported_with_csv
+    assert f"dynamic sequence length: the program accepts lengths 1..{SEQ_LEN}" in stdout
+    assert [p.name for p in pte.parent.glob("*.pte")] == [pte.name]
+    method, model = load_method(pte), _bert_tiny()
+    ids, mask = _encodings(text_case[1])[0]
+    for length in (3, SEQ_LEN):
+        inputs = [ids[:, :length], mask[:, :length]]
+        with torch.no_grad():
+            expected = model(*inputs)
+        torch.testing.assert_close(execute(method, inputs)[0], expected, rtol=1e-4, atol=1e-4)
+        assert float(expected.abs().max()) > 0  # logits with signal, not zeros against zeros
+
+
+@pytest.mark.slow
 def test_jsonl_string_labels_in_the_native_runner(exported_with_csv, text_case):
     from examples.evaluation.cli_hooks import evaluate_export
     from tests.helpers_runner import BUILD_DIR, ensure_runner
