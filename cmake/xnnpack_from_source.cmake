@@ -62,7 +62,8 @@ add_library(cpuinfo INTERFACE)
 target_include_directories(cpuinfo INTERFACE "${_xnn_third_party}/cpuinfo/include")
 target_link_libraries(cpuinfo INTERFACE executorch::threadpool)
 add_library(pthreadpool INTERFACE)
-target_include_directories(pthreadpool INTERFACE "${_xnn_third_party}/pthreadpool/include")
+# The header of the code that runs: the runner's vendored pthreadpool, not the checkout's.
+target_include_directories(pthreadpool INTERFACE "${CMAKE_CURRENT_SOURCE_DIR}/third-party/pthreadpool/include")
 target_link_libraries(pthreadpool INTERFACE executorch::threadpool)
 
 # ---- XNNPACK: a copy of its source tree whose CMakeLists.txt allows AMX with GCC

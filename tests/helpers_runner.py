@@ -90,9 +90,9 @@ def _seed_build(source: Path, fresh: Path) -> None:
     .ninja_log) and its inputs are unchanged, and compiles everything else."""
     from filelock import FileLock
 
-    if not (source / ".ninja_log").is_file():
-        return
     with FileLock(str(source / ".build.lock")):  # not while another worker builds there
+        if not (source / ".ninja_log").is_file() or not (source / ".ninja_deps").is_file():
+            return  # nothing built there: the fresh folder builds everything
         for obj in (source / "CMakeFiles").glob("*.dir/**/*.o"):
             target = fresh / obj.relative_to(source)
             target.parent.mkdir(parents=True, exist_ok=True)

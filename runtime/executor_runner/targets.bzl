@@ -54,10 +54,13 @@ def define_common_targets():
         header_namespace = "",
         deps = [
             "//:executorch",
+            "//:executorch_threadpool",
             "//:gflags",
             "//third-party/blake3:blake3",
             "//third-party/pthreadpool:pthreadpool",
         ],
+        # dlsym / dladdr (threadpool_binding.cpp): in libdl before glibc 2.34.
+        exported_linker_flags = ["-ldl"],
         visibility = ["PUBLIC"],
     )
     native.cxx_binary(

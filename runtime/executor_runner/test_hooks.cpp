@@ -2,6 +2,14 @@
 
 #include <chrono>
 
+#include <atomic>
+#include <vector>
+
+#include <pthreadpool.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -10,6 +18,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+// The wheel ships libexecutorch_threadpool.so but not threadpool.h: declare what the probe calls.
+namespace executorch::extension::threadpool {
+pthreadpool_t get_pthreadpool();
+}  // namespace executorch::extension::threadpool
 
 namespace xnn_runner {
 
@@ -73,18 +86,71 @@ void record_logits_for_tests(const float* logits, long vocab) {
   }
 }
 
-void step_gap_for_tests() {
-  static const long gap_us = [] {  // read once: called every step
-    const char* us = std::getenv("XNN_RUNNER_TEST_STEP_GAP_US");
-    if (us == nullptr || us[0] == '\0') return 0L;
-    char* end = nullptr;
-    const long value = std::strtol(us, &end, 10);
-    return *end == '\0' && value > 0 && value <= 100000 ? value : 0L;
-  }();
-  if (gap_us == 0) return;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(gap_us);
-  while (std::chrono::steady_clock::now() < until) {
+namespace {
+
+// Pins the calling thread to one CPU (false if the kernel refuses).
+bool pin_this_thread(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof(set), &set) == 0;  // 0: the calling thread
+}
+
+struct ProbePins {
+  pid_t main_thread;
+  int worker_cpu;
+  std::atomic<bool> worker_pinned{false};
+};
+
+// Run on the pool's threads: the first one that is not the main thread pins itself.
+void pin_a_worker(void* context, size_t) {
+  auto* pins = static_cast<ProbePins*>(context);
+  if (static_cast<pid_t>(syscall(SYS_gettid)) != pins->main_thread && !pins->worker_pinned.exchange(true)) {
+    pin_this_thread(pins->worker_cpu);
   }
+}
+
+}  // namespace
+
+void probe_pool_gaps_for_tests() {
+  const char* value = std::getenv("XNN_RUNNER_TEST_POOL_GAPS");
+  if (value == nullptr || value[0] == '\0') return;
+  char* end = nullptr;
+  const long gaps = std::strtol(value, &end, 10);
+  pthreadpool_t pool = executorch::extension::threadpool::get_pthreadpool();
+  if (*end != '\0' || gaps <= 0 || gaps > 100000 || pool == nullptr) return;
+  // The main thread and the worker on two CPUs of their own, as on a machine with cores to
+  // spare: sharing one, a spinning worker only keeps the main thread from posting work.
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < 2; ++cpu) {
+      if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+    }
+  }
+  ProbePins pins{static_cast<pid_t>(syscall(SYS_gettid)), cpus.size() == 2 ? cpus[1] : -1};
+  if (pthreadpool_get_threads_count(pool) != 2 || pins.worker_cpu < 0 || !pin_this_thread(cpus[0])) {
+    std::fprintf(stderr, "test hook: pool gap probe: needs 2 threads on 2 CPUs\n");
+    return;
+  }
+  for (int tries = 0; tries < 1000 && !pins.worker_pinned; ++tries) {
+    pthreadpool_parallelize_1d(pool, pin_a_worker, &pins, 64, 0);
+  }
+  auto run_gaps = [pool](long count) {
+    for (long i = 0; i < count; ++i) {
+      pthreadpool_parallelize_1d(pool, [](void*, size_t) {}, nullptr, 64, 0);
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    }
+  };
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  run_gaps(gaps);
+  getrusage(RUSAGE_SELF, &after);
+  std::fprintf(stderr, "test hook: pool gap probe: %ld voluntary and %ld involuntary context switches over %ld gaps\n",
+               after.ru_nvcsw - before.ru_nvcsw, after.ru_nivcsw - before.ru_nivcsw, gaps);
 }
 
 }  // namespace xnn_runner

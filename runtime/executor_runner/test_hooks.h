@@ -38,10 +38,14 @@ long long fresh_window_ns_for_tests(long long default_ns);
 // runtime's logits (greedy tokens alone miss small numeric errors).
 void record_logits_for_tests(const float* logits, long vocab);
 
-// XNN_RUNNER_TEST_STEP_GAP_US=<us>: text_generation_runner's main thread busy-waits that long
-// before every step, as a portable operator between two parallel ones would, so a test can
-// see whether the idle thread-pool workers slept (a voluntary context switch each) or were still
-// spinning when the next parallel operator started (threadpool_binding.h). At most 100000.
-void step_gap_for_tests();
+// XNN_RUNNER_TEST_POOL_GAPS=<n>: text_generation_runner runs n parallel no-op operators on its
+// thread pool, each followed by 100 us of main-thread work (as a portable operator between two
+// parallel ones in a decode step), and prints to stderr
+// "test hook: pool gap probe: <v> voluntary context switches over <n> gaps". A pool whose idle
+// workers sleep within 100 us (the wheel's pthreadpool) switches at least once per gap; the
+// runner's own (threadpool_binding.h) only when another process preempts it. The probe pins
+// the main thread and the worker to one CPU each for the rest of the run (2 threads, 2 CPUs
+// needed). At most 100000.
+void probe_pool_gaps_for_tests();
 
 }  // namespace xnn_runner

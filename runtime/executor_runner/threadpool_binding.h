@@ -1,12 +1,13 @@
 // Which pthreadpool the runner's operators run on.
 //
 // The wheel's XNNPACK delegate and ExecuTorch thread pool call pthreadpool through the dynamic
-// linker. Its own copy lets an idle worker spin about 1000 pauses (10 us on some x86 cores)
-// before it sleeps in the kernel, so a decode step, where portable and custom operators sit
-// between short parallel ones, paid a worker wake-up for most operators (about 27 context
-// switches per token at 2 threads). Both runners therefore link the vendored pthreadpool
-// (third-party/pthreadpool, spin length set at build time) and export its symbols, so every
-// library binds to it. threadpool_binding() says whether that took effect in this process.
+// linker. Its own copy lets an idle worker spin 1000 pauses (microseconds) before it sleeps in
+// the kernel, so a decode step, where portable and custom operators sit between short parallel
+// ones, paid a worker wake-up for most operators at 2 threads. Both runners therefore link the
+// vendored pthreadpool (third-party/pthreadpool, spin length set at build time) and export its
+// symbols, so every library binds to it. threadpool_binding() says whether that took effect in
+// this process (checked on one function; tests/test_runner_cli.py checks that the runners export
+// every pthreadpool function the wheel has).
 #pragma once
 
 #include <string>

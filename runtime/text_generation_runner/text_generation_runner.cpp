@@ -264,7 +264,6 @@ Generation generate(Module& module, const Request& r) {
     auto token_tensor = executorch::extension::from_blob(tokens.data(), {1, n}, executorch::aten::ScalarType::Long);
     int64_t position = pos;
     auto pos_tensor = executorch::extension::from_blob(&position, {1}, executorch::aten::ScalarType::Long);
-    step_gap_for_tests();
     auto out = module.forward({token_tensor, pos_tensor});
     if (!out.ok()) fail_runtime("forward failed at position " + std::to_string(pos), out.error());
     const auto& logits = (*out)[0].toTensor();
@@ -326,6 +325,7 @@ int main(int argc, char** argv) {
   install_runtime_log(FLAGS_verbose);
   executorch::runtime::runtime_init();
   const unsigned threads = setup_threads();
+  probe_pool_gaps_for_tests();
   start_watchdog(FLAGS_timeout_s, FLAGS_model_path);
   apply_memory_limit(static_cast<long>(FLAGS_max_memory_mb), FLAGS_model_path);
   const long baseline_rss_kb = current_rss_kib();

@@ -151,7 +151,8 @@ ONE_ROW_TARGETS inline void one_row_q_at_k(
 }
 
 // out[0, n) = beta * out + sum over j < k of weights[j] * values[j * value_stride .. + n).
-// Each 64-float slice of out stays in registers while every value row is added to it.
+// Each 64-float (then 16-float) slice of out stays in registers while every value row is
+// added to it.
 ONE_ROW_TARGETS inline void one_row_qk_at_v(
     int64_t n, int64_t k, const float* weights, const float* values,
     int64_t value_stride, float beta, float* out) {
@@ -179,10 +180,19 @@ ONE_ROW_TARGETS inline void one_row_qk_at_v(
     one_row_store(out + d + 32, o2);
     one_row_store(out + d + 48, o3);
   }
-  for (int64_t j = 0; j < k && n64 < n; ++j) {
+  const int64_t n16 = n - n % 16;  // head sizes like 48 or 80: 16 floats at a time
+  for (int64_t d = n64; d < n16; d += 16) {
+    one_row_v16 o = one_row_load(out + d);
+    const float* value = values + d;
+    for (int64_t j = 0; j < k; ++j, value += value_stride) {
+      o += weights[j] * one_row_load(value);
+    }
+    one_row_store(out + d, o);
+  }
+  for (int64_t j = 0; j < k && n16 < n; ++j) {
     const float w = weights[j];
     const float* value = values + j * value_stride;
-    for (int64_t d = n64; d < n; ++d) {
+    for (int64_t d = n16; d < n; ++d) {
       out[d] += w * value[d];
     }
   }

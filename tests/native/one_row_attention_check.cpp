@@ -1,0 +1,90 @@
+// The decode-step attention kernels of the vendored custom_sdpa (one_row_q_at_k, one_row_qk_at_v
+// in third-party/executorch_llm_ops/.../op_sdpa_impl.h) against a double-precision reference,
+// over random sizes: every tail of the 16- and 64-float vector paths, padded strides, and
+// beta 0 (output starts as NaN: it must be overwritten), 0.5 and 1. Also checks that nothing is
+// written past the output. Built and run by tests/test_llm_kernels.py with the kernels' own
+// compile command; prints one line and exits non-zero on the first failure.
+#include <executorch/extension/llm/custom_ops/op_sdpa_impl.h>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+using torch::executor::native::sdpa::impl::one_row_q_at_k;
+using torch::executor::native::sdpa::impl::one_row_qk_at_v;
+
+namespace {
+
+constexpr float kGuard = 12345.0f;
+
+// |got - exact| relative to the sum of the absolute products.
+double relative_error(double got, double exact, double magnitude) {
+  return std::fabs(got - exact) / (magnitude + 1e-30);
+}
+
+bool check_q_at_k(std::mt19937& gen, int64_t n, int64_t k, int64_t stride, double& worst) {
+  std::uniform_real_distribution<float> value(-1, 1);
+  std::vector<float> q(k), keys(n * stride), out(n + 1, NAN);
+  for (float& x : q) x = value(gen);
+  for (float& x : keys) x = value(gen);
+  out[n] = kGuard;
+  one_row_q_at_k(n, k, q.data(), keys.data(), stride, out.data());
+  for (int64_t j = 0; j < n; ++j) {
+    double exact = 0, magnitude = 0;
+    for (int64_t d = 0; d < k; ++d) {
+      exact += double(q[d]) * keys[j * stride + d];
+      magnitude += std::fabs(double(q[d]) * keys[j * stride + d]);
+    }
+    worst = std::max(worst, relative_error(out[j], exact, magnitude));
+  }
+  return out[n] == kGuard;
+}
+
+bool check_qk_at_v(std::mt19937& gen, int64_t n, int64_t k, int64_t stride, float beta, double& worst) {
+  std::uniform_real_distribution<float> value(-1, 1);
+  std::vector<float> weights(k), values(k * stride), out(n + 1);
+  for (float& x : weights) x = value(gen);
+  for (float& x : values) x = value(gen);
+  for (float& x : out) x = beta == 0.0f ? NAN : value(gen);
+  out[n] = kGuard;
+  const std::vector<float> before = out;
+  one_row_qk_at_v(n, k, weights.data(), values.data(), stride, beta, out.data());
+  for (int64_t d = 0; d < n; ++d) {
+    double exact = beta == 0.0f ? 0.0 : double(beta) * before[d];
+    double magnitude = std::fabs(exact);
+    for (int64_t j = 0; j < k; ++j) {
+      exact += double(weights[j]) * values[j * stride + d];
+      magnitude += std::fabs(double(weights[j]) * values[j * stride + d]);
+    }
+    if (std::isnan(out[d])) return false;
+    worst = std::max(worst, relative_error(out[d], exact, magnitude));
+  }
+  return out[n] == kGuard;
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 gen(7);
+  double worst = 0;
+  const float betas[] = {0.0f, 0.5f, 1.0f};
+  int cases = 0;
+  for (int64_t n = 1; n <= 150; n += (n < 20 ? 1 : 7)) {
+    for (int64_t k : {1, 3, 15, 16, 17, 48, 63, 64, 65, 80, 130}) {
+      const int64_t stride = k + (n % 3) * 5;  // 0, 5 or 10 floats of padding per row
+      if (!check_q_at_k(gen, n, k, stride, worst)) {
+        std::printf("one_row_q_at_k wrote past its output (n=%lld k=%lld)\n", (long long)n, (long long)k);
+        return 1;
+      }
+      const int64_t value_stride = n + (k % 3) * 5;
+      if (!check_qk_at_v(gen, n, k, value_stride, betas[cases % 3], worst)) {
+        std::printf("one_row_qk_at_v left NaN or wrote past its output (n=%lld k=%lld)\n", (long long)n, (long long)k);
+        return 1;
+      }
+      ++cases;
+    }
+  }
+  std::printf("%d cases, worst relative error %.3g\n", cases, worst);
+  return worst < 1e-5 ? 0 : 1;
+}
