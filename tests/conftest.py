@@ -151,12 +151,14 @@ class ProgramCache:
             return next(p for p in done.iterdir() if p.suffix == ".pte")
 
 
-# The files that take longest (summed test time, tens of seconds each), longest first: xdist's
+# The files that take longest (summed test time on a fresh clone), longest first: xdist's
 # loadfile hands out files in collection order, so starting these first leaves short files to
 # fill the end of the run instead of one worker idling while the other finishes a long one.
 LONGEST_FILES = ("test_cli_export.py", "test_transformers.py", "test_generation.py", "test_benchmark_main_job.py",
-                 "test_benchmark_harness.py", "test_text_classification.py", "test_runner_profiling.py",
-                 "test_models_zoo.py", "test_accuracy_digits.py", "test_runner_cli.py")
+                 "test_text_classification.py", "test_runner_cli.py", "test_benchmark_harness.py",
+                 "test_accuracy_digits.py", "test_models_zoo.py", "test_openvino.py", "test_integrity.py",
+                 "test_verdict_calibration.py", "test_tune.py", "test_runner_profiling.py", "test_new_user_regressions.py",
+                 "test_generate_inputs.py", "test_profiler_cli.py", "test_unverified_warning.py")
 
 
 def pytest_collection_modifyitems(items):

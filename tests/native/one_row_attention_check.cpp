@@ -2,8 +2,8 @@
 // in third-party/executorch_llm_ops/.../op_sdpa_impl.h) against a double-precision reference,
 // over random sizes: every tail of the 16- and 64-float vector paths, padded strides, and
 // beta 0 (output starts as NaN: it must be overwritten), 0.5 and 1. Also checks that nothing is
-// written past the output. Built and run by tests/test_llm_kernels.py with the kernels' own
-// compile command; prints one line and exits non-zero on the first failure.
+// written past the output. CMake target one_row_attention_check (built with the runners, compiled
+// like the kernels); tests/test_llm_kernels.py runs it. Prints one line; non-zero exit on failure.
 #include <executorch/extension/llm/custom_ops/op_sdpa_impl.h>
 
 #include <cmath>
