@@ -18,9 +18,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from examples.common.quiet import import_quietly  # noqa: E402
 
-import_quietly()
+
+def pytest_configure(config):
+    """Import the heavy, chatty modules once, quietly, where tests run: in each xdist worker, or
+    in the one process of a run without workers. The controller of a distributed run collects
+    and runs nothing: it starts its workers without spending seconds on imports first."""
+    distributed_controller = getattr(config.option, "numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER")
+    if not distributed_controller:
+        from examples.common.quiet import import_quietly
+
+        import_quietly()
 
 
 # Programs the tests take from the export CLI as a user runs it (the seed's command): the CLI's
