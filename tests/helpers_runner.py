@@ -100,9 +100,15 @@ def _seed_build(source: Path, fresh: Path) -> None:
         shutil.copy2(source / ".ninja_deps", fresh / ".ninja_deps")
         # The objects' entries only: the source folder's entry for build.ninja would make ninja
         # re-run CMake in the fresh folder.
-        lines = (source / ".ninja_log").read_text().splitlines(keepends=True)
-        (fresh / ".ninja_log").write_text("".join(
-            line for i, line in enumerate(lines) if i == 0 or line.split("\t")[3:4] and line.split("\t")[3].endswith(".o")))
+        header, *entries = (source / ".ninja_log").read_text().splitlines(keepends=True)
+        objects = [entry for entry in entries if _ninja_log_output(entry).endswith(".o")]
+        (fresh / ".ninja_log").write_text(header + "".join(objects))
+
+
+def _ninja_log_output(entry: str) -> str:
+    """The output path of a .ninja_log line (start, end, mtime, output, command hash; tab-separated)."""
+    fields = entry.rstrip("\n").split("\t")
+    return fields[3] if len(fields) > 3 else ""
 
 
 def run(runner: Path, *args, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:

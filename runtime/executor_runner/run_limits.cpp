@@ -189,4 +189,14 @@ double process_cpu_ms() {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
+ContextSwitches process_context_switches() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return {usage.ru_nvcsw, usage.ru_nivcsw};
+}
+
+ContextSwitches operator-(const ContextSwitches& later, const ContextSwitches& earlier) {
+  return {later.voluntary - earlier.voluntary, later.involuntary - earlier.involuntary};
+}
+
 }  // namespace xnn_runner

@@ -58,4 +58,13 @@ long current_rss_kib();
 // The process's CPU time (user + system, all threads) in ms.
 double process_cpu_ms();
 
+// The process's context switches so far, all threads: a thread-pool worker that sleeps between
+// parallel operators shows up as voluntary ones.
+struct ContextSwitches {
+  long voluntary = 0;
+  long involuntary = 0;
+};
+ContextSwitches process_context_switches();
+ContextSwitches operator-(const ContextSwitches& later, const ContextSwitches& earlier);
+
 }  // namespace xnn_runner

@@ -1,13 +1,13 @@
 #include "test_hooks.h"
 
-#include <chrono>
+#include "run_limits.h"
 
 #include <atomic>
+#include <chrono>
 #include <vector>
 
 #include <pthreadpool.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include <fcntl.h>
@@ -145,12 +145,11 @@ void probe_pool_gaps_for_tests() {
       }
     }
   };
-  rusage before{}, after{};
-  getrusage(RUSAGE_SELF, &before);
+  const ContextSwitches before = process_context_switches();
   run_gaps(gaps);
-  getrusage(RUSAGE_SELF, &after);
+  const ContextSwitches during = process_context_switches() - before;
   std::fprintf(stderr, "test hook: pool gap probe: %ld voluntary and %ld involuntary context switches over %ld gaps\n",
-               after.ru_nvcsw - before.ru_nvcsw, after.ru_nivcsw - before.ru_nivcsw, gaps);
+               during.voluntary, during.involuntary, gaps);
 }
 
 }  // namespace xnn_runner

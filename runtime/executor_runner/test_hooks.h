@@ -41,11 +41,11 @@ void record_logits_for_tests(const float* logits, long vocab);
 // XNN_RUNNER_TEST_POOL_GAPS=<n>: text_generation_runner runs n parallel no-op operators on its
 // thread pool, each followed by 100 us of main-thread work (as a portable operator between two
 // parallel ones in a decode step), and prints to stderr
-// "test hook: pool gap probe: <v> voluntary context switches over <n> gaps". A pool whose idle
-// workers sleep within 100 us (the wheel's pthreadpool) switches at least once per gap; the
-// runner's own (threadpool_binding.h) only when another process preempts it. The probe pins
-// the main thread and the worker to one CPU each for the rest of the run (2 threads, 2 CPUs
-// needed). At most 100000.
+// "test hook: pool gap probe: <v> voluntary and <i> involuntary context switches over <n> gaps".
+// A pool whose idle workers sleep within 100 us (the wheel's pthreadpool) switches at least
+// once per gap; the runner's own (threadpool_binding.h) only when another process preempts it.
+// The probe pins the main thread and the worker to one CPU each for the rest of the run
+// (2 threads, 2 CPUs needed). At most 100000.
 void probe_pool_gaps_for_tests();
 
 }  // namespace xnn_runner

@@ -27,8 +27,6 @@
 #include <thread>
 #include <vector>
 
-#include <sys/resource.h>
-
 #include <gflags/gflags.h>
 #include <nlohmann/json.hpp>
 
@@ -244,16 +242,8 @@ struct Generation {
   std::vector<int64_t> tokens;
   double ttft_ms = 0, decode_ms = 0;
   bool stopped = false;
-  long decode_voluntary_switches = 0, decode_involuntary_switches = 0;  // all threads, decode only
+  ContextSwitches decode_switches;  // all threads, decode steps only
 };
-
-// Context switches of the whole process so far (every thread): a worker that sleeps between
-// parallel operators shows up as voluntary ones.
-std::pair<long, long> context_switches() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return {usage.ru_nvcsw, usage.ru_nivcsw};
-}
 
 // Prefill the prompt in one call, then one call per token.
 Generation generate(Module& module, const Request& r) {
@@ -277,15 +267,13 @@ Generation generate(Module& module, const Request& r) {
   const auto start = Clock::now();
   g.tokens.push_back(step(r.prompt, 0));
   const auto first = Clock::now();
-  const auto switches_before = context_switches();
+  const ContextSwitches switches_before = process_context_switches();
   int64_t position = static_cast<int64_t>(r.prompt.size());
   auto stopped = [&] { return std::find(r.stop.begin(), r.stop.end(), g.tokens.back()) != r.stop.end(); };
   while (static_cast<int>(g.tokens.size()) < FLAGS_max_new_tokens && !stopped()) g.tokens.push_back(step({g.tokens.back()}, position++));
   g.ttft_ms = ms_between(start, first);
   g.decode_ms = ms_between(first, Clock::now());
-  const auto switches_after = context_switches();
-  g.decode_voluntary_switches = switches_after.first - switches_before.first;
-  g.decode_involuntary_switches = switches_after.second - switches_before.second;
+  g.decode_switches = process_context_switches() - switches_before;
   g.stopped = stopped();
   return g;
 }
@@ -302,7 +290,7 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"verification", l.verification.status}, {"verify_ms", l.verification.digest_ms},
       {"verify_cached", l.verification.cached}, {"checked_on_use_chunks", l.loader->checked_on_use().chunks},
       {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb},
-      {"decode_context_switches", {{"voluntary", g.decode_voluntary_switches}, {"involuntary", g.decode_involuntary_switches}}},
+      {"decode_context_switches", {{"voluntary", g.decode_switches.voluntary}, {"involuntary", g.decode_switches.involuntary}}},
       {"threadpool", threadpool_json<nlohmann::ordered_json>(threadpool_binding())}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
