@@ -108,7 +108,7 @@ def main(argv):
     print(table(rows, bandwidth=bandwidth))
     for line in ratios(rows):
         print(line)
-    goals = goal_cells(rows, bandwidth)
+    goals = goal_cells(rows, probes.per_round())
     for cell in goals:
         print(f"{cell['model']}, {cell['threads']} thread(s): {cell['text']}")
     settings = {"prompt_len": FLAGS.prompt_len, "max_new_tokens": FLAGS.max_new_tokens,
@@ -126,7 +126,8 @@ METHOD = ("each row in its own process, rows interleaved round by round in a ran
           "medians over rounds; read bandwidth probed before every round at each thread count (C loop over a buffer the size of "
           "ExecuTorch 8da4w's bytes per token); bytes per token from the files (weights and scales less the "
           "embedding table plus one row, KV cache at the mean decode position); goal verdicts by the toolkit's "
-          "rule over whole rounds (examples/common/stats.py)")
+          "rule over whole rounds (examples/common/stats.py): a goal is met when its whole interval clears it, the "
+          "bandwidth limit's with each round's decode paired with the probe before that round")
 
 
 def peer_packages() -> dict:
@@ -193,6 +194,11 @@ class BandwidthProbes:
         if threads not in self.dram:
             self.dram[threads] = read_bandwidth(dram_probe_bytes(), threads)
 
+    def per_round(self) -> dict[int, list[float]]:
+        """``{threads: [GB/s before round 0, round 1, ...]}``: what the limit verdict pairs with
+        each round's decode."""
+        return {n: [p["gb_s"] for p in probes] for n, probes in self.rounds.items()}
+
     def medians(self) -> dict[int, float]:
         from examples.common.stats import median
 
@@ -210,7 +216,7 @@ class BandwidthProbes:
 
     def as_json(self) -> dict:
         return {str(n): {"gb_s": value, "bytes": self.working_set,
-                         "rounds_gb_s": [p["gb_s"] for p in self.rounds[n]], "method": self.rounds[n][0]["method"],
+                         "rounds_gb_s": self.per_round()[n], "method": self.rounds[n][0]["method"],
                          "dram_gb_s": (self.dram.get(n) or {}).get("gb_s"),
                          "dram_bytes": (self.dram.get(n) or {}).get("bytes")}
                 for n, value in self.medians().items()}

@@ -4,10 +4,16 @@
 
 - **decode >= 1.2x** and **prefill >= 1.2x** the fastest 4-bit peer: times per token (1 / speed)
   of each round, each side's row chosen on the even rounds and judged on the odd ones
-  (``select_and_judge``); met when the verdict is "faster" and the speed ratio is at least 1.2.
+  (``select_and_judge``).
 - **TTFT below every peer**: ExecuTorch's row against each 4-bit peer row, "faster" against all.
-- **decode >= 80 % of the bandwidth limit** for its own bytes per token.
+- **decode >= 80 % of the bandwidth limit** for its own bytes per token: each round's decode
+  against the bandwidth probed before that round (the same minutes, so a busy neighbour slows
+  both), bootstrapped over whole rounds.
 - **RSS growth <= the lowest peer's** (medians; memory does not jitter like time).
+
+A goal with a threshold is met only when the whole interval clears it, not met when none of it
+does, and undecided when the interval straddles it (``stats.against_goal``): a point estimate
+that happens to land on the right side decides nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from examples.common import stats
 
 SPEEDUP_GOAL = 1.2
 LIMIT_GOAL = 0.8
+VERDICT_RULE = ("judged from the file's rounds when published; intervals are 95 % bootstrap intervals over whole "
+                "rounds; a goal is met when its whole interval clears it, not met when none of it does, undecided "
+                "otherwise; the bandwidth limit pairs each round's decode with the probe before that round.")
 
 
 def _rounds(row, key) -> list[list[float]]:
@@ -33,19 +42,49 @@ def _speed_cell(ours: dict, theirs: dict, field: str, what: str) -> dict:
                                     {n: _rounds(r, key) for n, r in theirs.items()})
     v = choice.verdict
     speedup = 1 / v.ratio if v.ratio else float("nan")
-    met = v.word == stats.FASTER and speedup >= SPEEDUP_GOAL
-    interval = "-" if v.low is None else f"[{1 / v.high:.2f}, {1 / v.low:.2f}]"
+    low, high = (None, None) if v.low is None else (1 / v.high, 1 / v.low)  # speedup interval
+    outcome = stats.against_goal(low, high, SPEEDUP_GOAL) if v.word != stats.TOO_FEW_ROUNDS else stats.GOAL_UNDECIDED
+    interval = "-" if low is None else f"[{low:.2f}, {high:.2f}]"
     text = (f"{what}: ExecuTorch {choice.ours} / fastest 4-bit peer {choice.theirs}: {speedup:.2f}x {interval} "
             f"({v.describe()}{', rows chosen on held-out rounds' if choice.held_out else ''}); "
-            f"goal >= {SPEEDUP_GOAL}x {'met' if met else 'not met'}")
+            f"goal >= {SPEEDUP_GOAL}x {outcome}")
     return {"goal": what, "ours": choice.ours, "peer": choice.theirs, "speedup": speedup, "interval": interval,
-            "verdict": v.word, "rounds_judged": v.rounds, "met": met, "text": text}
+            "verdict": v.word, "rounds_judged": v.rounds, "outcome": outcome, "met": outcome == stats.GOAL_MET,
+            "text": text}
+
+
+def _limit_cell(main, bandwidth_rounds: list[float] | None) -> dict:
+    """Decode as a fraction of the bandwidth limit, paired by round: round i's seconds per token
+    against the seconds reading the row's bytes takes at round i's probed bandwidth."""
+    from examples.benchmark.generation_runs import row_figures
+
+    rounds = bandwidth_rounds or []
+    figures = row_figures(main, stats.median(rounds) if rounds else None)
+    fraction, per_token = figures["fraction_of_limit"], figures["bytes_per_token"]
+    cell = {"goal": "bandwidth", "ours": main.variant, "fraction": fraction, "interval": None,
+            "outcome": stats.GOAL_UNDECIDED, "met": False}
+    if fraction is None:
+        return {**cell, "text": "decode at the bandwidth limit: no probe or bytes per token"}
+    count = min(len(rounds), len(main.reports))
+    head = f"decode at the bandwidth limit: ExecuTorch {main.variant} {100 * fraction:.0f} %"
+    tail = f"of {figures['limit_tok_s']:.0f} tok/s ({per_token / 1e6:.1f} MB/token)"
+    if count < stats.MIN_VERDICT_ROUNDS:
+        return {**cell, "text": f"{head} {tail}; not enough rounds for a verdict (need {stats.MIN_VERDICT_ROUNDS}, "
+                                f"have {count}); goal >= {100 * LIMIT_GOAL:.0f} % undecided"}
+    at_limit = [[per_token / (gb_s * 1e9)] for gb_s in rounds[:count]]
+    measured = [[1 / report["decode_tok_s"]] for report in main.reports[:count]]
+    _, low_ratio, high_ratio = stats.ratio_interval(at_limit, measured, paired=True)
+    low, high = 1 / high_ratio, 1 / low_ratio  # fraction = seconds at the limit / seconds measured
+    outcome = stats.against_goal(low, high, LIMIT_GOAL)
+    return {**cell, "interval": [low, high], "outcome": outcome, "met": outcome == stats.GOAL_MET,
+            "text": f"{head} [{100 * low:.0f} %, {100 * high:.0f} %] {tail}, paired by round over {count} rounds; "
+                    f"goal >= {100 * LIMIT_GOAL:.0f} % {outcome}"}
 
 
 def goal_cells(rows: list, bandwidth: dict | None = None) -> list[dict]:
     """One dict per (model, threads, goal); ``rows`` are generation_runs.Row with reports and the
     ``variant`` / ``engine`` names of :data:`generation_runs.VARIANTS`; ``bandwidth``
-    ``{threads: GB/s}`` for the limit cell."""
+    ``{threads: [GB/s probed before round 0, round 1, ...]}`` for the limit cell."""
     from examples.benchmark.generation_runs import VARIANTS, row_figures
 
     cells = []
@@ -73,14 +112,7 @@ def goal_cells(rows: list, bandwidth: dict | None = None) -> list[dict]:
                       "text": f"TTFT: ExecuTorch {main.variant} / each 4-bit peer: "
                               + ", ".join(f"{n} {v.ratio:.2f}x ({v.describe()})" for n, v in ttft)
                               + f"; goal below every peer {'met' if met else 'not met'}"})
-        figures = row_figures(main, (bandwidth or {}).get(threads))
-        fraction = figures["fraction_of_limit"]
-        cells.append({**base, "goal": "bandwidth", "ours": main.variant, "fraction": fraction,
-                      "met": fraction is not None and fraction >= LIMIT_GOAL,
-                      "text": ("decode at the bandwidth limit: no probe or bytes per token" if fraction is None else
-                               f"decode at the bandwidth limit: ExecuTorch {main.variant} {100 * fraction:.0f} % of "
-                               f"{figures['limit_tok_s']:.0f} tok/s ({figures['bytes_per_token'] / 1e6:.1f} MB/token); "
-                               f"goal >= {100 * LIMIT_GOAL:.0f} % {'met' if fraction >= LIMIT_GOAL else 'not met'}")})
+        cells.append({**base, **_limit_cell(main, (bandwidth or {}).get(threads))})
         growth = {n: row_figures(r)["rss_growth_mib"] for n, r in theirs_c.items()}
         growth = {n: g for n, g in growth.items() if g is not None}
         mine = row_figures(main)["rss_growth_mib"]

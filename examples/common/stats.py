@@ -173,6 +173,23 @@ def noise_floor(verdict: Verdict) -> float:
     return float(np.expm1(max(abs(np.log(v)) for v in ends))) if ends else 0.0
 
 
+GOAL_MET, GOAL_NOT_MET, GOAL_UNDECIDED = "met", "not met", "undecided"
+
+
+def against_goal(low: float | None, high: float | None, goal: float) -> str:
+    """Whether a figure whose interval is ``[low, high]`` (higher is better) reaches ``goal``:
+    met when the whole interval does, not met when none of it does, undecided when it
+    straddles the goal (the rounds cannot tell; more of them or a quieter machine would).
+    A point estimate alone never decides: without an interval the answer is undecided."""
+    if low is None or high is None:
+        return GOAL_UNDECIDED
+    if low >= goal:
+        return GOAL_MET
+    if high < goal:
+        return GOAL_NOT_MET
+    return GOAL_UNDECIDED
+
+
 def selection_rounds(count: int) -> tuple[list[int], list[int]]:
     """Held-out selection: ``(choose, judge)`` round indices, even rounds choose, odd judge."""
     return list(range(0, count, 2)), list(range(1, count, 2))

@@ -61,8 +61,18 @@ def _fmt(value, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
+def judged_goals(doc: dict, rows: list) -> list[dict]:
+    """The goal cells judged now, from the file's per-round figures, so every published file
+    is judged by the same (current) rule whatever rule wrote its ``goals``."""
+    from examples.benchmark.generation_goals import goal_cells
+
+    bandwidth = {int(n): b.get("rounds_gb_s") or [b["gb_s"]] for n, b in (doc.get("bandwidth") or {}).items()}
+    return goal_cells(rows, bandwidth)
+
+
 def generation_lines(path: Path, root: Path) -> list[str]:
     """One run's table, goal lines and source lines."""
+    from examples.benchmark.generation_goals import VERDICT_RULE
     from examples.benchmark.generation_runs import VARIANTS, row_figures
     from examples.common.machine import describe
     from examples.generation.agreement import prefix_length
@@ -96,7 +106,7 @@ def generation_lines(path: Path, root: Path) -> list[str]:
     header = ["model", "threads", "engine, variant", "prefill tok/s", "decode tok/s", "TTFT ms", "RSS growth MiB",
               "MB read/token", "bandwidth limit tok/s", "decode / limit", "greedy = ET 8da4w"]
     lines = md_table(header, body, numeric_from=3, text_last=True) if body else ["No rows in this run."]
-    lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}" for g in doc.get("goals") or []]
+    lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}" for g in judged_goals(doc, rows)]
     settings = doc.get("settings") or {}
     bw = "; ".join(f"{n} thread(s) {b['gb_s']:.1f} GB/s over {b['bytes'] / 2**20:.0f} MiB"
                    + (f", {b['dram_gb_s']:.1f} GB/s past the last-level cache" if b.get("dram_gb_s") else "")
@@ -117,7 +127,8 @@ def generation_lines(path: Path, root: Path) -> list[str]:
               f"Command: `{' '.join(machine.get('command') or []) or 'unknown'}` (prompt {settings.get('prompt_len')} "
               f"tokens, {settings.get('max_new_tokens')} new tokens, {settings.get('rounds')} interleaved rounds, "
               f"ExecuTorch runner {doc.get('runner')}). File: `{source}`.",
-              f"Method: {doc.get('method') or 'unknown'}."]
+              f"Method: {doc.get('method') or 'unknown'}.",
+              f"Goal lines: {VERDICT_RULE}"]
     return lines
 
 
