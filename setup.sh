@@ -48,8 +48,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- runner build (owner: runner) ---------------------------------------------------------
-# cmake-out/: the runner; cmake-out-prof/: the same runner with ETDump profiling
-# (-DEXECUTORCH_PROF_ENABLED=ON, writes prof_result.bin). Both incremental on a second run.
+# cmake-out/: the runners; cmake-out-prof/: the same runners with ETDump profiling
+# (-DEXECUTORCH_PROF_ENABLED=ON: xnn_executor_runner writes prof_result.bin,
+# text_generation_runner --prof_result_path, read by step_profile). Both incremental on a second run.
 if [ -f CMakeLists.txt ]; then
   PATH="$PWD/$VENV/bin:$PATH"
   build_runner() {  # build_runner <dir> [cmake -D options...]
@@ -59,11 +60,13 @@ if [ -f CMakeLists.txt ]; then
       cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >"$dir.configure.log" 2>&1 \
         || { cat "$dir.configure.log" >&2; exit 1; }
       rm -f "$dir.configure.log"
+    elif [ $# -gt 0 ]; then  # a folder configured before: the options win over its cache
+      cmake -S . -B "$dir" "$@" >/dev/null
     fi
     cmake --build "$dir" --parallel 2 >/dev/null || cmake --build "$dir" --parallel 1
   }
   build_runner cmake-out
-  build_runner cmake-out-prof -DEXECUTORCH_PROF_ENABLED=ON
+  build_runner cmake-out-prof -DEXECUTORCH_PROF_ENABLED=ON -DBUILD_TEXT_GENERATION_RUNNER=ON
 fi
 # --- end runner build ----------------------------------------------------------------------
 say "done"

@@ -482,29 +482,43 @@ def test_llama_cpp_f32_greedy_tokens_equal_eager_pytorch(tmp_path):
 
 
 @pytest.mark.slow
-def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_env):
-    """One prefill and the decode steps of the tiny fp32 program: every step's operators (XNNPACK's
-    inside the delegate, the custom SDPA outside) add up to no more than its execute time."""
+@pytest.mark.parametrize("runtime", ["native", "python"])
+def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_env, runtime):
+    """One prefill and the decode steps of the tiny fp32 program, in the profiling build's native
+    runner and in the Python runtime: every step's operators (XNNPACK's inside the delegate, the
+    custom SDPA outside) add up to no more than its execute time."""
     from examples.integrity.verify import verify_program
 
     card = verify_program(tiny_programs["fp32"], "require").card  # every export writes its card
     assert (card["model"], card["backend"], card["precision"]) == ("tiny", "xnnpack", "fp32")
     assert [i["dtype"] for i in card["methods"]["forward"]["inputs"]] == ["int64", "int64"]
+    if runtime == "native":
+        from tests.helpers_runner import PROF_DIR, ensure_runner
+
+        ensure_runner(PROF_DIR, "-DEXECUTORCH_PROF_ENABLED=ON")  # up to date with the sources
     out = tmp_path / "profile.json"
     done = subprocess.run([sys.executable, "-m", "examples.backend.step_profile", "--model_path",
-                           str(tiny_programs["fp32"]), "--prompt_len", "8", "--decode_steps", "3", "--json", str(out)],
+                           str(tiny_programs["fp32"]), "--prompt_len", "8", "--decode_steps", "3", "--runner", runtime,
+                           "--num_threads", "2", "--json", str(out)],
                           capture_output=True, text=True, env=python_env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "prefill (8 tokens)" in done.stdout and "decode step (mean of 3)" in done.stdout
     profile = json.loads(out.read_text())
+    assert profile["runner"] == runtime and profile["threads"] == 2
     for step in ("prefill", "decode_step"):
         ops = profile[step]["operators"]
         assert "llama::custom_sdpa.out" in ops and any("GEMM" in name for name in ops), sorted(ops)
         assert 0 < sum(ops.values()) <= profile[step]["execute_ms"] * 1.01
     assert profile["prompt_len"] == 8 and profile["decode_steps"] == 3
+    if runtime == "python":
+        return
     bad = subprocess.run([sys.executable, "-m", "examples.backend.step_profile", "--model_path", "nope.pte"],
                          capture_output=True, text=True, env=python_env, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: model file not found: nope.pte"
+    # the default build has no ETDump: it says so instead of ignoring the flag
+    plain = subprocess.run([str(native_runner_or_skip()), f"--model_path={tiny_programs['fp32']}", "--prompt_tokens=1,2",
+                            f"--prof_result_path={tmp_path / 'x.etdp'}"], capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 2 and "needs the profiling build" in plain.stderr and not (tmp_path / "x.etdp").exists()
 
 
 def test_generation_bench_keeps_its_build_key_in_the_program_card(tmp_path):

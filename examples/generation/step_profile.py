@@ -1,15 +1,18 @@
 """Per-operator profile of one prefill and of the decode steps of an exported Llama program.
 
     python -m examples.generation.step_profile --model_path stories110m_xnnpack_8da4w.pte \\
-        --prompt_len 64 --decode_steps 8 --num_threads 1 [--top 12] [--json out.json]
+        --prompt_len 64 --decode_steps 8 --num_threads 1 [--runner native|python] [--top 12] [--json out.json]
 
 Runs the program once on a ``--prompt_len`` prompt (prefill), then ``--decode_steps`` one-token
-steps, in ExecuTorch's Python runtime with ETDump on, and reads the trace with the devtools
-``Inspector``: every event holds one duration per ``execute``, the first being the prefill. The
-table sums each operator's instances (XNNPACK's per-operator events inside the delegate, the
-portable and custom kernels outside it) per step, with its share of the step's
-``Method::execute``. Why a configuration is slower than its peer shows up here, e.g. a GEMM
-variant that costs more per token than expected or the kernels left outside the delegate.
+steps with ETDump on, and reads the trace with the devtools ``Inspector``: every event holds one
+duration per ``execute``, the first being the prefill. ``--runner native`` (the default where
+``./setup.sh`` built it) runs the profiling build's ``cmake-out-prof/text_generation_runner``,
+the runner the generation benchmark measures (its own attention kernels and thread pool);
+``--runner python`` runs ExecuTorch's Python runtime (the wheel's kernels and pool). The table
+sums each operator's instances (XNNPACK's per-operator events inside the delegate, the portable
+and custom kernels outside it) per step, with its share of the step's ``Method::execute``. Why a
+configuration is slower than its peer shows up here, e.g. a GEMM variant that costs more per
+token than expected or the kernels left outside the delegate.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ flags.DEFINE_string("model_path", None, "The .pte program (exported with KV cach
 flags.DEFINE_integer("prompt_len", 64, "Prompt tokens of the prefill step.", lower_bound=1)
 flags.DEFINE_integer("decode_steps", 8, "One-token decode steps after the prefill (averaged).", lower_bound=1)
 flags.DEFINE_integer("num_threads", 1, "Threads for XNNPACK and the custom ops.", lower_bound=1)
+flags.DEFINE_enum("runner", "auto", ["auto", "native", "python"],
+                  "native: the profiling build's text_generation_runner; python: ExecuTorch's Python runtime; "
+                  "auto: native where it is built.")
 flags.DEFINE_integer("top", 12, "Operators shown per step.", lower_bound=1)
 flags.DEFINE_string("json", None, "Also write the profile (JSON) here.")
 flags.DEFINE_bool("verbose", False, "Show third-party output and tracebacks of unexpected errors.")
@@ -83,24 +89,39 @@ def table(step: dict, top: int) -> str:
             + f"\nexecute {total:.3f} ms; inside XNNPACK {step['delegate_ms']:.3f} ms, outside {outside:.3f} ms")
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS.model_path or not Path(FLAGS.model_path).is_file():
-        raise cli.UsageError(f"model file not found: {FLAGS.model_path}" if FLAGS.model_path else "--model_path is required")
+def prompt_tokens(length: int) -> list[int]:
+    return [1] + [3 + (7 + 37 * i) % 30000 for i in range(length - 1)]
+
+
+def native_trace(trace: Path) -> None:
+    """The profiling runner's ETDump of 1 + ``--decode_steps`` forward calls, written to ``trace``."""
+    import subprocess
+
+    from examples.runner.text_generation_client import PROFILING_TEXT_RUNNER, command
+
+    cmd = command("native", Path(FLAGS.model_path), prompt_tokens(FLAGS.prompt_len),
+                  max_new_tokens=FLAGS.decode_steps + 1, threads=FLAGS.num_threads, binary=PROFILING_TEXT_RUNNER,
+                  extra_flags=[f"--prof_result_path={trace}"])
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        raise cli.CliError(errors[-1][len("error: "):] if errors else f"the profiling runner exited with {done.returncode}")
+
+
+def python_trace(trace: Path) -> None:
+    """The Python runtime's ETDump of the prefill and ``--decode_steps`` greedy steps."""
     from examples.common.quiet import quiet_stdio
 
     with quiet_stdio(FLAGS.verbose):
         import torch
 
         import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401  (llama:: ops, before loading)
-        from executorch.devtools import Inspector
         from executorch.extension.pybindings import portable_lib
 
         from examples.generation.decoder import set_threads
 
         set_threads(FLAGS.num_threads)
-        prompt = torch.tensor([[1] + [3 + (7 + 37 * i) % 30000 for i in range(FLAGS.prompt_len - 1)]], dtype=torch.long)
+        prompt = torch.tensor([prompt_tokens(FLAGS.prompt_len)], dtype=torch.long)
         try:  # a file that is not a Llama program fails here, in the runtime's own words
             module = portable_lib._load_for_executorch(FLAGS.model_path, enable_etdump=True, debug_buffer_size=0)
             logits = module.forward((prompt, torch.tensor([0], dtype=torch.long)))[0]
@@ -116,30 +137,63 @@ def main(argv):
             token = int(logits.reshape(-1, logits.shape[-1])[-1].argmax())
             position = torch.tensor([FLAGS.prompt_len + step], dtype=torch.long)
             logits = module.forward((torch.tensor([[token]], dtype=torch.long), position))[0]
-        trace = Path(tempfile.mkdtemp(prefix="step_profile_")) / "trace.etdp"
         module.write_etdump_result_to_file(str(trace))
+
+
+def chosen_runner() -> str:
+    from examples.runner.text_generation_client import PROFILING_TEXT_RUNNER
+
+    if FLAGS.runner == "auto":
+        return "native" if PROFILING_TEXT_RUNNER.is_file() else "python"
+    if FLAGS.runner == "native" and not PROFILING_TEXT_RUNNER.is_file():
+        raise cli.UsageError("the profiling runner is not built (cmake-out-prof/text_generation_runner missing): "
+                             "run ./setup.sh, or use --runner python")
+    return FLAGS.runner
+
+
+RUNTIMES = {"native": "the profiling build's text_generation_runner with ETDump",
+            "python": "ExecuTorch Python runtime with ETDump"}
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS.model_path or not Path(FLAGS.model_path).is_file():
+        raise cli.UsageError(f"model file not found: {FLAGS.model_path}" if FLAGS.model_path else "--model_path is required")
+    runner = chosen_runner()
+    trace = Path(tempfile.mkdtemp(prefix="step_profile_")) / "trace.etdp"
+    (native_trace if runner == "native" else python_trace)(trace)
+    from examples.common.quiet import quiet_stdio
+
+    with quiet_stdio(FLAGS.verbose):
+        from executorch.devtools import Inspector
+
         inspector = Inspector(etdump_path=str(trace))
     summary = summarize(step_profiles(inspector, 1 + FLAGS.decode_steps))
     print(f"{Path(FLAGS.model_path).name}, {FLAGS.num_threads} thread(s); ms per operator kind, "
-          f"all instances summed (ExecuTorch Python runtime with ETDump)")
+          f"all instances summed ({RUNTIMES[runner]})")
     print(f"\nprefill ({FLAGS.prompt_len} tokens)")
     print(table(summary["prefill"], FLAGS.top))
     print(f"\ndecode step (mean of {FLAGS.decode_steps})")
     print(table(summary["decode_step"], FLAGS.top))
     if FLAGS.json:
-        import time
-
-        from examples.common.atomic_write import write_text_atomic
-        from examples.common.machine import fingerprint
-
-        result = {"program": Path(FLAGS.model_path).name, "threads": FLAGS.num_threads,
-                  "prompt_len": FLAGS.prompt_len, "decode_steps": FLAGS.decode_steps,
-                  "date": time.strftime("%Y-%m-%d"), "method": "ExecuTorch Python runtime with ETDump, devtools "
-                  "Inspector; ms per operator kind, all instances summed, mean over the decode steps",
-                  "machine": fingerprint(threads=[FLAGS.num_threads]), **summary}
-        write_text_atomic(FLAGS.json, json.dumps(result, indent=1) + "\n")
-        print(f"wrote {FLAGS.json}")
+        write_json(summary, runner)
     return 0
+
+
+def write_json(summary: dict, runner: str) -> None:
+    import time
+
+    from examples.common.atomic_write import write_text_atomic
+    from examples.common.machine import fingerprint
+
+    result = {"program": Path(FLAGS.model_path).name, "threads": FLAGS.num_threads, "runner": runner,
+              "prompt_len": FLAGS.prompt_len, "decode_steps": FLAGS.decode_steps,
+              "date": time.strftime("%Y-%m-%d"), "method": f"{RUNTIMES[runner]}, devtools Inspector; ms per "
+              "operator kind, all instances summed, mean over the decode steps",
+              "machine": fingerprint(threads=[FLAGS.num_threads]), **summary}
+    write_text_atomic(FLAGS.json, json.dumps(result, indent=1) + "\n")
+    print(f"wrote {FLAGS.json}")
 
 
 if __name__ == "__main__":

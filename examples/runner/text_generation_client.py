@@ -17,6 +17,8 @@ from typing import Sequence
 from examples.runner.client import EXIT_CODES, REPO_ROOT, RunnerFailed, RunnerNotBuilt
 
 DEFAULT_TEXT_RUNNER = REPO_ROOT / "cmake-out" / "text_generation_runner"
+# The same runner built with ETDump (--prof_result_path), what step_profile runs by default.
+PROFILING_TEXT_RUNNER = REPO_ROOT / "cmake-out-prof" / "text_generation_runner"
 RUNNERS = ("native", "python-standin", "llama.cpp", "openvino-genai", "onnxruntime-genai")
 # The peers' runners (each a module with the same flags and JSON keys): module per runner name.
 PEER_MODULES = {"llama.cpp": "examples.generation.llama_cpp_runner",
@@ -37,7 +39,7 @@ def find_text_runner(path: str | Path | None = None) -> Path:
 
 def command(runner: str, program: Path, prompt: Sequence[int], *, max_new_tokens: int, threads: int = 1,
             temperature: float = 0.0, top_p: float = 1.0, seed: int = 0, stop_tokens: Sequence[int] = (),
-            binary: Path | None = None) -> list[str]:
+            binary: Path | None = None, extra_flags: Sequence[str] = ()) -> list[str]:
     if runner == "native":
         head = [str(find_text_runner(binary))]
     elif runner == "python-standin":
@@ -50,7 +52,7 @@ def command(runner: str, program: Path, prompt: Sequence[int], *, max_new_tokens
              "num_threads": threads, "temperature": temperature, "top_p": top_p, "seed": seed}
     if stop_tokens:
         flags["stop_tokens"] = ",".join(map(str, stop_tokens))
-    return head + [f"--{k}={v}" for k, v in flags.items()] + ["--json"]
+    return head + [f"--{k}={v}" for k, v in flags.items()] + list(extra_flags) + ["--json"]
 
 
 def generate_tokens(program: Path, prompt: Sequence[int], *, runner: str = "native", timeout: float | None = None,

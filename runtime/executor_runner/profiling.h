@@ -79,6 +79,7 @@ class Profiler {
   void begin_iteration(int) {}
   void end_iteration() {}
   int recorded_iterations() const { return 0; }
+  std::string write(const std::string&) { return {}; }  // callers refuse a path in this build
 };
 #endif
 

@@ -23,11 +23,14 @@ RUNNER_SHARED_SRCS = [
     "verify_cache.cpp",
 ]
 
-# Headers of the shared core (exported to both runners), then those of xnn_executor_runner alone.
+# Headers of the shared core (exported to both runners; profiling.h: the profiling build's ETDump),
+# then those of xnn_executor_runner alone.
 RUNNER_SHARED_HEADERS = [
     "checked_on_use.h",
     "crash_guard.h",
     "exit_codes.h",
+    "gated_event_tracer.h",
+    "profiling.h",
     "program_verification.h",
     "run_limits.h",
     "runner_cli.h",
@@ -39,8 +42,6 @@ RUNNER_SHARED_HEADERS = [
 ]
 
 RUNNER_HEADERS = [
-    "gated_event_tracer.h",
-    "profiling.h",
     "runner_inputs.h",
     "runner_report.h",
 ]

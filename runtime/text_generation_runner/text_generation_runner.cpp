@@ -4,7 +4,7 @@
 //
 //   text_generation_runner --model_path=stories15m_xnnpack_fp32.pte --prompt_tokens=1,15,27
 //       [--max_new_tokens=32] [--temperature=0] [--top_p=1] [--seed=0] [--num_threads=1] [--json]
-//       [--verify_program=auto|require|off]
+//       [--verify_program=auto|require|off] [--prof_result_path=trace.etdp  (profiling build)]
 //
 // Everything around the runtime is xnn_executor_runner's shared core (RUNNER_SHARED_SRCS in
 // runtime/executor_runner/sources.bzl): strict flags, one-line errors and the same exit codes
@@ -36,6 +36,7 @@
 
 #include "crash_guard.h"
 #include "exit_codes.h"
+#include "profiling.h"
 #include "program_verification.h"
 #include "run_limits.h"
 #include "runner_cli.h"
@@ -70,6 +71,9 @@ DEFINE_string(verify_program, "auto",
               "is there), require (refuse a program without one), off. A mismatch is exit 5.");
 DEFINE_string(verify_cache, "on", "Remember verified digests (as xnn_executor_runner): on, off or a folder.");
 DEFINE_double(timeout_s, 0, "End the run (exit 4) after this many seconds, load included. 0 = no limit.");
+DEFINE_string(prof_result_path, "",
+              "Profiling build (cmake-out-prof) only: write the ETDump of every forward call here (the prefill "
+              "first, then one per generated token after the first), for examples.backend.step_profile.");
 DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
 namespace {
@@ -202,7 +206,7 @@ struct Loaded {
   double load_ms = 0;
 };
 
-std::unique_ptr<Loaded> load_model(VerifyMode mode) {
+std::unique_ptr<Loaded> load_model(VerifyMode mode, executorch::runtime::EventTracer* tracer) {
   set_crash_phase("loading");
   const auto start = Clock::now();
   auto l = std::make_unique<Loaded>();
@@ -219,7 +223,9 @@ std::unique_ptr<Loaded> load_model(VerifyMode mode) {
   for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) planned += meta->memory_planned_buffer_size(i).get();
   bound_memory(static_cast<long>(FLAGS_max_memory_mb), l->file->size() + planned);
   set_crash_phase("initializing method 'forward' of");
-  if (Error e = l->module->load_method("forward"); e != Error::Ok) fail_runtime("cannot load " + FLAGS_model_path, e);
+  if (Error e = l->module->load_method("forward", nullptr, tracer); e != Error::Ok) {
+    fail_runtime("cannot load " + FLAGS_model_path, e);
+  }
   l->max_seq_len = metadata(*l->module, "get_max_seq_len", 0);
   l->vocab_size = metadata(*l->module, "get_vocab_size", 0);
   if (!metadata(*l->module, "use_kv_cache", 1)) fail(kUsageExit, FLAGS_model_path + " has no KV cache: export it with the LLM exporter");
@@ -308,6 +314,9 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
 int main(int argc, char** argv) {
   parse_flags_strictly(&argc, &argv, "Generates tokens with an exported Llama program (prefill, then decode with the KV cache).");
   const Request request = check_flags();
+  if (!FLAGS_prof_result_path.empty() && !XNN_RUNNER_PROFILING) {
+    fail(kUsageExit, "--prof_result_path needs the profiling build (cmake-out-prof/text_generation_runner)");
+  }
   const VerifyMode verify_mode = parse_verify_mode(FLAGS_verify_program);
   install_crash_guard(FLAGS_model_path.c_str());
   install_runtime_log(FLAGS_verbose);
@@ -317,9 +326,11 @@ int main(int argc, char** argv) {
   start_watchdog(FLAGS_timeout_s, FLAGS_model_path);
   apply_memory_limit(static_cast<long>(FLAGS_max_memory_mb), FLAGS_model_path);
   const long baseline_rss_kb = current_rss_kib();
-  const std::unique_ptr<Loaded> loaded = load_model(verify_mode);
+  Profiler profiler;  // records every forward call; nothing in the default build
+  const std::unique_ptr<Loaded> loaded = load_model(verify_mode, FLAGS_prof_result_path.empty() ? nullptr : profiler.tracer());
   check_request(request, *loaded);
   const Generation generation = generate(*loaded->module, request);
+  if (!FLAGS_prof_result_path.empty()) profiler.write(FLAGS_prof_result_path);
   print_report(request, *loaded, generation, threads, baseline_rss_kb);
   return kOkExit;
 }
