@@ -214,6 +214,10 @@ def test_the_bandwidth_verdict_pairs_each_round_with_its_own_probe():
         report["decode_tok_s"] *= gb_s / 20.0
     shared = {c["goal"]: c for c in goal_cells(rows, bandwidth={1: swinging})}
     assert shared["bandwidth"]["outcome"] == "met"
+    # the DRAM probe's limit is shown beside the judged one, not judged: 17.4 GB/s of 10 is 174 %
+    beside = {c["goal"]: c for c in goal_cells(_rows(ours_decode=290.0), bandwidth={1: [30.0] * 10}, dram={1: 10.0})}
+    assert beside["bandwidth"]["fraction_of_dram_limit"] == pytest.approx(1.74, rel=0.03)
+    assert "% of the DRAM limit, 167 tok/s" in beside["bandwidth"]["text"] and beside["bandwidth"]["outcome"] == "not met"
 
 
 # ---- published block ----
@@ -256,7 +260,8 @@ def test_generation_block_is_published_from_its_result_file(tmp_path):
     assert not list((root / "results").glob("*/*.json"))  # the latency tables' folder level stays untouched
     text = (root / "docs" / "GENERATION.md").read_text()
     assert "family/model/stepping 25/17/1" in text and "Date: 2026-12-01" in text
-    assert "| llama.cpp Q4_0 (4-bit)" in text and "78 %" in text and "20.0 GB/s over 60 MiB" in text
+    assert "| llama.cpp Q4_0 (4-bit)" in text and "20.0 GB/s over 60 MiB" in text
+    assert "333 / 158" in text and "78 % / 164 %" in text  # limits and fractions: cache-sized probe / DRAM probe
     assert "decode: ExecuTorch 8da4w / fastest 4-bit peer llama.cpp Q4_0" in text
     assert "llama-cpp-python 0.3.36" in text and "onnxruntime-genai None" not in text
     assert _cli("examples.backend.publish", "--root", str(root), "--check").returncode == 0

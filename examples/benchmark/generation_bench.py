@@ -105,10 +105,11 @@ def main(argv):
           f"ExecuTorch runner: {runner}{' (Python stand-in: its RSS includes Python and libtorch)' if runner != 'native' else ''}")
     for line in probes.lines():
         print(line)
-    print(table(rows, bandwidth=bandwidth))
+    dram = probes.dram_gb_s()
+    print(table(rows, bandwidth=bandwidth, dram=dram))
     for line in ratios(rows):
         print(line)
-    goals = goal_cells(rows, probes.per_round())
+    goals = goal_cells(rows, probes.per_round(), dram)
     for cell in goals:
         print(f"{cell['model']}, {cell['threads']} thread(s): {cell['text']}")
     settings = {"prompt_len": FLAGS.prompt_len, "max_new_tokens": FLAGS.max_new_tokens,
@@ -198,6 +199,9 @@ class BandwidthProbes:
         """``{threads: [GB/s before round 0, round 1, ...]}``: what the limit verdict pairs with
         each round's decode."""
         return {n: [p["gb_s"] for p in probes] for n, probes in self.rounds.items()}
+
+    def dram_gb_s(self) -> dict[int, float]:
+        return {n: probe["gb_s"] for n, probe in self.dram.items()}
 
     def medians(self) -> dict[int, float]:
         from examples.common.stats import median

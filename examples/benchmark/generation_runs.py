@@ -304,23 +304,41 @@ def ratios(rows: list[Row], ours: str = "8da4w", peer: str = "Q4_0") -> list[str
     return lines
 
 
-def row_figures(row: Row, bandwidth_gb_s: float | None = None) -> dict:
+def row_figures(row: Row, bandwidth_gb_s: float | None = None, dram_gb_s: float | None = None) -> dict:
     """A measured row's medians (None where absent), its bytes per token and its decode speed
-    as a fraction of the bandwidth limit (``bandwidth_gb_s``: the probe at the row's threads)."""
+    as a fraction of the bandwidth limit (``bandwidth_gb_s``: the probe at the row's threads over
+    a buffer of the bytes a token reads) and of the DRAM limit (``dram_gb_s``: the probe past the
+    last-level cache)."""
     figures = {"prefill_tok_s": _median(row.reports, lambda x: x["prefill_tok_s"]),
                "decode_tok_s": _median(row.reports, lambda x: x["decode_tok_s"]),
                "ttft_ms": _median(row.reports, lambda x: x["time_to_first_token_ms"]),
                "peak_rss_mib": _median(row.reports, lambda x: x["peak_rss_kb"] / 1024),
                "rss_growth_mib": _median(row.reports, rss_growth_mib),
                "bytes_per_token": (row.bytes_per_token or {}).get("total"),
-               "limit_tok_s": None, "fraction_of_limit": None}
-    if bandwidth_gb_s and figures["bytes_per_token"] and figures["decode_tok_s"]:
-        from examples.generation.bandwidth import fraction_of_limit, limit_tok_s
+               "limit_tok_s": None, "fraction_of_limit": None, "dram_limit_tok_s": None,
+               "fraction_of_dram_limit": None}
+    from examples.generation.bandwidth import fraction_of_limit, limit_tok_s
 
-        figures["limit_tok_s"] = limit_tok_s(bandwidth_gb_s, figures["bytes_per_token"])
-        figures["fraction_of_limit"] = fraction_of_limit(figures["decode_tok_s"], bandwidth_gb_s,
-                                                         figures["bytes_per_token"])
+    for prefix, gb_s in (("", bandwidth_gb_s), ("dram_", dram_gb_s)):
+        if gb_s and figures["bytes_per_token"] and figures["decode_tok_s"]:
+            figures[f"{prefix}limit_tok_s"] = limit_tok_s(gb_s, figures["bytes_per_token"])
+            figures[f"fraction_of_{prefix}limit"] = fraction_of_limit(figures["decode_tok_s"], gb_s,
+                                                                      figures["bytes_per_token"])
     return figures
+
+
+LIMIT_HEADERS = ("limit tok/s (cache / DRAM)", "decode / limit (cache / DRAM)")
+
+
+def limit_cells(figures: dict) -> list[str]:
+    """The table's two limit cells: ``"799 / 437"`` tok/s and ``"54 % / 99 %"`` of them (the
+    cache-sized probe's limit, then the DRAM probe's; ``-`` where not probed)."""
+    def pair(first, second, pattern):
+        shown = ["-" if v is None else pattern.format(v) for v in (first, second)]
+        return "-" if shown == ["-", "-"] else " / ".join(shown)
+
+    as_percent = [f and 100 * f for f in (figures["fraction_of_limit"], figures["fraction_of_dram_limit"])]
+    return [pair(figures["limit_tok_s"], figures["dram_limit_tok_s"], "{:.0f}"), pair(*as_percent, "{:.0f} %")]
 
 
 def _agreement(reference: list[int] | None, tokens: list[int]) -> str:
@@ -329,9 +347,10 @@ def _agreement(reference: list[int] | None, tokens: list[int]) -> str:
     return f"{prefix_length(reference, tokens)}/{len(reference)}" if reference else "-"
 
 
-def table(rows: list[Row], llama_cpp_missing: bool = False, bandwidth: dict | None = None) -> str:
-    """The benchmark's table: medians per row; ``bandwidth`` ``{threads: GB/s}`` adds bytes per
-    token, the limit it implies and the fraction of it each row's decode reaches."""
+def table(rows: list[Row], llama_cpp_missing: bool = False, bandwidth: dict | None = None,
+          dram: dict | None = None) -> str:
+    """The benchmark's table: medians per row; ``bandwidth`` and ``dram`` ``{threads: GB/s}`` add
+    bytes per token, the limits they imply and the fraction of them each row's decode reaches."""
     from tabulate import tabulate
 
     references = {(r.model, r.threads, r.variant): r.reports[0]["tokens"] for r in rows
@@ -346,7 +365,7 @@ def table(rows: list[Row], llama_cpp_missing: bool = False, bandwidth: dict | No
         if r.error or not r.reports:
             body.append(head + ["failed: " + (r.error or "no run")] + blank[1:])
             continue
-        f = row_figures(r, (bandwidth or {}).get(r.threads))
+        f = row_figures(r, (bandwidth or {}).get(r.threads), (dram or {}).get(r.threads))
         tokens = r.reports[0]["tokens"]
 
         def fmt(value, pattern):
@@ -356,8 +375,7 @@ def table(rows: list[Row], llama_cpp_missing: bool = False, bandwidth: dict | No
                             fmt(f["ttft_ms"], "{:.2f}"), fmt(f["peak_rss_mib"], "{:.0f}"),
                             fmt(f["rss_growth_mib"], "{:.0f}"),
                             fmt(f["bytes_per_token"] and f["bytes_per_token"] / 1e6, "{:.1f}"),
-                            fmt(f["limit_tok_s"], "{:.0f}"),
-                            fmt(f["fraction_of_limit"] and 100 * f["fraction_of_limit"], "{:.0f} %"),
+                            *limit_cells(f),
                             _agreement(references.get((r.model, r.threads, "fp32")), tokens),
                             _agreement(references.get((r.model, r.threads, "8da4w")), tokens)])
     if llama_cpp_missing and not any(r.engine == "llama.cpp" for r in rows):
@@ -365,5 +383,5 @@ def table(rows: list[Row], llama_cpp_missing: bool = False, bandwidth: dict | No
         body += [[m, "llama.cpp", "F32/Q8_0/Q4_0", "-", f"not installed: {INSTALL['llama.cpp']}"] + blank[1:]
                  for m in models]
     return tabulate(body, headers=["model", "engine", "variant", "threads", "prefill tok/s", "decode tok/s",
-                                   "TTFT ms", "peak RSS MiB", "RSS growth MiB", "MB read/token", "limit tok/s",
-                                   "of limit", "greedy = fp32", "greedy = ET q4"], tablefmt="github")
+                                   "TTFT ms", "peak RSS MiB", "RSS growth MiB", "MB read/token", LIMIT_HEADERS[0],
+                                   LIMIT_HEADERS[1], "greedy = fp32", "greedy = ET q4"], tablefmt="github")

@@ -66,14 +66,15 @@ def judged_goals(doc: dict, rows: list) -> list[dict]:
     is judged by the same (current) rule whatever rule wrote its ``goals``."""
     from examples.benchmark.generation_goals import goal_cells
 
-    bandwidth = {int(n): b.get("rounds_gb_s") or [b["gb_s"]] for n, b in (doc.get("bandwidth") or {}).items()}
-    return goal_cells(rows, bandwidth)
+    probes = (doc.get("bandwidth") or {}).items()
+    return goal_cells(rows, {int(n): b.get("rounds_gb_s") or [b["gb_s"]] for n, b in probes},
+                      {int(n): b.get("dram_gb_s") for n, b in probes})
 
 
 def generation_lines(path: Path, root: Path) -> list[str]:
     """One run's table, goal lines and source lines."""
     from examples.benchmark.generation_goals import VERDICT_RULE
-    from examples.benchmark.generation_runs import VARIANTS, row_figures
+    from examples.benchmark.generation_runs import LIMIT_HEADERS, VARIANTS, limit_cells, row_figures
     from examples.common.machine import describe
     from examples.generation.agreement import prefix_length
     from examples.results.render import md_table
@@ -81,6 +82,7 @@ def generation_lines(path: Path, root: Path) -> list[str]:
     doc = json.loads(path.read_text())
     rows = _rows(doc)
     bandwidth = {int(n): b["gb_s"] for n, b in (doc.get("bandwidth") or {}).items()}
+    dram = {int(n): b.get("dram_gb_s") for n, b in (doc.get("bandwidth") or {}).items()}
     reference = {(r.model, r.threads): r.reports[0].get("tokens") for r in rows
                  if r.variant == "8da4w" and r.reports and not r.error}
     body = []
@@ -92,7 +94,7 @@ def generation_lines(path: Path, root: Path) -> list[str]:
         if r.error or not r.reports:
             body.append([r.model, str(r.threads), label] + ["failed: " + (r.error or "no run")] + [""] * 7)
             continue
-        f = row_figures(r, bandwidth.get(r.threads))
+        f = row_figures(r, bandwidth.get(r.threads), dram.get(r.threads))
         ref = reference.get((r.model, r.threads))
         tokens = r.reports[0].get("tokens")
         agree = f"{prefix_length(ref, tokens)}/{len(ref)}" if ref and tokens else "-"
@@ -101,10 +103,9 @@ def generation_lines(path: Path, root: Path) -> list[str]:
                      _fmt(f["prefill_tok_s"], "{:.0f}"), _fmt(f["decode_tok_s"], "{:.0f}"),
                      _fmt(f["ttft_ms"], "{:.1f}"), _fmt(f["rss_growth_mib"], "{:.0f}"),
                      _fmt(f["bytes_per_token"] and f["bytes_per_token"] / 1e6, "{:.1f}"),
-                     _fmt(f["limit_tok_s"], "{:.0f}"),
-                     _fmt(f["fraction_of_limit"] and 100 * f["fraction_of_limit"], "{:.0f} %"), agree])
+                     *limit_cells(f), agree])
     header = ["model", "threads", "engine, variant", "prefill tok/s", "decode tok/s", "TTFT ms", "RSS growth MiB",
-              "MB read/token", "bandwidth limit tok/s", "decode / limit", "greedy = ET 8da4w"]
+              "MB read/token", *LIMIT_HEADERS, "greedy = ET 8da4w"]
     lines = md_table(header, body, numeric_from=3, text_last=True) if body else ["No rows in this run."]
     lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}" for g in judged_goals(doc, rows)]
     settings = doc.get("settings") or {}
