@@ -495,7 +495,7 @@ def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_
     if runtime == "native":
         from tests.helpers_runner import PROF_DIR, ensure_runner
 
-        ensure_runner(PROF_DIR, "-DEXECUTORCH_PROF_ENABLED=ON")  # up to date with the sources
+        ensure_runner(PROF_DIR, "-DEXECUTORCH_PROF_ENABLED=ON", "-DBUILD_TEXT_GENERATION_RUNNER=ON")  # current
     out = tmp_path / "profile.json"
     done = subprocess.run([sys.executable, "-m", "examples.backend.step_profile", "--model_path",
                            str(tiny_programs["fp32"]), "--prompt_len", "8", "--decode_steps", "3", "--runner", runtime,

@@ -86,37 +86,39 @@ def main(argv):
     started = time.time()
     available = [v for v in variants if not missing_packages(VARIANTS[v].engine, v)]
     output = Path(FLAGS.output_dir)
-    rows, probes = [], BandwidthProbes(FLAGS.probe_bandwidth)
+    rows, probes = [], {}  # probes: one BandwidthProbes per model (its buffer is that model's weights)
     for name in FLAGS.models:
         model = LLM_MODELS[name]
         artifacts = build_artifacts(model, FLAGS.weights, output / name, FLAGS.max_seq_len, False,
                                     FLAGS.group_size, variants=available)
         accounting = account_bytes(model, artifacts, available, FLAGS.prompt_len, FLAGS.max_new_tokens)
-        probes.size_for(accounting)
+        probes[name] = BandwidthProbes(FLAGS.probe_bandwidth)
+        probes[name].size_for(accounting)
         measured = run_model(model, artifacts, threads, runner, prompt_tokens(FLAGS.prompt_len, model.shape.vocab_size),
-                             FLAGS.max_new_tokens, FLAGS.rounds, variants=available, before_round=probes)
+                             FLAGS.max_new_tokens, FLAGS.rounds, variants=available, before_round=probes[name])
         for row in measured:
             row.bytes_per_token = _with_reported_kv(accounting.get(row.variant), row, model.shape)
         rows += measured + missing_rows(name, variants, threads)
-    bandwidth = probes.medians()
     machine = fingerprint(started=started, ended=time.time(), threads=threads)
     print(f"\nmachine: {machine['cpu_model']}, {machine['usable_cpus']} usable CPUs; prompt {FLAGS.prompt_len} tokens, "
           f"{FLAGS.max_new_tokens} new tokens, medians of {FLAGS.rounds} round(s); "
           f"ExecuTorch runner: {runner}{' (Python stand-in: its RSS includes Python and libtorch)' if runner != 'native' else ''}")
-    for line in probes.lines():
-        print(line)
-    dram = probes.dram_gb_s()
-    print(table(rows, bandwidth=bandwidth, dram=dram))
+    for name, model_probes in probes.items():
+        for line in model_probes.lines():
+            print(f"{name}: {line}")
+    keyed = {key: {(name, n): v for name, p in probes.items() for n, v in getattr(p, key)().items()}
+             for key in ("medians", "dram_gb_s", "per_round")}
+    print(table(rows, bandwidth=keyed["medians"], dram=keyed["dram_gb_s"]))
     for line in ratios(rows):
         print(line)
-    goals = goal_cells(rows, probes.per_round(), dram)
+    goals = goal_cells(rows, keyed["per_round"], keyed["dram_gb_s"])
     for cell in goals:
         print(f"{cell['model']}, {cell['threads']} thread(s): {cell['text']}")
     settings = {"prompt_len": FLAGS.prompt_len, "max_new_tokens": FLAGS.max_new_tokens,
                 "max_seq_len": FLAGS.max_seq_len, "rounds": FLAGS.rounds, "threads": threads,
                 "group_size": FLAGS.group_size, "variants": variants}
     results = {"kind": "generation", "machine": machine, "date": time.strftime("%Y-%m-%d"), "settings": settings,
-               "runner": runner, "bandwidth": probes.as_json(), "goals": goals,
+               "runner": runner, "bandwidth": {name: p.as_json() for name, p in probes.items()}, "goals": goals,
                "method": METHOD, "peer_packages": peer_packages(), "rows": [r.__dict__ for r in rows]}
     path = write_bytes_atomic(output / "generation_bench.json", json.dumps(results, indent=1).encode())
     print(f"wrote {path}")
@@ -125,7 +127,7 @@ def main(argv):
 
 METHOD = ("each row in its own process, rows interleaved round by round in a random order per round (seed 0); "
           "medians over rounds; read bandwidth probed before every round at each thread count (C loop over a buffer the size of "
-          "ExecuTorch 8da4w's bytes per token); bytes per token from the files (weights and scales less the "
+          "the weights ExecuTorch 8da4w reads per token); bytes per token from the files (weights and scales less the "
           "embedding table plus one row, KV cache at the mean decode position); goal verdicts by the toolkit's "
           "rule over whole rounds (examples/common/stats.py): a goal is met when its whole interval clears it, the "
           "bandwidth limit's with each round's decode paired with the probe before that round")

@@ -8,9 +8,9 @@
 - **TTFT below every peer**: ExecuTorch's row against each 4-bit peer row, "faster" against all.
 - **decode >= 80 % of the bandwidth limit** for its own bytes per token: each round's decode
   against the bandwidth probed before that round (the same minutes, so a busy neighbour slows
-  both), bootstrapped over whole rounds. The probe reads a buffer of the bytes a token reads;
-  where those fit the last-level cache that is the cache's bandwidth, the stricter limit, and
-  the DRAM probe's limit is shown beside it (not judged).
+  both), bootstrapped over whole rounds. The probe reads a buffer the size of the weights
+  ExecuTorch 8da4w reads per token; where that fits the last-level cache it measures the cache,
+  the stricter limit, and the DRAM probe's limit is shown beside it (not judged).
 - **RSS growth <= the lowest peer's** (medians; memory does not jitter like time).
 
 A goal with a threshold is met only when the whole interval clears it, not met when none of it
@@ -58,7 +58,7 @@ def _speed_cell(ours: dict, theirs: dict, field: str, what: str) -> dict:
 def _limit_cell(main, bandwidth_rounds: list[float] | None, dram_gb_s: float | None) -> dict:
     """Decode as a fraction of the bandwidth limit, paired by round: round i's seconds per token
     against the seconds reading the row's bytes takes at round i's probed bandwidth. Judged on
-    the probe over a buffer of the bytes a token reads (the stricter limit where they fit the
+    the probe over a buffer the size of 8da4w's weights (the stricter limit where they fit the
     last-level cache); the DRAM probe's limit is shown beside it."""
     from examples.benchmark.generation_runs import row_figures
 
@@ -68,7 +68,7 @@ def _limit_cell(main, bandwidth_rounds: list[float] | None, dram_gb_s: float | N
     cell = {"goal": "bandwidth", "ours": main.variant, "fraction": fraction, "interval": None,
             "outcome": stats.GOAL_UNDECIDED, "met": False}
     if fraction is None:
-        return {**cell, "text": "decode at the bandwidth limit: no probe or bytes per token"}
+        return {**cell, "text": "decode at the bandwidth limit: no per-round probe, bytes per token or decode"}
     count = min(len(rounds), len(main.reports))
     head = f"decode at the bandwidth limit: ExecuTorch {main.variant} {100 * fraction:.0f} %"
     tail = f"of {figures['limit_tok_s']:.0f} tok/s ({per_token / 1e6:.1f} MB/token)"
@@ -79,11 +79,14 @@ def _limit_cell(main, bandwidth_rounds: list[float] | None, dram_gb_s: float | N
         return {**cell, "text": f"{head} {tail}{dram}; not enough rounds for a verdict (need {stats.MIN_VERDICT_ROUNDS}, "
                                 f"have {count}); goal >= {100 * LIMIT_GOAL:.0f} % undecided"}
     at_limit = [[per_token / (gb_s * 1e9)] for gb_s in rounds[:count]]
-    measured = [[1 / report["decode_tok_s"]] for report in main.reports[:count]]
-    _, low_ratio, high_ratio = stats.ratio_interval(at_limit, measured, paired=True)
-    low, high = 1 / high_ratio, 1 / low_ratio  # fraction = seconds at the limit / seconds measured
+    # a round that decoded nothing took forever per token (as _per_token_ms has it)
+    measured = [[1 / r["decode_tok_s"] if r["decode_tok_s"] else float("inf")] for r in main.reports[:count]]
+    ratio, low_ratio, high_ratio = stats.ratio_interval(at_limit, measured, paired=True)
+    # fraction = seconds at the limit / seconds measured; the point is the paired one, inside its interval
+    fraction, low, high = (1 / ratio, 1 / high_ratio, 1 / low_ratio)
     outcome = stats.against_goal(low, high, LIMIT_GOAL)
-    return {**cell, "interval": [low, high], "outcome": outcome, "met": outcome == stats.GOAL_MET,
+    head = f"decode at the bandwidth limit: ExecuTorch {main.variant} {100 * fraction:.0f} %"
+    return {**cell, "fraction": fraction, "interval": [low, high], "outcome": outcome, "met": outcome == stats.GOAL_MET,
             "fraction_of_dram_limit": figures["fraction_of_dram_limit"],
             "text": f"{head} [{100 * low:.0f} %, {100 * high:.0f} %] {tail}, paired by round over {count} rounds"
                     f"{dram}; goal >= {100 * LIMIT_GOAL:.0f} % {outcome}"}
@@ -92,8 +95,8 @@ def _limit_cell(main, bandwidth_rounds: list[float] | None, dram_gb_s: float | N
 def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = None) -> list[dict]:
     """One dict per (model, threads, goal); ``rows`` are generation_runs.Row with reports and the
     ``variant`` / ``engine`` names of :data:`generation_runs.VARIANTS`; ``bandwidth``
-    ``{threads: [GB/s probed before round 0, round 1, ...]}`` for the limit cell, ``dram``
-    ``{threads: GB/s}`` past the last-level cache beside it."""
+    ``{(model, threads): [GB/s probed before round 0, round 1, ...]}`` for the limit cell, ``dram``
+    ``{(model, threads): GB/s}`` past the last-level cache beside it."""
     from examples.benchmark.generation_runs import VARIANTS, row_figures
 
     cells = []
@@ -121,7 +124,8 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
                       "text": f"TTFT: ExecuTorch {main.variant} / each 4-bit peer: "
                               + ", ".join(f"{n} {v.ratio:.2f}x ({v.describe()})" for n, v in ttft)
                               + f"; goal below every peer {'met' if met else 'not met'}"})
-        cells.append({**base, **_limit_cell(main, (bandwidth or {}).get(threads), (dram or {}).get(threads))})
+        key = (model, threads)
+        cells.append({**base, **_limit_cell(main, (bandwidth or {}).get(key), (dram or {}).get(key))})
         growth = {n: row_figures(r)["rss_growth_mib"] for n, r in theirs_c.items()}
         growth = {n: g for n, g in growth.items() if g is not None}
         mine = row_figures(main)["rss_growth_mib"]

@@ -349,8 +349,8 @@ def _agreement(reference: list[int] | None, tokens: list[int]) -> str:
 
 def table(rows: list[Row], llama_cpp_missing: bool = False, bandwidth: dict | None = None,
           dram: dict | None = None) -> str:
-    """The benchmark's table: medians per row; ``bandwidth`` and ``dram`` ``{threads: GB/s}`` add
-    bytes per token, the limits they imply and the fraction of them each row's decode reaches."""
+    """The benchmark's table: medians per row; ``bandwidth`` and ``dram`` ``{(model, threads): GB/s}``
+    add bytes per token, the limits they imply and the fraction of them each row's decode reaches."""
     from tabulate import tabulate
 
     references = {(r.model, r.threads, r.variant): r.reports[0]["tokens"] for r in rows
@@ -365,7 +365,7 @@ def table(rows: list[Row], llama_cpp_missing: bool = False, bandwidth: dict | No
         if r.error or not r.reports:
             body.append(head + ["failed: " + (r.error or "no run")] + blank[1:])
             continue
-        f = row_figures(r, (bandwidth or {}).get(r.threads), (dram or {}).get(r.threads))
+        f = row_figures(r, (bandwidth or {}).get((r.model, r.threads)), (dram or {}).get((r.model, r.threads)))
         tokens = r.reports[0]["tokens"]
 
         def fmt(value, pattern):

@@ -37,11 +37,18 @@ _SOURCE = r"""
 #include <stddef.h>
 #include <time.h>
 
-typedef struct { const uint64_t* p; size_t n; int sweeps; volatile int* go; uint64_t acc; } job_t;
+#if defined(__x86_64__) || defined(__i386__)
+#define SPIN_PAUSE() __builtin_ia32_pause()
+#else
+#define SPIN_PAUSE() ((void)0)
+#endif
+
+typedef struct { const uint64_t* p; size_t n; int sweeps; int* ready; int* go; uint64_t acc; } job_t;
 
 static void* run(void* arg) {
   job_t* j = (job_t*)arg;
-  while (!__atomic_load_n(j->go, __ATOMIC_ACQUIRE)) {}  /* every thread starts on the same signal */
+  __atomic_add_fetch(j->ready, 1, __ATOMIC_ACQ_REL);
+  while (!__atomic_load_n(j->go, __ATOMIC_ACQUIRE)) SPIN_PAUSE();  /* all start on one signal */
   uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
   const uint64_t* p = j->p;
   for (int s = 0; s < j->sweeps; ++s) {
@@ -51,7 +58,7 @@ static void* run(void* arg) {
       a4 ^= p[i + 4]; a5 ^= p[i + 5]; a6 ^= p[i + 6]; a7 ^= p[i + 7];
     }
     for (; i < j->n; ++i) a0 ^= p[i];
-    a0 += (uint64_t)s;  /* keeps the compiler from folding repeated sweeps into one */
+    __asm__ volatile("" ::: "memory");  /* every sweep reads memory again: nothing folds them */
   }
   j->acc = a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
   return 0;
@@ -64,24 +71,29 @@ static double now(void) {
 }
 
 /* Reads buf[0..n) `sweeps` times per pass with `threads` threads; seconds[k] = wall time of pass
-   k from the start signal to the last thread's end (thread creation is outside the clock). */
+   k from the start signal, given once every thread is waiting for it, to the last thread's end.
+   Returns 0 when a thread cannot be started (the caller falls back), else a nonzero sink. */
 uint64_t read_passes(const uint64_t* buf, size_t n, int threads, int passes, int sweeps, double* seconds) {
   pthread_t ids[64];
   job_t jobs[64];
-  uint64_t sink = 0;
+  uint64_t sink = 1;
   if (threads < 1) threads = 1;
   if (threads > 64) threads = 64;
   if (sweeps < 1) sweeps = 1;
   for (int k = 0; k < passes; ++k) {
-    volatile int go = 0;
+    int ready = 0, go = 0, started = 1;
     size_t chunk = n / threads;
     for (int t = 0; t < threads; ++t) {
-      jobs[t].p = buf + t * chunk;
-      jobs[t].n = t == threads - 1 ? n - t * chunk : chunk;
-      jobs[t].sweeps = sweeps;
-      jobs[t].go = &go;
-      if (t) pthread_create(&ids[t], 0, run, &jobs[t]);
+      jobs[t] = (job_t){buf + t * chunk, t == threads - 1 ? n - t * chunk : chunk, sweeps, &ready, &go, 0};
+      if (t && pthread_create(&ids[t], 0, run, &jobs[t]) == 0) ++started;
+      else if (t) break;
     }
+    if (started < threads) {  /* release the ones that started, then give up */
+      __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+      for (int t = 1; t < started; ++t) pthread_join(ids[t], 0);
+      return 0;
+    }
+    while (__atomic_load_n(&ready, __ATOMIC_ACQUIRE) < threads - 1) SPIN_PAUSE();
     double start = now();
     __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
     run(&jobs[0]);
@@ -89,7 +101,7 @@ uint64_t read_passes(const uint64_t* buf, size_t n, int threads, int passes, int
     seconds[k] = now() - start;
     for (int t = 0; t < threads; ++t) sink ^= jobs[t].acc;
   }
-  return sink;
+  return sink | 1;
 }
 """
 
@@ -159,7 +171,8 @@ def read_bandwidth(nbytes: int, threads: int, passes: int = 0, min_seconds: floa
     if lib is not None:
         def timed(count: int, sweeps: int) -> list[float]:
             seconds = (ctypes.c_double * count)()
-            lib.read_passes(buffer.ctypes.data, buffer.size, threads, count, sweeps, seconds)
+            if not lib.read_passes(buffer.ctypes.data, buffer.size, threads, count, sweeps, seconds):
+                return _numpy_passes(buffer, threads, count, sweeps)  # a thread could not be started
             return list(seconds)
         method = "C loop (XOR of 64-bit words, -O3 -march=native), pthreads started together"
     else:

@@ -102,10 +102,14 @@ def native_trace(trace: Path) -> None:
     cmd = command("native", Path(FLAGS.model_path), prompt_tokens(FLAGS.prompt_len),
                   max_new_tokens=FLAGS.decode_steps + 1, threads=FLAGS.num_threads, binary=PROFILING_TEXT_RUNNER,
                   extra_flags=[f"--prof_result_path={trace}"])
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise cli.CliError("the profiling runner took longer than 600 s") from None
     if done.returncode != 0:
         errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-        raise cli.CliError(errors[-1][len("error: "):] if errors else f"the profiling runner exited with {done.returncode}")
+        message = errors[-1][len("error: "):] if errors else f"the profiling runner exited with {done.returncode}"
+        raise (cli.UsageError if done.returncode == 2 else cli.CliError)(message)  # the runner's usage errors stay exit 2
 
 
 def python_trace(trace: Path) -> None:

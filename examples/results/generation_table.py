@@ -61,14 +61,24 @@ def _fmt(value, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
+def probes_by_row(doc: dict, rows: list) -> dict:
+    """``{(model, threads): probe}`` from a result file: ``bandwidth`` is ``{model: {threads: probe}}``,
+    or, in files written before runs probed per model, ``{threads: probe}`` for the run's one model."""
+    stored = doc.get("bandwidth") or {}
+    if all(str(key).isdigit() for key in stored):
+        return {(model, int(n)): probe for model in {r.model for r in rows} for n, probe in stored.items()}
+    return {(model, int(n)): probe for model, per_threads in stored.items() for n, probe in per_threads.items()}
+
+
 def judged_goals(doc: dict, rows: list) -> list[dict]:
     """The goal cells judged now, from the file's per-round figures, so every published file
-    is judged by the same (current) rule whatever rule wrote its ``goals``."""
+    is judged by the same (current) rule whatever rule wrote its ``goals``. A file without the
+    per-round probes has no limit verdict."""
     from examples.benchmark.generation_goals import goal_cells
 
-    probes = (doc.get("bandwidth") or {}).items()
-    return goal_cells(rows, {int(n): b.get("rounds_gb_s") or [b["gb_s"]] for n, b in probes},
-                      {int(n): b.get("dram_gb_s") for n, b in probes})
+    probes = probes_by_row(doc, rows)
+    return goal_cells(rows, {key: p.get("rounds_gb_s") for key, p in probes.items()},
+                      {key: p.get("dram_gb_s") for key, p in probes.items()})
 
 
 def generation_lines(path: Path, root: Path) -> list[str]:
@@ -81,8 +91,9 @@ def generation_lines(path: Path, root: Path) -> list[str]:
 
     doc = json.loads(path.read_text())
     rows = _rows(doc)
-    bandwidth = {int(n): b["gb_s"] for n, b in (doc.get("bandwidth") or {}).items()}
-    dram = {int(n): b.get("dram_gb_s") for n, b in (doc.get("bandwidth") or {}).items()}
+    probes = probes_by_row(doc, rows)
+    bandwidth = {key: p["gb_s"] for key, p in probes.items()}
+    dram = {key: p.get("dram_gb_s") for key, p in probes.items()}
     reference = {(r.model, r.threads): r.reports[0].get("tokens") for r in rows
                  if r.variant == "8da4w" and r.reports and not r.error}
     body = []
@@ -94,7 +105,7 @@ def generation_lines(path: Path, root: Path) -> list[str]:
         if r.error or not r.reports:
             body.append([r.model, str(r.threads), label] + ["failed: " + (r.error or "no run")] + [""] * 7)
             continue
-        f = row_figures(r, bandwidth.get(r.threads), dram.get(r.threads))
+        f = row_figures(r, bandwidth.get((r.model, r.threads)), dram.get((r.model, r.threads)))
         ref = reference.get((r.model, r.threads))
         tokens = r.reports[0].get("tokens")
         agree = f"{prefix_length(ref, tokens)}/{len(ref)}" if ref and tokens else "-"
@@ -109,9 +120,10 @@ def generation_lines(path: Path, root: Path) -> list[str]:
     lines = md_table(header, body, numeric_from=3, text_last=True) if body else ["No rows in this run."]
     lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}" for g in judged_goals(doc, rows)]
     settings = doc.get("settings") or {}
-    bw = "; ".join(f"{n} thread(s) {b['gb_s']:.1f} GB/s over {b['bytes'] / 2**20:.0f} MiB"
+    several = len({model for model, _ in probes}) > 1
+    bw = "; ".join(f"{model + ', ' if several else ''}{n} thread(s) {b['gb_s']:.1f} GB/s over {b['bytes'] / 2**20:.0f} MiB"
                    + (f", {b['dram_gb_s']:.1f} GB/s past the last-level cache" if b.get("dram_gb_s") else "")
-                   for n, b in (doc.get("bandwidth") or {}).items())
+                   for (model, n), b in sorted(probes.items()))
     machine = doc.get("machine") or {}
     git = machine.get("git") or {}
     commit = (git.get("commit") or "unknown")[:10] + (", dirty tree" if git.get("dirty") else "")

@@ -326,11 +326,12 @@ int main(int argc, char** argv) {
   start_watchdog(FLAGS_timeout_s, FLAGS_model_path);
   apply_memory_limit(static_cast<long>(FLAGS_max_memory_mb), FLAGS_model_path);
   const long baseline_rss_kb = current_rss_kib();
-  Profiler profiler;  // records every forward call; nothing in the default build
-  const std::unique_ptr<Loaded> loaded = load_model(verify_mode, FLAGS_prof_result_path.empty() ? nullptr : profiler.tracer());
+  // Only when asked: a profiling build with a fixed ETDump buffer allocates it up front.
+  std::unique_ptr<Profiler> profiler = FLAGS_prof_result_path.empty() ? nullptr : std::make_unique<Profiler>();
+  const std::unique_ptr<Loaded> loaded = load_model(verify_mode, profiler ? profiler->tracer() : nullptr);
   check_request(request, *loaded);
   const Generation generation = generate(*loaded->module, request);
-  if (!FLAGS_prof_result_path.empty()) profiler.write(FLAGS_prof_result_path);
+  if (profiler) profiler->write(FLAGS_prof_result_path);
   print_report(request, *loaded, generation, threads, baseline_rss_kb);
   return kOkExit;
 }
