@@ -178,6 +178,7 @@ def test_goal_cells_judge_executorch_against_the_fastest_4bit_peer():
     assert not slower["decode"]["met"] and "not met" in slower["decode"]["text"]
     few = {c["goal"]: c for c in goal_cells(_rows(ours_decode=260.0, rounds=3))}
     assert not few["decode"]["met"] and "not enough rounds" in few["decode"]["text"]
+    assert few["TTFT"]["outcome"] == "undecided" and "goal below every peer undecided" in few["TTFT"]["text"]
     assert "no per-round probe" in few["bandwidth"]["text"]
 
 
@@ -223,6 +224,17 @@ def test_the_bandwidth_verdict_pairs_each_round_with_its_own_probe():
     stalled[0].reports[3]["decode_tok_s"] = 0.0
     cell = {c["goal"]: c for c in goal_cells(stalled, bandwidth={("m", 1): [20.0] * 10})}["bandwidth"]
     assert 0.8 < cell["fraction"] < 0.9 and cell["interval"][0] < cell["fraction"]
+
+
+def test_result_files_keep_probes_per_model_and_older_ones_still_read():
+    from examples.benchmark.generation_runs import Row
+    from examples.results.generation_table import probes_by_row
+
+    rows = [Row("m", "executorch (native)", "8da4w", 1), Row("n", "executorch (native)", "8da4w", 1)]
+    per_model = {"bandwidth": {"m": {"1": {"gb_s": 20.0}}, "n": {"1": {"gb_s": 40.0}}}}
+    assert {k: p["gb_s"] for k, p in probes_by_row(per_model, rows).items()} == {("m", 1): 20.0, ("n", 1): 40.0}
+    older = {"bandwidth": {"1": {"gb_s": 20.0}, "2": {"gb_s": 30.0}}}  # one model per run then
+    assert {k: p["gb_s"] for k, p in probes_by_row(older, rows[:1]).items()} == {("m", 1): 20.0, ("m", 2): 30.0}
 
 
 def test_each_model_is_judged_against_its_own_probes():

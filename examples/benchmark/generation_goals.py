@@ -119,11 +119,14 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
         ttft = [(name, stats.judge(_rounds(peer, lambda x: x["time_to_first_token_ms"]),
                                    _rounds(main, lambda x: x["time_to_first_token_ms"]), paired=True))
                 for name, peer in theirs_c.items()]
-        met = all(v.word == stats.FASTER for _, v in ttft)
-        cells.append({**base, "goal": "TTFT", "ours": main.variant, "met": met,
+        words = {v.word for _, v in ttft}
+        outcome = (stats.GOAL_MET if words == {stats.FASTER} else
+                   stats.GOAL_NOT_MET if stats.SLOWER in words else stats.GOAL_UNDECIDED)
+        cells.append({**base, "goal": "TTFT", "ours": main.variant, "outcome": outcome,
+                      "met": outcome == stats.GOAL_MET,
                       "text": f"TTFT: ExecuTorch {main.variant} / each 4-bit peer: "
                               + ", ".join(f"{n} {v.ratio:.2f}x ({v.describe()})" for n, v in ttft)
-                              + f"; goal below every peer {'met' if met else 'not met'}"})
+                              + f"; goal below every peer {outcome}"})
         key = (model, threads)
         cells.append({**base, **_limit_cell(main, (bandwidth or {}).get(key), (dram or {}).get(key))})
         growth = {n: row_figures(r)["rss_growth_mib"] for n, r in theirs_c.items()}
