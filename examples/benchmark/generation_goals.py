@@ -33,8 +33,13 @@ def _rounds(row, key) -> list[list[float]]:
     return [[key(report)] for report in row.reports]
 
 
+# A round that produced no tokens: a billion seconds a token, slower than any real round and still
+# finite, so the bootstrap's percentiles stay numbers.
+STALLED_SECONDS = 1e9
+
+
 def _per_token_ms(field: str):
-    return lambda report: 1e3 / report[field] if report[field] else float("inf")
+    return lambda report: 1e3 / report[field] if report[field] else 1e3 * STALLED_SECONDS
 
 
 def _speed_cell(ours: dict, theirs: dict, field: str, what: str) -> dict:
@@ -79,8 +84,7 @@ def _limit_cell(main, bandwidth_rounds: list[float] | None, dram_gb_s: float | N
         return {**cell, "text": f"{head} {tail}{dram}; not enough rounds for a verdict (need {stats.MIN_VERDICT_ROUNDS}, "
                                 f"have {count}); goal >= {100 * LIMIT_GOAL:.0f} % undecided"}
     at_limit = [[per_token / (gb_s * 1e9)] for gb_s in rounds[:count]]
-    # a round that decoded nothing took forever per token (as _per_token_ms has it)
-    measured = [[1 / r["decode_tok_s"] if r["decode_tok_s"] else float("inf")] for r in main.reports[:count]]
+    measured = [[1 / r["decode_tok_s"] if r["decode_tok_s"] else STALLED_SECONDS] for r in main.reports[:count]]
     ratio, low_ratio, high_ratio = stats.ratio_interval(at_limit, measured, paired=True)
     # fraction = seconds at the limit / seconds measured; the point is the paired one, inside its interval
     fraction, low, high = (1 / ratio, 1 / high_ratio, 1 / low_ratio)
