@@ -106,12 +106,12 @@ def main(argv):
     for name, model_probes in probes.items():
         for line in model_probes.lines():
             print(f"{name}: {line}")
-    keyed = {key: {(name, n): v for name, p in probes.items() for n, v in getattr(p, key)().items()}
-             for key in ("medians", "dram_gb_s", "per_round")}
-    print(table(rows, bandwidth=keyed["medians"], dram=keyed["dram_gb_s"]))
+    dram = {(name, n): v for name, p in probes.items() for n, v in p.dram_gb_s().items()}
+    print(table(rows, bandwidth={(name, n): v for name, p in probes.items() for n, v in p.medians().items()},
+                dram=dram))
     for line in ratios(rows):
         print(line)
-    goals = goal_cells(rows, keyed["per_round"], keyed["dram_gb_s"])
+    goals = goal_cells(rows, {(name, n): v for name, p in probes.items() for n, v in p.per_round().items()}, dram)
     for cell in goals:
         print(f"{cell['model']}, {cell['threads']} thread(s): {cell['text']}")
     settings = {"prompt_len": FLAGS.prompt_len, "max_new_tokens": FLAGS.max_new_tokens,

@@ -69,30 +69,30 @@ def _limit_cell(main, bandwidth_rounds: list[float] | None, dram_gb_s: float | N
 
     rounds = bandwidth_rounds or []
     figures = row_figures(main, stats.median(rounds) if rounds else None, dram_gb_s)
-    fraction, per_token = figures["fraction_of_limit"], figures["bytes_per_token"]
-    cell = {"goal": "bandwidth", "ours": main.variant, "fraction": fraction, "interval": None,
-            "outcome": stats.GOAL_UNDECIDED, "met": False}
-    if fraction is None:
+    per_token = figures["bytes_per_token"]
+    cell = {"goal": "bandwidth", "ours": main.variant, "fraction": figures["fraction_of_limit"], "interval": None,
+            "outcome": stats.GOAL_UNDECIDED, "met": False,
+            "fraction_of_dram_limit": figures["fraction_of_dram_limit"]}
+    if cell["fraction"] is None:
         return {**cell, "text": "decode at the bandwidth limit: no per-round probe, bytes per token or decode"}
-    count = min(len(rounds), len(main.reports))
-    head = f"decode at the bandwidth limit: ExecuTorch {main.variant} {100 * fraction:.0f} %"
     tail = f"of {figures['limit_tok_s']:.0f} tok/s ({per_token / 1e6:.1f} MB/token)"
     dram = ("" if figures["fraction_of_dram_limit"] is None else
             f"; {100 * figures['fraction_of_dram_limit']:.0f} % of the DRAM limit, "
             f"{figures['dram_limit_tok_s']:.0f} tok/s (one probe past the last-level cache)")
+    count = min(len(rounds), len(main.reports))
     if count < stats.MIN_VERDICT_ROUNDS:
-        return {**cell, "text": f"{head} {tail}{dram}; not enough rounds for a verdict (need {stats.MIN_VERDICT_ROUNDS}, "
+        return {**cell, "text": f"decode at the bandwidth limit: ExecuTorch {main.variant} {100 * cell['fraction']:.0f} % "
+                                f"{tail}{dram}; not enough rounds for a verdict (need {stats.MIN_VERDICT_ROUNDS}, "
                                 f"have {count}); goal >= {100 * LIMIT_GOAL:.0f} % undecided"}
     at_limit = [[per_token / (gb_s * 1e9)] for gb_s in rounds[:count]]
     measured = [[1 / r["decode_tok_s"] if r["decode_tok_s"] else STALLED_SECONDS] for r in main.reports[:count]]
     ratio, low_ratio, high_ratio = stats.ratio_interval(at_limit, measured, paired=True)
     # fraction = seconds at the limit / seconds measured; the point is the paired one, inside its interval
-    fraction, low, high = (1 / ratio, 1 / high_ratio, 1 / low_ratio)
+    fraction, low, high = 1 / ratio, 1 / high_ratio, 1 / low_ratio
     outcome = stats.against_goal(low, high, LIMIT_GOAL)
-    head = f"decode at the bandwidth limit: ExecuTorch {main.variant} {100 * fraction:.0f} %"
     return {**cell, "fraction": fraction, "interval": [low, high], "outcome": outcome, "met": outcome == stats.GOAL_MET,
-            "fraction_of_dram_limit": figures["fraction_of_dram_limit"],
-            "text": f"{head} [{100 * low:.0f} %, {100 * high:.0f} %] {tail}, paired by round over {count} rounds"
+            "text": f"decode at the bandwidth limit: ExecuTorch {main.variant} {100 * fraction:.0f} % "
+                    f"[{100 * low:.0f} %, {100 * high:.0f} %] {tail}, paired by round over {count} rounds"
                     f"{dram}; goal >= {100 * LIMIT_GOAL:.0f} % {outcome}"}
 
 

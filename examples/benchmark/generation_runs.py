@@ -307,7 +307,7 @@ def ratios(rows: list[Row], ours: str = "8da4w", peer: str = "Q4_0") -> list[str
 def row_figures(row: Row, bandwidth_gb_s: float | None = None, dram_gb_s: float | None = None) -> dict:
     """A measured row's medians (None where absent), its bytes per token and its decode speed
     as a fraction of the bandwidth limit (``bandwidth_gb_s``: the probe at the row's threads over
-    a buffer of the bytes a token reads) and of the DRAM limit (``dram_gb_s``: the probe past the
+    a buffer the size of 8da4w's weights) and of the DRAM limit (``dram_gb_s``: the probe past the
     last-level cache)."""
     figures = {"prefill_tok_s": _median(row.reports, lambda x: x["prefill_tok_s"]),
                "decode_tok_s": _median(row.reports, lambda x: x["decode_tok_s"]),

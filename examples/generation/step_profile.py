@@ -95,21 +95,15 @@ def prompt_tokens(length: int) -> list[int]:
 
 def native_trace(trace: Path) -> None:
     """The profiling runner's ETDump of 1 + ``--decode_steps`` forward calls, written to ``trace``."""
-    import subprocess
+    from examples.runner.client import RunnerFailed
+    from examples.runner.text_generation_client import PROFILING_TEXT_RUNNER, generate_tokens
 
-    from examples.runner.text_generation_client import PROFILING_TEXT_RUNNER, command
-
-    cmd = command("native", Path(FLAGS.model_path), prompt_tokens(FLAGS.prompt_len),
-                  max_new_tokens=FLAGS.decode_steps + 1, threads=FLAGS.num_threads, binary=PROFILING_TEXT_RUNNER,
-                  extra_flags=[f"--prof_result_path={trace}"])
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise cli.CliError("the profiling runner took longer than 600 s") from None
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-        message = errors[-1][len("error: "):] if errors else f"the profiling runner exited with {done.returncode}"
-        raise (cli.UsageError if done.returncode == 2 else cli.CliError)(message)  # the runner's usage errors stay exit 2
+        generate_tokens(Path(FLAGS.model_path), prompt_tokens(FLAGS.prompt_len), runner="native", timeout=600,
+                        max_new_tokens=FLAGS.decode_steps + 1, threads=FLAGS.num_threads,
+                        binary=PROFILING_TEXT_RUNNER, extra_flags=[f"--prof_result_path={trace}"])
+    except RunnerFailed as error:  # the runner's usage errors stay exit 2
+        raise (cli.UsageError if error.exit_code == 2 else cli.CliError)(str(error)) from None
 
 
 def python_trace(trace: Path) -> None:

@@ -70,13 +70,12 @@ def probes_by_row(doc: dict, rows: list) -> dict:
     return {(model, int(n)): probe for model, per_threads in stored.items() for n, probe in per_threads.items()}
 
 
-def judged_goals(doc: dict, rows: list) -> list[dict]:
-    """The goal cells judged now, from the file's per-round figures, so every published file
-    is judged by the same (current) rule whatever rule wrote its ``goals``. A file without the
-    per-round probes has no limit verdict."""
+def judged_goals(rows: list, probes: dict) -> list[dict]:
+    """The goal cells judged now, from the file's per-round figures (``probes``: :func:`probes_by_row`),
+    so every published file is judged by the same (current) rule whatever rule wrote its
+    ``goals``. A file without the per-round probes has no limit verdict."""
     from examples.benchmark.generation_goals import goal_cells
 
-    probes = probes_by_row(doc, rows)
     return goal_cells(rows, {key: p.get("rounds_gb_s") for key, p in probes.items()},
                       {key: p.get("dram_gb_s") for key, p in probes.items()})
 
@@ -118,7 +117,7 @@ def generation_lines(path: Path, root: Path) -> list[str]:
     header = ["model", "threads", "engine, variant", "prefill tok/s", "decode tok/s", "TTFT ms", "RSS growth MiB",
               "MB read/token", *LIMIT_HEADERS, "greedy = ET 8da4w"]
     lines = md_table(header, body, numeric_from=3, text_last=True) if body else ["No rows in this run."]
-    lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}" for g in judged_goals(doc, rows)]
+    lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}" for g in judged_goals(rows, probes)]
     settings = doc.get("settings") or {}
     several = len({model for model, _ in probes}) > 1
     bw = "; ".join(f"{model + ', ' if several else ''}{n} thread(s) {b['gb_s']:.1f} GB/s over {b['bytes'] / 2**20:.0f} MiB"
