@@ -54,12 +54,39 @@ def split_iterations(times_ms: Sequence[float], warmup: int) -> tuple[float, lis
 
 
 def _pooled_medians(rounds: Sequence[Sequence[float]], picks: np.ndarray) -> np.ndarray:
-    """Median of the samples of the rounds in each row of ``picks`` (round indices)."""
+    """Median of the samples of the rounds in each row of ``picks`` (round indices), exactly
+    as ``np.median`` of those rounds concatenated, without building each resample: a resample
+    is a count per round, so its median is found in the samples sorted once, each weighted by
+    its round's count (the bootstrap's hot loop: thousands of resamples per verdict)."""
     arrays = [_array(r) for r in rounds]
-    if len({a.size for a in arrays}) == 1:  # the usual case: one vectorised median
-        stacked = np.stack(arrays)
-        return np.median(stacked[picks].reshape(picks.shape[0], -1), axis=1)
-    return np.array([np.median(np.concatenate([arrays[i] for i in row])) for row in picks])
+    values = np.concatenate(arrays)
+    order = np.argsort(values, kind="stable")
+    round_of = np.repeat(np.arange(len(arrays)), [a.size for a in arrays])[order]
+    # upto[r, j]: samples of round r among the j+1 smallest values
+    upto = np.cumsum(round_of[None, :] == np.arange(len(arrays))[:, None], axis=1, dtype=np.float64)
+    rows = max(1, _MEDIAN_BLOCK_ELEMENTS // values.size)  # bounds the memory of many samples
+    return np.concatenate([_weighted_medians(values[order], upto, picks[i:i + rows])
+                           for i in range(0, picks.shape[0], rows)])
+
+
+_MEDIAN_BLOCK_ELEMENTS = 1 << 22
+
+
+def _weighted_medians(values: np.ndarray, upto: np.ndarray, picks: np.ndarray) -> np.ndarray:
+    resamples, n_rounds = picks.shape
+    counts = np.bincount((np.arange(resamples)[:, None] * n_rounds + picks).ravel(),
+                         minlength=resamples * n_rounds).reshape(resamples, n_rounds)
+    covered = counts.astype(np.float64) @ upto  # per resample: its samples among the j+1 smallest
+    total = covered[:, -1]
+    # One search for all resamples: each row shifted above the previous one keeps the whole sorted.
+    shift = np.arange(resamples) * (total.max() + 1)
+    flat = (covered + shift[:, None]).ravel()
+    row_start = np.arange(resamples) * values.size
+
+    def value_at(rank: np.ndarray) -> np.ndarray:  # the rank-th (0-based) sample of each resample
+        return values[np.searchsorted(flat, rank + shift, side="right") - row_start]
+
+    return (value_at((total - 1) // 2) + value_at(total // 2)) / 2
 
 
 def pooled_median(rounds: Sequence[Sequence[float]]) -> float:
