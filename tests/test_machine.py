@@ -49,6 +49,35 @@ def test_cpu_facts_combine_py_cpuinfo_and_the_reader():
     assert empty["flags"] == [] and empty["vendor"] is None
 
 
+def test_py_cpuinfo_is_asked_once_per_boot_and_cpu(tmp_path, monkeypatch):
+    """py-cpuinfo's answer (1 s each time) is kept on disk for this boot and /proc/cpuinfo; a
+    reboot or another CPU asks again; without a boot id (not Linux) nothing is kept."""
+    asked = []
+    monkeypatch.setattr(machine, "_ask_py_cpuinfo", lambda: asked.append(1) or dict(ZEN2_PY_CPUINFO))
+    monkeypatch.setattr(machine, "CPUINFO_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(machine, "BOOT_ID", tmp_path / "boot_id")
+    cpuinfo_text = ZEN2_CPUINFO + "cpu MHz\t\t: 2000.0\n"
+    monkeypatch.setattr(machine, "_read_cpuinfo_text", lambda: cpuinfo_text)
+
+    def facts():
+        machine._py_cpuinfo.cache_clear()  # a new command: only the disk remembers
+        return machine.cpu_facts()
+
+    (tmp_path / "boot_id").write_text("boot-1\n")
+    assert facts()["brand"] == "AMD EPYC" and len(asked) == 1
+    cpuinfo_text = ZEN2_CPUINFO + "cpu MHz\t\t: 3100.5\n"  # the clock line moves: same CPU
+    assert facts()["brand"] == "AMD EPYC" and len(asked) == 1
+    (tmp_path / "boot_id").write_text("boot-2\n")
+    assert facts()["brand"] == "AMD EPYC" and len(asked) == 2
+    cpuinfo_text = ZEN2_CPUINFO.replace("model\t\t: 49", "model\t\t: 50", 1)
+    facts()
+    assert len(asked) == 3 and len(list((tmp_path / "cache").iterdir())) == 3
+    (tmp_path / "boot_id").unlink()
+    facts(), facts()
+    assert len(asked) == 5 and len(list((tmp_path / "cache").iterdir())) == 3
+    machine._py_cpuinfo.cache_clear()
+
+
 def test_isa_class_and_names():
     assert machine.isa_class(["avx2", "fma"]) == "AVX2"
     assert machine.isa_class(["avx2", "avx512f", "avx512bw", "avx512_vnni"]) == "AVX-512 VNNI"

@@ -7,7 +7,8 @@ records what ran (Python and package versions, git commit, command line, start/e
 
 CPU vendor, brand and flags come from ``py-cpuinfo``. It drops a stepping of 0 (it filters
 "empty" values) and is slow (about 1 s), so family/model/stepping come from the small
-``/proc/cpuinfo`` reader :func:`read_cpu_ids` and the py-cpuinfo answer is cached.
+``/proc/cpuinfo`` reader :func:`read_cpu_ids` and the py-cpuinfo answer is cached (on disk,
+per boot: :data:`CPUINFO_CACHE`).
 """
 
 from __future__ import annotations
@@ -104,8 +105,46 @@ def isa_class(flags) -> str:
     return "other"
 
 
+# py-cpuinfo's answer for this boot of this machine, kept between commands: each call of
+# get_cpu_info() sleeps 1 s to time the clock, which every command writing a result would pay.
+CPUINFO_CACHE = REPO_ROOT / ".cache" / "cpuinfo"
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
 @functools.lru_cache(maxsize=1)
 def _py_cpuinfo() -> dict:
+    cached = _cpuinfo_cache_file()
+    if cached is not None:
+        try:
+            return json.loads(cached.read_text())
+        except (OSError, ValueError):
+            pass
+    info = _ask_py_cpuinfo()
+    if cached is not None and info:
+        from examples.common.atomic_write import write_text_atomic
+
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(cached, json.dumps(info))
+        except OSError:  # a read-only checkout: asked again next time
+            pass
+    return info
+
+
+def _cpuinfo_cache_file() -> Path | None:
+    """The cache entry of this boot and CPU (``None`` where there is no boot id: not Linux).
+    The key holds the boot id, /proc/cpuinfo without its changing clock lines, and the
+    py-cpuinfo version, so another machine, a reboot or another py-cpuinfo asks again."""
+    try:
+        boot = BOOT_ID.read_text().strip()
+    except OSError:
+        return None
+    stable = [line for line in _read_cpuinfo_text().splitlines() if not line.startswith("cpu MHz")]
+    key = hashlib.sha256(json.dumps([boot, stable, package_versions(["py-cpuinfo"])]).encode()).hexdigest()
+    return CPUINFO_CACHE / f"{key[:24]}.json"
+
+
+def _ask_py_cpuinfo() -> dict:
     try:
         import cpuinfo
     except ImportError:  # declared in pyproject.toml; a bare environment still gets a fingerprint
