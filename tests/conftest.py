@@ -81,7 +81,8 @@ class ProgramCache:
             raise ValueError(f"unknown variant {variant!r}")
         key = (model_name, variant)
         if key not in self._exported:
-            from examples.export.lowering import export_program, pte_filename, save_program
+            from examples.export.lowering import export_program, save_program
+            from examples.export.names import pte_filename
             from examples.models.zoo import resolve_model
             from examples.quantization.recipes import get_recipe
 

@@ -104,3 +104,34 @@ def test_help_lists_every_flag_of_every_command(repo_root, python_env):
         shown_flags = set().union(*shown.values())
         assert ours <= shown_flags, (module, sorted(ours - shown_flags))
         assert "helpfull" not in shown_flags, module
+
+
+# Runs a command's module as `python -m` does, then says whether torch was imported.
+_RUN_AND_REPORT_TORCH = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+except SystemExit as done:
+    code = done.code
+print("torch imported:", "torch" in sys.modules, "exit:", code)
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ("examples.backend.xnnpack_examples", "--model_name", "mv22"),
+    ("examples.backend.xnnpack_examples", "--list_models"),
+    ("examples.backend.tune", "--model_name", "nope"),
+    ("examples.backend.benchmark", "--models", "nope"),
+    ("examples.backend.openvino_examples", "--model_name", "nope"),
+])
+def test_bad_model_names_are_answered_before_torch_is_imported(args, python_env, repo_root):
+    """A typo costs a tenth of a second, not the seconds of importing torch: the zoo imports a
+    model's factory when the model is built."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _RUN_AND_REPORT_TORCH, *args], cwd=repo_root, env=python_env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines()[-1] == f"torch imported: False exit: {0 if '--list_models' in args else 2}", (
+        done.stdout, done.stderr)

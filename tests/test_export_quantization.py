@@ -139,7 +139,7 @@ def test_calibration_random_default():
 
 def test_program_file_names_users_already_get():
     """One naming scheme (lowering.pte_filename) for every program; no file users had gets a new name."""
-    from examples.export.lowering import pte_filename
+    from examples.export.names import pte_filename
     from examples.export.openvino_lowering import file_precision
     from examples.generation.llama_export import LlamaExportOptions, program_filename
 

@@ -50,7 +50,8 @@ def test_small_model_fp32_matches_eager(programs, name):
 @pytest.mark.zoo  # minutes of export: its own tier (pytest -m zoo), not the default run
 @pytest.mark.parametrize("name", BIG)
 def test_big_model_fp32_matches_eager(tmp_path, name):
-    from examples.export.lowering import export_program, pte_filename, save_program
+    from examples.export.lowering import export_program, save_program
+    from examples.export.names import pte_filename
     from examples.models.weights import load_model
 
     with warnings.catch_warnings():

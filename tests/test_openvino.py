@@ -57,7 +57,7 @@ def runner_path() -> Path:
 @pytest.fixture(scope="session")
 def ov_programs(tmp_path_factory, toy_model) -> dict[str, Path]:
     """The toy exported once as OpenVINO fp32 and int8 programs (with their cards)."""
-    from examples.export.lowering import pte_filename
+    from examples.export.names import pte_filename
     from examples.export.openvino_lowering import export_openvino_program, file_precision, save_openvino_program
 
     folder = tmp_path_factory.mktemp("openvino_programs")

@@ -53,7 +53,7 @@ def main(argv):
     if FLAGS.etrecord:
         cli.warning_line("--etrecord is not supported for OpenVINO programs; ignored")
     check_installed(FLAGS.quantize)
-    from examples.export.lowering import pte_filename
+    from examples.export.names import pte_filename
     from examples.export.openvino_lowering import check_precision, file_precision
 
     try:

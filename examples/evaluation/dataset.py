@@ -8,11 +8,12 @@ Preprocessing is the toolkit's one pipeline, :class:`examples.models.preprocessi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
-
-import torch
+from typing import TYPE_CHECKING, Iterator
 
 from examples.models.preprocessing import DEFAULT_CROP_FRACTION, NotAnImageModel, Preprocess  # noqa: F401 (re-exported)
+
+if TYPE_CHECKING:  # torch where tensors are made: a bad folder is reported without it
+    import torch
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")  # ImageFolder's
 
@@ -67,6 +68,8 @@ class ImageFolderDataset:
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All images as one (N, 3, S, S) tensor and the labels as (N,)."""
         images, labels = zip(*self)
+        import torch
+
         return torch.stack(images), torch.tensor(labels)
 
     def calibration_batches(self, count: int | None = None) -> list[tuple[torch.Tensor]]:

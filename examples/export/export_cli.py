@@ -191,7 +191,7 @@ def check_fragmentation(result, name: str, max_subgraphs: int | None, console: C
 def check_request(request: ExportRequest):
     """Everything the user gave, checked before the slow part (the heavy imports included):
     ``(spec, recipe or None, whether the recipe is chosen from the graph later, target path)``."""
-    from examples.export.lowering import pte_filename
+    from examples.export.names import pte_filename
     from examples.models.zoo import resolve_model
     from examples.quantization.recipes import recipe_for
 

@@ -40,14 +40,6 @@ class ExportResult:
         return get_delegation_info(self.graph_module)
 
 
-def pte_filename(model_name: str, backend: str, precision: str, *variant: str) -> str:
-    """Every program's file name: ``<model>_<backend>_<precision>[_<variant>...].pte``
-    (``mv2_xnnpack_q8.pte``, ``mv2_openvino_bf16.pte``, ``stories15m_xnnpack_8da4w_g128.pte``);
-    a portable fp32 program is plain ``<model>.pte``."""
-    if backend == "portable" and precision == "fp32" and not variant:
-        return f"{model_name}.pte"
-    return "_".join((model_name, backend, precision) + variant) + ".pte"
-
 def backend_config():
     """How every program of the toolkit is serialized. Graph inputs are not memory-planned: the
     caller's tensors are used in place (``set_input`` shares them instead of copying them into

@@ -35,7 +35,7 @@ _CPU_FLAGS = {"f16": ("amx_fp16",)}
 
 
 def file_precision(*, quantize: bool, precision: str = "f32") -> str:
-    """The precision in an OpenVINO program's file name (:func:`examples.export.lowering.pte_filename`):
+    """The precision in an OpenVINO program's file name (:func:`examples.export.names.pte_filename`):
     ``fp32``, ``bf16``, ``f16``, or ``int8`` (int8 programs, whatever the rest runs in)."""
     return "int8" if quantize else ("fp32" if precision == "f32" else precision)
 

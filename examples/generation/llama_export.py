@@ -49,7 +49,7 @@ def program_filename(name: str, options: LlamaExportOptions) -> str:
     """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.lowering.pte_filename`); a group size
     other than the default, a quantized embedding and fused projections add ``_g<size>``,
     ``_emb<bits>`` and ``_fused``, so variants sit side by side."""
-    from examples.export.lowering import pte_filename
+    from examples.export.names import pte_filename
 
     variant = []
     if options.quantize and options.group_size != DEFAULT_GROUP_SIZE:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import torch
 
-DEFAULT_SEQ_LEN = 128
+from examples.models.model_spec import TEXT_SEQ_LEN
+
+DEFAULT_SEQ_LEN = TEXT_SEQ_LEN
 # google/bert_uncased_L-2_H-128_A-2 ("BERT-tiny"), with a 2-class head.
 BERT_TINY = dict(vocab_size=30522, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=512, max_position_embeddings=512, num_labels=2)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from examples.models.torchvision_compat import import_torchvision
+
+if TYPE_CHECKING:  # imported with torchvision, when a pipeline is built
+    import torch
 
 DEFAULT_CROP_FRACTION = 0.875  # 224 / 256: resize to 256, crop 224
 
@@ -57,6 +59,7 @@ class Preprocess:
     @cached_property
     def transform(self):
         import_torchvision()  # the CUDA-build fix first
+        import torch
         import torchvision.transforms.v2 as v2
 
         return v2.Compose([
@@ -70,6 +73,8 @@ class Preprocess:
 
     def __call__(self, image) -> torch.Tensor:
         """PIL image -> float tensor (3, image_size, image_size), normalized."""
+        import torch
+
         return self.transform(image).as_subclass(torch.Tensor)
 
     def load(self, path: str | Path) -> torch.Tensor:

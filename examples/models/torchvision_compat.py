@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import importlib
 import types
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # imported with torchvision: importing this module stays light
+    import torch
 
 # Schemas copied from torchvision/csrc/ops/nms.cpp and ops/quantized/cpu/qnms_kernel.cpp.
 _MISSING_SCHEMAS = {
@@ -27,6 +29,8 @@ _fragment: torch.library.Library | None = None
 
 
 def _has_op(name: str) -> bool:
+    import torch
+
     try:
         torch._C._dispatch_find_schema_or_throw(f"torchvision::{name}", "")
         return True
@@ -44,6 +48,8 @@ def define_missing_torchvision_schemas() -> list[str]:
     if not missing:
         return []
     if _fragment is None:
+        import torch
+
         # FRAGMENT: adds to the torchvision namespace without claiming it.
         _fragment = torch.library.Library("torchvision", "FRAGMENT")
     for name in missing:

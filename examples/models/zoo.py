@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from functools import partial
 
-import torch
-
-from examples.models import bert_models, toy_models
 from examples.models.llama_zoo import LLM_MODELS
-from examples.models.model_spec import ModelSpec
-from examples.models.torchvision_models import classifier_factory, segmentation_factory
+from examples.models.model_spec import TEXT_SEQ_LEN, ModelSpec, deferred
+
+# Factories are imported when a model is built (deferred): naming a model, listing the zoo and
+# rejecting bad flags do not import torch.
+classifier_factory = partial(deferred, "examples.models.torchvision_models", "classifier_factory")
+segmentation_factory = partial(deferred, "examples.models.torchvision_models", "segmentation_factory")
+toy = partial(deferred, "examples.models.toy_models")
+bert = partial(deferred, "examples.models.bert_models")
 
 _IMG = (1, 3, 224, 224)
 
@@ -39,18 +43,18 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("dl3", segmentation_factory("deeplabv3_resnet50", 224), (_IMG,), "static_per_channel",
                   "torchvision DeepLabV3 ResNet-50 (segmentation)",
                   "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1"),
-        ModelSpec("bert_tiny", bert_models.bert_tiny, ((1, bert_models.DEFAULT_SEQ_LEN),) * 2,
+        ModelSpec("bert_tiny", bert("bert_tiny"), ((1, TEXT_SEQ_LEN),) * 2,
                   "dynamic_per_channel_linear",
                   "BERT-tiny text classifier (transformers; 2 layers, hidden 128; ids + mask)",
-                  tags=("text",), folder_loader=bert_models.load_hf_folder),
-        ModelSpec("add", toy_models.add, ((1, 8), (1, 8)), "static_per_tensor", "toy: x + y", tags=("toy",)),
-        ModelSpec("mul", toy_models.mul, ((3, 2), (3, 2)), "static_per_tensor", "toy: x * y", tags=("toy",)),
-        ModelSpec("add_mul", toy_models.add_mul, ((2, 2),) * 3, "static_per_tensor", "toy: a @ x + b",
+                  tags=("text",), folder_loader=bert("load_hf_folder")),
+        ModelSpec("add", toy("add"), ((1, 8), (1, 8)), "static_per_tensor", "toy: x + y", tags=("toy",)),
+        ModelSpec("mul", toy("mul"), ((3, 2), (3, 2)), "static_per_tensor", "toy: x * y", tags=("toy",)),
+        ModelSpec("add_mul", toy("add_mul"), ((2, 2),) * 3, "static_per_tensor", "toy: a @ x + b",
                   tags=("toy",)),
-        ModelSpec("linear", toy_models.linear, ((4, 32),), "dynamic_per_channel", "toy: Linear(32, 16)",
+        ModelSpec("linear", toy("linear"), ((4, 32),), "dynamic_per_channel", "toy: Linear(32, 16)",
                   tags=("toy",)),
-        ModelSpec("softmax", toy_models.softmax, ((1, 10),), "static_per_tensor", "toy: softmax", tags=("toy",)),
-        ModelSpec("tiny_conv", toy_models.tiny_conv, ((1, 3, 16, 16),), "static_per_channel",
+        ModelSpec("softmax", toy("softmax"), ((1, 10),), "static_per_tensor", "toy: softmax", tags=("toy",)),
+        ModelSpec("tiny_conv", toy("tiny_conv"), ((1, 3, 16, 16),), "static_per_channel",
                   "toy: conv, depthwise conv, pool, linear (a CNN in microseconds)", tags=("toy",)),
     )
 }
@@ -97,6 +101,8 @@ def _user_model(reference: str) -> ModelSpec:
         raise ModelLookupError(f"'{reference}' is not callable")
 
     def build(weights):
+        import torch
+
         result = factory()
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.nn.Module)):
             raise ModelLookupError(
