@@ -110,6 +110,7 @@ def test_help_lists_every_flag_of_every_command(repo_root, python_env):
 _RUN_AND_REPORT_TORCH = """
 import runpy, sys
 sys.argv = sys.argv[1:]
+code = "returned"
 try:
     runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 except SystemExit as done:
@@ -135,3 +136,13 @@ def test_bad_model_names_are_answered_before_torch_is_imported(args, python_env,
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.splitlines()[-1] == f"torch imported: False exit: {0 if '--list_models' in args else 2}", (
         done.stdout, done.stderr)
+
+
+def test_executorch_reads_its_operator_yaml_with_libyaml():
+    """Importing executorch.exir (every export, the Python runtime) parses its edge-dialect YAML
+    with ruamel.yaml's safe loader: libyaml's parser (ruamel.yaml.clib) instead of pure Python
+    saves each such process about 0.5 s."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.main import CParser
+
+    assert CParser is not None and YAML(typ="safe").Parser is CParser

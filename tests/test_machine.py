@@ -49,10 +49,12 @@ def test_cpu_facts_combine_py_cpuinfo_and_the_reader():
     assert empty["flags"] == [] and empty["vendor"] is None
 
 
-def test_py_cpuinfo_is_asked_once_per_boot_and_cpu(tmp_path, monkeypatch):
+def test_py_cpuinfo_is_asked_once_per_boot_and_cpu(tmp_path, monkeypatch, request):
     """py-cpuinfo's answer (1 s each time) is kept on disk for this boot and /proc/cpuinfo; a
-    reboot or another CPU asks again; without a boot id (not Linux) nothing is kept."""
+    reboot or another CPU asks again (and replaces the old answer); an unreadable entry is
+    asked again; without a boot id (not Linux) nothing is kept."""
     asked = []
+    request.addfinalizer(machine._py_cpuinfo.cache_clear)  # later tests ask the real machine
     monkeypatch.setattr(machine, "_ask_py_cpuinfo", lambda: asked.append(1) or dict(ZEN2_PY_CPUINFO))
     monkeypatch.setattr(machine, "CPUINFO_CACHE", tmp_path / "cache")
     monkeypatch.setattr(machine, "BOOT_ID", tmp_path / "boot_id")
@@ -71,11 +73,13 @@ def test_py_cpuinfo_is_asked_once_per_boot_and_cpu(tmp_path, monkeypatch):
     assert facts()["brand"] == "AMD EPYC" and len(asked) == 2
     cpuinfo_text = ZEN2_CPUINFO.replace("model\t\t: 49", "model\t\t: 50", 1)
     facts()
-    assert len(asked) == 3 and len(list((tmp_path / "cache").iterdir())) == 3
+    assert len(asked) == 3 and len(entries := list((tmp_path / "cache").iterdir())) == 1
+    entries[0].write_text("null")
+    assert facts()["brand"] == "AMD EPYC" and len(asked) == 4
+    assert facts()["brand"] == "AMD EPYC" and len(asked) == 4
     (tmp_path / "boot_id").unlink()
     facts(), facts()
-    assert len(asked) == 5 and len(list((tmp_path / "cache").iterdir())) == 3
-    machine._py_cpuinfo.cache_clear()
+    assert len(asked) == 6 and len(list((tmp_path / "cache").iterdir())) == 1
 
 
 def test_isa_class_and_names():

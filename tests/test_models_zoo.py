@@ -91,6 +91,18 @@ def test_q8_runs(programs, name):
     assert exported.path.stat().st_size < programs.get(name, "fp32").stat().st_size / 2
 
 
+def test_every_factory_the_zoo_names_exists():
+    """The zoo names its factories (imported when a model is built): a misspelled name fails
+    here, not when a big model is first built in the zoo tier."""
+    import importlib
+
+    named = [(spec.name, loader.target) for spec in MODELS.values()
+             for loader in (spec.factory, spec.folder_loader) if loader is not None]
+    assert len(named) > len(MODELS)  # bert_tiny's folder loader too
+    for name, (module, attr) in named:
+        assert callable(getattr(importlib.import_module(module), attr, None)), (name, module, attr)
+
+
 def test_import_torchvision_works():
     from examples.models.torchvision_compat import import_torchvision
 

@@ -89,8 +89,8 @@ def test_noise_floor_is_the_aa_spread():
 @pytest.mark.parametrize("blocks", ["one block", "many blocks"])
 def test_resampled_medians_are_the_medians_of_the_picked_rounds(equal_sizes, blocks, monkeypatch):
     """The bootstrap's weighted-count median against its definition: the median of the picked
-    rounds' samples concatenated, with ties, odd and even totals, rounds of unequal size, and
-    the resamples split into blocks (as many samples are)."""
+    rounds' samples concatenated, with ties, odd and even totals, rounds of unequal size, inf
+    and NaN samples, and the resamples split into blocks (as many samples are)."""
     if blocks == "many blocks":
         monkeypatch.setattr(stats, "_MEDIAN_BLOCK_ELEMENTS", 7)
     rng = np.random.default_rng(3)
@@ -98,6 +98,8 @@ def test_resampled_medians_are_the_medians_of_the_picked_rounds(equal_sizes, blo
         n_rounds = int(rng.integers(1, 9))
         sizes = np.full(n_rounds, rng.integers(1, 6)) if equal_sizes else rng.integers(1, 6, n_rounds)
         rounds = [list(np.round(rng.random(size) * 3, 1 if trial % 2 else 6)) for size in sizes]
+        if trial % 10 == 3:  # a stalled round (inf) or a broken one (NaN): as np.median has them
+            rounds[0][0] = np.inf if trial % 20 == 3 else np.nan
         picks = rng.integers(0, n_rounds, (200, n_rounds))
         definition = [np.median(np.concatenate([rounds[i] for i in row])) for row in picks]
-        assert np.array_equal(stats._pooled_medians(rounds, picks), definition), trial
+        assert np.array_equal(stats._pooled_medians(rounds, picks), definition, equal_nan=True), trial

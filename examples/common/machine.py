@@ -116,7 +116,9 @@ def _py_cpuinfo() -> dict:
     cached = _cpuinfo_cache_file()
     if cached is not None:
         try:
-            return json.loads(cached.read_text())
+            info = json.loads(cached.read_text())
+            if isinstance(info, dict):
+                return info
         except (OSError, ValueError):
             pass
     info = _ask_py_cpuinfo()
@@ -126,6 +128,9 @@ def _py_cpuinfo() -> dict:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(cached, json.dumps(info))
+            for stale in cached.parent.glob("*.json"):  # earlier boots' answers
+                if stale != cached:
+                    stale.unlink(missing_ok=True)
         except OSError:  # a read-only checkout: asked again next time
             pass
     return info

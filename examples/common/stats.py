@@ -60,12 +60,15 @@ def _pooled_medians(rounds: Sequence[Sequence[float]], picks: np.ndarray) -> np.
     its round's count (the bootstrap's hot loop: thousands of resamples per verdict)."""
     arrays = [_array(r) for r in rounds]
     values = np.concatenate(arrays)
+    if np.isnan(values).any() or picks.shape[0] == 0:  # np.median's answer: NaN wherever it is
+        return np.array([np.median(np.concatenate([arrays[i] for i in row])) for row in picks])
     order = np.argsort(values, kind="stable")
     round_of = np.repeat(np.arange(len(arrays)), [a.size for a in arrays])[order]
     # upto[r, j]: samples of round r among the j+1 smallest values
     upto = np.cumsum(round_of[None, :] == np.arange(len(arrays))[:, None], axis=1, dtype=np.float64)
-    rows = max(1, _MEDIAN_BLOCK_ELEMENTS // values.size)  # bounds the memory of many samples
-    return np.concatenate([_weighted_medians(values[order], upto, picks[i:i + rows])
+    rows = max(1, _MEDIAN_BLOCK_ELEMENTS // values.size)  # bounds the per-resample arrays
+    values = values[order]
+    return np.concatenate([_weighted_medians(values, upto, picks[i:i + rows])
                            for i in range(0, picks.shape[0], rows)])
 
 

@@ -46,7 +46,7 @@ class LlamaExportOptions:
 
 
 def program_filename(name: str, options: LlamaExportOptions) -> str:
-    """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.lowering.pte_filename`); a group size
+    """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.names.pte_filename`); a group size
     other than the default, a quantized embedding and fused projections add ``_g<size>``,
     ``_emb<bits>`` and ``_fused``, so variants sit side by side."""
     from examples.export.names import pte_filename
