@@ -51,7 +51,8 @@ def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from examples.benchmark.generation_runs import (DEFAULT_VARIANTS, VARIANTS, build_artifacts, missing_packages,
-                                                    missing_rows, prompt_tokens, ratios, run_model, table)
+                                                    missing_rows, ratios, run_model, table)
+    from examples.generation.token_ids import prompt_tokens
     from examples.models.llama_zoo import LLM_MODELS
 
     unknown = [m for m in FLAGS.models if m not in LLM_MODELS]
@@ -106,12 +107,14 @@ def main(argv):
     for name, model_probes in probes.items():
         for line in model_probes.lines():
             print(f"{name}: {line}")
-    dram = {(name, n): v for name, p in probes.items() for n, v in p.dram_gb_s().items()}
-    print(table(rows, bandwidth={(name, n): v for name, p in probes.items() for n, v in p.medians().items()},
-                dram=dram))
+    def by_model(figure) -> dict:  # {(model, threads): figure} from each model's probes
+        return {(name, n): v for name, p in probes.items() for n, v in figure(p).items()}
+
+    dram = by_model(BandwidthProbes.dram_gb_s)
+    print(table(rows, bandwidth=by_model(BandwidthProbes.medians), dram=dram))
     for line in ratios(rows):
         print(line)
-    goals = goal_cells(rows, {(name, n): v for name, p in probes.items() for n, v in p.per_round().items()}, dram)
+    goals = goal_cells(rows, by_model(BandwidthProbes.per_round), dram)
     for cell in goals:
         print(f"{cell['model']}, {cell['threads']} thread(s): {cell['text']}")
     settings = {"prompt_len": FLAGS.prompt_len, "max_new_tokens": FLAGS.max_new_tokens,

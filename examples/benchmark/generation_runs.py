@@ -71,11 +71,6 @@ class Row:
     bytes_per_token: dict | None = None  # examples.generation.bytes_per_token's accounting
 
 
-def prompt_tokens(length: int, vocab_size: int) -> list[int]:
-    """BOS then fixed ids spread over the vocabulary: the same prompt for every engine."""
-    return [1] + [(7 + 37 * i) % (vocab_size - 3) + 3 for i in range(length - 1)]
-
-
 def _stamp(path: Path, fields: dict) -> bool:
     """True when ``path`` was built from ``fields``: a program's card holds them (section
     ``build``: one card per program, never a second sidecar), a GGUF file's sidecar does."""

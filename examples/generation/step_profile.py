@@ -25,6 +25,7 @@ from pathlib import Path
 from absl import flags
 
 from examples.common import cli
+from examples.generation.token_ids import prompt_tokens
 
 flags.DEFINE_string("model_path", None, "The .pte program (exported with KV cache).")
 flags.DEFINE_integer("prompt_len", 64, "Prompt tokens of the prefill step.", lower_bound=1)
@@ -89,8 +90,9 @@ def table(step: dict, top: int) -> str:
             + f"\nexecute {total:.3f} ms; inside XNNPACK {step['delegate_ms']:.3f} ms, outside {outside:.3f} ms")
 
 
-def prompt_tokens(length: int) -> list[int]:
-    return [1] + [3 + (7 + 37 * i) % 30000 for i in range(length - 1)]
+# The prompt's ids stay below this (the program's vocabulary is not read here): inside the
+# vocabulary of every Llama of the zoo.
+PROMPT_VOCAB = 30003
 
 
 def native_trace(trace: Path) -> None:
@@ -99,7 +101,7 @@ def native_trace(trace: Path) -> None:
     from examples.runner.text_generation_client import PROFILING_TEXT_RUNNER, generate_tokens
 
     try:
-        generate_tokens(Path(FLAGS.model_path), prompt_tokens(FLAGS.prompt_len), runner="native", timeout=600,
+        generate_tokens(Path(FLAGS.model_path), prompt_tokens(FLAGS.prompt_len, PROMPT_VOCAB), runner="native", timeout=600,
                         max_new_tokens=FLAGS.decode_steps + 1, threads=FLAGS.num_threads,
                         binary=PROFILING_TEXT_RUNNER, extra_flags=[f"--prof_result_path={trace}"])
     except RunnerFailed as error:  # the runner's usage errors stay exit 2
@@ -119,7 +121,7 @@ def python_trace(trace: Path) -> None:
         from examples.generation.decoder import set_threads
 
         set_threads(FLAGS.num_threads)
-        prompt = torch.tensor([prompt_tokens(FLAGS.prompt_len)], dtype=torch.long)
+        prompt = torch.tensor([prompt_tokens(FLAGS.prompt_len, PROMPT_VOCAB)], dtype=torch.long)
         try:  # a file that is not a Llama program fails here, in the runtime's own words
             module = portable_lib._load_for_executorch(FLAGS.model_path, enable_etdump=True, debug_buffer_size=0)
             logits = module.forward((prompt, torch.tensor([0], dtype=torch.long)))[0]
