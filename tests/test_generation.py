@@ -156,6 +156,19 @@ def test_export_cli_language_model_bad_input(args, fragment, tmp_path):
     assert_one_error_line(proc, 2, fragment)
 
 
+def test_group_size_0_is_one_int4_scale_per_output_channel():
+    from examples.benchmark.generation_runs import executorch_options
+    from examples.generation.llama_export import (LlamaExportError, LlamaExportOptions, PER_CHANNEL,
+                                                  check_options, program_filename)
+    options = executorch_options("8da4w-pc", 192)
+    assert options.quantize and options.group_size == PER_CHANNEL
+    assert program_filename("stories110m", options) == "stories110m_xnnpack_8da4w_pc.pte"
+    assert options.grouping == "per channel"
+    check_options(LLM_MODELS["stories110m"], options)  # no width to divide
+    with pytest.raises(LlamaExportError, match="positive or 0"):
+        check_options(LLM_MODELS["stories110m"], LlamaExportOptions(quantize=True, group_size=-1))
+
+
 # ---- exported programs (slow: each export takes about a minute here) ----
 
 # The exported programs' KV cache: past custom_sdpa's key block of 512, so a long decode crosses
@@ -163,8 +176,8 @@ def test_export_cli_language_model_bad_input(args, fragment, tmp_path):
 PROGRAM_SEQ_LEN = 544
 
 class TinyPrograms(dict):
-    """fp32 and 8da4w programs of the tiny model, each exported by the export CLI's function on
-    first use (an export takes most of a minute: fp32-only tests never pay for 8da4w)."""
+    """fp32, 8da4w and 8da4w-pc (per-channel) programs of the tiny model, each exported by the
+    export CLI's function on first use (an export takes most of a minute: fp32-only tests never pay for 8da4w)."""
 
     def __init__(self, folder: Path):
         super().__init__()
@@ -174,8 +187,12 @@ class TinyPrograms(dict):
         from examples.generation.model_export import export_language_model
         from examples.generation.llama_export import LlamaExportOptions, program_filename
 
-        options = LlamaExportOptions(quantize=mode == "8da4w", max_seq_len=PROGRAM_SEQ_LEN)
-        assert options.mode == mode, mode
+        from examples.generation.llama_export import PER_CHANNEL
+
+        options = LlamaExportOptions(quantize=mode != "fp32", max_seq_len=PROGRAM_SEQ_LEN)
+        if mode == "8da4w-pc":
+            options = dataclasses.replace(options, group_size=PER_CHANNEL)
+        assert mode.startswith(options.mode), mode
         self[mode] = export_language_model(TINY_MODEL, options, "random",
                                            self.folder / program_filename("tiny", options), seed=0)
         return self[mode]
@@ -324,15 +341,16 @@ def test_native_runner_checks_the_program_card_first(tiny_programs, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.llm  # exports 8da4w (minutes): pytest -m llm
-def test_8da4w_agrees_with_fp32_on_most_tokens(tiny_programs):
+@pytest.mark.parametrize("mode", ["8da4w", "8da4w-pc"])
+def test_8da4w_agrees_with_fp32_on_most_tokens(mode, tiny_programs):
     from examples.generation.agreement import compare
     from examples.generation.decoder import ProgramDecoder, generate
 
     fp32 = ProgramDecoder(tiny_programs["fp32"], 1)
-    q = ProgramDecoder(tiny_programs["8da4w"], 1)
+    q = ProgramDecoder(tiny_programs[mode], 1)
     reference = generate(fp32, PROMPT, 32, Sampler()).tokens
     agreement = compare(reference, generate(q, PROMPT, 32, Sampler()).tokens, q, PROMPT)
-    print(f"8da4w vs fp32 (tiny, random weights): {agreement.as_json()}")
+    print(f"{mode} vs fp32 (tiny, random weights): {agreement.as_json()}")
     assert agreement.prefix >= 1
     assert agreement.teacher_forced >= 16, agreement  # most of the first 32 next-token choices
 

@@ -5,6 +5,7 @@ published block, and (where installed) the peers' token-id paths on the same wei
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,50 @@ def test_read_bandwidth_probe_measures_both_ways(compiled, monkeypatch):
         assert result["sweeps"] > 1 and pass_seconds >= bandwidth.MIN_PASS_SECONDS / 2, result
     with pytest.raises(ValueError):
         bandwidth.read_bandwidth(8, 2)
+
+
+def test_cache_sweep_probes_every_size_and_thread_count_each_round(tmp_path):
+    out = tmp_path / "sweep.json"
+    proc = _cli("examples.generation.cache_sweep", "--sizes_mb", "2,6", "--threads", "1,2", "--rounds", "2",
+                "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "2 thread(s) GB/s" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["kind"] == "cache_sweep" and result["machine"]["threads_used"] == [1, 2]
+    for threads in ("1", "2"):
+        assert sorted(result["gb_s"][threads]) == ["2", "6"]
+        assert all(len(v) == 2 and min(v) > 0.1 for v in result["gb_s"][threads].values())
+    bad = _cli("examples.generation.cache_sweep", "--sizes_mb", "2,x")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: --sizes_mb takes comma-separated numbers, got 2,x"], bad.stderr
+
+
+def test_gemm_probe_runs_xnnpacks_4bit_gemm_over_the_models_linears(tmp_path):
+    from examples.generation.gemm_probe import GEMM_PROBE, linear_shapes, run_gemm, weight_bytes
+    from examples.models.llama_zoo import LLM_MODELS
+
+    shapes = linear_shapes(LLM_MODELS["stories15m"].shape)
+    assert len(shapes) == 6 * 7 + 1 and shapes[-1] == (32000, 288) and (768, 288) in shapes
+    for group_size in (32, 0):
+        once = run_gemm(shapes, group_size, 1)
+        assert once["weight_bytes"] == weight_bytes(shapes, group_size) and once["layers"] == len(shapes)
+        twice = run_gemm(shapes * 2, group_size, 1)
+        # the time is the GEMM's: twice the layers take about twice as long, at a rate below any memory's
+        ratio = statistics.median(twice["ms_per_sweep"]) / statistics.median(once["ms_per_sweep"])
+        assert 1.3 < ratio < 3.5, (once, twice)
+        assert once["weight_bytes"] / min(once["ms_per_sweep"]) / 1e6 < 2000, once
+    out = tmp_path / "gemm.json"
+    proc = _cli("examples.generation.gemm_probe", "--model", "stories15m", "--threads", "1,2", "--rounds", "1",
+                "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["kind"] == "gemm_probe" and sorted(result["rounds"]) == ["1", "2"]
+    assert all(r["gemm_gb_s"] > 0 and r["probe_gb_s"] > 0 for rounds in result["rounds"].values() for r in rounds)
+    bad = subprocess.run([str(GEMM_PROBE), "--shapes", "768x100"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.splitlines() == [
+        "error: every K must be a multiple of --block_size, itself a multiple of 32"]
+    bad = _cli("examples.generation.gemm_probe", "--model", "resnet18")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: unknown model 'resnet18'")
 
 
 # ---- bytes per token ----

@@ -29,6 +29,7 @@ VARIANTS = {v.name: v for v in (
     Variant("fp32", "executorch", "fp32", 32),
     Variant("8da4w", "executorch", "8da4w", 4),
     Variant("8da4w-g128", "executorch", "8da4w-g128", 4),
+    Variant("8da4w-pc", "executorch", "8da4w-pc", 4),
     Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4),
     Variant("8da4w-fused", "executorch", "8da4w-fused", 4),
     Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4),
@@ -105,9 +106,10 @@ def _source(weights: str) -> str:
 
 
 def executorch_options(variant: str, max_seq_len: int, group_size: int | None = None):
-    """The export options of an ExecuTorch variant (``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-emb4``,
+    """The export options of an ExecuTorch variant (``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-pc``
+    (one int4 scale per output channel), ``8da4w-emb4``,
     and ``-fused`` after either of the first two quantized ones: q/k/v and w1/w3 as one linear each)."""
-    from examples.generation.llama_export import LlamaExportOptions
+    from examples.generation.llama_export import PER_CHANNEL, LlamaExportOptions
 
     fused = variant.endswith("-fused")
     variant = variant.removesuffix("-fused")
@@ -116,6 +118,8 @@ def executorch_options(variant: str, max_seq_len: int, group_size: int | None = 
         options = dataclasses.replace(options, group_size=group_size)
     elif variant == "8da4w-g128":
         options = dataclasses.replace(options, group_size=128)
+    elif variant == "8da4w-pc":
+        options = dataclasses.replace(options, group_size=PER_CHANNEL)
     elif variant == "8da4w-emb4":
         options = dataclasses.replace(options, group_size=group_size or options.group_size, embedding_bits=4)
     return options

@@ -20,6 +20,8 @@ from examples.models.llama_zoo import LlamaModel, PreparedWeights
 
 DEFAULT_GROUP_SIZE = 32
 DEFAULT_MAX_SEQ_LEN = 128
+# Group size 0: one int4 scale per output channel (the LLM exporter's PerAxis(0) granularity).
+PER_CHANNEL = 0
 
 
 class LlamaExportError(ValueError):
@@ -29,7 +31,7 @@ class LlamaExportError(ValueError):
 @dataclass(frozen=True)
 class LlamaExportOptions:
     quantize: bool = False  # 8da4w: int8 dynamic activations, int4 grouped weights
-    group_size: int = DEFAULT_GROUP_SIZE
+    group_size: int = DEFAULT_GROUP_SIZE  # PER_CHANNEL (0): one scale per output channel
     max_seq_len: int = DEFAULT_MAX_SEQ_LEN
     use_sdpa_with_kv_cache: bool = True
     extended_ops: bool = True
@@ -44,15 +46,22 @@ class LlamaExportOptions:
     def mode(self) -> str:
         return "8da4w" if self.quantize else "fp32"
 
+    @property
+    def grouping(self) -> str:
+        """How the int4 weights share scales, in words: ``group size 32`` or ``per channel``."""
+        return "per channel" if self.group_size == PER_CHANNEL else f"group size {self.group_size}"
+
 
 def program_filename(name: str, options: LlamaExportOptions) -> str:
     """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.names.pte_filename`); a group size
-    other than the default, a quantized embedding and fused projections add ``_g<size>``,
-    ``_emb<bits>`` and ``_fused``, so variants sit side by side."""
+    other than the default (per channel: ``_pc``), a quantized embedding and fused projections
+    add ``_g<size>``, ``_emb<bits>`` and ``_fused``, so variants sit side by side."""
     from examples.export.names import pte_filename
 
     variant = []
-    if options.quantize and options.group_size != DEFAULT_GROUP_SIZE:
+    if options.quantize and options.group_size == PER_CHANNEL:
+        variant.append("pc")
+    elif options.quantize and options.group_size != DEFAULT_GROUP_SIZE:
         variant.append(f"g{options.group_size}")
     if options.embedding_bits:
         variant.append(f"emb{options.embedding_bits}")
@@ -69,9 +78,9 @@ def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
     if options.embedding_bits and model.shape.dim % options.embedding_group_size:
         raise LlamaExportError(f"embedding group size {options.embedding_group_size} does not divide {model.name}'s "
                                f"dim {model.shape.dim}")
-    if options.quantize:
+    if options.quantize and options.group_size != PER_CHANNEL:
         if options.group_size < 1:
-            raise LlamaExportError(f"--group_size must be positive, got {options.group_size}")
+            raise LlamaExportError(f"--group_size must be positive or 0 (per channel), got {options.group_size}")
         widths = {"dim": model.shape.dim, "feed-forward width": model.shape.ffn_hidden_dim()}
         for what, width in widths.items():
             if width % options.group_size:

@@ -1,0 +1,132 @@
+"""XNNPACK's 4-bit GEMM alone against the read-bandwidth probe over the same bytes.
+
+    python -m examples.generation.gemm_probe --model stories110m --group_size 32 --threads 1,2 \\
+        [--rounds 5] [--json out.json]
+
+A decode step's profile (:mod:`examples.generation.step_profile`) times the GEMM inside the
+step, where the KV cache, the activations and the runtime share the cache with the weights.
+This runs the same XNNPACK operator (``cmake-out/xnnpack_gemm_probe``: int8 dynamic activations
+x int4 weights in groups of ``--group_size``, 0 per channel, bf16 scales) over the model's
+linear layers, nothing else, and probes read bandwidth over a buffer of the same bytes just
+before, round by round. The ratio says how close XNNPACK's kernel can stream the weights on
+this CPU: what a decode step could reach if everything around the GEMM cost nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+
+from absl import flags
+
+from examples.common import cli
+from examples.runner.client import REPO_ROOT
+
+GEMM_PROBE = REPO_ROOT / "cmake-out" / "xnnpack_gemm_probe"
+
+flags.DEFINE_string("model", "stories110m", "Zoo language model whose linear layers are multiplied.")
+flags.DEFINE_integer("group_size", 32, "int4 weights per scale; 0: one scale per output channel.", lower_bound=0)
+flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
+flags.DEFINE_integer("rounds", 5, "Interleaved rounds (bandwidth probe, then the GEMM, at each thread count).",
+                     lower_bound=1)
+flags.DEFINE_string("json", None, "Also write the result (JSON) here.")
+
+FLAGS = flags.FLAGS
+
+
+def linear_shapes(shape) -> list[tuple[int, int]]:
+    """``(out_features, in_features)`` of every linear a decode step multiplies, in order: per
+    layer q, k, v, o, w1, w3, w2, then the output projection."""
+    head_dim = shape.dim // shape.n_heads
+    kv_dim = (shape.n_kv_heads or shape.n_heads) * head_dim
+    hidden = shape.ffn_hidden_dim()
+    layer = [(shape.dim, shape.dim), (kv_dim, shape.dim), (kv_dim, shape.dim), (shape.dim, shape.dim),
+             (hidden, shape.dim), (hidden, shape.dim), (shape.dim, hidden)]
+    return layer * shape.n_layers + [(shape.vocab_size, shape.dim)]
+
+
+def weight_bytes(shapes, group_size: int) -> int:
+    """What one sweep reads, as the program file holds it: int4 values and a bf16 scale per group."""
+    return sum(n * k // 2 + n * (k // (group_size or k)) * 2 for n, k in shapes)
+
+
+def run_gemm(shapes, group_size: int, threads: int, binary=GEMM_PROBE) -> dict:
+    if not binary.is_file():
+        raise cli.UsageError(f"{binary.relative_to(REPO_ROOT)} is not built (./setup.sh builds it)")
+    spec = ",".join(f"{n}x{k}" for n, k in shapes)
+    proc = subprocess.run([str(binary), "--shapes", spec, "--block_size", str(group_size), "--threads", str(threads),
+                           "--passes", "5"], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise cli.CliError(cli.first_line(proc.stderr) or f"xnnpack_gemm_probe exited {proc.returncode}")
+    return json.loads(proc.stdout)
+
+
+def measure(shapes, group_size: int, threads: list[int], rounds: int, progress=print) -> dict:
+    """``{threads: [{"gemm_ms", "gemm_gb_s", "probe_gb_s"} per round]}``, the bandwidth probe
+    taken just before each GEMM run over the bytes the GEMM reads."""
+    from examples.generation.bandwidth import read_bandwidth
+
+    cells = {n: [] for n in threads}
+    for round_index in range(rounds):
+        progress(f"round {round_index + 1}/{rounds}")
+        for n in threads:
+            probe = read_bandwidth(weight_bytes(shapes, group_size) // 64 * 64, n)["gb_s"]
+            gemm = run_gemm(shapes, group_size, n)
+            ms = statistics.median(gemm["ms_per_sweep"])
+            cells[n].append({"gemm_ms": ms, "gemm_gb_s": gemm["weight_bytes"] / ms / 1e6, "probe_gb_s": probe,
+                             "weight_bytes": gemm["weight_bytes"]})
+    return cells
+
+
+def summary_rows(cells: dict) -> list[list]:
+    rows = []
+    for n, rounds in cells.items():
+        ratio = statistics.median(r["gemm_gb_s"] / r["probe_gb_s"] for r in rounds)
+        rows.append([n, f"{statistics.median(r['gemm_ms'] for r in rounds):.2f}",
+                     f"{statistics.median(r['gemm_gb_s'] for r in rounds):.1f}",
+                     f"{statistics.median(r['probe_gb_s'] for r in rounds):.1f}", f"{100 * ratio:.0f} %"])
+    return rows
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from examples.models.llama_zoo import LLM_MODELS
+
+    if FLAGS.model not in LLM_MODELS:
+        raise cli.UsageError(f"unknown model {FLAGS.model!r}; language models: {', '.join(LLM_MODELS)}")
+    try:
+        threads = [int(n) for n in FLAGS.threads]
+    except ValueError:
+        raise cli.UsageError(f"--threads takes comma-separated integers, got {','.join(FLAGS.threads)}") from None
+    if not threads or min(threads) < 1:
+        raise cli.UsageError("--threads must be positive")
+    shapes = linear_shapes(LLM_MODELS[FLAGS.model].shape)
+    cells = measure(shapes, FLAGS.group_size, threads, FLAGS.rounds)
+    from tabulate import tabulate
+
+    grouping = "per channel" if FLAGS.group_size == 0 else f"groups of {FLAGS.group_size}"
+    print(f"{FLAGS.model}: XNNPACK qdu8 x qb4w GEMM at one row, {len(shapes)} linears, int4 {grouping}; "
+          f"medians over {FLAGS.rounds} round(s)")
+    print(tabulate(summary_rows(cells), headers=["threads", "GEMM ms/token", "GEMM GB/s", "probe GB/s",
+                                                 "GEMM / probe"]))
+    if FLAGS.json:
+        import time
+
+        from examples.common.atomic_write import write_text_atomic
+        from examples.common.machine import fingerprint
+
+        result = {"kind": "gemm_probe", "model": FLAGS.model, "group_size": FLAGS.group_size,
+                  "date": time.strftime("%Y-%m-%d"), "machine": fingerprint(threads=threads),
+                  "method": "cmake-out/xnnpack_gemm_probe (xnn_create_fully_connected_nc_qdu8_f32_qb4w, one row, "
+                            "every linear once per sweep, median of 5 passes of >= 50 ms) after "
+                            "examples.generation.bandwidth.read_bandwidth over the same bytes, per round",
+                  "rounds": {str(n): rounds for n, rounds in cells.items()}}
+        write_text_atomic(FLAGS.json, json.dumps(result, indent=1) + "\n")
+        print(f"wrote {FLAGS.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
