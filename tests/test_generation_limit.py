@@ -227,6 +227,20 @@ def test_goal_cells_judge_executorch_against_the_fastest_4bit_peer():
     assert "no per-round probe" in few["bandwidth"]["text"]
 
 
+def test_per_channel_rows_are_shown_but_never_the_goals_rows():
+    from examples.benchmark.generation_goals import goal_cells
+    from examples.benchmark.generation_runs import VARIANTS, Row
+
+    assert not VARIANTS["8da4w-pc"].judged and VARIANTS["8da4w-g128"].judged
+    rows = _rows(ours_decode=150.0)
+    fast = Row("m", "executorch (native)", "8da4w-pc", 1)
+    fast.reports = [_report(5000, 900, 10, 50) for _ in range(10)]  # faster than everything
+    fast.bytes_per_token = {"total": 55e6}
+    cells = {c["goal"]: c for c in goal_cells(rows + [fast], bandwidth={("m", 1): [20.0] * 10})}
+    assert {c.get("ours") for c in cells.values()} == {"8da4w"}
+    assert not cells["decode"]["met"] and not cells["prefill"]["met"]
+
+
 def test_a_goal_is_met_only_when_its_whole_interval_clears_it():
     from examples.benchmark.generation_goals import goal_cells
 

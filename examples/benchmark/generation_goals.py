@@ -107,7 +107,7 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
     keys = sorted({(r.model, r.threads) for r in rows})
     for model, threads in keys:
         here = [r for r in rows if (r.model, r.threads) == (model, threads) and r.reports and not r.error
-                and r.variant in VARIANTS and VARIANTS[r.variant].weight_bits == 4]
+                and r.variant in VARIANTS and VARIANTS[r.variant].weight_bits == 4 and VARIANTS[r.variant].judged]
         ours = {r.variant: r for r in here if VARIANTS[r.variant].engine == "executorch"}
         theirs = {f"{VARIANTS[r.variant].engine} {r.variant}": r for r in here
                   if VARIANTS[r.variant].engine != "executorch"}
