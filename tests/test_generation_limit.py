@@ -56,7 +56,7 @@ def test_read_bandwidth_probe_measures_both_ways(compiled, monkeypatch):
 
 def test_cache_sweep_probes_every_size_and_thread_count_each_round(tmp_path):
     out = tmp_path / "sweep.json"
-    proc = _cli("examples.generation.cache_sweep", "--sizes_mb", "2,6", "--threads", "1,2", "--rounds", "2",
+    proc = _cli("examples.backend.cache_sweep", "--sizes_mb", "2,6", "--threads", "1,2", "--rounds", "2",
                 "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "2 thread(s) GB/s" in proc.stdout
@@ -65,7 +65,7 @@ def test_cache_sweep_probes_every_size_and_thread_count_each_round(tmp_path):
     for threads in ("1", "2"):
         assert sorted(result["gb_s"][threads]) == ["2", "6"]
         assert all(len(v) == 2 and min(v) > 0.1 for v in result["gb_s"][threads].values())
-    bad = _cli("examples.generation.cache_sweep", "--sizes_mb", "2,x")
+    bad = _cli("examples.backend.cache_sweep", "--sizes_mb", "2,x")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "error: --sizes_mb takes comma-separated numbers, got 2,x"], bad.stderr
 
@@ -85,7 +85,7 @@ def test_gemm_probe_runs_xnnpacks_4bit_gemm_over_the_models_linears(tmp_path):
         assert 1.3 < ratio < 3.5, (once, twice)
         assert once["weight_bytes"] / min(once["ms_per_sweep"]) / 1e6 < 2000, once
     out = tmp_path / "gemm.json"
-    proc = _cli("examples.generation.gemm_probe", "--model", "stories15m", "--threads", "1,2", "--rounds", "1",
+    proc = _cli("examples.backend.gemm_probe", "--model", "stories15m", "--threads", "1,2", "--rounds", "1",
                 "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
@@ -94,7 +94,7 @@ def test_gemm_probe_runs_xnnpacks_4bit_gemm_over_the_models_linears(tmp_path):
     bad = subprocess.run([str(GEMM_PROBE), "--shapes", "768x100"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.splitlines() == [
         "error: every K must be a multiple of --block_size, itself a multiple of 32"]
-    bad = _cli("examples.generation.gemm_probe", "--model", "resnet18")
+    bad = _cli("examples.backend.gemm_probe", "--model", "resnet18")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: unknown model 'resnet18'")
 
 

@@ -14,6 +14,8 @@ CLIS = [
     "train_tokenizer",
     "token_runner",
     "step_profile",
+    "gemm_probe",
+    "cache_sweep",
     "generation_bench",
     "cpu_caps",
 ]

@@ -1,6 +1,6 @@
 """Read bandwidth against working-set size: where a sweep falls out of the cache this process gets.
 
-    python -m examples.generation.cache_sweep --sizes_mb 32,48,64,72,80,96,128,256 --threads 1,2 \\
+    python -m examples.backend.cache_sweep --sizes_mb 32,48,64,72,80,96,128,256 --threads 1,2 \\
         [--rounds 2] [--json out.json]
 
 The generation benchmark's limit probes one size (a decode step's weights). A decode step's whole

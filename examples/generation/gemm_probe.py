@@ -1,6 +1,6 @@
 """XNNPACK's 4-bit GEMM alone against the read-bandwidth probe over the same bytes.
 
-    python -m examples.generation.gemm_probe --model stories110m --group_size 32 --threads 1,2 \\
+    python -m examples.backend.gemm_probe --model stories110m --group_size 32 --threads 1,2 \\
         [--rounds 5] [--json out.json]
 
 A decode step's profile (:mod:`examples.generation.step_profile`) times the GEMM inside the
