@@ -162,9 +162,16 @@ def test_group_size_0_is_one_int4_scale_per_output_channel():
                                                   check_options, program_filename)
     options = executorch_options("8da4w-pc", 192)
     assert options.quantize and options.group_size == PER_CHANNEL
+    assert executorch_options("8da4w", 192, group_size=0).group_size == PER_CHANNEL  # 0 is not "not given"
     assert program_filename("stories110m", options) == "stories110m_xnnpack_8da4w_pc.pte"
     assert options.grouping == "per channel"
     check_options(LLM_MODELS["stories110m"], options)  # no width to divide
+    from examples.generation.llama_export import llm_config
+    from examples.models.llama_zoo import PreparedWeights
+
+    config = llm_config(LLM_MODELS["stories110m"], PreparedWeights(Path("c.pth"), Path("p.json"), "random"), options,
+                        Path("out.pte"))
+    assert config.quantization.qmode == "8da4w" and config.quantization.group_size == 0  # the exporter's PerAxis(0)
     with pytest.raises(LlamaExportError, match="positive or 0"):
         check_options(LLM_MODELS["stories110m"], LlamaExportOptions(quantize=True, group_size=-1))
 
@@ -192,7 +199,8 @@ class TinyPrograms(dict):
         options = LlamaExportOptions(quantize=mode != "fp32", max_seq_len=PROGRAM_SEQ_LEN)
         if mode == "8da4w-pc":
             options = dataclasses.replace(options, group_size=PER_CHANNEL)
-        assert mode.startswith(options.mode), mode
+        elif mode not in ("fp32", "8da4w"):
+            raise KeyError(mode)
         self[mode] = export_language_model(TINY_MODEL, options, "random",
                                            self.folder / program_filename("tiny", options), seed=0)
         return self[mode]
@@ -351,6 +359,11 @@ def test_8da4w_agrees_with_fp32_on_most_tokens(mode, tiny_programs):
     reference = generate(fp32, PROMPT, 32, Sampler()).tokens
     agreement = compare(reference, generate(q, PROMPT, 32, Sampler()).tokens, q, PROMPT)
     print(f"{mode} vs fp32 (tiny, random weights): {agreement.as_json()}")
+    grouping = "per channel" if mode == "8da4w-pc" else "group size 32"
+    card = json.loads(Path(str(tiny_programs[mode]) + ".json").read_text())
+    assert card["recipe"] == f"8da4w, {grouping}", card["recipe"]
+    if mode == "8da4w-pc":  # fewer scales than groups of 32: a smaller file
+        assert tiny_programs[mode].stat().st_size < tiny_programs["8da4w"].stat().st_size
     assert agreement.prefix >= 1
     assert agreement.teacher_forced >= 16, agreement  # most of the first 32 next-token choices
 

@@ -46,46 +46,68 @@ def linear_shapes(shape) -> list[tuple[int, int]]:
     return layer * shape.n_layers + [(shape.vocab_size, shape.dim)]
 
 
+def check_group_size(shapes, group_size: int) -> None:
+    """XNNPACK's blockwise int4 GEMM takes blocks of a multiple of 32 that divide every K (per
+    channel: the block is K)."""
+    widths = sorted({k for _, k in shapes})
+    if group_size and (group_size % 32 or any(k % group_size for k in widths)):
+        raise cli.UsageError(f"--group_size must be 0 or a multiple of 32 dividing every input width "
+                             f"({', '.join(map(str, widths))}), got {group_size}")
+    if not group_size and any(k % 32 for k in widths):
+        raise cli.UsageError(f"per channel needs input widths that are multiples of 32, got {', '.join(map(str, widths))}")
+
+
 def weight_bytes(shapes, group_size: int) -> int:
     """What one sweep reads, as the program file holds it: int4 values and a bf16 scale per group."""
     return sum(n * k // 2 + n * (k // (group_size or k)) * 2 for n, k in shapes)
 
 
 def run_gemm(shapes, group_size: int, threads: int, binary=GEMM_PROBE) -> dict:
+    """One run of the probe binary (5 timed passes); its outputs must add up to what the
+    weights say (the product was computed), else an error."""
     if not binary.is_file():
         raise cli.UsageError(f"{binary.relative_to(REPO_ROOT)} is not built (./setup.sh builds it)")
     spec = ",".join(f"{n}x{k}" for n, k in shapes)
     proc = subprocess.run([str(binary), "--shapes", spec, "--block_size", str(group_size), "--threads", str(threads),
                            "--passes", "5"], capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
-        raise cli.CliError(cli.first_line(proc.stderr) or f"xnnpack_gemm_probe exited {proc.returncode}")
-    return json.loads(proc.stdout)
+        message = cli.first_line(proc.stderr).removeprefix("error: ")
+        raise cli.CliError(message or f"xnnpack_gemm_probe exited {proc.returncode}")
+    result = json.loads(proc.stdout)
+    if abs(result["output_sum"] - result["expected_sum"]) > 1e-6 * max(1.0, abs(result["expected_sum"])):
+        raise cli.CliError(f"XNNPACK's outputs add up to {result['output_sum']}, the weights say "
+                           f"{result['expected_sum']}: the probe does not compute the product it times")
+    return result
 
 
-def measure(shapes, group_size: int, threads: list[int], rounds: int, progress=print) -> dict:
-    """``{threads: [{"gemm_ms", "gemm_gb_s", "probe_gb_s"} per round]}``, the bandwidth probe
-    taken just before each GEMM run over the bytes the GEMM reads."""
+def measure(shapes, group_size: int, threads: list[int], rounds: int, progress=print) -> tuple[dict, dict]:
+    """``{threads: [{"gemm_ms", "gemm_gb_s", "probe_gb_s", "weight_bytes"} per round]}``, the
+    bandwidth probe taken just before each GEMM run over the bytes the GEMM reads, and how both
+    were measured (``{"probe": method, "xnnpack_build": ...}``)."""
     from examples.generation.bandwidth import read_bandwidth
 
-    cells = {n: [] for n in threads}
+    cells, how = {n: [] for n in threads}, {}
+    nbytes = weight_bytes(shapes, group_size)
     for round_index in range(rounds):
         progress(f"round {round_index + 1}/{rounds}")
         for n in threads:
-            probe = read_bandwidth(weight_bytes(shapes, group_size) // 64 * 64, n)["gb_s"]
+            probe = read_bandwidth(nbytes // 64 * 64, n)
             gemm = run_gemm(shapes, group_size, n)
             ms = statistics.median(gemm["ms_per_sweep"])
-            cells[n].append({"gemm_ms": ms, "gemm_gb_s": gemm["weight_bytes"] / ms / 1e6, "probe_gb_s": probe,
-                             "weight_bytes": gemm["weight_bytes"]})
-    return cells
+            cells[n].append({"gemm_ms": ms, "gemm_gb_s": nbytes / ms / 1e6, "probe_gb_s": probe["gb_s"],
+                             "weight_bytes": nbytes})
+            how = {"probe": probe["method"], "xnnpack_build": gemm["xnnpack_build"]}
+    return cells, how
 
 
 def summary_rows(cells: dict) -> list[list]:
     rows = []
     for n, rounds in cells.items():
-        ratio = statistics.median(r["gemm_gb_s"] / r["probe_gb_s"] for r in rounds)
+        ratios = [r["gemm_gb_s"] / r["probe_gb_s"] for r in rounds]
         rows.append([n, f"{statistics.median(r['gemm_ms'] for r in rounds):.2f}",
                      f"{statistics.median(r['gemm_gb_s'] for r in rounds):.1f}",
-                     f"{statistics.median(r['probe_gb_s'] for r in rounds):.1f}", f"{100 * ratio:.0f} %"])
+                     f"{statistics.median(r['probe_gb_s'] for r in rounds):.1f}",
+                     f"{100 * statistics.median(ratios):.0f} % ({100 * min(ratios):.0f}-{100 * max(ratios):.0f} %)"])
     return rows
 
 
@@ -96,35 +118,27 @@ def main(argv):
 
     if FLAGS.model not in LLM_MODELS:
         raise cli.UsageError(f"unknown model {FLAGS.model!r}; language models: {', '.join(LLM_MODELS)}")
-    try:
-        threads = [int(n) for n in FLAGS.threads]
-    except ValueError:
-        raise cli.UsageError(f"--threads takes comma-separated integers, got {','.join(FLAGS.threads)}") from None
-    if not threads or min(threads) < 1:
-        raise cli.UsageError("--threads must be positive")
+    threads = cli.positive_int_list(",".join(FLAGS.threads), "threads")
     shapes = linear_shapes(LLM_MODELS[FLAGS.model].shape)
-    cells = measure(shapes, FLAGS.group_size, threads, FLAGS.rounds)
+    check_group_size(shapes, FLAGS.group_size)
+    cells, how = measure(shapes, FLAGS.group_size, threads, FLAGS.rounds)
     from tabulate import tabulate
 
     grouping = "per channel" if FLAGS.group_size == 0 else f"groups of {FLAGS.group_size}"
-    print(f"{FLAGS.model}: XNNPACK qdu8 x qb4w GEMM at one row, {len(shapes)} linears, int4 {grouping}; "
-          f"medians over {FLAGS.rounds} round(s)")
+    print(f"{FLAGS.model}: XNNPACK qdu8 x qb4w GEMM at one row ({how['xnnpack_build']} build), {len(shapes)} linears, "
+          f"int4 {grouping}; medians over {FLAGS.rounds} round(s)")
     print(tabulate(summary_rows(cells), headers=["threads", "GEMM ms/token", "GEMM GB/s", "probe GB/s",
-                                                 "GEMM / probe"]))
+                                                 "GEMM / probe (rounds)"]))
     if FLAGS.json:
-        import time
+        from examples.generation.result_file import write_measurement
 
-        from examples.common.atomic_write import write_text_atomic
-        from examples.common.machine import fingerprint
-
-        result = {"kind": "gemm_probe", "model": FLAGS.model, "group_size": FLAGS.group_size,
-                  "date": time.strftime("%Y-%m-%d"), "machine": fingerprint(threads=threads),
-                  "method": "cmake-out/xnnpack_gemm_probe (xnn_create_fully_connected_nc_qdu8_f32_qb4w, one row, "
-                            "every linear once per sweep, median of 5 passes of >= 50 ms) after "
-                            "examples.generation.bandwidth.read_bandwidth over the same bytes, per round",
-                  "rounds": {str(n): rounds for n, rounds in cells.items()}}
-        write_text_atomic(FLAGS.json, json.dumps(result, indent=1) + "\n")
-        print(f"wrote {FLAGS.json}")
+        write_measurement(FLAGS.json, "gemm_probe", threads,
+                          f"cmake-out/xnnpack_gemm_probe ({how['xnnpack_build']} XNNPACK: "
+                          "xnn_create_fully_connected_nc_qdu8_f32_qb4w, one row, every linear once per sweep, median "
+                          f"of 5 passes of >= 50 ms) after examples.generation.bandwidth.read_bandwidth ({how['probe']}) "
+                          "over the same bytes, per round",
+                          {"model": FLAGS.model, "group_size": FLAGS.group_size, "xnnpack_build": how["xnnpack_build"],
+                           "rounds": {str(n): rounds for n, rounds in cells.items()}})
     return 0
 
 
