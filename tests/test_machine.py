@@ -117,6 +117,26 @@ def test_fingerprint_of_this_machine():
     assert {"cpu_model", "isa", "int8", "logical_cpus", "usable_cpus", "arch", "os", "python"} <= set(fp)
 
 
+def test_a_checkout_is_dirty_when_code_changed_not_when_results_were_published(tmp_path, monkeypatch):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "run.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    monkeypatch.setattr(machine, "REPO_ROOT", tmp_path)
+    assert machine.git_state()["dirty"] is False
+    (tmp_path / "results" / "run.json").write_text('{"new": 1}')  # a run published its result
+    assert machine.git_state()["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert machine.git_state()["dirty"] is True
+
+
 def test_cpu_caps_reads_flags_through_machine():
     caps = cpu_caps.detect(machine.cpu_facts(ZEN2_PY_CPUINFO, ZEN2_CPUINFO))
     assert (caps.model, caps.int8_level, caps.int8_dot_product) == ("AMD EPYC", "avx2", False)

@@ -203,11 +203,13 @@ def _git(*args: str) -> str | None:
 
 
 def git_state() -> dict:
-    """``{"commit", "dirty"}`` of the toolkit's checkout; both ``None`` outside a git checkout."""
+    """``{"commit", "dirty"}`` of the toolkit's checkout; both ``None`` outside a git checkout.
+    Dirty means changed code: published results (``results/``) are what a run writes, so a
+    series of runs that publish as they go stays clean."""
     commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None}
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     return {"commit": commit.strip(), "dirty": None if status is None else bool(status.strip())}
 
 
