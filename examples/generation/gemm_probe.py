@@ -1,7 +1,7 @@
 """XNNPACK's 4-bit GEMM alone against the read-bandwidth probe over the same bytes.
 
     python -m examples.backend.gemm_probe --model stories110m --group_size 32 --threads 1,2 \\
-        [--rounds 5] [--json out.json]
+        [--rounds 5] [--json out.json]    (the command: examples/backend/gemm_probe.py)
 
 A decode step's profile (:mod:`examples.generation.step_profile`) times the GEMM inside the
 step, where the KV cache, the activations and the runtime share the cache with the weights.
@@ -18,21 +18,10 @@ import json
 import statistics
 import subprocess
 
-from absl import flags
-
 from examples.common import cli
 from examples.runner.client import REPO_ROOT
 
 GEMM_PROBE = REPO_ROOT / "cmake-out" / "xnnpack_gemm_probe"
-
-flags.DEFINE_string("model", "stories110m", "Zoo language model whose linear layers are multiplied.")
-flags.DEFINE_integer("group_size", 32, "int4 weights per scale; 0: one scale per output channel.", lower_bound=0)
-flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
-flags.DEFINE_integer("rounds", 5, "Interleaved rounds (bandwidth probe, then the GEMM, at each thread count).",
-                     lower_bound=1)
-flags.DEFINE_string("json", None, "Also write the result (JSON) here.")
-
-FLAGS = flags.FLAGS
 
 
 def linear_shapes(shape) -> list[tuple[int, int]]:
@@ -109,38 +98,3 @@ def summary_rows(cells: dict) -> list[list]:
                      f"{statistics.median(r['probe_gb_s'] for r in rounds):.1f}",
                      f"{100 * statistics.median(ratios):.0f} % ({100 * min(ratios):.0f}-{100 * max(ratios):.0f} %)"])
     return rows
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from examples.models.llama_zoo import LLM_MODELS
-
-    if FLAGS.model not in LLM_MODELS:
-        raise cli.UsageError(f"unknown model {FLAGS.model!r}; language models: {', '.join(LLM_MODELS)}")
-    threads = cli.positive_int_list(",".join(FLAGS.threads), "threads")
-    shapes = linear_shapes(LLM_MODELS[FLAGS.model].shape)
-    check_group_size(shapes, FLAGS.group_size)
-    cells, how = measure(shapes, FLAGS.group_size, threads, FLAGS.rounds)
-    from tabulate import tabulate
-
-    grouping = "per channel" if FLAGS.group_size == 0 else f"groups of {FLAGS.group_size}"
-    print(f"{FLAGS.model}: XNNPACK qdu8 x qb4w GEMM at one row ({how['xnnpack_build']} build), {len(shapes)} linears, "
-          f"int4 {grouping}; medians over {FLAGS.rounds} round(s)")
-    print(tabulate(summary_rows(cells), headers=["threads", "GEMM ms/token", "GEMM GB/s", "probe GB/s",
-                                                 "GEMM / probe (rounds)"]))
-    if FLAGS.json:
-        from examples.generation.result_file import write_measurement
-
-        write_measurement(FLAGS.json, "gemm_probe", threads,
-                          f"cmake-out/xnnpack_gemm_probe ({how['xnnpack_build']} XNNPACK: "
-                          "xnn_create_fully_connected_nc_qdu8_f32_qb4w, one row, every linear once per sweep, median "
-                          f"of 5 passes of >= 50 ms) after examples.generation.bandwidth.read_bandwidth ({how['probe']}) "
-                          "over the same bytes, per round",
-                          {"model": FLAGS.model, "group_size": FLAGS.group_size, "xnnpack_build": how["xnnpack_build"],
-                           "rounds": {str(n): rounds for n, rounds in cells.items()}})
-    return 0
-
-
-if __name__ == "__main__":
-    cli.run(main)
