@@ -165,11 +165,12 @@ class ProgramCache:
 # xdist re-sorts files by their number of tests), so starting these first leaves short files to
 # fill the end of the run instead of one worker idling while the other finishes a long one.
 LONGEST_FILES = ("test_cli_export.py", "test_generation.py", "test_transformers.py", "test_benchmark_main_job.py",
-                 "test_text_classification.py", "test_runner_cli.py", "test_benchmark_harness.py",
-                 "test_accuracy_digits.py", "test_openvino.py", "test_models_zoo.py", "test_integrity.py",
-                 "test_runner_profiling.py", "test_verdict_calibration.py", "test_generate_inputs.py",
-                 "test_new_user_regressions.py", "test_tune.py", "test_profiler_cli.py", "test_perf_config_quant.py",
-                 "test_unverified_warning.py")
+                 "test_text_classification.py", "test_accuracy_digits.py", "test_benchmark_harness.py",
+                 "test_models_zoo.py", "test_openvino.py", "test_integrity.py",
+                 "test_runner_profiling.py", "test_runner_cli.py", "test_new_user_regressions.py",
+                 "test_verdict_calibration.py", "test_generation_limit.py", "test_bert_models.py",
+                 "test_unverified_warning.py", "test_profiler_cli.py", "test_runner_limits.py",
+                 "test_perf_config_quant.py", "test_generate_inputs.py", "test_tune.py")
 
 
 def pytest_collection_modifyitems(items):
