@@ -156,10 +156,13 @@ def test_export_cli_language_model_bad_input(args, fragment, tmp_path):
     assert_one_error_line(proc, 2, fragment)
 
 
-def test_group_size_0_is_one_int4_scale_per_output_channel():
+def test_group_size_0_is_one_int4_scale_per_output_channel_and_kv8_an_int8_cache():
     from examples.benchmark.generation_runs import executorch_options
     from examples.generation.llama_export import (LlamaExportError, LlamaExportOptions, PER_CHANNEL,
                                                   check_options, program_filename)
+    kv8 = executorch_options("8da4w-kv8", 192)
+    assert kv8.quantize_kv_cache and kv8.group_size == 32
+    assert program_filename("stories110m", kv8) == "stories110m_xnnpack_8da4w_kv8.pte"
     options = executorch_options("8da4w-pc", 192)
     assert options.quantize and options.group_size == PER_CHANNEL
     assert executorch_options("8da4w", 192, group_size=0).group_size == PER_CHANNEL  # 0 is not "not given"
@@ -172,6 +175,9 @@ def test_group_size_0_is_one_int4_scale_per_output_channel():
     config = llm_config(LLM_MODELS["stories110m"], PreparedWeights(Path("c.pth"), Path("p.json"), "random"), options,
                         Path("out.pte"))
     assert config.quantization.qmode == "8da4w" and config.quantization.group_size == 0  # the exporter's PerAxis(0)
+    assert not config.model.quantize_kv_cache
+    assert llm_config(LLM_MODELS["stories110m"], PreparedWeights(Path("c.pth"), Path("p.json"), "random"), kv8,
+                      Path("out.pte")).model.quantize_kv_cache
     with pytest.raises(LlamaExportError, match="positive or 0"):
         check_options(LLM_MODELS["stories110m"], LlamaExportOptions(quantize=True, group_size=-1))
 
@@ -183,8 +189,8 @@ def test_group_size_0_is_one_int4_scale_per_output_channel():
 PROGRAM_SEQ_LEN = 544
 
 class TinyPrograms(dict):
-    """fp32, 8da4w and 8da4w-pc (per-channel) programs of the tiny model, each exported by the
-    export CLI's function on first use (an export takes most of a minute: fp32-only tests never pay for 8da4w)."""
+    """fp32, 8da4w, 8da4w-pc (per-channel) and 8da4w-kv8 (int8 KV cache) programs of the tiny
+    model, each exported by the export CLI's function on first use (an export takes most of a minute: fp32-only tests never pay for 8da4w)."""
 
     def __init__(self, folder: Path):
         super().__init__()
@@ -199,6 +205,8 @@ class TinyPrograms(dict):
         options = LlamaExportOptions(quantize=mode != "fp32", max_seq_len=PROGRAM_SEQ_LEN)
         if mode == "8da4w-pc":
             options = dataclasses.replace(options, group_size=PER_CHANNEL)
+        elif mode == "8da4w-kv8":
+            options = dataclasses.replace(options, quantize_kv_cache=True)
         elif mode not in ("fp32", "8da4w"):
             raise KeyError(mode)
         self[mode] = export_language_model(TINY_MODEL, options, "random",
@@ -349,7 +357,7 @@ def test_native_runner_checks_the_program_card_first(tiny_programs, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.llm  # exports 8da4w (minutes): pytest -m llm
-@pytest.mark.parametrize("mode", ["8da4w", "8da4w-pc"])
+@pytest.mark.parametrize("mode", ["8da4w", "8da4w-pc", "8da4w-kv8"])
 def test_8da4w_agrees_with_fp32_on_most_tokens(mode, tiny_programs):
     from examples.generation.agreement import compare
     from examples.generation.decoder import ProgramDecoder, generate
@@ -359,11 +367,21 @@ def test_8da4w_agrees_with_fp32_on_most_tokens(mode, tiny_programs):
     reference = generate(fp32, PROMPT, 32, Sampler()).tokens
     agreement = compare(reference, generate(q, PROMPT, 32, Sampler()).tokens, q, PROMPT)
     print(f"{mode} vs fp32 (tiny, random weights): {agreement.as_json()}")
-    grouping = "per channel" if mode == "8da4w-pc" else "group size 32"
+    recipe = {"8da4w": "8da4w, group size 32", "8da4w-pc": "8da4w, per channel",
+              "8da4w-kv8": "8da4w, group size 32, int8 KV cache"}[mode]
     card = json.loads(Path(str(tiny_programs[mode]) + ".json").read_text())
-    assert card["recipe"] == f"8da4w, {grouping}", card["recipe"]
+    assert card["recipe"] == recipe, card["recipe"]
     if mode == "8da4w-pc":  # fewer scales than groups of 32: a smaller file
         assert tiny_programs[mode].stat().st_size < tiny_programs["8da4w"].stat().st_size
+    if mode == "8da4w-kv8":  # the program's kernels are the int8 cache's; the native runner has them
+        from examples.integrity.describe import describe_program
+        from examples.runner.text_generation_client import generate_tokens
+
+        assert "llama::custom_quantized_sdpa.out" in json.dumps(describe_program(tiny_programs[mode].read_bytes()))
+        native_runner_or_skip()
+        native = generate_tokens(tiny_programs[mode], PROMPT, runner="native", max_new_tokens=16, threads=2)
+        standin = generate_tokens(tiny_programs[mode], PROMPT, runner="python-standin", max_new_tokens=16, threads=2)
+        assert native["tokens"] == standin["tokens"]
     assert agreement.prefix >= 1
     assert agreement.teacher_forced >= 16, agreement  # most of the first 32 next-token choices
 

@@ -107,6 +107,20 @@ def test_gemm_probe_runs_xnnpacks_4bit_gemm_over_the_models_linears(tmp_path):
 
 # ---- bytes per token ----
 
+def test_an_int8_kv_cache_counts_a_byte_a_value_plus_its_scale_and_zero_point(monkeypatch):
+    from examples.benchmark.generation_bench import account_bytes
+    from examples.generation import bytes_per_token
+    from examples.models.llama_zoo import LLM_MODELS
+
+    model = LLM_MODELS["stories110m"]
+    assert bytes_per_token.int8_kv_bytes_per_element(model.shape) == pytest.approx(1 + 5 / 64)
+    asked = {}
+    monkeypatch.setattr(bytes_per_token, "bytes_per_token",
+                        lambda engine, path, shape, position, kv_bytes=None: asked.setdefault(path, kv_bytes))
+    account_bytes(model, {"8da4w": "a.pte", "8da4w-kv8": "b.pte"}, ["8da4w", "8da4w-kv8"], 64, 128)
+    assert asked == {"a.pte": None, "b.pte": pytest.approx(1 + 5 / 64)}
+
+
 def test_kv_cache_bytes_and_position():
     from examples.generation.bytes_per_token import decode_position, kv_cache_bytes
 

@@ -39,7 +39,8 @@ flags.DEFINE_integer("max_seq_len", 128, "KV cache length of the exported progra
 flags.DEFINE_integer("rounds", 1, "Repetitions of every run; the table shows medians.")
 flags.DEFINE_string("weights", "auto", "auto/random (seeded random, with a warning) or a checkpoint PATH (one model).")
 flags.DEFINE_list("variants", None, "Rows to run (default: fp32, 8da4w, F32, Q8_0, Q4_0, Q4_K_M, ov-Q4_0, ov-Q4_K_M, "
-                  "ort-int4); also 8da4w-g128 (group size 128), 8da4w-pc (one int4 scale per output channel), 8da4w-emb4 (4-bit token embedding), "
+                  "ort-int4); also 8da4w-g128 (group size 128), 8da4w-pc (one int4 scale per output channel), "
+                  "8da4w-kv8 (int8 KV cache), 8da4w-emb4 (4-bit token embedding), "
                   "8da4w-fused / 8da4w-g128-fused (q/k/v and w1/w3 each one linear).")
 flags.DEFINE_bool("probe_bandwidth", True, "Measure read bandwidth before every round (the limit column).")
 flags.DEFINE_string("runner", "auto", "ExecuTorch runner: auto (native if built), native or python-standin.")
@@ -152,7 +153,8 @@ def peer_packages() -> dict:
 def account_bytes(model, artifacts: dict, variants: list[str], prompt_len: int, max_new_tokens: int) -> dict:
     """``{variant: bytes_per_token accounting}`` for the variants whose files exist."""
     from examples.benchmark.generation_runs import VARIANTS
-    from examples.generation.bytes_per_token import BytesPerTokenError, bytes_per_token, decode_position
+    from examples.generation.bytes_per_token import (BytesPerTokenError, bytes_per_token, decode_position,
+                                                     int8_kv_bytes_per_element)
 
     position = decode_position(prompt_len, max_new_tokens)
     out = {}
@@ -160,7 +162,8 @@ def account_bytes(model, artifacts: dict, variants: list[str], prompt_len: int, 
         variant = VARIANTS[name]
         if variant.artifact in artifacts:
             try:
-                out[name] = bytes_per_token(variant.engine, artifacts[variant.artifact], model.shape, position)
+                kv_bytes = int8_kv_bytes_per_element(model.shape) if variant.kv_int8 else None
+                out[name] = bytes_per_token(variant.engine, artifacts[variant.artifact], model.shape, position, kv_bytes)
             except BytesPerTokenError as error:
                 cli.warning_line(f"bytes per token of {name}: {error}")
     return out

@@ -27,6 +27,7 @@ class Variant:
     # every 4-bit peer scales its weights in groups of 32, so ExecuTorch rows with coarser int4
     # (groups of 128, one scale per channel: fewer bytes, less accuracy) are not judged against them.
     judged: bool = True
+    kv_int8: bool = False  # ExecuTorch's int8 KV cache (bytes per token count it so)
 
 
 VARIANTS = {v.name: v for v in (
@@ -34,6 +35,8 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w", "executorch", "8da4w", 4),
     Variant("8da4w-g128", "executorch", "8da4w-g128", 4, judged=False),
     Variant("8da4w-pc", "executorch", "8da4w-pc", 4, judged=False),
+    # int8 KV cache: coarser than the llama.cpp (f16) and ONNX Runtime GenAI (fp32) caches
+    Variant("8da4w-kv8", "executorch", "8da4w-kv8", 4, judged=False, kv_int8=True),
     Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4),
     Variant("8da4w-fused", "executorch", "8da4w-fused", 4),
     Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4, judged=False),
@@ -111,7 +114,7 @@ def _source(weights: str) -> str:
 
 def executorch_options(variant: str, max_seq_len: int, group_size: int | None = None):
     """The export options of an ExecuTorch variant (``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-pc``
-    (one int4 scale per output channel), ``8da4w-emb4``,
+    (one int4 scale per output channel), ``8da4w-kv8`` (int8 KV cache), ``8da4w-emb4``,
     and ``-fused`` after either of the first two quantized ones: q/k/v and w1/w3 as one linear each)."""
     from examples.generation.llama_export import PER_CHANNEL, LlamaExportOptions
 
@@ -124,6 +127,8 @@ def executorch_options(variant: str, max_seq_len: int, group_size: int | None = 
         options = dataclasses.replace(options, group_size=128)
     elif variant == "8da4w-pc":
         options = dataclasses.replace(options, group_size=PER_CHANNEL)
+    elif variant == "8da4w-kv8":
+        options = dataclasses.replace(options, group_size=group_size or options.group_size, quantize_kv_cache=True)
     elif variant == "8da4w-emb4":
         options = dataclasses.replace(options, group_size=group_size or options.group_size, embedding_bits=4)
     return options

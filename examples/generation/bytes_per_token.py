@@ -32,6 +32,12 @@ class BytesPerTokenError(ValueError):
     """A file whose embedding table cannot be found."""
 
 
+def int8_kv_bytes_per_element(shape) -> float:
+    """ExecuTorch's int8 KV cache (the LLM exporter's quantize_kv_cache): one byte a value, plus
+    an fp32 scale and an int8 zero point per token and head."""
+    return 1 + 5 / (shape.dim // shape.n_heads)
+
+
 def kv_cache_bytes(shape, position: float, bytes_per_element: float) -> float:
     """K and V of every layer for ``position`` cached tokens."""
     kv_heads = shape.n_kv_heads or shape.n_heads

@@ -141,8 +141,10 @@ class ProgramDecoder:
     """An exported ``forward(tokens[1, n], input_pos[1]) -> logits[1, vocab]`` program, loaded."""
 
     def __init__(self, path: Path, num_threads: int | None = None):
-        # The custom ops (llama::custom_sdpa, llama::update_cache) must be registered before loading.
+        # The custom ops (llama::custom_sdpa, llama::update_cache) must be registered before loading,
+        # and the quantized_decomposed kernels an int8 KV cache's updates call.
         import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401
+        import executorch.kernels.quantized  # noqa: F401
         from executorch.runtime import Runtime
 
         from examples.integrity.verify import read_verified

@@ -41,6 +41,9 @@ class LlamaExportOptions:
     embedding_group_size: int = 32
     # One linear for q/k/v and one for w1/w3 (examples/generation/fused_projections.py).
     fuse_projections: bool = False
+    # The KV cache in int8 with a scale and zero point per token and head (the LLM exporter's
+    # quantize_kv_cache; custom_quantized_sdpa reads it): a quarter of the fp32 cache's bytes.
+    quantize_kv_cache: bool = False
 
     @property
     def mode(self) -> str:
@@ -54,8 +57,9 @@ class LlamaExportOptions:
 
 def program_filename(name: str, options: LlamaExportOptions) -> str:
     """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.names.pte_filename`); a group size
-    other than the default (per channel: ``_pc``), a quantized embedding and fused projections
-    add ``_g<size>``, ``_emb<bits>`` and ``_fused``, so variants sit side by side."""
+    other than the default (per channel: ``_pc``), a quantized embedding, fused projections and
+    an int8 KV cache add ``_g<size>``, ``_emb<bits>``, ``_fused`` and ``_kv8``, so variants sit
+    side by side."""
     from examples.export.names import pte_filename
 
     variant = []
@@ -67,6 +71,8 @@ def program_filename(name: str, options: LlamaExportOptions) -> str:
         variant.append(f"emb{options.embedding_bits}")
     if options.fuse_projections:
         variant.append("fused")
+    if options.quantize_kv_cache:
+        variant.append("kv8")
     return pte_filename(name, "xnnpack", options.mode, *variant)
 
 
@@ -97,6 +103,7 @@ def llm_config(model: LlamaModel, weights: PreparedWeights, options: LlamaExport
     config.base.checkpoint = str(weights.checkpoint)
     config.model.use_kv_cache = True
     config.model.use_sdpa_with_kv_cache = options.use_sdpa_with_kv_cache
+    config.model.quantize_kv_cache = options.quantize_kv_cache
     config.model.enable_dynamic_shape = True
     config.export.max_seq_length = options.max_seq_len
     config.export.max_context_length = options.max_seq_len

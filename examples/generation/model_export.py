@@ -17,6 +17,8 @@ def write_language_model_card(path: Path, model, options, weights_source: str) -
     from examples.integrity.describe import card_methods, describe_program
 
     recipe = f"8da4w, {options.grouping}" if options.quantize else None
+    if options.quantize_kv_cache:
+        recipe = f"{recipe or 'fp32'}, int8 KV cache"
     card = make_card(path, model=model.name, backend="xnnpack", precision=options.mode, recipe=recipe,
                      methods=card_methods(describe_program(path.read_bytes())),
                      extra={"language_model": {"max_seq_len": options.max_seq_len, "weights": weights_source}})
@@ -40,7 +42,8 @@ def export_language_model(model, options, weights: str, output: Path, seed: int 
                 cli.warning_line(str(warning.message))
         print(f"  weights: {prepared.source}", flush=True)
         print(f"exporting {model.name} as XNNPACK {options.mode} (KV cache {options.max_seq_len} positions, "
-              f"SDPA with KV cache{', ' + options.grouping if options.quantize else ''})...",
+              f"SDPA with {'int8 ' if options.quantize_kv_cache else ''}KV cache"
+              f"{', ' + options.grouping if options.quantize else ''})...",
               flush=True)
         import_quietly(verbose)
         failure = None

@@ -116,6 +116,7 @@ def python_trace(trace: Path) -> None:
         import torch
 
         import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401  (llama:: ops, before loading)
+        import executorch.kernels.quantized  # noqa: F401  (an int8 KV cache's quantize ops)
         from executorch.extension.pybindings import portable_lib
 
         from examples.generation.decoder import set_threads
