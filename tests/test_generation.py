@@ -367,6 +367,8 @@ def test_8da4w_agrees_with_fp32_on_most_tokens(mode, tiny_programs):
     reference = generate(fp32, PROMPT, 32, Sampler()).tokens
     agreement = compare(reference, generate(q, PROMPT, 32, Sampler()).tokens, q, PROMPT)
     print(f"{mode} vs fp32 (tiny, random weights): {agreement.as_json()}")
+    assert agreement.prefix >= 1
+    assert agreement.teacher_forced >= 16, agreement  # most of the first 32 next-token choices
     recipe = {"8da4w": "8da4w, group size 32", "8da4w-pc": "8da4w, per channel",
               "8da4w-kv8": "8da4w, group size 32, int8 KV cache"}[mode]
     card = json.loads(Path(str(tiny_programs[mode]) + ".json").read_text())
@@ -382,8 +384,6 @@ def test_8da4w_agrees_with_fp32_on_most_tokens(mode, tiny_programs):
         native = generate_tokens(tiny_programs[mode], PROMPT, runner="native", max_new_tokens=16, threads=2)
         standin = generate_tokens(tiny_programs[mode], PROMPT, runner="python-standin", max_new_tokens=16, threads=2)
         assert native["tokens"] == standin["tokens"]
-    assert agreement.prefix >= 1
-    assert agreement.teacher_forced >= 16, agreement  # most of the first 32 next-token choices
 
 
 @pytest.mark.slow

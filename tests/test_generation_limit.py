@@ -65,12 +65,15 @@ def test_cache_sweep_probes_every_size_and_thread_count_each_round(tmp_path):
     for threads in ("1", "2"):
         assert sorted(result["gb_s"][threads]) == ["2", "6"]
         assert all(len(v) == 2 and min(v) > 0.1 for v in result["gb_s"][threads].values())
+    bad = _cli("examples.backend.cache_sweep", "--sizes_mb", "nan")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == ["error: --sizes_mb must be sizes of at least 1 MB"]
     bad = _cli("examples.backend.cache_sweep", "--sizes_mb", "2,x")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "error: --sizes_mb takes comma-separated numbers, got 2,x"], bad.stderr
 
 
 def test_gemm_probe_runs_xnnpacks_4bit_gemm_over_the_models_linears(tmp_path):
+    from examples.common.cli import CliError
     from examples.generation.gemm_probe import GEMM_PROBE, linear_shapes, run_gemm, weight_bytes
     from examples.models.llama_zoo import LLM_MODELS
     from tests.helpers_runner import BUILD_DIR, ensure_runner
@@ -98,7 +101,16 @@ def test_gemm_probe_runs_xnnpacks_4bit_gemm_over_the_models_linears(tmp_path):
                  ["--bogus"]):
         bad = subprocess.run([str(GEMM_PROBE), *args], capture_output=True, text=True)
         assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error: "), args
+    fake = tmp_path / "fake_probe"  # prints a result whose outputs do not add up, then one of another version
+    for printed, fragment in (('{"xnnpack_build": "wheel", "ms_per_sweep": [1.0], "output_sum": 0, "expected_sum": 5}',
+                               "does not compute the product it times"),
+                              ('{"ms_per_sweep": [1.0]}', "rebuild it")):
+        fake.write_text(f"#!/bin/sh\necho '{printed}'\n")
+        fake.chmod(0o755)
+        with pytest.raises(CliError, match=fragment):
+            run_gemm(shapes[:1], 32, 1, binary=fake)
     for args, fragment in ((["--model", "resnet18"], "error: unknown model 'resnet18'"),
+                           (["--model", "stories15m", "--threads", "300"], "error: --threads must be at most 256"),
                            (["--model", "stories15m", "--group_size", "48"], "error: --group_size must be 0 or a multiple")):
         bad = _cli("examples.backend.gemm_probe", *args)
         lines = bad.stderr.strip().splitlines()
@@ -108,7 +120,7 @@ def test_gemm_probe_runs_xnnpacks_4bit_gemm_over_the_models_linears(tmp_path):
 # ---- bytes per token ----
 
 def test_an_int8_kv_cache_counts_a_byte_a_value_plus_its_scale_and_zero_point(monkeypatch):
-    from examples.benchmark.generation_bench import account_bytes
+    from examples.benchmark.generation_runs import account_bytes
     from examples.generation import bytes_per_token
     from examples.models.llama_zoo import LLM_MODELS
 
@@ -252,8 +264,12 @@ def test_rows_coarser_than_the_peers_int4_are_shown_but_never_the_goals_rows():
     from examples.benchmark.generation_goals import goal_cells
     from examples.benchmark.generation_runs import VARIANTS, Row
 
-    judged = {name for name, v in VARIANTS.items() if v.engine == "executorch" and v.weight_bits == 4 and v.judged}
-    assert judged == {"8da4w", "8da4w-emb4", "8da4w-fused"}  # groups of 32, as every 4-bit peer's
+    from examples.benchmark.generation_runs import judged_variant
+
+    ours = [name for name, v in VARIANTS.items() if v.engine == "executorch"]
+    assert {n for n in ours if judged_variant(n)} == {"8da4w", "8da4w-emb4", "8da4w-fused"}  # groups of 32
+    assert not any(judged_variant(n, group_size=128) for n in ours)  # --group_size 128: none is like the peers'
+    assert {n for n in ours if judged_variant(n, group_size=16)} == {"8da4w", "8da4w-emb4", "8da4w-fused"}
     rows = _rows(ours_decode=150.0)
     for variant in ("8da4w-pc", "8da4w-g128", "8da4w-g128-fused"):
         fast = Row("m", "executorch (native)", variant, 1)
@@ -263,6 +279,8 @@ def test_rows_coarser_than_the_peers_int4_are_shown_but_never_the_goals_rows():
     cells = {c["goal"]: c for c in goal_cells(rows, bandwidth={("m", 1): [20.0] * 10})}
     assert {c.get("ours") for c in cells.values()} == {"8da4w"}
     assert not cells["decode"]["met"] and not cells["prefill"]["met"]
+    # a run with --group_size 128 made its 8da4w row with groups of 128: no goal is judged
+    assert goal_cells(rows, bandwidth={("m", 1): [20.0] * 10}, group_size=128) == []
 
 
 def test_a_goal_is_met_only_when_its_whole_interval_clears_it():

@@ -9,7 +9,8 @@ from __future__ import annotations
 from absl import flags
 
 from examples.common import cli
-from examples.generation.gemm_probe import check_group_size, linear_shapes, measure, summary_rows
+from examples.generation.gemm_probe import (MAX_THREADS, check_built, check_group_size, linear_shapes, measure,
+                                            summary_rows)
 
 flags.DEFINE_string("model", "stories110m", "Zoo language model whose linear layers are multiplied.")
 flags.DEFINE_integer("group_size", 32, "int4 weights per scale; 0: one scale per output channel.", lower_bound=0)
@@ -29,8 +30,11 @@ def main(argv):
     if FLAGS.model not in LLM_MODELS:
         raise cli.UsageError(f"unknown model {FLAGS.model!r}; language models: {', '.join(LLM_MODELS)}")
     threads = cli.positive_int_list(",".join(FLAGS.threads), "threads")
+    if max(threads) > MAX_THREADS:
+        raise cli.UsageError(f"--threads must be at most {MAX_THREADS}")
     shapes = linear_shapes(LLM_MODELS[FLAGS.model].shape)
     check_group_size(shapes, FLAGS.group_size)
+    check_built()
     cells, how = measure(shapes, FLAGS.group_size, threads, FLAGS.rounds)
     from tabulate import tabulate
 

@@ -14,8 +14,8 @@ bandwidth at that thread count (:mod:`examples.generation.bandwidth`); every row
 decoded token come from its files (:mod:`examples.generation.bytes_per_token`), so each row
 shows the decode rate the bandwidth allows and the fraction of it reached. The table gives
 medians over ``--rounds``, greedy agreement with ExecuTorch fp32 and 8da4w (identical leading
-tokens), and the goal lines judge ExecuTorch's 4-bit rows against the 4-bit peers with the
-toolkit's verdict rule (>= 5 judged rounds: ``--rounds 10``). Peers that are not installed are
+tokens), and the goal lines judge ExecuTorch's 4-bit rows (those with int4 groups no coarser
+than the peers' and an fp32 KV cache) against the 4-bit peers with the toolkit's verdict rule (>= 5 judged rounds: ``--rounds 10``). Peers that are not installed are
 rows saying so, with the install command (``pip install '.[compare-llm]'``).
 """
 
@@ -48,11 +48,13 @@ flags.DEFINE_string("output_dir", "benchmark-out/generation", "Where programs, G
 flags.DEFINE_bool("verbose", False, "Tracebacks of unexpected errors.")
 
 FLAGS = flags.FLAGS
+
+
 def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from examples.benchmark.generation_runs import (DEFAULT_VARIANTS, VARIANTS, build_artifacts, missing_packages,
-                                                    missing_rows, ratios, run_model, table)
+    from examples.benchmark.generation_runs import (DEFAULT_VARIANTS, VARIANTS, account_bytes, build_artifacts,
+                                                    missing_packages, missing_rows, ratios, run_model, table)
     from examples.generation.token_ids import prompt_tokens
     from examples.models.llama_zoo import LLM_MODELS
 
@@ -115,7 +117,7 @@ def main(argv):
     print(table(rows, bandwidth=by_model(BandwidthProbes.medians), dram=dram))
     for line in ratios(rows):
         print(line)
-    goals = goal_cells(rows, by_model(BandwidthProbes.per_round), dram)
+    goals = goal_cells(rows, by_model(BandwidthProbes.per_round), dram, FLAGS.group_size)
     for cell in goals:
         print(f"{cell['model']}, {cell['threads']} thread(s): {cell['text']}")
     settings = {"prompt_len": FLAGS.prompt_len, "max_new_tokens": FLAGS.max_new_tokens,
@@ -147,25 +149,6 @@ def peer_packages() -> dict:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
-    return out
-
-
-def account_bytes(model, artifacts: dict, variants: list[str], prompt_len: int, max_new_tokens: int) -> dict:
-    """``{variant: bytes_per_token accounting}`` for the variants whose files exist."""
-    from examples.benchmark.generation_runs import VARIANTS
-    from examples.generation.bytes_per_token import (BytesPerTokenError, bytes_per_token, decode_position,
-                                                     int8_kv_bytes_per_element)
-
-    position = decode_position(prompt_len, max_new_tokens)
-    out = {}
-    for name in variants:
-        variant = VARIANTS[name]
-        if variant.artifact in artifacts:
-            try:
-                kv_bytes = int8_kv_bytes_per_element(model.shape) if variant.kv_int8 else None
-                out[name] = bytes_per_token(variant.engine, artifacts[variant.artifact], model.shape, position, kv_bytes)
-            except BytesPerTokenError as error:
-                cli.warning_line(f"bytes per token of {name}: {error}")
     return out
 
 

@@ -1,6 +1,8 @@
 """The generation benchmark's goal cells, judged by the toolkit's one verdict rule
 (:mod:`examples.common.stats`): per model and thread count, ExecuTorch's 4-bit rows against the
-4-bit peer rows (llama.cpp Q4_0 / Q4_K_M, OpenVINO GenAI, ONNX Runtime GenAI).
+4-bit peer rows (llama.cpp Q4_0 / Q4_K_M, OpenVINO GenAI, ONNX Runtime GenAI). ExecuTorch rows
+are judged only when their int4 is no coarser than the peers' (groups of 32) and their KV cache
+fp32 (:func:`examples.benchmark.generation_runs.judged_variant`); the others are shown only.
 
 - **decode >= 1.2x** and **prefill >= 1.2x** the fastest 4-bit peer: times per token (1 / speed)
   of each round, each side's row chosen on the even rounds and judged on the odd ones
@@ -96,19 +98,22 @@ def _limit_cell(main, bandwidth_rounds: list[float] | None, dram_gb_s: float | N
                     f"{dram}; goal >= {100 * LIMIT_GOAL:.0f} % {outcome}"}
 
 
-def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = None) -> list[dict]:
+def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = None,
+               group_size: int | None = None) -> list[dict]:
     """One dict per (model, threads, goal); ``rows`` are generation_runs.Row with reports and the
     ``variant`` / ``engine`` names of :data:`generation_runs.VARIANTS`; ``bandwidth``
     ``{(model, threads): [GB/s probed before round 0, round 1, ...]}`` for the limit cell, ``dram``
-    ``{(model, threads): GB/s}`` past the last-level cache beside it."""
-    from examples.benchmark.generation_runs import VARIANTS, row_figures
+    ``{(model, threads): GB/s}`` past the last-level cache beside it; ``group_size`` the run's
+    ``--group_size`` (rows that follow it are not judged above the peers' 32)."""
+    from examples.benchmark.generation_runs import VARIANTS, judged_variant, row_figures
 
     cells = []
     keys = sorted({(r.model, r.threads) for r in rows})
     for model, threads in keys:
         here = [r for r in rows if (r.model, r.threads) == (model, threads) and r.reports and not r.error
-                and r.variant in VARIANTS and VARIANTS[r.variant].weight_bits == 4 and VARIANTS[r.variant].judged]
-        ours = {r.variant: r for r in here if VARIANTS[r.variant].engine == "executorch"}
+                and r.variant in VARIANTS and VARIANTS[r.variant].weight_bits == 4]
+        ours = {r.variant: r for r in here
+                if VARIANTS[r.variant].engine == "executorch" and judged_variant(r.variant, group_size)}
         theirs = {f"{VARIANTS[r.variant].engine} {r.variant}": r for r in here
                   if VARIANTS[r.variant].engine != "executorch"}
         if not ours or not theirs:

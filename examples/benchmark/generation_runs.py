@@ -23,22 +23,27 @@ class Variant:
     engine: str  # "executorch", "llama.cpp", "openvino-genai", "onnxruntime-genai"
     artifact: str  # the key of the file or folder it runs in build_artifacts' dict
     weight_bits: int  # bits per weight of the linears: 4-bit rows are the goal's peers
-    # False: shown in the table, never one of the goals' rows. The goals compare like with like:
-    # every 4-bit peer scales its weights in groups of 32, so ExecuTorch rows with coarser int4
-    # (groups of 128, one scale per channel: fewer bytes, less accuracy) are not judged against them.
+    # False: shown in the table, never one of the goals' rows. The goals compare like with like
+    # (a choice, see judged_variant): ExecuTorch rows with coarser int4 than the peers' groups of
+    # 32 (groups of 128, one scale per channel) or a coarser KV cache than most peers' are shown only.
     judged: bool = True
     kv_int8: bool = False  # ExecuTorch's int8 KV cache (bytes per token count it so)
+    follows_group_size: bool = False  # its int4 groups are generation_bench's --group_size
+
+
+# Weights per int4 scale of every 4-bit peer (Q4_0, Q4_K_M's sub-blocks, ONNX Runtime GenAI's blocks).
+PEER_GROUP_SIZE = 32
 
 
 VARIANTS = {v.name: v for v in (
     Variant("fp32", "executorch", "fp32", 32),
-    Variant("8da4w", "executorch", "8da4w", 4),
+    Variant("8da4w", "executorch", "8da4w", 4, follows_group_size=True),
     Variant("8da4w-g128", "executorch", "8da4w-g128", 4, judged=False),
     Variant("8da4w-pc", "executorch", "8da4w-pc", 4, judged=False),
     # int8 KV cache: coarser than the llama.cpp (f16) and ONNX Runtime GenAI (fp32) caches
-    Variant("8da4w-kv8", "executorch", "8da4w-kv8", 4, judged=False, kv_int8=True),
-    Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4),
-    Variant("8da4w-fused", "executorch", "8da4w-fused", 4),
+    Variant("8da4w-kv8", "executorch", "8da4w-kv8", 4, judged=False, kv_int8=True, follows_group_size=True),
+    Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4, follows_group_size=True),
+    Variant("8da4w-fused", "executorch", "8da4w-fused", 4, follows_group_size=True),
     Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4, judged=False),
     Variant("F32", "llama.cpp", "F32", 32),
     Variant("Q8_0", "llama.cpp", "Q8_0", 8),
@@ -48,6 +53,15 @@ VARIANTS = {v.name: v for v in (
     Variant("ov-Q4_K_M", "openvino-genai", "Q4_K_M", 4),
     Variant("ort-int4", "onnxruntime-genai", "ort-int4", 4),
 )}
+def judged_variant(name: str, group_size: int | None = None) -> bool:
+    """Whether a row may be one of the goals' rows: a 4-bit row marked judged whose int4 groups,
+    where they follow ``--group_size`` (None: the default, 32), are no coarser than the peers'."""
+    variant = VARIANTS.get(name)
+    if variant is None or variant.weight_bits != 4 or not variant.judged:
+        return False
+    return not (variant.follows_group_size and group_size is not None and group_size > PEER_GROUP_SIZE)
+
+
 DEFAULT_VARIANTS = ("fp32", "8da4w", "F32", "Q8_0", "Q4_0", "Q4_K_M", "ov-Q4_0", "ov-Q4_K_M", "ort-int4")
 PEER_ENGINES = ("llama.cpp", "openvino-genai", "onnxruntime-genai")
 # What installs each peer (all three are in the compare-llm extra).
@@ -132,6 +146,25 @@ def executorch_options(variant: str, max_seq_len: int, group_size: int | None = 
     elif variant == "8da4w-emb4":
         options = dataclasses.replace(options, group_size=group_size or options.group_size, embedding_bits=4)
     return options
+
+
+def account_bytes(model, artifacts: dict, variants: list[str], prompt_len: int, max_new_tokens: int) -> dict:
+    """``{variant: bytes_per_token accounting}`` for the variants whose files exist."""
+    from examples.common import cli
+    from examples.generation.bytes_per_token import (BytesPerTokenError, bytes_per_token, decode_position,
+                                                     int8_kv_bytes_per_element)
+
+    position = decode_position(prompt_len, max_new_tokens)
+    out = {}
+    for name in variants:
+        variant = VARIANTS[name]
+        if variant.artifact in artifacts:
+            try:
+                kv_bytes = int8_kv_bytes_per_element(model.shape) if variant.kv_int8 else None
+                out[name] = bytes_per_token(variant.engine, artifacts[variant.artifact], model.shape, position, kv_bytes)
+            except BytesPerTokenError as error:
+                cli.warning_line(f"bytes per token of {name}: {error}")
+    return out
 
 
 def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gguf: bool,

@@ -204,8 +204,9 @@ def _git(*args: str) -> str | None:
 
 def git_state() -> dict:
     """``{"commit", "dirty"}`` of the toolkit's checkout; both ``None`` outside a git checkout.
-    Dirty means changed code: published results (``results/``) are what a run writes, so a
-    series of runs that publish as they go stays clean."""
+    Dirty means changed tracked files outside ``results/``: measurements written there (a
+    command's ``--json``) leave the code that made the next one clean. (``publish`` also
+    rewrites README and docs tables, which count as changes.)"""
     commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None}

@@ -13,6 +13,8 @@ working set sits near it cannot stream at the probe's rate.
 
 from __future__ import annotations
 
+import math
+
 from examples.common import cli
 
 
@@ -21,7 +23,7 @@ def sizes_from(values: list[str]) -> list[float]:
         sizes = [float(v) for v in values]
     except ValueError:
         raise cli.UsageError(f"--sizes_mb takes comma-separated numbers, got {','.join(values)}") from None
-    if not sizes or min(sizes) < 1:
+    if not sizes or not all(math.isfinite(size) and size >= 1 for size in sizes):
         raise cli.UsageError("--sizes_mb must be sizes of at least 1 MB")
     return list(dict.fromkeys(sizes))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
+from pathlib import Path
 
 from examples.common import cli
 from examples.runner.client import REPO_ROOT
@@ -51,18 +52,32 @@ def weight_bytes(shapes, group_size: int) -> int:
     return sum(n * k // 2 + n * (k // (group_size or k)) * 2 for n, k in shapes)
 
 
+MAX_THREADS = 256  # the probe binary's bound
+
+
+def check_built(binary=GEMM_PROBE) -> None:
+    if not Path(binary).is_file():
+        raise cli.UsageError(f"{binary} is not built (./setup.sh builds it)")
+
+
 def run_gemm(shapes, group_size: int, threads: int, binary=GEMM_PROBE) -> dict:
-    """One run of the probe binary (5 timed passes); its outputs must add up to what the
-    weights say (the product was computed), else an error."""
-    if not binary.is_file():
-        raise cli.UsageError(f"{binary.relative_to(REPO_ROOT)} is not built (./setup.sh builds it)")
+    """One run of the probe binary (5 timed passes); the outputs of its last pass must add up
+    to what the weights say (the timed product was computed), else an error."""
+    check_built(binary)
     spec = ",".join(f"{n}x{k}" for n, k in shapes)
-    proc = subprocess.run([str(binary), "--shapes", spec, "--block_size", str(group_size), "--threads", str(threads),
-                           "--passes", "5"], capture_output=True, text=True, timeout=600)
+    try:
+        proc = subprocess.run([str(binary), "--shapes", spec, "--block_size", str(group_size),
+                               "--threads", str(threads), "--passes", "5"], capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise cli.CliError("xnnpack_gemm_probe took more than 600 s") from None
     if proc.returncode != 0:
         message = cli.first_line(proc.stderr).removeprefix("error: ")
         raise cli.CliError(message or f"xnnpack_gemm_probe exited {proc.returncode}")
-    result = json.loads(proc.stdout)
+    try:
+        result = json.loads(proc.stdout)
+        result["output_sum"], result["expected_sum"], result["xnnpack_build"], result["ms_per_sweep"]
+    except (ValueError, KeyError, TypeError):
+        raise cli.CliError(f"{binary} printed no result this version reads (rebuild it: ./setup.sh)") from None
     if abs(result["output_sum"] - result["expected_sum"]) > 1e-6 * max(1.0, abs(result["expected_sum"])):
         raise cli.CliError(f"XNNPACK's outputs add up to {result['output_sum']}, the weights say "
                            f"{result['expected_sum']}: the probe does not compute the product it times")

@@ -70,14 +70,14 @@ def probes_by_row(doc: dict, rows: list) -> dict:
     return {(model, int(n)): probe for model, per_threads in stored.items() for n, probe in per_threads.items()}
 
 
-def judged_goals(rows: list, probes: dict) -> list[dict]:
+def judged_goals(rows: list, probes: dict, group_size: int | None = None) -> list[dict]:
     """The goal cells judged now, from the file's per-round figures (``probes``: :func:`probes_by_row`),
     so every published file is judged by the same (current) rule whatever rule wrote its
     ``goals``. A file without the per-round probes has no limit verdict."""
     from examples.benchmark.generation_goals import goal_cells
 
     return goal_cells(rows, {key: p.get("rounds_gb_s") for key, p in probes.items()},
-                      {key: p.get("dram_gb_s") for key, p in probes.items()})
+                      {key: p.get("dram_gb_s") for key, p in probes.items()}, group_size)
 
 
 def generation_lines(path: Path, root: Path) -> list[str]:
@@ -117,8 +117,9 @@ def generation_lines(path: Path, root: Path) -> list[str]:
     header = ["model", "threads", "engine, variant", "prefill tok/s", "decode tok/s", "TTFT ms", "RSS growth MiB",
               "MB read/token", *LIMIT_HEADERS, "greedy = ET 8da4w"]
     lines = md_table(header, body, numeric_from=3, text_last=True) if body else ["No rows in this run."]
-    lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}" for g in judged_goals(rows, probes)]
     settings = doc.get("settings") or {}
+    lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}"
+                     for g in judged_goals(rows, probes, settings.get("group_size"))]
     several = len({model for model, _ in probes}) > 1
     bw = "; ".join(f"{model + ', ' if several else ''}{n} thread(s) {b['gb_s']:.1f} GB/s over {b['bytes'] / 2**20:.0f} MiB"
                    + (f", {b['dram_gb_s']:.1f} GB/s past the last-level cache" if b.get("dram_gb_s") else "")
