@@ -49,8 +49,8 @@ def main(argv):
         write_measurement(FLAGS.json, "gemm_probe", threads,
                           f"cmake-out/xnnpack_gemm_probe ({how['xnnpack_build']} XNNPACK: "
                           "xnn_create_fully_connected_nc_qdu8_f32_qb4w, one row, every linear once per sweep, median "
-                          f"of 5 passes of >= 50 ms) after examples.generation.bandwidth.read_bandwidth ({how['probe']}) "
-                          "over the same bytes, per round",
+                          "of 5 passes of >= 50 ms) after examples.generation.bandwidth.read_bandwidth "
+                          f"({how['probe']}) over the same bytes, per round",
                           {"model": FLAGS.model, "group_size": FLAGS.group_size, "xnnpack_build": how["xnnpack_build"],
                            "rounds": {str(n): rounds for n, rounds in cells.items()}})
     return 0

@@ -15,8 +15,9 @@ decoded token come from its files (:mod:`examples.generation.bytes_per_token`), 
 shows the decode rate the bandwidth allows and the fraction of it reached. The table gives
 medians over ``--rounds``, greedy agreement with ExecuTorch fp32 and 8da4w (identical leading
 tokens), and the goal lines judge ExecuTorch's 4-bit rows (those with int4 groups no coarser
-than the peers' and an fp32 KV cache) against the 4-bit peers with the toolkit's verdict rule (>= 5 judged rounds: ``--rounds 10``). Peers that are not installed are
-rows saying so, with the install command (``pip install '.[compare-llm]'``).
+than the peers' and an fp32 KV cache) against the 4-bit peers with the toolkit's verdict rule
+(>= 5 judged rounds: ``--rounds 10``). Peers that are not installed are rows saying so, with the
+install command (``pip install '.[compare-llm]'``).
 """
 
 from __future__ import annotations
