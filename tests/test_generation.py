@@ -190,7 +190,8 @@ PROGRAM_SEQ_LEN = 544
 
 class TinyPrograms(dict):
     """fp32, 8da4w, 8da4w-pc (per-channel) and 8da4w-kv8 (int8 KV cache) programs of the tiny
-    model, each exported by the export CLI's function on first use (an export takes most of a minute: fp32-only tests never pay for 8da4w)."""
+    model, each exported by the export CLI's function on first use (an export takes most of a
+    minute: fp32-only tests never pay for 8da4w)."""
 
     def __init__(self, folder: Path):
         super().__init__()

@@ -14,7 +14,8 @@ ONNX Runtime GenAI folder: the initializers of ``model.onnx`` (the ``Gather`` in
 table). OpenVINO GenAI reads the GGUF file (its in-memory form of Q4_0 keeps u4 weights with a
 scale and a zero point per 32, slightly more than the file). Norm weights and the file's
 metadata are counted as read (they are, and are tiny). KV bytes per element: ExecuTorch's cache is
-fp32 (its int8 cache: :func:`int8_kv_bytes_per_element`), llama.cpp's f16 by default, ONNX Runtime GenAI's fp32 on CPU, OpenVINO's the pinned
+fp32 (its int8 cache: :func:`int8_kv_bytes_per_element`), llama.cpp's f16 by default, ONNX
+Runtime GenAI's fp32 on CPU, OpenVINO's the pinned
 ``KV_CACHE_PRECISION`` (u8 with a scale per token and head, counted as 1 byte).
 """
 

@@ -24,7 +24,8 @@ def define_llm_flags() -> None:
     from examples.generation.llama_export import DEFAULT_GROUP_SIZE
 
     flags.DEFINE_integer("group_size", DEFAULT_GROUP_SIZE,
-                         "Language models with --quantize (8da4w): int4 weight group size; 0: one scale per output channel.")
+                         "Language models with --quantize (8da4w): int4 weight group size; "
+                         "0: one scale per output channel.")
     flags.DEFINE_integer("weights_seed", 0, "Language models with random weights: the seed.")
 
 
