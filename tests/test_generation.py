@@ -247,27 +247,31 @@ def test_fp32_greedy_tokens_equal_eager_pytorch(runner, tiny_programs, tmp_path)
 
 
 @pytest.mark.slow
-def test_native_attention_gives_the_python_runtimes_logits_at_every_step(tiny_programs, tmp_path):
-    """The runner's own custom_sdpa build (third-party/executorch_llm_ops, with local changes for
-    decode) against the wheel's, logit by logit over a prefill and decode steps up to position 530
-    (across the kernel's 512-key block) at 2 threads: greedy tokens alone would hide a small
-    error in attention."""
+@pytest.mark.parametrize("mode", ["fp32", "8da4w-kv8"])
+def test_native_attention_gives_the_python_runtimes_logits_at_every_step(mode, tiny_programs, tmp_path):
+    """The runner's own custom_sdpa and custom_quantized_sdpa builds (third-party/executorch_llm_ops,
+    with local changes for one query row: fp32, and int8 over an int8 KV cache) against the
+    wheel's, logit by logit over a prefill and decode steps up to position 530 (across the
+    kernel's 512-key block) at 2 threads: greedy tokens alone would hide a small error in
+    attention."""
     import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401  (the wheel's kernels)
+    import executorch.kernels.quantized  # noqa: F401  (the int8 cache's quantize ops)
     from executorch.runtime import Runtime
 
     binary = native_runner_or_skip()
     dump = tmp_path / "logits.bin"
-    proc = subprocess.run([str(binary), f"--model_path={tiny_programs['fp32']}", "--num_threads=2", "--json",
+    proc = subprocess.run([str(binary), f"--model_path={tiny_programs[mode]}", "--num_threads=2", "--json",
                            f"--prompt_tokens={','.join(map(str, PROMPT))}", "--max_new_tokens=527"],
                           capture_output=True, text=True, timeout=120, env=dict(os.environ, XNN_RUNNER_TEST_LOGITS=str(dump)))
     assert proc.returncode == 0, proc.stderr
     tokens = json.loads(proc.stdout)["tokens"]
     native = np.fromfile(dump, dtype=np.float32).reshape(len(tokens), -1)
-    method = Runtime.get().load_program(str(tiny_programs["fp32"])).load_method("forward")
+    method = Runtime.get().load_program(str(tiny_programs[mode])).load_method("forward")
     steps = [(PROMPT, 0)] + [([t], len(PROMPT) + i) for i, t in enumerate(tokens[:-1])]
     for row, (ids, position) in zip(native, steps):
         logits = method.execute([torch.tensor([ids]), torch.tensor([position])])[0].reshape(-1, row.size)[-1]
-        np.testing.assert_allclose(row, logits.numpy(), rtol=0, atol=1e-5 * float(np.abs(row).max()))  # measured: 4e-7
+        # measured: 5e-7 (fp32), 3e-7 (int8 cache)
+        np.testing.assert_allclose(row, logits.numpy(), rtol=0, atol=1e-5 * float(np.abs(row).max()))
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
 // The decode-step attention kernels of the vendored custom_sdpa (one_row_q_at_k, one_row_qk_at_v
-// in third-party/executorch_llm_ops/.../op_sdpa_impl.h) against a double-precision reference,
-// over random sizes: every tail of the 16- and 64-float vector paths, padded strides, and
-// beta 0 (output starts as NaN: it must be overwritten), 0.5 and 1. Also checks that nothing is
-// written past the output. CMake target one_row_attention_check (built with the runners, compiled
+// in third-party/executorch_llm_ops/.../op_sdpa_impl.h) and their int8 KV cache versions
+// (one_row_int8_q_at_k, one_row_int8_qk_at_v) against a double-precision reference, over random
+// sizes: every tail of the 16- and 64-float vector paths, padded strides, quantization
+// parameters a stride apart, and beta 0 (output starts as NaN: it must be overwritten), 0.5 and
+// 1. Also checks that nothing is written past the output. CMake target one_row_attention_check (built with the runners, compiled
 // like the kernels); tests/test_llm_kernels.py runs it. Prints one line; non-zero exit on failure.
 #include <executorch/extension/llm/custom_ops/op_sdpa_impl.h>
 
@@ -11,6 +12,8 @@
 #include <random>
 #include <vector>
 
+using torch::executor::native::sdpa::impl::one_row_int8_q_at_k;
+using torch::executor::native::sdpa::impl::one_row_int8_qk_at_v;
 using torch::executor::native::sdpa::impl::one_row_q_at_k;
 using torch::executor::native::sdpa::impl::one_row_qk_at_v;
 
@@ -63,6 +66,70 @@ bool check_qk_at_v(std::mt19937& gen, int64_t n, int64_t k, int64_t stride, floa
   return out[n] == kGuard;
 }
 
+// An int8 tensor with one zero point and scale per row, the rows' parameters qparams_stride apart.
+struct Quantized {
+  std::vector<int8_t> values, zeros;
+  std::vector<float> scales;
+  double at(int64_t row, int64_t stride, int64_t qparams_stride, int64_t d) const {
+    return double(scales[row * qparams_stride]) * (int(values[row * stride + d]) - int(zeros[row * qparams_stride]));
+  }
+};
+
+Quantized random_quantized(std::mt19937& gen, int64_t rows, int64_t stride, int64_t qparams_stride) {
+  std::uniform_int_distribution<int> byte(-128, 127);
+  std::uniform_real_distribution<float> scale(0.001f, 0.1f);
+  Quantized t{std::vector<int8_t>(rows * stride), std::vector<int8_t>(rows * qparams_stride),
+              std::vector<float>(rows * qparams_stride)};
+  for (auto& x : t.values) x = static_cast<int8_t>(byte(gen));
+  for (auto& x : t.zeros) x = static_cast<int8_t>(byte(gen));
+  for (auto& x : t.scales) x = scale(gen);
+  return t;
+}
+
+bool check_int8_q_at_k(std::mt19937& gen, int64_t n, int64_t k, int64_t stride, int64_t qparams_stride, double& worst) {
+  const Quantized q = random_quantized(gen, 1, k, 1);
+  const Quantized keys = random_quantized(gen, n, stride, qparams_stride);
+  std::vector<float> out(n + 1, NAN);
+  out[n] = kGuard;
+  one_row_int8_q_at_k(n, k, q.values.data(), q.zeros[0], q.scales[0], keys.values.data(), stride, keys.zeros.data(),
+                      keys.scales.data(), qparams_stride, out.data());
+  for (int64_t j = 0; j < n; ++j) {
+    double exact = 0, magnitude = 0;
+    for (int64_t d = 0; d < k; ++d) {
+      const double product = q.at(0, k, 1, d) * keys.at(j, stride, qparams_stride, d);
+      exact += product;
+      magnitude += std::fabs(product);
+    }
+    worst = std::max(worst, relative_error(out[j], exact, magnitude));
+  }
+  return out[n] == kGuard;
+}
+
+bool check_int8_qk_at_v(std::mt19937& gen, int64_t n, int64_t k, int64_t stride, int64_t qparams_stride, float beta,
+                        double& worst) {
+  std::uniform_real_distribution<float> value(-1, 1);
+  std::vector<float> weights(k), out(n + 1);
+  for (float& x : weights) x = value(gen);
+  const Quantized values = random_quantized(gen, k, stride, qparams_stride);
+  for (float& x : out) x = beta == 0.0f ? NAN : value(gen);
+  out[n] = kGuard;
+  const std::vector<float> before = out;
+  one_row_int8_qk_at_v(n, k, weights.data(), values.values.data(), stride, values.zeros.data(), values.scales.data(),
+                       qparams_stride, beta, out.data());
+  for (int64_t d = 0; d < n; ++d) {
+    double exact = beta == 0.0f ? 0.0 : double(beta) * before[d];
+    double magnitude = std::fabs(exact);
+    for (int64_t j = 0; j < k; ++j) {
+      const double product = double(weights[j]) * values.at(j, stride, qparams_stride, d);
+      exact += product;
+      magnitude += std::fabs(product);
+    }
+    if (std::isnan(out[d])) return false;
+    worst = std::max(worst, relative_error(out[d], exact, magnitude));
+  }
+  return out[n] == kGuard;
+}
+
 }  // namespace
 
 int main() {
@@ -80,6 +147,15 @@ int main() {
       const int64_t value_stride = n + (k % 3) * 5;
       if (!check_qk_at_v(gen, n, k, value_stride, betas[cases % 3], worst)) {
         std::printf("one_row_qk_at_v left NaN or wrote past its output (n=%lld k=%lld)\n", (long long)n, (long long)k);
+        return 1;
+      }
+      const int64_t qparams_stride = 1 + n % 3;  // scales and zero points 1, 2 or 3 apart
+      if (!check_int8_q_at_k(gen, n, k, stride, qparams_stride, worst)) {
+        std::printf("one_row_int8_q_at_k wrote past its output (n=%lld k=%lld)\n", (long long)n, (long long)k);
+        return 1;
+      }
+      if (!check_int8_qk_at_v(gen, n, k, value_stride, qparams_stride, betas[cases % 3], worst)) {
+        std::printf("one_row_int8_qk_at_v left NaN or wrote past its output (n=%lld k=%lld)\n", (long long)n, (long long)k);
         return 1;
       }
       ++cases;
