@@ -1,9 +1,11 @@
-// The decode-step attention kernels of the vendored custom_sdpa (one_row_q_at_k, one_row_qk_at_v
-// in third-party/executorch_llm_ops/.../op_sdpa_impl.h) and their int8 KV cache versions
-// (one_row_int8_q_at_k, one_row_int8_qk_at_v) against a double-precision reference, over random
-// sizes: every tail of the 16- and 64-float vector paths, padded strides, quantization
-// parameters a stride apart, and beta 0 (output starts as NaN: it must be overwritten), 0.5 and
-// 1. Also checks that nothing is written past the output. CMake target one_row_attention_check (built with the runners, compiled
+// The decode-step attention kernels of the vendored custom_sdpa (one_row_q_at_k,
+// one_row_qk_at_v in third-party/executorch_llm_ops/.../op_sdpa_impl.h) and their int8 KV cache
+// versions (one_row_int8_q_at_k, one_row_int8_qk_at_v) against a double-precision reference,
+// over random sizes: every tail of the 16- and 64-float vector paths, padded strides,
+// quantization parameters a stride apart, and beta 0 (output starts as NaN: it must be
+// overwritten), 0.5 and 1. Also checks that nothing is written past the output, and the int8
+// dispatch in _q_at_k_gemm / _qk_at_v_gemm as cpu_flash_attention calls it (a prefill block of
+// query rows, one decode row). CMake target one_row_attention_check (built with the runners, compiled
 // like the kernels); tests/test_llm_kernels.py runs it. Prints one line; non-zero exit on failure.
 #include <executorch/extension/llm/custom_ops/op_sdpa_impl.h>
 
@@ -12,6 +14,9 @@
 #include <random>
 #include <vector>
 
+using torch::executor::native::sdpa::impl::_q_at_k_gemm;
+using torch::executor::native::sdpa::impl::_qk_at_v_gemm;
+using torch::executor::native::sdpa::impl::MaybeQuantizedMatrixData;
 using torch::executor::native::sdpa::impl::one_row_int8_q_at_k;
 using torch::executor::native::sdpa::impl::one_row_int8_qk_at_v;
 using torch::executor::native::sdpa::impl::one_row_q_at_k;
@@ -130,6 +135,58 @@ bool check_int8_qk_at_v(std::mt19937& gen, int64_t n, int64_t k, int64_t stride,
   return out[n] == kGuard;
 }
 
+// _q_at_k_gemm over a block of int8 query rows (each with its own zero point and scale, rows
+// q_stride apart) and _qk_at_v_gemm over one row, with MaybeQuantizedMatrixData built as
+// cpu_flash_attention builds it.
+bool check_int8_dispatch(std::mt19937& gen, int64_t q_rows, int64_t num_keys, int64_t head_size, double& worst) {
+  const int64_t q_stride = head_size + 7, key_stride = head_size + 3, value_stride = head_size + 5;
+  const int64_t qparams_stride = 2;
+  const auto int8 = executorch::aten::ScalarType::Char;
+  const Quantized q = random_quantized(gen, q_rows, q_stride, qparams_stride);
+  const Quantized keys = random_quantized(gen, num_keys, key_stride, qparams_stride);
+  std::vector<float> scores(q_rows * num_keys + 1, NAN);
+  scores.back() = kGuard;
+  _q_at_k_gemm<float>(q_rows, num_keys, head_size,
+                      MaybeQuantizedMatrixData(q.values.data(), q.zeros.data(), q.scales.data(), q_rows, head_size,
+                                               qparams_stride, int8),
+                      q_stride,
+                      MaybeQuantizedMatrixData(keys.values.data(), keys.zeros.data(), keys.scales.data(), num_keys,
+                                               head_size, qparams_stride, int8),
+                      key_stride, scores.data());
+  for (int64_t r = 0; r < q_rows; ++r) {
+    for (int64_t j = 0; j < num_keys; ++j) {
+      double exact = 0, magnitude = 0;
+      for (int64_t d = 0; d < head_size; ++d) {
+        const double product = q.at(r, q_stride, qparams_stride, d) * keys.at(j, key_stride, qparams_stride, d);
+        exact += product;
+        magnitude += std::fabs(product);
+      }
+      worst = std::max(worst, relative_error(scores[r * num_keys + j], exact, magnitude));
+    }
+  }
+  const Quantized values = random_quantized(gen, num_keys, value_stride, qparams_stride);
+  std::uniform_real_distribution<float> value(-1, 1);
+  std::vector<float> weights(num_keys), out(head_size + 1);
+  for (float& x : weights) x = value(gen);
+  for (float& x : out) x = value(gen);
+  out[head_size] = kGuard;
+  const std::vector<float> before = out;
+  _qk_at_v_gemm<float>(1, head_size, num_keys, weights.data(), num_keys,
+                       MaybeQuantizedMatrixData(values.values.data(), values.zeros.data(), values.scales.data(),
+                                                num_keys, head_size, qparams_stride, int8),
+                       value_stride, out.data(), head_size, 1.0f, nullptr);
+  for (int64_t d = 0; d < head_size; ++d) {
+    double exact = before[d], magnitude = std::fabs(exact);
+    for (int64_t j = 0; j < num_keys; ++j) {
+      const double product = double(weights[j]) * values.at(j, value_stride, qparams_stride, d);
+      exact += product;
+      magnitude += std::fabs(product);
+    }
+    worst = std::max(worst, relative_error(out[d], exact, magnitude));
+  }
+  return scores.back() == kGuard && out[head_size] == kGuard;
+}
+
 }  // namespace
 
 int main() {
@@ -137,7 +194,10 @@ int main() {
   double worst = 0;
   const float betas[] = {0.0f, 0.5f, 1.0f};
   int cases = 0;
-  for (int64_t n = 1; n <= 150; n += (n < 20 ? 1 : 7)) {
+  std::vector<int64_t> widths;  // every small width, then a spread, and the usual head sizes
+  for (int64_t n = 1; n <= 150; n += (n < 20 ? 1 : 7)) widths.push_back(n);
+  widths.insert(widths.end(), {64, 128});
+  for (int64_t n : widths) {
     for (int64_t k : {1, 3, 15, 16, 17, 48, 63, 64, 65, 80, 130}) {
       const int64_t stride = k + (n % 3) * 5;  // 0, 5 or 10 floats of padding per row
       if (!check_q_at_k(gen, n, k, stride, worst)) {
@@ -155,7 +215,18 @@ int main() {
         return 1;
       }
       if (!check_int8_qk_at_v(gen, n, k, value_stride, qparams_stride, betas[cases % 3], worst)) {
-        std::printf("one_row_int8_qk_at_v left NaN or wrote past its output (n=%lld k=%lld)\n", (long long)n, (long long)k);
+        std::printf("one_row_int8_qk_at_v left NaN or wrote past its output (n=%lld k=%lld)\n", (long long)n,
+                    (long long)k);
+        return 1;
+      }
+      ++cases;
+    }
+  }
+  for (int64_t q_rows : {1, 5, 32}) {
+    for (int64_t head_size : {16, 64, 100, 128}) {
+      if (!check_int8_dispatch(gen, q_rows, 37 + q_rows, head_size, worst)) {
+        std::printf("int8 dispatch wrote past its output (rows=%lld head=%lld)\n", (long long)q_rows,
+                    (long long)head_size);
         return 1;
       }
       ++cases;

@@ -16,7 +16,8 @@
 // @lint-ignore CLANGTIDY facebook-unused-include-check
 #include <executorch/runtime/core/exec_aten/util/scalar_type_util.h>
 
-#include <algorithm> // LOCAL CHANGE: std::fill in one_row_qk_at_v
+#include <algorithm> // LOCAL CHANGE: std::fill, std::copy, std::min in the one-row kernels
+#include <climits> // LOCAL CHANGE: INT_MAX in a static_assert
 #include <vector>
 
 #ifdef ET_USE_THREADPOOL
@@ -200,88 +201,100 @@ ONE_ROW_TARGETS inline void one_row_qk_at_v(
 // LOCAL CHANGE (xnnpack toolkit): the same one-row kernels over an int8 KV cache (the LLM
 // exporter's quantize_kv_cache: int8 values, a float scale and an int8 zero point per token and
 // head; the query int8 likewise). On x86 the torchao kernels these replace are its scalar
-// fallbacks, which also walk V column by column, one key row apart per element. The loops below
-// are plain C++ that GCC vectorizes in each target clone (vpmovsx, vpmaddwd); 16-lane vector
-// extension conversions from int8 compiled to one scalar move per lane instead.
+// fallbacks, which also walk V column by column, one key row apart per element; on Arm torchao
+// has NEON kernels, which stay (kUseInt8OneRowKernels). The loops below are plain C++ that GCC
+// vectorizes in each target clone (vpmovsx, vpmaddwd); 16-lane vector-extension conversions
+// from int8 compiled to one scalar move per lane instead.
+#if defined(__aarch64__) && defined(__ARM_NEON)
+constexpr bool kUseInt8OneRowKernels = false;
+#else
+constexpr bool kUseInt8OneRowKernels = true;
+#endif
 
-// Head sizes up to this many values take the int8 one-row kernels (a row on the stack).
-constexpr int64_t kOneRowInt8MaxK = 1024;
+// q.k over at most this many values per head takes one_row_int8_q_at_k (its query on the stack).
+constexpr int64_t kOneRowInt8MaxHeadSize = 1024;
+// Each product of two centered int8 values is at most 255 * 255: the int32 sums are exact.
+static_assert(kOneRowInt8MaxHeadSize * 255 * 255 < INT_MAX, "int8 q.k sums must fit in int32");
 
-// sum over d < k of centered_q[d] * (key[d] - zero), exact in int32 (|each factor| <= 255).
+// sum over d < head_size of centered_q[d] * (key[d] - zero), exact in int32.
 __attribute__((always_inline)) inline int32_t one_row_int8_dot(
-    const int16_t* centered_q, const int8_t* key, int32_t zero, int64_t k) {
+    const int16_t* centered_q, const int8_t* key, int32_t zero, int64_t head_size) {
   int32_t sum = 0;
-  for (int64_t d = 0; d < k; ++d) {
+  for (int64_t d = 0; d < head_size; ++d) {
     sum += static_cast<int32_t>(centered_q[d]) *
         static_cast<int32_t>(static_cast<int16_t>(key[d] - zero));
   }
   return sum;
 }
 
-// out[j] = q_scale * key_scales[j] * ((q - q_zero) . (keys[j] - key_zeros[j])) for j < n, the
-// key parameters qparams_stride apart: torchao's terms, the integer part summed exactly.
+// out[j] = q_scale * key_scales[j] * ((q - q_zero) . (keys[j] - key_zeros[j])) for j < num_keys,
+// key rows key_stride apart, their parameters qparams_stride apart: torchao's terms, the integer
+// part summed exactly. head_size <= kOneRowInt8MaxHeadSize.
 ONE_ROW_TARGETS inline void one_row_int8_q_at_k(
-    int64_t n, int64_t k, const int8_t* q, int8_t q_zero, float q_scale, const int8_t* keys,
-    int64_t key_stride, const int8_t* key_zeros, const float* key_scales, int64_t qparams_stride,
-    float* out) {
-  alignas(64) int16_t centered_q[kOneRowInt8MaxK];
-  for (int64_t d = 0; d < k; ++d) {
+    int64_t num_keys, int64_t head_size, const int8_t* q, int8_t q_zero, float q_scale,
+    const int8_t* keys, int64_t key_stride, const int8_t* key_zeros, const float* key_scales,
+    int64_t qparams_stride, float* out) {
+  ET_DCHECK_MSG(head_size <= kOneRowInt8MaxHeadSize, "head size above the int8 one-row kernel's");
+  alignas(64) int16_t centered_q[kOneRowInt8MaxHeadSize];
+  for (int64_t d = 0; d < head_size; ++d) {
     centered_q[d] = static_cast<int16_t>(q[d] - q_zero);
   }
-  for (int64_t j = 0; j < n; ++j) {
-    const int32_t dot = one_row_int8_dot(centered_q, keys + j * key_stride, key_zeros[j * qparams_stride], k);
+  for (int64_t j = 0; j < num_keys; ++j) {
+    const int32_t dot = one_row_int8_dot(
+        centered_q, keys + j * key_stride, key_zeros[j * qparams_stride], head_size);
     out[j] = q_scale * key_scales[j * qparams_stride] * static_cast<float>(dot);
   }
 }
 
-// row[0, count) = value[0, count) - zero, as floats.
+// widened[0, count) = value[0, count) - zero, as floats.
 __attribute__((always_inline)) inline void one_row_int8_widen(
-    const int8_t* value, int32_t zero, int64_t count, float* row) {
+    const int8_t* value, int32_t zero, int64_t count, float* widened) {
   for (int64_t d = 0; d < count; ++d) {
-    row[d] = static_cast<float>(static_cast<int32_t>(value[d]) - zero);
+    widened[d] = static_cast<float>(static_cast<int32_t>(value[d]) - zero);
   }
 }
 
-// out[0, n) = beta * out + sum over j < k of weights[j] * value_scales[j] * (values[j] -
-// value_zeros[j]), value row j value_stride apart, its parameters qparams_stride apart. Each
-// 64-float slice of out stays in registers while every value slice, widened to floats, is added
-// to it; a head size that is not a multiple of 64 runs the same loop over a zero-padded slice.
+// out[0, head_size) = beta * out + sum over j < num_keys of weights[j] * value_scales[j] *
+// (values[j] - value_zeros[j]), value rows value_stride apart, their parameters qparams_stride
+// apart. Each 64-float slice of out is summed in registers while every value slice, widened to
+// floats, is added to it; a head size that is not a multiple of 64 runs the same loop over a
+// zero-padded slice.
 ONE_ROW_TARGETS inline void one_row_int8_qk_at_v(
-    int64_t n, int64_t k, const float* weights, const int8_t* values, int64_t value_stride,
-    const int8_t* value_zeros, const float* value_scales, int64_t qparams_stride, float beta,
-    float* out) {
-  alignas(64) float row[64];
-  alignas(64) float slice[64];
-  for (int64_t d = 0; d < n; d += 64) {
-    const int64_t count = std::min<int64_t>(64, n - d);
-    std::fill(row, row + 64, 0.0f);
-    std::fill(slice, slice + 64, 0.0f);
-    if (beta != 0.0f) {
+    int64_t head_size, int64_t num_keys, const float* weights, const int8_t* values,
+    int64_t value_stride, const int8_t* value_zeros, const float* value_scales,
+    int64_t qparams_stride, float beta, float* out) {
+  alignas(64) float widened[64];
+  alignas(64) float sums[64];
+  for (int64_t d = 0; d < head_size; d += 64) {
+    const int64_t count = std::min<int64_t>(64, head_size - d);
+    std::fill(widened, widened + 64, 0.0f);
+    std::fill(sums, sums + 64, 0.0f);
+    if (beta != 0.0f) {  // beta 0: out may hold anything, NaN included
       for (int64_t i = 0; i < count; ++i) {
-        slice[i] = beta * out[d + i];
+        sums[i] = beta * out[d + i];
       }
     }
-    one_row_v16 o0 = one_row_load(slice), o1 = one_row_load(slice + 16);
-    one_row_v16 o2 = one_row_load(slice + 32), o3 = one_row_load(slice + 48);
+    one_row_v16 s0 = one_row_load(sums), s1 = one_row_load(sums + 16);
+    one_row_v16 s2 = one_row_load(sums + 32), s3 = one_row_load(sums + 48);
     const int8_t* value = values + d;
-    for (int64_t j = 0; j < k; ++j, value += value_stride) {
+    for (int64_t j = 0; j < num_keys; ++j, value += value_stride) {
       const int32_t zero = value_zeros[j * qparams_stride];
       if (count == 64) {  // the common head size: a constant count, fully vectorized
-        one_row_int8_widen(value, zero, 64, row);
+        one_row_int8_widen(value, zero, 64, widened);
       } else {
-        one_row_int8_widen(value, zero, count, row);
+        one_row_int8_widen(value, zero, count, widened);
       }
       const float w = weights[j] * value_scales[j * qparams_stride];
-      o0 += w * one_row_load(row);
-      o1 += w * one_row_load(row + 16);
-      o2 += w * one_row_load(row + 32);
-      o3 += w * one_row_load(row + 48);
+      s0 += w * one_row_load(widened);
+      s1 += w * one_row_load(widened + 16);
+      s2 += w * one_row_load(widened + 32);
+      s3 += w * one_row_load(widened + 48);
     }
-    one_row_store(slice, o0);
-    one_row_store(slice + 16, o1);
-    one_row_store(slice + 32, o2);
-    one_row_store(slice + 48, o3);
-    std::copy(slice, slice + count, out + d);
+    one_row_store(sums, s0);
+    one_row_store(sums + 16, s1);
+    one_row_store(sums + 32, s2);
+    one_row_store(sums + 48, s3);
+    std::copy(sums, sums + count, out + d);
   }
 }
 #pragma GCC diagnostic pop
@@ -304,7 +317,7 @@ void _q_at_k_gemm(
       "q and k must be int8, float, half, or bfloat16");
   if (q_data.dtype == ScalarType::Char) {
     if constexpr (std::is_same<accum_t, float>::value) {
-      if (qk_k <= kOneRowInt8MaxK) {
+      if (kUseInt8OneRowKernels && qk_k <= kOneRowInt8MaxHeadSize) {
         // LOCAL CHANGE: see one_row_int8_q_at_k; a prefill block row by row (its keys stay in
         // cache between rows).
         const auto* q_rows = static_cast<const int8_t*>(q_data.data);
@@ -548,8 +561,8 @@ void _qk_at_v_gemm(
   if (v_data.dtype == ScalarType::Char) {
     if constexpr (std::is_same<accum_t, float>::value) {
       const float* qk = static_cast<const float*>(qk_data);
-      if (m == 1) {
-        // LOCAL CHANGE: see one_row_int8_q_at_k.
+      if (kUseInt8OneRowKernels && m == 1) {
+        // LOCAL CHANGE: see one_row_int8_qk_at_v.
         one_row_int8_qk_at_v(
             n,
             k,
