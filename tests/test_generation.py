@@ -150,10 +150,25 @@ def test_token_runner_bad_input(args, code, fragment):
     (("--model_name", "stories15m", "--quantize", "--group_size", "100"), "does not divide"),
     (("--model_name", "stories15m", "--nodelegate"), "XNNPACK only"),
     (("--model_name", "stories15m", "--weights", "missing.pth"), "weights file not found"),
+    (("--model_name", "mv2", "--quantize_kv_cache"), "language models only"),
 ])
 def test_export_cli_language_model_bad_input(args, fragment, tmp_path):
     proc = run_cli("examples.backend.xnnpack_examples", *args, "--output_dir", str(tmp_path))
     assert_one_error_line(proc, 2, fragment)
+
+
+def test_export_cli_flags_make_the_language_model_options():
+    from types import SimpleNamespace
+
+    from examples.generation.export_hooks import options_from_flags
+    from examples.generation.llama_export import program_filename
+
+    flags = SimpleNamespace(quantize=True, group_size=0, max_seq_len=None, quantize_kv_cache=True)
+    options = options_from_flags(flags)
+    assert options.quantize and options.group_size == 0 and options.quantize_kv_cache
+    assert options.max_seq_len == 128  # the default KV cache length
+    assert program_filename("stories15m", options) == "stories15m_xnnpack_8da4w_pc_kv8.pte"
+    assert not options_from_flags(SimpleNamespace(**{**vars(flags), "quantize_kv_cache": False})).quantize_kv_cache
 
 
 def test_group_size_0_is_one_int4_scale_per_output_channel_and_kv8_an_int8_cache():

@@ -37,7 +37,8 @@ flags.DEFINE_integer("max_seq_len", None,
 from examples.evaluation import cli_hooks as eval_hooks  # noqa: E402
 
 eval_hooks.define_eval_flags(text=True)
-# --group_size / --max_seq_len: language models (stories15m, ...) take ExecuTorch's LLM exporter.
+# --group_size / --max_seq_len / --quantize_kv_cache: language models (stories15m, ...) take
+# ExecuTorch's LLM exporter.
 from examples.generation import export_hooks as llm_hooks  # noqa: E402
 
 llm_hooks.define_llm_flags()
@@ -52,6 +53,7 @@ def main(argv):
     if llm_hooks.is_llm(FLAGS.model_name):
         llm_hooks.export_from_flags(FLAGS)
         return 0
+    llm_hooks.reject_llm_flags(FLAGS)
     # before the slow export
     eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit, tokenizer=FLAGS.tokenizer, text=True)
     export_cli.check_quant_recipe(FLAGS.quant_recipe)

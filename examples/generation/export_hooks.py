@@ -2,7 +2,8 @@
 
 Zoo language models go through ExecuTorch's LLM exporter (KV cache, SDPA-with-KV-cache op,
 XNNPACK), not the image-model path; ``--quantize`` means 8da4w (int8 dynamic activations,
-int4 weights in groups of ``--group_size``), and ``--max_seq_len`` is the KV cache length.
+int4 weights in groups of ``--group_size``), ``--max_seq_len`` is the KV cache length and
+``--quantize_kv_cache`` keeps that cache in int8.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def define_llm_flags() -> None:
                          "Language models with --quantize (8da4w): int4 weight group size; "
                          "0: one scale per output channel.")
     flags.DEFINE_integer("weights_seed", 0, "Language models with random weights: the seed.")
+    flags.DEFINE_bool("quantize_kv_cache", False,
+                      "Language models: the KV cache in int8, a scale and zero point per token and head (the LLM "
+                      "exporter's quantize_kv_cache): a quarter of the fp32 cache's bytes; faster decode for long "
+                      "contexts (docs/GENERATION.md).")
 
 
 def is_llm(name: str | None) -> bool:
@@ -35,10 +40,23 @@ def is_llm(name: str | None) -> bool:
     return known(name)
 
 
+def reject_llm_flags(flag_values) -> None:
+    """For a model that is not a language model: its flags would be ignored, so say so."""
+    if flag_values.quantize_kv_cache:
+        raise cli.UsageError(f"--quantize_kv_cache applies to language models only, not '{flag_values.model_name}'")
+
+
+def options_from_flags(flag_values):
+    from examples.generation.llama_export import DEFAULT_MAX_SEQ_LEN, LlamaExportOptions
+
+    return LlamaExportOptions(quantize=flag_values.quantize, group_size=flag_values.group_size,
+                              max_seq_len=flag_values.max_seq_len or DEFAULT_MAX_SEQ_LEN,
+                              quantize_kv_cache=flag_values.quantize_kv_cache)
+
+
 def export_from_flags(flag_values) -> Path:
     """Export the language model the flags name; prints progress and what was written."""
-    from examples.generation.llama_export import (DEFAULT_MAX_SEQ_LEN, LlamaExportOptions, check_options,
-                                                  program_filename)
+    from examples.generation.llama_export import check_options, program_filename
     from examples.models.llama_zoo import LLM_MODELS
 
     if not flag_values.delegate:
@@ -47,8 +65,7 @@ def export_from_flags(flag_values) -> Path:
         raise cli.UsageError("--calibration_data, --quant_recipe and --etrecord do not apply to language models "
                              "(--quantize is 8da4w, weight-only calibration-free)")
     model = LLM_MODELS[flag_values.model_name]
-    options = LlamaExportOptions(quantize=flag_values.quantize, group_size=flag_values.group_size,
-                                 max_seq_len=flag_values.max_seq_len or DEFAULT_MAX_SEQ_LEN)
+    options = options_from_flags(flag_values)
     check_options(model, options)
     output = cli.writable_dir(flag_values.output_dir) / program_filename(model.name, options)
     from examples.generation.model_export import export_language_model
