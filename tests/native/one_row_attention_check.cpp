@@ -91,6 +91,33 @@ Quantized random_quantized(std::mt19937& gen, int64_t rows, int64_t stride, int6
   return t;
 }
 
+// Query row r . key row j in double, each row's parameters (q_params / key_params) apart, and the
+// sum of the terms' magnitudes.
+double exact_int8_score(const Quantized& q, int64_t r, int64_t q_stride, int64_t q_params, const Quantized& keys,
+                        int64_t j, int64_t key_stride, int64_t key_params, int64_t head_size, double& magnitude) {
+  double exact = 0;
+  magnitude = 0;
+  for (int64_t d = 0; d < head_size; ++d) {
+    const double product = q.at(r, q_stride, q_params, d) * keys.at(j, key_stride, key_params, d);
+    exact += product;
+    magnitude += std::fabs(product);
+  }
+  return exact;
+}
+
+// start + sum over j of weights[j] * values[j][d] in double, and the sum of the terms' magnitudes.
+double exact_int8_weighted_values(const std::vector<float>& weights, const Quantized& values, int64_t stride,
+                                  int64_t qparams_stride, int64_t d, double start, double& magnitude) {
+  double exact = start;
+  magnitude = std::fabs(start);
+  for (size_t j = 0; j < weights.size(); ++j) {
+    const double product = double(weights[j]) * values.at(j, stride, qparams_stride, d);
+    exact += product;
+    magnitude += std::fabs(product);
+  }
+  return exact;
+}
+
 bool check_int8_q_at_k(std::mt19937& gen, int64_t n, int64_t k, int64_t stride, int64_t qparams_stride, double& worst) {
   const Quantized q = random_quantized(gen, 1, k, 1);
   const Quantized keys = random_quantized(gen, n, stride, qparams_stride);
@@ -99,12 +126,8 @@ bool check_int8_q_at_k(std::mt19937& gen, int64_t n, int64_t k, int64_t stride, 
   one_row_int8_q_at_k(n, k, q.values.data(), q.zeros[0], q.scales[0], keys.values.data(), stride, keys.zeros.data(),
                       keys.scales.data(), qparams_stride, out.data());
   for (int64_t j = 0; j < n; ++j) {
-    double exact = 0, magnitude = 0;
-    for (int64_t d = 0; d < k; ++d) {
-      const double product = q.at(0, k, 1, d) * keys.at(j, stride, qparams_stride, d);
-      exact += product;
-      magnitude += std::fabs(product);
-    }
+    double magnitude;
+    const double exact = exact_int8_score(q, 0, k, 1, keys, j, stride, qparams_stride, k, magnitude);
     worst = std::max(worst, relative_error(out[j], exact, magnitude));
   }
   return out[n] == kGuard;
@@ -122,13 +145,9 @@ bool check_int8_qk_at_v(std::mt19937& gen, int64_t n, int64_t k, int64_t stride,
   one_row_int8_qk_at_v(n, k, weights.data(), values.values.data(), stride, values.zeros.data(), values.scales.data(),
                        qparams_stride, beta, out.data());
   for (int64_t d = 0; d < n; ++d) {
-    double exact = beta == 0.0f ? 0.0 : double(beta) * before[d];
-    double magnitude = std::fabs(exact);
-    for (int64_t j = 0; j < k; ++j) {
-      const double product = double(weights[j]) * values.at(j, stride, qparams_stride, d);
-      exact += product;
-      magnitude += std::fabs(product);
-    }
+    double magnitude;
+    const double start = beta == 0.0f ? 0.0 : double(beta) * before[d];
+    const double exact = exact_int8_weighted_values(weights, values, stride, qparams_stride, d, start, magnitude);
     if (std::isnan(out[d])) return false;
     worst = std::max(worst, relative_error(out[d], exact, magnitude));
   }
@@ -155,12 +174,9 @@ bool check_int8_dispatch(std::mt19937& gen, int64_t q_rows, int64_t num_keys, in
                       key_stride, scores.data());
   for (int64_t r = 0; r < q_rows; ++r) {
     for (int64_t j = 0; j < num_keys; ++j) {
-      double exact = 0, magnitude = 0;
-      for (int64_t d = 0; d < head_size; ++d) {
-        const double product = q.at(r, q_stride, qparams_stride, d) * keys.at(j, key_stride, qparams_stride, d);
-        exact += product;
-        magnitude += std::fabs(product);
-      }
+      double magnitude;
+      const double exact =
+          exact_int8_score(q, r, q_stride, qparams_stride, keys, j, key_stride, qparams_stride, head_size, magnitude);
       worst = std::max(worst, relative_error(scores[r * num_keys + j], exact, magnitude));
     }
   }
@@ -176,12 +192,9 @@ bool check_int8_dispatch(std::mt19937& gen, int64_t q_rows, int64_t num_keys, in
                                                 num_keys, head_size, qparams_stride, int8),
                        value_stride, out.data(), head_size, 1.0f, nullptr);
   for (int64_t d = 0; d < head_size; ++d) {
-    double exact = before[d], magnitude = std::fabs(exact);
-    for (int64_t j = 0; j < num_keys; ++j) {
-      const double product = double(weights[j]) * values.at(j, value_stride, qparams_stride, d);
-      exact += product;
-      magnitude += std::fabs(product);
-    }
+    double magnitude;
+    const double exact =
+        exact_int8_weighted_values(weights, values, value_stride, qparams_stride, d, before[d], magnitude);
     worst = std::max(worst, relative_error(out[d], exact, magnitude));
   }
   return scores.back() == kGuard && out[head_size] == kGuard;
