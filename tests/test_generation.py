@@ -320,6 +320,32 @@ def test_idle_workers_spin_through_a_gap_between_steps(tiny_programs):
 
 
 @pytest.mark.slow
+def test_native_runner_reports_its_page_backing_and_the_same_tokens_without_it(tiny_programs):
+    """--huge_pages (on by default) collapses the loaded program's fully resident memory into
+    2 MiB pages: the report says how much, the kernel's own count (AnonHugePages) holds at
+    least that, and the tokens do not change; --huge_pages=false leaves it in 4 KiB pages. The
+    tiny model's weights fill no 2 MiB page, so the runner also holds 8 MiB of written memory
+    (XNN_RUNNER_TEST_ALLOCATE_MB, as a delegate's packed weights would be)."""
+    binary = native_runner_or_skip()
+    reports = {}
+    for flag in ("true", "false"):
+        proc = subprocess.run([str(binary), f"--model_path={tiny_programs['fp32']}", "--json", f"--huge_pages={flag}",
+                               f"--prompt_tokens={','.join(map(str, PROMPT))}", "--max_new_tokens=8"],
+                              capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, XNN_RUNNER_TEST_ALLOCATE_MB="8"))
+        assert proc.returncode == 0, proc.stderr
+        reports[flag] = json.loads(proc.stdout)
+    on, off = reports["true"]["huge_pages"], reports["false"]["huge_pages"]
+    assert on["error"] == "" and "in 2 MiB pages" in on["text"], on
+    assert on["collapsed_bytes"] == on["candidate_bytes"] >= 3 << 21, on  # 8 MiB hold 3 aligned 2 MiB ranges
+    assert on["anon_huge_kb"] * 1024 >= on["collapsed_bytes"], on
+    assert off["collapsed_bytes"] == 0 and off["text"] == "4 KiB pages (off)", off
+    if "[madvise]" in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text():  # the default
+        assert off["anon_huge_kb"] < 3 << 11, off  # the runner asked for none
+    assert reports["true"]["tokens"] == reports["false"]["tokens"]
+
+
+@pytest.mark.slow
 @pytest.mark.llm  # exports 8da4w (minutes): pytest -m llm
 def test_native_runner_matches_the_standin_on_8da4w_and_rejects_bad_input(tiny_programs):
     from examples.runner.text_generation_client import generate_tokens

@@ -54,6 +54,36 @@ def test_read_bandwidth_probe_measures_both_ways(compiled, monkeypatch):
         bandwidth.read_bandwidth(8, 2)
 
 
+def _thp_mode() -> str:
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "absent"
+    return text[text.index("[") + 1:text.index("]")]
+
+
+def test_the_probe_streams_2mib_pages_like_the_runner_and_a_token_s_bytes():
+    """The probe's buffer is in 2 MiB pages (the runner backs its weights so; in 4 KiB pages the
+    probe would pay TLB misses the runner does not), and the benchmark sizes it to everything a
+    token reads, KV cache included: on a shared cache the rate falls with the size."""
+    from examples.benchmark.generation_bench import BandwidthProbes
+    from examples.generation.bandwidth import _resident_buffer
+
+    def anon_huge_kib() -> int:
+        for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+            if line.startswith("AnonHugePages:"):
+                return int(line.split()[1])
+        raise AssertionError("no AnonHugePages in smaps_rollup")
+
+    assert _thp_mode() in ("always", "madvise"), "this kernel gives no 2 MiB pages on request"
+    before = anon_huge_kib()
+    buffer = _resident_buffer(16 << 20 >> 3)
+    assert anon_huge_kib() - before >= 8 << 10 and int(buffer[-1]) == 0x5555555555555555
+    probes = BandwidthProbes(enabled=False)
+    probes.size_for({"8da4w": {"weights": 62_000_000, "kv_cache": 9_400_000, "total": 71_400_000}})
+    assert probes.working_set == 71_400_000
+
+
 def test_cache_sweep_probes_every_size_and_thread_count_each_round(tmp_path):
     out = tmp_path / "sweep.json"
     proc = _cli("examples.backend.cache_sweep", "--sizes_mb", "2,6", "--threads", "1,2", "--rounds", "2",

@@ -41,7 +41,7 @@ flags.DEFINE_integer("rounds", 1, "Repetitions of every run; the table shows med
 flags.DEFINE_string("weights", "auto", "auto/random (seeded random, with a warning) or a checkpoint PATH (one model).")
 flags.DEFINE_list("variants", None, "Rows to run (default: fp32, 8da4w, F32, Q8_0, Q4_0, Q4_K_M, ov-Q4_0, ov-Q4_K_M, "
                   "ort-int4); also 8da4w-g128 (group size 128), 8da4w-pc (one int4 scale per output channel), "
-                  "8da4w-kv8 (int8 KV cache), 8da4w-emb4 (4-bit token embedding), "
+                  "8da4w-kv8 (int8 KV cache), 8da4w-4k (8da4w with the native runner's 2 MiB page backing off), 8da4w-emb4 (4-bit token embedding), "
                   "8da4w-fused / 8da4w-g128-fused (q/k/v and w1/w3 each one linear).")
 flags.DEFINE_bool("probe_bandwidth", True, "Measure read bandwidth before every round (the limit column).")
 flags.DEFINE_string("runner", "auto", "ExecuTorch runner: auto (native if built), native or python-standin.")
@@ -91,7 +91,7 @@ def main(argv):
     started = time.time()
     available = [v for v in variants if not missing_packages(VARIANTS[v].engine, v)]
     output = Path(FLAGS.output_dir)
-    rows, probes = [], {}  # probes: one BandwidthProbes per model (its buffer is that model's weights)
+    rows, probes = [], {}  # probes: one BandwidthProbes per model (its buffer: the bytes a token reads)
     for name in FLAGS.models:
         model = LLM_MODELS[name]
         artifacts = build_artifacts(model, FLAGS.weights, output / name, FLAGS.max_seq_len, False,
@@ -134,7 +134,7 @@ def main(argv):
 
 METHOD = ("each row in its own process, rows interleaved round by round in a random order per round (seed 0); "
           "medians over rounds; read bandwidth probed before every round at each thread count (C loop over a buffer the size of "
-          "the weights ExecuTorch 8da4w reads per token); bytes per token from the files (weights and scales less the "
+          "the bytes ExecuTorch 8da4w reads per token, weights and KV cache; 2 MiB pages); bytes per token from the files (weights and scales less the "
           "embedding table plus one row, KV cache at the mean decode position); goal verdicts by the toolkit's "
           "rule over whole rounds (examples/common/stats.py): a goal is met when its whole interval clears it, the "
           "bandwidth limit's with each round's decode paired with the probe before that round")
@@ -167,8 +167,10 @@ def _with_reported_kv(accounting: dict | None, row, shape) -> dict | None:
 
 class BandwidthProbes:
     """The ``before_round`` hook: read bandwidth at each thread count before each round, at the
-    size ExecuTorch 8da4w reads per token (a buffer that size sits where the weights sit: the
-    last-level cache when they fit), once per thread count also past the last-level cache (DRAM)."""
+    size ExecuTorch 8da4w reads per token, weights and KV cache (a buffer that size sits where a
+    step's bytes sit: the last-level cache when they fit; on a shared cache the rate falls as the
+    size grows, so the weights alone would overstate it), once per thread count also past the
+    last-level cache (DRAM)."""
 
     def __init__(self, enabled: bool = True):
         self.enabled, self.working_set, self.rounds, self.dram = enabled, 64 << 20, {}, {}
@@ -176,7 +178,7 @@ class BandwidthProbes:
     def size_for(self, accounting: dict) -> None:
         pick = accounting.get("8da4w") or next(iter(accounting.values()), None)
         if pick:
-            self.working_set = max(1 << 20, int(pick["weights"]))
+            self.working_set = max(1 << 20, int(pick["total"]))
 
     def __call__(self, round_index: int, threads: int) -> None:
         if not self.enabled:

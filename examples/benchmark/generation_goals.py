@@ -10,8 +10,8 @@ fp32 (:func:`examples.benchmark.generation_runs.judged_variant`); the others are
 - **TTFT below every peer**: ExecuTorch's row against each 4-bit peer row, "faster" against all.
 - **decode >= 80 % of the bandwidth limit** for its own bytes per token: each round's decode
   against the bandwidth probed before that round (the same minutes, so a busy neighbour slows
-  both), bootstrapped over whole rounds. The probe reads a buffer the size of the weights
-  ExecuTorch 8da4w reads per token; where that fits the last-level cache it measures the cache,
+  both), bootstrapped over whole rounds. The probe reads a buffer the size of the bytes
+  ExecuTorch 8da4w reads per token (weights and KV cache); where that fits the last-level cache it measures the cache,
   the stricter limit, and the DRAM probe's limit is shown beside it (not judged).
 - **RSS growth <= the lowest peer's** (medians; memory does not jitter like time).
 

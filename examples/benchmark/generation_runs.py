@@ -29,6 +29,8 @@ class Variant:
     judged: bool = True
     kv_int8: bool = False  # ExecuTorch's int8 KV cache (bytes per token count it so)
     follows_group_size: bool = False  # its int4 groups are generation_bench's --group_size
+    # Flags for the native runner only (another runner has no such row: plan_for leaves it out).
+    native_flags: tuple[str, ...] = ()
 
 
 # Weights per int4 scale of every 4-bit peer (Q4_0, Q4_K_M's sub-blocks, ONNX Runtime GenAI's blocks).
@@ -42,6 +44,9 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w-pc", "executorch", "8da4w-pc", 4, judged=False),
     # int8 KV cache: coarser than the llama.cpp (f16) and ONNX Runtime GenAI (fp32) caches
     Variant("8da4w-kv8", "executorch", "8da4w-kv8", 4, judged=False, kv_int8=True, follows_group_size=True),
+    # The same program with the runner's 2 MiB page backing turned off: what that backing is worth.
+    Variant("8da4w-4k", "executorch", "8da4w", 4, judged=False, follows_group_size=True,
+            native_flags=("--huge_pages=false",)),
     Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4, follows_group_size=True),
     Variant("8da4w-fused", "executorch", "8da4w-fused", 4, follows_group_size=True),
     Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4, judged=False),
@@ -258,6 +263,8 @@ def plan_for(artifacts: dict[str, Path], runner: str, variants=None) -> list[tup
         if variant.artifact not in artifacts:
             continue
         if variant.engine == "executorch":
+            if variant.native_flags and runner != "native":
+                continue
             plan.append((f"executorch ({runner})", name, runner))
         else:
             plan.append((variant.engine, name, variant.engine))
@@ -290,7 +297,8 @@ def run_model(model, artifacts: dict[str, Path], threads: list[int], runner: str
                 print(f"round {round_index + 1}/{rounds}: {model.name} {engine} {variant}, {n} thread(s)...", flush=True)
                 try:
                     row.reports.append(generate_tokens(artifacts[VARIANTS[variant].artifact], prompt, runner=which,
-                                                       threads=n, max_new_tokens=max_new_tokens, timeout=1800))
+                                                       threads=n, max_new_tokens=max_new_tokens, timeout=1800,
+                                                       extra_flags=VARIANTS[variant].native_flags))
                 except RunnerFailed as error:
                     row.error = str(error)
     return list(rows.values())

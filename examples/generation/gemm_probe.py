@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import os
 import subprocess
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def weight_bytes(shapes, group_size: int) -> int:
 
 
 MAX_THREADS = 256  # the probe binary's bound
+# glibc (2.35+) asks for 2 MiB pages for its large blocks: the packed weights sit in them, as the
+# text generation runner's do after it loads (runtime/executor_runner/huge_pages.h) and as the
+# bandwidth probe's buffer does.
+HUGE_PAGE_MALLOC = "glibc.malloc.hugetlb=1"
 
 
 def check_built(binary=GEMM_PROBE) -> None:
@@ -67,7 +72,8 @@ def run_gemm(shapes, group_size: int, threads: int, binary=GEMM_PROBE) -> dict:
     spec = ",".join(f"{n}x{k}" for n, k in shapes)
     try:
         proc = subprocess.run([str(binary), "--shapes", spec, "--block_size", str(group_size),
-                               "--threads", str(threads), "--passes", "5"], capture_output=True, text=True, timeout=600)
+                               "--threads", str(threads), "--passes", "5"], capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, GLIBC_TUNABLES=HUGE_PAGE_MALLOC))
     except subprocess.TimeoutExpired:
         raise cli.CliError("xnnpack_gemm_probe took more than 600 s") from None
     if proc.returncode != 0:

@@ -36,6 +36,7 @@
 
 #include "crash_guard.h"
 #include "exit_codes.h"
+#include "huge_pages.h"
 #include "profiling.h"
 #include "program_verification.h"
 #include "run_limits.h"
@@ -74,6 +75,7 @@ DEFINE_double(timeout_s, 0, "End the run (exit 4) after this many seconds, load 
 DEFINE_string(prof_result_path, "",
               "Profiling build (cmake-out-prof) only: write the ETDump of every forward call here (the prefill "
               "first, then one per generated token after the first), for examples.backend.step_profile.");
+DEFINE_bool(huge_pages, true, "Back the loaded program's resident memory (packed weights) with 2 MiB pages (huge_pages.h says why).");
 DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
 namespace {
@@ -204,6 +206,7 @@ struct Loaded {
   std::unique_ptr<Module> module;
   int64_t max_seq_len = 0, vocab_size = 0;
   double load_ms = 0;
+  HugePageReport huge_pages;
 };
 
 std::unique_ptr<Loaded> load_model(VerifyMode mode, executorch::runtime::EventTracer* tracer) {
@@ -230,6 +233,7 @@ std::unique_ptr<Loaded> load_model(VerifyMode mode, executorch::runtime::EventTr
   l->vocab_size = metadata(*l->module, "get_vocab_size", 0);
   if (!metadata(*l->module, "use_kv_cache", 1)) fail(kUsageExit, FLAGS_model_path + " has no KV cache: export it with the LLM exporter");
   l->loader->finish();  // the last load: the file must be as it was opened
+  if (FLAGS_huge_pages) l->huge_pages = back_resident_memory_with_huge_pages();
   l->load_ms = ms_between(start, Clock::now());
   return l;
 }
@@ -297,7 +301,9 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"verify_cached", l.verification.cached}, {"checked_on_use_chunks", l.loader->checked_on_use().chunks},
       {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb},
       {"decode_context_switches", {{"voluntary", g.decode_switches.voluntary}, {"involuntary", g.decode_switches.involuntary}}},
-      {"threadpool", threadpool_json<nlohmann::ordered_json>(threadpool_binding())}};
+      {"threadpool", threadpool_json<nlohmann::ordered_json>(threadpool_binding())},
+      {"huge_pages", {{"collapsed_bytes", l.huge_pages.collapsed_bytes}, {"candidate_bytes", l.huge_pages.candidate_bytes},
+                      {"ms", l.huge_pages.ms}, {"error", l.huge_pages.error}, {"anon_huge_kb", anon_huge_pages_kib()}, {"text", describe(l.huge_pages)}}}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
     return;

@@ -1,0 +1,117 @@
+#include "huge_pages.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25  // Linux 6.1 (uapi asm-generic/mman-common.h)
+#endif
+
+namespace xnn_runner {
+namespace {
+
+constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+constexpr uint64_t kPagemapPresent = uint64_t{1} << 63;
+
+struct Range {
+  uintptr_t begin, end;
+};
+
+// Private anonymous read-write mappings (the heap and malloc's mmap chunks) holding at least one
+// whole aligned 2 MiB range, from /proc/self/maps.
+std::vector<Range> anonymous_mappings() {
+  std::vector<Range> out;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream fields(line);
+    std::string span, perms, offset, dev, path;
+    unsigned long inode = 0;
+    fields >> span >> perms >> offset >> dev >> inode;
+    std::getline(fields >> std::ws, path);
+    if (perms != "rw-p" || inode != 0 || !(path.empty() || path == "[heap]")) continue;
+    uintptr_t begin = 0, end = 0;
+    if (std::sscanf(span.c_str(), "%lx-%lx", &begin, &end) != 2) continue;
+    begin = (begin + kHugePage - 1) & ~(kHugePage - 1);
+    end &= ~(kHugePage - 1);
+    if (end > begin) out.push_back({begin, end});
+  }
+  return out;
+}
+
+// Whether all 512 small pages of the 2 MiB range at `begin` are resident (/proc/self/pagemap).
+bool fully_resident(int pagemap, uintptr_t begin, long page_size) {
+  const size_t pages = kHugePage / page_size;
+  std::vector<uint64_t> entries(pages);
+  const off_t at = static_cast<off_t>(begin / page_size * sizeof(uint64_t));
+  const ssize_t want = static_cast<ssize_t>(pages * sizeof(uint64_t));
+  if (pread(pagemap, entries.data(), want, at) != want) return false;
+  for (uint64_t e : entries) {
+    if (!(e & kPagemapPresent)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+HugePageReport back_resident_memory_with_huge_pages() {
+  HugePageReport r;
+  const auto start = std::chrono::steady_clock::now();
+  const long page_size = sysconf(_SC_PAGESIZE);
+  const int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pagemap < 0) {
+    r.error = std::string("cannot read /proc/self/pagemap: ") + std::strerror(errno);
+    return r;
+  }
+  r.attempted = true;
+  for (const Range& m : anonymous_mappings()) {
+    for (uintptr_t p = m.begin; p < m.end; p += kHugePage) {
+      if (!fully_resident(pagemap, p, page_size)) continue;
+      r.candidate_bytes += kHugePage;
+      if (madvise(reinterpret_cast<void*>(p), kHugePage, MADV_COLLAPSE) == 0) {
+        r.collapsed_bytes += kHugePage;
+      } else if (r.error.empty()) {
+        r.error = std::string("madvise(MADV_COLLAPSE): ") + std::strerror(errno);
+        if (errno == EINVAL) {  // no MADV_COLLAPSE in this kernel: the rest would fail alike
+          r.attempted = false;
+          close(pagemap);
+          return r;
+        }
+      }
+    }
+  }
+  close(pagemap);
+  r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+long anon_huge_pages_kib() {
+  std::ifstream rollup("/proc/self/smaps_rollup");
+  std::string key;
+  long kib = 0;
+  while (rollup >> key) {
+    if (key == "AnonHugePages:" && rollup >> kib) return kib;
+    rollup.ignore(1 << 12, '\n');
+  }
+  return -1;
+}
+
+std::string describe(const HugePageReport& r) {
+  if (!r.attempted) return "4 KiB pages (" + (r.error.empty() ? std::string("off") : r.error) + ")";
+  char text[160];
+  std::snprintf(text, sizeof text, "%zu MiB of %zu MiB in 2 MiB pages (%.1f ms)", r.collapsed_bytes >> 20,
+                r.candidate_bytes >> 20, r.ms);
+  return text + (r.error.empty() ? std::string() : "; " + r.error);
+}
+
+}  // namespace xnn_runner

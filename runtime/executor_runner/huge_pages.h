@@ -1,0 +1,38 @@
+// Backs the memory a loaded program streams (the delegate's packed weights, the KV cache) with
+// 2 MiB pages.
+//
+// Why: a decode step streams every packed weight once. In 4 KiB pages that is a TLB miss every
+// 64 cache lines, and glibc hands the delegate's large allocations out in 4 KiB pages when the
+// kernel's transparent huge pages are in "madvise" mode (the common default). Backing them with
+// 2 MiB pages made decode faster by several per cent (docs/GENERATION.md says by how much, on
+// which CPU).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace xnn_runner {
+
+struct HugePageReport {
+  bool attempted = false;   // false: turned off, or the kernel has no MADV_COLLAPSE
+  size_t candidate_bytes = 0;  // fully resident 2 MiB ranges of large anonymous mappings
+  size_t collapsed_bytes = 0;  // of those, what the kernel now backs with 2 MiB pages
+  double ms = 0;
+  std::string error;           // why nothing was attempted or the first failure, "" if none
+};
+
+// Asks the kernel (madvise MADV_COLLAPSE, Linux 6.1+) to move every 2 MiB-aligned range of this
+// process's private anonymous mappings whose 512 pages are all resident into one 2 MiB page.
+// Only fully resident ranges: collapsing a partly resident one would fill its holes and grow the
+// resident set. Call it once the program is loaded (the delegate packs its weights then); it
+// copies what it collapses, so it costs a few ms per 100 MiB.
+HugePageReport back_resident_memory_with_huge_pages();
+
+// The process's anonymous memory in 2 MiB pages now (AnonHugePages of /proc/self/smaps_rollup),
+// in KiB; -1 when unknown. What the kernel says, not what was asked for.
+long anon_huge_pages_kib();
+
+// "54 MiB of 56 MiB in 2 MiB pages (12 ms)" or why none.
+std::string describe(const HugePageReport& report);
+
+}  // namespace xnn_runner

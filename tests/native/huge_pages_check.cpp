@@ -1,0 +1,89 @@
+// Checks runtime/executor_runner/huge_pages.cpp against what the kernel reports: fully resident
+// 2 MiB ranges of an anonymous mapping end up in 2 MiB pages, a partly resident range is left
+// alone (collapsing it would fill its holes and grow the resident set). Run by
+// tests/test_runner_huge_pages.py. Exit 0: checked; 3: this kernel cannot collapse (the reason on
+// stdout); 1: a check failed.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "huge_pages.h"
+
+namespace {
+
+constexpr size_t kHuge = size_t{2} << 20;
+
+struct Usage {
+  long rss_kib = -1, anon_huge_kib = -1;
+};
+
+// Rss and AnonHugePages of the mapping that starts at `start` (/proc/self/smaps).
+Usage usage_of(uintptr_t start) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  Usage u;
+  while (std::getline(smaps, line)) {
+    uintptr_t begin = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &begin, &end) == 2 && line.find(' ') > line.find('-')) {
+      inside = begin == start;
+      continue;
+    }
+    if (!inside) continue;
+    std::istringstream fields(line);
+    std::string key;
+    long kib = 0;
+    fields >> key >> kib;
+    if (key == "Rss:") u.rss_kib = kib;
+    if (key == "AnonHugePages:") u.anon_huge_kib = kib;
+  }
+  return u;
+}
+
+int fail(const char* what, const Usage& before, const Usage& after) {
+  std::printf("FAIL: %s (Rss %ld -> %ld KiB, AnonHugePages %ld -> %ld KiB)\n", what, before.rss_kib, after.rss_kib,
+              before.anon_huge_kib, after.anon_huge_kib);
+  return 1;
+}
+
+}  // namespace
+
+int main() {
+  // 4 whole aligned 2 MiB ranges, 3 written in full, the last one only half, fenced by
+  // inaccessible pages so that the kernel keeps them one mapping of their own in smaps.
+  const long page = sysconf(_SC_PAGESIZE);
+  const size_t span = 6 * kHuge;
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return std::printf("FAIL: mmap\n"), 1;
+  const uintptr_t aligned = (reinterpret_cast<uintptr_t>(raw) + page + kHuge - 1) & ~(kHuge - 1);
+  mprotect(reinterpret_cast<void*>(aligned - page), page, PROT_NONE);
+  mprotect(reinterpret_cast<void*>(aligned + 4 * kHuge), page, PROT_NONE);
+  auto* bytes = reinterpret_cast<unsigned char*>(aligned);
+  for (size_t i = 0; i < 3 * kHuge; i += page) bytes[i] = 1;
+  for (size_t i = 3 * kHuge; i < 3 * kHuge + kHuge / 2; i += page) bytes[i] = 1;
+  const Usage before = usage_of(aligned);
+  if (before.anon_huge_kib != 0) {
+    std::printf("SKIP-CHECK: the kernel faulted 2 MiB pages already (AnonHugePages %ld KiB)\n", before.anon_huge_kib);
+    return 3;
+  }
+
+  const xnn_runner::HugePageReport report = xnn_runner::back_resident_memory_with_huge_pages();
+  const Usage after = usage_of(aligned);
+  std::printf("%s\n", xnn_runner::describe(report).c_str());
+  if (!report.attempted) return std::printf("cannot collapse here: %s\n", report.error.c_str()), 3;
+
+  if (after.anon_huge_kib != 3 * (kHuge >> 10)) return fail("the 3 fully resident ranges are not 2 MiB pages", before, after);
+  if (after.rss_kib != before.rss_kib) return fail("the resident set changed: a partly resident range was collapsed", before, after);
+  if (report.collapsed_bytes < 3 * kHuge) return fail("the report counts less than it collapsed", before, after);
+  if (bytes[0] != 1 || bytes[3 * kHuge - page] != 1 || bytes[3 * kHuge + kHuge / 2] != 0) {
+    return fail("the contents changed", before, after);
+  }
+  std::printf("ok: 3 fully resident ranges in 2 MiB pages, the half resident one left alone (Rss %ld KiB)\n", after.rss_kib);
+  return 0;
+}
