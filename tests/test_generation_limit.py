@@ -290,6 +290,27 @@ def test_goal_cells_judge_executorch_against_the_fastest_4bit_peer():
     assert "no per-round probe" in few["bandwidth"]["text"]
 
 
+def test_a_runner_option_is_the_same_program_with_and_without_its_flag():
+    """8da4w-4k runs 8da4w's file with --huge_pages=false: its line compares the two rows round by
+    round, and is no goal line."""
+    from examples.benchmark.generation_goals import goal_cells, option_cells
+    from examples.benchmark.generation_runs import Row
+
+    rows = _rows(ours_decode=260.0)
+    rng = np.random.default_rng(1)
+    off = Row("m", "executorch (native)", "8da4w-4k", 1)
+    off.reports = [_report(1000 * (1 + 0.01 * rng.standard_normal()), 236 * (1 + 0.01 * rng.standard_normal()), 60, 150)
+                   for _ in range(10)]
+    cells = option_cells(rows + [off])
+    assert len(cells) == 1 and cells[0]["ours"] == "8da4w" and cells[0]["peer"] == "8da4w-4k"
+    assert cells[0]["met"] is None and "--huge_pages=false" in cells[0]["text"]
+    decode, prefill = cells[0]["text"].split("prefill")
+    assert float(decode.split("decode ")[1].split("x")[0]) == pytest.approx(260 / 236, abs=0.02)
+    assert "(faster" in decode and "(within noise" in prefill
+    assert [c["goal"] for c in goal_cells(rows + [off])].count("runner option") == 1
+    assert option_cells(rows) == []  # no flagged row, no line
+
+
 def test_rows_coarser_than_the_peers_int4_are_shown_but_never_the_goals_rows():
     from examples.benchmark.generation_goals import goal_cells
     from examples.benchmark.generation_runs import VARIANTS, Row

@@ -65,8 +65,8 @@ def _speed_cell(ours: dict, theirs: dict, field: str, what: str) -> dict:
 def _limit_cell(main, bandwidth_rounds: list[float] | None, dram_gb_s: float | None) -> dict:
     """Decode as a fraction of the bandwidth limit, paired by round: round i's seconds per token
     against the seconds reading the row's bytes takes at round i's probed bandwidth. Judged on
-    the probe over a buffer the size of 8da4w's weights (the stricter limit where they fit the
-    last-level cache); the DRAM probe's limit is shown beside it."""
+    the probe over a buffer the size of the bytes 8da4w reads per token (the stricter limit where
+    they fit the last-level cache); the DRAM probe's limit is shown beside it."""
     from examples.benchmark.generation_runs import row_figures
 
     rounds = bandwidth_rounds or []
@@ -148,6 +148,37 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
                           "ours_mib": mine, "peer_mib": growth[lowest],
                           "text": f"RSS growth: ExecuTorch {main.variant} {mine:.0f} MiB, lowest 4-bit peer {lowest} "
                                   f"{growth[lowest]:.0f} MiB; goal <= lowest peer {'met' if met else 'not met'}"})
+    return cells + option_cells(rows)
+
+
+def option_cells(rows: list) -> list[dict]:
+    """Runner options measured on one program: for each row that runs another row's program
+    with native runner flags (``8da4w-4k``: ``8da4w`` with the 2 MiB page backing off), the
+    plain row's decode and prefill speed against it, paired by round. Shown, not a goal."""
+    from examples.benchmark.generation_runs import VARIANTS
+
+    cells = []
+    for flagged in rows:
+        variant = VARIANTS.get(flagged.variant)
+        if variant is None or not variant.native_flags or flagged.error or not flagged.reports:
+            continue
+        plain = next((r for r in rows if (r.model, r.threads) == (flagged.model, flagged.threads) and r.reports
+                      and not r.error and r.variant in VARIANTS and not VARIANTS[r.variant].native_flags
+                      and VARIANTS[r.variant].artifact == variant.artifact), None)
+        if plain is None:
+            continue
+        count = min(len(plain.reports), len(flagged.reports))
+        parts = []
+        for field, what in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill")):
+            key = _per_token_ms(field)
+            v = stats.judge(_rounds(_trim(flagged, count), key), _rounds(_trim(plain, count), key), paired=True)
+            speedup = 1 / v.ratio if v.ratio else float("nan")
+            interval = "-" if v.low is None else f"[{1 / v.high:.2f}, {1 / v.low:.2f}]"
+            parts.append(f"{what} {speedup:.2f}x {interval} ({v.describe()})")
+        cells.append({"model": flagged.model, "threads": flagged.threads, "goal": "runner option",
+                      "ours": plain.variant, "peer": flagged.variant, "met": None,
+                      "text": f"runner option: {plain.variant} / {flagged.variant} (the same program run with "
+                              f"{' '.join(variant.native_flags)}): " + ", ".join(parts) + "; shown, not a goal"})
     return cells
 
 
