@@ -26,6 +26,7 @@ def define_common_targets():
         srcs = [
             "executorch/extension/llm/custom_ops/op_sdpa.cpp",
             "executorch/extension/llm/custom_ops/op_update_cache.cpp",
+            "executorch/kernels/quantized/cpu/op_per_token_int8.cpp",
         ],
         headers = native.glob(["executorch/**/*.h", "torchao/**/*.h"]),
         header_namespace = "",
