@@ -526,7 +526,7 @@ def test_generation_bench_interleaves_rounds_and_compares_with_llama_cpp(monkeyp
 
     calls = []
 
-    def fake(program, prompt, *, runner, threads, max_new_tokens, timeout):
+    def fake(program, prompt, *, runner, threads, max_new_tokens, timeout, extra_flags=()):
         calls.append((program.name, threads))
         fast = program.name.endswith("8da4w.pte")
         return {"tokens": [1, 2], "prefill_tok_s": 300.0 if fast else 200.0, "decode_tok_s": 60.0 if fast else 50.0,
