@@ -66,8 +66,7 @@ def test_the_probe_streams_2mib_pages_like_the_runner_and_a_token_s_bytes():
     """The probe's buffer is in 2 MiB pages (the runner backs its weights so; in 4 KiB pages the
     probe would pay TLB misses the runner does not), and the benchmark sizes it to everything a
     token reads, KV cache included: on a shared cache the rate falls with the size."""
-    from examples.benchmark.generation_bench import BandwidthProbes
-    from examples.generation.bandwidth import _resident_buffer
+    from examples.generation.bandwidth import BandwidthProbes, _resident_buffer
 
     def anon_huge_kib() -> int:
         for line in Path("/proc/self/smaps_rollup").read_text().splitlines():

@@ -29,6 +29,7 @@ from pathlib import Path
 from absl import flags
 
 from examples.common import cli
+from examples.generation.bandwidth import BandwidthProbes
 
 flags.DEFINE_list("models", ["stories15m"], "Zoo language models (stories15m, stories110m, llama3_2_1b).")
 flags.DEFINE_list("threads", ["1", "2"], "Thread counts.")
@@ -163,61 +164,6 @@ def _with_reported_kv(accounting: dict | None, row, shape) -> dict | None:
     per_element = {"u8": 1, "f16": 2, "bf16": 2, "f32": 4}.get(precision, accounting["kv_bytes_per_element"])
     kv = kv_cache_bytes(shape, accounting["position"], per_element)
     return {**accounting, "kv_cache": kv, "kv_bytes_per_element": per_element, "total": accounting["weights"] + kv}
-
-
-class BandwidthProbes:
-    """The ``before_round`` hook: read bandwidth at each thread count before each round, at the
-    size ExecuTorch 8da4w reads per token, weights and KV cache (a buffer that size sits where a
-    step's bytes sit: the last-level cache when they fit; on a shared cache the rate falls as the
-    size grows, so the weights alone would overstate it), once per thread count also past the
-    last-level cache (DRAM)."""
-
-    def __init__(self, enabled: bool = True):
-        self.enabled, self.working_set, self.rounds, self.dram = enabled, 64 << 20, {}, {}
-
-    def size_for(self, accounting: dict) -> None:
-        pick = accounting.get("8da4w") or next(iter(accounting.values()), None)
-        if pick:
-            self.working_set = max(1 << 20, int(pick["total"]))
-
-    def __call__(self, round_index: int, threads: int) -> None:
-        if not self.enabled:
-            return
-        from examples.generation.bandwidth import dram_probe_bytes, read_bandwidth
-
-        self.rounds.setdefault(threads, []).append(read_bandwidth(self.working_set, threads))
-        if threads not in self.dram:
-            self.dram[threads] = read_bandwidth(dram_probe_bytes(), threads)
-
-    def per_round(self) -> dict[int, list[float]]:
-        """``{threads: [GB/s before round 0, round 1, ...]}``: what the limit verdict pairs with
-        each round's decode."""
-        return {n: [p["gb_s"] for p in probes] for n, probes in self.rounds.items()}
-
-    def dram_gb_s(self) -> dict[int, float]:
-        return {n: probe["gb_s"] for n, probe in self.dram.items()}
-
-    def medians(self) -> dict[int, float]:
-        from examples.common.stats import median
-
-        return {n: median([p["gb_s"] for p in probes]) for n, probes in self.rounds.items()}
-
-    def lines(self) -> list[str]:
-        out = []
-        for n, value in self.medians().items():
-            dram = self.dram.get(n)
-            out.append(f"read bandwidth, {n} thread(s): {value:.1f} GB/s over {self.working_set / 2**20:.0f} MiB "
-                       f"(median of {len(self.rounds[n])} round(s))"
-                       + (f"; {dram['gb_s']:.1f} GB/s over {dram['bytes'] / 2**30:.1f} GiB (past the last-level cache)"
-                          if dram else ""))
-        return out
-
-    def as_json(self) -> dict:
-        return {str(n): {"gb_s": value, "bytes": self.working_set,
-                         "rounds_gb_s": self.per_round()[n], "method": self.rounds[n][0]["method"],
-                         "dram_gb_s": (self.dram.get(n) or {}).get("gb_s"),
-                         "dram_bytes": (self.dram.get(n) or {}).get("bytes")}
-                for n, value in self.medians().items()}
 
 
 if __name__ == "__main__":

@@ -238,3 +238,56 @@ def dram_probe_bytes() -> int:
     """A buffer well past the last-level cache: 4x its size, at least 1 GiB, at most 4 GiB."""
     cache = last_level_cache_bytes() or 0
     return int(min(max(4 * cache, 1 << 30), 4 << 30))
+
+
+class BandwidthProbes:
+    """The ``before_round`` hook: read bandwidth at each thread count before each round, at the
+    size ExecuTorch 8da4w reads per token, weights and KV cache (a buffer that size sits where a
+    step's bytes sit: the last-level cache when they fit; on a shared cache the rate falls as the
+    size grows, so the weights alone would overstate it), once per thread count also past the
+    last-level cache (DRAM)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.working_set, self.rounds, self.dram = enabled, 64 << 20, {}, {}
+
+    def size_for(self, accounting: dict) -> None:
+        pick = accounting.get("8da4w") or next(iter(accounting.values()), None)
+        if pick:
+            self.working_set = max(1 << 20, int(pick["total"]))
+
+    def __call__(self, round_index: int, threads: int) -> None:
+        if not self.enabled:
+            return
+        self.rounds.setdefault(threads, []).append(read_bandwidth(self.working_set, threads))
+        if threads not in self.dram:
+            self.dram[threads] = read_bandwidth(dram_probe_bytes(), threads)
+
+    def per_round(self) -> dict[int, list[float]]:
+        """``{threads: [GB/s before round 0, round 1, ...]}``: what the limit verdict pairs with
+        each round's decode."""
+        return {n: [p["gb_s"] for p in probes] for n, probes in self.rounds.items()}
+
+    def dram_gb_s(self) -> dict[int, float]:
+        return {n: probe["gb_s"] for n, probe in self.dram.items()}
+
+    def medians(self) -> dict[int, float]:
+        from examples.common.stats import median
+
+        return {n: median([p["gb_s"] for p in probes]) for n, probes in self.rounds.items()}
+
+    def lines(self) -> list[str]:
+        out = []
+        for n, value in self.medians().items():
+            dram = self.dram.get(n)
+            out.append(f"read bandwidth, {n} thread(s): {value:.1f} GB/s over {self.working_set / 2**20:.0f} MiB "
+                       f"(median of {len(self.rounds[n])} round(s))"
+                       + (f"; {dram['gb_s']:.1f} GB/s over {dram['bytes'] / 2**30:.1f} GiB (past the last-level cache)"
+                          if dram else ""))
+        return out
+
+    def as_json(self) -> dict:
+        return {str(n): {"gb_s": value, "bytes": self.working_set,
+                         "rounds_gb_s": self.per_round()[n], "method": self.rounds[n][0]["method"],
+                         "dram_gb_s": (self.dram.get(n) or {}).get("gb_s"),
+                         "dram_bytes": (self.dram.get(n) or {}).get("bytes")}
+                for n, value in self.medians().items()}
