@@ -33,6 +33,15 @@ def _tool(name: str) -> str | None:
 FRESH_MS = 200
 
 
+def thp_mode() -> str:
+    """The kernel's transparent huge page mode: "always", "madvise", "never" or "absent"."""
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "absent"
+    return text[text.index("[") + 1:text.index("]")]
+
+
 @pytest.fixture(scope="module")
 def short_fresh_window():
     with pytest.MonkeyPatch.context() as patch:

@@ -321,7 +321,7 @@ def test_idle_workers_spin_through_a_gap_between_steps(tiny_programs):
 
 @pytest.mark.slow
 def test_native_runner_reports_its_page_backing_and_the_same_tokens_without_it(tiny_programs):
-    """--huge_pages (on by default) collapses the loaded program's fully resident memory into
+    """--huge_pages (opt-in) collapses the loaded program's fully resident memory into
     2 MiB pages: the report says how much, the kernel's own count (AnonHugePages) holds at
     least that, and the tokens do not change; --huge_pages=false leaves it in 4 KiB pages. The
     tiny model's weights fill no 2 MiB page, so the runner also holds 8 MiB of written memory
@@ -335,6 +335,10 @@ def test_native_runner_reports_its_page_backing_and_the_same_tokens_without_it(t
                               env=dict(os.environ, XNN_RUNNER_TEST_ALLOCATE_MB="8"))
         assert proc.returncode == 0, proc.stderr
         reports[flag] = json.loads(proc.stdout)
+    proc = subprocess.run([str(binary), f"--model_path={tiny_programs['fp32']}", "--json", "--max_new_tokens=2",
+                           f"--prompt_tokens={PROMPT[0]}"], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, XNN_RUNNER_TEST_ALLOCATE_MB="8"))
+    assert proc.returncode == 0 and json.loads(proc.stdout)["huge_pages"]["collapsed_bytes"] == 0  # opt-in
     on, off = reports["true"]["huge_pages"], reports["false"]["huge_pages"]
     assert on["error"] == "" and "in 2 MiB pages" in on["text"], on
     assert on["collapsed_bytes"] == on["candidate_bytes"] >= 3 << 21, on  # 8 MiB hold 3 aligned 2 MiB ranges
@@ -616,6 +620,27 @@ def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_
     plain = subprocess.run([str(native_runner_or_skip()), f"--model_path={tiny_programs['fp32']}", "--prompt_tokens=1,2",
                             f"--prof_result_path={tmp_path / 'x.etdp'}"], capture_output=True, text=True, timeout=60)
     assert plain.returncode == 2 and "needs the profiling build" in plain.stderr and not (tmp_path / "x.etdp").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.llm  # the tiny model's int8-cache export (about 35 s)
+def test_an_int8_cache_program_reaches_the_runners_per_token_kernels(tiny_programs, tmp_path, python_env):
+    """The exporter's int8-cache program carries the kernel key op_per_token_int8.cpp registers:
+    its profile names the runner's kernels (their own names), not the wheel's ("native_call_")."""
+    from tests.helpers_runner import PROF_DIR, ensure_runner
+
+    ensure_runner(PROF_DIR, "-DEXECUTORCH_PROF_ENABLED=ON", "-DBUILD_TEXT_GENERATION_RUNNER=ON")
+    out = tmp_path / "profile.json"
+    done = subprocess.run([sys.executable, "-m", "examples.backend.step_profile", "--model_path",
+                           str(tiny_programs["8da4w-kv8"]), "--prompt_len", "8", "--decode_steps", "2",
+                           "--runner", "native", "--json", str(out)],
+                          capture_output=True, text=True, env=python_env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    profile = json.loads(out.read_text())
+    for step in ("prefill", "decode_step"):
+        ops = profile[step]["operators"]
+        for name in ("quantize_per_token.out", "choose_qparams_per_token_asymmetric.out"):
+            assert f"quantized_decomposed::{name}" in ops and f"native_call_{name}" not in ops, sorted(ops)
 
 
 def test_generation_bench_keeps_its_build_key_in_the_program_card(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 from examples.models.llama_zoo import random_state_dict
 from tests.helpers_generation import MAX_SEQ_LEN, PROMPT, TINY_MODEL
+from tests.helpers_runner import thp_mode
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,14 +55,6 @@ def test_read_bandwidth_probe_measures_both_ways(compiled, monkeypatch):
         bandwidth.read_bandwidth(8, 2)
 
 
-def _thp_mode() -> str:
-    try:
-        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
-    except OSError:
-        return "absent"
-    return text[text.index("[") + 1:text.index("]")]
-
-
 def test_the_probe_streams_2mib_pages_like_the_runner_and_a_token_s_bytes():
     """The probe's buffer is in 2 MiB pages (the runner backs its weights so; in 4 KiB pages the
     probe would pay TLB misses the runner does not), and the benchmark sizes it to everything a
@@ -74,7 +67,7 @@ def test_the_probe_streams_2mib_pages_like_the_runner_and_a_token_s_bytes():
                 return int(line.split()[1])
         raise AssertionError("no AnonHugePages in smaps_rollup")
 
-    assert _thp_mode() in ("always", "madvise"), "this kernel gives no 2 MiB pages on request"
+    assert thp_mode() in ("always", "madvise"), "this kernel gives no 2 MiB pages on request"
     before = anon_huge_kib()
     buffer = _resident_buffer(16 << 20 >> 3)
     assert anon_huge_kib() - before >= 8 << 10 and int(buffer[-1]) == 0x5555555555555555
@@ -290,23 +283,23 @@ def test_goal_cells_judge_executorch_against_the_fastest_4bit_peer():
 
 
 def test_a_runner_option_is_the_same_program_with_and_without_its_flag():
-    """8da4w-4k runs 8da4w's file with --huge_pages=false: its line compares the two rows round by
+    """8da4w-2m runs 8da4w's file with --huge_pages=true: its line compares the two rows round by
     round, and is no goal line."""
     from examples.benchmark.generation_goals import goal_cells, option_cells
     from examples.benchmark.generation_runs import Row
 
     rows = _rows(ours_decode=260.0)
     rng = np.random.default_rng(1)
-    off = Row("m", "executorch (native)", "8da4w-4k", 1)
-    off.reports = [_report(1000 * (1 + 0.01 * rng.standard_normal()), 236 * (1 + 0.01 * rng.standard_normal()), 60, 150)
+    flagged = Row("m", "executorch (native)", "8da4w-2m", 1)
+    flagged.reports = [_report(1000 * (1 + 0.01 * rng.standard_normal()), 286 * (1 + 0.01 * rng.standard_normal()), 60, 150)
                    for _ in range(10)]
-    cells = option_cells(rows + [off])
-    assert len(cells) == 1 and cells[0]["ours"] == "8da4w" and cells[0]["peer"] == "8da4w-4k"
-    assert cells[0]["met"] is None and "--huge_pages=false" in cells[0]["text"]
+    cells = option_cells(rows + [flagged])
+    assert len(cells) == 1 and cells[0]["ours"] == "8da4w-2m" and cells[0]["peer"] == "8da4w"
+    assert cells[0]["met"] is None and "--huge_pages=true" in cells[0]["text"]
     decode, prefill = cells[0]["text"].split("prefill")
-    assert float(decode.split("decode ")[1].split("x")[0]) == pytest.approx(260 / 236, abs=0.02)
+    assert float(decode.split("decode ")[1].split("x")[0]) == pytest.approx(286 / 260, abs=0.02)
     assert "(faster" in decode and "(within noise" in prefill
-    assert [c["goal"] for c in goal_cells(rows + [off])].count("runner option") == 1
+    assert [c["goal"] for c in goal_cells(rows + [flagged])].count("runner option") == 1
     assert option_cells(rows) == []  # no flagged row, no line
 
 

@@ -42,7 +42,7 @@ flags.DEFINE_integer("rounds", 1, "Repetitions of every run; the table shows med
 flags.DEFINE_string("weights", "auto", "auto/random (seeded random, with a warning) or a checkpoint PATH (one model).")
 flags.DEFINE_list("variants", None, "Rows to run (default: fp32, 8da4w, F32, Q8_0, Q4_0, Q4_K_M, ov-Q4_0, ov-Q4_K_M, "
                   "ort-int4); also 8da4w-g128 (group size 128), 8da4w-pc (one int4 scale per output channel), "
-                  "8da4w-kv8 (int8 KV cache), 8da4w-4k (8da4w with the native runner's 2 MiB page backing off), 8da4w-emb4 (4-bit token embedding), "
+                  "8da4w-kv8 (int8 KV cache), 8da4w-2m (8da4w with the native runner's --huge_pages), 8da4w-emb4 (4-bit token embedding), "
                   "8da4w-fused / 8da4w-g128-fused (q/k/v and w1/w3 each one linear).")
 flags.DEFINE_bool("probe_bandwidth", True, "Measure read bandwidth before every round (the limit column).")
 flags.DEFINE_string("runner", "auto", "ExecuTorch runner: auto (native if built), native or python-standin.")
@@ -50,6 +50,23 @@ flags.DEFINE_string("output_dir", "benchmark-out/generation", "Where programs, G
 flags.DEFINE_bool("verbose", False, "Tracebacks of unexpected errors.")
 
 FLAGS = flags.FLAGS
+
+
+def _executorch_runner(variants: list[str]) -> str:
+    """--runner resolved ("auto": native if built), checked against rows only it can run."""
+    from examples.benchmark.generation_runs import VARIANTS
+    from examples.runner.text_generation_client import DEFAULT_TEXT_RUNNER
+
+    runner = FLAGS.runner
+    if runner == "auto":
+        runner = "native" if DEFAULT_TEXT_RUNNER.is_file() else "python-standin"
+    elif runner not in ("native", "python-standin"):
+        raise cli.UsageError("--runner must be auto, native or python-standin")
+    native_only = [v for v in variants if VARIANTS[v].native_flags]
+    if native_only and runner != "native":
+        raise cli.UsageError(f"variant {native_only[0]} runs the native runner with "
+                             f"{' '.join(VARIANTS[native_only[0]].native_flags)}: build it (./setup.sh) or drop the row")
+    return runner
 
 
 def main(argv):
@@ -77,13 +94,7 @@ def main(argv):
         raise cli.UsageError("--prompt_len + --max_new_tokens exceeds --max_seq_len")
     if FLAGS.weights not in ("auto", "random") and len(FLAGS.models) > 1:
         raise cli.UsageError("--weights PATH is one model's checkpoint: name one model")
-    from examples.runner.text_generation_client import DEFAULT_TEXT_RUNNER
-
-    runner = FLAGS.runner
-    if runner == "auto":
-        runner = "native" if DEFAULT_TEXT_RUNNER.is_file() else "python-standin"
-    elif runner not in ("native", "python-standin"):
-        raise cli.UsageError("--runner must be auto, native or python-standin")
+    runner = _executorch_runner(variants)
 
     from examples.benchmark.generation_goals import goal_cells
     from examples.common.atomic_write import write_bytes_atomic
@@ -135,7 +146,7 @@ def main(argv):
 
 METHOD = ("each row in its own process, rows interleaved round by round in a random order per round (seed 0); "
           "medians over rounds; read bandwidth probed before every round at each thread count (C loop over a buffer the size of "
-          "the bytes ExecuTorch 8da4w reads per token, weights and KV cache; 2 MiB pages); bytes per token from the files (weights and scales less the "
+          "the bytes ExecuTorch 8da4w reads per token, weights and KV cache; 2 MiB pages requested); bytes per token from the files (weights and scales less the "
           "embedding table plus one row, KV cache at the mean decode position); goal verdicts by the toolkit's "
           "rule over whole rounds (examples/common/stats.py): a goal is met when its whole interval clears it, the "
           "bandwidth limit's with each round's decode paired with the probe before that round")

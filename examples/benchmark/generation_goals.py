@@ -153,8 +153,8 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
 
 def option_cells(rows: list) -> list[dict]:
     """Runner options measured on one program: for each row that runs another row's program
-    with native runner flags (``8da4w-4k``: ``8da4w`` with the 2 MiB page backing off), the
-    plain row's decode and prefill speed against it, paired by round. Shown, not a goal."""
+    with native runner flags (``8da4w-2m``: ``8da4w`` with ``--huge_pages=true``), its decode and
+    prefill speed against the plain row's, paired by round. Shown, not a goal."""
     from examples.benchmark.generation_runs import VARIANTS
 
     cells = []
@@ -171,13 +171,13 @@ def option_cells(rows: list) -> list[dict]:
         parts = []
         for field, what in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill")):
             key = _per_token_ms(field)
-            v = stats.judge(_rounds(_trim(flagged, count), key), _rounds(_trim(plain, count), key), paired=True)
+            v = stats.judge(_rounds(_trim(plain, count), key), _rounds(_trim(flagged, count), key), paired=True)
             speedup = 1 / v.ratio if v.ratio else float("nan")
             interval = "-" if v.low is None else f"[{1 / v.high:.2f}, {1 / v.low:.2f}]"
             parts.append(f"{what} {speedup:.2f}x {interval} ({v.describe()})")
         cells.append({"model": flagged.model, "threads": flagged.threads, "goal": "runner option",
-                      "ours": plain.variant, "peer": flagged.variant, "met": None,
-                      "text": f"runner option: {plain.variant} / {flagged.variant} (the same program run with "
+                      "ours": flagged.variant, "peer": plain.variant, "met": None,
+                      "text": f"runner option: {flagged.variant} / {plain.variant} (the same program run with "
                               f"{' '.join(variant.native_flags)}): " + ", ".join(parts) + "; shown, not a goal"})
     return cells
 

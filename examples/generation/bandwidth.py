@@ -155,18 +155,25 @@ def _numpy_passes(buffer, threads: int, passes: int, sweeps: int) -> list[float]
 MIN_PASS_SECONDS = 0.02
 
 
+HUGE_PAGE = 2 << 20
+
+
 def _resident_buffer(words: int):
     """``words`` 64-bit words, written once (every page resident), in 2 MiB pages where the kernel
-    gives them on request (madvise), as the native runner backs the weights it streams
-    (runtime/executor_runner/huge_pages.h): in 4 KiB pages a sweep pays a TLB miss per page."""
+    gives them on request (madvise), as the native runner backs the weights it streams when
+    asked (runtime/executor_runner/huge_pages.h): in 4 KiB pages a sweep pays a TLB miss per
+    page. The buffer starts on a 2 MiB boundary, so only its last partial 2 MiB stays small."""
     import mmap
 
     import numpy as np
 
-    region = mmap.mmap(-1, max(1, words) * 8, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    nbytes = max(1, words) * 8
+    region = mmap.mmap(-1, nbytes + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     if hasattr(mmap, "MADV_HUGEPAGE"):
         region.madvise(mmap.MADV_HUGEPAGE)
-    buffer = np.frombuffer(region, dtype=np.uint64, count=words)  # keeps the mapping alive
+    whole = np.frombuffer(region, dtype=np.uint8)  # keeps the mapping alive
+    start = -whole.ctypes.data % HUGE_PAGE
+    buffer = whole[start:start + nbytes].view(np.uint64)[:words]
     buffer.fill(0x5555555555555555)
     return buffer
 
@@ -190,7 +197,7 @@ def read_bandwidth(nbytes: int, threads: int, passes: int = 0, min_seconds: floa
             if not lib.read_passes(buffer.ctypes.data, buffer.size, threads, count, sweeps, seconds):
                 return _numpy_passes(buffer, threads, count, sweeps)  # a thread could not be started
             return list(seconds)
-        method = "C loop (XOR of 64-bit words, -O3 -march=native), pthreads started together, 2 MiB pages"
+        method = "C loop (XOR of 64-bit words, -O3 -march=native), pthreads started together, 2 MiB pages requested"
     else:
         def timed(count: int, sweeps: int) -> list[float]:
             return _numpy_passes(buffer, threads, count, sweeps)

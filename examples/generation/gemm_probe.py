@@ -55,9 +55,14 @@ def weight_bytes(shapes, group_size: int) -> int:
 
 MAX_THREADS = 256  # the probe binary's bound
 # glibc (2.35+) asks for 2 MiB pages for its large blocks: the packed weights sit in them, as the
-# text generation runner's do after it loads (runtime/executor_runner/huge_pages.h) and as the
-# bandwidth probe's buffer does.
+# bandwidth probe's buffer does and the text generation runner's do with --huge_pages
+# (runtime/executor_runner/huge_pages.h). A request: the kernel may still give 4 KiB pages.
 HUGE_PAGE_MALLOC = "glibc.malloc.hugetlb=1"
+
+
+def _with_tunable(current: str | None) -> str:
+    """The caller's glibc tunables with HUGE_PAGE_MALLOC added (tunables are colon-separated)."""
+    return f"{current}:{HUGE_PAGE_MALLOC}" if current else HUGE_PAGE_MALLOC
 
 
 def check_built(binary=GEMM_PROBE) -> None:
@@ -73,7 +78,7 @@ def run_gemm(shapes, group_size: int, threads: int, binary=GEMM_PROBE) -> dict:
     try:
         proc = subprocess.run([str(binary), "--shapes", spec, "--block_size", str(group_size),
                                "--threads", str(threads), "--passes", "5"], capture_output=True, text=True, timeout=600,
-                              env=dict(os.environ, GLIBC_TUNABLES=HUGE_PAGE_MALLOC))
+                              env=dict(os.environ, GLIBC_TUNABLES=_with_tunable(os.environ.get("GLIBC_TUNABLES"))))
     except subprocess.TimeoutExpired:
         raise cli.CliError("xnnpack_gemm_probe took more than 600 s") from None
     if proc.returncode != 0:

@@ -22,6 +22,9 @@ namespace {
 
 constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
 constexpr uint64_t kPagemapPresent = uint64_t{1} << 63;
+// Mapped by this process alone. A page read but never written maps the shared zero page:
+// present, not exclusive; collapsing a range of those would give it 2 MiB of real memory.
+constexpr uint64_t kPagemapExclusive = uint64_t{1} << 56;
 
 struct Range {
   uintptr_t begin, end;
@@ -49,7 +52,8 @@ std::vector<Range> anonymous_mappings() {
   return out;
 }
 
-// Whether all 512 small pages of the 2 MiB range at `begin` are resident (/proc/self/pagemap).
+// Whether all 512 small pages of the 2 MiB range at `begin` are resident and this process's own
+// (/proc/self/pagemap).
 bool fully_resident(int pagemap, uintptr_t begin, long page_size) {
   const size_t pages = kHugePage / page_size;
   std::vector<uint64_t> entries(pages);
@@ -57,7 +61,7 @@ bool fully_resident(int pagemap, uintptr_t begin, long page_size) {
   const ssize_t want = static_cast<ssize_t>(pages * sizeof(uint64_t));
   if (pread(pagemap, entries.data(), want, at) != want) return false;
   for (uint64_t e : entries) {
-    if (!(e & kPagemapPresent)) return false;
+    if (!(e & kPagemapPresent) || !(e & kPagemapExclusive)) return false;
   }
   return true;
 }
@@ -73,24 +77,24 @@ HugePageReport back_resident_memory_with_huge_pages() {
     r.error = std::string("cannot read /proc/self/pagemap: ") + std::strerror(errno);
     return r;
   }
-  r.attempted = true;
+  size_t tried = 0, invalid = 0;
   for (const Range& m : anonymous_mappings()) {
     for (uintptr_t p = m.begin; p < m.end; p += kHugePage) {
       if (!fully_resident(pagemap, p, page_size)) continue;
       r.candidate_bytes += kHugePage;
+      ++tried;
       if (madvise(reinterpret_cast<void*>(p), kHugePage, MADV_COLLAPSE) == 0) {
         r.collapsed_bytes += kHugePage;
-      } else if (r.error.empty()) {
-        r.error = std::string("madvise(MADV_COLLAPSE): ") + std::strerror(errno);
-        if (errno == EINVAL) {  // no MADV_COLLAPSE in this kernel: the rest would fail alike
-          r.attempted = false;
-          close(pagemap);
-          return r;
-        }
+        continue;
       }
+      // EINVAL for one range (marked MADV_NOHUGEPAGE, say) leaves the others to try; EINVAL
+      // for every range is a kernel without MADV_COLLAPSE (before 6.1) or without THP.
+      invalid += errno == EINVAL;
+      if (r.error.empty()) r.error = std::string("madvise(MADV_COLLAPSE): ") + std::strerror(errno);
     }
   }
   close(pagemap);
+  r.attempted = tried == 0 || invalid < tried;
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

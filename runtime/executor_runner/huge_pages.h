@@ -3,9 +3,9 @@
 //
 // Why: a decode step streams every packed weight once. In 4 KiB pages that is a TLB miss every
 // 64 cache lines, and glibc hands the delegate's large allocations out in 4 KiB pages when the
-// kernel's transparent huge pages are in "madvise" mode (the common default). Backing them with
-// 2 MiB pages made decode faster by several per cent (docs/GENERATION.md says by how much, on
-// which CPU).
+// kernel's transparent huge pages are in "madvise" mode (the common default). Measured on
+// stories110m: decode a few per cent faster, within the host's noise in most runs, for tens of
+// ms more load time (docs/GENERATION.md, "2 MiB pages"); so it is opt-in.
 #pragma once
 
 #include <cstddef>
@@ -14,7 +14,7 @@
 namespace xnn_runner {
 
 struct HugePageReport {
-  bool attempted = false;   // false: turned off, or the kernel has no MADV_COLLAPSE
+  bool attempted = false;   // false: turned off, or every collapse failed with EINVAL (no MADV_COLLAPSE)
   size_t candidate_bytes = 0;  // fully resident 2 MiB ranges of large anonymous mappings
   size_t collapsed_bytes = 0;  // of those, what the kernel now backs with 2 MiB pages
   double ms = 0;
@@ -22,9 +22,10 @@ struct HugePageReport {
 };
 
 // Asks the kernel (madvise MADV_COLLAPSE, Linux 6.1+) to move every 2 MiB-aligned range of this
-// process's private anonymous mappings whose 512 pages are all resident into one 2 MiB page.
-// Only fully resident ranges: collapsing a partly resident one would fill its holes and grow the
-// resident set. Call it once the program is loaded (the delegate packs its weights then); it
+// process's private anonymous mappings (heap and malloc's mmap chunks) whose 512 pages are all
+// resident and its own into one 2 MiB page. Only those: collapsing a partly resident range, or
+// one of pages read but never written (the shared zero page), would give it memory it does not
+// use and grow the resident set. Call it once the program is loaded (the delegate packs its weights then); it
 // copies what it collapses, so it costs a few ms per 100 MiB.
 HugePageReport back_resident_memory_with_huge_pages();
 

@@ -75,7 +75,7 @@ DEFINE_double(timeout_s, 0, "End the run (exit 4) after this many seconds, load 
 DEFINE_string(prof_result_path, "",
               "Profiling build (cmake-out-prof) only: write the ETDump of every forward call here (the prefill "
               "first, then one per generated token after the first), for examples.backend.step_profile.");
-DEFINE_bool(huge_pages, true, "Back the loaded program's resident memory (packed weights) with 2 MiB pages (huge_pages.h says why).");
+DEFINE_bool(huge_pages, false, "After loading, move the process's fully resident private memory (the delegate's packed weights, most of it) into 2 MiB pages: a few per cent faster decode, tens of ms more load (huge_pages.h).");
 DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
 namespace {

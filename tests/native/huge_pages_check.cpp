@@ -1,6 +1,7 @@
 // Checks runtime/executor_runner/huge_pages.cpp against what the kernel reports: fully resident
-// 2 MiB ranges of an anonymous mapping end up in 2 MiB pages, a partly resident range is left
-// alone (collapsing it would fill its holes and grow the resident set). Run by
+// 2 MiB ranges of an anonymous mapping end up in 2 MiB pages; a partly resident range and one of
+// pages only read (the shared zero page) are left alone (collapsing them would grow the resident
+// set). Run by
 // tests/test_runner_huge_pages.py. Exit 0: checked; 3: this kernel cannot collapse (the reason on
 // stdout); 1: a check failed.
 #include <sys/mman.h>
@@ -55,22 +56,31 @@ int fail(const char* what, const Usage& before, const Usage& after) {
 }  // namespace
 
 int main() {
-  // 4 whole aligned 2 MiB ranges, 3 written in full, the last one only half, fenced by
-  // inaccessible pages so that the kernel keeps them one mapping of their own in smaps.
+  // 5 whole aligned 2 MiB ranges: 3 written in full, one written half, one with a page written
+  // and the rest only read (the shared zero page). Fenced by inaccessible pages so that the
+  // kernel keeps them one mapping of their own in smaps.
   const long page = sysconf(_SC_PAGESIZE);
-  const size_t span = 6 * kHuge;
+  const size_t ranges = 5, span = (ranges + 2) * kHuge;
   void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return std::printf("FAIL: mmap\n"), 1;
   const uintptr_t aligned = (reinterpret_cast<uintptr_t>(raw) + page + kHuge - 1) & ~(kHuge - 1);
   mprotect(reinterpret_cast<void*>(aligned - page), page, PROT_NONE);
-  mprotect(reinterpret_cast<void*>(aligned + 4 * kHuge), page, PROT_NONE);
-  auto* bytes = reinterpret_cast<unsigned char*>(aligned);
+  mprotect(reinterpret_cast<void*>(aligned + ranges * kHuge), page, PROT_NONE);
+  // Small pages while writing, also where the kernel's THP mode is "always"; then the flag
+  // cleared again, as a malloc'd block has it (MADV_COLLAPSE refuses MADV_NOHUGEPAGE memory).
+  void* first = reinterpret_cast<void*>(aligned);
+  madvise(first, ranges * kHuge, MADV_NOHUGEPAGE);
+  auto* bytes = reinterpret_cast<volatile unsigned char*>(aligned);
   for (size_t i = 0; i < 3 * kHuge; i += page) bytes[i] = 1;
   for (size_t i = 3 * kHuge; i < 3 * kHuge + kHuge / 2; i += page) bytes[i] = 1;
+  bytes[4 * kHuge] = 1;
+  unsigned sum = 0;
+  for (size_t i = 4 * kHuge + page; i < 5 * kHuge; i += page) sum += bytes[i];
+  madvise(first, ranges * kHuge, MADV_HUGEPAGE);
   const Usage before = usage_of(aligned);
-  if (before.anon_huge_kib != 0) {
-    std::printf("SKIP-CHECK: the kernel faulted 2 MiB pages already (AnonHugePages %ld KiB)\n", before.anon_huge_kib);
-    return 3;
+  if (before.anon_huge_kib != 0 || sum != 0) {
+    std::printf("FAIL: the setup did not leave 4 KiB pages (AnonHugePages %ld KiB)\n", before.anon_huge_kib);
+    return 1;
   }
 
   const xnn_runner::HugePageReport report = xnn_runner::back_resident_memory_with_huge_pages();
@@ -78,12 +88,13 @@ int main() {
   std::printf("%s\n", xnn_runner::describe(report).c_str());
   if (!report.attempted) return std::printf("cannot collapse here: %s\n", report.error.c_str()), 3;
 
-  if (after.anon_huge_kib != 3 * (kHuge >> 10)) return fail("the 3 fully resident ranges are not 2 MiB pages", before, after);
-  if (after.rss_kib != before.rss_kib) return fail("the resident set changed: a partly resident range was collapsed", before, after);
+  if (after.anon_huge_kib != 3 * (kHuge >> 10)) return fail("the 3 fully written ranges are not 2 MiB pages", before, after);
+  if (after.rss_kib != before.rss_kib) return fail("the resident set changed: a partly resident or zero-page range was collapsed", before, after);
   if (report.collapsed_bytes < 3 * kHuge) return fail("the report counts less than it collapsed", before, after);
-  if (bytes[0] != 1 || bytes[3 * kHuge - page] != 1 || bytes[3 * kHuge + kHuge / 2] != 0) {
+  if (bytes[0] != 1 || bytes[3 * kHuge - page] != 1 || bytes[3 * kHuge + kHuge / 2] != 0 || bytes[4 * kHuge] != 1) {
     return fail("the contents changed", before, after);
   }
-  std::printf("ok: 3 fully resident ranges in 2 MiB pages, the half resident one left alone (Rss %ld KiB)\n", after.rss_kib);
+  std::printf("ok: 3 fully resident ranges in 2 MiB pages, the half resident and the zero-page ones left alone (Rss %ld KiB)\n",
+              after.rss_kib);
   return 0;
 }

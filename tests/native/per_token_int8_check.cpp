@@ -102,12 +102,16 @@ int main() {
       std::vector<float> x(static_cast<size_t>(tokens) * size);
       for (size_t i = 0; i < x.size(); ++i) {
         const int token = static_cast<int>(i / size);
-        switch (token % 6) {
+        switch (token % 8) {
           case 0: x[i] = normal(rng); break;                       // both signs
           case 1: x[i] = std::fabs(normal(rng)) * 40.f; break;     // positive only: min is 0
           case 2: x[i] = -std::fabs(normal(rng)) * 1e-6f; break;   // scale below 6.1e-5
           case 3: x[i] = 0.f; break;                               // all zeros: scale 0.1
-          case 4: x[i] = std::ldexp(std::round(normal(rng) * 8.f) + 0.5f, -3); break;  // halves: rounding ties
+          case 4: x[i] = std::ldexp(std::round(normal(rng) * 8.f) + 0.5f, -3); break;  // eighths and a half
+          // min 0 and max 31.875 make the scale 31.875 / 255 = 1/8 exactly, so x * (1 / scale)
+          // lands on .5 for every value k/8 + 1/16: round half to even decides each of them
+          case 6: x[i] = i % size == 0 ? 31.875f : std::fabs(std::round(normal(rng) * 40.f)) / 8.f + 0.0625f; break;
+          case 7: x[i] = i % size == 3 ? std::nanf("") : normal(rng); break;  // a NaN after the first value
           default: x[i] = normal(rng) * 1e-6f + (i % size == 0 ? 3.f : 0.f); break;    // one large value
         }
       }

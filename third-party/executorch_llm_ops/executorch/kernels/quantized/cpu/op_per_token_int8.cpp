@@ -96,15 +96,15 @@ typedef float Float16 __attribute__((vector_size(64)));
 
 // Min and max of one token, sixteen independent lanes at a time (std::min_element's one running
 // minimum does not vectorize). The same extremes in any order; a -0 / +0 tie may come out with
-// the other sign, which calculate_scale_and_zero_point treats alike.
+// the other sign, which calculate_scale_and_zero_point treats alike. Every lane starts from x[0]
+// and keeps it against a NaN (the comparisons are false), as std::min_element does for a NaN
+// after the first element.
 PER_TOKEN_TARGETS void token_min_max(const float* x, int64_t n, float& min_out, float& max_out) {
   float mn = x[0], mx = x[0];
   int64_t i = 0;
   if (n >= 16) {
-    Float16 lo, hi;
-    std::memcpy(&lo, x, sizeof lo);
-    hi = lo;
-    for (i = 16; i + 16 <= n; i += 16) {
+    Float16 lo = Float16{} + x[0], hi = lo;
+    for (; i + 16 <= n; i += 16) {
       Float16 v;
       std::memcpy(&v, x + i, sizeof v);
       lo = v < lo ? v : lo;
@@ -222,7 +222,7 @@ void quantize_per_token_boxed(KernelRuntimeContext& ctx, Span<EValue*> stack) {
   ET_KERNEL_CHECK(ctx, per_token_shapes_match(input, scales, zero_points), InvalidArgument, );
   ET_KERNEL_CHECK(ctx, ::executorch::runtime::resize_tensor(out, input.sizes()) == ::executorch::runtime::Error::Ok,
                   InvalidArgument, );
-  ET_KERNEL_CHECK(ctx, out.numel() == input.numel() && quant_min >= -128 && quant_max <= 127 && quant_min < quant_max,
+  ET_KERNEL_CHECK(ctx, out.numel() == input.numel() && quant_min >= -128 && quant_max <= 127 && quant_min <= quant_max,
                   InvalidArgument, );
   const int64_t tokens = leading_size(input), token_size = input.size(input.dim() - 1);
   const float* x = input.const_data_ptr<float>();
