@@ -52,13 +52,11 @@ std::vector<Range> anonymous_mappings() {
   return out;
 }
 
-// Whether all 512 small pages of the 2 MiB range at `begin` are resident and this process's own
-// (/proc/self/pagemap).
-bool fully_resident(int pagemap, uintptr_t begin, long page_size) {
-  const size_t pages = kHugePage / page_size;
-  std::vector<uint64_t> entries(pages);
+// Whether all small pages of the 2 MiB range at `begin` are resident and this process's own
+// (/proc/self/pagemap); `entries` holds one pagemap entry per small page of the range.
+bool fully_resident(int pagemap, uintptr_t begin, long page_size, std::vector<uint64_t>& entries) {
   const off_t at = static_cast<off_t>(begin / page_size * sizeof(uint64_t));
-  const ssize_t want = static_cast<ssize_t>(pages * sizeof(uint64_t));
+  const ssize_t want = static_cast<ssize_t>(entries.size() * sizeof(uint64_t));
   if (pread(pagemap, entries.data(), want, at) != want) return false;
   for (uint64_t e : entries) {
     if (!(e & kPagemapPresent) || !(e & kPagemapExclusive)) return false;
@@ -77,10 +75,11 @@ HugePageReport back_resident_memory_with_huge_pages() {
     r.error = std::string("cannot read /proc/self/pagemap: ") + std::strerror(errno);
     return r;
   }
+  std::vector<uint64_t> entries(kHugePage / page_size);
   size_t tried = 0, invalid = 0;
   for (const Range& m : anonymous_mappings()) {
     for (uintptr_t p = m.begin; p < m.end; p += kHugePage) {
-      if (!fully_resident(pagemap, p, page_size)) continue;
+      if (!fully_resident(pagemap, p, page_size, entries)) continue;
       r.candidate_bytes += kHugePage;
       ++tried;
       if (madvise(reinterpret_cast<void*>(p), kHugePage, MADV_COLLAPSE) == 0) {
