@@ -66,6 +66,10 @@ def pte_embedding_bytes(path: Path, vocab_size: int) -> int:
     from executorch.exir._serialize._program import deserialize_pte_binary
 
     program = deserialize_pte_binary(Path(path).read_bytes()).program
+    if any(plan.name == "prefill" for plan in program.execution_plan):
+        # The file holds the prefill method's weights too, which a decode step never reads.
+        raise BytesPerTokenError(f"{Path(path).name}: has a prefill method; a decode step reads only forward's "
+                                 "weights, which this accounting does not separate from the file")
     total = 0
     for plan in program.execution_plan:
         kinds = [op.name for op in plan.operators]

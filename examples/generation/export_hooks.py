@@ -32,6 +32,10 @@ def define_llm_flags() -> None:
                       "Language models: the KV cache in int8, a scale and zero point per token and head (the LLM "
                       "exporter's quantize_kv_cache): a quarter of the fp32 cache's bytes; faster decode for long "
                       "contexts (docs/GENERATION.md).")
+    flags.DEFINE_bool("fp32_prefill", False,
+                      "Language models with --quantize: also an fp32 'prefill' method for the prompt, sharing the KV "
+                      "cache with the 8da4w 'forward' (for CPUs where 4-bit GEMM is slower than fp32, e.g. AVX2 "
+                      "without VNNI; the file holds both weights; docs/GENERATION.md).")
 
 
 def is_llm(name: str | None) -> bool:
@@ -42,8 +46,9 @@ def is_llm(name: str | None) -> bool:
 
 def reject_llm_flags(flag_values) -> None:
     """For a model that is not a language model: its flags would be ignored, so say so."""
-    if flag_values.quantize_kv_cache:
-        raise cli.UsageError(f"--quantize_kv_cache applies to language models only, not '{flag_values.model_name}'")
+    for name in ("quantize_kv_cache", "fp32_prefill"):
+        if flag_values[name].value:
+            raise cli.UsageError(f"--{name} applies to language models only, not '{flag_values.model_name}'")
 
 
 def options_from_flags(flag_values):
@@ -51,7 +56,7 @@ def options_from_flags(flag_values):
 
     return LlamaExportOptions(quantize=flag_values.quantize, group_size=flag_values.group_size,
                               max_seq_len=flag_values.max_seq_len or DEFAULT_MAX_SEQ_LEN,
-                              quantize_kv_cache=flag_values.quantize_kv_cache)
+                              quantize_kv_cache=flag_values.quantize_kv_cache, fp32_prefill=flag_values.fp32_prefill)
 
 
 def export_from_flags(flag_values) -> Path:

@@ -44,6 +44,9 @@ class LlamaExportOptions:
     # The KV cache in int8 with a scale and zero point per token and head (the LLM exporter's
     # quantize_kv_cache; custom_quantized_sdpa reads it): a quarter of the fp32 cache's bytes.
     quantize_kv_cache: bool = False
+    # With quantize: the prompt runs an fp32 copy of the linears, method "prefill", sharing the
+    # KV cache with the 8da4w forward (examples/generation/prefill_split.py).
+    fp32_prefill: bool = False
 
     @property
     def mode(self) -> str:
@@ -58,7 +61,8 @@ class LlamaExportOptions:
 def program_filename(name: str, options: LlamaExportOptions) -> str:
     """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.names.pte_filename`); a group size
     other than the default (per channel: ``_pc``), a quantized embedding, fused projections and
-    an int8 KV cache add ``_g<size>``, ``_emb<bits>``, ``_fused`` and ``_kv8``, so variants sit
+    an int8 KV cache add ``_g<size>``, ``_emb<bits>``, ``_fused`` and ``_kv8`` (an fp32 prefill
+    method ``_fp32prefill``), so variants sit
     side by side."""
     from examples.export.names import pte_filename
 
@@ -73,10 +77,14 @@ def program_filename(name: str, options: LlamaExportOptions) -> str:
         variant.append("fused")
     if options.quantize_kv_cache:
         variant.append("kv8")
+    if options.fp32_prefill:
+        variant.append("fp32prefill")
     return pte_filename(name, "xnnpack", options.mode, *variant)
 
 
 def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
+    if options.fp32_prefill and not options.quantize:
+        raise LlamaExportError("an fp32 prefill goes with a quantized (8da4w) program: add --quantize")
     if options.max_seq_len < 2:
         raise LlamaExportError(f"--max_seq_len must be at least 2, got {options.max_seq_len}")
     if options.embedding_bits not in (0, 4, 8):
@@ -147,6 +155,7 @@ def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: L
     from executorch.examples.models.llama.export_llama_lib import export_llama
 
     from examples.generation.fused_projections import fuse_projections
+    from examples.generation.prefill_split import export_fp32_prefill_program
 
     check_options(model, options)
     start = time.perf_counter()
@@ -154,7 +163,10 @@ def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: L
     with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".export-") as scratch, \
             source_transforms_first(first):
         temporary = Path(scratch) / output_path.name
-        written = Path(export_llama(llm_config(model, weights, options, temporary)))
+        if options.fp32_prefill:
+            written = export_fp32_prefill_program(model, weights, options, temporary)
+        else:
+            written = Path(export_llama(llm_config(model, weights, options, temporary)))
         os.chmod(written, 0o644)
         os.replace(written, output_path)
     return output_path, time.perf_counter() - start

@@ -19,6 +19,8 @@ def write_language_model_card(path: Path, model, options, weights_source: str) -
     recipe = f"8da4w, {options.grouping}" if options.quantize else None
     if options.quantize_kv_cache:
         recipe = f"{recipe or 'fp32'}, int8 KV cache"
+    if options.fp32_prefill:
+        recipe = f"{recipe}, fp32 prefill method"
     card = make_card(path, model=model.name, backend="xnnpack", precision=options.mode, recipe=recipe,
                      methods=card_methods(describe_program(path.read_bytes())),
                      extra={"language_model": {"max_seq_len": options.max_seq_len, "weights": weights_source}})
@@ -43,7 +45,8 @@ def export_language_model(model, options, weights: str, output: Path, seed: int 
         print(f"  weights: {prepared.source}", flush=True)
         print(f"exporting {model.name} as XNNPACK {options.mode} (KV cache {options.max_seq_len} positions, "
               f"SDPA with {'int8 ' if options.quantize_kv_cache else ''}KV cache"
-              f"{', ' + options.grouping if options.quantize else ''})...",
+              f"{', ' + options.grouping if options.quantize else ''}"
+              f"{', prefill in fp32' if options.fp32_prefill else ''})...",
               flush=True)
         import_quietly(verbose)
         failure = None

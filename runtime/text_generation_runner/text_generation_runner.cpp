@@ -207,7 +207,22 @@ struct Loaded {
   int64_t max_seq_len = 0, vocab_size = 0;
   double load_ms = 0;
   HugePageReport huge_pages;
+  // "prefill" when the program has that method (a prompt's own weights, e.g. fp32 beside 4-bit
+  // forward), else "forward".
+  std::string prefill_method = "forward";
 };
+
+// Checks one of the generation methods against the card and loads it, before anything runs.
+void load_generation_method(Loaded& l, const char* name, executorch::runtime::EventTracer* tracer) {
+  auto meta = l.module->method_meta(name);
+  if (!meta.ok()) fail_runtime(FLAGS_model_path + " is not a valid program with a '" + name + "' method", meta.error());
+  check_method_against_card(l.verification, meta.get(), FLAGS_model_path, name);  // before it is loaded
+  unsigned long long planned = 0;
+  for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) planned += meta->memory_planned_buffer_size(i).get();
+  bound_memory(static_cast<long>(FLAGS_max_memory_mb), l.file->size() + planned);
+  set_crash_phase((std::string("initializing method '") + name + "' of").c_str());
+  if (Error e = l.module->load_method(name, nullptr, tracer); e != Error::Ok) fail_runtime("cannot load " + FLAGS_model_path, e);
+}
 
 std::unique_ptr<Loaded> load_model(VerifyMode mode, executorch::runtime::EventTracer* tracer) {
   set_crash_phase("loading");
@@ -218,17 +233,13 @@ std::unique_ptr<Loaded> load_model(VerifyMode mode, executorch::runtime::EventTr
   l->verification = verify_program(*l->file, mode);
   check_compiled_for_this_cpu(l->verification, FLAGS_model_path);
   l->loader = std::make_unique<ProgramLoader>(*l->file, l->verification, resolve_verify_cache(FLAGS_verify_cache));
-  l->module = std::make_unique<Module>(l->loader->release());
-  auto meta = l->module->method_meta("forward");
-  if (!meta.ok()) fail_runtime(FLAGS_model_path + " is not a valid program with a 'forward' method", meta.error());
-  check_method_against_card(l->verification, meta.get(), FLAGS_model_path, "forward");  // before it is loaded
-  unsigned long long planned = 0;
-  for (size_t i = 0; i < meta->num_memory_planned_buffers(); ++i) planned += meta->memory_planned_buffer_size(i).get();
-  bound_memory(static_cast<long>(FLAGS_max_memory_mb), l->file->size() + planned);
-  set_crash_phase("initializing method 'forward' of");
-  if (Error e = l->module->load_method("forward", nullptr, tracer); e != Error::Ok) {
-    fail_runtime("cannot load " + FLAGS_model_path, e);
-  }
+  // Shared arenas: a program exported with shared mutable buffers (a prefill method beside
+  // forward) keeps one KV cache for both only if the methods get the same planned memory.
+  l->module = std::make_unique<Module>(l->loader->release(), nullptr, nullptr, nullptr, nullptr, /*share_memory_arenas=*/true);
+  const auto names = l->module->method_names();
+  if (names.ok() && names->count("prefill")) l->prefill_method = "prefill";
+  load_generation_method(*l, "forward", tracer);
+  if (l->prefill_method != "forward") load_generation_method(*l, l->prefill_method.c_str(), tracer);
   l->max_seq_len = metadata(*l->module, "get_max_seq_len", 0);
   l->vocab_size = metadata(*l->module, "get_vocab_size", 0);
   if (!metadata(*l->module, "use_kv_cache", 1)) fail(kUsageExit, FLAGS_model_path + " has no KV cache: export it with the LLM exporter");
@@ -255,16 +266,17 @@ struct Generation {
   ContextSwitches decode_switches;  // all threads, decode steps only
 };
 
-// Prefill the prompt in one call, then one call per token.
-Generation generate(Module& module, const Request& r) {
+// Prefill the prompt in one call (of the program's prefill method where it has one), then one
+// call of forward per token.
+Generation generate(Module& module, const Request& r, const std::string& prefill_method) {
   set_crash_phase("generating with");
   Sampler sample(FLAGS_temperature, FLAGS_top_p, FLAGS_seed);
-  auto step = [&](std::vector<int64_t> tokens, int64_t pos) -> int64_t {
+  auto step = [&](std::vector<int64_t> tokens, int64_t pos, const std::string& method) -> int64_t {
     const auto n = static_cast<executorch::aten::SizesType>(tokens.size());
     auto token_tensor = executorch::extension::from_blob(tokens.data(), {1, n}, executorch::aten::ScalarType::Long);
     int64_t position = pos;
     auto pos_tensor = executorch::extension::from_blob(&position, {1}, executorch::aten::ScalarType::Long);
-    auto out = module.forward({token_tensor, pos_tensor});
+    auto out = module.execute(method, {token_tensor, pos_tensor});
     if (!out.ok()) fail_runtime("forward failed at position " + std::to_string(pos), out.error());
     const auto& logits = (*out)[0].toTensor();
     if (logits.scalar_type() != executorch::aten::ScalarType::Float) fail(kErrorExit, "the program's logits are not float32");
@@ -275,12 +287,12 @@ Generation generate(Module& module, const Request& r) {
   };
   Generation g;
   const auto start = Clock::now();
-  g.tokens.push_back(step(r.prompt, 0));
+  g.tokens.push_back(step(r.prompt, 0, prefill_method));
   const auto first = Clock::now();
   const ContextSwitches switches_before = process_context_switches();
   int64_t position = static_cast<int64_t>(r.prompt.size());
   auto stopped = [&] { return std::find(r.stop.begin(), r.stop.end(), g.tokens.back()) != r.stop.end(); };
-  while (static_cast<int>(g.tokens.size()) < FLAGS_max_new_tokens && !stopped()) g.tokens.push_back(step({g.tokens.back()}, position++));
+  while (static_cast<int>(g.tokens.size()) < FLAGS_max_new_tokens && !stopped()) g.tokens.push_back(step({g.tokens.back()}, position++, "forward"));
   g.ttft_ms = ms_between(start, first);
   g.decode_ms = ms_between(first, Clock::now());
   g.decode_switches = process_context_switches() - switches_before;
@@ -294,7 +306,7 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
   const nlohmann::ordered_json report = {
       {"runner", "native"}, {"model_path", FLAGS_model_path}, {"num_threads", threads},
       {"prompt_tokens", r.prompt.size()}, {"generated_tokens", g.tokens.size()}, {"tokens", g.tokens},
-      {"load_ms", l.load_ms}, {"time_to_first_token_ms", g.ttft_ms}, {"prefill_ms", g.ttft_ms}, {"decode_ms", g.decode_ms},
+      {"prefill_method", l.prefill_method}, {"load_ms", l.load_ms}, {"time_to_first_token_ms", g.ttft_ms}, {"prefill_ms", g.ttft_ms}, {"decode_ms", g.decode_ms},
       {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"peak_rss_kb", peak_rss_kib()},
       {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", g.stopped ? "stop_token" : "max_new_tokens"},
       {"verification", l.verification.status}, {"verify_ms", l.verification.digest_ms},
@@ -336,7 +348,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<Profiler> profiler = FLAGS_prof_result_path.empty() ? nullptr : std::make_unique<Profiler>();
   const std::unique_ptr<Loaded> loaded = load_model(verify_mode, profiler ? profiler->tracer() : nullptr);
   check_request(request, *loaded);
-  const Generation generation = generate(*loaded->module, request);
+  const Generation generation = generate(*loaded->module, request, loaded->prefill_method);
   if (profiler) profiler->write(FLAGS_prof_result_path);
   print_report(request, *loaded, generation, threads, baseline_rss_kb);
   return kOkExit;
