@@ -55,9 +55,9 @@ def test_read_bandwidth_probe_measures_both_ways(compiled, monkeypatch):
         bandwidth.read_bandwidth(8, 2)
 
 
-def test_the_probe_streams_2mib_pages_like_the_runner_and_a_token_s_bytes():
-    """The probe's buffer is in 2 MiB pages (the runner backs its weights so; in 4 KiB pages the
-    probe would pay TLB misses the runner does not), and the benchmark sizes it to everything a
+def test_the_probe_streams_2mib_pages_and_a_token_s_bytes():
+    """The probe's buffer is in 2 MiB pages (the limit assumes the better case, what the runner's
+    --huge_pages gives its weights), and the benchmark sizes it to everything a
     token reads, KV cache included: on a shared cache the rate falls with the size."""
     from examples.generation.bandwidth import BandwidthProbes, _resident_buffer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers_runner import BUILD_DIR, ensure_runner, thp_mode
+from tests.helpers_runner import BUILD_DIR, ensure_runner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,8 +20,8 @@ def test_fully_resident_ranges_are_collapsed_and_partial_ones_left_alone():
     ensure_runner(BUILD_DIR)  # brings the check up to date with huge_pages.cpp
     done = subprocess.run([str(BUILD_DIR / "huge_pages_check")], capture_output=True, text=True, timeout=60)
     # exit 3 means this kernel cannot collapse (no MADV_COLLAPSE, or no THP): not a pass here,
-    # where the product's measurements were taken with 2 MiB pages
-    assert thp_mode() in ("always", "madvise"), "this kernel gives no 2 MiB pages"
+    # where the product's measurements were taken with 2 MiB pages (MADV_COLLAPSE does not
+    # depend on the THP mode, so a kernel in "never" mode may still pass)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "the half resident and the zero-page ones left alone" in done.stdout
 

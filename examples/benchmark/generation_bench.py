@@ -62,11 +62,10 @@ def _executorch_runner(variants: list[str]) -> str:
         runner = "native" if DEFAULT_TEXT_RUNNER.is_file() else "python-standin"
     elif runner not in ("native", "python-standin"):
         raise cli.UsageError("--runner must be auto, native or python-standin")
-    native_only = [v for v in variants if VARIANTS[v].needs_native]
+    native_only = [v for v in variants if VARIANTS[v].native_flags]
     if native_only and runner != "native":
-        variant = VARIANTS[native_only[0]]
-        how = f"with {' '.join(variant.native_flags)}" if variant.native_flags else "only (its prefill method)"
-        raise cli.UsageError(f"variant {variant.name} runs the native runner {how}: build it (./setup.sh) or drop the row")
+        raise cli.UsageError(f"variant {native_only[0]} runs the native runner with "
+                             f"{' '.join(VARIANTS[native_only[0]].native_flags)}: build it (./setup.sh) or drop the row")
     return runner
 
 

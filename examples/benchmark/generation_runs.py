@@ -31,12 +31,6 @@ class Variant:
     follows_group_size: bool = False  # its int4 groups are generation_bench's --group_size
     # Flags for the native runner only (another runner has no such row: plan_for leaves it out).
     native_flags: tuple[str, ...] = ()
-    # Runs on the native runner only (a method the Python runtime's runner does not call).
-    native_only: bool = False
-
-    @property
-    def needs_native(self) -> bool:
-        return self.native_only or bool(self.native_flags)
 
 
 # Weights per int4 scale of every 4-bit peer (Q4_0, Q4_K_M's sub-blocks, ONNX Runtime GenAI's blocks).
@@ -59,8 +53,7 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4, follows_group_size=True),
     # The prompt through an fp32 copy of the linears (method "prefill"), decode in 8da4w: for CPUs
     # whose 4-bit GEMM loses to fp32; two sets of weights in one file.
-    Variant("8da4w-fp32prefill", "executorch", "8da4w-fp32prefill", 4, judged=False, follows_group_size=True,
-            native_only=True),
+    Variant("8da4w-fp32prefill", "executorch", "8da4w-fp32prefill", 4, judged=False, follows_group_size=True),
     Variant("8da4w-fused", "executorch", "8da4w-fused", 4, follows_group_size=True),
     Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4, judged=False),
     Variant("F32", "llama.cpp", "F32", 32),
@@ -279,7 +272,7 @@ def plan_for(artifacts: dict[str, Path], runner: str, variants=None) -> list[tup
         if variant.artifact not in artifacts:
             continue
         if variant.engine == "executorch":
-            if variant.needs_native and runner != "native":
+            if variant.native_flags and runner != "native":
                 continue
             plan.append((f"executorch ({runner})", name, runner))
         else:

@@ -50,18 +50,20 @@ def _input_specs(meta) -> list[tuple[str, tuple] | None]:
 
 def check_language_model(program, path: Path) -> None:
     """From the method signature, before anything runs: the program must have the LLM
-    exporter's ``forward(tokens[1, n] int64, input_pos[1] int64)``."""
+    exporter's ``forward(tokens[1, n] int64, input_pos[1] int64)`` (and a ``prefill`` method, where
+    it has one, the same)."""
     hint = (f"generation needs a language-model program, {LM_SIGNATURE} with a KV cache "
             "(python -m examples.backend.xnnpack_examples --model_name stories15m writes one)")
     if "forward" not in program.method_names:
         raise NotALanguageModel(f"{path} is not a language-model program: it has no 'forward' method "
                                 f"(methods: {', '.join(sorted(program.method_names)) or 'none'}); {hint}")
-    specs = _input_specs(program.metadata("forward"))
-    ranks = [len(spec[1]) if spec and spec[0] == "int64" else None for spec in specs]
-    if ranks != [2, 1]:
-        shown = ", ".join(f"{s[0]}[{', '.join(map(str, s[1]))}]" if s else "a non-tensor" for s in specs)
-        raise NotALanguageModel(f"{path} is not a language-model program: its forward takes ({shown or 'nothing'}); "
-                                f"{hint}")
+    for method in [m for m in ("forward", "prefill") if m in program.method_names]:
+        specs = _input_specs(program.metadata(method))
+        ranks = [len(spec[1]) if spec and spec[0] == "int64" else None for spec in specs]
+        if ranks != [2, 1]:
+            shown = ", ".join(f"{s[0]}[{', '.join(map(str, s[1]))}]" if s else "a non-tensor" for s in specs)
+            raise NotALanguageModel(f"{path} is not a language-model program: its {method} takes "
+                                    f"({shown or 'nothing'}); {hint}")
 
 
 @dataclass
@@ -147,6 +149,7 @@ class ProgramDecoder:
         import executorch.kernels.quantized  # noqa: F401
         from executorch.runtime import Runtime
 
+        from examples.generation.prefill_split import prefill_method_of
         from examples.integrity.verify import read_verified
 
         if num_threads:
@@ -155,13 +158,19 @@ class ProgramDecoder:
         start = time.perf_counter()
         # The bytes the card check read, never the path again (a rewrite in between cannot reach the runtime);
         # the Program holds them, so it lives as long as the decoder.
-        program = self._program = Runtime.get().load_program(read_verified(Path(path), "auto")[1])
+        data = read_verified(Path(path), "auto")[1]
+        program = self._program = Runtime.get().load_program(data)
         check_language_model(program, path)
         self.metadata = {}
         for name in METADATA_METHODS:
             if name in program.method_names:
                 self.metadata[name] = program.load_method(name).execute([])[0]
         self._forward = program.load_method("forward")
+        # A prompt from position 0 goes through the program's prefill method where it has one
+        # (examples/generation/prefill_split.py); the Python runtime gives a program's host
+        # methods one set of arenas, so forward reads the KV cache that method wrote.
+        self.prefill_method = prefill_method_of(data, path) if "prefill" in program.method_names else "forward"
+        self._prefill = program.load_method(self.prefill_method)
         self.load_s = time.perf_counter() - start
         self.max_seq_len = int(self.metadata.get("get_max_seq_len", 0)) or None
         self.vocab_size = int(self.metadata.get("get_vocab_size", 0)) or None
@@ -171,7 +180,8 @@ class ProgramDecoder:
     def forward(self, tokens: Sequence[int], start_pos: int) -> np.ndarray:
         import torch
 
-        out = self._forward.execute([torch.tensor([list(tokens)], dtype=torch.long),
+        method = self._prefill if start_pos == 0 else self._forward
+        out = method.execute([torch.tensor([list(tokens)], dtype=torch.long),
                                      torch.tensor([start_pos], dtype=torch.long)])[0]
         logits = out.numpy() if hasattr(out, "numpy") else np.asarray(out)
         return logits.reshape(-1, logits.shape[-1])[-1]

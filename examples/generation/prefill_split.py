@@ -16,12 +16,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from examples.generation.decoder import GenerationError
+
 PREFILL_METHOD = "prefill"
 
 
-def export_fp32_prefill_program(model, weights, options, output: Path) -> Path:
+def export_fp32_prefill_program(model, weights, options, output: Path, share_kv_cache: bool = True) -> Path:
     """Export ``options`` (8da4w) as ``forward`` and the same options in fp32 as ``prefill`` into
-    ``output`` (written by the exporter's own save; the caller moves it into place)."""
+    ``output`` (written by the exporter's own save; the caller moves it into place).
+    ``share_kv_cache=False`` gives each method its own cache: a program the runners refuse."""
     from executorch.examples.models.llama import export_llama_lib
     from executorch.exir import to_edge_transform_and_lower
 
@@ -40,5 +43,28 @@ def export_fp32_prefill_program(model, weights, options, output: Path) -> Path:
     first.edge_manager = to_edge_transform_and_lower(
         programs, partitioner=export_llama_lib._get_xnnpack_partitioners(decode_config),
         compile_config=first._get_edge_config(), constant_methods=first.metadata)
-    first.to_executorch(share_mutable_buffers=True).save_to_pte(str(output))
+    first.to_executorch(share_mutable_buffers=share_kv_cache).save_to_pte(str(output))
     return output
+
+
+class PrefillMethodError(GenerationError):
+    """A prefill method that would write a KV cache forward does not read."""
+
+
+def prefill_method_of(data: bytes, path) -> str:
+    """``"prefill"`` where the program has that method and it shares forward's KV cache (both plan
+    a mutable-state arena, memory id 2, of one size: exported with ``share_mutable_buffers``),
+    ``"forward"`` where it has none; a prefill method with a cache of its own is refused. Reads
+    the flatbuffer only (not the weights behind it). The native runner decides the same way."""
+    from executorch.exir._serialize._program import _flatbuffer_to_program, _get_extended_header
+
+    header = _get_extended_header(data)
+    size = header.program_size if header is not None and header.is_valid() else len(data)
+    plans = {plan.name: list(plan.non_const_buffer_sizes) for plan in _flatbuffer_to_program(bytes(data[:size])).execution_plan}
+    if PREFILL_METHOD not in plans:
+        return "forward"
+    forward, prefill = plans.get("forward", []), plans[PREFILL_METHOD]
+    if len(prefill) != 3 or len(forward) != 3 or prefill[2] != forward[2]:
+        raise PrefillMethodError(f"{path} has a 'prefill' method that does not share forward's KV cache (export "
+                                 "both with share_mutable_buffers, as --fp32_prefill does)")
+    return PREFILL_METHOD

@@ -45,22 +45,29 @@ INSTANCE = re.compile(r" #\d+$")  # XNNPACK numbers the instances of one operato
 
 
 def step_profiles(inspector, steps: int) -> list[dict]:
-    """``[{"execute_ms", "operators": {name: ms}, "delegate_ms"}]`` per ``execute``, in order."""
-    execute = [e for b in inspector.event_blocks for e in b.events if e.name == "Method::execute"]
-    if not execute or len(execute[0].perf_data.raw) < steps:
-        raise cli.CliError("the trace holds no Method::execute event per step (was ETDump enabled?)")
-    profiles = [{"execute_ms": execute[0].perf_data.raw[i], "operators": {}, "delegate_ms": 0.0} for i in range(steps)]
+    """``[{"execute_ms", "operators": {name: ms}, "delegate_ms"}]`` per ``execute``, in order. Each
+    method's runs are one event block, in the order the methods first ran: a program's prefill
+    method (its one run) comes before forward's steps."""
+    profiles = []
     for block in inspector.event_blocks:
+        execute = next((e for e in block.events if e.name == "Method::execute"), None)
+        if execute is None or execute.perf_data is None:
+            continue  # loading, not running
+        runs = len(execute.perf_data.raw)
+        block_profiles = [{"execute_ms": ms, "operators": {}, "delegate_ms": 0.0} for ms in execute.perf_data.raw]
         for event in block.events:
-            if event.perf_data is None or len(event.perf_data.raw) != steps or event.name == "Method::execute":
+            if event.perf_data is None or len(event.perf_data.raw) != runs or event.name == "Method::execute":
                 continue
             for i, ms in enumerate(event.perf_data.raw):
                 if event.name == "DELEGATE_CALL":
-                    profiles[i]["delegate_ms"] += ms
+                    block_profiles[i]["delegate_ms"] += ms
                 elif event.name not in CONTAINERS:
                     name = INSTANCE.sub("", event.name)
-                    profiles[i]["operators"][name] = profiles[i]["operators"].get(name, 0.0) + ms
-    return profiles
+                    block_profiles[i]["operators"][name] = block_profiles[i]["operators"].get(name, 0.0) + ms
+        profiles += block_profiles
+    if len(profiles) < steps:
+        raise cli.CliError("the trace holds no Method::execute event per step (was ETDump enabled?)")
+    return profiles[:steps]
 
 
 def summarize(profiles: list[dict]) -> dict:
@@ -125,12 +132,16 @@ def python_trace(trace: Path) -> None:
         prompt = torch.tensor([prompt_tokens(FLAGS.prompt_len, PROMPT_VOCAB)], dtype=torch.long)
         try:  # a file that is not a Llama program fails here, in the runtime's own words
             module = portable_lib._load_for_executorch(FLAGS.model_path, enable_etdump=True, debug_buffer_size=0)
-            logits = module.forward((prompt, torch.tensor([0], dtype=torch.long)))[0]
+            # These bindings give each method its own memory: a prefill method's KV cache would
+            # not be forward's (examples/generation/prefill_split.py).
+            split = "prefill" in module.method_names()
+            logits = None if split else module.forward((prompt, torch.tensor([0], dtype=torch.long)))[0]
         except RuntimeError as error:
             failure = cli.CliError(f"cannot run {FLAGS.model_path} as a Llama program "
                                    f"(forward(tokens, input_pos)): {cli.first_line(error)}")
         else:
-            failure = None
+            failure = cli.UsageError(f"{FLAGS.model_path} has a prefill method: profile it with --runner native "
+                                     "(the Python profile runs forward only)") if split else None
     if failure:
         raise failure
     with quiet_stdio(FLAGS.verbose):

@@ -72,7 +72,7 @@ def main(argv):
                       Sampler(FLAGS.temperature, FLAGS.top_p, FLAGS.seed), stop_tokens=stop)
     if FLAGS.json:
         data = {"runner": RUNNER_LABEL, "model_path": str(path), "num_threads": FLAGS.num_threads,
-                **result.as_json()}
+                "prefill_method": decoder.prefill_method, **result.as_json()}
         print(json.dumps(data))
     else:
         print(report_text(result, path))

@@ -4,8 +4,8 @@
 // Why: a decode step streams every packed weight once. In 4 KiB pages that is a TLB miss every
 // 64 cache lines, and glibc hands the delegate's large allocations out in 4 KiB pages when the
 // kernel's transparent huge pages are in "madvise" mode (the common default). Measured on
-// stories110m: decode 4-10 % faster, within the host's noise in half the runs, for tens of ms
-// more load time (docs/GENERATION.md, "2 MiB pages"); so it is opt-in.
+// stories110m: decode 0-11 % faster (most runs 4-10 %), within the host's noise in half the
+// runs, for tens of ms more load time (docs/GENERATION.md, "2 MiB pages"); so it is opt-in.
 #pragma once
 
 #include <cstddef>

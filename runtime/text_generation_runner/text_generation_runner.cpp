@@ -1,6 +1,8 @@
 // text_generation_runner: runs an exported Llama program (forward(tokens[1,n], input_pos[1]) ->
 // logits[1,vocab], KV cache inside the program) on token ids: prefill the prompt in one call,
 // then decode one token per call. Token ids in and out; text belongs to the Python tokenizer.
+// A program with a "prefill" method of the same signature that shares forward's KV cache
+// (examples/generation/prefill_split.py) prefills with it.
 //
 //   text_generation_runner --model_path=stories15m_xnnpack_fp32.pte --prompt_tokens=1,15,27
 //       [--max_new_tokens=32] [--temperature=0] [--top_p=1] [--seed=0] [--num_threads=1] [--json]
@@ -202,15 +204,31 @@ unsigned setup_threads() {
 struct Loaded {
   std::unique_ptr<ProgramFile> file;
   Verification verification;
-  std::unique_ptr<ProgramLoader> loader;  // refers to file and verification; the module owns its loader
+  std::unique_ptr<ProgramLoader> loader;  // refers to file and verification; the program reads through it
   std::unique_ptr<Module> module;
   int64_t max_seq_len = 0, vocab_size = 0;
   double load_ms = 0;
   HugePageReport huge_pages;
-  // "prefill" when the program has that method (a prompt's own weights, e.g. fp32 beside 4-bit
-  // forward), else "forward".
   std::string prefill_method = "forward";
 };
+
+// "prefill" where the program has that method and it shares the KV cache with forward (exported
+// with share_mutable_buffers: both plan a second arena, the mutable state, of one size; the
+// Module then gives both the same memory), else "forward". A prefill method with its own cache
+// would leave forward's empty: refused.
+std::string prefill_method_of(const executorch::runtime::Program& program) {
+  auto prefill = program.method_meta("prefill");
+  if (!prefill.ok()) return "forward";
+  auto forward = program.method_meta("forward");
+  auto shared_state_bytes = [](const executorch::runtime::MethodMeta& m) -> int64_t {
+    return m.num_memory_planned_buffers() == 2 ? m.memory_planned_buffer_size(1).get() : -1;
+  };
+  if (!forward.ok() || shared_state_bytes(*prefill) < 0 || shared_state_bytes(*prefill) != shared_state_bytes(*forward)) {
+    fail(kUsageExit, FLAGS_model_path + " has a 'prefill' method that does not share forward's KV cache "
+                     "(export both with share_mutable_buffers, as --fp32_prefill does)");
+  }
+  return "prefill";
+}
 
 // Checks one of the generation methods against the card and loads it, before anything runs.
 void load_generation_method(Loaded& l, const char* name, executorch::runtime::EventTracer* tracer) {
@@ -233,11 +251,14 @@ std::unique_ptr<Loaded> load_model(VerifyMode mode, executorch::runtime::EventTr
   l->verification = verify_program(*l->file, mode);
   check_compiled_for_this_cpu(l->verification, FLAGS_model_path);
   l->loader = std::make_unique<ProgramLoader>(*l->file, l->verification, resolve_verify_cache(FLAGS_verify_cache));
-  // Shared arenas: a program exported with shared mutable buffers (a prefill method beside
-  // forward) keeps one KV cache for both only if the methods get the same planned memory.
-  l->module = std::make_unique<Module>(l->loader->release(), nullptr, nullptr, nullptr, nullptr, /*share_memory_arenas=*/true);
-  const auto names = l->module->method_names();
-  if (names.ok() && names->count("prefill")) l->prefill_method = "prefill";
+  // The program is loaded here, not by the Module, so that its methods are known before the
+  // Module decides whether they share planned memory (the loader outlives both: see Loaded).
+  auto program = executorch::runtime::Program::load(l->loader->get());
+  if (!program.ok()) fail_runtime(FLAGS_model_path + " is not a valid program", program.error());
+  auto shared = std::make_shared<executorch::runtime::Program>(std::move(program.get()));
+  l->prefill_method = prefill_method_of(*shared);
+  l->module = std::make_unique<Module>(shared, nullptr, nullptr, nullptr, nullptr,
+                                       /*share_memory_arenas=*/l->prefill_method != "forward");
   load_generation_method(*l, "forward", tracer);
   if (l->prefill_method != "forward") load_generation_method(*l, l->prefill_method.c_str(), tracer);
   l->max_seq_len = metadata(*l->module, "get_max_seq_len", 0);
@@ -277,7 +298,7 @@ Generation generate(Module& module, const Request& r, const std::string& prefill
     int64_t position = pos;
     auto pos_tensor = executorch::extension::from_blob(&position, {1}, executorch::aten::ScalarType::Long);
     auto out = module.execute(method, {token_tensor, pos_tensor});
-    if (!out.ok()) fail_runtime("forward failed at position " + std::to_string(pos), out.error());
+    if (!out.ok()) fail_runtime(method + " failed at position " + std::to_string(pos), out.error());
     const auto& logits = (*out)[0].toTensor();
     if (logits.scalar_type() != executorch::aten::ScalarType::Float) fail(kErrorExit, "the program's logits are not float32");
     const int64_t vocab = logits.size(logits.dim() - 1);

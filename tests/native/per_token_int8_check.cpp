@@ -98,7 +98,7 @@ int main() {
   std::normal_distribution<float> normal(0.f, 1.f);
   int cases = 0;
   for (int size : {1, 15, 16, 17, 64, 100, 128}) {
-    for (int tokens : {1, 12, 768}) {  // 768 x 64 values: past 512, the kernels split tokens over threads
+    for (int tokens : {1, 12, 768}) {  // 768 tokens of 64 values or more: past 16384 values, the kernels split tokens over threads
       std::vector<float> x(static_cast<size_t>(tokens) * size);
       for (size_t i = 0; i < x.size(); ++i) {
         const int token = static_cast<int>(i / size);
