@@ -595,7 +595,7 @@ def test_step_profiles_follow_the_methods_in_the_order_they_ran():
     forward's steps): the profile is their runs in that order, the loading block left out."""
     from types import SimpleNamespace as NS
 
-    from examples.generation.step_profile import step_profiles
+    from examples.generation.step_events import step_profiles
 
     def event(name, *ms):
         return NS(name=name, perf_data=NS(raw=list(ms)))

@@ -97,3 +97,17 @@ def test_every_documented_command_lives_in_examples_backend(repo_root):
     assert len(named) >= 8
     elsewhere = sorted(m for m in named if not m.startswith("examples.backend.") and m not in INTERNAL_MODULES)
     assert elsewhere == []
+
+
+def test_no_test_imports_a_module_that_defines_command_line_flags(repo_root):
+    """pytest-xdist runs several test files in one process, and absl refuses a flag defined
+    twice (two CLIs both with --json): tests run a CLI in a subprocess and import its library
+    module, never the module that defines the flags."""
+    flag_modules = {".".join(p.relative_to(repo_root).with_suffix("").parts)
+                    for folder in ("examples", "runtime") for p in (repo_root / folder).glob("**/*.py")
+                    if re.search(r"^flags\.DEFINE_", p.read_text(), re.M)}
+    assert "examples.generation.step_profile" in flag_modules  # the scan sees them
+    imports = re.compile(r"^\s*(?:from ([\w.]+) import|import ([\w.]+))", re.M)
+    offenders = sorted(f"{test.name}: {m.group(1) or m.group(2)}" for test in (repo_root / "tests").glob("*.py")
+                       for m in imports.finditer(test.read_text()) if (m.group(1) or m.group(2)) in flag_modules)
+    assert not offenders, offenders
