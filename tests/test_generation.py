@@ -299,6 +299,16 @@ def test_native_attention_gives_the_python_runtimes_logits_at_every_step(mode, n
 
 
 @pytest.mark.slow
+def test_a_programs_bytes_per_token_are_its_file_less_the_embedding_table_plus_a_row(tiny_programs):
+    from examples.generation.bytes_per_token import bytes_per_token
+
+    program, shape = tiny_programs["fp32"], TINY_MODEL.shape
+    account = bytes_per_token("executorch", program, shape, position=10)
+    assert account["embedding_table"] == shape.vocab_size * shape.dim * 4  # fp32, found through forward's gather
+    assert account["weights"] == program.stat().st_size - account["embedding_table"] + shape.dim * 4
+
+
+@pytest.mark.slow
 def test_idle_workers_spin_through_a_gap_between_steps(tiny_programs):
     """The runner's thread pool (third-party/pthreadpool, bound in place of the wheel's copy):
     after a parallel operator, 100 us of main-thread work (a portable operator between two
@@ -732,6 +742,13 @@ def test_an_fp32_prefill_program_prefills_in_fp32_and_decodes_on_the_same_cache(
     from examples.generation.llama_export import LlamaExportOptions
     from examples.runner.text_generation_client import RunnerFailed
 
+    from examples.generation.bytes_per_token import bytes_per_token
+
+    # a decode step reads forward's weights, the 8da4w program's, not the fp32 prefill's too (the
+    # second method's part of the flatbuffer stays counted: 22 KB here, 0.1 MB for stories110m)
+    split, alone, fp32 = (bytes_per_token("executorch", p, TINY_MODEL.shape, 10)["weights"]
+                          for p in (program, tiny_programs["8da4w"], tiny_programs["fp32"]))
+    assert alone <= split < alone + 0.1 * fp32
     options = LlamaExportOptions(quantize=True, max_seq_len=PROGRAM_SEQ_LEN, fp32_prefill=True)
     own_caches = export_fp32_prefill_program(TINY_MODEL, prepare_weights(TINY_MODEL, "random", tmp_path, 0), options,
                                              tmp_path / "own_caches.pte", share_kv_cache=False)

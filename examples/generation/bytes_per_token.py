@@ -8,8 +8,9 @@ row of the token embedding, and reads the KV cache up to the current position. S
     total     = weights + kv_cache
 
 Sources: an ExecuTorch program (``.pte``): its size less the constant tensors the embedding
-operator gathers from (found through the program's instructions, so a 4-bit embedding's table
-and scales count as such); a GGUF file: its tensors' byte sizes (``token_embd`` is the table); an
+operator gathers from (found through ``forward``'s instructions, so a 4-bit embedding's table
+and scales count as such) and less what only its other methods read (an fp32 prefill method's
+weights); a GGUF file: its tensors' byte sizes (``token_embd`` is the table); an
 ONNX Runtime GenAI folder: the initializers of ``model.onnx`` (the ``Gather`` input is the
 table). OpenVINO GenAI reads the GGUF file (its in-memory form of Q4_0 keeps u4 weights with a
 scale and a zero point per 32, slightly more than the file). Norm weights and the file's
@@ -59,19 +60,47 @@ def _tensor_bytes(tensor) -> int:
     return count * _SCALAR_BYTES.get(name, 4)
 
 
-def pte_embedding_bytes(path: Path, vocab_size: int) -> int:
+def _program_flatbuffer(path: Path):
+    """The program's flatbuffer (methods, segment table, named data), without the weights in the
+    segments behind it: ``(program, segment_base_offset)``."""
+    from executorch.exir._serialize._program import _flatbuffer_to_program, _get_extended_header
+
+    with open(path, "rb") as f:
+        header = _get_extended_header(f.read(64))
+        if header is None or not header.is_valid():
+            f.seek(0)
+            return _flatbuffer_to_program(f.read()), 0
+        f.seek(0)
+        return _flatbuffer_to_program(f.read(header.program_size)), header.segment_base_offset
+
+
+def _forward_only_bytes(path: Path, program, segment_base: int) -> int:
+    """Bytes of the file a decode step never reads: what only the other methods' delegates
+    (an fp32 prefill's, examples/generation/prefill_split.py) hold, their own delegate segments
+    and the named data (the delegate's weights) whose keys appear in their payloads only. The
+    constant tensors stay counted (the token embedding both methods share, norms)."""
+    def delegate_segments(plan) -> set[int]:
+        return {d.processed.index for d in plan.delegates if d.processed.location.name == "SEGMENT"}
+
+    forward = next(plan for plan in program.execution_plan if plan.name == "forward")
+    others = set().union(*(delegate_segments(p) for p in program.execution_plan if p.name != "forward"))
+    mine = delegate_segments(forward)
+    with open(path, "rb") as f:
+        payloads = b""
+        for index in sorted(mine):
+            f.seek(segment_base + program.segments[index].offset)
+            payloads += f.read(program.segments[index].size)
+    named = {entry.segment_index for entry in program.named_data or [] if entry.key.encode() not in payloads}
+    return sum(program.segments[i].size for i in (others - mine) | named)
+
+
+def pte_embedding_bytes(path: Path, vocab_size: int, program=None) -> int:
     """Bytes of the constant tensors an embedding operator of the program gathers from (table
     and, when quantized, its scales / zero points): every constant operand whose first
-    dimension is the vocabulary."""
-    from executorch.exir._serialize._program import deserialize_pte_binary
-
-    program = deserialize_pte_binary(Path(path).read_bytes()).program
-    if any(plan.name == "prefill" for plan in program.execution_plan):
-        # The file holds the prefill method's weights too, which a decode step never reads.
-        raise BytesPerTokenError(f"{Path(path).name}: has a prefill method; a decode step reads only forward's "
-                                 "weights, which this accounting does not separate from the file")
+    dimension is the vocabulary, in ``forward`` (the method of every decode step)."""
+    program = program or _program_flatbuffer(Path(path))[0]
     total = 0
-    for plan in program.execution_plan:
+    for plan in [p for p in program.execution_plan if p.name == "forward"]:
         kinds = [op.name for op in plan.operators]
         seen = set()
         for chain in plan.chains:
@@ -130,8 +159,11 @@ def weight_bytes(engine: str, path: Path, vocab_size: int) -> dict:
     """``{"file", "embedding_table", "embedding_row", "weights"}`` for the artifact an engine runs."""
     path = Path(path)
     if engine == "executorch":
-        total = path.stat().st_size
-        table = pte_embedding_bytes(path, vocab_size)
+        program, segment_base = _program_flatbuffer(path)
+        if not any(plan.name == "forward" for plan in program.execution_plan):
+            raise BytesPerTokenError(f"{path.name}: no forward method")
+        total = path.stat().st_size - _forward_only_bytes(path, program, segment_base)
+        table = pte_embedding_bytes(path, vocab_size, program)
     elif engine in ("llama.cpp", "openvino-genai"):
         table, total = gguf_embedding_and_total(path)
     elif engine == "onnxruntime-genai":
