@@ -305,7 +305,8 @@ def test_a_programs_bytes_per_token_are_its_file_less_the_embedding_table_plus_a
     program, shape = tiny_programs["fp32"], TINY_MODEL.shape
     account = bytes_per_token("executorch", program, shape, position=10)
     assert account["embedding_table"] == shape.vocab_size * shape.dim * 4  # fp32, found through forward's gather
-    assert account["weights"] == program.stat().st_size - account["embedding_table"] + shape.dim * 4
+    assert account["other_methods"] == 0 and account["file"] == program.stat().st_size
+    assert account["weights"] == account["file"] - account["embedding_table"] + shape.dim * 4
 
 
 @pytest.mark.slow
@@ -746,9 +747,10 @@ def test_an_fp32_prefill_program_prefills_in_fp32_and_decodes_on_the_same_cache(
 
     # a decode step reads forward's weights, the 8da4w program's, not the fp32 prefill's too (the
     # second method's part of the flatbuffer stays counted: 22 KB here, 0.1 MB for stories110m)
-    split, alone, fp32 = (bytes_per_token("executorch", p, TINY_MODEL.shape, 10)["weights"]
+    split, alone, fp32 = (bytes_per_token("executorch", p, TINY_MODEL.shape, 10)
                           for p in (program, tiny_programs["8da4w"], tiny_programs["fp32"]))
-    assert alone <= split < alone + 0.1 * fp32
+    assert alone["weights"] <= split["weights"] < alone["weights"] + 0.1 * fp32["weights"]
+    assert split["other_methods"] > 0.5 * fp32["weights"] and alone["other_methods"] == 0  # the fp32 linears
     options = LlamaExportOptions(quantize=True, max_seq_len=PROGRAM_SEQ_LEN, fp32_prefill=True)
     own_caches = export_fp32_prefill_program(TINY_MODEL, prepare_weights(TINY_MODEL, "random", tmp_path, 0), options,
                                              tmp_path / "own_caches.pte", share_kv_cache=False)

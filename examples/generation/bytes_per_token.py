@@ -74,24 +74,34 @@ def _program_flatbuffer(path: Path):
         return _flatbuffer_to_program(f.read(header.program_size)), header.segment_base_offset
 
 
-def _forward_only_bytes(path: Path, program, segment_base: int) -> int:
-    """Bytes of the file a decode step never reads: what only the other methods' delegates
-    (an fp32 prefill's, examples/generation/prefill_split.py) hold, their own delegate segments
-    and the named data (the delegate's weights) whose keys appear in their payloads only. The
-    constant tensors stay counted (the token embedding both methods share, norms)."""
-    def delegate_segments(plan) -> set[int]:
-        return {d.processed.index for d in plan.delegates if d.processed.location.name == "SEGMENT"}
+def _other_methods_bytes(path: Path, program, segment_base: int) -> int:
+    """Bytes of the file only the methods other than ``forward`` read (an fp32 prefill's,
+    examples/generation/prefill_split.py), so a decode step never does: the segments their
+    delegates' payloads and the named data (delegate weights) those payloads name, less every
+    segment forward's delegates use the same way. 0 for a one-method program. Constant tensors
+    stay counted (the token embedding both methods share, norms)."""
+    plans = [plan for plan in program.execution_plan if plan.delegates]
+    if not any(plan.name != "forward" for plan in plans):
+        return 0
+    inline = program.backend_delegate_data or []
 
-    forward = next(plan for plan in program.execution_plan if plan.name == "forward")
-    others = set().union(*(delegate_segments(p) for p in program.execution_plan if p.name != "forward"))
-    mine = delegate_segments(forward)
+    def segments_read(plan, f) -> set[int]:
+        segments, payloads = set(), []
+        for delegate in plan.delegates:
+            where = delegate.processed
+            if where.location.name == "SEGMENT":
+                segments.add(where.index)
+                f.seek(segment_base + program.segments[where.index].offset)
+                payloads.append(f.read(program.segments[where.index].size))
+            else:
+                payloads.append(bytes(inline[where.index].data))
+        payload = b"".join(payloads)
+        return segments | {entry.segment_index for entry in program.named_data or [] if entry.key.encode() in payload}
+
     with open(path, "rb") as f:
-        payloads = b""
-        for index in sorted(mine):
-            f.seek(segment_base + program.segments[index].offset)
-            payloads += f.read(program.segments[index].size)
-    named = {entry.segment_index for entry in program.named_data or [] if entry.key.encode() not in payloads}
-    return sum(program.segments[i].size for i in (others - mine) | named)
+        forward = set().union(*(segments_read(p, f) for p in plans if p.name == "forward"))
+        others = set().union(*(segments_read(p, f) for p in plans if p.name != "forward"))
+    return sum(program.segments[i].size for i in others - forward)
 
 
 def pte_embedding_bytes(path: Path, vocab_size: int, program=None) -> int:
@@ -156,13 +166,17 @@ def onnx_embedding_and_total(folder: Path) -> tuple[int, int]:
 
 
 def weight_bytes(engine: str, path: Path, vocab_size: int) -> dict:
-    """``{"file", "embedding_table", "embedding_row", "weights"}`` for the artifact an engine runs."""
+    """``{"file", "other_methods", "embedding_table", "embedding_row", "weights"}`` for the artifact
+    an engine runs: ``weights`` = file - other_methods - embedding_table + embedding_row, where
+    ``other_methods`` is what only a program's methods besides forward read (0 but for .pte)."""
     path = Path(path)
+    other_methods = 0
     if engine == "executorch":
         program, segment_base = _program_flatbuffer(path)
         if not any(plan.name == "forward" for plan in program.execution_plan):
             raise BytesPerTokenError(f"{path.name}: no forward method")
-        total = path.stat().st_size - _forward_only_bytes(path, program, segment_base)
+        total = path.stat().st_size
+        other_methods = _other_methods_bytes(path, program, segment_base)
         table = pte_embedding_bytes(path, vocab_size, program)
     elif engine in ("llama.cpp", "openvino-genai"):
         table, total = gguf_embedding_and_total(path)
@@ -171,7 +185,8 @@ def weight_bytes(engine: str, path: Path, vocab_size: int) -> dict:
     else:
         raise BytesPerTokenError(f"unknown engine {engine!r}")
     row = table / vocab_size
-    return {"file": total, "embedding_table": table, "embedding_row": row, "weights": total - table + row}
+    return {"file": total, "other_methods": other_methods, "embedding_table": table, "embedding_row": row,
+            "weights": total - other_methods - table + row}
 
 
 def bytes_per_token(engine: str, path: Path, shape, position: float, kv_bytes: float | None = None) -> dict:

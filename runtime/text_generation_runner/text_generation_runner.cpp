@@ -75,8 +75,9 @@ DEFINE_string(verify_program, "auto",
 DEFINE_string(verify_cache, "on", "Remember verified digests (as xnn_executor_runner): on, off or a folder.");
 DEFINE_double(timeout_s, 0, "End the run (exit 4) after this many seconds, load included. 0 = no limit.");
 DEFINE_string(prof_result_path, "",
-              "Profiling build (cmake-out-prof) only: write the ETDump of every forward call here (the prefill "
-              "first, then one per generated token after the first), for examples.backend.step_profile.");
+              "Profiling build (cmake-out-prof) only: write the ETDump of every call here (the prefill first, "
+              "through the program's prefill method where it has one, then one per generated token after "
+              "the first), for examples.backend.step_profile.");
 DEFINE_bool(huge_pages, false, "After loading, move the process's fully resident private memory (the delegate's packed weights, most of it) into 2 MiB pages: a few per cent faster decode, tens of ms more load (huge_pages.h).");
 DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
@@ -205,6 +206,8 @@ struct Loaded {
   std::unique_ptr<ProgramFile> file;
   Verification verification;
   std::unique_ptr<ProgramLoader> loader;  // refers to file and verification; the program reads through it
+  // Declared after the loader, so destroyed before it: the module holds the Program, which
+  // reads through the loader until it is gone.
   std::unique_ptr<Module> module;
   int64_t max_seq_len = 0, vocab_size = 0;
   double load_ms = 0;
@@ -218,12 +221,12 @@ struct Loaded {
 // would leave forward's empty: refused.
 std::string prefill_method_of(const executorch::runtime::Program& program) {
   auto prefill = program.method_meta("prefill");
-  if (!prefill.ok()) return "forward";
   auto forward = program.method_meta("forward");
+  if (!prefill.ok() || !forward.ok()) return "forward";  // no forward: load_generation_method says so
   auto shared_state_bytes = [](const executorch::runtime::MethodMeta& m) -> int64_t {
     return m.num_memory_planned_buffers() == 2 ? m.memory_planned_buffer_size(1).get() : -1;
   };
-  if (!forward.ok() || shared_state_bytes(*prefill) < 0 || shared_state_bytes(*prefill) != shared_state_bytes(*forward)) {
+  if (shared_state_bytes(*prefill) < 0 || shared_state_bytes(*prefill) != shared_state_bytes(*forward)) {
     fail(kUsageExit, FLAGS_model_path + " has a 'prefill' method that does not share forward's KV cache "
                      "(export both with share_mutable_buffers, as --fp32_prefill does)");
   }
