@@ -52,7 +52,7 @@ VARIANTS = {v.name: v for v in (
             native_flags=("--huge_pages=false",)),
     Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4, follows_group_size=True),
     # The prompt through an fp32 copy of the linears (method "prefill"), decode in 8da4w: for CPUs
-    # whose 4-bit GEMM loses to fp32; two sets of weights in one file.
+    # whose 4-bit GEMM may lose to fp32; two sets of weights in one file.
     Variant("8da4w-fp32prefill", "executorch", "8da4w-fp32prefill", 4, judged=False, follows_group_size=True),
     Variant("8da4w-fused", "executorch", "8da4w-fused", 4, follows_group_size=True),
     Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4, judged=False),

@@ -34,7 +34,7 @@ def define_llm_flags() -> None:
                       "contexts (docs/GENERATION.md).")
     flags.DEFINE_bool("fp32_prefill", False,
                       "Language models with --quantize: also an fp32 'prefill' method for the prompt, sharing the KV "
-                      "cache with the 8da4w 'forward' (for CPUs where 4-bit GEMM is slower than fp32, e.g. AVX2 "
+                      "cache with the 8da4w 'forward' (for CPUs where 4-bit GEMM may be slower than fp32, e.g. AVX2 "
                       "without VNNI; the file holds both weights; docs/GENERATION.md).")
 
 

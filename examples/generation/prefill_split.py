@@ -1,9 +1,9 @@
 """A language model program whose prompt runs on other weights than its decode steps: method
 ``prefill`` (fp32 linears) beside ``forward`` (8da4w), one KV cache shared by both.
 
-Why: on CPUs without int8 dot products (AVX2 without VNNI) XNNPACK's 4-bit GEMM is slower than
-its fp32 GEMM, which costs the prompt (many rows, compute decides), not the decode steps (one
-row, the bytes streamed decide). Both methods are exported by ExecuTorch's LLM exporter and
+Why: on CPUs without int8 dot products (AVX2 without VNNI) XNNPACK's 4-bit GEMM may be slower
+than its fp32 GEMM (expected, not measured here), which would cost the prompt (many rows:
+compute decides), not the decode steps (one row: the bytes streamed decide). Both methods are exported by ExecuTorch's LLM exporter and
 lowered together as its multi-method export does (``export_llama_lib._export_llama_multimethod``,
 which varies only LoRA weights per method), with ``share_mutable_buffers``: the memory planner
 gives the KV cache buffers of both methods one place, and a runtime ``Module`` built with
