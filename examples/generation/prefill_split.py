@@ -3,8 +3,8 @@
 
 Why: on CPUs without int8 dot products (AVX2 without VNNI) XNNPACK's 4-bit GEMM may be slower
 than its fp32 GEMM (expected, not measured here), which would cost the prompt (many rows:
-compute decides), not the decode steps (one row: the bytes streamed decide). Both methods are exported by ExecuTorch's LLM exporter and
-lowered together as its multi-method export does (``export_llama_lib._export_llama_multimethod``,
+compute decides), not the decode steps (one row: the bytes streamed decide). Both methods are
+exported by ExecuTorch's LLM exporter and lowered together as its multi-method export does (``export_llama_lib._export_llama_multimethod``,
 which varies only LoRA weights per method), with ``share_mutable_buffers``: the memory planner
 gives the KV cache buffers of both methods one place, and a runtime ``Module`` built with
 ``share_memory_arenas`` hands both methods the same memory. ``text_generation_runner`` runs the
