@@ -20,7 +20,6 @@
 namespace xnn_runner {
 namespace {
 
-constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
 constexpr uint64_t kPagemapPresent = uint64_t{1} << 63;
 // Mapped by this process alone. A page read but never written maps the shared zero page:
 // present, not exclusive; collapsing a range of those would give it 2 MiB of real memory.
@@ -30,9 +29,17 @@ struct Range {
   uintptr_t begin, end;
 };
 
+// The kernel's huge page (a PMD's span): 2 MiB on x86-64 and on arm64 with 4 KiB pages, 32 or
+// 512 MiB with arm64's 16 or 64 KiB pages; 2 MiB where the kernel does not say.
+uintptr_t huge_page_bytes() {
+  std::ifstream size("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
+  unsigned long long bytes = 0;
+  return size >> bytes && bytes > 0 && (bytes & (bytes - 1)) == 0 ? static_cast<uintptr_t>(bytes) : uintptr_t{2} << 20;
+}
+
 // Private anonymous read-write mappings (the heap and malloc's mmap chunks) holding at least one
-// whole aligned 2 MiB range, from /proc/self/maps.
-std::vector<Range> anonymous_mappings() {
+// whole aligned huge page's range, from /proc/self/maps.
+std::vector<Range> anonymous_mappings(uintptr_t huge) {
   std::vector<Range> out;
   std::ifstream maps("/proc/self/maps");
   std::string line;
@@ -45,14 +52,14 @@ std::vector<Range> anonymous_mappings() {
     if (perms != "rw-p" || inode != 0 || !(path.empty() || path == "[heap]")) continue;
     uintptr_t begin = 0, end = 0;
     if (std::sscanf(span.c_str(), "%lx-%lx", &begin, &end) != 2) continue;
-    begin = (begin + kHugePage - 1) & ~(kHugePage - 1);
-    end &= ~(kHugePage - 1);
+    begin = (begin + huge - 1) & ~(huge - 1);
+    end &= ~(huge - 1);
     if (end > begin) out.push_back({begin, end});
   }
   return out;
 }
 
-// Whether all small pages of the 2 MiB range at `begin` are resident and this process's own
+// Whether all small pages of the huge page's range at `begin` are resident and this process's own
 // (/proc/self/pagemap); `entries` holds one pagemap entry per small page of the range.
 bool fully_resident(int pagemap, uintptr_t begin, long page_size, std::vector<uint64_t>& entries) {
   const off_t at = static_cast<off_t>(begin / page_size * sizeof(uint64_t));
@@ -75,15 +82,17 @@ HugePageReport back_resident_memory_with_huge_pages() {
     r.error = std::string("cannot read /proc/self/pagemap: ") + std::strerror(errno);
     return r;
   }
-  std::vector<uint64_t> entries(kHugePage / page_size);
+  const uintptr_t huge = huge_page_bytes();
+  r.huge_page_bytes = huge;
+  std::vector<uint64_t> entries(huge / page_size);
   size_t tried = 0, invalid = 0;
-  for (const Range& m : anonymous_mappings()) {
-    for (uintptr_t p = m.begin; p < m.end; p += kHugePage) {
+  for (const Range& m : anonymous_mappings(huge)) {
+    for (uintptr_t p = m.begin; p < m.end; p += huge) {
       if (!fully_resident(pagemap, p, page_size, entries)) continue;
-      r.candidate_bytes += kHugePage;
+      r.candidate_bytes += huge;
       ++tried;
-      if (madvise(reinterpret_cast<void*>(p), kHugePage, MADV_COLLAPSE) == 0) {
-        r.collapsed_bytes += kHugePage;
+      if (madvise(reinterpret_cast<void*>(p), huge, MADV_COLLAPSE) == 0) {
+        r.collapsed_bytes += huge;
         continue;
       }
       // EINVAL for one range (marked MADV_NOHUGEPAGE, say) leaves the others to try; EINVAL
@@ -112,8 +121,8 @@ long anon_huge_pages_kib() {
 std::string describe(const HugePageReport& r) {
   if (!r.attempted) return "4 KiB pages (" + (r.error.empty() ? std::string("off") : r.error) + ")";
   char text[160];
-  std::snprintf(text, sizeof text, "%zu MiB of %zu MiB in 2 MiB pages (%.1f ms)", r.collapsed_bytes >> 20,
-                r.candidate_bytes >> 20, r.ms);
+  std::snprintf(text, sizeof text, "%zu MiB of %zu MiB in %zu MiB pages (%.1f ms)", r.collapsed_bytes >> 20,
+                r.candidate_bytes >> 20, r.huge_page_bytes >> 20, r.ms);
   return text + (r.error.empty() ? std::string() : "; " + r.error);
 }
 

@@ -338,7 +338,7 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb},
       {"decode_context_switches", {{"voluntary", g.decode_switches.voluntary}, {"involuntary", g.decode_switches.involuntary}}},
       {"threadpool", threadpool_json<nlohmann::ordered_json>(threadpool_binding())},
-      {"huge_pages", {{"collapsed_bytes", l.huge_pages.collapsed_bytes}, {"candidate_bytes", l.huge_pages.candidate_bytes},
+      {"huge_pages", {{"collapsed_bytes", l.huge_pages.collapsed_bytes}, {"candidate_bytes", l.huge_pages.candidate_bytes}, {"huge_page_bytes", l.huge_pages.huge_page_bytes},
                       {"ms", l.huge_pages.ms}, {"error", l.huge_pages.error}, {"anon_huge_kb", anon_huge_pages_kib()}, {"text", describe(l.huge_pages)}}}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
