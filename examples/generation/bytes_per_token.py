@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from examples.generation.program_file import program_flatbuffer
+
 # Bytes per KV-cache element by engine (see the module docstring).
 KV_BYTES = {"executorch": 4, "llama.cpp": 2, "onnxruntime-genai": 4, "openvino-genai": 1}
 _SCALAR_BYTES = {"FLOAT": 4, "DOUBLE": 8, "HALF": 2, "BFLOAT16": 2, "BYTE": 1, "CHAR": 1, "SHORT": 2, "INT": 4,
@@ -60,20 +62,6 @@ def _tensor_bytes(tensor) -> int:
     return count * _SCALAR_BYTES.get(name, 4)
 
 
-def _program_flatbuffer(path: Path):
-    """The program's flatbuffer (methods, segment table, named data), without the weights in the
-    segments behind it: ``(program, segment_base_offset)``."""
-    from executorch.exir._serialize._program import _flatbuffer_to_program, _get_extended_header
-
-    with open(path, "rb") as f:
-        header = _get_extended_header(f.read(64))
-        if header is None or not header.is_valid():
-            f.seek(0)
-            return _flatbuffer_to_program(f.read()), 0
-        f.seek(0)
-        return _flatbuffer_to_program(f.read(header.program_size)), header.segment_base_offset
-
-
 def _other_methods_bytes(path: Path, program, segment_base: int) -> int:
     """Bytes of the file only the methods other than ``forward`` read (an fp32 prefill's,
     examples/generation/prefill_split.py), so a decode step never does: the segments their
@@ -108,7 +96,7 @@ def pte_embedding_bytes(path: Path, vocab_size: int, program=None) -> int:
     """Bytes of the constant tensors an embedding operator of the program gathers from (table
     and, when quantized, its scales / zero points): every constant operand whose first
     dimension is the vocabulary, in ``forward`` (the method of every decode step)."""
-    program = program or _program_flatbuffer(Path(path))[0]
+    program = program or program_flatbuffer(Path(path))[0]
     total = 0
     for plan in [p for p in program.execution_plan if p.name == "forward"]:
         kinds = [op.name for op in plan.operators]
@@ -172,7 +160,7 @@ def weight_bytes(engine: str, path: Path, vocab_size: int) -> dict:
     path = Path(path)
     other_methods = 0
     if engine == "executorch":
-        program, segment_base = _program_flatbuffer(path)
+        program, segment_base = program_flatbuffer(path)
         if not any(plan.name == "forward" for plan in program.execution_plan):
             raise BytesPerTokenError(f"{path.name}: no forward method")
         total = path.stat().st_size

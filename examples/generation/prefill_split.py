@@ -4,8 +4,9 @@
 Why: on CPUs without int8 dot products (AVX2 without VNNI) XNNPACK's 4-bit GEMM may be slower
 than its fp32 GEMM (expected, not measured here), which would cost the prompt (many rows:
 compute decides), not the decode steps (one row: the bytes streamed decide). Both methods are
-exported by ExecuTorch's LLM exporter and lowered together as its multi-method export does (``export_llama_lib._export_llama_multimethod``,
-which varies only LoRA weights per method), with ``share_mutable_buffers``: the memory planner
+exported by ExecuTorch's LLM exporter and lowered together as its multi-method export does
+(``export_llama_lib._export_llama_multimethod``, which varies only LoRA weights per method),
+with ``share_mutable_buffers``: the memory planner
 gives the KV cache buffers of both methods one place, and a runtime ``Module`` built with
 ``share_memory_arenas`` hands both methods the same memory. ``text_generation_runner`` runs the
 prompt through ``prefill`` where a program has it. The file holds both sets of weights.
@@ -56,11 +57,9 @@ def prefill_method_of(data: bytes, path) -> str:
     a mutable-state arena, memory id 2, of one size: exported with ``share_mutable_buffers``),
     ``"forward"`` where it has none; a prefill method with a cache of its own is refused. Reads
     the flatbuffer only (not the weights behind it). The native runner decides the same way."""
-    from executorch.exir._serialize._program import _flatbuffer_to_program, _get_extended_header
+    from examples.generation.program_file import program_flatbuffer
 
-    header = _get_extended_header(data)
-    size = header.program_size if header is not None and header.is_valid() else len(data)
-    plans = {plan.name: list(plan.non_const_buffer_sizes) for plan in _flatbuffer_to_program(bytes(data[:size])).execution_plan}
+    plans = {plan.name: list(plan.non_const_buffer_sizes) for plan in program_flatbuffer(data)[0].execution_plan}
     if PREFILL_METHOD not in plans:
         return "forward"
     forward, prefill = plans.get("forward", []), plans[PREFILL_METHOD]

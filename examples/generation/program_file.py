@@ -47,3 +47,21 @@ def check_program_file(program: str | Path) -> None:
 
     verify_program(program, "auto")
     check_layout(program)
+
+
+def program_flatbuffer(source: bytes | Path):
+    """The program's flatbuffer (methods, segment table, named data), parsed by ExecuTorch's
+    serializer without the segments behind it (the weights): ``(program, segment_base_offset)``.
+    ``source`` is the file's bytes or its path (then only the flatbuffer is read)."""
+    from executorch.exir._serialize._program import _flatbuffer_to_program, _get_extended_header
+
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as f:
+            header = _get_extended_header(f.read(64))
+            f.seek(0)
+            data = f.read(header.program_size) if header is not None and header.is_valid() else f.read()
+    else:
+        header = _get_extended_header(source[:64])
+        data = source[:header.program_size] if header is not None and header.is_valid() else source
+    base = header.segment_base_offset if header is not None and header.is_valid() else 0
+    return _flatbuffer_to_program(bytes(data)), base
