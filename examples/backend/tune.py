@@ -2,6 +2,11 @@
 
     python3 -m examples.backend.tune --model_name mv2 --threads 1,2
     python3 -m examples.backend.tune --model_name my_pkg.models:make --eval_data ./val --max_top1_drop 1.0
+    python3 -m examples.backend.tune --model_name stories110m --threads 1,2   # a language model
+
+A language model's candidates are the generation programs (fp32, 8da4w and its variants:
+examples/tune/generation_tuner.py), held to eager fp32's logits and timed in the native
+text generation runner (decode ms per token, or TTFT, RSS growth, file size).
 
 Builds every candidate (XNNPACK fp32, each int8 recipe, OpenVINO where installed) once, checks
 each against eager PyTorch on held-out inputs (and top-1 on --eval_data), times the ones inside
@@ -39,12 +44,20 @@ flags.DEFINE_float("min_sqnr_db", DEFAULT_MIN_SQNR_DB, "Smallest SQNR vs eager o
 flags.DEFINE_string("delegates", "xnnpack,openvino", "Comma-separated delegates whose candidates to try "
                     "(openvino: when installed).")
 flags.DEFINE_enum("objective", "latency", ["latency", "first_result", "memory", "size"],
-                  "What the winner minimizes: median latency, time to first result, peak RSS or file size.")
+                  "What the winner minimizes: median latency, time to first result, peak RSS or file size "
+                  "(language models: decode ms per token, time to first token, RSS growth or file size).")
 flags.DEFINE_integer("num_iters", 10, "Measured iterations per timing run (per round).")
 flags.DEFINE_integer("warmup_iters", 5, "Warm-up iterations per timing run.")
 flags.DEFINE_integer("rounds", 10, "Interleaved timing rounds: the winner is chosen on even rounds and judged "
                      "against the default program on odd ones (a verdict needs 5 judged rounds).")
 flags.DEFINE_string("runner", None, "Native runner binary (default: cmake-out/xnn_executor_runner).")
+flags.DEFINE_list("variants", None, "Language models: the generation programs to try (default: fp32, 8da4w, "
+                  "8da4w-g128, 8da4w-pc, 8da4w-fused, 8da4w-g128-fused, 8da4w-kv8, 8da4w-emb4, 8da4w-fp32prefill).")
+flags.DEFINE_integer("prompt_len", 64, "Language models: prompt tokens of each timed run.")
+flags.DEFINE_integer("max_new_tokens", 128, "Language models: tokens generated in each timed run.")
+flags.DEFINE_integer("max_seq_len", 192, "Language models: KV cache length of the programs (>= prompt + new tokens).")
+flags.DEFINE_float("max_sqnr_loss_db", 1.0, "Language models: how far (dB) a candidate's logits SQNR vs eager "
+                   "fp32 may fall below the default 8da4w program's.")
 flags.DEFINE_bool("list_models", False, "Print the model zoo and exit.")
 flags.DEFINE_bool("verbose", False, "Show third-party output, warnings and tracebacks of unexpected errors.")
 
@@ -83,14 +96,72 @@ def settings_from_flags():
     ), delegates
 
 
+def language_model_settings(model):
+    """The settings of a language model's tune, every flag checked before anything slow."""
+    from examples.benchmark.generation_runs import VARIANTS
+    from examples.tune.generation_tuner import CANDIDATES, DEFAULT_PROGRAM, GenerationTuneSettings
+
+    if FLAGS.calibration_data or FLAGS.eval_data:
+        raise cli.UsageError(f"{model.name} is a language model: --calibration_data and --eval_data do not apply")
+    variants = FLAGS.variants or list(CANDIDATES)
+    offered = [v for v in VARIANTS if VARIANTS[v].engine == "executorch" and not VARIANTS[v].native_flags]
+    unknown = [v for v in variants if v not in offered]
+    if unknown:
+        raise cli.UsageError(f"--variants: unknown {unknown[0]} (one of {', '.join(offered)})")
+    if DEFAULT_PROGRAM not in variants:
+        variants.insert(0, DEFAULT_PROGRAM)  # the program every winner is judged against
+    startup.check_at_least(FLAGS, 1, "rounds", "prompt_len", "max_new_tokens")
+    if FLAGS.prompt_len + FLAGS.max_new_tokens > FLAGS.max_seq_len:
+        raise cli.UsageError("--prompt_len + --max_new_tokens exceeds --max_seq_len")
+    if FLAGS.max_sqnr_loss_db < 0:
+        raise cli.UsageError(f"--max_sqnr_loss_db must be >= 0 dB, got {FLAGS.max_sqnr_loss_db}")
+    output_dir, cache_dir = startup.output_and_cache(FLAGS.output_dir, FLAGS.cache_dir)
+    return GenerationTuneSettings(
+        threads=cli.positive_int_list(FLAGS.threads, "threads"), output_dir=output_dir, cache_dir=cache_dir,
+        weights=FLAGS.weights, variants=tuple(variants), objective=FLAGS.objective, rounds=FLAGS.rounds,
+        prompt_len=FLAGS.prompt_len, max_new_tokens=FLAGS.max_new_tokens, max_seq_len=FLAGS.max_seq_len,
+        max_sqnr_loss_db=FLAGS.max_sqnr_loss_db)
+
+
+def tune_language_model_main(model) -> int:
+    from examples.runner.text_generation_client import DEFAULT_TEXT_RUNNER
+    from examples.tune.generation_tuner import tune_language_model
+    from examples.tune.report import write_outputs
+
+    settings = language_model_settings(model)
+    if not DEFAULT_TEXT_RUNNER.is_file():
+        raise cli.CliError(f"{DEFAULT_TEXT_RUNNER} is not built (./setup.sh builds it): tune times the native runner")
+    startup.quiet_imports(FLAGS.verbose)
+    doc, winners = tune_language_model(model, settings)
+    paths = write_outputs(doc, winners, settings.output_dir, model.name)
+    return _finish(doc, winners, paths)
+
+
+def _finish(doc: dict, winners: dict, paths: list) -> int:
+    from examples.tune.report import render_markdown
+
+    sys.stdout.write(render_markdown(doc))
+    sys.stderr.write("[tune] wrote " + ", ".join(str(p) for p in paths) + "\n")
+    if not winners:
+        raise cli.CliError("no candidate passed the accuracy budget and ran; see tune.md for each reason")
+    if doc["partial"]:
+        cli.warning_line("interrupted: tune.json holds what was measured before Ctrl-C (marked partial)")
+        return cli.EXIT_INTERRUPTED
+    return 0
+
+
 def main(argv):
+    from examples.models.llama_zoo import LLM_MODELS
+
     if startup.listed_models(argv, FLAGS.list_models):
         return 0
+    if FLAGS.model_name in LLM_MODELS:
+        return tune_language_model_main(LLM_MODELS[FLAGS.model_name])
     settings, delegates = settings_from_flags()
     startup.quiet_imports(FLAGS.verbose)
     from examples.benchmark.programs import load_model_context
     from examples.tune.candidates import candidates_for
-    from examples.tune.report import render_markdown, write_outputs
+    from examples.tune.report import write_outputs
     from examples.tune.tuner import tune
 
     candidates = candidates_for(delegates)
@@ -101,14 +172,7 @@ def main(argv):
             ctx = load_model_context(settings.model, settings.weights, Path(tmp), settings.verbose)
         doc, winners = tune(settings, candidates, ctx)
         paths = write_outputs(doc, winners, settings.output_dir, ctx.spec.name)
-    sys.stdout.write(render_markdown(doc))
-    sys.stderr.write("[tune] wrote " + ", ".join(str(p) for p in paths) + "\n")
-    if not winners:
-        raise cli.CliError("no candidate passed the accuracy budget and ran; see tune.md for each reason")
-    if doc["partial"]:
-        cli.warning_line("interrupted: tune.json holds what was measured before Ctrl-C (marked partial)")
-        return cli.EXIT_INTERRUPTED
-    return 0
+    return _finish(doc, winners, paths)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ def _ms(value) -> str:
 
 
 def render_markdown(doc: dict) -> str:
+    if doc.get("kind") == "language-model":
+        return render_language_model(doc)
     m = doc["machine"]
     threads = doc["threads"]
     rows = []
@@ -51,6 +53,42 @@ def render_markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_language_model(doc: dict) -> str:
+    """tune.md of a language model: every candidate's accuracy against eager and figures per thread count."""
+    m, threads, timing = doc["machine"], doc["threads"], doc["timing"]
+    rows = []
+    for c in doc["candidates"] + ([doc["aa"]] if doc.get("aa") else []):
+        agree = "-" if c["greedy_agreement"] is None else f"{100 * c['greedy_agreement']:.0f} %"
+        row = [c["name"], _ms(c["sqnr_db"]), agree]
+        for t in threads:
+            f = c["figures"].get(str(t), {})
+            row += [_ms(1e3 / f["latency"]) if f.get("latency") else "-", _ms(f.get("first_result"))]
+        row += [_ms(max((f["memory"] for f in c["figures"].values() if f.get("memory") is not None), default=None)),
+                "-" if c["size_bytes"] is None else f"{c['size_bytes'] / 1e6:.3g}", c["status"], c["reason"]]
+        rows.append(row)
+    header = ["candidate", "SQNR vs eager (dB)", "greedy = eager"]
+    for t in threads:
+        header += [f"decode {t}T (tok/s)", f"TTFT {t}T (ms)"]
+    header += ["RSS growth (MiB)", "size (MB)", "status", "reason"]
+    budget = doc["budget"]
+    lines = [
+        f"# tune: {doc['model']} (language model)" + (" (partial: interrupted)" if doc["partial"] else ""), "",
+        f"Machine: {m.get('cpu_model')} ({', '.join(m.get('isa') or []) or 'no ISA flags read'}), "
+        f"{m.get('usable_cpus')} usable CPUs; run {m.get('started')}; weights: {doc['weights']}.",
+        f"Budget: {budget['check']}; SQNR at most {budget['max_sqnr_loss_db']:g} dB below {budget['against']}'s; "
+        f"objective: {doc['objective_figure']}.",
+        f"Timing: native text generation runner, prompt {timing['prompt_len']} tokens, {timing['max_new_tokens']} "
+        f"new tokens, {timing['rounds']} interleaved rounds, medians; {timing['selection']}.", "",
+        tabulate(rows, header, tablefmt="github"), "",
+    ]
+    verdicts = doc.get("winner_verdicts") or {}
+    for threads_key, name in doc["winners"].items():
+        lines.append(f"- {threads_key} thread(s): **{name}**" + _verdict_text(verdicts.get(threads_key)))
+    if doc["weights"] == "random":
+        lines += ["", "Weights are random: SQNR figures judge numerics, not task accuracy."]
+    return "\n".join(lines) + "\n"
+
+
 def _verdict_text(v: dict | None) -> str:
     """The winner against the default program, judged on rounds that did not choose it."""
     if not v or v.get("against") is None:
@@ -58,7 +96,8 @@ def _verdict_text(v: dict | None) -> str:
     if v["ci_low"] is None:
         return f"; against {v['against']}: {v['ratio']:.2f}x, {v['text']}"
     word = {"faster": "faster", "slower": "slower"}.get(v["verdict"], "no difference within noise")
-    return f"; against {v['against']}: {v['ratio']:.2f}x [{v['ci_low']:.2f}, {v['ci_high']:.2f}], {word}"
+    floor = f" (noise floor {100 * v['noise_floor']:.1f} %)" if v.get("noise_floor") else ""
+    return f"; against {v['against']}: {v['ratio']:.2f}x [{v['ci_low']:.2f}, {v['ci_high']:.2f}], {word}{floor}"
 
 
 def write_outputs(doc: dict, winners: dict, output_dir: Path, model: str) -> list[Path]:

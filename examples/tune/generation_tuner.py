@@ -1,0 +1,360 @@
+"""Tune for language models: the fastest correct generation program of a Llama-architecture model
+for this CPU, per thread count.
+
+Builds every ExecuTorch variant once (:mod:`examples.benchmark.generation_runs`, the generation
+benchmark's programs and cache), feeds each the same teacher-forced sequence and holds its
+logits to eager PyTorch fp32 (SQNR, and how often its greedy choice is eager's), times the ones
+inside the budget in the native runner at every thread count (interleaved rounds, each run its
+own process), and picks a winner per thread count on the even rounds, judged against the default
+program (``8da4w``, what ``xnnpack_examples --quantize`` writes) on the odd rounds.
+
+The budget is relative: 4-bit weights move logits by a model-dependent amount (random weights:
+about 7 dB SQNR on stories110m), so a candidate may be at most ``max_sqnr_loss_db`` further from
+eager than the default program; a candidate whose logits carry no signal (SQNR <= 0 dB) never passes.
+Identical programs (same bytes) are one candidate. Which variant wins depends on the CPU: an fp32
+prefill method can pay off where the 4-bit GEMM lacks int8 dot products, fused projections where
+dispatch costs more than streaming.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from examples.benchmark.progress import GridProgress
+from examples.common import stats
+
+DEFAULT_PROGRAM = "8da4w"
+CANDIDATES = ("fp32", "8da4w", "8da4w-g128", "8da4w-pc", "8da4w-fused", "8da4w-g128-fused", "8da4w-kv8",
+              "8da4w-emb4", "8da4w-fp32prefill")
+# What each objective minimizes: a per-round figure from the runner's report (rounds resampled) or
+# a figure of the program.
+OBJECTIVES = {"latency": "decode ms per token", "first_result": "time to first token (ms)",
+              "memory": "RSS growth (MiB)", "size": "file size (MB)"}
+OBJECTIVE_UNITS = {"latency": "ms/token", "first_result": "ms", "memory": "MiB", "size": "MB"}
+CHECK_SEED = 7000  # the accuracy check's prompt: other ids than the timing prompt's
+
+
+@dataclass
+class GenerationTuneSettings:
+    threads: list[int]
+    output_dir: Path
+    cache_dir: Path  # programs are built into <cache_dir>/<model> (generation_bench's layout)
+    weights: str = "auto"
+    variants: tuple[str, ...] = CANDIDATES
+    objective: str = "latency"
+    rounds: int = 2 * stats.MIN_VERDICT_ROUNDS
+    prompt_len: int = 64
+    max_new_tokens: int = 128
+    max_seq_len: int = 192
+    max_sqnr_loss_db: float = 1.0
+    check_tokens: int = 16  # teacher-forced positions of the accuracy check
+    timeout_s: float = 1800.0
+
+
+@dataclass
+class LmCandidate:
+    variant: str
+    status: str = "pending"  # pending -> built -> accepted -> winner / slower; or failed / rejected / duplicate
+    reason: str = ""
+    program: Path | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    sqnr_db: float | None = None
+    greedy_agreement: float | None = None  # positions where its greedy choice is eager's
+    reports: dict = field(default_factory=dict)  # threads -> the runner's report per round
+
+    def figure(self, threads: int, objective: str) -> float | None:
+        rounds = per_round(self, threads, objective)
+        return stats.pooled_median(rounds) if rounds else None
+
+    def to_dict(self, threads: list[int]) -> dict:
+        return {"name": self.variant, "status": self.status, "reason": self.reason,
+                "program": self.program.name if self.program else None, "size_bytes": self.size_bytes,
+                "sha256": self.sha256, "sqnr_db": self.sqnr_db, "greedy_agreement": self.greedy_agreement,
+                "figures": {str(t): {o: self.figure(t, o) for o in OBJECTIVES} for t in threads if self.reports.get(t)},
+                "rounds": {str(t): [_round_fields(r) for r in self.reports.get(t, [])] for t in threads}}
+
+
+def _round_fields(report: dict) -> dict:
+    keep = ("decode_tok_s", "prefill_tok_s", "time_to_first_token_ms", "peak_rss_kb", "baseline_rss_kb")
+    return {k: report.get(k) for k in keep}
+
+
+def per_round(candidate: LmCandidate, threads: int, objective: str) -> list[list[float]]:
+    """The objective's figure of every timed round, one sample per round (lower is better)."""
+    reports = candidate.reports.get(threads, [])
+    if objective == "latency":
+        return [[1e3 / r["decode_tok_s"] if r["decode_tok_s"] else math.inf] for r in reports]
+    if objective == "first_result":
+        return [[r["time_to_first_token_ms"]] for r in reports]
+    if objective == "memory":
+        return [[(r["peak_rss_kb"] - r["baseline_rss_kb"]) / 1024] for r in reports]
+    return [[candidate.size_bytes / 1e6]] * len(reports)
+
+
+def build(candidates: list[LmCandidate], model, settings: GenerationTuneSettings, progress: GridProgress) -> None:
+    """Each variant's program through the generation benchmark's builder (its cache), one at a
+    time so that one failed export fails one candidate; byte-identical programs are one."""
+    from examples.benchmark.generation_runs import build_artifacts
+
+    seen: dict[str, str] = {}
+    for c in candidates:
+        progress.step(f"{model.name}: exporting {c.variant}")
+        try:
+            path = build_artifacts(model, settings.weights, settings.cache_dir / model.name, settings.max_seq_len,
+                                   False, variants=[c.variant])[c.variant]
+        except Exception as error:  # noqa: BLE001 - kept as the candidate's reason, the others go on
+            c.status, c.reason = "failed", f"export failed: {type(error).__name__}: {_line(error)}"
+            progress.log(f"{c.variant}: {c.reason}")
+            continue
+        data = path.read_bytes()
+        c.program, c.size_bytes, c.sha256 = path, len(data), hashlib.sha256(data).hexdigest()
+        if c.sha256 in seen:
+            c.status, c.reason = "duplicate", f"the same program as {seen[c.sha256]}"
+        else:
+            seen[c.sha256], c.status = c.variant, "built"
+
+
+def _line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else ""
+
+
+def check_prompt(model, length: int) -> list[int]:
+    rng = np.random.default_rng(CHECK_SEED)
+    return [1] + [int(t) for t in rng.integers(3, model.shape.vocab_size, length - 1)]
+
+
+def eager_logits(model, settings: GenerationTuneSettings, prompt: list[int]) -> tuple[list[int], np.ndarray]:
+    """Eager fp32's greedy continuation of ``prompt`` and its logits at every teacher-forced position."""
+    import torch
+
+    from examples.generation.eager_reference import build_eager, greedy_tokens
+    from examples.models.llama_zoo import prepare_weights
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the export warned about random weights already
+        weights = prepare_weights(model, settings.weights, settings.cache_dir / model.name / "weights")
+    eager = build_eager(weights.params, weights.checkpoint, settings.max_seq_len)
+    continuation = greedy_tokens(eager, prompt, settings.check_tokens)
+    sequence, rows = prompt + continuation, []
+    with torch.no_grad():
+        for end in range(len(prompt), len(sequence)):
+            out = eager(torch.tensor([sequence[:end]], dtype=torch.long))
+            out = out[0] if isinstance(out, tuple) else out
+            rows.append(out.reshape(-1, out.shape[-1])[-1].numpy())
+    return continuation, np.stack(rows)
+
+
+def program_logits(program: Path, prompt: list[int], continuation: list[int]) -> np.ndarray:
+    """The program's logits after the prompt and after each fed token of ``continuation``
+    (ExecuTorch's Python runtime: the prompt through a ``prefill`` method where there is one)."""
+    from examples.generation.decoder import ProgramDecoder
+
+    decoder = ProgramDecoder(program)
+    rows = [decoder.forward(prompt, 0)]
+    rows += [decoder.forward([token], len(prompt) + i) for i, token in enumerate(continuation[:-1])]
+    return np.stack(rows)
+
+
+def check_accuracy(candidates: list[LmCandidate], model, settings: GenerationTuneSettings,
+                   progress: GridProgress) -> None:
+    from examples.common.metrics import sqnr_db
+
+    prompt = check_prompt(model, min(settings.prompt_len, settings.max_seq_len - settings.check_tokens))
+    continuation, reference = eager_logits(model, settings, prompt)
+    if not np.std(reference) > 0:
+        raise ValueError("eager PyTorch's logits carry no signal (all equal): nothing to hold programs to")
+    for c in [c for c in candidates if c.status == "built"]:
+        progress.step(f"{model.name}: accuracy of {c.variant}")
+        try:
+            logits = program_logits(c.program, prompt, continuation)
+        except Exception as error:  # noqa: BLE001 - kept as the candidate's reason
+            c.status, c.reason = "failed", f"run failed: {type(error).__name__}: {_line(error)}"
+            continue
+        c.sqnr_db = float(sqnr_db(reference, logits))
+        c.greedy_agreement = float(np.mean(logits.argmax(1) == reference.argmax(1)))
+    apply_budget(candidates, settings.max_sqnr_loss_db)
+
+
+def apply_budget(candidates: list[LmCandidate], max_loss_db: float) -> None:
+    """Accept the checked candidates whose SQNR is at most ``max_loss_db`` below the default
+    program's and above 0 dB; without a checked default program, only the signal test applies."""
+    checked = [c for c in candidates if c.status == "built" and c.sqnr_db is not None]
+    default = next((c for c in checked if c.variant == DEFAULT_PROGRAM), None)
+    floor = default.sqnr_db - max_loss_db if default is not None else -math.inf
+    for c in checked:
+        if not c.sqnr_db > 0:
+            c.status, c.reason = "rejected", f"SQNR {c.sqnr_db:.1f} dB: its logits carry no signal of eager's"
+        elif c.sqnr_db < floor:
+            c.status = "rejected"
+            c.reason = (f"SQNR {c.sqnr_db:.1f} dB, more than {max_loss_db:g} dB below {DEFAULT_PROGRAM}'s "
+                        f"{default.sqnr_db:.1f} dB")
+        else:
+            c.status = "accepted"
+
+
+def measure(candidates: list[LmCandidate], model, settings: GenerationTuneSettings,
+            progress: GridProgress) -> LmCandidate | None:
+    """Every accepted candidate at every thread count once per round in the native runner, each
+    run its own process, rounds interleaved in a new seeded order each round, plus the default
+    program a second time as its own row (A/A: the run's noise floor, never a winner), returned."""
+    import random
+
+    from examples.generation.token_ids import prompt_tokens
+    from examples.runner.client import RunnerFailed
+    from examples.runner.text_generation_client import generate_tokens
+
+    timed = [c for c in candidates if c.status == "accepted"]
+    default = next((c for c in timed if c.variant == DEFAULT_PROGRAM), None)
+    twin = LmCandidate(f"{DEFAULT_PROGRAM} (A/A)", "accepted", "the default program timed again: the noise floor",
+                       program=default.program, size_bytes=default.size_bytes) if default else None
+    rows = timed + ([twin] if twin else [])
+    prompt = prompt_tokens(settings.prompt_len, model.shape.vocab_size)
+    order = random.Random(0)
+    progress.start(f"{model.name}: timing", total=settings.rounds * len(settings.threads) * len(rows))
+    for round_index in range(settings.rounds):
+        for t in settings.threads:
+            for c in order.sample(rows, len(rows)):
+                progress.step(f"{model.name}: {c.variant}, {t} thread(s), round {round_index + 1}/{settings.rounds}")
+                if c.status != "accepted":
+                    continue
+                try:
+                    report = generate_tokens(c.program, prompt, runner="native", threads=t,
+                                             max_new_tokens=settings.max_new_tokens, timeout=settings.timeout_s)
+                except RunnerFailed as error:
+                    c.status, c.reason = "failed", f"run failed at {t} thread(s): {error}"
+                    continue
+                c.reports.setdefault(t, []).append(report)
+    if twin is not None and twin.status == "accepted":
+        twin.status = "A/A"
+    return twin
+
+
+def noise_floor(default: LmCandidate | None, twin: LmCandidate | None, threads: int, objective: str) -> float:
+    """The spread between the default program and its A/A twin on the judging rounds."""
+    if default is None or twin is None or not twin.reports.get(threads):
+        return 0.0
+    base, again = per_round(default, threads, objective), per_round(twin, threads, objective)
+    _, judged = stats.selection_rounds(min(len(base), len(again)))
+    if not judged:
+        return 0.0
+    return stats.noise_floor(stats.judge([base[i] for i in judged], [again[i] for i in judged], paired=True,
+                                         min_rounds=1))
+
+
+def pick_winners(candidates: list[LmCandidate], threads: list[int], objective: str,
+                 twin: LmCandidate | None = None) -> dict[int, dict]:
+    """Per thread count: the candidate with the lowest objective on the even rounds, judged on
+    the odd rounds against the default program (:func:`examples.common.stats.select_and_judge`),
+    beyond the A/A ``twin``'s noise floor."""
+    out = {}
+    for t in threads:
+        timed = {c.variant: per_round(c, t, objective) for c in candidates
+                 if c.status == "accepted" and c.reports.get(t)}
+        if not timed:
+            continue
+        if DEFAULT_PROGRAM not in timed:
+            out[t] = {"winner": _lowest(timed), "verdict": {
+                "against": None, "verdict": f"{DEFAULT_PROGRAM} was not timed: nothing to judge against"}}
+            continue
+        floor = noise_floor(_by_name(candidates, DEFAULT_PROGRAM), twin, t, objective)
+        choice = stats.select_and_judge(timed, {DEFAULT_PROGRAM: timed[DEFAULT_PROGRAM]}, floor=floor)
+        out[t] = _decide(choice)
+    return out
+
+
+def _decide(choice: stats.Selection) -> dict:
+    """The winner only where its verdict says faster beyond the noise floor; else the default
+    program stays, and the verdict says which candidate came closest."""
+    if choice.ours == DEFAULT_PROGRAM:
+        return {"winner": DEFAULT_PROGRAM, "verdict": {"against": None, "verdict": "the default program won",
+                                                       "noise_floor": choice.verdict.floor}}
+    judged = {"against": DEFAULT_PROGRAM, **choice.verdict.as_dict(), "text": choice.verdict.describe()}
+    if choice.verdict.word == stats.FASTER:
+        return {"winner": choice.ours, "verdict": judged}
+    kept = (f"{DEFAULT_PROGRAM} kept: {choice.ours} was best on the choosing rounds, but on the judging rounds "
+            f"against {DEFAULT_PROGRAM}: {choice.verdict.describe()}")
+    return {"winner": DEFAULT_PROGRAM, "closest": choice.ours,
+            "verdict": {**judged, "against": None, "verdict": kept, "challenger": choice.ours}}
+
+
+def _lowest(timed: dict) -> str:
+    choose, _ = stats.selection_rounds(min(len(r) for r in timed.values()))
+    return min(timed, key=lambda n: stats.pooled_median([timed[n][i] for i in choose] or timed[n]))
+
+
+def mark_winners(candidates: list[LmCandidate], winners: dict[int, dict], objective: str) -> None:
+    for c in candidates:
+        won = [t for t, w in winners.items() if w["winner"] == c.variant]
+        if won:
+            c.status, c.reason = "winner", f"lowest {OBJECTIVES[objective]} at {', '.join(map(str, won))} thread(s)"
+            if any(w.get("closest") for t, w in winners.items() if t in won):
+                c.reason = f"the default program, kept at {', '.join(map(str, won))} thread(s): no faster one proven"
+        elif c.status == "accepted":
+            c.status = "slower"
+            c.reason = "; ".join(_against(c, _by_name(candidates, w["winner"]), t, objective)
+                                 + (", best on the choosing rounds, not proven faster" if w.get("closest") == c.variant
+                                    else "") for t, w in winners.items())
+
+
+def _against(c: LmCandidate, winner: LmCandidate, threads: int, objective: str) -> str:
+    return (f"{threads}T: {_fmt(c.figure(threads, objective))} vs {_fmt(winner.figure(threads, objective))} "
+            f"{OBJECTIVE_UNITS[objective]} ({winner.variant})")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _by_name(candidates: list[LmCandidate], name: str) -> LmCandidate:
+    return next(c for c in candidates if c.variant == name)
+
+
+def tune_language_model(model, settings: GenerationTuneSettings,
+                        progress: GridProgress | None = None) -> tuple[dict, dict[int, LmCandidate]]:
+    """Run the whole tune; returns the tune.json document and the winning candidate per thread count."""
+    from examples.common import machine
+
+    progress = progress or GridProgress("tune")
+    candidates = [LmCandidate(v) for v in dict.fromkeys(settings.variants)]
+    started, partial, twin = time.time(), False, None
+    with progress:
+        try:
+            progress.start(f"{model.name}: exporting", total=len(candidates))
+            build(candidates, model, settings, progress)
+            progress.start(f"{model.name}: accuracy", total=sum(c.status == "built" for c in candidates))
+            check_accuracy(candidates, model, settings, progress)
+            twin = measure(candidates, model, settings, progress)
+        except KeyboardInterrupt:
+            partial = True
+            progress.log("interrupted: keeping what was measured")
+    winners = pick_winners(candidates, settings.threads, settings.objective, twin)
+    mark_winners(candidates, winners, settings.objective)
+    doc = {
+        "schema": "xnnpack-toolkit/tune", "schema_version": 1, "kind": "language-model", "partial": partial,
+        "model": model.name, "weights": "random" if settings.weights in ("auto", "random") else settings.weights,
+        "machine": machine.fingerprint(sys.argv, started, time.time(), threads=settings.threads),
+        "packages": machine.package_versions(),
+        "budget": {"max_sqnr_loss_db": settings.max_sqnr_loss_db, "against": DEFAULT_PROGRAM,
+                   "check": f"logits vs eager PyTorch fp32 over {settings.check_tokens} teacher-forced positions"},
+        "objective": settings.objective, "objective_figure": OBJECTIVES[settings.objective],
+        "threads": settings.threads,
+        "timing": {"runner": "native", "prompt_len": settings.prompt_len, "max_new_tokens": settings.max_new_tokens,
+                   "max_seq_len": settings.max_seq_len, "rounds": settings.rounds,
+                   "selection": "winner chosen on even rounds, judged against the default program on odd rounds, "
+                                "beyond the noise floor of the default program timed twice (A/A)"},
+        "candidates": [c.to_dict(settings.threads) for c in candidates],
+        "aa": twin.to_dict(settings.threads) if twin else None,
+        "winners": {str(t): w["winner"] for t, w in winners.items()},
+        "winner_verdicts": {str(t): w["verdict"] for t, w in winners.items()},
+    }
+    return doc, {t: _by_name(candidates, w["winner"]) for t, w in winners.items()}
