@@ -96,13 +96,28 @@ def settings_from_flags():
     ), delegates
 
 
+# Flags of one kind of model only: given for the other kind, they are refused, never ignored.
+IMAGE_MODEL_FLAGS = ("calibration_data", "num_calibration_samples", "eval_data", "eval_limit", "max_top1_drop",
+                     "min_sqnr_db", "delegates", "num_iters", "warmup_iters", "runner")
+LANGUAGE_MODEL_FLAGS = ("variants", "prompt_len", "max_new_tokens", "max_seq_len", "max_sqnr_loss_db")
+
+
+def refuse_flags(names, kind: str) -> None:
+    given = [f"--{name}" for name in names if FLAGS[name].present]
+    if given:
+        raise cli.UsageError(f"{', '.join(given)} do{'es' if len(given) == 1 else ''} not apply to {kind}")
+
+
 def language_model_settings(model):
     """The settings of a language model's tune, every flag checked before anything slow."""
     from examples.benchmark.generation_runs import VARIANTS
-    from examples.tune.generation_tuner import CANDIDATES, DEFAULT_PROGRAM, GenerationTuneSettings
+    from examples.tune.generation_tuner import CANDIDATES, CHECK_TOKENS, DEFAULT_PROGRAM, GenerationTuneSettings
 
-    if FLAGS.calibration_data or FLAGS.eval_data:
-        raise cli.UsageError(f"{model.name} is a language model: --calibration_data and --eval_data do not apply")
+    refuse_flags(IMAGE_MODEL_FLAGS, f"a language model ({model.name})")
+    if FLAGS.weights not in ("auto", "random") and not Path(FLAGS.weights).is_file():
+        raise cli.UsageError(f"--weights: no such checkpoint file: {FLAGS.weights}")
+    if model.needs_checkpoint and FLAGS.weights in ("auto", "random"):
+        raise cli.UsageError(f"{model.name} is offered only with its checkpoint: --weights PATH")
     variants = FLAGS.variants or list(CANDIDATES)
     offered = [v for v in VARIANTS if VARIANTS[v].engine == "executorch" and not VARIANTS[v].native_flags]
     unknown = [v for v in variants if v not in offered]
@@ -110,9 +125,12 @@ def language_model_settings(model):
         raise cli.UsageError(f"--variants: unknown {unknown[0]} (one of {', '.join(offered)})")
     if DEFAULT_PROGRAM not in variants:
         variants.insert(0, DEFAULT_PROGRAM)  # the program every winner is judged against
-    startup.check_at_least(FLAGS, 1, "rounds", "prompt_len", "max_new_tokens")
+    startup.check_at_least(FLAGS, 1, "rounds", "prompt_len")
+    startup.check_at_least(FLAGS, 2, "max_new_tokens")  # one token has no decode rate
     if FLAGS.prompt_len + FLAGS.max_new_tokens > FLAGS.max_seq_len:
         raise cli.UsageError("--prompt_len + --max_new_tokens exceeds --max_seq_len")
+    if FLAGS.max_seq_len <= CHECK_TOKENS:
+        raise cli.UsageError(f"--max_seq_len must exceed the accuracy check's {CHECK_TOKENS} positions")
     if FLAGS.max_sqnr_loss_db < 0:
         raise cli.UsageError(f"--max_sqnr_loss_db must be >= 0 dB, got {FLAGS.max_sqnr_loss_db}")
     output_dir, cache_dir = startup.output_and_cache(FLAGS.output_dir, FLAGS.cache_dir)
@@ -142,11 +160,11 @@ def _finish(doc: dict, winners: dict, paths: list) -> int:
 
     sys.stdout.write(render_markdown(doc))
     sys.stderr.write("[tune] wrote " + ", ".join(str(p) for p in paths) + "\n")
-    if not winners:
-        raise cli.CliError("no candidate passed the accuracy budget and ran; see tune.md for each reason")
     if doc["partial"]:
         cli.warning_line("interrupted: tune.json holds what was measured before Ctrl-C (marked partial)")
         return cli.EXIT_INTERRUPTED
+    if not winners:
+        raise cli.CliError("no candidate passed the accuracy budget and ran; see tune.md for each reason")
     return 0
 
 
@@ -157,6 +175,8 @@ def main(argv):
         return 0
     if FLAGS.model_name in LLM_MODELS:
         return tune_language_model_main(LLM_MODELS[FLAGS.model_name])
+    refuse_flags(LANGUAGE_MODEL_FLAGS, f"{FLAGS.model_name or 'this model'}: they are for the zoo's language "
+                 f"models ({', '.join(LLM_MODELS)})")
     settings, delegates = settings_from_flags()
     startup.quiet_imports(FLAGS.verbose)
     from examples.benchmark.programs import load_model_context

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from examples.benchmark.generation_runs import rss_growth_mib
 from examples.benchmark.progress import GridProgress
 from examples.common import stats
 
@@ -40,6 +41,7 @@ OBJECTIVES = {"latency": "decode ms per token", "first_result": "time to first t
               "memory": "RSS growth (MiB)", "size": "file size (MB)"}
 OBJECTIVE_UNITS = {"latency": "ms/token", "first_result": "ms", "memory": "MiB", "size": "MB"}
 CHECK_SEED = 7000  # the accuracy check's prompt: other ids than the timing prompt's
+CHECK_TOKENS = 16  # teacher-forced positions of the accuracy check
 
 
 @dataclass
@@ -55,14 +57,15 @@ class GenerationTuneSettings:
     max_new_tokens: int = 128
     max_seq_len: int = 192
     max_sqnr_loss_db: float = 1.0
-    check_tokens: int = 16  # teacher-forced positions of the accuracy check
+    check_tokens: int = CHECK_TOKENS
     timeout_s: float = 1800.0
 
 
 @dataclass
 class LmCandidate:
     variant: str
-    status: str = "pending"  # pending -> built -> accepted -> winner / slower; or failed / rejected / duplicate
+    # pending -> built -> accepted -> winner / unproven / not chosen; or failed / rejected / duplicate
+    status: str = "pending"
     reason: str = ""
     program: Path | None = None
     size_bytes: int | None = None
@@ -78,7 +81,10 @@ class LmCandidate:
     def to_dict(self, threads: list[int]) -> dict:
         return {"name": self.variant, "status": self.status, "reason": self.reason,
                 "program": self.program.name if self.program else None, "size_bytes": self.size_bytes,
-                "sha256": self.sha256, "sqnr_db": self.sqnr_db, "greedy_agreement": self.greedy_agreement,
+                "sha256": self.sha256, "greedy_agreement": self.greedy_agreement,
+                # JSON has no infinity: a program equal to eager is said so
+                "sqnr_db": self.sqnr_db if self.sqnr_db is not None and math.isfinite(self.sqnr_db) else None,
+                "identical_to_eager": self.sqnr_db == math.inf,
                 "figures": {str(t): {o: self.figure(t, o) for o in OBJECTIVES} for t in threads if self.reports.get(t)},
                 "rounds": {str(t): [_round_fields(r) for r in self.reports.get(t, [])] for t in threads}}
 
@@ -88,15 +94,19 @@ def _round_fields(report: dict) -> dict:
     return {k: report.get(k) for k in keep}
 
 
+# A round without decoded tokens: slower than any real one and still finite, so intervals stay numbers.
+STALLED_MS = 1e12
+
+
 def per_round(candidate: LmCandidate, threads: int, objective: str) -> list[list[float]]:
     """The objective's figure of every timed round, one sample per round (lower is better)."""
     reports = candidate.reports.get(threads, [])
     if objective == "latency":
-        return [[1e3 / r["decode_tok_s"] if r["decode_tok_s"] else math.inf] for r in reports]
+        return [[1e3 / r["decode_tok_s"] if r["decode_tok_s"] else STALLED_MS] for r in reports]
     if objective == "first_result":
         return [[r["time_to_first_token_ms"]] for r in reports]
-    if objective == "memory":
-        return [[(r["peak_rss_kb"] - r["baseline_rss_kb"]) / 1024] for r in reports]
+    if objective == "memory":  # a report without the baseline counts the whole peak
+        return [[rss_growth_mib(r) or r["peak_rss_kb"] / 1024] for r in reports]
     return [[candidate.size_bytes / 1e6]] * len(reports)
 
 
@@ -115,12 +125,19 @@ def build(candidates: list[LmCandidate], model, settings: GenerationTuneSettings
             c.status, c.reason = "failed", f"export failed: {type(error).__name__}: {_line(error)}"
             progress.log(f"{c.variant}: {c.reason}")
             continue
-        data = path.read_bytes()
-        c.program, c.size_bytes, c.sha256 = path, len(data), hashlib.sha256(data).hexdigest()
+        c.program, c.size_bytes, c.sha256 = path, path.stat().st_size, _sha256(path)
         if c.sha256 in seen:
             c.status, c.reason = "duplicate", f"the same program as {seen[c.sha256]}"
         else:
             seen[c.sha256], c.status = c.variant, "built"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _line(error: BaseException) -> str:
@@ -187,10 +204,14 @@ def check_accuracy(candidates: list[LmCandidate], model, settings: GenerationTun
 
 def apply_budget(candidates: list[LmCandidate], max_loss_db: float) -> None:
     """Accept the checked candidates whose SQNR is at most ``max_loss_db`` below the default
-    program's and above 0 dB; without a checked default program, only the signal test applies."""
+    program's and above 0 dB; without a checked default program, none (nothing to hold them to)."""
     checked = [c for c in candidates if c.status == "built" and c.sqnr_db is not None]
     default = next((c for c in checked if c.variant == DEFAULT_PROGRAM), None)
-    floor = default.sqnr_db - max_loss_db if default is not None else -math.inf
+    if default is None:
+        for c in checked:
+            c.status, c.reason = "rejected", f"no checked {DEFAULT_PROGRAM} program to hold it to"
+        return
+    floor = default.sqnr_db - max_loss_db
     for c in checked:
         if not c.sqnr_db > 0:
             c.status, c.reason = "rejected", f"SQNR {c.sqnr_db:.1f} dB: its logits carry no signal of eager's"
@@ -202,22 +223,26 @@ def apply_budget(candidates: list[LmCandidate], max_loss_db: float) -> None:
             c.status = "accepted"
 
 
-def measure(candidates: list[LmCandidate], model, settings: GenerationTuneSettings,
-            progress: GridProgress) -> LmCandidate | None:
-    """Every accepted candidate at every thread count once per round in the native runner, each
-    run its own process, rounds interleaved in a new seeded order each round, plus the default
-    program a second time as its own row (A/A: the run's noise floor, never a winner), returned."""
+def aa_twin(candidates: list[LmCandidate]) -> LmCandidate | None:
+    """The default program as a row of its own (A/A: the run's noise floor, never a winner)."""
+    default = next((c for c in candidates if c.variant == DEFAULT_PROGRAM and c.status == "accepted"), None)
+    if default is None:
+        return None
+    return LmCandidate(f"{DEFAULT_PROGRAM} (A/A)", "accepted", "the default program timed again: the noise floor",
+                       program=default.program, size_bytes=default.size_bytes, sha256=default.sha256)
+
+
+def measure(candidates: list[LmCandidate], twin: LmCandidate | None, model, settings: GenerationTuneSettings,
+            progress: GridProgress) -> None:
+    """Every accepted candidate and the A/A ``twin`` at every thread count once per round in the
+    native runner, each run its own process, rounds interleaved in a new seeded order each round."""
     import random
 
     from examples.generation.token_ids import prompt_tokens
     from examples.runner.client import RunnerFailed
     from examples.runner.text_generation_client import generate_tokens
 
-    timed = [c for c in candidates if c.status == "accepted"]
-    default = next((c for c in timed if c.variant == DEFAULT_PROGRAM), None)
-    twin = LmCandidate(f"{DEFAULT_PROGRAM} (A/A)", "accepted", "the default program timed again: the noise floor",
-                       program=default.program, size_bytes=default.size_bytes) if default else None
-    rows = timed + ([twin] if twin else [])
+    rows = [c for c in candidates if c.status == "accepted"] + ([twin] if twin else [])
     prompt = prompt_tokens(settings.prompt_len, model.shape.vocab_size)
     order = random.Random(0)
     progress.start(f"{model.name}: timing", total=settings.rounds * len(settings.threads) * len(rows))
@@ -234,17 +259,15 @@ def measure(candidates: list[LmCandidate], model, settings: GenerationTuneSettin
                     c.status, c.reason = "failed", f"run failed at {t} thread(s): {error}"
                     continue
                 c.reports.setdefault(t, []).append(report)
-    if twin is not None and twin.status == "accepted":
-        twin.status = "A/A"
-    return twin
 
 
-def noise_floor(default: LmCandidate | None, twin: LmCandidate | None, threads: int, objective: str) -> float:
-    """The spread between the default program and its A/A twin on the judging rounds."""
-    if default is None or twin is None or not twin.reports.get(threads):
+def noise_floor(default: LmCandidate, twin: LmCandidate | None, threads: int, objective: str, rounds: int) -> float:
+    """The spread between the default program and its A/A twin on the judging rounds of the
+    first ``rounds`` rounds (those the verdict uses)."""
+    if twin is None or not twin.reports.get(threads):
         return 0.0
     base, again = per_round(default, threads, objective), per_round(twin, threads, objective)
-    _, judged = stats.selection_rounds(min(len(base), len(again)))
+    _, judged = stats.selection_rounds(min(rounds, len(base), len(again)))
     if not judged:
         return 0.0
     return stats.noise_floor(stats.judge([base[i] for i in judged], [again[i] for i in judged], paired=True,
@@ -262,11 +285,12 @@ def pick_winners(candidates: list[LmCandidate], threads: list[int], objective: s
                  if c.status == "accepted" and c.reports.get(t)}
         if not timed:
             continue
-        if DEFAULT_PROGRAM not in timed:
-            out[t] = {"winner": _lowest(timed), "verdict": {
-                "against": None, "verdict": f"{DEFAULT_PROGRAM} was not timed: nothing to judge against"}}
+        if DEFAULT_PROGRAM not in timed:  # failed in a run: no program can be proven better than it
+            out[t] = {"winner": None, "verdict": {
+                "against": None, "verdict": f"{DEFAULT_PROGRAM} was not timed here: nothing to judge against"}}
             continue
-        floor = noise_floor(_by_name(candidates, DEFAULT_PROGRAM), twin, t, objective)
+        rounds = min(len(r) for r in timed.values())
+        floor = noise_floor(_by_name(candidates, DEFAULT_PROGRAM), twin, t, objective, rounds)
         choice = stats.select_and_judge(timed, {DEFAULT_PROGRAM: timed[DEFAULT_PROGRAM]}, floor=floor)
         out[t] = _decide(choice)
     return out
@@ -287,28 +311,39 @@ def _decide(choice: stats.Selection) -> dict:
             "verdict": {**judged, "against": None, "verdict": kept, "challenger": choice.ours}}
 
 
-def _lowest(timed: dict) -> str:
-    choose, _ = stats.selection_rounds(min(len(r) for r in timed.values()))
-    return min(timed, key=lambda n: stats.pooled_median([timed[n][i] for i in choose] or timed[n]))
-
-
 def mark_winners(candidates: list[LmCandidate], winners: dict[int, dict], objective: str) -> None:
-    for c in candidates:
-        won = [t for t, w in winners.items() if w["winner"] == c.variant]
-        if won:
-            c.status, c.reason = "winner", f"lowest {OBJECTIVES[objective]} at {', '.join(map(str, won))} thread(s)"
-            if any(w.get("closest") for t, w in winners.items() if t in won):
-                c.reason = f"the default program, kept at {', '.join(map(str, won))} thread(s): no faster one proven"
-        elif c.status == "accepted":
-            c.status = "slower"
-            c.reason = "; ".join(_against(c, _by_name(candidates, w["winner"]), t, objective)
-                                 + (", best on the choosing rounds, not proven faster" if w.get("closest") == c.variant
-                                    else "") for t, w in winners.items())
+    """Statuses of the timed candidates: ``winner`` somewhere, else ``unproven`` (lowest on the
+    choosing rounds somewhere, not proven on the judging ones) or ``not chosen``; the reason says
+    why at each thread count, with the figures of the choosing rounds (those that decided)."""
+    for c in [c for c in candidates if c.status == "accepted"]:
+        if any(w["winner"] == c.variant for w in winners.values()):
+            c.status = "winner"
+        else:
+            c.status = "unproven" if any(w.get("closest") == c.variant for w in winners.values()) else "not chosen"
+        c.reason = "; ".join(_note(c, candidates, t, w, objective) for t, w in sorted(winners.items()))
 
 
-def _against(c: LmCandidate, winner: LmCandidate, threads: int, objective: str) -> str:
-    return (f"{threads}T: {_fmt(c.figure(threads, objective))} vs {_fmt(winner.figure(threads, objective))} "
-            f"{OBJECTIVE_UNITS[objective]} ({winner.variant})")
+def _note(c: LmCandidate, candidates: list[LmCandidate], threads: int, decision: dict, objective: str) -> str:
+    winner = decision["winner"]
+    if winner is None:
+        return f"{threads}T: no winner ({decision['verdict']['verdict']})"
+    if winner == c.variant:
+        if decision.get("closest"):
+            return f"{threads}T: kept, {decision['closest']} not proven lower"
+        return f"{threads}T: lowest {OBJECTIVES[objective]}" + ("" if winner == DEFAULT_PROGRAM else
+                                                                 f", proven against {DEFAULT_PROGRAM}")
+    mine, theirs = _choosing_figure(c, threads, objective), _choosing_figure(_by_name(candidates, winner), threads,
+                                                                             objective)
+    text = f"{threads}T: {_fmt(mine)} vs {_fmt(theirs)} {OBJECTIVE_UNITS[objective]} ({winner}) on the choosing rounds"
+    if decision.get("closest") == c.variant:
+        text += ", lowest there, not proven on the judging rounds"
+    return text
+
+
+def _choosing_figure(c: LmCandidate, threads: int, objective: str) -> float | None:
+    rounds = per_round(c, threads, objective)
+    choose, _ = stats.selection_rounds(len(rounds))
+    return stats.pooled_median([rounds[i] for i in choose]) if rounds else None
 
 
 def _fmt(value) -> str:
@@ -333,10 +368,13 @@ def tune_language_model(model, settings: GenerationTuneSettings,
             build(candidates, model, settings, progress)
             progress.start(f"{model.name}: accuracy", total=sum(c.status == "built" for c in candidates))
             check_accuracy(candidates, model, settings, progress)
-            twin = measure(candidates, model, settings, progress)
+            twin = aa_twin(candidates)
+            measure(candidates, twin, model, settings, progress)
         except KeyboardInterrupt:
             partial = True
             progress.log("interrupted: keeping what was measured")
+    if twin is not None and twin.status == "accepted":
+        twin.status = "A/A"
     winners = pick_winners(candidates, settings.threads, settings.objective, twin)
     mark_winners(candidates, winners, settings.objective)
     doc = {
@@ -354,7 +392,7 @@ def tune_language_model(model, settings: GenerationTuneSettings,
                                 "beyond the noise floor of the default program timed twice (A/A)"},
         "candidates": [c.to_dict(settings.threads) for c in candidates],
         "aa": twin.to_dict(settings.threads) if twin else None,
-        "winners": {str(t): w["winner"] for t, w in winners.items()},
+        "winners": {str(t): w["winner"] for t, w in winners.items() if w["winner"]},
         "winner_verdicts": {str(t): w["verdict"] for t, w in winners.items()},
     }
-    return doc, {t: _by_name(candidates, w["winner"]) for t, w in winners.items()}
+    return doc, {t: _by_name(candidates, w["winner"]) for t, w in winners.items() if w["winner"]}

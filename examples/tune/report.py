@@ -59,7 +59,8 @@ def render_language_model(doc: dict) -> str:
     rows = []
     for c in doc["candidates"] + ([doc["aa"]] if doc.get("aa") else []):
         agree = "-" if c["greedy_agreement"] is None else f"{100 * c['greedy_agreement']:.0f} %"
-        row = [c["name"], _ms(c["sqnr_db"]), agree]
+        sqnr = "identical" if c.get("identical_to_eager") else _ms(c["sqnr_db"])
+        row = [c["name"], sqnr, agree]
         for t in threads:
             f = c["figures"].get(str(t), {})
             row += [_ms(1e3 / f["latency"]) if f.get("latency") else "-", _ms(f.get("first_result"))]
@@ -69,7 +70,7 @@ def render_language_model(doc: dict) -> str:
     header = ["candidate", "SQNR vs eager (dB)", "greedy = eager"]
     for t in threads:
         header += [f"decode {t}T (tok/s)", f"TTFT {t}T (ms)"]
-    header += ["RSS growth (MiB)", "size (MB)", "status", "reason"]
+    header += ["RSS growth (MiB, most of any thread count)", "size (MB)", "status", "reason"]
     budget = doc["budget"]
     lines = [
         f"# tune: {doc['model']} (language model)" + (" (partial: interrupted)" if doc["partial"] else ""), "",
