@@ -94,6 +94,22 @@ def test_tune_toy_model_end_to_end(tmp_path):
     (["--model_name", "linear", "--delegates", "tpu"], "--delegates: unknown tpu"),
     (["--model_name", "linear", "--max_top1_drop", "-1"], "--max_top1_drop must be >= 0"),
     ([], "--model_name is required"),
+    # a language model (examples/tune/generation_tuner.py)
+    (["--model_name", "stories15m", "--variants", "8da4w,Q4_0"], "--variants: unknown Q4_0"),
+    (["--model_name", "stories15m", "--variants", "8da4w-2m"], "--variants: unknown 8da4w-2m"),
+    (["--model_name", "stories15m", "--eval_data", "."], "--eval_data does not apply to a language model (stories15m)"),
+    (["--model_name", "stories15m", "--runner", "x", "--num_iters", "3"],
+     "--num_iters, --runner do not apply to a language model"),
+    (["--model_name", "stories15m", "--prompt_len", "100", "--max_new_tokens", "100"],
+     "--prompt_len + --max_new_tokens exceeds --max_seq_len"),
+    (["--model_name", "stories15m", "--max_new_tokens", "1"], "--max_new_tokens must be at least 2"),
+    (["--model_name", "stories15m", "--max_seq_len", "16", "--prompt_len", "4", "--max_new_tokens", "4"],
+     "--max_seq_len must exceed"),
+    (["--model_name", "stories15m", "--max_sqnr_loss_db", "-1"], "--max_sqnr_loss_db must be >= 0 dB"),
+    (["--model_name", "stories15m", "--rounds", "0"], "--rounds must be at least 1"),
+    (["--model_name", "stories15m", "--weights", "/nonexistent.pth"], "--weights: no such checkpoint file"),
+    (["--model_name", "llama3_2_1b"], "llama3_2_1b is offered only with its checkpoint"),
+    (["--model_name", "linear", "--variants", "8da4w"], "--variants does not apply to linear: they are for the zoo's"),
 ])
 def test_bad_input_is_one_line(args, message, tmp_path, python_env, repo_root):
     done = subprocess.run([sys.executable, "-m", "examples.backend.tune", "--output_dir", str(tmp_path), *args],

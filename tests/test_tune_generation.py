@@ -1,13 +1,12 @@
 """tune for language models (examples/tune/generation_tuner.py): the accuracy budget, the winner
 chosen on some rounds and proven on others beyond the A/A noise floor, identical programs as one
-candidate, the command's refusals, and (llm tier) a whole tune of the tiny model."""
+candidate, a whole tune over stand-in runs (Ctrl-C, a failed run), and (llm tier) a whole tune of the
+tiny model; the command's refusals are in test_tune.py."""
 
 from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,38 +109,6 @@ def test_byte_identical_programs_are_one_candidate(tmp_path, monkeypatch):
         gt.build(candidates, model, settings, progress)
     assert [c.status for c in candidates] == ["built", "duplicate", "built"]
     assert candidates[1].reason == "the same program as 8da4w"
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--variants", "8da4w,Q4_0"], "--variants: unknown Q4_0"),
-    (["--variants", "8da4w-2m"], "--variants: unknown 8da4w-2m"),
-    (["--eval_data", "."], "--eval_data does not apply to a language model (stories15m)"),
-    (["--runner", "x", "--num_iters", "3"], "--num_iters, --runner do not apply to a language model"),
-    (["--max_new_tokens", "1"], "--max_new_tokens must be at least 2"),
-    (["--max_seq_len", "16", "--prompt_len", "4", "--max_new_tokens", "4"], "--max_seq_len must exceed"),
-    (["--weights", "/nonexistent.pth"], "--weights: no such checkpoint file"),
-    (["--prompt_len", "100", "--max_new_tokens", "100"], "--prompt_len + --max_new_tokens exceeds --max_seq_len"),
-    (["--max_sqnr_loss_db", "-1"], "--max_sqnr_loss_db must be >= 0 dB"),
-    (["--rounds", "0"], "--rounds must be at least 1"),
-])
-def test_a_language_model_tune_refuses_bad_input_in_one_line(args, message, tmp_path, python_env, repo_root):
-    _refused(["--model_name", "stories15m", *args], message, tmp_path, python_env, repo_root)
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--model_name", "llama3_2_1b"], "llama3_2_1b is offered only with its checkpoint"),
-    (["--model_name", "linear", "--variants", "8da4w"], "--variants does not apply to linear: they are for the zoo's"),
-])
-def test_flags_of_the_other_kind_of_model_are_refused(args, message, tmp_path, python_env, repo_root):
-    _refused(args, message, tmp_path, python_env, repo_root)
-
-
-def _refused(args, message, tmp_path, python_env, repo_root):
-    done = subprocess.run([sys.executable, "-m", "examples.backend.tune", "--output_dir", str(tmp_path), *args],
-                          capture_output=True, text=True, cwd=repo_root, env=python_env, timeout=120)
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], done.stderr
 
 
 @pytest.mark.llm

@@ -17,7 +17,6 @@ def _ms(value) -> str:
 def render_markdown(doc: dict) -> str:
     if doc.get("kind") == "language-model":
         return render_language_model(doc)
-    m = doc["machine"]
     threads = doc["threads"]
     rows = []
     for c in doc["candidates"]:
@@ -35,9 +34,7 @@ def render_markdown(doc: dict) -> str:
     t = doc["timing"]
     budget = doc["budget"]
     lines = [
-        f"# tune: {doc['model']}" + (" (partial: interrupted)" if doc["partial"] else ""), "",
-        f"Machine: {m.get('cpu_model')} ({', '.join(m.get('isa') or []) or 'no ISA flags read'}), "
-        f"{m.get('usable_cpus')} usable CPUs; run {m.get('started')}; weights: {doc['weights']}.",
+        *_title_and_machine(doc, ""),
         f"Budget: SQNR >= {budget['min_sqnr_db']:g} dB on {budget['held_out_inputs']} held-out inputs"
         + (f", top-1 drop <= {budget['max_top1_drop_points']:g} points on {budget['eval_data']}"
            if budget["eval_data"] else "") + f"; objective: {doc['objective']}.",
@@ -45,17 +42,12 @@ def render_markdown(doc: dict) -> str:
         f"{t['rounds']} interleaved rounds, medians ({t['percentile_method']}).", "",
         tabulate(rows, header, tablefmt="github"), "",
     ]
-    verdicts = doc.get("winner_verdicts") or {}
-    for threads_key, name in doc["winners"].items():
-        lines.append(f"- {threads_key} thread(s): **{name}**" + _verdict_text(verdicts.get(threads_key)))
-    if doc["weights"] == "random":
-        lines += ["", "Weights are random: SQNR figures judge numerics, not task accuracy."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _winner_lines(doc)) + "\n"
 
 
 def render_language_model(doc: dict) -> str:
     """tune.md of a language model: every candidate's accuracy against eager and figures per thread count."""
-    m, threads, timing = doc["machine"], doc["threads"], doc["timing"]
+    threads, timing = doc["threads"], doc["timing"]
     rows = []
     for c in doc["candidates"] + ([doc["aa"]] if doc.get("aa") else []):
         agree = "-" if c["greedy_agreement"] is None else f"{100 * c['greedy_agreement']:.0f} %"
@@ -73,21 +65,32 @@ def render_language_model(doc: dict) -> str:
     header += ["RSS growth (MiB, most of any thread count)", "size (MB)", "status", "reason"]
     budget = doc["budget"]
     lines = [
-        f"# tune: {doc['model']} (language model)" + (" (partial: interrupted)" if doc["partial"] else ""), "",
-        f"Machine: {m.get('cpu_model')} ({', '.join(m.get('isa') or []) or 'no ISA flags read'}), "
-        f"{m.get('usable_cpus')} usable CPUs; run {m.get('started')}; weights: {doc['weights']}.",
+        *_title_and_machine(doc, " (language model)"),
         f"Budget: {budget['check']}; SQNR at most {budget['max_sqnr_loss_db']:g} dB below {budget['against']}'s; "
         f"objective: {doc['objective_figure']}.",
         f"Timing: native text generation runner, prompt {timing['prompt_len']} tokens, {timing['max_new_tokens']} "
         f"new tokens, {timing['rounds']} interleaved rounds, medians; {timing['selection']}.", "",
         tabulate(rows, header, tablefmt="github"), "",
     ]
+    return "\n".join(lines + _winner_lines(doc)) + "\n"
+
+
+def _title_and_machine(doc: dict, kind: str) -> list[str]:
+    m = doc["machine"]
+    return [f"# tune: {doc['model']}{kind}" + (" (partial: interrupted)" if doc["partial"] else ""), "",
+            f"Machine: {m.get('cpu_model')} ({', '.join(m.get('isa') or []) or 'no ISA flags read'}), "
+            f"{m.get('usable_cpus')} usable CPUs; run {m.get('started')}; weights: {doc['weights']}."]
+
+
+def _winner_lines(doc: dict) -> list[str]:
     verdicts = doc.get("winner_verdicts") or {}
-    for threads_key, name in doc["winners"].items():
-        lines.append(f"- {threads_key} thread(s): **{name}**" + _verdict_text(verdicts.get(threads_key)))
+    lines = [f"- {threads} thread(s): **{name}**" + _verdict_text(verdicts.get(threads))
+             for threads, name in doc["winners"].items()]
+    lines += [f"- {threads} thread(s): no winner ({v['verdict']})" for threads, v in verdicts.items()
+              if threads not in doc["winners"]]
     if doc["weights"] == "random":
         lines += ["", "Weights are random: SQNR figures judge numerics, not task accuracy."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _verdict_text(v: dict | None) -> str:
