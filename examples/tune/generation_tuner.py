@@ -305,8 +305,11 @@ def _decide(choice: stats.Selection) -> dict:
     judged = {"against": DEFAULT_PROGRAM, **choice.verdict.as_dict(), "text": choice.verdict.describe()}
     if choice.verdict.word == stats.FASTER:
         return {"winner": choice.ours, "verdict": judged}
+    v = choice.verdict
+    interval = "" if v.low is None else f" [{v.low:.2f}, {v.high:.2f}]"
+    floor = f", noise floor {100 * v.floor:.1f} %" if v.floor else ""
     kept = (f"{DEFAULT_PROGRAM} kept: {choice.ours} was best on the choosing rounds, but on the judging rounds "
-            f"against {DEFAULT_PROGRAM}: {choice.verdict.describe()}")
+            f"against {DEFAULT_PROGRAM}: {v.ratio:.2f}x{interval}, {v.describe()}{floor}")
     return {"winner": DEFAULT_PROGRAM, "closest": choice.ours,
             "verdict": {**judged, "against": None, "verdict": kept, "challenger": choice.ours}}
 
