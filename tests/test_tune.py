@@ -43,6 +43,61 @@ def test_objectives_change_the_winner():
     assert winner is fast_big and slow_small.status == "slower" and "fast_big" in slow_small.reason
 
 
+def _rounds(name: str, per_round_ms: list[float], seed: int = 0) -> CandidateResult:
+    """A candidate timed at 1 thread: each round 5 samples around that round's median."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    r = CandidateResult(Candidate(name, "xnnpack", "int8", name), status="accepted", size_bytes=100)
+    r.runs[1] = [{"median_ms": m, "p90_ms": m, "first_result_ms": m, "peak_rss_bytes": 1,
+                  "samples_ms": list(m * (1 + rng.uniform(-0.002, 0.002, 5)))} for m in per_round_ms]
+    return r
+
+
+def _decide(results, twin=None):
+    from examples.tune.tuner import judge_winner, keep_unproven_default
+
+    winners = pick_winners(results, [1], "latency")
+    verdicts = judge_winner(results, winners, twin)
+    return keep_unproven_default(results, winners, verdicts, "latency"), verdicts
+
+
+def test_a_winner_replaces_the_default_program_only_when_proven_faster():
+    default = _rounds("xnnpack_fp32", [2.0] * 10)
+    proven = _rounds("q8_a", [1.5] * 10, seed=1)
+    winners, verdicts = _decide([default, proven])
+    assert winners[1] is proven and verdicts["1"]["verdict"] == "faster" and proven.status == "winner"
+    # Fastest on the choosing (even) rounds only: the default program stays.
+    default = _rounds("xnnpack_fp32", [2.0] * 10)
+    lucky = _rounds("q8_b", [1.5 if i % 2 == 0 else 2.3 for i in range(10)], seed=2)
+    winners, verdicts = _decide([default, lucky])
+    assert winners[1] is default and default.status == "winner" and "kept at 1 thread" in default.reason
+    assert lucky.status == "unproven" and verdicts["1"]["kept_default"] and verdicts["1"]["challenger"] == "q8_b"
+
+
+def test_a_verdict_must_beat_the_noise_floor_of_the_default_program_timed_twice():
+    default = _rounds("xnnpack_fp32", [2.0] * 10)
+    slightly = _rounds("q8_a", [1.94] * 10, seed=3)  # 3 % faster in every round
+    assert _decide([default, slightly])[0][1] is slightly
+    default, slightly = _rounds("xnnpack_fp32", [2.0] * 10), _rounds("q8_a", [1.94] * 10, seed=3)
+    twin = _rounds("xnnpack_fp32 (A/A)", [2.0 * (1.06 if i % 2 else 1.0) for i in range(10)], seed=4)
+    winners, verdicts = _decide([default, slightly], twin)
+    assert winners[1] is default and verdicts["1"]["noise_floor"] > 0.05
+
+
+def test_byte_identical_programs_are_one_candidate(tmp_path):
+    from examples.tune.tuner import mark_duplicates
+
+    results = []
+    for name, data in (("xnnpack_fp32", b"A"), ("q8_per_channel", b"B"), ("q8_per_channel_dw_fp32", b"B")):
+        (tmp_path / name).write_bytes(data)
+        results.append(CandidateResult(Candidate(name, "xnnpack", "int8", name), status="built",
+                                       program=tmp_path / name))
+    mark_duplicates(results)
+    assert [r.status for r in results] == ["built", "built", "duplicate"]
+    assert results[2].reason == "the same program as q8_per_channel"
+
+
 @pytest.mark.slow
 def test_tune_toy_model_end_to_end(tmp_path):
     from examples.benchmark.programs import load_model_context
@@ -60,7 +115,7 @@ def test_tune_toy_model_end_to_end(tmp_path):
     by_name = {c["name"]: c for c in doc["candidates"]}
     assert by_name["xnnpack_fp32"]["sqnr_db"] is None or by_name["xnnpack_fp32"]["sqnr_db"] > 60
     for c in doc["candidates"]:
-        assert c["status"] in ("winner", "slower", "rejected", "failed"), c
+        assert c["status"] in ("winner", "slower", "unproven", "rejected", "failed", "duplicate"), c
         assert c["reason"]
         if c["status"] == "rejected":
             assert "SQNR" in c["reason"] and c["sqnr_db"] < 30.0
@@ -68,6 +123,7 @@ def test_tune_toy_model_end_to_end(tmp_path):
             assert set(c["times"]) == {"1", "2"}
             assert all(len(t["rounds_samples_ms"]) == 2 for t in c["times"].values())
     assert set(doc["winners"]) == {"1", "2"}
+    assert doc["aa"]["status"] == "A/A" and all(len(t["rounds_samples_ms"]) == 2 for t in doc["aa"]["times"].values())
     paths = write_outputs(doc, winners, settings.output_dir, "linear")
     out = settings.output_dir
     assert (out / "linear_tuned_t1.pte").read_bytes() == (out / "linear_tuned.pte").read_bytes()

@@ -19,7 +19,7 @@ def render_markdown(doc: dict) -> str:
         return render_language_model(doc)
     threads = doc["threads"]
     rows = []
-    for c in doc["candidates"]:
+    for c in doc["candidates"] + ([doc["aa"]] if doc.get("aa") else []):
         sqnr = "identical" if c["identical_to_eager"] else ("-" if c["sqnr_db"] is None else f"{c['sqnr_db']:.1f}")
         row = [c["name"], c["precision"], sqnr]
         if doc["budget"]["eval_data"]:
@@ -97,6 +97,11 @@ def _verdict_text(v: dict | None) -> str:
     """The winner against the default program, judged on rounds that did not choose it."""
     if not v or v.get("against") is None:
         return "" if not v else f" ({v['verdict']})"
+    floor = f", noise floor {100 * v['noise_floor']:.1f} %" if v.get("noise_floor") else ""
+    if v.get("kept_default"):
+        interval = "" if v["ci_low"] is None else f" [{v['ci_low']:.2f}, {v['ci_high']:.2f}]"
+        return (f" (kept: {v['challenger']} was fastest on the choosing rounds; against {v['against']} on the "
+                f"judging rounds {v['ratio']:.2f}x{interval}, {v['text']}{floor})")
     if v["ci_low"] is None:
         return f"; against {v['against']}: {v['ratio']:.2f}x, {v['text']}"
     word = {"faster": "faster", "slower": "slower"}.get(v["verdict"], "no difference within noise")

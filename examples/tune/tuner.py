@@ -111,6 +111,34 @@ def build(result: CandidateResult, ctx: ModelContext, settings: TuneSettings, ca
     _take(result, prepared)
 
 
+def mark_duplicates(results: list[CandidateResult]) -> None:
+    """Byte-identical programs (two recipes that quantize a model the same way) are one
+    candidate: the first keeps the name, the others say whose program they are."""
+    import hashlib
+
+    seen: dict[str, str] = {}
+    for r in [r for r in results if r.status == "built"]:
+        digest = hashlib.sha256(Path(r.program).read_bytes()).hexdigest()
+        if digest in seen:
+            r.status, r.reason = "duplicate", f"the same program as {seen[digest]}"
+        else:
+            seen[digest] = r.candidate.name
+
+
+def aa_twin(results: list[CandidateResult]) -> CandidateResult | None:
+    """The default program (the first candidate) as a row of its own, timed every round: the
+    run's noise floor (A/A), never a winner."""
+    baseline = results[0] if results else None
+    if baseline is None or baseline.status != "accepted":
+        return None
+    c = baseline.candidate
+    twin = CandidateResult(Candidate(f"{c.name} (A/A)", c.delegate, c.precision, c.description, c.recipe,
+                                     c.openvino_precision), status="accepted",
+                           reason="the default program timed again: the noise floor", program=baseline.program,
+                           size_bytes=baseline.size_bytes, conversion=baseline.conversion)
+    return twin
+
+
 def _take(result: CandidateResult, prepared: Prepared) -> None:
     result.program, result.size_bytes = prepared.path, prepared.size_bytes
     result.export_seconds, result.conversion = prepared.export_seconds, prepared.conversion
@@ -219,9 +247,11 @@ def _choice_value(result: CandidateResult, threads: int, objective: str) -> floa
     return objective_value(result, threads, objective) or math.inf
 
 
-def judge_winner(results: list[CandidateResult], winners: dict[int, CandidateResult]) -> dict[str, dict]:
+def judge_winner(results: list[CandidateResult], winners: dict[int, CandidateResult],
+                 twin: CandidateResult | None = None) -> dict[str, dict]:
     """Per thread count: the winner against the default program (the first candidate, XNNPACK
-    fp32) on the odd rounds, which did not choose it; the one verdict rule of stats."""
+    fp32) on the odd rounds, which did not choose it, beyond the noise floor of the default
+    program timed twice (``twin``, A/A); the one verdict rule of stats."""
     baseline = results[0] if results else None
     out = {}
     for t, winner in winners.items():
@@ -232,9 +262,49 @@ def judge_winner(results: list[CandidateResult], winners: dict[int, CandidateRes
         mine = [r["samples_ms"] for r in winner.runs[t]]
         count = min(len(base), len(mine))
         _, judged = stats.selection_rounds(count)
-        v = stats.judge([base[i] for i in judged], [mine[i] for i in judged], paired=True)
+        floor = _aa_floor(base, twin, t, count)
+        v = stats.judge([base[i] for i in judged], [mine[i] for i in judged], paired=True, floor=floor)
         out[str(t)] = {"against": baseline.candidate.name, **v.as_dict(), "text": v.describe()}
     return out
+
+
+def _aa_floor(base: list[list[float]], twin: CandidateResult | None, threads: int, count: int) -> float:
+    """The spread of the default program against itself on the judging rounds of the first ``count``."""
+    again = [r["samples_ms"] for r in twin.runs.get(threads, [])] if twin else []
+    _, judged = stats.selection_rounds(min(count, len(again)))
+    if not judged:
+        return 0.0
+    return stats.noise_floor(stats.judge([base[i] for i in judged], [again[i] for i in judged], paired=True,
+                                         min_rounds=1))
+
+
+def keep_unproven_default(results: list[CandidateResult], winners: dict[int, CandidateResult],
+                          verdicts: dict[str, dict], objective: str) -> dict[int, CandidateResult]:
+    """Latency winners replace the default program only where their verdict says faster; elsewhere
+    the default program stays and the challenger is marked ``unproven`` (a within-noise int8
+    program would trade accuracy for nothing)."""
+    baseline = results[0] if results else None
+    if objective != "latency" or baseline is None or baseline.status not in ("winner", "slower"):
+        return winners
+    kept = dict(winners)
+    for t, winner in winners.items():
+        verdict = verdicts[str(t)]
+        if winner is baseline or verdict.get("verdict") == stats.FASTER:
+            continue
+        kept[t] = baseline
+        verdict["kept_default"] = True
+        verdict["challenger"] = winner.candidate.name
+    for r in {id(w): w for w in winners.values()}.values():
+        if r is not baseline and all(w is not r for w in kept.values()):
+            r.status, r.reason = "unproven", (f"fastest on the choosing rounds, not proven faster than "
+                                              f"{baseline.candidate.name} on the judging rounds")
+    outright = [t for t, w in winners.items() if w is baseline]
+    held = [t for t, w in kept.items() if w is baseline and t not in outright]
+    if held:
+        baseline.status = "winner"
+        baseline.reason = "; ".join(([f"fastest at {', '.join(map(str, outright))} thread(s)"] if outright else [])
+                                    + [f"kept at {', '.join(map(str, held))} thread(s): no faster program proven"])
+    return kept
 
 
 def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
@@ -244,7 +314,7 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
     cache = ArtifactCache(settings.cache_dir)
     results = [CandidateResult(c) for c in candidates]
     started = time.time()
-    partial = False
+    partial, twin = False, None
     with progress:
         try:
             progress.start(f"{ctx.name}: exporting", total=len(results))
@@ -253,6 +323,7 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
                 build(r, ctx, settings, cache)
                 if r.status == "failed":
                     progress.log(f"{r.candidate.name}: {r.reason}")
+            mark_duplicates(results)
             held_out = held_out_inputs(ctx, settings.held_out)
             references = [_eager(ctx, inputs) for inputs in held_out]
             built = [r for r in results if r.status == "built"]
@@ -265,6 +336,8 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
             if settings.eval_data:
                 _check_top1([r for r in results if r.status == "accepted"], ctx, settings, progress)
             timed = [r for r in results if r.status == "accepted"]
+            twin = aa_twin(results)
+            timed += [twin] if twin else []
             progress.start(f"{ctx.name}: timing", total=settings.rounds * len(settings.threads) * len(timed))
             for round_index in range(settings.rounds):
                 for t in settings.threads:
@@ -276,7 +349,11 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
         except KeyboardInterrupt:
             partial = True
             progress.log("interrupted: keeping what was measured")
+    if twin is not None:
+        twin.status = "A/A"
     winners = pick_winners(results, settings.threads, settings.objective)
+    verdicts = judge_winner(results, winners, twin)
+    winners = keep_unproven_default(results, winners, verdicts, settings.objective)
     ended = time.time()
     doc = {
         "schema": "xnnpack-toolkit/tune", "schema_version": 1, "partial": partial,
@@ -290,8 +367,9 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
                    "selection": "winner chosen on even rounds, judged against the default program on odd rounds",
                    "percentile_method": stats.PERCENTILE_METHOD},
         "candidates": [r.to_dict() for r in results],
+        "aa": twin.to_dict() if twin else None,
         "winners": {str(t): w.candidate.name for t, w in winners.items()},
-        "winner_verdicts": judge_winner(results, winners),
+        "winner_verdicts": verdicts,
     }
     return doc, winners
 
