@@ -54,12 +54,10 @@ def _rounds(name: str, per_round_ms: list[float], seed: int = 0) -> CandidateRes
     return r
 
 
-def _decide(results, twin=None):
-    from examples.tune.tuner import judge_winner, keep_unproven_default
+def _decide(results, twin=None, threads=(1,)):
+    from examples.tune.tuner import decide
 
-    winners = pick_winners(results, [1], "latency")
-    verdicts = judge_winner(results, winners, twin)
-    return keep_unproven_default(results, winners, verdicts, "latency"), verdicts
+    return decide(results, list(threads), "latency", twin)
 
 
 def test_a_winner_replaces_the_default_program_only_when_proven_faster():
@@ -71,7 +69,7 @@ def test_a_winner_replaces_the_default_program_only_when_proven_faster():
     default = _rounds("xnnpack_fp32", [2.0] * 10)
     lucky = _rounds("q8_b", [1.5 if i % 2 == 0 else 2.3 for i in range(10)], seed=2)
     winners, verdicts = _decide([default, lucky])
-    assert winners[1] is default and default.status == "winner" and "kept at 1 thread" in default.reason
+    assert winners[1] is default and default.status == "winner" and "1T: kept" in default.reason
     assert lucky.status == "unproven" and verdicts["1"]["kept_default"] and verdicts["1"]["challenger"] == "q8_b"
 
 
@@ -83,6 +81,64 @@ def test_a_verdict_must_beat_the_noise_floor_of_the_default_program_timed_twice(
     twin = _rounds("xnnpack_fp32 (A/A)", [2.0 * (1.06 if i % 2 else 1.0) for i in range(10)], seed=4)
     winners, verdicts = _decide([default, slightly], twin)
     assert winners[1] is default and verdicts["1"]["noise_floor"] > 0.05
+
+
+def _two_counts(name: str, one: list[float], two: list[float], seed: int) -> CandidateResult:
+    r = _rounds(name, one, seed)
+    r.runs[2] = _rounds(name, two, seed + 100).runs[1]
+    return r
+
+
+def test_proven_at_one_thread_count_kept_at_the_other_and_said_per_count():
+    from examples.tune.report import _verdict_text
+
+    default = _two_counts("xnnpack_fp32", [2.0] * 10, [1.0] * 10, 0)
+    q8 = _two_counts("q8_a", [1.5] * 10, [0.8 if i % 2 == 0 else 1.1 for i in range(10)], 1)
+    winners, verdicts = _decide([default, q8], threads=(1, 2))
+    assert winners == {1: q8, 2: default}
+    assert q8.status == "winner" and "1T: fastest" in q8.reason and "2T:" in q8.reason and "not proven" in q8.reason
+    assert default.status == "winner" and "2T: kept" in default.reason and "1T: 2 vs 1.5" in default.reason
+    assert "kept: q8_a was fastest on the choosing rounds" in _verdict_text(verdicts["2"])
+
+
+def test_nothing_is_written_where_the_default_program_was_not_timed():
+    default = _rounds("xnnpack_fp32", [2.0] * 10)
+    q8 = _two_counts("q8_a", [1.5] * 10, [0.7] * 10, 1)
+    winners, verdicts = _decide([default, q8], threads=(1, 2))
+    assert winners == {1: q8} and "not timed here" in verdicts["2"]["verdict"]
+
+
+def test_the_default_program_is_xnnpack_fp32_wherever_it_is_listed():
+    from examples.tune.tuner import default_program
+
+    results = [_rounds(name, [1.0]) for name in ("openvino_fp32", "xnnpack_fp32", "q8_a")]
+    assert default_program(results) is results[1]
+    assert default_program(results[::2]) is results[0]  # without XNNPACK: the first candidate
+
+
+def test_the_floor_uses_the_judging_rounds_only():
+    default, slightly = _rounds("xnnpack_fp32", [2.0] * 10), _rounds("q8_a", [1.94] * 10, seed=3)
+    twin = _rounds("xnnpack_fp32 (A/A)", [2.0 * (1.2 if i % 2 == 0 else 1.0) for i in range(10)], seed=4)
+    winners, verdicts = _decide([default, slightly], twin)
+    assert winners[1] is slightly and verdicts["1"]["noise_floor"] < 0.01
+
+
+def test_other_objectives_write_their_choice():
+    default = _rounds("xnnpack_fp32", [2.0] * 10)
+    small = _rounds("q8_a", [2.1] * 10, seed=5)
+    small.size_bytes = 10
+    from examples.tune.tuner import decide
+
+    winners, _ = decide([default, small], [1], "size", None)
+    assert winners[1] is small
+    # Time to first result is chosen on the even rounds too (over all rounds the default is lower).
+    quick = _rounds("q8_b", [2.0] * 10, seed=6)
+    for i, run in enumerate(quick.runs[1]):
+        run["first_result_ms"] = 1.0 if i % 2 == 0 else 100.0
+    default = _rounds("xnnpack_fp32", [2.0] * 10)
+    for run in default.runs[1]:
+        run["first_result_ms"] = 10.0
+    assert decide([default, quick], [1], "first_result", None)[0][1] is quick
 
 
 def test_byte_identical_programs_are_one_candidate(tmp_path):

@@ -3,13 +3,16 @@ ones inside the budget in the native runner at every thread count (interleaved r
 medians), and pick a winner per thread count.
 
 Every candidate keeps its status and reason (``failed``: export or run failed; ``rejected``:
-outside the accuracy budget; ``slower``: measured, not the winner; ``winner``), so a reader
-sees why the chosen program won. Ctrl-C keeps what was measured (the document says
-``partial``)."""
+outside the accuracy budget; ``duplicate``: the same bytes as another candidate; ``slower``:
+measured, not written; ``unproven``: fastest on the choosing rounds, not proven faster than the
+default program; ``winner``), so a reader sees why the written program won. The default program
+is also timed as a row of its own (A/A, the noise floor). Ctrl-C keeps what was measured (the
+document says ``partial``)."""
 
 from __future__ import annotations
 
 import math
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -54,7 +57,8 @@ class TuneSettings:
 @dataclass
 class CandidateResult:
     candidate: Candidate
-    status: str = "pending"  # pending -> built -> accepted -> winner / slower; or failed / rejected
+    # pending -> built -> accepted -> winner / slower / unproven; or failed / rejected / duplicate; A/A (the twin)
+    status: str = "pending"
     reason: str = ""
     program: Path | None = None
     size_bytes: int | None = None
@@ -111,6 +115,15 @@ def build(result: CandidateResult, ctx: ModelContext, settings: TuneSettings, ca
     _take(result, prepared)
 
 
+DEFAULT_CANDIDATE = "xnnpack_fp32"
+
+
+def default_program(results: list[CandidateResult]) -> CandidateResult | None:
+    """What every winner is judged against: XNNPACK fp32, or the first candidate where the
+    delegates leave XNNPACK out."""
+    return next((r for r in results if r.candidate.name == DEFAULT_CANDIDATE), results[0] if results else None)
+
+
 def mark_duplicates(results: list[CandidateResult]) -> None:
     """Byte-identical programs (two recipes that quantize a model the same way) are one
     candidate: the first keeps the name, the others say whose program they are."""
@@ -118,7 +131,15 @@ def mark_duplicates(results: list[CandidateResult]) -> None:
 
     seen: dict[str, str] = {}
     for r in [r for r in results if r.status == "built"]:
-        digest = hashlib.sha256(Path(r.program).read_bytes()).hexdigest()
+        digest = hashlib.sha256()
+        try:
+            with open(r.program, "rb") as file:
+                for chunk in iter(lambda: file.read(1 << 24), b""):
+                    digest.update(chunk)
+        except OSError as error:
+            r.status, r.reason = "failed", f"program unreadable: {error}"
+            continue
+        digest = digest.hexdigest()
         if digest in seen:
             r.status, r.reason = "duplicate", f"the same program as {seen[digest]}"
         else:
@@ -126,9 +147,9 @@ def mark_duplicates(results: list[CandidateResult]) -> None:
 
 
 def aa_twin(results: list[CandidateResult]) -> CandidateResult | None:
-    """The default program (the first candidate) as a row of its own, timed every round: the
-    run's noise floor (A/A), never a winner."""
-    baseline = results[0] if results else None
+    """The default program as a row of its own, timed every round: the run's noise floor (A/A),
+    never a winner."""
+    baseline = default_program(results)
     if baseline is None or baseline.status != "accepted":
         return None
     c = baseline.candidate
@@ -242,69 +263,110 @@ def _choice_latency(result: CandidateResult, threads: int) -> float:
 
 
 def _choice_value(result: CandidateResult, threads: int, objective: str) -> float:
+    """The objective on the choosing (even) rounds only; file size has no rounds."""
     if objective == "latency":
         return _choice_latency(result, threads)
-    return objective_value(result, threads, objective) or math.inf
+    if objective == "size":
+        return objective_value(result, threads, objective) or math.inf
+    runs = result.runs.get(threads, [])
+    choose, _ = stats.selection_rounds(len(runs))
+    if objective == "first_result":
+        values = [runs[i]["first_result_ms"] for i in choose if runs[i]["first_result_ms"] is not None]
+        return stats.median(values) if values else math.inf
+    rss = [runs[i]["peak_rss_bytes"] for i in choose if runs[i]["peak_rss_bytes"]]
+    return float(max(rss)) if rss else math.inf
 
 
 def judge_winner(results: list[CandidateResult], winners: dict[int, CandidateResult],
                  twin: CandidateResult | None = None) -> dict[str, dict]:
-    """Per thread count: the winner against the default program (the first candidate, XNNPACK
-    fp32) on the odd rounds, which did not choose it, beyond the noise floor of the default
-    program timed twice (``twin``, A/A); the one verdict rule of stats."""
-    baseline = results[0] if results else None
+    """Per thread count: the winner against the default program on the odd rounds, which did
+    not choose it, beyond the noise floor of the default program timed twice (``twin``, A/A) on
+    the same rounds; the one verdict rule of stats. ``noise_floor`` is None without an A/A row."""
+    baseline = default_program(results)
     out = {}
     for t, winner in winners.items():
-        if baseline is None or winner is baseline or not baseline.runs.get(t):
+        if winner is baseline:
             out[str(t)] = {"against": None, "verdict": "the default program won"}
+            continue
+        if baseline is None or not baseline.runs.get(t):
+            out[str(t)] = {"against": None, "verdict": "the default program was not timed here: nothing to judge against",
+                           "untimed_default": True}
             continue
         base = [r["samples_ms"] for r in baseline.runs[t]]
         mine = [r["samples_ms"] for r in winner.runs[t]]
-        count = min(len(base), len(mine))
+        again = [r["samples_ms"] for r in twin.runs.get(t, [])] if twin else []
+        count = min(len(base), len(mine), len(again) or len(base))
         _, judged = stats.selection_rounds(count)
-        floor = _aa_floor(base, twin, t, count)
-        v = stats.judge([base[i] for i in judged], [mine[i] for i in judged], paired=True, floor=floor)
-        out[str(t)] = {"against": baseline.candidate.name, **v.as_dict(), "text": v.describe()}
+        floor = _aa_floor([base[i] for i in judged], [again[i] for i in judged] if again else [])
+        v = stats.judge([base[i] for i in judged], [mine[i] for i in judged], paired=True, floor=floor or 0.0)
+        out[str(t)] = {"against": baseline.candidate.name, **v.as_dict(), "noise_floor": floor, "text": v.describe()}
     return out
 
 
-def _aa_floor(base: list[list[float]], twin: CandidateResult | None, threads: int, count: int) -> float:
-    """The spread of the default program against itself on the judging rounds of the first ``count``."""
-    again = [r["samples_ms"] for r in twin.runs.get(threads, [])] if twin else []
-    _, judged = stats.selection_rounds(min(count, len(again)))
-    if not judged:
-        return 0.0
-    return stats.noise_floor(stats.judge([base[i] for i in judged], [again[i] for i in judged], paired=True,
-                                         min_rounds=1))
+def _aa_floor(base: list[list[float]], again: list[list[float]]) -> float | None:
+    """The spread of the default program against itself on the same judging rounds."""
+    if not again:
+        return None
+    return stats.noise_floor(stats.judge(base, again, paired=True, min_rounds=1))
 
 
 def keep_unproven_default(results: list[CandidateResult], winners: dict[int, CandidateResult],
                           verdicts: dict[str, dict], objective: str) -> dict[int, CandidateResult]:
     """Latency winners replace the default program only where their verdict says faster; elsewhere
-    the default program stays and the challenger is marked ``unproven`` (a within-noise int8
-    program would trade accuracy for nothing)."""
-    baseline = results[0] if results else None
-    if objective != "latency" or baseline is None or baseline.status not in ("winner", "slower"):
+    the default program stays (a within-noise int8 program would trade accuracy for nothing),
+    and where the default program was not timed nothing is written."""
+    if objective != "latency":
         return winners
-    kept = dict(winners)
+    baseline = default_program(results)
+    kept = {}
     for t, winner in winners.items():
         verdict = verdicts[str(t)]
         if winner is baseline or verdict.get("verdict") == stats.FASTER:
-            continue
-        kept[t] = baseline
-        verdict["kept_default"] = True
-        verdict["challenger"] = winner.candidate.name
-    for r in {id(w): w for w in winners.values()}.values():
-        if r is not baseline and all(w is not r for w in kept.values()):
-            r.status, r.reason = "unproven", (f"fastest on the choosing rounds, not proven faster than "
-                                              f"{baseline.candidate.name} on the judging rounds")
-    outright = [t for t, w in winners.items() if w is baseline]
-    held = [t for t, w in kept.items() if w is baseline and t not in outright]
-    if held:
-        baseline.status = "winner"
-        baseline.reason = "; ".join(([f"fastest at {', '.join(map(str, outright))} thread(s)"] if outright else [])
-                                    + [f"kept at {', '.join(map(str, held))} thread(s): no faster program proven"])
+            kept[t] = winner
+        elif not verdict.get("untimed_default"):
+            kept[t] = baseline
+            verdict.update(kept_default=True, challenger=winner.candidate.name)
     return kept
+
+
+def decide(results: list[CandidateResult], threads: list[int], objective: str,
+           twin: CandidateResult | None) -> tuple[dict[int, CandidateResult], dict[str, dict]]:
+    """The program written per thread count and the verdicts: chosen on the even rounds, judged
+    on the odd ones against the default program beyond the A/A floor, kept only when proven."""
+    chosen = pick_winners(results, threads, objective)
+    verdicts = judge_winner(results, chosen, twin)
+    written = keep_unproven_default(results, chosen, verdicts, objective)
+    restate(results, chosen, written, threads, objective)
+    return written, verdicts
+
+
+def restate(results: list[CandidateResult], chosen: dict[int, CandidateResult], written: dict[int, CandidateResult],
+            threads: list[int], objective: str) -> None:
+    """Statuses and reasons of the timed candidates from what was written at each thread count:
+    ``winner``, ``unproven`` (chosen somewhere, written nowhere) or ``slower``; the figures are
+    those of the choosing rounds, which decided."""
+    for r in [r for r in results if r.status in ("winner", "slower") and r.runs]:
+        notes = []
+        for t in threads:
+            if written.get(t) is r:
+                notes.append(f"{t}T: " + ("kept: no faster program proven" if chosen.get(t) is not r
+                                           else f"fastest ({objective})"))
+            elif t not in written:
+                notes.append(f"{t}T: nothing written")
+            else:
+                w = written[t]
+                notes.append(f"{t}T: {_fmt(_choice_value(r, t, objective))} vs {_fmt(_choice_value(w, t, objective))}"
+                             f" ({w.candidate.name}) on the choosing rounds"
+                             + (", not proven faster" if chosen.get(t) is r else ""))
+        if any(w is r for w in written.values()):
+            r.status = "winner"
+        else:
+            r.status = "unproven" if any(c is r for c in chosen.values()) else "slower"
+        r.reason = "; ".join(notes)
+
+
+def _fmt(value: float) -> str:
+    return "-" if value is None or math.isinf(value) else f"{value:.3g}"
 
 
 def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
@@ -339,9 +401,10 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
             twin = aa_twin(results)
             timed += [twin] if twin else []
             progress.start(f"{ctx.name}: timing", total=settings.rounds * len(settings.threads) * len(timed))
+            order = random.Random(0)  # a new order each round: no program always runs first or last
             for round_index in range(settings.rounds):
                 for t in settings.threads:
-                    for r in timed:
+                    for r in order.sample(timed, len(timed)):
                         progress.step(f"{ctx.name}: {r.candidate.name}, {t} thread(s), "
                                       f"round {round_index + 1}/{settings.rounds}")
                         if r.status == "accepted":
@@ -349,11 +412,9 @@ def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
         except KeyboardInterrupt:
             partial = True
             progress.log("interrupted: keeping what was measured")
-    if twin is not None:
+    if twin is not None and twin.status == "accepted":
         twin.status = "A/A"
-    winners = pick_winners(results, settings.threads, settings.objective)
-    verdicts = judge_winner(results, winners, twin)
-    winners = keep_unproven_default(results, winners, verdicts, settings.objective)
+    winners, verdicts = decide(results, settings.threads, settings.objective, twin)
     ended = time.time()
     doc = {
         "schema": "xnnpack-toolkit/tune", "schema_version": 1, "partial": partial,
