@@ -18,7 +18,6 @@ dispatch costs more than streaming.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import time
@@ -69,7 +68,7 @@ class LmCandidate:
     reason: str = ""
     program: Path | None = None
     size_bytes: int | None = None
-    sha256: str | None = None
+    digest: str | None = None  # the program card's digest of the file
     sqnr_db: float | None = None
     greedy_agreement: float | None = None  # positions where its greedy choice is eager's
     reports: dict = field(default_factory=dict)  # threads -> the runner's report per round
@@ -81,7 +80,7 @@ class LmCandidate:
     def to_dict(self, threads: list[int]) -> dict:
         return {"name": self.variant, "status": self.status, "reason": self.reason,
                 "program": self.program.name if self.program else None, "size_bytes": self.size_bytes,
-                "sha256": self.sha256, "greedy_agreement": self.greedy_agreement,
+                "digest": self.digest, "greedy_agreement": self.greedy_agreement,
                 # JSON has no infinity: a program equal to eager is said so
                 "sqnr_db": self.sqnr_db if self.sqnr_db is not None and math.isfinite(self.sqnr_db) else None,
                 "identical_to_eager": self.sqnr_db == math.inf,
@@ -114,6 +113,7 @@ def build(candidates: list[LmCandidate], model, settings: GenerationTuneSettings
     """Each variant's program through the generation benchmark's builder (its cache), one at a
     time so that one failed export fails one candidate; byte-identical programs are one."""
     from examples.benchmark.generation_runs import build_artifacts
+    from examples.integrity.card import file_digest
 
     seen: dict[str, str] = {}
     for c in candidates:
@@ -125,19 +125,12 @@ def build(candidates: list[LmCandidate], model, settings: GenerationTuneSettings
             c.status, c.reason = "failed", f"export failed: {type(error).__name__}: {_line(error)}"
             progress.log(f"{c.variant}: {c.reason}")
             continue
-        c.program, c.size_bytes, c.sha256 = path, path.stat().st_size, _sha256(path)
-        if c.sha256 in seen:
-            c.status, c.reason = "duplicate", f"the same program as {seen[c.sha256]}"
+        c.program = path
+        c.size_bytes, c.digest = file_digest(path)
+        if c.digest in seen:
+            c.status, c.reason = "duplicate", f"the same program as {seen[c.digest]}"
         else:
-            seen[c.sha256], c.status = c.variant, "built"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 24), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+            seen[c.digest], c.status = c.variant, "built"
 
 
 def _line(error: BaseException) -> str:
@@ -229,7 +222,7 @@ def aa_twin(candidates: list[LmCandidate]) -> LmCandidate | None:
     if default is None:
         return None
     return LmCandidate(f"{DEFAULT_PROGRAM} (A/A)", "accepted", "the default program timed again: the noise floor",
-                       program=default.program, size_bytes=default.size_bytes, sha256=default.sha256)
+                       program=default.program, size_bytes=default.size_bytes, digest=default.digest)
 
 
 def measure(candidates: list[LmCandidate], twin: LmCandidate | None, model, settings: GenerationTuneSettings,

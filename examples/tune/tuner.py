@@ -127,19 +127,15 @@ def default_program(results: list[CandidateResult]) -> CandidateResult | None:
 def mark_duplicates(results: list[CandidateResult]) -> None:
     """Byte-identical programs (two recipes that quantize a model the same way) are one
     candidate: the first keeps the name, the others say whose program they are."""
-    import hashlib
+    from examples.integrity.card import file_digest
 
     seen: dict[str, str] = {}
     for r in [r for r in results if r.status == "built"]:
-        digest = hashlib.sha256()
         try:
-            with open(r.program, "rb") as file:
-                for chunk in iter(lambda: file.read(1 << 24), b""):
-                    digest.update(chunk)
+            digest = file_digest(r.program)[1]
         except OSError as error:
             r.status, r.reason = "failed", f"program unreadable: {error}"
             continue
-        digest = digest.hexdigest()
         if digest in seen:
             r.status, r.reason = "duplicate", f"the same program as {seen[digest]}"
         else:
