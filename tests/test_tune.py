@@ -97,7 +97,7 @@ def test_proven_at_one_thread_count_kept_at_the_other_and_said_per_count():
     winners, verdicts = _decide([default, q8], threads=(1, 2))
     assert winners == {1: q8, 2: default}
     assert q8.status == "winner" and "1T: fastest" in q8.reason and "2T:" in q8.reason and "not proven" in q8.reason
-    assert default.status == "winner" and "2T: kept" in default.reason and "1T: 2 vs 1.5" in default.reason
+    assert default.status == "winner" and "2T: kept" in default.reason and "1T: 2 ms vs 1.5 ms" in default.reason
     assert "kept: q8_a was fastest on the choosing rounds" in _verdict_text(verdicts["2"])
 
 

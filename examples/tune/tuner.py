@@ -351,8 +351,8 @@ def restate(results: list[CandidateResult], chosen: dict[int, CandidateResult], 
                 notes.append(f"{t}T: nothing written")
             else:
                 w = written[t]
-                notes.append(f"{t}T: {_fmt(_choice_value(r, t, objective))} vs {_fmt(_choice_value(w, t, objective))}"
-                             f" ({w.candidate.name}) on the choosing rounds"
+                notes.append(f"{t}T: {_fmt(_choice_value(r, t, objective), objective)} vs "
+                             f"{_fmt(_choice_value(w, t, objective), objective)} ({w.candidate.name}) on the choosing rounds"
                              + (", not proven faster" if chosen.get(t) is r else ""))
         if any(w is r for w in written.values()):
             r.status = "winner"
@@ -361,8 +361,10 @@ def restate(results: list[CandidateResult], chosen: dict[int, CandidateResult], 
         r.reason = "; ".join(notes)
 
 
-def _fmt(value: float) -> str:
-    return "-" if value is None or math.isinf(value) else f"{value:.3g}"
+def _fmt(value: float, objective: str) -> str:
+    if value is None or math.isinf(value):
+        return "-"
+    return f"{value:.3g} ms" if objective in ("latency", "first_result") else f"{value / 1e6:.3g} MB"
 
 
 def tune(settings: TuneSettings, candidates: list[Candidate], ctx: ModelContext,
