@@ -203,6 +203,17 @@ def noise_floor(verdict: Verdict) -> float:
     return float(np.expm1(max(abs(np.log(v)) for v in ends))) if ends else 0.0
 
 
+def judging_rounds_floor(base_rounds: Sequence[Sequence[float]], again_rounds: Sequence[Sequence[float]],
+                         count: int) -> float | None:
+    """The noise floor of one program timed as two rows (A/A), on the judging (odd) rounds among
+    the first ``count``: the rounds a held-out verdict uses. None without such rounds."""
+    _, judged = selection_rounds(min(count, len(base_rounds), len(again_rounds)))
+    if not judged:
+        return None
+    return noise_floor(judge([base_rounds[i] for i in judged], [again_rounds[i] for i in judged], paired=True,
+                             min_rounds=1))
+
+
 GOAL_MET, GOAL_NOT_MET, GOAL_UNDECIDED = "met", "not met", "undecided"
 
 

@@ -259,12 +259,9 @@ def noise_floor(default: LmCandidate, twin: LmCandidate | None, threads: int, ob
     first ``rounds`` rounds (those the verdict uses)."""
     if twin is None or not twin.reports.get(threads):
         return 0.0
-    base, again = per_round(default, threads, objective), per_round(twin, threads, objective)
-    _, judged = stats.selection_rounds(min(rounds, len(base), len(again)))
-    if not judged:
-        return 0.0
-    return stats.noise_floor(stats.judge([base[i] for i in judged], [again[i] for i in judged], paired=True,
-                                         min_rounds=1))
+    floor = stats.judging_rounds_floor(per_round(default, threads, objective), per_round(twin, threads, objective),
+                                       rounds)
+    return floor or 0.0
 
 
 def pick_winners(candidates: list[LmCandidate], threads: list[int], objective: str,

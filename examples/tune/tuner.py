@@ -149,11 +149,10 @@ def aa_twin(results: list[CandidateResult]) -> CandidateResult | None:
     if baseline is None or baseline.status != "accepted":
         return None
     c = baseline.candidate
-    twin = CandidateResult(Candidate(f"{c.name} (A/A)", c.delegate, c.precision, c.description, c.recipe,
+    return CandidateResult(Candidate(f"{c.name} (A/A)", c.delegate, c.precision, c.description, c.recipe,
                                      c.openvino_precision), status="accepted",
                            reason="the default program timed again: the noise floor", program=baseline.program,
                            size_bytes=baseline.size_bytes, conversion=baseline.conversion)
-    return twin
 
 
 def _take(result: CandidateResult, prepared: Prepared) -> None:
@@ -293,17 +292,10 @@ def judge_winner(results: list[CandidateResult], winners: dict[int, CandidateRes
         again = [r["samples_ms"] for r in twin.runs.get(t, [])] if twin else []
         count = min(len(base), len(mine), len(again) or len(base))
         _, judged = stats.selection_rounds(count)
-        floor = _aa_floor([base[i] for i in judged], [again[i] for i in judged] if again else [])
+        floor = stats.judging_rounds_floor(base, again, count) if again else None
         v = stats.judge([base[i] for i in judged], [mine[i] for i in judged], paired=True, floor=floor or 0.0)
         out[str(t)] = {"against": baseline.candidate.name, **v.as_dict(), "noise_floor": floor, "text": v.describe()}
     return out
-
-
-def _aa_floor(base: list[list[float]], again: list[list[float]]) -> float | None:
-    """The spread of the default program against itself on the same judging rounds."""
-    if not again:
-        return None
-    return stats.noise_floor(stats.judge(base, again, paired=True, min_rounds=1))
 
 
 def keep_unproven_default(results: list[CandidateResult], winners: dict[int, CandidateResult],
