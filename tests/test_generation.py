@@ -338,6 +338,35 @@ def test_idle_workers_spin_through_a_gap_between_steps(tiny_programs):
 
 
 @pytest.mark.slow
+def test_native_runner_accounts_for_its_thread_pool_jobs(tiny_programs):
+    """--threadpool_accounting (third-party/pthreadpool, local addition 2) times the pool's
+    parallel jobs during decode: at 2 threads every decode step hands the linears and the
+    attention to the pool, the jobs' time and the time on one thread add up to the decode time,
+    and the threads' busy time fits in the jobs' (wall x threads). At 1 thread the pool runs
+    everything inline: no jobs. Without the flag the report has no accounting."""
+    binary = native_runner_or_skip()
+
+    def threadpool(*flags):
+        proc = subprocess.run([str(binary), f"--model_path={tiny_programs['fp32']}", "--json", *flags,
+                               f"--prompt_tokens={','.join(map(str, PROMPT))}", "--max_new_tokens=9"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout)
+        return report["threadpool"], report["decode_ms"]
+
+    pool, decode_ms = threadpool("--num_threads=2", "--threadpool_accounting")
+    decode = pool["decode"]
+    assert decode["jobs"] == 8 * decode["jobs_per_step"] and decode["jobs_per_step"] >= TINY_MODEL.shape.n_layers, decode
+    assert 0 < decode["parallel_ms"] < decode_ms, decode
+    assert decode["one_thread_ms"] == pytest.approx(decode_ms - decode["parallel_ms"])
+    assert decode["one_thread_share"] == pytest.approx(decode["one_thread_ms"] / decode_ms)
+    assert 0.2 < decode["busy_share_in_jobs"] <= 1.0, decode  # two threads inside every job
+    alone, decode_ms = threadpool("--num_threads=1", "--threadpool_accounting")
+    assert alone["decode"]["jobs"] == 0 and alone["decode"]["one_thread_ms"] == decode_ms
+    assert "decode" not in threadpool("--num_threads=2")[0]
+
+
+@pytest.mark.slow
 def test_native_runner_reports_its_page_backing_and_the_same_tokens_without_it(tiny_programs):
     """--huge_pages (opt-in) collapses the loaded program's fully resident memory into
     2 MiB pages: the report says how much, the kernel's own count (AnonHugePages) holds at
@@ -655,7 +684,11 @@ def test_step_profile_splits_prefill_and_decode(tiny_programs, tmp_path, python_
         assert 0 < sum(ops.values()) <= profile[step]["execute_ms"] * 1.01
     assert profile["prompt_len"] == 8 and profile["decode_steps"] == 3
     if runtime == "python":
+        assert "threadpool" not in profile
         return
+    pool = profile["threadpool"]  # the release build's accounting of the same steps
+    assert pool["jobs_per_step"] > 0 and 0 < pool["one_thread_share"] < 1 and pool["step_ms"] > 0, pool
+    assert "thread pool over the decode steps" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "examples.backend.step_profile", "--model_path", "nope.pte"],
                          capture_output=True, text=True, env=python_env, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: model file not found: nope.pte"

@@ -13,6 +13,11 @@ sums each operator's instances (XNNPACK's per-operator events inside the delegat
 and custom kernels outside it) per step, with its share of the step's ``Method::execute``. Why a
 configuration is slower than its peer shows up here, e.g. a GEMM variant that costs more per
 token than expected or the kernels left outside the delegate.
+
+With the native runner, the release build (``cmake-out/``, no ETDump) also runs the same steps
+once with ``--threadpool_accounting``: how much of a decode step the pool's parallel jobs take,
+how busy their threads are, and how much runs on one thread while the others wait (the part a
+second thread cannot speed up).
 """
 
 from __future__ import annotations
@@ -69,6 +74,34 @@ def native_trace(trace: Path) -> None:
                         binary=PROFILING_TEXT_RUNNER, extra_flags=[f"--prof_result_path={trace}"])
     except RunnerFailed as error:  # the runner's usage errors stay exit 2
         raise (cli.UsageError if error.exit_code == 2 else cli.CliError)(str(error)) from None
+
+
+def pool_accounting() -> dict | None:
+    """The release runner's thread-pool accounting over the same steps (no ETDump): how much of a
+    decode step runs on one thread while the others wait. None where that runner is not built."""
+    from examples.runner.client import RunnerFailed
+    from examples.runner.text_generation_client import DEFAULT_TEXT_RUNNER, generate_tokens
+
+    if not DEFAULT_TEXT_RUNNER.is_file():
+        return None
+    try:
+        report = generate_tokens(Path(FLAGS.model_path), prompt_tokens(FLAGS.prompt_len, PROMPT_VOCAB), runner="native",
+                                 timeout=600, max_new_tokens=FLAGS.decode_steps + 1, threads=FLAGS.num_threads,
+                                 extra_flags=["--threadpool_accounting"])
+    except RunnerFailed as error:
+        raise cli.CliError(str(error)) from None
+    decode = report["threadpool"]["decode"]
+    return {"step_ms": report["decode_ms"] / FLAGS.decode_steps, **decode}
+
+
+def pool_lines(pool: dict) -> str:
+    step = pool["step_ms"]
+    if not pool["jobs"]:  # a pool of one thread runs every task inline
+        return f"a step {step:.3f} ms, all of it on the calling thread (no parallel jobs at {FLAGS.num_threads} thread)"
+    per_step = pool["parallel_ms"] / FLAGS.decode_steps
+    return (f"a step {step:.3f} ms: {pool['jobs_per_step']:.0f} parallel jobs, {per_step:.3f} ms "
+            f"({100 * per_step / step:.0f} %), threads busy {100 * pool['busy_share_in_jobs']:.0f} % of their time; "
+            f"on one thread {step - per_step:.3f} ms ({100 * pool['one_thread_share']:.0f} %)")
 
 
 def python_trace(trace: Path) -> None:
@@ -138,12 +171,16 @@ def main(argv):
 
         inspector = Inspector(etdump_path=str(trace))
     summary = summarize(step_profiles(inspector, 1 + FLAGS.decode_steps))
+    pool = pool_accounting() if runner == "native" else None
     print(f"{Path(FLAGS.model_path).name}, {FLAGS.num_threads} thread(s); ms per operator kind, "
           f"all instances summed ({RUNTIMES[runner]})")
     print(f"\nprefill ({FLAGS.prompt_len} tokens)")
     print(table(summary["prefill"], FLAGS.top))
     print(f"\ndecode step (mean of {FLAGS.decode_steps})")
     print(table(summary["decode_step"], FLAGS.top))
+    if pool:
+        print(f"\nthread pool over the decode steps (release build, no ETDump):\n{pool_lines(pool)}")
+        summary["threadpool"] = pool
     if FLAGS.json:
         write_json(summary, runner)
     return 0

@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <pthreadpool_runner_accounting.h>
+
 #ifndef PTHREADPOOL_SPIN_PAUSE_ITERATIONS
 #error "build with the vendored pthreadpool's spin length (PTHREADPOOL_SPIN_PAUSE_ITERATIONS)"
 #endif
@@ -24,6 +26,17 @@ ThreadpoolBinding threadpool_binding() {
 std::string describe(const ThreadpoolBinding& b) {
   if (!b.vendored) return "the wheel's pthreadpool (the vendored one is not bound)";
   return "vendored pthreadpool (idle workers spin " + std::to_string(b.spin_pause_iterations) + " pauses)";
+}
+
+void enable_pool_accounting(bool enabled) { pthreadpool_runner_accounting_enable(enabled); }
+
+PoolAccounting pool_accounting() {
+  const pthreadpool_runner_accounting a = pthreadpool_runner_accounting_read();
+  return PoolAccounting{a.jobs, a.wall_ns / 1e6, a.busy_ns / 1e6};
+}
+
+PoolAccounting operator-(const PoolAccounting& later, const PoolAccounting& earlier) {
+  return PoolAccounting{later.jobs - earlier.jobs, later.wall_ms - earlier.wall_ms, later.busy_ms - earlier.busy_ms};
 }
 
 }  // namespace xnn_runner

@@ -79,6 +79,7 @@ DEFINE_string(prof_result_path, "",
               "through the program's prefill method where it has one, then one per generated token after "
               "the first), for examples.backend.step_profile.");
 DEFINE_bool(huge_pages, false, "After loading, move the process's fully resident private memory (the delegate's packed weights, most of it) into 2 MiB pages: a few per cent faster decode, tens of ms more load (huge_pages.h).");
+DEFINE_bool(threadpool_accounting, false, "Time the thread pool's parallel jobs during decode: the report's threadpool.decode says how much of it ran on one thread (the others waiting) and how busy the threads were inside the jobs. Costs a few clock reads per job.");
 DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
 namespace {
@@ -288,6 +289,7 @@ struct Generation {
   double ttft_ms = 0, decode_ms = 0;
   bool stopped = false;
   ContextSwitches decode_switches;  // all threads, decode steps only
+  PoolAccounting decode_pool;       // with --threadpool_accounting
 };
 
 // Prefill the prompt in one call (of the program's prefill method where it has one), then one
@@ -314,14 +316,28 @@ Generation generate(Module& module, const Request& r, const std::string& prefill
   g.tokens.push_back(step(r.prompt, 0, prefill_method));
   const auto first = Clock::now();
   const ContextSwitches switches_before = process_context_switches();
+  enable_pool_accounting(FLAGS_threadpool_accounting);
+  const PoolAccounting pool_before = pool_accounting();
   int64_t position = static_cast<int64_t>(r.prompt.size());
   auto stopped = [&] { return std::find(r.stop.begin(), r.stop.end(), g.tokens.back()) != r.stop.end(); };
   while (static_cast<int>(g.tokens.size()) < FLAGS_max_new_tokens && !stopped()) g.tokens.push_back(step({g.tokens.back()}, position++, "forward"));
   g.ttft_ms = ms_between(start, first);
   g.decode_ms = ms_between(first, Clock::now());
   g.decode_switches = process_context_switches() - switches_before;
+  g.decode_pool = pool_accounting() - pool_before;
+  enable_pool_accounting(false);
   g.stopped = stopped();
   return g;
+}
+
+// With --threadpool_accounting, the binding plus "decode": where the decode steps' time went.
+nlohmann::ordered_json threadpool_report(const Generation& g, unsigned threads) {
+  auto report = threadpool_json<nlohmann::ordered_json>(threadpool_binding());
+  if (FLAGS_threadpool_accounting) {
+    const auto steps = static_cast<int64_t>(g.tokens.size()) - 1;
+    report["decode"] = pool_accounting_json<nlohmann::ordered_json>(g.decode_pool, g.decode_ms, threads, steps);
+  }
+  return report;
 }
 
 void print_report(const Request& r, const Loaded& l, const Generation& g, unsigned threads, long baseline_rss_kb) {
@@ -337,7 +353,7 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"verify_cached", l.verification.cached}, {"checked_on_use_chunks", l.loader->checked_on_use().chunks},
       {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb},
       {"decode_context_switches", {{"voluntary", g.decode_switches.voluntary}, {"involuntary", g.decode_switches.involuntary}}},
-      {"threadpool", threadpool_json<nlohmann::ordered_json>(threadpool_binding())},
+      {"threadpool", threadpool_report(g, threads)},
       {"huge_pages", {{"collapsed_bytes", l.huge_pages.collapsed_bytes}, {"candidate_bytes", l.huge_pages.candidate_bytes}, {"huge_page_bytes", l.huge_pages.huge_page_bytes},
                       {"ms", l.huge_pages.ms}, {"error", l.huge_pages.error}, {"anon_huge_kb", anon_huge_pages_kib()}, {"text", describe(l.huge_pages)}}}};
   if (FLAGS_json) {

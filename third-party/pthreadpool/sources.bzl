@@ -6,4 +6,5 @@ PTHREADPOOL_SRCS = [
     "src/memory.c",
     "src/portable-api.c",
     "src/pthreads.c",
+    "src/runner-accounting.c",
 ]

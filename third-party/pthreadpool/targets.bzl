@@ -1,4 +1,4 @@
-"""//third-party/pthreadpool: Google's pthreadpool (vendored, one local change), as CMakeLists.txt's
+"""//third-party/pthreadpool: Google's pthreadpool (vendored, two local changes), as CMakeLists.txt's
 runner_threadpool builds it.
 
 Both runners link it whole and export its symbols, so the wheel's XNNPACK delegate and
@@ -18,7 +18,7 @@ def define_common_targets():
         name = "pthreadpool",
         srcs = PTHREADPOOL_SRCS,
         headers = native.glob(["src/*.h"]) + ["fxdiv/include/fxdiv.h"],
-        exported_headers = ["include/pthreadpool.h"],
+        exported_headers = ["include/pthreadpool.h", "include/pthreadpool_runner_accounting.h"],
         header_namespace = "",
         include_directories = ["fxdiv/include"],
         public_include_directories = ["include"],

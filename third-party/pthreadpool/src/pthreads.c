@@ -25,6 +25,9 @@
 #include <fxdiv.h>
 #include "threadpool-common.h"
 
+/* LOCAL CHANGE (xnnpack toolkit): job accounting, off unless a runner turns it on */
+#include "runner-accounting.h"
+
 /* POSIX headers */
 #if PTHREADPOOL_USE_PTHREADS
 #include <pthread.h>
@@ -378,7 +381,9 @@ static void run_thread_function(struct pthreadpool* threadpool,
   // Call the job function.
   const thread_function_t thread_function =
       pthreadpool_load_relaxed_void_p(&threadpool->thread_function);
+  const uint64_t work_start_ns = pthreadpool_runner_accounting_start();  // LOCAL CHANGE
   thread_function(threadpool, &threadpool->threads[thread_id]);
+  pthreadpool_runner_accounting_work_done(work_start_ns);  // LOCAL CHANGE
 
   // Restore the original FPU state in case we clobbered it.
   if (flags & PTHREADPOOL_FLAG_DISABLE_DENORMALS) {
@@ -665,6 +670,7 @@ PTHREADPOOL_INTERNAL void pthreadpool_parallelize(
 
   /* Protect the global threadpool structures */
   pthreadpool_mutex_lock(&threadpool->execution_mutex);
+  const uint64_t job_start_ns = pthreadpool_runner_accounting_start();  // LOCAL CHANGE
 
   /* Make changes by other threads visible to this thread. */
   pthreadpool_fence_acquire();
@@ -742,6 +748,7 @@ PTHREADPOOL_INTERNAL void pthreadpool_parallelize(
     /* Wait for any other threads to finish. */
     wait_on_work_is_done(threadpool);
   }
+  pthreadpool_runner_accounting_job_done(job_start_ns);  // LOCAL CHANGE
 
   /* Make changes by other threads visible to this thread. */
   pthreadpool_fence_acquire();
