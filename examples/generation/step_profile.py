@@ -195,7 +195,9 @@ def write_json(summary: dict, runner: str) -> None:
     result = {"program": Path(FLAGS.model_path).name, "threads": FLAGS.num_threads, "runner": runner,
               "prompt_len": FLAGS.prompt_len, "decode_steps": FLAGS.decode_steps,
               "date": time.strftime("%Y-%m-%d"), "method": f"{RUNTIMES[runner]}, devtools Inspector; ms per "
-              "operator kind, all instances summed, mean over the decode steps",
+              "operator kind, all instances summed, mean over the decode steps"
+              + ("; threadpool: cmake-out/text_generation_runner --threadpool_accounting over the same steps"
+                 if "threadpool" in summary else ""),
               "machine": fingerprint(threads=[FLAGS.num_threads]), **summary}
     write_text_atomic(FLAGS.json, json.dumps(result, indent=1) + "\n")
     print(f"wrote {FLAGS.json}")
