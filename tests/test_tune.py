@@ -208,7 +208,7 @@ def test_tune_toy_model_end_to_end(tmp_path):
     ([], "--model_name is required"),
     # a language model (examples/tune/generation_tuner.py)
     (["--model_name", "stories15m", "--variants", "8da4w,Q4_0"], "--variants: unknown Q4_0"),
-    (["--model_name", "stories15m", "--variants", "8da4w-2m"], "--variants: unknown 8da4w-2m"),
+    (["--model_name", "stories15m", "--variants", "8da4w-4k"], "--variants: unknown 8da4w-4k"),
     (["--model_name", "stories15m", "--eval_data", "."], "--eval_data does not apply to a language model (stories15m)"),
     (["--model_name", "stories15m", "--runner", "x", "--num_iters", "3"],
      "--num_iters, --runner do not apply to a language model"),

@@ -97,18 +97,21 @@ def test_byte_identical_programs_are_one_candidate(tmp_path, monkeypatch):
     files = {"8da4w": b"program A", "8da4w-emb4": b"program A", "8da4w-pc": b"program B"}
 
     def fake_build(model, weights, folder, max_seq_len, want_gguf, variants):
-        path = tmp_path / f"{variants[0]}.pte"
-        path.write_bytes(files[variants[0]])
-        return {variants[0]: path}
+        artifact = generation_runs.VARIANTS[variants[0]].artifact
+        path = tmp_path / f"{artifact}.pte"
+        path.write_bytes(files[artifact])
+        return {artifact: path}
 
     monkeypatch.setattr(generation_runs, "build_artifacts", fake_build)
-    candidates = [LmCandidate(v) for v in files]
+    # 8da4w-2m: 8da4w's bytes run with another runner option, a candidate of its own
+    candidates = [LmCandidate.of(v) for v in [*files, "8da4w-2m"]]
     settings = gt.GenerationTuneSettings(threads=[1], output_dir=tmp_path, cache_dir=tmp_path)
     model = type("M", (), {"name": "m"})()
     with GridProgress("test", bar=False) as progress:
         gt.build(candidates, model, settings, progress)
-    assert [c.status for c in candidates] == ["built", "duplicate", "built"]
+    assert [c.status for c in candidates] == ["built", "duplicate", "built", "built"]
     assert candidates[1].reason == "the same program as 8da4w"
+    assert candidates[3].program == candidates[0].program and candidates[3].runner_flags == ("--huge_pages=true",)
 
 
 @pytest.mark.llm
@@ -146,11 +149,13 @@ class _FakeRuns:
 
     def __init__(self, ms_per_token: dict[str, float], interrupt_at: int | None = None, fail: str | None = None):
         self.ms, self.interrupt_at, self.fail, self.calls = ms_per_token, interrupt_at, fail, 0
+        self.flags: dict[str, set] = {}  # program -> the runner flags it ran with
 
-    def __call__(self, program, prompt, runner, threads, max_new_tokens, timeout):
+    def __call__(self, program, prompt, runner, threads, max_new_tokens, timeout, extra_flags=()):
         from examples.runner.client import RunnerFailed
 
         self.calls += 1
+        self.flags.setdefault(Path(program).stem, set()).add(tuple(extra_flags))
         if self.calls == self.interrupt_at:
             raise KeyboardInterrupt
         name = Path(program).stem
@@ -160,8 +165,9 @@ class _FakeRuns:
                 "peak_rss_kb": 4096, "baseline_rss_kb": 1024}
 
 
-def _tune_without_programs(tmp_path, monkeypatch, runs: _FakeRuns, rounds: int = 10):
-    """tune_language_model over three programs whose export and accuracy check are stand-ins."""
+def _tune_without_programs(tmp_path, monkeypatch, runs: _FakeRuns, rounds: int = 10,
+                           variants=("fp32", "8da4w", "8da4w-pc")):
+    """tune_language_model over programs whose export and accuracy check are stand-ins."""
     from examples.runner import text_generation_client
 
     def fake_build(candidates, model, settings, progress):
@@ -176,7 +182,7 @@ def _tune_without_programs(tmp_path, monkeypatch, runs: _FakeRuns, rounds: int =
     monkeypatch.setattr(gt, "check_accuracy", fake_check)
     monkeypatch.setattr(text_generation_client, "generate_tokens", runs)
     settings = gt.GenerationTuneSettings(threads=[1], output_dir=tmp_path, cache_dir=tmp_path,
-                                         variants=("fp32", "8da4w", "8da4w-pc"), rounds=rounds)
+                                         variants=variants, rounds=rounds)
     model = type("M", (), {"name": "m", "shape": type("S", (), {"vocab_size": 100})()})()
     from examples.benchmark.progress import GridProgress
 
@@ -196,6 +202,26 @@ def test_a_whole_tune_times_every_program_and_its_a_a_twin_and_writes_valid_json
     json.dumps(doc, allow_nan=False, default=str)  # no Infinity / NaN in tune.json
     text = render_markdown(doc)
     assert "| fp32 " in text and "identical" in text and "**8da4w-pc**" in text and "faster" in text
+
+
+def test_a_runner_option_can_win_and_the_written_program_says_how_to_run_it(tmp_path, monkeypatch):
+    """8da4w-2m is 8da4w run with --huge_pages: only its runs get the flag, and where it wins,
+    tune.json, tune.md and the written program's card say to run it so."""
+    from examples.integrity.card import make_card, read_card, write_card
+    from examples.tune.report import render_markdown, write_outputs
+
+    runs = _FakeRuns({"fp32": 20.0, "8da4w": 4.0, "8da4w-2m": 3.4, "8da4w-pc": 4.1})
+    doc, winners = _tune_without_programs(tmp_path, monkeypatch, runs,
+                                          variants=("fp32", "8da4w", "8da4w-2m", "8da4w-pc"))
+    assert runs.flags["8da4w-2m"] == {("--huge_pages=true",)} and runs.flags["8da4w"] == {()}
+    assert doc["winners"] == {"1": "8da4w-2m"} and doc["winner_runner_flags"] == {"1": ["--huge_pages=true"]}
+    assert {c["name"]: c["runner_flags"] for c in doc["candidates"]}["8da4w-2m"] == ["--huge_pages=true"]
+    assert "**8da4w-2m**" in render_markdown(doc) and "run it with `--huge_pages=true`" in render_markdown(doc)
+    program = winners[1].program
+    program.write_bytes(b"program bytes")
+    write_card(program, make_card(program, model="m"))
+    write_outputs(doc, winners, tmp_path / "out", "m")
+    assert read_card(tmp_path / "out" / "m_tuned_t1.pte")["tuned_runner_flags"] == ["--huge_pages=true"]
 
 
 def test_ctrl_c_keeps_the_twin_and_judges_complete_rounds_only(tmp_path, monkeypatch):

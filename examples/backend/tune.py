@@ -52,7 +52,8 @@ flags.DEFINE_integer("rounds", 10, "Interleaved timing rounds: the winner is cho
                      "against the default program on odd ones (a verdict needs 5 judged rounds).")
 flags.DEFINE_string("runner", None, "Native runner binary (default: cmake-out/xnn_executor_runner).")
 flags.DEFINE_list("variants", None, "Language models: the generation programs to try (default: fp32, 8da4w, "
-                  "8da4w-g128, 8da4w-pc, 8da4w-fused, 8da4w-g128-fused, 8da4w-kv8, 8da4w-emb4, 8da4w-fp32prefill).")
+                  "8da4w-2m (8da4w run with the runner's --huge_pages), 8da4w-g128, 8da4w-pc, 8da4w-fused, "
+                  "8da4w-g128-fused, 8da4w-kv8, 8da4w-emb4, 8da4w-fp32prefill).")
 flags.DEFINE_integer("prompt_len", 64, "Language models: prompt tokens of each timed run.")
 flags.DEFINE_integer("max_new_tokens", 128, "Language models: tokens generated in each timed run.")
 flags.DEFINE_integer("max_seq_len", 192, "Language models: KV cache length of the programs (>= prompt + new tokens).")
@@ -110,7 +111,6 @@ def refuse_flags(names, kind: str) -> None:
 
 def language_model_settings(model):
     """The settings of a language model's tune, every flag checked before anything slow."""
-    from examples.benchmark.generation_runs import VARIANTS
     from examples.tune.generation_tuner import CANDIDATES, CHECK_TOKENS, DEFAULT_PROGRAM, GenerationTuneSettings
 
     refuse_flags(IMAGE_MODEL_FLAGS, f"a language model ({model.name})")
@@ -119,7 +119,7 @@ def language_model_settings(model):
     if model.needs_checkpoint and FLAGS.weights in ("auto", "random"):
         raise cli.UsageError(f"{model.name} is offered only with its checkpoint: --weights PATH")
     variants = FLAGS.variants or list(CANDIDATES)
-    offered = [v for v in VARIANTS if VARIANTS[v].engine == "executorch" and not VARIANTS[v].native_flags]
+    offered = list(CANDIDATES)
     unknown = [v for v in variants if v not in offered]
     if unknown:
         raise cli.UsageError(f"--variants: unknown {unknown[0]} (one of {', '.join(offered)})")

@@ -11,9 +11,11 @@ program (``8da4w``, what ``xnnpack_examples --quantize`` writes) on the odd roun
 The budget is relative: 4-bit weights move logits by a model-dependent amount (random weights:
 about 7 dB SQNR on stories110m), so a candidate may be at most ``max_sqnr_loss_db`` further from
 eager than the default program; a candidate whose logits carry no signal (SQNR <= 0 dB) never passes.
-Identical programs (same bytes) are one candidate. Which variant wins depends on the CPU: an fp32
-prefill method can pay off where the 4-bit GEMM lacks int8 dot products, fused projections where
-dispatch costs more than streaming.
+Identical programs (same bytes) are one candidate. ``8da4w-2m`` is the default program run with
+the native runner's ``--huge_pages`` (its packed weights in 2 MiB pages): a runner option, so a
+program and the flags it is to be run with are what wins (``winner_runner_flags`` in tune.json).
+Which variant wins depends on the CPU: an fp32 prefill method can pay off where the 4-bit GEMM lacks
+int8 dot products, fused projections where dispatch costs more than streaming.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from examples.benchmark.progress import GridProgress
 from examples.common import stats
 
 DEFAULT_PROGRAM = "8da4w"
-CANDIDATES = ("fp32", "8da4w", "8da4w-g128", "8da4w-pc", "8da4w-fused", "8da4w-g128-fused", "8da4w-kv8",
-              "8da4w-emb4", "8da4w-fp32prefill")
+# 8da4w-2m is 8da4w run with the native runner's --huge_pages: a runner option, not another program.
+CANDIDATES = ("fp32", "8da4w", "8da4w-2m", "8da4w-g128", "8da4w-pc", "8da4w-fused", "8da4w-g128-fused",
+              "8da4w-kv8", "8da4w-emb4", "8da4w-fp32prefill")
 # What each objective minimizes: a per-round figure from the runner's report (rounds resampled) or
 # a figure of the program.
 OBJECTIVES = {"latency": "decode ms per token", "first_result": "time to first token (ms)",
@@ -72,6 +75,13 @@ class LmCandidate:
     sqnr_db: float | None = None
     greedy_agreement: float | None = None  # positions where its greedy choice is eager's
     reports: dict = field(default_factory=dict)  # threads -> the runner's report per round
+    runner_flags: tuple[str, ...] = ()  # the native runner's options it runs with (same program, other run)
+
+    @classmethod
+    def of(cls, variant: str) -> "LmCandidate":
+        from examples.benchmark.generation_runs import VARIANTS
+
+        return cls(variant, runner_flags=VARIANTS[variant].native_flags)
 
     def figure(self, threads: int, objective: str) -> float | None:
         rounds = per_round(self, threads, objective)
@@ -79,7 +89,8 @@ class LmCandidate:
 
     def to_dict(self, threads: list[int]) -> dict:
         return {"name": self.variant, "status": self.status, "reason": self.reason,
-                "program": self.program.name if self.program else None, "size_bytes": self.size_bytes,
+                "program": self.program.name if self.program else None, "runner_flags": list(self.runner_flags),
+                "size_bytes": self.size_bytes,
                 "digest": self.digest, "greedy_agreement": self.greedy_agreement,
                 # JSON has no infinity: a program equal to eager is said so
                 "sqnr_db": self.sqnr_db if self.sqnr_db is not None and math.isfinite(self.sqnr_db) else None,
@@ -111,26 +122,29 @@ def per_round(candidate: LmCandidate, threads: int, objective: str) -> list[list
 
 def build(candidates: list[LmCandidate], model, settings: GenerationTuneSettings, progress: GridProgress) -> None:
     """Each variant's program through the generation benchmark's builder (its cache), one at a
-    time so that one failed export fails one candidate; byte-identical programs are one."""
-    from examples.benchmark.generation_runs import build_artifacts
+    time so that one failed export fails one candidate; byte-identical programs run with the same
+    runner options are one."""
+    from examples.benchmark.generation_runs import VARIANTS, build_artifacts
     from examples.integrity.card import file_digest
 
-    seen: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
     for c in candidates:
         progress.step(f"{model.name}: exporting {c.variant}")
+        artifact = VARIANTS[c.variant].artifact  # 8da4w-2m runs 8da4w's program
         try:
             path = build_artifacts(model, settings.weights, settings.cache_dir / model.name, settings.max_seq_len,
-                                   False, variants=[c.variant])[c.variant]
+                                   False, variants=[c.variant])[artifact]
         except Exception as error:  # noqa: BLE001 - kept as the candidate's reason, the others go on
             c.status, c.reason = "failed", f"export failed: {type(error).__name__}: {_line(error)}"
             progress.log(f"{c.variant}: {c.reason}")
             continue
         c.program = path
         c.size_bytes, c.digest = file_digest(path)
-        if c.digest in seen:
-            c.status, c.reason = "duplicate", f"the same program as {seen[c.digest]}"
+        identity = (c.digest, c.runner_flags)
+        if identity in seen:
+            c.status, c.reason = "duplicate", f"the same program as {seen[identity]}"
         else:
-            seen[c.digest], c.status = c.variant, "built"
+            seen[identity], c.status = c.variant, "built"
 
 
 def _line(error: BaseException) -> str:
@@ -183,13 +197,16 @@ def check_accuracy(candidates: list[LmCandidate], model, settings: GenerationTun
     continuation, reference = eager_logits(model, settings, prompt)
     if not np.std(reference) > 0:
         raise ValueError("eager PyTorch's logits carry no signal (all equal): nothing to hold programs to")
+    checked: dict[str, np.ndarray] = {}  # digest -> logits: runner options do not change a program's numbers
     for c in [c for c in candidates if c.status == "built"]:
         progress.step(f"{model.name}: accuracy of {c.variant}")
         try:
-            logits = program_logits(c.program, prompt, continuation)
+            logits = checked[c.digest] if c.digest in checked else program_logits(c.program, prompt, continuation)
         except Exception as error:  # noqa: BLE001 - kept as the candidate's reason
             c.status, c.reason = "failed", f"run failed: {type(error).__name__}: {_line(error)}"
             continue
+        if c.digest is not None:
+            checked[c.digest] = logits
         c.sqnr_db = float(sqnr_db(reference, logits))
         c.greedy_agreement = float(np.mean(logits.argmax(1) == reference.argmax(1)))
     apply_budget(candidates, settings.max_sqnr_loss_db)
@@ -247,7 +264,8 @@ def measure(candidates: list[LmCandidate], twin: LmCandidate | None, model, sett
                     continue
                 try:
                     report = generate_tokens(c.program, prompt, runner="native", threads=t,
-                                             max_new_tokens=settings.max_new_tokens, timeout=settings.timeout_s)
+                                             max_new_tokens=settings.max_new_tokens, timeout=settings.timeout_s,
+                                             extra_flags=c.runner_flags)
                 except RunnerFailed as error:
                     c.status, c.reason = "failed", f"run failed at {t} thread(s): {error}"
                     continue
@@ -353,7 +371,7 @@ def tune_language_model(model, settings: GenerationTuneSettings,
     from examples.common import machine
 
     progress = progress or GridProgress("tune")
-    candidates = [LmCandidate(v) for v in dict.fromkeys(settings.variants)]
+    candidates = [LmCandidate.of(v) for v in dict.fromkeys(settings.variants)]
     started, partial, twin = time.time(), False, None
     with progress:
         try:
@@ -386,6 +404,9 @@ def tune_language_model(model, settings: GenerationTuneSettings,
         "candidates": [c.to_dict(settings.threads) for c in candidates],
         "aa": twin.to_dict(settings.threads) if twin else None,
         "winners": {str(t): w["winner"] for t, w in winners.items() if w["winner"]},
+        # what the written program is to be run with (the native runner's flags), where any
+        "winner_runner_flags": {str(t): list(_by_name(candidates, w["winner"]).runner_flags)
+                                for t, w in winners.items() if w["winner"]},
         "winner_verdicts": {str(t): w["verdict"] for t, w in winners.items()},
     }
     return doc, {t: _by_name(candidates, w["winner"]) for t, w in winners.items() if w["winner"]}

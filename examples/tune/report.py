@@ -84,7 +84,9 @@ def _title_and_machine(doc: dict, kind: str) -> list[str]:
 
 def _winner_lines(doc: dict) -> list[str]:
     verdicts = doc.get("winner_verdicts") or {}
+    flags = doc.get("winner_runner_flags") or {}
     lines = [f"- {threads} thread(s): **{name}**" + _verdict_text(verdicts.get(threads))
+             + (f"; run it with `{' '.join(flags[threads])}` (text_generation_runner)" if flags.get(threads) else "")
              for threads, name in doc["winners"].items()]
     lines += [f"- {threads} thread(s): no winner ({v['verdict']})" for threads, v in verdicts.items()
               if threads not in doc["winners"]]
@@ -124,6 +126,9 @@ def write_outputs(doc: dict, winners: dict, output_dir: Path, model: str) -> lis
             card = read_card(result.program)
             if card is not None:  # the program's card travels with it, saying where it was tuned
                 card = dict(card, program=dict(card["program"], file=name), tuned_cpu=doc["machine"].get("cpu_model"))
+                runner_flags = (doc.get("winner_runner_flags") or {}).get(str(threads))
+                if runner_flags:  # a runner option won with the program: the card says how to run it
+                    card["tuned_runner_flags"] = runner_flags
                 card.pop("cache", None)
                 written.append(write_card(output_dir / name, card))
     written.append(write_text_atomic(output_dir / "tune.json", json.dumps(doc, indent=2, default=str)))
