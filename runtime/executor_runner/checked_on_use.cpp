@@ -2,19 +2,22 @@
 
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
-#include <poll.h>
-#include <sys/eventfd.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <atomic>
 #include <cerrno>
-#include <chrono>
-#include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 
+#include "blake3.h"
+#include "crash_guard.h"
+#include "exit_codes.h"
 #include "run_limits.h"
 #include "runner_io.h"
 #include "test_hooks.h"
@@ -28,28 +31,60 @@ namespace xnn_runner {
 using executorch::runtime::FreeableBuffer;
 
 struct CheckedOnUse::Region {
-  std::shared_ptr<CheckedOnUse> owner;  // keeps the server alive while the runtime holds the buffer
+  std::shared_ptr<CheckedOnUse> owner;  // keeps the userfaultfd open while the runtime holds the buffer
+  int uffd = -1;
   uint8_t* base = nullptr;
   size_t length = 0;  // whole chunks
   int fd = -1;
   std::string path;
   const CardRange* range = nullptr;  // the loader's (Verification::ranges), which outlives the buffer
-  std::vector<uint8_t> staging;  // one chunk, read and checked here before it is installed
+  std::vector<uint8_t> staging;      // one chunk, read and checked before it is installed
+  std::atomic_flag staging_busy = ATOMIC_FLAG_INIT;  // two threads reading chunks at once take turns
 };
 
 namespace {
 
-// The plain form first: it also serves faults the kernel takes on the segment (a system call
-// handed a pointer into it, e.g. write(2) of an output that is a constant). Where that needs a
-// privilege (vm.unprivileged_userfaultfd = 0), faults from user space only (kernel 5.11+): then
-// a system call must not be handed an untouched pointer into the segment (touch_pages).
+// The mapped regions, where the SIGBUS handler finds them without a lock (a handler may run in
+// any thread, in the middle of anything).
+constexpr int kMaxRegions = 64;
+std::atomic<CheckedOnUse::Region*> g_regions[kMaxRegions];
+std::atomic<int> g_handlers{0};  // SIGBUS handlers running: release waits until none may see its region
+std::atomic<size_t> g_chunks{0};
+std::atomic<uint64_t> g_fill_ns{0};
+struct sigaction g_previous_bus{};  // the crash guard's, for a SIGBUS that is not ours
+
+uint64_t now_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_nsec);
+}
+
+// The error line and exit, from a signal handler: no allocation, write(2) and _exit only.
+[[noreturn]] void die(int code, std::initializer_list<const char*> parts) {
+  char line[1024];
+  size_t n = 0;
+  for (const char* part : parts) {
+    for (; *part != '\0' && n + 2 < sizeof(line); ++part) line[n++] = *part;
+  }
+  line[n++] = '\n';
+  if (::write(STDERR_FILENO, line, n) < 0) {
+  }
+  _exit(code);
+}
+
+void decimal(uint64_t value, char (&out)[24]) { std::snprintf(out, sizeof(out), "%llu", static_cast<unsigned long long>(value)); }
+
+// The plain form first: where that needs a privilege (vm.unprivileged_userfaultfd = 0), faults
+// from user space only (kernel 5.11+), which are all this mode serves anyway. SIGBUS mode
+// (kernel 4.14+): a fault raises SIGBUS in the faulting thread instead of waiting for a server.
 int open_userfaultfd() {
   int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
   if (fd < 0 && errno == EPERM) fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
   if (fd < 0) return -1;
   uffdio_api api{};
   api.api = UFFD_API;
-  if (::ioctl(fd, UFFDIO_API, &api) != 0) {
+  api.features = UFFD_FEATURE_SIGBUS;
+  if (::ioctl(fd, UFFDIO_API, &api) != 0 || (api.features & UFFD_FEATURE_SIGBUS) == 0) {
     ::close(fd);
     return -1;
   }
@@ -68,32 +103,131 @@ bool read_exactly(int fd, uint8_t* out, size_t size, uint64_t offset) {
   return true;
 }
 
+// UFFDIO_COPY of a checked chunk, page by page past partial copies and pages a racing thread
+// installed. False when every page was already there.
+bool install(int uffd, uintptr_t dst, const uint8_t* src, size_t length) {
+  const size_t page = page_size();
+  bool installed = false;
+  for (size_t done = 0; done < length;) {
+    uffdio_copy copy{};
+    copy.dst = dst + done;
+    copy.src = reinterpret_cast<uintptr_t>(src + done);
+    copy.len = length - done;
+    if (::ioctl(uffd, UFFDIO_COPY, &copy) == 0) return true;
+    const int error = errno;
+    if (copy.copy > 0) {  // partly installed (EAGAIN): go on from there
+      installed = true;
+      done += static_cast<size_t>(copy.copy);
+    } else if (error == EEXIST) {  // that page was installed by a racing fault
+      done += page;
+    } else if (error != EAGAIN && error != EINTR) {
+      if (error == ENOMEM) die(kMemoryExit, {"error: out of memory while ", crash_phase(), ": cannot install checked bytes of the program"});
+      die(kErrorExit, {"error: checking the program on use: cannot install checked bytes (", strerror(error), ")"});
+    }
+  }
+  return installed;
+}
+
+// Reads, checks and installs the chunk of `region` holding `address` (the faulting thread).
+void fill(CheckedOnUse::Region& region, uintptr_t address) {
+  const uint64_t t0 = now_ns();
+  const CardRange& range = *region.range;
+  const size_t index = (address - reinterpret_cast<uintptr_t>(region.base)) / range.chunk_size;
+  const size_t begin = index * range.chunk_size;
+  const size_t bytes = std::min<size_t>(range.chunk_size, range.size - begin);
+  while (region.staging_busy.test_and_set(std::memory_order_acquire)) {
+  }
+  uint8_t* staging = region.staging.data();
+  std::memset(staging + bytes, 0, range.chunk_size - bytes);
+  char from[24], to[24];
+  decimal(range.offset + begin, from);
+  decimal(range.offset + begin + bytes, to);
+  if (!read_exactly(region.fd, staging, bytes, range.offset + begin)) {
+    die(kVerificationExit, {"error: ", region.path.c_str(), " changed while it ran: bytes at ", from,
+                            " can no longer be read: run it again once nothing writes to it"});
+  }
+  blake3_hasher hasher;
+  blake3_hasher_init(&hasher);
+  blake3_hasher_update(&hasher, staging, bytes);
+  uint8_t digest[BLAKE3_OUT_LEN];
+  blake3_hasher_finalize(&hasher, digest, BLAKE3_OUT_LEN);
+  static const char* kHex = "0123456789abcdef";
+  char got[2 * BLAKE3_OUT_LEN + 1] = {};
+  for (size_t i = 0; i < BLAKE3_OUT_LEN; ++i) {
+    got[2 * i] = kHex[digest[i] >> 4];
+    got[2 * i + 1] = kHex[digest[i] & 15];
+  }
+  const char* want = range.chunk_blake3.data() + 64 * index;
+  if (std::memcmp(got, want, 64) != 0) {
+    char want16[17] = {}, got16[17] = {};
+    std::memcpy(want16, want, 16);
+    std::memcpy(got16, got, 16);
+    die(kVerificationExit, {"error: ", region.path.c_str(), " does not match its card: bytes [", from, ", ", to,
+                            ") have blake3 digest ", got16, "... != ", want16, "... (modified or damaged copy)"});
+  }
+  const bool installed = install(region.uffd, reinterpret_cast<uintptr_t>(region.base) + begin, staging, range.chunk_size);
+  region.staging_busy.clear(std::memory_order_release);
+  if (installed) {
+    g_chunks.fetch_add(1, std::memory_order_relaxed);
+    g_fill_ns.fetch_add(now_ns() - t0, std::memory_order_relaxed);
+  }
+}
+
+// SIGBUS: a first read of a chunk of a mapped region (userfaultfd's SIGBUS mode) is served here,
+// in the thread that read it; the read resumes when this returns. Any other SIGBUS goes on to
+// the handler that was there before (the crash guard's one-line report).
+void on_bus(int sig, siginfo_t* info, void* context) {
+  // Only a fault carries an address (a SIGBUS sent by kill or raise does not).
+  const auto address = info->si_code > 0 ? reinterpret_cast<uintptr_t>(info->si_addr) : 0;
+  g_handlers.fetch_add(1, std::memory_order_seq_cst);
+  for (auto& slot : g_regions) {
+    CheckedOnUse::Region* region = slot.load(std::memory_order_seq_cst);
+    const auto base = region ? reinterpret_cast<uintptr_t>(region->base) : 0;
+    if (region != nullptr && address != 0 && address >= base && address < base + region->length) {
+      fill(*region, address);
+      g_handlers.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+  }
+  g_handlers.fetch_sub(1, std::memory_order_seq_cst);
+  if (g_previous_bus.sa_flags & SA_SIGINFO) {
+    g_previous_bus.sa_sigaction(sig, info, context);
+  } else if (g_previous_bus.sa_handler != SIG_DFL && g_previous_bus.sa_handler != SIG_IGN) {
+    g_previous_bus.sa_handler(sig);
+  } else {
+    sigaction(SIGBUS, &g_previous_bus, nullptr);  // the access faults again, now with the default action
+  }
+}
+
+bool install_bus_handler() {
+  static std::once_flag once;
+  static bool installed = false;
+  std::call_once(once, [] {
+    struct sigaction sa{};
+    sa.sa_sigaction = on_bus;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;  // the crash guard's alternate stack where a thread has one
+    installed = sigaction(SIGBUS, &sa, &g_previous_bus) == 0;
+  });
+  return installed;
+}
+
 }  // namespace
 
 std::shared_ptr<CheckedOnUse> CheckedOnUse::start() {
   if (userfaultfd_refused_for_tests()) return nullptr;
   const int uffd = open_userfaultfd();
   if (uffd < 0) return nullptr;
-  const int stop_fd = ::eventfd(0, EFD_CLOEXEC);
-  if (stop_fd < 0) {
+  if (!install_bus_handler()) {
     ::close(uffd);
     return nullptr;
   }
-  std::shared_ptr<CheckedOnUse> server(new CheckedOnUse(uffd, stop_fd));
-  server->server_ = std::thread([raw = server.get()] { raw->serve(); });
-  return server;
+  return std::shared_ptr<CheckedOnUse>(new CheckedOnUse(uffd));
 }
 
-CheckedOnUse::CheckedOnUse(int uffd, int stop_fd) : uffd_(uffd), stop_fd_(stop_fd) {}
+CheckedOnUse::CheckedOnUse(int uffd) : uffd_(uffd) {}
 
-CheckedOnUse::~CheckedOnUse() {
-  const uint64_t one = 1;
-  if (::write(stop_fd_, &one, sizeof(one)) < 0) {
-  }
-  if (server_.joinable()) server_.join();
-  ::close(stop_fd_);
-  ::close(uffd_);
-}
+CheckedOnUse::~CheckedOnUse() { ::close(uffd_); }
 
 std::optional<FreeableBuffer> CheckedOnUse::map(int fd, const std::string& path, const CardRange& range, size_t offset,
                                                 size_t size) {
@@ -113,102 +247,40 @@ std::optional<FreeableBuffer> CheckedOnUse::map(int fd, const std::string& path,
     return std::nullopt;
   }
   region->owner = shared_from_this();
+  region->uffd = uffd_;
   region->path = path;
   region->range = &range;
   region->staging.resize(range.chunk_size);
-  Region* raw = region.release();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    regions_.push_back(raw);
+  Region* raw = region.get();
+  for (auto& slot : g_regions) {
+    Region* empty = nullptr;
+    if (slot.compare_exchange_strong(empty, raw, std::memory_order_acq_rel)) {
+      region.release();
+      return FreeableBuffer(raw->base + (offset - range.offset), size, release, raw);
+    }
   }
-  return FreeableBuffer(raw->base + (offset - range.offset), size, release, raw);
+  uffdio_range r{reinterpret_cast<uintptr_t>(raw->base), raw->length};  // no slot left: read it whole
+  ::ioctl(uffd_, UFFDIO_UNREGISTER, &r);
+  ::munmap(raw->base, raw->length);
+  ::close(raw->fd);
+  return std::nullopt;
 }
 
 void CheckedOnUse::release(void* context, void*, size_t) {
   auto* region = static_cast<Region*>(context);
-  std::shared_ptr<CheckedOnUse> owner = std::move(region->owner);
-  {
-    std::lock_guard<std::mutex> lock(owner->mutex_);  // not while the server fills one of its chunks
-    owner->regions_.erase(std::find(owner->regions_.begin(), owner->regions_.end(), region));
-    uffdio_range r{reinterpret_cast<uintptr_t>(region->base), region->length};
-    ::ioctl(owner->uffd_, UFFDIO_UNREGISTER, &r);
-    ::munmap(region->base, region->length);
+  for (auto& slot : g_regions) {
+    Region* mine = region;
+    if (slot.compare_exchange_strong(mine, nullptr, std::memory_order_seq_cst)) break;
   }
+  // A handler that entered before the slot was emptied may still hold the region: wait for it.
+  // (Releases come when a program is freed, where a handler rarely runs; the wait is short.)
+  while (g_handlers.load(std::memory_order_seq_cst) != 0) {
+  }
+  uffdio_range r{reinterpret_cast<uintptr_t>(region->base), region->length};
+  ::ioctl(region->uffd, UFFDIO_UNREGISTER, &r);
+  ::munmap(region->base, region->length);
   ::close(region->fd);
-  delete region;
-}
-
-void CheckedOnUse::serve() {
-  pollfd fds[2] = {{uffd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-  for (;;) {
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      fail(kErrorExit, std::string("checking the program on use: poll failed (") + std::strerror(errno) + ")");
-    }
-    if (fds[1].revents != 0) return;
-    uffd_msg msg;
-    const ssize_t n = ::read(uffd_, &msg, sizeof(msg));
-    if (n != static_cast<ssize_t>(sizeof(msg))) continue;  // EAGAIN: another wake-up took it
-    if (msg.event == UFFD_EVENT_PAGEFAULT) fill(static_cast<uintptr_t>(msg.arg.pagefault.address));
-  }
-}
-
-void CheckedOnUse::fill(uintptr_t address) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  Region* region = nullptr;
-  for (Region* r : regions_) {
-    const auto base = reinterpret_cast<uintptr_t>(r->base);
-    if (address >= base && address < base + r->length) region = r;
-  }
-  if (region == nullptr) return;  // unregistered meanwhile: the kernel woke the reader
-  const auto t0 = std::chrono::steady_clock::now();
-  const CardRange& range = *region->range;
-  const size_t index = (address - reinterpret_cast<uintptr_t>(region->base)) / range.chunk_size;
-  const size_t begin = index * range.chunk_size;
-  const size_t bytes = std::min<size_t>(range.chunk_size, range.size - begin);
-  std::fill(region->staging.begin() + bytes, region->staging.end(), 0);
-  if (!read_exactly(region->fd, region->staging.data(), bytes, range.offset + begin)) {
-    fail(kVerificationExit, region->path + " changed while it ran: bytes at " + std::to_string(range.offset + begin) +
-                                " can no longer be read: run it again once nothing writes to it");
-  }
-  const std::string got = blake3_hex(region->staging.data(), bytes);
-  if (!range.chunk_matches(index, got)) {
-    fail(kVerificationExit, region->path + " does not match its card: bytes [" + std::to_string(range.offset + begin) + ", " +
-                                std::to_string(range.offset + begin + bytes) + ") have blake3 digest " + got.substr(0, 16) +
-                                "... != " + range.chunk_blake3.substr(64 * index, 16) + "... (modified or damaged copy)");
-  }
-  if (install(reinterpret_cast<uintptr_t>(region->base) + begin, region->staging.data(), range.chunk_size)) {
-    stats_.chunks += 1;
-    stats_.hash_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  }
-}
-
-bool CheckedOnUse::install(uintptr_t dst, const uint8_t* src, size_t length) {
-  const size_t page = page_size();
-  bool installed = false;
-  for (size_t done = 0; done < length;) {
-    uffdio_copy copy{};
-    copy.dst = dst + done;
-    copy.src = reinterpret_cast<uintptr_t>(src + done);
-    copy.len = length - done;
-    if (::ioctl(uffd_, UFFDIO_COPY, &copy) == 0) {
-      installed = true;
-      break;
-    }
-    const int error = errno;
-    if (copy.copy > 0) {  // partly installed (EAGAIN): go on from there
-      installed = true;
-      done += static_cast<size_t>(copy.copy);
-    } else if (error == EEXIST) {  // that page was installed by a racing fault
-      done += page;
-    } else if (error != EAGAIN && error != EINTR) {
-      if (error == ENOMEM) fail_out_of_memory("cannot install " + std::to_string(length) + " checked bytes of the program");
-      fail(kErrorExit, std::string("checking the program on use: cannot install checked bytes (") + std::strerror(error) + ")");
-    }
-  }
-  uffdio_range wake{dst, length};  // whoever waits on any page of the chunk
-  ::ioctl(uffd_, UFFDIO_WAKE, &wake);
-  return installed;
+  delete region;  // and with it the owner reference
 }
 
 void touch_pages(const void* data, size_t size) {
@@ -219,8 +291,7 @@ void touch_pages(const void* data, size_t size) {
 }
 
 CheckedOnUse::Stats CheckedOnUse::stats() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return stats_;
+  return Stats{g_chunks.load(std::memory_order_relaxed), g_fill_ns.load(std::memory_order_relaxed) / 1e6};
 }
 
 }  // namespace xnn_runner

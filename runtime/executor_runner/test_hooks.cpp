@@ -8,6 +8,7 @@
 
 #include <pthreadpool.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include <fcntl.h>
@@ -48,7 +49,18 @@ const char* sys_dev_block_for_tests() {
 
 void pause_before_final_check_for_tests() { wait_on_fifo(std::getenv("XNN_RUNNER_TEST_PAUSE_LAST")); }
 
-void pause_before_first_run_for_tests() { wait_on_fifo(std::getenv("XNN_RUNNER_TEST_PAUSE_RUN")); }
+void pause_before_first_run_for_tests() {
+  const char* crash = std::getenv("XNN_RUNNER_TEST_CRASH");
+  if (crash != nullptr && std::string(crash) == "bus") {  // a read past the end of a mapped file
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const int fd = ::memfd_create("past_the_end", MFD_CLOEXEC);
+    if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(page)) == 0) {
+      void* p = ::mmap(nullptr, 2 * page, PROT_READ, MAP_SHARED, fd, 0);
+      if (p != MAP_FAILED) (void)static_cast<volatile const char*>(p)[page];
+    }
+  }
+  wait_on_fifo(std::getenv("XNN_RUNNER_TEST_PAUSE_RUN"));
+}
 
 void pause_after_check_for_tests() {
   const char* crash = std::getenv("XNN_RUNNER_TEST_CRASH");

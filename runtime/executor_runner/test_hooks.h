@@ -17,6 +17,8 @@ void pause_before_final_check_for_tests();
 
 // XNN_RUNNER_TEST_PAUSE_RUN=<fifo>: the same, after that last check and before the first
 // execution: what is read after it (constants checked on use) meets a file rewritten there.
+// XNN_RUNNER_TEST_CRASH=bus: read past the end of a mapped file there (a SIGBUS that is not a
+// chunk checked on use: it must reach the crash guard, checked_on_use.h).
 void pause_before_first_run_for_tests();
 
 // XNN_RUNNER_TEST_SYS_DEV_BLOCK=<folder>: where the verify cache looks up whether a block device
