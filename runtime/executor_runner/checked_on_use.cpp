@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@ struct CheckedOnUse::Region {
   const CardRange* range = nullptr;  // the loader's (Verification::ranges), which outlives the buffer
   std::vector<uint8_t> staging;      // one chunk, read and checked before it is installed
   std::atomic_flag staging_busy = ATOMIC_FLAG_INIT;  // two threads reading chunks at once take turns
+  std::unique_ptr<std::atomic<bool>[]> installed;    // per chunk: a thread that waited finds it done
 };
 
 namespace {
@@ -63,8 +65,8 @@ uint64_t now_ns() {
 [[noreturn]] void die(int code, std::initializer_list<const char*> parts) {
   char line[1024];
   size_t n = 0;
-  for (const char* part : parts) {
-    for (; *part != '\0' && n + 2 < sizeof(line); ++part) line[n++] = *part;
+  for (const char* part : parts) {  // printable ASCII only, as fail() writes it
+    for (; *part != '\0' && n + 2 < sizeof(line); ++part) line[n++] = (*part >= 0x20 && *part < 0x7f) ? *part : '?';
   }
   line[n++] = '\n';
   if (::write(STDERR_FILENO, line, n) < 0) {
@@ -72,7 +74,17 @@ uint64_t now_ns() {
   _exit(code);
 }
 
-void decimal(uint64_t value, char (&out)[24]) { std::snprintf(out, sizeof(out), "%llu", static_cast<unsigned long long>(value)); }
+// `value` in decimal, without snprintf (a handler's error lines only).
+void decimal(uint64_t value, char (&out)[24]) {
+  char digits[24];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0 && n < sizeof(digits));
+  for (size_t i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+  out[n] = '\0';
+}
 
 // The plain form first: where that needs a privilege (vm.unprivileged_userfaultfd = 0), faults
 // from user space only (kernel 5.11+), which are all this mode serves anyway. SIGBUS mode
@@ -121,8 +133,10 @@ bool install(int uffd, uintptr_t dst, const uint8_t* src, size_t length) {
     } else if (error == EEXIST) {  // that page was installed by a racing fault
       done += page;
     } else if (error != EAGAIN && error != EINTR) {
+      char code[24];
+      decimal(static_cast<uint64_t>(error), code);
       if (error == ENOMEM) die(kMemoryExit, {"error: out of memory while ", crash_phase(), ": cannot install checked bytes of the program"});
-      die(kErrorExit, {"error: checking the program on use: cannot install checked bytes (", strerror(error), ")"});
+      die(kErrorExit, {"error: checking the program on use: cannot install checked bytes (errno ", code, ")"});
     }
   }
   return installed;
@@ -135,7 +149,10 @@ void fill(CheckedOnUse::Region& region, uintptr_t address) {
   const size_t index = (address - reinterpret_cast<uintptr_t>(region.base)) / range.chunk_size;
   const size_t begin = index * range.chunk_size;
   const size_t bytes = std::min<size_t>(range.chunk_size, range.size - begin);
-  while (region.staging_busy.test_and_set(std::memory_order_acquire)) {
+  while (region.staging_busy.test_and_set(std::memory_order_acquire)) sched_yield();  // another thread's chunk
+  if (region.installed[index].load(std::memory_order_acquire)) {  // the thread before us installed it
+    region.staging_busy.clear(std::memory_order_release);
+    return;
   }
   uint8_t* staging = region.staging.data();
   std::memset(staging + bytes, 0, range.chunk_size - bytes);
@@ -166,6 +183,7 @@ void fill(CheckedOnUse::Region& region, uintptr_t address) {
                             ") have blake3 digest ", got16, "... != ", want16, "... (modified or damaged copy)"});
   }
   const bool installed = install(region.uffd, reinterpret_cast<uintptr_t>(region.base) + begin, staging, range.chunk_size);
+  region.installed[index].store(true, std::memory_order_release);
   region.staging_busy.clear(std::memory_order_release);
   if (installed) {
     g_chunks.fetch_add(1, std::memory_order_relaxed);
@@ -177,8 +195,10 @@ void fill(CheckedOnUse::Region& region, uintptr_t address) {
 // in the thread that read it; the read resumes when this returns. Any other SIGBUS goes on to
 // the handler that was there before (the crash guard's one-line report).
 void on_bus(int sig, siginfo_t* info, void* context) {
-  // Only a fault carries an address (a SIGBUS sent by kill or raise does not).
-  const auto address = info->si_code > 0 ? reinterpret_cast<uintptr_t>(info->si_addr) : 0;
+  const int saved_errno = errno;  // the interrupted code's (a racing UFFDIO_COPY sets EEXIST)
+  // Only a missing page reports BUS_ADRERR with its address: a SIGBUS sent by kill or raise, or a
+  // hardware memory error on an installed page, is not ours to serve.
+  const auto address = info->si_code == BUS_ADRERR ? reinterpret_cast<uintptr_t>(info->si_addr) : 0;
   g_handlers.fetch_add(1, std::memory_order_seq_cst);
   for (auto& slot : g_regions) {
     CheckedOnUse::Region* region = slot.load(std::memory_order_seq_cst);
@@ -186,6 +206,7 @@ void on_bus(int sig, siginfo_t* info, void* context) {
     if (region != nullptr && address != 0 && address >= base && address < base + region->length) {
       fill(*region, address);
       g_handlers.fetch_sub(1, std::memory_order_seq_cst);
+      errno = saved_errno;
       return;
     }
   }
@@ -195,8 +216,12 @@ void on_bus(int sig, siginfo_t* info, void* context) {
   } else if (g_previous_bus.sa_handler != SIG_DFL && g_previous_bus.sa_handler != SIG_IGN) {
     g_previous_bus.sa_handler(sig);
   } else {
-    sigaction(SIGBUS, &g_previous_bus, nullptr);  // the access faults again, now with the default action
+    // The default action, as without this handler: a fault happens again on return, a signal
+    // sent by kill or raise is raised again.
+    sigaction(SIGBUS, &g_previous_bus, nullptr);
+    if (info->si_code <= 0) raise(SIGBUS);
   }
+  errno = saved_errno;
 }
 
 bool install_bus_handler() {
@@ -251,6 +276,7 @@ std::optional<FreeableBuffer> CheckedOnUse::map(int fd, const std::string& path,
   region->path = path;
   region->range = &range;
   region->staging.resize(range.chunk_size);
+  region->installed.reset(new std::atomic<bool>[range.chunk_count()]());
   Region* raw = region.get();
   for (auto& slot : g_regions) {
     Region* empty = nullptr;

@@ -17,7 +17,8 @@
 // token of its embedding table.
 //
 // The kernel's own accesses (a system call handed a pointer into the range) are not served:
-// they fail with EFAULT, so such a pointer is touched first (touch_pages).
+// they fail with EFAULT, so such a pointer is touched first (touch_pages). A thread that blocks
+// SIGBUS must never read the range: the kernel would end the process without the one-line error.
 #pragma once
 
 #include <cstddef>
