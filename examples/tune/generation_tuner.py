@@ -100,7 +100,7 @@ class LmCandidate:
 
 
 def _round_fields(report: dict) -> dict:
-    keep = ("decode_tok_s", "prefill_tok_s", "time_to_first_token_ms", "peak_rss_kb", "baseline_rss_kb")
+    keep = ("decode_tok_s", "prefill_tok_s", "time_to_first_token_ms", "load_ms", "peak_rss_kb", "baseline_rss_kb")
     return {k: report.get(k) for k in keep}
 
 

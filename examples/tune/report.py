@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from tabulate import tabulate
@@ -86,13 +87,28 @@ def _winner_lines(doc: dict) -> list[str]:
     verdicts = doc.get("winner_verdicts") or {}
     flags = doc.get("winner_runner_flags") or {}
     lines = [f"- {threads} thread(s): **{name}**" + _verdict_text(verdicts.get(threads))
-             + (f"; run it with `{' '.join(flags[threads])}` (text_generation_runner)" if flags.get(threads) else "")
+             + (_runner_option_text(doc, threads, name, flags[threads]) if flags.get(threads) else "")
              for threads, name in doc["winners"].items()]
     lines += [f"- {threads} thread(s): no winner ({v['verdict']})" for threads, v in verdicts.items()
               if threads not in doc["winners"]]
     if doc["weights"] == "random":
         lines += ["", "Weights are random: SQNR figures judge numerics, not task accuracy."]
     return lines
+
+
+def _runner_option_text(doc: dict, threads: str, name: str, flags: list[str]) -> str:
+    """How to run a winner that is a runner option, and what the option costs at load (no
+    objective counts load time)."""
+    def load_ms(candidate: str) -> float | None:
+        row = next((c for c in doc["candidates"] if c["name"] == candidate), None)
+        values = [r["load_ms"] for r in (row or {}).get("rounds", {}).get(threads, []) if r.get("load_ms") is not None]
+        return statistics.median(values) if values else None
+
+    text = f"; run it with `{' '.join(flags)}` (text_generation_runner applies it from the program's card)"
+    mine, default = load_ms(name), load_ms(doc["budget"]["against"])
+    if mine is not None and default is not None:
+        text += f"; load {mine:.0f} ms against {default:.0f} ms without it (median)"
+    return text
 
 
 def _verdict_text(v: dict | None) -> str:

@@ -78,7 +78,7 @@ DEFINE_string(prof_result_path, "",
               "Profiling build (cmake-out-prof) only: write the ETDump of every call here (the prefill first, "
               "through the program's prefill method where it has one, then one per generated token after "
               "the first), for examples.backend.step_profile.");
-DEFINE_bool(huge_pages, false, "After loading, move the process's fully resident private memory (the delegate's packed weights, most of it) into 2 MiB pages: a few per cent faster decode, tens of ms more load (huge_pages.h).");
+DEFINE_bool(huge_pages, false, "After loading, move the process's fully resident private memory (the delegate's packed weights, most of it) into 2 MiB pages: a few per cent faster decode, tens of ms more load (huge_pages.h). Unset: on where the program's verified card says tune chose it (tuned_runner_flags).");
 DEFINE_bool(threadpool_accounting, false, "Time the thread pool's parallel jobs during decode: the report's threadpool.decode says how much of it ran on one thread (the others waiting) and how busy the threads were inside the jobs. Costs a few clock reads per job.");
 DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
@@ -213,8 +213,24 @@ struct Loaded {
   int64_t max_seq_len = 0, vocab_size = 0;
   double load_ms = 0;
   HugePageReport huge_pages;
+  bool huge_pages_from_card = false;  // --huge_pages unset, the card's tuned_runner_flags asked for it
   std::string prefill_method = "forward";
 };
+
+// --huge_pages as given, else what tune wrote into the program's card when the runner option won
+// there (tuned_runner_flags, examples/tune/report.py): the program carries how it was measured
+// fastest. Only a card the program was verified against counts.
+bool huge_pages_wanted(const Verification& v, bool* from_card) {
+  *from_card = false;
+  if (!gflags::GetCommandLineFlagInfoOrDie("huge_pages").is_default) return FLAGS_huge_pages;
+  if (!v.trusted || !v.card.is_object() || !v.card.contains("tuned_runner_flags")) return false;
+  const auto& flags = v.card["tuned_runner_flags"];
+  if (!flags.is_array()) return false;
+  for (const auto& flag : flags) {
+    if (flag.is_string() && (flag == "--huge_pages=true" || flag == "--huge_pages")) *from_card = true;
+  }
+  return *from_card;
+}
 
 // "prefill" where the program has that method and it shares the KV cache with forward (exported
 // with share_mutable_buffers: both plan a second arena, the mutable state, of one size; the
@@ -269,7 +285,7 @@ std::unique_ptr<Loaded> load_model(VerifyMode mode, executorch::runtime::EventTr
   l->vocab_size = metadata(*l->module, "get_vocab_size", 0);
   if (!metadata(*l->module, "use_kv_cache", 1)) fail(kUsageExit, FLAGS_model_path + " has no KV cache: export it with the LLM exporter");
   l->loader->finish();  // the last load: the file must be as it was opened
-  if (FLAGS_huge_pages) l->huge_pages = back_resident_memory_with_huge_pages();
+  if (huge_pages_wanted(l->verification, &l->huge_pages_from_card)) l->huge_pages = back_resident_memory_with_huge_pages();
   l->load_ms = ms_between(start, Clock::now());
   return l;
 }
@@ -355,7 +371,7 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"decode_context_switches", {{"voluntary", g.decode_switches.voluntary}, {"involuntary", g.decode_switches.involuntary}}},
       {"threadpool", threadpool_report(g, threads)},
       {"huge_pages", {{"collapsed_bytes", l.huge_pages.collapsed_bytes}, {"candidate_bytes", l.huge_pages.candidate_bytes}, {"huge_page_bytes", l.huge_pages.huge_page_bytes},
-                      {"ms", l.huge_pages.ms}, {"error", l.huge_pages.error}, {"anon_huge_kb", anon_huge_pages_kib()}, {"text", describe(l.huge_pages)}}}};
+                      {"ms", l.huge_pages.ms}, {"error", l.huge_pages.error}, {"from_card", l.huge_pages_from_card}, {"anon_huge_kb", anon_huge_pages_kib()}, {"text", describe(l.huge_pages)}}}};
   if (FLAGS_json) {
     std::printf("%s\n", report.dump().c_str());
     return;
