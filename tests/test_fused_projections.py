@@ -78,10 +78,10 @@ def test_the_exporter_runs_the_fusion_before_its_own_transforms():
     from executorch.examples.models.llama import export_llama_lib
     from executorch.examples.models.llama.export_llama_lib import DType
 
-    from examples.generation.llama_export import LlamaExportOptions, program_filename, source_transforms_first
+    from examples.generation.llama_export import LlamaExportOptions, program_filename, source_transforms_around
 
     own = export_llama_lib._get_source_transforms(DType.fp32, quantization_mode="8da4w", group_size=32)
-    with source_transforms_first([fuse_projections]):
+    with source_transforms_around([fuse_projections]):
         ours = export_llama_lib._get_source_transforms(DType.fp32, quantization_mode="8da4w", group_size=32)
     assert ours[0] is fuse_projections and len(ours) == len(own) + 1
     assert export_llama_lib._get_source_transforms(DType.fp32)[0] is not fuse_projections

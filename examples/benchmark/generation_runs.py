@@ -51,6 +51,9 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w-4k", "executorch", "8da4w", 4, judged=False, follows_group_size=True,
             native_flags=("--huge_pages=false",)),
     Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4, follows_group_size=True),
+    # The output projection (classifier) in 8 bits per weight, one scale per channel; the other
+    # linears 4-bit (llama.cpp's 4-bit files keep theirs in 6 bits: examples/generation/output_head.py).
+    Variant("8da4w-out8", "executorch", "8da4w-out8", 4, follows_group_size=True),
     # The prompt through an fp32 copy of the linears (method "prefill"), decode in 8da4w: for CPUs
     # whose 4-bit GEMM may lose to fp32; two sets of weights in one file.
     Variant("8da4w-fp32prefill", "executorch", "8da4w-fp32prefill", 4, judged=False, follows_group_size=True),
@@ -140,7 +143,7 @@ def _source(weights: str) -> str:
 def executorch_options(variant: str, max_seq_len: int, group_size: int | None = None):
     """The export options of an ExecuTorch variant (``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-pc``
     (one int4 scale per output channel), ``8da4w-kv8`` (int8 KV cache), ``8da4w-emb4``,
-    ``8da4w-fp32prefill`` (an fp32 prefill method),
+    ``8da4w-fp32prefill`` (an fp32 prefill method), ``8da4w-out8`` (an 8-bit output projection),
     and ``-fused`` after either of the first two quantized ones: q/k/v and w1/w3 as one linear each)."""
     from examples.generation.llama_export import PER_CHANNEL, LlamaExportOptions
 
@@ -159,6 +162,8 @@ def executorch_options(variant: str, max_seq_len: int, group_size: int | None = 
         options = dataclasses.replace(options, group_size=group_size or options.group_size, embedding_bits=4)
     elif variant == "8da4w-fp32prefill":
         options = dataclasses.replace(options, group_size=group_size or options.group_size, fp32_prefill=True)
+    elif variant == "8da4w-out8":
+        options = dataclasses.replace(options, group_size=group_size or options.group_size, output_bits=8)
     return options
 
 

@@ -47,6 +47,9 @@ class LlamaExportOptions:
     # With quantize: the prompt runs an fp32 copy of the linears, method "prefill", sharing the
     # KV cache with the 8da4w forward (examples/generation/prefill_split.py).
     fp32_prefill: bool = False
+    # With quantize: the output projection (classifier) in 4 bits like every linear, or in 8
+    # (int8 per output channel, examples/generation/output_head.py).
+    output_bits: int = 4
 
     @property
     def mode(self) -> str:
@@ -62,7 +65,7 @@ def program_filename(name: str, options: LlamaExportOptions) -> str:
     """``<name>_xnnpack_<mode>.pte`` (:func:`examples.export.names.pte_filename`); a group size
     other than the default (per channel: ``_pc``), a quantized embedding, fused projections and
     an int8 KV cache add ``_g<size>``, ``_emb<bits>``, ``_fused`` and ``_kv8`` (an fp32 prefill
-    method ``_fp32prefill``), so variants sit
+    method ``_fp32prefill``, an 8-bit classifier ``_out8``), so variants sit
     side by side."""
     from examples.export.names import pte_filename
 
@@ -79,12 +82,18 @@ def program_filename(name: str, options: LlamaExportOptions) -> str:
         variant.append("kv8")
     if options.fp32_prefill:
         variant.append("fp32prefill")
+    if options.quantize and options.output_bits != 4:
+        variant.append(f"out{options.output_bits}")
     return pte_filename(name, "xnnpack", options.mode, *variant)
 
 
 def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
     if options.fp32_prefill and not options.quantize:
         raise LlamaExportError("an fp32 prefill goes with a quantized (8da4w) program: add --quantize")
+    if options.output_bits not in (4, 8):
+        raise LlamaExportError(f"output projection bits must be 4 or 8, got {options.output_bits}")
+    if options.output_bits != 4 and (not options.quantize or options.fp32_prefill):
+        raise LlamaExportError("an 8-bit output projection goes with an 8da4w program without an fp32 prefill")
     if options.max_seq_len < 2:
         raise LlamaExportError(f"--max_seq_len must be at least 2, got {options.max_seq_len}")
     if options.embedding_bits not in (0, 4, 8):
@@ -128,19 +137,19 @@ def llm_config(model: LlamaModel, weights: PreparedWeights, options: LlamaExport
 
 
 @contextlib.contextmanager
-def source_transforms_first(transforms: list):
-    """Run ``transforms`` before the LLM exporter's own source transforms (quantization first
-    among them). The exporter takes no list of extra transforms, so its list builder is wrapped
-    for the duration of one export."""
+def source_transforms_around(first: list, last: list = ()):
+    """Run ``first`` before the LLM exporter's own source transforms (quantization first among
+    them) and ``last`` after them. The exporter takes no list of extra transforms, so its list
+    builder is wrapped for the duration of one export."""
     from executorch.examples.models.llama import export_llama_lib
 
-    if not transforms:
+    if not first and not last:
         yield
         return
     original = export_llama_lib._get_source_transforms
 
     def with_ours(*args, **kwargs):
-        return [*transforms, *original(*args, **kwargs)]
+        return [*first, *original(*args, **kwargs), *last]
 
     export_llama_lib._get_source_transforms = with_ours
     try:
@@ -155,13 +164,18 @@ def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: L
     from executorch.examples.models.llama.export_llama_lib import export_llama
 
     from examples.generation.fused_projections import fuse_projections
+    from examples.generation.output_head import OutputHeadIn8Bits
     from examples.generation.prefill_split import export_fp32_prefill_program
 
     check_options(model, options)
     start = time.perf_counter()
     first = [fuse_projections] if options.fuse_projections else []
+    last = []
+    if options.quantize and options.output_bits == 8:
+        head = OutputHeadIn8Bits()
+        first, last = [*first, head.first], [head.last]
     with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".export-") as scratch, \
-            source_transforms_first(first):
+            source_transforms_around(first, last):
         temporary = Path(scratch) / output_path.name
         if options.fp32_prefill:
             written = export_fp32_prefill_program(model, weights, options, temporary)

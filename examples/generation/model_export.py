@@ -46,7 +46,8 @@ def export_language_model(model, options, weights: str, output: Path, seed: int 
         print(f"exporting {model.name} as XNNPACK {options.mode} (KV cache {options.max_seq_len} positions, "
               f"SDPA with {'int8 ' if options.quantize_kv_cache else ''}KV cache"
               f"{', ' + options.grouping if options.quantize else ''}"
-              f"{', prefill in fp32' if options.fp32_prefill else ''})...",
+              f"{', prefill in fp32' if options.fp32_prefill else ''}"
+              f"{', output projection in 8 bits' if options.quantize and options.output_bits == 8 else ''})...",
               flush=True)
         import_quietly(verbose)
         failure = None
