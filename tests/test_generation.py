@@ -340,7 +340,8 @@ def test_idle_workers_spin_through_a_gap_between_steps(tiny_programs):
 @pytest.mark.slow
 def test_a_tuned_programs_card_turns_on_the_runner_option_tune_chose(tiny_programs, tmp_path):
     """tune writes tuned_runner_flags into a tuned program's card where a runner option won
-    (8da4w-2m): the runner then backs the program with 2 MiB pages unless --huge_pages is given."""
+    (8da4w-2m), with the thread count it won at: the runner then backs the program with 2 MiB
+    pages at that thread count, from a verified card, unless --huge_pages is given."""
     import shutil
 
     from examples.integrity.card import read_card, write_card
@@ -348,21 +349,26 @@ def test_a_tuned_programs_card_turns_on_the_runner_option_tune_chose(tiny_progra
     binary = native_runner_or_skip()
     program = tmp_path / "tuned.pte"
     shutil.copyfile(tiny_programs["fp32"], program)
-    write_card(program, dict(read_card(tiny_programs["fp32"]), tuned_runner_flags=["--huge_pages=true"]))
+    write_card(program, dict(read_card(tiny_programs["fp32"]), tuned_runner_flags=["--huge_pages=true"], tuned_threads=1))
 
     def huge_pages(*flags):
-        proc = subprocess.run([str(binary), f"--model_path={program}", "--json", *flags, "--max_new_tokens=2",
+        proc = subprocess.run([str(binary), f"--model_path={program}", "--json", "--num_threads=1", *flags,
+                               "--max_new_tokens=2",
                                f"--prompt_tokens={PROMPT[0]}"], capture_output=True, text=True, timeout=120,
                               env=dict(os.environ, XNN_RUNNER_TEST_ALLOCATE_MB="8"))
         assert proc.returncode == 0, proc.stderr
         report = json.loads(proc.stdout)
-        assert report["verification"] == "verified"
+        assert report["verification"] == ("not checked" if "--verify_program=off" in flags else "verified")
         return report["huge_pages"]
 
     chosen = huge_pages()
     assert chosen["from_card"] and chosen["candidate_bytes"] >= chosen["collapsed_bytes"] >= 3 << 21, chosen
     refused = huge_pages("--huge_pages=false")
     assert not refused["from_card"] and refused["collapsed_bytes"] == 0, refused
+    elsewhere = huge_pages("--num_threads=2")  # tune chose it at 1 thread
+    assert not elsewhere["from_card"] and elsewhere["collapsed_bytes"] == 0, elsewhere
+    unchecked = huge_pages("--verify_program=off")  # a card nobody checked the program against
+    assert not unchecked["from_card"] and unchecked["collapsed_bytes"] == 0, unchecked
 
 
 @pytest.mark.slow

@@ -59,6 +59,30 @@ def _copy(model: nn.Module) -> nn.Module:
     return clone.eval()
 
 
+def test_a_bf16_checkpoint_gets_a_classifier_in_the_models_final_dtype():
+    """The exporter casts a bf16 checkpoint to fp32 in its last transform, after ``first`` copied
+    the weight: the 8-bit head must follow the model's dtype, or an fp32 forward fails."""
+    torch.manual_seed(0)
+    model = _Toy().to(torch.bfloat16).eval()
+    head = OutputHeadIn8Bits()
+    model = head.last(head.first(model).to(torch.float32))
+    with torch.no_grad():
+        assert model(torch.randn(2, 64)).dtype == torch.float32
+
+
+def test_the_exporter_runs_the_last_transforms_after_its_own():
+    from executorch.examples.models.llama import export_llama_lib
+    from executorch.examples.models.llama.export_llama_lib import DType
+
+    from examples.generation.llama_export import source_transforms_around
+
+    head = OutputHeadIn8Bits()
+    own = export_llama_lib._get_source_transforms(DType.fp32, quantization_mode="8da4w", group_size=32)
+    with source_transforms_around([head.first], [head.last]):
+        ours = export_llama_lib._get_source_transforms(DType.fp32, quantization_mode="8da4w", group_size=32)
+    assert ours[0] == head.first and ours[-1] == head.last and len(ours) == len(own) + 2
+
+
 def test_the_transforms_refuse_a_model_without_a_plain_classifier():
     with pytest.raises(ValueError, match="no bias-free linear 'output'"):
         OutputHeadIn8Bits().first(nn.Sequential(nn.Linear(4, 4)))

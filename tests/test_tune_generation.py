@@ -223,7 +223,8 @@ def test_a_runner_option_can_win_and_the_written_program_says_how_to_run_it(tmp_
     program.write_bytes(b"program bytes")
     write_card(program, make_card(program, model="m"))
     write_outputs(doc, winners, tmp_path / "out", "m")
-    assert read_card(tmp_path / "out" / "m_tuned_t1.pte")["tuned_runner_flags"] == ["--huge_pages=true"]
+    card = read_card(tmp_path / "out" / "m_tuned_t1.pte")
+    assert card["tuned_runner_flags"] == ["--huge_pages=true"] and card["tuned_threads"] == 1
 
 
 def test_ctrl_c_keeps_the_twin_and_judges_complete_rounds_only(tmp_path, monkeypatch):

@@ -70,7 +70,7 @@ def text_report(path: Path, verification, described: dict) -> str:
     if card:
         digest = card["program"]["digest"]
         lines.append(f"  {digest['algorithm']} {digest['hex']}")
-        for key in ("model", "backend", "precision", "recipe", "tuned_cpu", "tuned_runner_flags", "created"):
+        for key in ("model", "backend", "precision", "recipe", "tuned_cpu", "tuned_runner_flags", "tuned_threads", "created"):
             if card.get(key) is not None:
                 lines.append(f"  {key}: {card[key]}")
         versions = ", ".join(f"{k} {v}" for k, v in sorted((card.get("packages") or {}).items()) if v)

@@ -52,7 +52,7 @@ VARIANTS = {v.name: v for v in (
             native_flags=("--huge_pages=false",)),
     Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4, follows_group_size=True),
     # The output projection (classifier) in 8 bits per weight, one scale per channel; the other
-    # linears 4-bit (llama.cpp's 4-bit files keep theirs in 6 bits: examples/generation/output_head.py).
+    # linears 4-bit (llama.cpp's Q4_K_M files keep theirs in 6 bits: examples/generation/output_head.py).
     Variant("8da4w-out8", "executorch", "8da4w-out8", 4, follows_group_size=True),
     # The prompt through an fp32 copy of the linears (method "prefill"), decode in 8da4w: for CPUs
     # whose 4-bit GEMM may lose to fp32; two sets of weights in one file.

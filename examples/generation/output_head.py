@@ -3,9 +3,9 @@ output channel, int8 dynamic activations (the LLM exporter's 8da8w scheme), ever
 staying 4-bit.
 
 Why a variant: the classifier maps the last hidden state to every token's logit, so its error
-lands on the logits directly, and llama.cpp's 4-bit files keep it in 6 bits (Q6_K) for that
-reason. In 8 bits it reads about twice its 4-bit bytes per token (for stories110m 24.6 instead of
-about 15 MB of the 71 MB a token reads): the benchmark shows what that costs and what it buys.
+lands on the logits directly; llama.cpp's Q4_K_M files keep it in 6 bits (Q6_K), its Q4_0 files
+in 4. In 8 bits it reads about twice its 4-bit bytes per token (for stories110m 24.7 instead of
+about 14 MB of the 71 MB a token reads): the benchmark shows what that costs and what it buys.
 
 The LLM exporter quantizes every linear with one scheme, so this is a pair of source transforms
 around its own: the first remembers the classifier's fp32 weight, the last (after the exporter's
@@ -39,10 +39,14 @@ class OutputHeadIn8Bits:
 
         if self._weight is None:
             raise ValueError("output head in 8 bits: the first transform did not run")
+        # The model's dtype now: the exporter casts a bf16 or fp16 checkpoint to its dtype override
+        # (fp32) in its last transform, after ``first`` copied the weight.
+        norm = getattr(model, "norm", None)
+        dtype = norm.weight.dtype if norm is not None and hasattr(norm, "weight") else torch.float32
         out_features, in_features = self._weight.shape
-        head = nn.Linear(in_features, out_features, bias=False, dtype=self._weight.dtype)
+        head = nn.Linear(in_features, out_features, bias=False, dtype=dtype)
         with torch.no_grad():
-            head.weight.copy_(self._weight)
+            head.weight.copy_(self._weight.to(dtype))
         quantize_(head, Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int8, weight_granularity=PerAxis(0)))
         setattr(model, OUTPUT_MODULE, head)
         return model

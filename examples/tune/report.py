@@ -104,7 +104,8 @@ def _runner_option_text(doc: dict, threads: str, name: str, flags: list[str]) ->
         values = [r["load_ms"] for r in (row or {}).get("rounds", {}).get(threads, []) if r.get("load_ms") is not None]
         return statistics.median(values) if values else None
 
-    text = f"; run it with `{' '.join(flags)}` (text_generation_runner applies it from the program's card)"
+    text = (f"; run it with `{' '.join(flags)}` (text_generation_runner applies it from the program's card "
+            f"at {threads} thread(s))")
     mine, default = load_ms(name), load_ms(doc["budget"]["against"])
     if mine is not None and default is not None:
         text += f"; load {mine:.0f} ms against {default:.0f} ms without it (median)"
@@ -143,8 +144,9 @@ def write_outputs(doc: dict, winners: dict, output_dir: Path, model: str) -> lis
             if card is not None:  # the program's card travels with it, saying where it was tuned
                 card = dict(card, program=dict(card["program"], file=name), tuned_cpu=doc["machine"].get("cpu_model"))
                 runner_flags = (doc.get("winner_runner_flags") or {}).get(str(threads))
-                if runner_flags:  # a runner option won with the program: the card says how to run it
-                    card["tuned_runner_flags"] = runner_flags
+                if runner_flags:  # a runner option won with the program: the card says how to run it, and at
+                    card["tuned_runner_flags"] = runner_flags  # which thread count it won
+                    card["tuned_threads"] = threads
                 card.pop("cache", None)
                 written.append(write_card(output_dir / name, card))
     written.append(write_text_atomic(output_dir / "tune.json", json.dumps(doc, indent=2, default=str)))

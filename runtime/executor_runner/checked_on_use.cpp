@@ -216,10 +216,12 @@ void on_bus(int sig, siginfo_t* info, void* context) {
   } else if (g_previous_bus.sa_handler != SIG_DFL && g_previous_bus.sa_handler != SIG_IGN) {
     g_previous_bus.sa_handler(sig);
   } else {
-    // The default action, as without this handler: a fault happens again on return, a signal
-    // sent by kill or raise is raised again.
-    sigaction(SIGBUS, &g_previous_bus, nullptr);
-    if (info->si_code <= 0) raise(SIGBUS);
+    // The default action, as without this handler (an ignored SIGBUS included: a fault cannot be
+    // ignored): the process ends.
+    struct sigaction fallback{};
+    fallback.sa_handler = SIG_DFL;
+    sigaction(SIGBUS, &fallback, nullptr);
+    raise(SIGBUS);
   }
   errno = saved_errno;
 }

@@ -78,7 +78,7 @@ DEFINE_string(prof_result_path, "",
               "Profiling build (cmake-out-prof) only: write the ETDump of every call here (the prefill first, "
               "through the program's prefill method where it has one, then one per generated token after "
               "the first), for examples.backend.step_profile.");
-DEFINE_bool(huge_pages, false, "After loading, move the process's fully resident private memory (the delegate's packed weights, most of it) into 2 MiB pages: a few per cent faster decode, tens of ms more load (huge_pages.h). Unset: on where the program's verified card says tune chose it (tuned_runner_flags).");
+DEFINE_bool(huge_pages, false, "After loading, move the process's fully resident private memory (the delegate's packed weights, most of it) into 2 MiB pages: a few per cent faster decode, tens of ms more load (huge_pages.h). Unset: on where the program's verified card says tune chose it at this thread count (tuned_runner_flags).");
 DEFINE_bool(threadpool_accounting, false, "Time the thread pool's parallel jobs during decode: the report's threadpool.decode says how much of it ran on one thread (the others waiting) and how busy the threads were inside the jobs. Costs a few clock reads per job.");
 DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
@@ -219,11 +219,14 @@ struct Loaded {
 
 // --huge_pages as given, else what tune wrote into the program's card when the runner option won
 // there (tuned_runner_flags, examples/tune/report.py): the program carries how it was measured
-// fastest. Only a card the program was verified against counts.
-bool huge_pages_wanted(const Verification& v, bool* from_card) {
+// fastest, at the thread count it was measured at (tuned_threads). Only a card the program was
+// verified against counts.
+bool huge_pages_wanted(const Verification& v, unsigned threads, bool* from_card) {
   *from_card = false;
   if (!gflags::GetCommandLineFlagInfoOrDie("huge_pages").is_default) return FLAGS_huge_pages;
   if (!v.trusted || !v.card.is_object() || !v.card.contains("tuned_runner_flags")) return false;
+  const auto tuned_threads = v.card.find("tuned_threads");
+  if (tuned_threads == v.card.end() || !tuned_threads->is_number_unsigned() || tuned_threads->get<unsigned>() != threads) return false;
   const auto& flags = v.card["tuned_runner_flags"];
   if (!flags.is_array()) return false;
   for (const auto& flag : flags) {
@@ -262,7 +265,7 @@ void load_generation_method(Loaded& l, const char* name, executorch::runtime::Ev
   if (Error e = l.module->load_method(name, nullptr, tracer); e != Error::Ok) fail_runtime("cannot load " + FLAGS_model_path, e);
 }
 
-std::unique_ptr<Loaded> load_model(VerifyMode mode, executorch::runtime::EventTracer* tracer) {
+std::unique_ptr<Loaded> load_model(VerifyMode mode, unsigned threads, executorch::runtime::EventTracer* tracer) {
   set_crash_phase("loading");
   const auto start = Clock::now();
   auto l = std::make_unique<Loaded>();
@@ -285,7 +288,7 @@ std::unique_ptr<Loaded> load_model(VerifyMode mode, executorch::runtime::EventTr
   l->vocab_size = metadata(*l->module, "get_vocab_size", 0);
   if (!metadata(*l->module, "use_kv_cache", 1)) fail(kUsageExit, FLAGS_model_path + " has no KV cache: export it with the LLM exporter");
   l->loader->finish();  // the last load: the file must be as it was opened
-  if (huge_pages_wanted(l->verification, &l->huge_pages_from_card)) l->huge_pages = back_resident_memory_with_huge_pages();
+  if (huge_pages_wanted(l->verification, threads, &l->huge_pages_from_card)) l->huge_pages = back_resident_memory_with_huge_pages();
   l->load_ms = ms_between(start, Clock::now());
   return l;
 }
@@ -402,7 +405,7 @@ int main(int argc, char** argv) {
   const long baseline_rss_kb = current_rss_kib();
   // Only when asked: a profiling build with a fixed ETDump buffer allocates it up front.
   std::unique_ptr<Profiler> profiler = FLAGS_prof_result_path.empty() ? nullptr : std::make_unique<Profiler>();
-  const std::unique_ptr<Loaded> loaded = load_model(verify_mode, profiler ? profiler->tracer() : nullptr);
+  const std::unique_ptr<Loaded> loaded = load_model(verify_mode, threads, profiler ? profiler->tracer() : nullptr);
   check_request(request, *loaded);
   const Generation generation = generate(*loaded->module, request, loaded->prefill_method);
   if (profiler) profiler->write(FLAGS_prof_result_path);
