@@ -12,7 +12,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <mutex>
 
@@ -156,29 +155,26 @@ void fill(CheckedOnUse::Region& region, uintptr_t address) {
   }
   uint8_t* staging = region.staging.data();
   std::memset(staging + bytes, 0, range.chunk_size - bytes);
-  char from[24], to[24];
-  decimal(range.offset + begin, from);
-  decimal(range.offset + begin + bytes, to);
+  char from[24], to[24];  // the error lines' byte range, formatted only for them
   if (!read_exactly(region.fd, staging, bytes, range.offset + begin)) {
+    decimal(range.offset + begin, from);
     die(kVerificationExit, {"error: ", region.path.c_str(), " changed while it ran: bytes at ", from,
                             " can no longer be read: run it again once nothing writes to it"});
   }
-  blake3_hasher hasher;
+  blake3_hasher hasher;  // one chunk: the plain update, no helper threads (blake3_hex's) in a handler
   blake3_hasher_init(&hasher);
   blake3_hasher_update(&hasher, staging, bytes);
   uint8_t digest[BLAKE3_OUT_LEN];
   blake3_hasher_finalize(&hasher, digest, BLAKE3_OUT_LEN);
-  static const char* kHex = "0123456789abcdef";
   char got[2 * BLAKE3_OUT_LEN + 1] = {};
-  for (size_t i = 0; i < BLAKE3_OUT_LEN; ++i) {
-    got[2 * i] = kHex[digest[i] >> 4];
-    got[2 * i + 1] = kHex[digest[i] & 15];
-  }
+  blake3_digest_hex(digest, got);
   const char* want = range.chunk_blake3.data() + 64 * index;
   if (std::memcmp(got, want, 64) != 0) {
     char want16[17] = {}, got16[17] = {};
     std::memcpy(want16, want, 16);
     std::memcpy(got16, got, 16);
+    decimal(range.offset + begin, from);
+    decimal(range.offset + begin + bytes, to);
     die(kVerificationExit, {"error: ", region.path.c_str(), " does not match its card: bytes [", from, ", ", to,
                             ") have blake3 digest ", got16, "... != ", want16, "... (modified or damaged copy)"});
   }

@@ -192,18 +192,22 @@ void check_layout(const std::string& path, const uint8_t* head, size_t got, uint
   }
 }
 
+void blake3_digest_hex(const uint8_t* digest, char* out) {
+  static const char* kHex = "0123456789abcdef";
+  for (size_t i = 0; i < BLAKE3_OUT_LEN; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 15];
+  }
+}
+
 std::string blake3_hex(const uint8_t* data, size_t size) {
   blake3_hasher hasher;
   blake3_hasher_init(&hasher);
   blake3_hasher_update_tbb(&hasher, data, size);  // on several cores: see blake3_threads.cpp
   uint8_t out[BLAKE3_OUT_LEN];
   blake3_hasher_finalize(&hasher, out, BLAKE3_OUT_LEN);
-  static const char* kHex = "0123456789abcdef";
   std::string hex(2 * BLAKE3_OUT_LEN, '0');
-  for (size_t i = 0; i < BLAKE3_OUT_LEN; ++i) {
-    hex[2 * i] = kHex[out[i] >> 4];
-    hex[2 * i + 1] = kHex[out[i] & 15];
-  }
+  blake3_digest_hex(out, hex.data());
   return hex;
 }
 

@@ -116,4 +116,8 @@ std::string this_cpu_class();
 // BLAKE3 of a buffer, lower-case hex.
 std::string blake3_hex(const uint8_t* data, size_t size);
 
+// The 64 lowercase hex digits of a 32-byte BLAKE3 digest into out[0, 64), allocating nothing
+// (checked_on_use.cpp calls it from a signal handler).
+void blake3_digest_hex(const uint8_t* digest, char* out);
+
 }  // namespace xnn_runner
