@@ -5,7 +5,9 @@
 // quantization parameters a stride apart, and beta 0 (output starts as NaN: it must be
 // overwritten), 0.5 and 1. Also checks that nothing is written past the output, and the int8
 // dispatch in _q_at_k_gemm / _qk_at_v_gemm as cpu_flash_attention calls it (a prefill block of
-// query rows, one decode row). CMake target one_row_attention_check (built with the runners, compiled
+// query rows, one decode row), and a decode step's whole fp32 attention (OneRowAttention: scores,
+// softmax with its own exp, weighted values, split into key ranges and combined) against
+// softmax(q.k) @ v in double, grouped-query heads included. CMake target one_row_attention_check (built with the runners, compiled
 // like the kernels); tests/test_llm_kernels.py runs it. Prints one line; non-zero exit on failure.
 #include <executorch/extension/llm/custom_ops/op_sdpa_impl.h>
 
@@ -20,7 +22,11 @@ using torch::executor::native::sdpa::impl::MaybeQuantizedMatrixData;
 using torch::executor::native::sdpa::impl::one_row_int8_q_at_k;
 using torch::executor::native::sdpa::impl::one_row_int8_qk_at_v;
 using torch::executor::native::sdpa::impl::one_row_q_at_k;
+using torch::executor::native::sdpa::impl::one_row_attention_combine;
+using torch::executor::native::sdpa::impl::one_row_attention_range;
 using torch::executor::native::sdpa::impl::one_row_qk_at_v;
+using torch::executor::native::sdpa::impl::one_row_scratch_floats;
+using torch::executor::native::sdpa::impl::OneRowAttention;
 
 namespace {
 
@@ -200,6 +206,57 @@ bool check_int8_dispatch(std::mt19937& gen, int64_t q_rows, int64_t num_keys, in
   return scores.back() == kGuard && out[head_size] == kGuard;
 }
 
+// A decode step's attention (OneRowAttention: its keys split into `ranges` ranges, each range's
+// part, then their combination) against softmax(scale * q.k) @ v in double, grouped-query
+// heads (reps query heads per kv head), padded key/value/head strides, more ranges than keys
+// included. The padding after each output head must stay untouched.
+bool check_one_row_attention(std::mt19937& gen, int64_t heads, int64_t reps, int64_t head_size, int64_t num_keys,
+                             int64_t ranges, double& worst) {
+  std::uniform_real_distribution<float> value(-1, 1);
+  const int64_t kv_heads = heads / reps;
+  const int64_t q_stride_h = head_size + 3, out_stride_h = head_size + 2;
+  const int64_t k_stride_h = head_size + 1, k_stride_n = kv_heads * k_stride_h + 5;
+  const int64_t v_stride_h = head_size + 4, v_stride_n = kv_heads * v_stride_h + 7;
+  std::vector<float> q(heads * q_stride_h), k(num_keys * k_stride_n), v(num_keys * v_stride_n);
+  for (float& x : q) x = 3 * value(gen);  // peaked softmaxes too
+  for (float& x : k) x = value(gen);
+  for (float& x : v) x = value(gen);
+  std::vector<float> out(heads * out_stride_h, kGuard);
+  const float scale = 1.0f / std::sqrt(float(head_size));
+  const OneRowAttention a{q.data(), q_stride_h, k.data(), k_stride_n, k_stride_h, v.data(), v_stride_n, v_stride_h,
+                          out.data(), out_stride_h, heads, reps, head_size, num_keys, scale};
+  std::vector<float> scratch(one_row_scratch_floats(a, ranges), NAN);
+  for (int64_t c = ranges - 1; c >= 0; --c) one_row_attention_range(a, ranges, c, scratch.data());
+  one_row_attention_combine(a, ranges, scratch.data());
+  for (int64_t h = 0; h < heads; ++h) {
+    const float* o = out.data() + h * out_stride_h;
+    for (int64_t d = head_size; d < out_stride_h; ++d) {
+      if (o[d] != kGuard) return false;
+    }
+    const int64_t g = h / reps;
+    std::vector<double> w(num_keys);
+    double max = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < num_keys; ++j) {
+      double dot = 0;
+      for (int64_t d = 0; d < head_size; ++d) dot += double(q[h * q_stride_h + d]) * k[j * k_stride_n + g * k_stride_h + d];
+      w[j] = dot * scale;
+      max = std::max(max, w[j]);
+    }
+    for (double& x : w) sum += x = std::exp(x - max);
+    for (int64_t d = 0; d < head_size; ++d) {
+      double exact = 0, magnitude = 0;
+      for (int64_t j = 0; j < num_keys; ++j) {
+        const double term = w[j] / sum * v[j * v_stride_n + g * v_stride_h + d];
+        exact += term;
+        magnitude += std::fabs(term);
+      }
+      if (std::isnan(o[d])) return false;
+      worst = std::max(worst, relative_error(o[d], exact, magnitude));
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int main() {
@@ -244,6 +301,21 @@ int main() {
       }
       ++cases;
     }
+  }
+  // heads, reps (query heads per kv head), head size, keys, key ranges
+  const int64_t attention_cases[][5] = {{1, 1, 16, 1, 1},    {12, 1, 64, 1, 1},    {12, 1, 64, 3, 2},
+                                        {12, 1, 64, 4, 4},   {12, 1, 64, 130, 1},  {12, 1, 64, 131, 2},
+                                        {12, 1, 64, 131, 3}, {32, 4, 64, 77, 1},   {32, 4, 64, 77, 2},
+                                        {32, 4, 64, 78, 5},  {6, 2, 48, 9, 2},     {4, 4, 17, 33, 3},
+                                        {8, 2, 130, 21, 2},  {2, 1, 1, 5, 8},      {3, 3, 100, 257, 4}};
+  for (const auto& c : attention_cases) {
+    if (!check_one_row_attention(gen, c[0], c[1], c[2], c[3], c[4], worst)) {
+      std::printf("one-row attention left NaN or wrote past a head (heads=%lld reps=%lld head=%lld keys=%lld "
+                  "ranges=%lld)\n",
+                  (long long)c[0], (long long)c[1], (long long)c[2], (long long)c[3], (long long)c[4]);
+      return 1;
+    }
+    ++cases;
   }
   std::printf("%d cases, worst relative error %.3g\n", cases, worst);
   return worst < 1e-5 ? 0 : 1;

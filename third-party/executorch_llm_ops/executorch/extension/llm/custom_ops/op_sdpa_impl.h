@@ -17,7 +17,8 @@
 #include <executorch/runtime/core/exec_aten/util/scalar_type_util.h>
 
 #include <algorithm> // LOCAL CHANGE: std::fill, std::copy, std::min in the one-row kernels
-#include <climits> // LOCAL CHANGE: INT_MAX in a static_assert
+#include <climits> // LOCAL CHANGE: INT_MAX in a static_assert and one_row_attention
+#include <type_traits> // LOCAL CHANGE: std::is_same_v in the one-row dispatch
 #include <vector>
 
 #ifdef ET_USE_THREADPOOL
@@ -112,42 +113,57 @@ __attribute__((always_inline)) inline float one_row_sum(const one_row_v16& v) {
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
+// q . key over k floats: 16 at a time in a register, then the tail.
+__attribute__((always_inline)) inline float one_row_dot(const float* q, const float* key, int64_t k) {
+  const int64_t k16 = k - k % 16;
+  one_row_v16 acc = {};
+  for (int64_t d = 0; d < k16; d += 16) {
+    acc += one_row_load(q + d) * one_row_load(key + d);
+  }
+  float sum = one_row_sum(acc);
+  for (int64_t d = k16; d < k; ++d) {
+    sum += q[d] * key[d];
+  }
+  return sum;
+}
+
+// out[0..4) = q . the four keys at k0, k0 + key_stride, ...: q loaded once for four sums.
+__attribute__((always_inline)) inline void one_row_dot4(
+    const float* q, const float* k0, int64_t key_stride, int64_t k, float* out) {
+  const int64_t k16 = k - k % 16;
+  const float* k1 = k0 + key_stride;
+  const float* k2 = k1 + key_stride;
+  const float* k3 = k2 + key_stride;
+  one_row_v16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  for (int64_t d = 0; d < k16; d += 16) {
+    const one_row_v16 qd = one_row_load(q + d);
+    a0 += qd * one_row_load(k0 + d);
+    a1 += qd * one_row_load(k1 + d);
+    a2 += qd * one_row_load(k2 + d);
+    a3 += qd * one_row_load(k3 + d);
+  }
+  float s0 = one_row_sum(a0), s1 = one_row_sum(a1), s2 = one_row_sum(a2), s3 = one_row_sum(a3);
+  for (int64_t d = k16; d < k; ++d) {
+    s0 += q[d] * k0[d];
+    s1 += q[d] * k1[d];
+    s2 += q[d] * k2[d];
+    s3 += q[d] * k3[d];
+  }
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
+}
+
 // out[j] = q . keys[j * key_stride .. + k) for j < n.
 ONE_ROW_TARGETS inline void one_row_q_at_k(
     int64_t n, int64_t k, const float* q, const float* keys, int64_t key_stride, float* out) {
-  const int64_t k16 = k - k % 16;
-  auto tail = [&](const float* key, float sum) {
-    for (int64_t d = k16; d < k; ++d) {
-      sum += q[d] * key[d];
-    }
-    return sum;
-  };
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
-    const float* k0 = keys + j * key_stride;
-    const float* k1 = k0 + key_stride;
-    const float* k2 = k1 + key_stride;
-    const float* k3 = k2 + key_stride;
-    one_row_v16 a0 = {}, a1 = {}, a2 = {}, a3 = {};
-    for (int64_t d = 0; d < k16; d += 16) {
-      const one_row_v16 qd = one_row_load(q + d);
-      a0 += qd * one_row_load(k0 + d);
-      a1 += qd * one_row_load(k1 + d);
-      a2 += qd * one_row_load(k2 + d);
-      a3 += qd * one_row_load(k3 + d);
-    }
-    out[j] = tail(k0, one_row_sum(a0));
-    out[j + 1] = tail(k1, one_row_sum(a1));
-    out[j + 2] = tail(k2, one_row_sum(a2));
-    out[j + 3] = tail(k3, one_row_sum(a3));
+    one_row_dot4(q, keys + j * key_stride, key_stride, k, out + j);
   }
   for (; j < n; ++j) {
-    const float* key = keys + j * key_stride;
-    one_row_v16 acc = {};
-    for (int64_t d = 0; d < k16; d += 16) {
-      acc += one_row_load(q + d) * one_row_load(key + d);
-    }
-    out[j] = tail(key, one_row_sum(acc));
+    out[j] = one_row_dot(q, keys + j * key_stride, k);
   }
 }
 
@@ -198,6 +214,149 @@ ONE_ROW_TARGETS inline void one_row_qk_at_v(
     }
   }
 }
+// LOCAL CHANGE (xnnpack toolkit): a decode step's whole attention, key rows outer and heads
+// inner, the keys split into one contiguous range per thread (split-K, as in flash decoding).
+// cpu_flash_attention gives each thread one head at a time, so a decode step read its KV cache
+// in one pass per head (12 for stories110m) of a 256-byte slice per 3 KiB row; here each
+// thread reads whole rows, in order. Splitting by heads instead left the two threads of a
+// 2-thread run reading alternate halves of each row, and each core's prefetcher fetched the
+// other's half as well. One batch row's tensors; query head h uses kv head h / reps
+// (grouped-query attention).
+struct OneRowAttention {
+  const float* q;  // query head h at q + h * q_stride_h
+  int64_t q_stride_h;
+  const float* k;  // key j of kv head g at k + j * k_stride_n + g * k_stride_h
+  int64_t k_stride_n, k_stride_h;
+  const float* v;  // the same for values
+  int64_t v_stride_n, v_stride_h;
+  float* out;  // output head h at out + h * out_stride_h
+  int64_t out_stride_h;
+  int64_t heads, reps, head_size, num_keys;
+  float scale;
+};
+
+// scores[h * count + i] = q_h . key (first + i) of h's kv head, four keys at a time.
+ONE_ROW_TARGETS inline void one_row_keys_q_at_k(
+    const OneRowAttention& a, int64_t first, int64_t count, float* scores) {
+  const float* keys = a.k + first * a.k_stride_n;
+  int64_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    for (int64_t h = 0; h < a.heads; ++h) {
+      const float* key = keys + i * a.k_stride_n + (h / a.reps) * a.k_stride_h;
+      one_row_dot4(a.q + h * a.q_stride_h, key, a.k_stride_n, a.head_size, scores + h * count + i);
+    }
+  }
+  for (; i < count; ++i) {
+    for (int64_t h = 0; h < a.heads; ++h) {
+      const float* key = keys + i * a.k_stride_n + (h / a.reps) * a.k_stride_h;
+      scores[h * count + i] = one_row_dot(a.q + h * a.q_stride_h, key, a.head_size);
+    }
+  }
+}
+
+typedef int32_t one_row_i16 __attribute__((vector_size(64)));
+
+// exp(x) for x <= 0, 16 at a time: Cephes' expf (range reduction by ln 2 in two parts, a
+// degree-6 polynomial, the power of two put into the exponent bits); about 1 ulp. Below -87
+// (e^-87 ~ 1.6e-38) the result is e^-87: next to the softmax's largest weight, 1, it is nothing.
+__attribute__((always_inline)) inline void one_row_exp_nonpositive(const one_row_v16& in, one_row_v16& out) {
+  const one_row_v16 low = one_row_v16{} - 87.0f;
+  one_row_v16 x = in < low ? low : in;
+  const one_row_v16 magic = one_row_v16{} + 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const one_row_v16 n = (x * 1.44269504088896341f + magic) - magic;
+  x = x - n * 0.693359375f - n * -2.12194440e-4f;
+  const one_row_v16 z = x * x;
+  one_row_v16 y = x * 1.9875691500e-4f + 1.3981999507e-3f;
+  y = y * x + 8.3334519073e-3f;
+  y = y * x + 4.1665795894e-2f;
+  y = y * x + 1.6666665459e-1f;
+  y = y * x + 5.0000001201e-1f;
+  y = y * z + x + 1.0f;
+  const one_row_i16 bits = (__builtin_convertvector(n, one_row_i16) + 127) << 23;
+  one_row_v16 power;
+  __builtin_memcpy(&power, &bits, sizeof(power));
+  out = y * power;
+}
+
+// Over one head's scores: row = exp(scale * row - max), max = the largest scaled score, total =
+// the sum of the exps. (The flash path's _mul_reduce_max / _exp_reduce_sum kernels use ATen's
+// vectors, which this build compiles without AVX: a scalar expf per score.)
+ONE_ROW_TARGETS inline void one_row_softmax_parts(float* row, int64_t count, float scale, float* max, float* total) {
+  const int64_t c16 = count - count % 16;
+  float top = -std::numeric_limits<float>::infinity();
+  one_row_v16 top16 = one_row_v16{} + top;
+  for (int64_t i = 0; i < c16; i += 16) {
+    const one_row_v16 x = one_row_load(row + i) * scale;
+    top16 = x > top16 ? x : top16;
+    one_row_store(row + i, x);
+  }
+  for (int64_t i = 0; i < 16 && c16 > 0; ++i) {
+    top = std::max(top, top16[i]);
+  }
+  for (int64_t i = c16; i < count; ++i) {
+    row[i] *= scale;
+    top = std::max(top, row[i]);
+  }
+  one_row_v16 sum16 = {};
+  for (int64_t i = 0; i < c16; i += 16) {
+    one_row_v16 e;
+    one_row_exp_nonpositive(one_row_load(row + i) - top, e);
+    sum16 += e;
+    one_row_store(row + i, e);
+  }
+  float sum = one_row_sum(sum16);
+  for (int64_t i = c16; i < count; ++i) {
+    row[i] = std::exp(row[i] - top);
+    sum += row[i];
+  }
+  *max = top;
+  *total = sum;
+}
+
+// sums[h * head_size + d] = sum over i of weights[h * count + i] * value (first + i) of h's kv
+// head, four value rows per pass over a head's sums (each 16-float slice loaded and stored
+// once per four rows).
+ONE_ROW_TARGETS inline void one_row_keys_weights_at_v(
+    const OneRowAttention& a, int64_t first, int64_t count, const float* weights, float* sums) {
+  const int64_t d_size = a.head_size, d16 = d_size - d_size % 16;
+  const float* values = a.v + first * a.v_stride_n;
+  std::fill(sums, sums + a.heads * d_size, 0.0f);
+  for (int64_t i = 0; i < count; i += 4) {
+    const int64_t rows = std::min<int64_t>(4, count - i);
+    for (int64_t h = 0; h < a.heads; ++h) {
+      const float* w = weights + h * count + i;
+      const float* v0 = values + i * a.v_stride_n + (h / a.reps) * a.v_stride_h;
+      float* o = sums + h * d_size;
+      if (rows == 4) {
+        const float* v1 = v0 + a.v_stride_n;
+        const float* v2 = v1 + a.v_stride_n;
+        const float* v3 = v2 + a.v_stride_n;
+        for (int64_t d = 0; d < d16; d += 16) {
+          one_row_v16 acc = one_row_load(o + d);
+          acc += w[0] * one_row_load(v0 + d);
+          acc += w[1] * one_row_load(v1 + d);
+          acc += w[2] * one_row_load(v2 + d);
+          acc += w[3] * one_row_load(v3 + d);
+          one_row_store(o + d, acc);
+        }
+      } else {
+        for (int64_t d = 0; d < d16; d += 16) {
+          one_row_v16 acc = one_row_load(o + d);
+          for (int64_t r = 0; r < rows; ++r) {
+            acc += w[r] * one_row_load(v0 + r * a.v_stride_n + d);
+          }
+          one_row_store(o + d, acc);
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t d = d16; d < d_size; ++d) {
+          o[d] += w[r] * v0[r * a.v_stride_n + d];
+        }
+      }
+    }
+  }
+}
+
 // LOCAL CHANGE (xnnpack toolkit): the same one-row kernels over an int8 KV cache (the LLM
 // exporter's quantize_kv_cache: int8 values, a float scale and an int8 zero point per token and
 // head; the query int8 likewise). On x86 the torchao kernels these replace are its scalar
@@ -796,6 +955,70 @@ inline void _mul_reduce_max_fusion_kernel(
           vec_tmp_max));
 }
 
+// LOCAL CHANGE (xnnpack toolkit): see OneRowAttention. The keys split into `ranges` contiguous
+// ranges of one_row_keys_per_range keys; range c's scratch holds its scores, then per head its
+// max, its sum of exp(score - max) and its unnormalized weighted sum of values.
+inline int64_t one_row_keys_per_range(const OneRowAttention& a, int64_t ranges) {
+  return (a.num_keys + ranges - 1) / ranges;
+}
+
+inline int64_t one_row_scratch_floats(const OneRowAttention& a, int64_t ranges) {
+  return ranges * a.heads * (one_row_keys_per_range(a, ranges) + a.head_size + 2);
+}
+
+// Range c's part: scores, their softmax parts, then the weighted sum of its values.
+inline void one_row_attention_range(const OneRowAttention& a, int64_t ranges, int64_t c, float* scratch) {
+  const int64_t per_range = one_row_keys_per_range(a, ranges);
+  const int64_t first = c * per_range;
+  const int count = static_cast<int>(std::min(a.num_keys, first + per_range) - first);
+  float* scores = scratch + c * a.heads * (per_range + a.head_size + 2);
+  float* sums = scores + a.heads * per_range;
+  float* maxes = sums + a.heads * a.head_size;
+  float* totals = maxes + a.heads;
+  if (count <= 0) {  // a range past the last key adds nothing
+    std::fill(maxes, maxes + a.heads, -std::numeric_limits<float>::infinity());
+    return;
+  }
+  one_row_keys_q_at_k(a, first, count, scores);
+  for (int64_t h = 0; h < a.heads; ++h) {
+    one_row_softmax_parts(scores + h * count, count, a.scale, maxes + h, totals + h);
+  }
+  one_row_keys_weights_at_v(a, first, count, scores, sums);
+}
+
+// out_h = sum over ranges of exp(max_c - max) * sums_c / sum over ranges of exp(max_c - max) * total_c.
+inline void one_row_attention_combine(const OneRowAttention& a, int64_t ranges, const float* scratch) {
+  const int64_t per_range = one_row_keys_per_range(a, ranges);
+  const int64_t stride = a.heads * (per_range + a.head_size + 2);
+  auto sums = [&](int64_t c) { return scratch + c * stride + a.heads * per_range; };
+  auto maxes = [&](int64_t c) { return sums(c) + a.heads * a.head_size; };
+  auto totals = [&](int64_t c) { return maxes(c) + a.heads; };
+  for (int64_t h = 0; h < a.heads; ++h) {
+    float max = -std::numeric_limits<float>::infinity();
+    for (int64_t c = 0; c < ranges; ++c) {
+      max = std::max(max, maxes(c)[h]);
+    }
+    float* out = a.out + h * a.out_stride_h;
+    std::fill(out, out + a.head_size, 0.0f);
+    float total = 0.0f;
+    for (int64_t c = 0; c < ranges; ++c) {
+      if (maxes(c)[h] == -std::numeric_limits<float>::infinity()) {
+        continue;
+      }
+      const float factor = std::exp(maxes(c)[h] - max);
+      total += factor * totals(c)[h];
+      const float* part = sums(c) + h * a.head_size;
+      for (int64_t d = 0; d < a.head_size; ++d) {
+        out[d] += factor * part[d];
+      }
+    }
+    const float inverse = 1.0f / total;
+    for (int64_t d = 0; d < a.head_size; ++d) {
+      out[d] *= inverse;
+    }
+  }
+}
+
 template <typename scalar_t>
 static inline scalar_t* conditional_data_ptr(scalar_t* ptr, scalar_t* ptr2) {
   ET_CHECK(ptr2 == nullptr);
@@ -1102,6 +1325,49 @@ void cpu_flash_attention(
 #else
   int64_t num_thread = 1;
 #endif
+
+  // LOCAL CHANGE (xnnpack toolkit): one fp32 query row without a mask (every decode step)
+  // takes OneRowAttention, its keys split into one range per thread (at least
+  // kOneRowMinKeysPerRange keys each: a short context stays on one thread).
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    constexpr int64_t kOneRowMinKeysPerRange = 32;
+    const int64_t one_row_keys = is_causal ? std::min(start_pos + 1, kvSize) : kvSize;
+    if (qSize == 1 && !is_quantized_sdpa && !has_attn_mask && one_row_keys > 0 &&
+        one_row_keys <= INT_MAX) {
+      const int64_t ranges = std::max<int64_t>(
+          1, std::min(num_thread, one_row_keys / kOneRowMinKeysPerRange));
+      std::vector<OneRowAttention> rows;
+      rows.reserve(batchSize);
+      for (int64_t b = 0; b < batchSize; ++b) {
+        rows.push_back(OneRowAttention{
+            query.const_data_ptr<float>() + b * qStrideB, qStrideH,
+            key.const_data_ptr<float>() + b * kStrideB, kStrideN, kStrideH,
+            value.const_data_ptr<float>() + b * vStrideB, vStrideN, vStrideH,
+            output.mutable_data_ptr<float>() + b * oStrideB, oStrideH,
+            num_head, num_reps, headSize, one_row_keys, static_cast<float>(scaling_factor)});
+      }
+      const int64_t per_row = one_row_scratch_floats(rows[0], ranges);
+      const int64_t scratch_bytes = batchSize * per_row * sizeof(float);
+      std::unique_ptr<char[]> scratch_fallback;
+      Result<void*> scratch_temp = ctx.allocate_temp(scratch_bytes, 64);
+      float* scratch = nullptr;
+      if (scratch_temp.ok()) {
+        scratch = static_cast<float*>(scratch_temp.get());
+      } else {
+        scratch_fallback = std::make_unique<char[]>(scratch_bytes);
+        scratch = reinterpret_cast<float*>(scratch_fallback.get());
+      }
+      torch::executor::parallel_for(0, batchSize * ranges, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+          one_row_attention_range(rows[t / ranges], ranges, t % ranges, scratch + (t / ranges) * per_row);
+        }
+      });
+      for (int64_t b = 0; b < batchSize; ++b) {
+        one_row_attention_combine(rows[b], ranges, scratch + b * per_row);
+      }
+      return;
+    }
+  }
 
   // const auto dtype = query.scalar_type();
   // Following will be revisited in the future
