@@ -4,7 +4,9 @@ test model's heads are 16 floats wide, so its end-to-end tests never reach the k
 path or most of their tails, and its int8 cache is exported only in the llm tier.
 tests/native/one_row_attention_check.cpp is built with the runner (CMake target
 one_row_attention_check, compiled like the kernels) and run here, as is
-tests/native/per_token_int8_check.cpp for the int8 cache's per-token quantize kernels."""
+tests/native/per_token_int8_check.cpp for the int8 cache's per-token quantize kernels and
+tests/native/greedy_token_check.cpp for the runner's greedy choice and
+tests/native/slice_copy_rank5_check.cpp for its rank-5 slice_copy (the rotary embedding's split)."""
 
 from __future__ import annotations
 
@@ -30,5 +32,26 @@ def test_per_token_int8_kernels_equal_the_wheels_bit_for_bit():
     the exporter's kernel key, and they equal the wheel's kernels (its fallback) bit for bit."""
     ensure_runner(BUILD_DIR)
     done = subprocess.run([str(BUILD_DIR / "per_token_int8_check")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "runner and wheel kernels equal bit for bit" in done.stdout
+
+
+@pytest.mark.slow
+def test_greedy_token_is_std_max_element():
+    """The native runner's greedy choice (runtime/text_generation_runner/greedy.h, 16 lanes) gives
+    std::max_element's index: ties to the first, NaNs, every length and lane."""
+    ensure_runner(BUILD_DIR)
+    done = subprocess.run([str(BUILD_DIR / "greedy_token_check")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cases agree with std::max_element" in done.stdout
+
+
+@pytest.mark.slow
+def test_rank5_slice_copy_equals_the_wheels_bit_for_bit():
+    """aten::slice_copy for contiguous float rank-5 tensors (third-party/executorch_llm_ops,
+    op_slice_copy_rank5.cpp): the registry gives the runner's for that key, and it equals the
+    wheel's portable kernel over every dim, start, end and step."""
+    ensure_runner(BUILD_DIR)
+    done = subprocess.run([str(BUILD_DIR / "slice_copy_rank5_check")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "runner and wheel kernels equal bit for bit" in done.stdout

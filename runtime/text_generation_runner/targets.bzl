@@ -10,6 +10,7 @@ def define_common_targets():
     native.cxx_binary(
         name = "text_generation_runner",
         srcs = ["text_generation_runner.cpp"],
+        headers = ["greedy.h"],
         preprocessor_flags = profiling_flags(),
         # The XNNPACK backend and the kernels register themselves from static initializers.
         linker_flags = ["-Wl,--no-as-needed"],

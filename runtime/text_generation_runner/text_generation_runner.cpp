@@ -38,6 +38,7 @@
 
 #include "crash_guard.h"
 #include "exit_codes.h"
+#include "greedy.h"
 #include "huge_pages.h"
 #include "profiling.h"
 #include "program_verification.h"
@@ -126,7 +127,7 @@ class Sampler {
   Sampler(double temperature, double top_p, uint64_t seed) : temperature_(temperature), top_p_(top_p), rng_(seed) {}
 
   int64_t operator()(const float* logits, int64_t n) {
-    if (temperature_ == 0) return std::max_element(logits, logits + n) - logits;
+    if (temperature_ == 0) return text_generation::greedy_token(logits, n);
     const float peak = *std::max_element(logits, logits + n);
     std::vector<double> probs(n);
     double sum = 0;

@@ -27,6 +27,7 @@ def define_common_targets():
             "executorch/extension/llm/custom_ops/op_sdpa.cpp",
             "executorch/extension/llm/custom_ops/op_update_cache.cpp",
             "executorch/kernels/quantized/cpu/op_per_token_int8.cpp",
+            "executorch/kernels/portable/cpu/op_slice_copy_rank5.cpp",
         ],
         headers = native.glob(["executorch/**/*.h", "torchao/**/*.h"]),
         header_namespace = "",
