@@ -403,6 +403,36 @@ def test_native_runner_accounts_for_its_thread_pool_jobs(tiny_programs):
 
 
 @pytest.mark.slow
+def test_native_runner_reshapes_xnnpack_only_when_a_shape_changes(tiny_programs, tmp_path):
+    """runtime/text_generation_runner/xnnpack_reshape.cpp: a delegate call whose input shapes are
+    those of its runtime's last reshape skips XNNPACK's reshape. The prefill's shapes differ from
+    the decode steps', so a skip that ignored them would give other logits (or none); both modes
+    must give the same logits, bit for bit, over a prefill and decode steps at 2 threads."""
+    binary = native_runner_or_skip()
+    logits, reshapes = {}, {}
+    for mode in ("changed", "every_call"):
+        dump = tmp_path / f"{mode}.bin"
+        proc = subprocess.run([str(binary), f"--model_path={tiny_programs['fp32']}", "--num_threads=2", "--json",
+                               f"--xnnpack_reshape={mode}", f"--prompt_tokens={','.join(map(str, PROMPT))}",
+                               "--max_new_tokens=12"], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, XNN_RUNNER_TEST_LOGITS=str(dump)))
+        assert proc.returncode == 0, proc.stderr
+        reshapes[mode] = json.loads(proc.stdout)["xnnpack_reshapes"]
+        logits[mode] = dump.read_bytes()
+    changed, every_call = reshapes["changed"], reshapes["every_call"]
+    assert changed["interposed"] and changed["mode"] == "changed", changed
+    assert every_call["skipped"] == 0 and every_call["done"] > 0, every_call
+    calls = every_call["done"]  # every delegate call of 12 steps
+    assert changed["done"] + changed["skipped"] == calls, (changed, every_call)
+    # each runtime reshapes for the prefill and for the first decode step, then skips
+    assert 0 < changed["done"] <= 2 * calls // 12 and changed["skipped"] >= calls * 10 // 12, changed
+    assert logits["changed"] == logits["every_call"] and len(logits["changed"]) > 0
+    bad = subprocess.run([str(binary), f"--model_path={tiny_programs['fp32']}", "--xnnpack_reshape=sometimes",
+                          f"--prompt_tokens={PROMPT[0]}"], capture_output=True, text=True, timeout=60)
+    assert_one_error_line(bad, 2, "--xnnpack_reshape must be changed or every_call")
+
+
+@pytest.mark.slow
 def test_native_runner_reports_its_page_backing_and_the_same_tokens_without_it(tiny_programs):
     """--huge_pages (opt-in) collapses the loaded program's fully resident memory into
     2 MiB pages: the report says how much, the kernel's own count (AnonHugePages) holds at

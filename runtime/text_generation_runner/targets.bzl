@@ -9,11 +9,18 @@ load("//runtime/executor_runner:targets.bzl", "profiling_flags")
 def define_common_targets():
     native.cxx_binary(
         name = "text_generation_runner",
-        srcs = ["text_generation_runner.cpp"],
-        headers = ["greedy.h"],
-        preprocessor_flags = profiling_flags(),
+        srcs = ["text_generation_runner.cpp", "xnnpack_reshape.cpp"],
+        headers = ["greedy.h", "xnnpack_reshape.h"],
+        # The wheel's delegate library calls XNNPACK's reshape functions through its PLT: the
+        # runner's own (xnnpack_reshape.cpp) take those calls.
+        preprocessor_flags = profiling_flags() + ["-DRUNNER_XNNPACK_RESHAPE_INTERPOSE=1"],
         # The XNNPACK backend and the kernels register themselves from static initializers.
-        linker_flags = ["-Wl,--no-as-needed"],
+        linker_flags = [
+            "-Wl,--no-as-needed",
+            "-Wl,--export-dynamic-symbol=xnn_reshape_external_value",
+            "-Wl,--export-dynamic-symbol=xnn_reshape_runtime",
+            "-Wl,--export-dynamic-symbol=xnn_delete_runtime",
+        ],
         deps = [
             "//:executorch",
             "//:executorch_backend_xnnpack",

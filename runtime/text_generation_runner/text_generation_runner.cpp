@@ -49,6 +49,7 @@
 #include "threadpool_binding.h"
 #include "verified_loader.h"
 #include "verify_cache.h"
+#include "xnnpack_reshape.h"
 
 // The wheel ships libexecutorch_threadpool.so but not threadpool.h: declare what we call.
 namespace executorch::extension::threadpool {
@@ -81,6 +82,7 @@ DEFINE_string(prof_result_path, "",
               "the first), for examples.backend.step_profile.");
 DEFINE_bool(huge_pages, false, "After loading, move the process's fully resident private memory (the delegate's packed weights, most of it) into 2 MiB pages: a few per cent faster decode, tens of ms more load (huge_pages.h). Unset: on where the program's verified card says tune chose it at this thread count (tuned_runner_flags).");
 DEFINE_bool(threadpool_accounting, false, "Time the thread pool's parallel jobs during decode: the report's threadpool.decode says how much of it ran on one thread (the others waiting) and how busy the threads were inside the jobs. Costs a few clock reads per job.");
+DEFINE_string(xnnpack_reshape, "changed", "When a delegate call reshapes its XNNPACK runtime: changed (only when an input shape changed since its last reshape, xnnpack_reshape.cpp) or every_call (as ExecuTorch's delegate asks).");
 DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
 namespace {
@@ -360,6 +362,13 @@ nlohmann::ordered_json threadpool_report(const Generation& g, unsigned threads) 
   return report;
 }
 
+nlohmann::ordered_json xnnpack_reshape_report() {
+  const text_generation::XnnpackReshapes counts = text_generation::xnnpack_reshapes();
+  const bool interposed = text_generation::xnnpack_reshape_interposed();
+  return {{"mode", interposed ? FLAGS_xnnpack_reshape : "every_call"}, {"interposed", interposed},
+          {"done", counts.done}, {"skipped", counts.skipped}};
+}
+
 void print_report(const Request& r, const Loaded& l, const Generation& g, unsigned threads, long baseline_rss_kb) {
   const double prefill_tok_s = r.prompt.size() / (g.ttft_ms / 1e3);
   const double decode_tok_s = g.tokens.size() > 1 && g.decode_ms > 0 ? (g.tokens.size() - 1) / (g.decode_ms / 1e3) : 0.0;
@@ -374,6 +383,7 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb},
       {"decode_context_switches", {{"voluntary", g.decode_switches.voluntary}, {"involuntary", g.decode_switches.involuntary}}},
       {"threadpool", threadpool_report(g, threads)},
+      {"xnnpack_reshapes", xnnpack_reshape_report()},
       {"huge_pages", {{"collapsed_bytes", l.huge_pages.collapsed_bytes}, {"candidate_bytes", l.huge_pages.candidate_bytes}, {"huge_page_bytes", l.huge_pages.huge_page_bytes},
                       {"ms", l.huge_pages.ms}, {"error", l.huge_pages.error}, {"from_card", l.huge_pages_from_card}, {"anon_huge_kb", anon_huge_pages_kib()}, {"text", describe(l.huge_pages)}}}};
   if (FLAGS_json) {
@@ -403,6 +413,10 @@ int main(int argc, char** argv) {
   probe_pool_gaps_for_tests();
   start_watchdog(FLAGS_timeout_s, FLAGS_model_path);
   apply_memory_limit(static_cast<long>(FLAGS_max_memory_mb), FLAGS_model_path);
+  if (FLAGS_xnnpack_reshape != "changed" && FLAGS_xnnpack_reshape != "every_call") {
+    fail(kUsageExit, "--xnnpack_reshape must be changed or every_call, got '" + FLAGS_xnnpack_reshape + "'");
+  }
+  text_generation::set_xnnpack_reshape_every_call(FLAGS_xnnpack_reshape == "every_call");
   const long baseline_rss_kb = current_rss_kib();
   // Only when asked: a profiling build with a fixed ETDump buffer allocates it up front.
   std::unique_ptr<Profiler> profiler = FLAGS_prof_result_path.empty() ? nullptr : std::make_unique<Profiler>();
