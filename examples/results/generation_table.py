@@ -154,7 +154,9 @@ def render_generation_block(root: Path) -> str:
         lines += [f"No published generation results: no `{RESULTS_DIR}/<cpu-class>/{GENERATION_DIR}/` file yet."]
     for path in files:
         doc = json.loads(path.read_text())
-        lines += [f"**{(doc.get('machine') or {}).get('isa_class', 'unknown ISA')}** ({doc.get('date')})", ""]
+        # the ISA class and the folder: two machines of one class (AMX Xeons of two models) differ here
+        isa = (doc.get('machine') or {}).get('isa_class', 'unknown ISA')
+        lines += [f"**{isa}**, `{path.parent.parent.name}` ({doc.get('date')})", ""]
         lines += generation_lines(path, root) + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
