@@ -272,12 +272,16 @@ def test_fp32_greedy_tokens_equal_eager_pytorch(runner, tiny_programs, tmp_path)
 # fp32 decodes across the kernel's 512-key block (its block logic is shared by both caches). The
 # int8 cache needs its own 8da4w export (most of a minute), so it runs with the llm tier's other
 # kv8 tests; tests/test_llm_kernels.py checks its kernels in every run.
-@pytest.mark.parametrize("mode, new_tokens", [("fp32", 527), pytest.param("8da4w-kv8", 64, marks=pytest.mark.llm)])
-def test_native_attention_gives_the_python_runtimes_logits_at_every_step(mode, new_tokens, tiny_programs, tmp_path):
+@pytest.mark.parametrize("mode, new_tokens, attention", [
+    ("fp32", 527, "key_rows"), ("fp32", 100, "per_head"),
+    pytest.param("8da4w-kv8", 64, "key_rows", marks=pytest.mark.llm)])
+def test_native_attention_gives_the_python_runtimes_logits_at_every_step(mode, new_tokens, attention, tiny_programs,
+                                                                          tmp_path):
     """The runner's own custom_sdpa and custom_quantized_sdpa builds (third-party/executorch_llm_ops,
-    with local changes for one query row: fp32, and int8 over an int8 KV cache) against the
-    wheel's, logit by logit over a prefill and decode steps at 2 threads: greedy tokens alone
-    would hide a small error in attention."""
+    with local changes for one query row: fp32 by key rows, or per head with --decode_attention,
+    and int8 over an int8 KV cache) against the wheel's, logit by logit over a prefill and decode
+    steps at 2 threads (past 64 keys, two key ranges): greedy tokens alone would hide a small
+    error in attention."""
     import executorch.extension.llm.custom_ops.custom_ops  # noqa: F401  (the wheel's kernels)
     import executorch.kernels.quantized  # noqa: F401  (the int8 cache's quantize ops)
     from executorch.runtime import Runtime
@@ -285,9 +289,11 @@ def test_native_attention_gives_the_python_runtimes_logits_at_every_step(mode, n
     binary = native_runner_or_skip()
     dump = tmp_path / "logits.bin"
     proc = subprocess.run([str(binary), f"--model_path={tiny_programs[mode]}", "--num_threads=2", "--json",
-                           f"--prompt_tokens={','.join(map(str, PROMPT))}", f"--max_new_tokens={new_tokens}"],
+                           f"--prompt_tokens={','.join(map(str, PROMPT))}", f"--max_new_tokens={new_tokens}",
+                           f"--decode_attention={attention}"],
                           capture_output=True, text=True, timeout=120, env=dict(os.environ, XNN_RUNNER_TEST_LOGITS=str(dump)))
     assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["decode_attention"] == attention
     tokens = json.loads(proc.stdout)["tokens"]
     native = np.fromfile(dump, dtype=np.float32).reshape(len(tokens), -1)
     method = Runtime.get().load_program(str(tiny_programs[mode])).load_method("forward")

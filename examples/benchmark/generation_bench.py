@@ -42,7 +42,9 @@ flags.DEFINE_integer("rounds", 1, "Repetitions of every run; the table shows med
 flags.DEFINE_string("weights", "auto", "auto/random (seeded random, with a warning) or a checkpoint PATH (one model).")
 flags.DEFINE_list("variants", None, "Rows to run (default: fp32, 8da4w, F32, Q8_0, Q4_0, Q4_K_M, ov-Q4_0, ov-Q4_K_M, "
                   "ort-int4); also 8da4w-g128 (group size 128), 8da4w-pc (one int4 scale per output channel), "
-                  "8da4w-kv8 (int8 KV cache), 8da4w-2m (8da4w with the native runner's --huge_pages), 8da4w-emb4 (4-bit token embedding), "
+                  "8da4w-kv8 (int8 KV cache), 8da4w-2m (8da4w with the native runner's --huge_pages), "
+                  "8da4w-attn-per-head / 8da4w-reshape-always (8da4w with the runner's --decode_attention=per_head / "
+                  "--xnnpack_reshape=every_call), 8da4w-emb4 (4-bit token embedding), "
                   "8da4w-out8 (8-bit output projection), 8da4w-fp32prefill (fp32 prefill method), "
                   "8da4w-fused / 8da4w-g128-fused (q/k/v and w1/w3 each one linear).")
 flags.DEFINE_bool("probe_bandwidth", True, "Measure read bandwidth before every round (the limit column).")

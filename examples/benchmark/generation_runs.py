@@ -50,6 +50,12 @@ VARIANTS = {v.name: v for v in (
     # Result files of 2026-12-07, when the backing was on by default, have this row instead.
     Variant("8da4w-4k", "executorch", "8da4w", 4, judged=False, follows_group_size=True,
             native_flags=("--huge_pages=false",)),
+    # The same program with the runner's earlier behaviours (docs/GENERATION.md, "The runner's
+    # own time"): custom_sdpa's per-head decode attention, and an XNNPACK reshape at every call.
+    Variant("8da4w-attn-per-head", "executorch", "8da4w", 4, judged=False, follows_group_size=True,
+            native_flags=("--decode_attention=per_head",)),
+    Variant("8da4w-reshape-always", "executorch", "8da4w", 4, judged=False, follows_group_size=True,
+            native_flags=("--xnnpack_reshape=every_call",)),
     Variant("8da4w-emb4", "executorch", "8da4w-emb4", 4, follows_group_size=True),
     # The output projection (classifier) in 8 bits per weight, one scale per channel; the other
     # linears 4-bit (llama.cpp's Q4_K_M files keep theirs in 6 bits: examples/generation/output_head.py).

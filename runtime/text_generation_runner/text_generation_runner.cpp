@@ -51,6 +51,12 @@
 #include "verify_cache.h"
 #include "xnnpack_reshape.h"
 
+// Defined with the runner's custom_sdpa (third-party/executorch_llm_ops, decode_attention.h,
+// whose folder also holds kernel headers that would shadow the wheel's in this file).
+namespace torch::executor::native {
+void set_decode_attention_by_key_rows(bool by_key_rows);
+}
+
 // The wheel ships libexecutorch_threadpool.so but not threadpool.h: declare what we call.
 namespace executorch::extension::threadpool {
 class ThreadPool {
@@ -82,6 +88,7 @@ DEFINE_string(prof_result_path, "",
               "the first), for examples.backend.step_profile.");
 DEFINE_bool(huge_pages, false, "After loading, move the process's fully resident private memory (the delegate's packed weights, most of it) into 2 MiB pages: a few per cent faster decode, tens of ms more load (huge_pages.h). Unset: on where the program's verified card says tune chose it at this thread count (tuned_runner_flags).");
 DEFINE_bool(threadpool_accounting, false, "Time the thread pool's parallel jobs during decode: the report's threadpool.decode says how much of it ran on one thread (the others waiting) and how busy the threads were inside the jobs. Costs a few clock reads per job.");
+DEFINE_string(decode_attention, "key_rows", "A decode step's fp32 attention: key_rows (each thread streams a range of whole KV cache rows, third-party/executorch_llm_ops local change 5) or per_head (custom_sdpa's flash loop, a head at a time).");
 DEFINE_string(xnnpack_reshape, "changed", "When a delegate call reshapes its XNNPACK runtime: changed (only when an input shape changed since its last reshape, xnnpack_reshape.cpp) or every_call (as ExecuTorch's delegate asks).");
 DEFINE_int64(max_memory_mb, -1, "Memory (MiB) the program may take beyond the runner's own (exit 6 past it); default as xnn_executor_runner. 0 = no bound.");
 
@@ -383,7 +390,7 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb},
       {"decode_context_switches", {{"voluntary", g.decode_switches.voluntary}, {"involuntary", g.decode_switches.involuntary}}},
       {"threadpool", threadpool_report(g, threads)},
-      {"xnnpack_reshapes", xnnpack_reshape_report()},
+      {"xnnpack_reshapes", xnnpack_reshape_report()}, {"decode_attention", FLAGS_decode_attention},
       {"huge_pages", {{"collapsed_bytes", l.huge_pages.collapsed_bytes}, {"candidate_bytes", l.huge_pages.candidate_bytes}, {"huge_page_bytes", l.huge_pages.huge_page_bytes},
                       {"ms", l.huge_pages.ms}, {"error", l.huge_pages.error}, {"from_card", l.huge_pages_from_card}, {"anon_huge_kb", anon_huge_pages_kib()}, {"text", describe(l.huge_pages)}}}};
   if (FLAGS_json) {
@@ -417,6 +424,10 @@ int main(int argc, char** argv) {
     fail(kUsageExit, "--xnnpack_reshape must be changed or every_call, got '" + FLAGS_xnnpack_reshape + "'");
   }
   text_generation::set_xnnpack_reshape_every_call(FLAGS_xnnpack_reshape == "every_call");
+  if (FLAGS_decode_attention != "key_rows" && FLAGS_decode_attention != "per_head") {
+    fail(kUsageExit, "--decode_attention must be key_rows or per_head, got '" + FLAGS_decode_attention + "'");
+  }
+  torch::executor::native::set_decode_attention_by_key_rows(FLAGS_decode_attention == "key_rows");
   const long baseline_rss_kb = current_rss_kib();
   // Only when asked: a profiling build with a fixed ETDump buffer allocates it up front.
   std::unique_ptr<Profiler> profiler = FLAGS_prof_result_path.empty() ? nullptr : std::make_unique<Profiler>();

@@ -19,6 +19,7 @@
 #include <algorithm> // LOCAL CHANGE: std::fill, std::copy, std::min in the one-row kernels
 #include <climits> // LOCAL CHANGE: INT_MAX in a static_assert and one_row_attention
 #include <type_traits> // LOCAL CHANGE: std::is_same_v in the one-row dispatch
+#include <executorch/extension/llm/custom_ops/decode_attention.h> // LOCAL CHANGE: its switch
 #include <vector>
 
 #ifdef ET_USE_THREADPOOL
@@ -1331,8 +1332,9 @@ void cpu_flash_attention(
   // kOneRowMinKeysPerRange keys each: a short context stays on one thread).
   if constexpr (std::is_same_v<scalar_t, float>) {
     constexpr int64_t kOneRowMinKeysPerRange = 32;
+    const bool by_key_rows = decode_attention_by_key_rows();
     const int64_t one_row_keys = is_causal ? std::min(start_pos + 1, kvSize) : kvSize;
-    if (qSize == 1 && !is_quantized_sdpa && !has_attn_mask && one_row_keys > 0 &&
+    if (by_key_rows && qSize == 1 && !is_quantized_sdpa && !has_attn_mask && one_row_keys > 0 &&
         one_row_keys <= INT_MAX) {
       const int64_t ranges = std::max<int64_t>(
           1, std::min(num_thread, one_row_keys / kOneRowMinKeysPerRange));
