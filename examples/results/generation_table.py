@@ -155,7 +155,7 @@ def render_generation_block(root: Path) -> str:
     for path in files:
         doc = json.loads(path.read_text())
         # the ISA class and the folder: two machines of one class (AMX Xeons of two models) differ here
-        isa = (doc.get('machine') or {}).get('isa_class', 'unknown ISA')
+        isa = (doc.get("machine") or {}).get("isa_class", "unknown ISA")
         lines += [f"**{isa}**, `{path.parent.parent.name}` ({doc.get('date')})", ""]
         lines += generation_lines(path, root) + [""]
     return "\n".join(lines).rstrip("\n") + "\n"

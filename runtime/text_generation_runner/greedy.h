@@ -17,8 +17,9 @@ namespace text_generation {
 
 // Sixteen lanes, each keeping its first largest value and where it was; then the largest of the
 // lanes, the lowest index among equals, and the tail. std::max_element's compare-and-move chain
-// was about 1 % of a stories110m decode step (32000 logits, one per cycle or two). A NaN in a
-// lane would freeze it, so logits with a NaN take std::max_element itself.
+// was about 1 % of a stories110m decode step (32000 logits, one per cycle or two). A NaN among a
+// lane's first values would freeze that lane (later NaNs are skipped, as std::max_element skips
+// them), so logits with a NaN there take std::max_element itself.
 GREEDY_TOKEN_TARGETS inline int64_t greedy_token(const float* logits, int64_t n) {
   typedef float Floats __attribute__((vector_size(64)));
   typedef int32_t Ints __attribute__((vector_size(64)));

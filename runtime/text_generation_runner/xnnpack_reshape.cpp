@@ -21,6 +21,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -29,7 +30,7 @@
 #include <vector>
 
 extern "C" {
-// XNNPACK's declarations (include/xnnpack.h), for the four functions interposed here.
+// XNNPACK's declarations (include/xnnpack.h), for the three functions interposed here.
 typedef struct xnn_runtime* xnn_runtime_t;
 enum xnn_status { xnn_status_success = 0 };
 enum xnn_status xnn_reshape_external_value(xnn_runtime_t runtime, uint32_t external_id, size_t num_dims,
@@ -45,10 +46,18 @@ struct RuntimeShapes {
   bool changed = true;  // since the last successful reshape
 };
 
-std::mutex g_mutex;
-std::unordered_map<xnn_runtime_t, RuntimeShapes> g_runtimes;
-bool g_every_call = false;
-text_generation::XnnpackReshapes g_counts;
+// Never destroyed: a runtime may be deleted by another static destructor at exit.
+struct Runtimes {
+  std::mutex mutex;
+  std::unordered_map<xnn_runtime_t, RuntimeShapes> shapes;
+};
+Runtimes& runtimes() {
+  static Runtimes* const state = new Runtimes();
+  return *state;
+}
+
+std::atomic<bool> g_every_call{false};
+std::atomic<int64_t> g_done{0}, g_skipped{0}, g_seen{0};
 
 // XNNPACK's own definition of `name` (the next one after the runner's in the search order).
 template <typename Function>
@@ -69,8 +78,10 @@ enum xnn_status xnn_reshape_external_value(xnn_runtime_t runtime, uint32_t exter
                                            const size_t* dims) {
   static const auto next = library_function<decltype(&xnn_reshape_external_value)>("xnn_reshape_external_value");
   const enum xnn_status status = next(runtime, external_id, num_dims, dims);
-  std::lock_guard<std::mutex> lock(g_mutex);
-  RuntimeShapes& shapes = g_runtimes[runtime];
+  if (g_every_call.load(std::memory_order_relaxed)) return status;  // the delegate's own behaviour
+  Runtimes& all = runtimes();
+  std::lock_guard<std::mutex> lock(all.mutex);
+  RuntimeShapes& shapes = all.shapes[runtime];
   std::vector<size_t>& known = shapes.inputs[external_id];
   if (status != xnn_status_success || known.size() != num_dims || !std::equal(known.begin(), known.end(), dims)) {
     known.assign(dims, dims + num_dims);
@@ -81,26 +92,33 @@ enum xnn_status xnn_reshape_external_value(xnn_runtime_t runtime, uint32_t exter
 
 enum xnn_status xnn_reshape_runtime(xnn_runtime_t runtime) {
   static const auto next = library_function<decltype(&xnn_reshape_runtime)>("xnn_reshape_runtime");
+  g_seen.fetch_add(1, std::memory_order_relaxed);
+  if (g_every_call.load(std::memory_order_relaxed)) {
+    g_done.fetch_add(1, std::memory_order_relaxed);
+    return next(runtime);
+  }
+  Runtimes& all = runtimes();
   {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    const auto it = g_runtimes.find(runtime);
-    if (!g_every_call && it != g_runtimes.end() && !it->second.changed) {
-      ++g_counts.skipped;
+    std::lock_guard<std::mutex> lock(all.mutex);
+    const auto it = all.shapes.find(runtime);
+    if (it != all.shapes.end() && !it->second.changed) {
+      g_skipped.fetch_add(1, std::memory_order_relaxed);
       return xnn_status_success;
     }
   }
   const enum xnn_status status = next(runtime);
-  std::lock_guard<std::mutex> lock(g_mutex);
-  ++g_counts.done;
-  g_runtimes[runtime].changed = status != xnn_status_success;
+  g_done.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(all.mutex);
+  all.shapes[runtime].changed = status != xnn_status_success;
   return status;
 }
 
 enum xnn_status xnn_delete_runtime(xnn_runtime_t runtime) {
   static const auto next = library_function<decltype(&xnn_delete_runtime)>("xnn_delete_runtime");
   {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    g_runtimes.erase(runtime);
+    Runtimes& all = runtimes();
+    std::lock_guard<std::mutex> lock(all.mutex);
+    all.shapes.erase(runtime);
   }
   return next(runtime);
 }
@@ -109,16 +127,12 @@ enum xnn_status xnn_delete_runtime(xnn_runtime_t runtime) {
 
 namespace text_generation {
 
-bool xnnpack_reshape_interposed() { return true; }
+bool xnnpack_reshape_interposed() { return g_seen.load(std::memory_order_relaxed) > 0; }
 
-void set_xnnpack_reshape_every_call(bool every_call) {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  g_every_call = every_call;
-}
+void set_xnnpack_reshape_every_call(bool every_call) { g_every_call.store(every_call, std::memory_order_relaxed); }
 
 XnnpackReshapes xnnpack_reshapes() {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  return g_counts;
+  return {g_done.load(std::memory_order_relaxed), g_skipped.load(std::memory_order_relaxed)};
 }
 
 }  // namespace text_generation

@@ -6,13 +6,13 @@
 
 namespace text_generation {
 
-// Whether the runner's definitions of XNNPACK's reshape functions are in this build: they
-// interpose the wheel's delegate library (its calls go through the PLT). A delegate linked into
-// the runner from source has no PLT to interpose, and every call reshapes.
+// Whether the runner's definitions of XNNPACK's reshape functions took the delegate's calls so
+// far: they interpose the wheel's delegate library (its calls go through the PLT). A delegate
+// linked into the runner from source has no PLT to interpose, and every call reshapes.
 bool xnnpack_reshape_interposed();
 
-// true: every delegate call reshapes its runtime, as ExecuTorch's delegate asks (the default
-// before this change; --xnnpack_reshape=every_call). Set before the program is loaded.
+// true: every delegate call reshapes its runtime, as ExecuTorch's delegate asks, with nothing
+// remembered (--xnnpack_reshape=every_call). Set before the program is loaded.
 void set_xnnpack_reshape_every_call(bool every_call);
 
 struct XnnpackReshapes {

@@ -10,6 +10,9 @@
 // softmax(q.k) @ v in double, grouped-query heads included. CMake target one_row_attention_check (built with the runners, compiled
 // like the kernels); tests/test_llm_kernels.py runs it. Prints one line; non-zero exit on failure.
 #include <executorch/extension/llm/custom_ops/op_sdpa_impl.h>
+#include <executorch/extension/tensor/tensor.h>
+#include <executorch/runtime/core/memory_allocator.h>
+#include <executorch/runtime/platform/runtime.h>
 
 #include <cmath>
 #include <cstdio>
@@ -27,6 +30,7 @@ using torch::executor::native::sdpa::impl::one_row_attention_range;
 using torch::executor::native::sdpa::impl::one_row_qk_at_v;
 using torch::executor::native::sdpa::impl::one_row_scratch_floats;
 using torch::executor::native::sdpa::impl::OneRowAttention;
+using torch::executor::native::set_decode_attention_by_key_rows;
 
 namespace {
 
@@ -257,6 +261,68 @@ bool check_one_row_attention(std::mt19937& gen, int64_t heads, int64_t reps, int
   return true;
 }
 
+// cpu_flash_attention as custom_sdpa calls it for a decode step (query [batch, 1, heads, head],
+// KV cache [batch, max_seq, kv_heads, head], SeqDim::ONE, causal at start_pos): the dispatch to
+// OneRowAttention (batch rows, grouped-query heads, the causal key count, a key range per thread)
+// against softmax(q.k) @ v in double, and against the flash loop it replaces (the switch off).
+bool check_flash_dispatch(std::mt19937& gen, int64_t batch, int64_t heads, int64_t kv_heads, int64_t head_size,
+                          int64_t max_seq, int64_t start_pos, double& worst) {
+  using executorch::aten::ScalarType;
+  using executorch::extension::from_blob;
+  std::uniform_real_distribution<float> value(-1, 1);
+  std::vector<float> q(batch * heads * head_size), k(batch * max_seq * kv_heads * head_size), v(k.size());
+  for (float& x : q) x = 2 * value(gen);
+  for (float& x : k) x = value(gen);
+  for (float& x : v) x = value(gen);
+  auto query = from_blob(q.data(), {int(batch), 1, int(heads), int(head_size)}, ScalarType::Float);
+  auto keys = from_blob(k.data(), {int(batch), int(max_seq), int(kv_heads), int(head_size)}, ScalarType::Float);
+  auto values = from_blob(v.data(), {int(batch), int(max_seq), int(kv_heads), int(head_size)}, ScalarType::Float);
+  std::vector<float> by_rows(q.size(), NAN), by_heads(q.size(), NAN);
+  for (bool rows : {true, false}) {
+    std::vector<float>& out = rows ? by_rows : by_heads;
+    auto output = from_blob(out.data(), {int(batch), 1, int(heads), int(head_size)}, ScalarType::Float);
+    static std::vector<uint8_t> temp(8 << 20);  // the kernels' scratch, as a method's temp allocator gives it
+    executorch::runtime::MemoryAllocator allocator(static_cast<uint32_t>(temp.size()), temp.data());
+    executorch::runtime::KernelRuntimeContext ctx(nullptr, &allocator);
+    set_decode_attention_by_key_rows(rows);
+    torch::executor::native::sdpa::impl::cpu_flash_attention<float, 32, 512>(
+        ctx, *output, *query, *keys, *values, 0.0, true, {}, {}, {}, {}, {}, {}, {}, {},
+        torch::executor::native::SeqDim::ONE, start_pos);
+    if (ctx.failure_state() != executorch::runtime::Error::Ok) return false;
+  }
+  set_decode_attention_by_key_rows(true);
+  const int64_t num_keys = std::min(start_pos + 1, max_seq), reps = heads / kv_heads;
+  const double scale = 1.0 / std::sqrt(double(head_size));
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* qh = q.data() + (b * heads + h) * head_size;
+      auto at = [&](const std::vector<float>& t, int64_t j) {
+        return t.data() + ((b * max_seq + j) * kv_heads + h / reps) * head_size;
+      };
+      std::vector<double> w(num_keys);
+      double max = -INFINITY, sum = 0;
+      for (int64_t j = 0; j < num_keys; ++j) {
+        double dot = 0;
+        for (int64_t d = 0; d < head_size; ++d) dot += double(qh[d]) * at(k, j)[d];
+        max = std::max(max, w[j] = dot * scale);
+      }
+      for (double& x : w) sum += x = std::exp(x - max);
+      for (int64_t d = 0; d < head_size; ++d) {
+        double exact = 0, magnitude = 0;
+        for (int64_t j = 0; j < num_keys; ++j) {
+          exact += w[j] / sum * at(v, j)[d];
+          magnitude += std::fabs(w[j] / sum * at(v, j)[d]);
+        }
+        const int64_t i = (b * heads + h) * head_size + d;
+        if (std::isnan(by_rows[i]) || std::isnan(by_heads[i])) return false;
+        worst = std::max({worst, relative_error(by_rows[i], exact, magnitude),
+                          relative_error(by_heads[i], exact, magnitude)});
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int main() {
@@ -313,6 +379,19 @@ int main() {
       std::printf("one-row attention left NaN or wrote past a head (heads=%lld reps=%lld head=%lld keys=%lld "
                   "ranges=%lld)\n",
                   (long long)c[0], (long long)c[1], (long long)c[2], (long long)c[3], (long long)c[4]);
+      return 1;
+    }
+    ++cases;
+  }
+  executorch::runtime::runtime_init();
+  // batch, heads, kv heads, head size, cache length, position: one and two key ranges, a
+  // position past the cache (all keys), grouped-query heads, two batch rows
+  const int64_t dispatch_cases[][6] = {{1, 12, 12, 64, 192, 0},  {1, 12, 12, 64, 192, 100}, {2, 8, 2, 64, 96, 70},
+                                       {2, 6, 3, 16, 40, 39},    {1, 4, 4, 32, 64, 200},   {3, 32, 8, 64, 300, 257}};
+  for (const auto& c : dispatch_cases) {
+    if (!check_flash_dispatch(gen, c[0], c[1], c[2], c[3], c[4], c[5], worst)) {
+      std::printf("cpu_flash_attention's decode dispatch failed or left NaN (batch=%lld heads=%lld kv=%lld)\n",
+                  (long long)c[0], (long long)c[1], (long long)c[2]);
       return 1;
     }
     ++cases;

@@ -27,11 +27,14 @@ namespace {
 
 constexpr const char* kSlice = "aten::slice_copy.Tensor_out";
 
+// The kernel a program's call gets: Method::resolve_operator keys on every tensor argument of
+// the call, and the emitter passes the returned out as one more (self, out, result).
 OpFunction lookup(int rank) {
   static executorch::aten::DimOrderType order[] = {0, 1, 2, 3, 4};
-  TensorMeta metas[] = {TensorMeta(ScalarType::Float, Span<executorch::aten::DimOrderType>(order, rank)),
-                        TensorMeta(ScalarType::Float, Span<executorch::aten::DimOrderType>(order, rank))};
-  auto op = executorch::runtime::get_op_function_from_registry(kSlice, {metas, 2});
+  const Span<executorch::aten::DimOrderType> dims(order, rank);
+  TensorMeta metas[] = {TensorMeta(ScalarType::Float, dims), TensorMeta(ScalarType::Float, dims),
+                        TensorMeta(ScalarType::Float, dims)};
+  auto op = executorch::runtime::get_op_function_from_registry(kSlice, {metas, 3});
   if (!op.ok()) {
     std::printf("FAIL: no slice_copy kernel for rank %d\n", rank);
     std::exit(1);

@@ -26,6 +26,7 @@ def define_common_targets():
         srcs = [
             "executorch/extension/llm/custom_ops/op_sdpa.cpp",
             "executorch/extension/llm/custom_ops/op_update_cache.cpp",
+            "executorch/extension/llm/custom_ops/decode_attention.cpp",
             "executorch/kernels/quantized/cpu/op_per_token_int8.cpp",
             "executorch/kernels/portable/cpu/op_slice_copy_rank5.cpp",
         ],

@@ -17,7 +17,6 @@
 #include <executorch/runtime/core/exec_aten/util/scalar_type_util.h>
 #include <executorch/runtime/kernel/operator_registry.h>
 #include <algorithm>
-#include <atomic> // LOCAL ADDITION: decode_attention.h's switch
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -32,19 +31,6 @@ namespace torch {
 namespace executor {
 
 namespace native {
-
-// LOCAL ADDITION (xnnpack toolkit): decode_attention.h's switch.
-namespace {
-std::atomic<bool> g_decode_attention_by_key_rows{true};
-} // namespace
-
-void set_decode_attention_by_key_rows(bool by_key_rows) {
-  g_decode_attention_by_key_rows.store(by_key_rows, std::memory_order_relaxed);
-}
-
-bool decode_attention_by_key_rows() {
-  return g_decode_attention_by_key_rows.load(std::memory_order_relaxed);
-}
 
 namespace {
 

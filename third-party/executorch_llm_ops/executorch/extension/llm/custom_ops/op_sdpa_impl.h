@@ -1020,6 +1020,50 @@ inline void one_row_attention_combine(const OneRowAttention& a, int64_t ranges, 
   }
 }
 
+// LOCAL CHANGE (xnnpack toolkit): a decode step's attention for every batch row, its keys split
+// into one range per thread (at least kOneRowMinKeysPerRange keys each: a short context stays on
+// one thread), the ranges combined on the calling thread.
+struct OneRowStrides {
+  int64_t q_b, q_h, k_b, k_n, k_h, v_b, v_n, v_h, out_b, out_h;
+};
+
+inline void one_row_attention_step(
+    RuntimeContext& ctx, const Tensor& query, const Tensor& key, const Tensor& value, Tensor& output,
+    const OneRowStrides& st, int64_t batch, int64_t heads, int64_t reps, int64_t head_size, int64_t num_keys,
+    float scale, int64_t threads) {
+  constexpr int64_t kOneRowMinKeysPerRange = 32;
+  if (batch <= 0) {
+    return;
+  }
+  const int64_t ranges = std::max<int64_t>(1, std::min(threads, num_keys / kOneRowMinKeysPerRange));
+  auto row = [&](int64_t b) {
+    return OneRowAttention{query.const_data_ptr<float>() + b * st.q_b, st.q_h,
+                           key.const_data_ptr<float>() + b * st.k_b, st.k_n, st.k_h,
+                           value.const_data_ptr<float>() + b * st.v_b, st.v_n, st.v_h,
+                           output.mutable_data_ptr<float>() + b * st.out_b, st.out_h,
+                           heads, reps, head_size, num_keys, scale};
+  };
+  const int64_t per_row = one_row_scratch_floats(row(0), ranges);
+  const int64_t scratch_bytes = batch * per_row * sizeof(float);
+  std::unique_ptr<char[]> fallback;
+  Result<void*> temp = ctx.allocate_temp(scratch_bytes, 64);
+  float* scratch = nullptr;
+  if (temp.ok()) {
+    scratch = static_cast<float*>(temp.get());
+  } else {
+    fallback = std::make_unique<char[]>(scratch_bytes);
+    scratch = reinterpret_cast<float*>(fallback.get());
+  }
+  torch::executor::parallel_for(0, batch * ranges, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      one_row_attention_range(row(t / ranges), ranges, t % ranges, scratch + (t / ranges) * per_row);
+    }
+  });
+  for (int64_t b = 0; b < batch; ++b) {
+    one_row_attention_combine(row(b), ranges, scratch + b * per_row);
+  }
+}
+
 template <typename scalar_t>
 static inline scalar_t* conditional_data_ptr(scalar_t* ptr, scalar_t* ptr2) {
   ET_CHECK(ptr2 == nullptr);
@@ -1328,45 +1372,15 @@ void cpu_flash_attention(
 #endif
 
   // LOCAL CHANGE (xnnpack toolkit): one fp32 query row without a mask (every decode step)
-  // takes OneRowAttention, its keys split into one range per thread (at least
-  // kOneRowMinKeysPerRange keys each: a short context stays on one thread).
+  // takes OneRowAttention (one_row_attention_step).
   if constexpr (std::is_same_v<scalar_t, float>) {
-    constexpr int64_t kOneRowMinKeysPerRange = 32;
-    const bool by_key_rows = decode_attention_by_key_rows();
     const int64_t one_row_keys = is_causal ? std::min(start_pos + 1, kvSize) : kvSize;
-    if (by_key_rows && qSize == 1 && !is_quantized_sdpa && !has_attn_mask && one_row_keys > 0 &&
-        one_row_keys <= INT_MAX) {
-      const int64_t ranges = std::max<int64_t>(
-          1, std::min(num_thread, one_row_keys / kOneRowMinKeysPerRange));
-      std::vector<OneRowAttention> rows;
-      rows.reserve(batchSize);
-      for (int64_t b = 0; b < batchSize; ++b) {
-        rows.push_back(OneRowAttention{
-            query.const_data_ptr<float>() + b * qStrideB, qStrideH,
-            key.const_data_ptr<float>() + b * kStrideB, kStrideN, kStrideH,
-            value.const_data_ptr<float>() + b * vStrideB, vStrideN, vStrideH,
-            output.mutable_data_ptr<float>() + b * oStrideB, oStrideH,
-            num_head, num_reps, headSize, one_row_keys, static_cast<float>(scaling_factor)});
-      }
-      const int64_t per_row = one_row_scratch_floats(rows[0], ranges);
-      const int64_t scratch_bytes = batchSize * per_row * sizeof(float);
-      std::unique_ptr<char[]> scratch_fallback;
-      Result<void*> scratch_temp = ctx.allocate_temp(scratch_bytes, 64);
-      float* scratch = nullptr;
-      if (scratch_temp.ok()) {
-        scratch = static_cast<float*>(scratch_temp.get());
-      } else {
-        scratch_fallback = std::make_unique<char[]>(scratch_bytes);
-        scratch = reinterpret_cast<float*>(scratch_fallback.get());
-      }
-      torch::executor::parallel_for(0, batchSize * ranges, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) {
-          one_row_attention_range(rows[t / ranges], ranges, t % ranges, scratch + (t / ranges) * per_row);
-        }
-      });
-      for (int64_t b = 0; b < batchSize; ++b) {
-        one_row_attention_combine(rows[b], ranges, scratch + b * per_row);
-      }
+    if (decode_attention_by_key_rows() && qSize == 1 && !is_quantized_sdpa && !has_attn_mask &&
+        one_row_keys > 0 && one_row_keys <= INT_MAX) {
+      one_row_attention_step(
+          ctx, query, key, value, output,
+          {qStrideB, qStrideH, kStrideB, kStrideN, kStrideH, vStrideB, vStrideN, vStrideH, oStrideB, oStrideH},
+          batchSize, num_head, num_reps, headSize, one_row_keys, scaling_factor, num_thread);
       return;
     }
   }

@@ -103,8 +103,9 @@ void slice_copy_boxed(KernelRuntimeContext& ctx, Span<EValue*> stack) {
   copy_slice(in.const_data_ptr<float>(), out.mutable_data_ptr<float>(), outer, size, inner, start, length, step);
 }
 
-// Kernel key: per tensor argument (the result included) its dtype (6: float) and dim order.
-constexpr char kSliceKey[] = "v1/6;0,1,2,3,4|6;0,1,2,3,4";
+// Kernel key: per tensor argument its dtype (6: float) and dim order: self, out, and the result
+// (the emitter passes the returned out as one more argument, and the runtime keys on all three).
+constexpr char kSliceKey[] = "v1/6;0,1,2,3,4|6;0,1,2,3,4|6;0,1,2,3,4";
 
 const ::executorch::runtime::Kernel kKernels[] = {
     ::executorch::runtime::Kernel("aten::slice_copy.Tensor_out", kSliceKey, slice_copy_boxed),
