@@ -17,12 +17,20 @@ import pytest
 from tests.helpers_runner import BUILD_DIR, ensure_runner
 
 
+def run_check(name: str, success: str) -> None:
+    """Run a native check built with the runner (brought up to date with the kernels' sources
+    first) and require its exit 0 and its line of success."""
+    ensure_runner(BUILD_DIR)
+    done = subprocess.run([str(BUILD_DIR / name)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert success in done.stdout
+
+
 @pytest.mark.slow
 def test_one_row_attention_kernels_match_a_double_reference():
-    ensure_runner(BUILD_DIR)  # brings the check up to date with the kernels' sources
-    done = subprocess.run([str(BUILD_DIR / "one_row_attention_check")], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "cases, worst relative error" in done.stdout
+    """The one-row kernels, OneRowAttention and cpu_flash_attention's decode dispatch (both ways)
+    against double-precision references."""
+    run_check("one_row_attention_check", "cases, worst relative error")
 
 
 @pytest.mark.slow
@@ -30,28 +38,19 @@ def test_per_token_int8_kernels_equal_the_wheels_bit_for_bit():
     """The int8 KV cache's choose_qparams_per_token_asymmetric / quantize_per_token
     (third-party/executorch_llm_ops, op_per_token_int8.cpp): the registry gives the runner's for
     the exporter's kernel key, and they equal the wheel's kernels (its fallback) bit for bit."""
-    ensure_runner(BUILD_DIR)
-    done = subprocess.run([str(BUILD_DIR / "per_token_int8_check")], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "runner and wheel kernels equal bit for bit" in done.stdout
+    run_check("per_token_int8_check", "runner and wheel kernels equal bit for bit")
 
 
 @pytest.mark.slow
 def test_greedy_token_is_std_max_element():
     """The native runner's greedy choice (runtime/text_generation_runner/greedy.h, 16 lanes) gives
     std::max_element's index: ties to the first, NaNs, every length and lane."""
-    ensure_runner(BUILD_DIR)
-    done = subprocess.run([str(BUILD_DIR / "greedy_token_check")], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "cases agree with std::max_element" in done.stdout
+    run_check("greedy_token_check", "cases agree with std::max_element")
 
 
 @pytest.mark.slow
 def test_rank5_slice_copy_equals_the_wheels_bit_for_bit():
     """aten::slice_copy for contiguous float rank-5 tensors (third-party/executorch_llm_ops,
-    op_slice_copy_rank5.cpp): the registry gives the runner's for that key, and it equals the
-    wheel's portable kernel over every dim, start, end and step."""
-    ensure_runner(BUILD_DIR)
-    done = subprocess.run([str(BUILD_DIR / "slice_copy_rank5_check")], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "runner and wheel kernels equal bit for bit" in done.stdout
+    op_slice_copy_rank5.cpp): the registry gives the runner's for the key a program's call has,
+    and it equals the wheel's portable kernel over every dim, start, end and step."""
+    run_check("slice_copy_rank5_check", "runner and wheel kernels equal bit for bit")
