@@ -103,3 +103,13 @@ def test_resampled_medians_are_the_medians_of_the_picked_rounds(equal_sizes, blo
         picks = rng.integers(0, n_rounds, (200, n_rounds))
         definition = [np.median(np.concatenate([rounds[i] for i in row])) for row in picks]
         assert np.array_equal(stats._pooled_medians(rounds, picks), definition, equal_nan=True), trial
+
+
+def test_a_tuner_keeps_the_default_program_unless_the_challenger_is_proven_faster():
+    """examples.common.stats.keep_default_unless_faster: the one rule of both tuners."""
+    from examples.common import stats
+
+    assert stats.keep_default_unless_faster("q8", "fp32", stats.FASTER) == "q8"
+    for word in (stats.WITHIN_NOISE, stats.SLOWER, stats.TOO_FEW_ROUNDS, None):
+        assert stats.keep_default_unless_faster("q8", "fp32", word) == "fp32"
+    assert stats.keep_default_unless_faster("fp32", "fp32", None) == "fp32"

@@ -236,6 +236,13 @@ def selection_rounds(count: int) -> tuple[list[int], list[int]]:
     return list(range(0, count, 2)), list(range(1, count, 2))
 
 
+def keep_default_unless_faster(challenger: str, default: str, verdict_word: str | None) -> str:
+    """What a tuner writes: the challenger only where its verdict against the default program
+    says faster (beyond the noise floor); a challenger within noise, slower or without a
+    verdict leaves the default program in place. The rule of both tuners (examples/tune)."""
+    return challenger if challenger == default or verdict_word == FASTER else default
+
+
 @dataclass(frozen=True)
 class Selection:
     """The row each side fields and the verdict on them (``ours`` against ``theirs``)."""

@@ -311,7 +311,7 @@ def _decide(choice: stats.Selection) -> dict:
         return {"winner": DEFAULT_PROGRAM, "verdict": {"against": None, "verdict": "the default program won",
                                                        "noise_floor": choice.verdict.floor}}
     judged = {"against": DEFAULT_PROGRAM, **choice.verdict.as_dict(), "text": choice.verdict.describe()}
-    if choice.verdict.word == stats.FASTER:
+    if stats.keep_default_unless_faster(choice.ours, DEFAULT_PROGRAM, choice.verdict.word) == choice.ours:
         return {"winner": choice.ours, "verdict": judged}
     v = choice.verdict
     interval = "" if v.low is None else f" [{v.low:.2f}, {v.high:.2f}]"

@@ -309,7 +309,8 @@ def keep_unproven_default(results: list[CandidateResult], winners: dict[int, Can
     kept = {}
     for t, winner in winners.items():
         verdict = verdicts[str(t)]
-        if winner is baseline or verdict.get("verdict") == stats.FASTER:
+        if winner is baseline or stats.keep_default_unless_faster(
+                winner.candidate.name, baseline.candidate.name, verdict.get("verdict")) == winner.candidate.name:
             kept[t] = winner
         elif not verdict.get("untimed_default"):
             kept[t] = baseline
