@@ -372,7 +372,8 @@ nlohmann::ordered_json threadpool_report(const Generation& g, unsigned threads) 
 nlohmann::ordered_json xnnpack_reshape_report() {
   const text_generation::XnnpackReshapes counts = text_generation::xnnpack_reshapes();
   const bool interposed = text_generation::xnnpack_reshape_interposed();
-  return {{"mode", interposed ? FLAGS_xnnpack_reshape : "every_call"}, {"interposed", interposed},
+  return {{"mode", interposed ? FLAGS_xnnpack_reshape : "every_call"},
+          {"compiled", text_generation::xnnpack_reshape_compiled()}, {"interposed", interposed},
           {"done", counts.done}, {"skipped", counts.skipped}};
 }
 

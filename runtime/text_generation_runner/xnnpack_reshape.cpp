@@ -127,9 +127,16 @@ enum xnn_status xnn_delete_runtime(xnn_runtime_t runtime) {
 
 namespace text_generation {
 
+bool xnnpack_reshape_compiled() { return true; }
+
 bool xnnpack_reshape_interposed() { return g_seen.load(std::memory_order_relaxed) > 0; }
 
-void set_xnnpack_reshape_every_call(bool every_call) { g_every_call.store(every_call, std::memory_order_relaxed); }
+void set_xnnpack_reshape_every_call(bool every_call) {
+  Runtimes& all = runtimes();
+  std::lock_guard<std::mutex> lock(all.mutex);
+  all.shapes.clear();  // every_call records no shapes: what was recorded before would go stale
+  g_every_call.store(every_call, std::memory_order_relaxed);
+}
 
 XnnpackReshapes xnnpack_reshapes() {
   return {g_done.load(std::memory_order_relaxed), g_skipped.load(std::memory_order_relaxed)};
@@ -140,6 +147,7 @@ XnnpackReshapes xnnpack_reshapes() {
 #else  // a delegate built into the runner: nothing to interpose
 
 namespace text_generation {
+bool xnnpack_reshape_compiled() { return false; }
 bool xnnpack_reshape_interposed() { return false; }
 void set_xnnpack_reshape_every_call(bool) {}
 XnnpackReshapes xnnpack_reshapes() { return {}; }

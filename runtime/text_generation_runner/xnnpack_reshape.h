@@ -6,9 +6,13 @@
 
 namespace text_generation {
 
-// Whether the runner's definitions of XNNPACK's reshape functions took the delegate's calls so
-// far: they interpose the wheel's delegate library (its calls go through the PLT). A delegate
-// linked into the runner from source has no PLT to interpose, and every call reshapes.
+// Whether this build defines XNNPACK's reshape functions to interpose the wheel's delegate
+// library (its calls go through the PLT). A delegate linked into the runner from source has no
+// PLT to interpose, and every call reshapes.
+bool xnnpack_reshape_compiled();
+
+// Whether those definitions took the delegate's calls so far (false in a build that has them
+// means the delegate bound the calls itself: nothing is skipped).
 bool xnnpack_reshape_interposed();
 
 // true: every delegate call reshapes its runtime, as ExecuTorch's delegate asks, with nothing

@@ -12,10 +12,12 @@
 #include <executorch/extension/llm/custom_ops/op_sdpa_impl.h>
 #include <executorch/extension/tensor/tensor.h>
 #include <executorch/runtime/core/memory_allocator.h>
+#include <executorch/extension/threadpool/threadpool.h>
 #include <executorch/runtime/platform/runtime.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -261,10 +263,28 @@ bool check_one_row_attention(std::mt19937& gen, int64_t heads, int64_t reps, int
   return true;
 }
 
+// Sets the decode attention path for a scope and restores the one before on every exit.
+class AttentionSwitch {
+ public:
+  explicit AttentionSwitch(bool by_key_rows)
+      : before_(torch::executor::native::decode_attention_by_key_rows()) {
+    set_decode_attention_by_key_rows(by_key_rows);
+  }
+  ~AttentionSwitch() { set_decode_attention_by_key_rows(before_); }
+  AttentionSwitch(const AttentionSwitch&) = delete;
+  AttentionSwitch& operator=(const AttentionSwitch&) = delete;
+
+ private:
+  bool before_;
+};
+
+int g_multi_key_cases = 0, g_same_both_ways = 0;  // dispatch cases with 2+ keys; those whose paths agreed exactly
+
 // cpu_flash_attention as custom_sdpa calls it for a decode step (query [batch, 1, heads, head],
 // KV cache [batch, max_seq, kv_heads, head], SeqDim::ONE, causal at start_pos): the dispatch to
 // OneRowAttention (batch rows, grouped-query heads, the causal key count, a key range per thread)
-// against softmax(q.k) @ v in double, and against the flash loop it replaces (the switch off).
+// against softmax(q.k) @ v in double, as is the flash loop it replaces (the switch off); the
+// switch on must give one_row_attention_step's floats exactly (the dispatch happened).
 bool check_flash_dispatch(std::mt19937& gen, int64_t batch, int64_t heads, int64_t kv_heads, int64_t head_size,
                           int64_t max_seq, int64_t start_pos, double& worst) {
   using executorch::aten::ScalarType;
@@ -277,21 +297,36 @@ bool check_flash_dispatch(std::mt19937& gen, int64_t batch, int64_t heads, int64
   auto query = from_blob(q.data(), {int(batch), 1, int(heads), int(head_size)}, ScalarType::Float);
   auto keys = from_blob(k.data(), {int(batch), int(max_seq), int(kv_heads), int(head_size)}, ScalarType::Float);
   auto values = from_blob(v.data(), {int(batch), int(max_seq), int(kv_heads), int(head_size)}, ScalarType::Float);
-  std::vector<float> by_rows(q.size(), NAN), by_heads(q.size(), NAN);
+  const int64_t num_keys = std::min(start_pos + 1, max_seq), reps = heads / kv_heads;
+  static std::vector<uint8_t> temp(8 << 20);  // the kernels' scratch, as a method's temp allocator gives it
+  std::vector<float> by_rows(q.size(), NAN), by_heads(q.size(), NAN), direct(q.size(), NAN);
   for (bool rows : {true, false}) {
     std::vector<float>& out = rows ? by_rows : by_heads;
     auto output = from_blob(out.data(), {int(batch), 1, int(heads), int(head_size)}, ScalarType::Float);
-    static std::vector<uint8_t> temp(8 << 20);  // the kernels' scratch, as a method's temp allocator gives it
     executorch::runtime::MemoryAllocator allocator(static_cast<uint32_t>(temp.size()), temp.data());
     executorch::runtime::KernelRuntimeContext ctx(nullptr, &allocator);
-    set_decode_attention_by_key_rows(rows);
+    const AttentionSwitch path(rows);
     torch::executor::native::sdpa::impl::cpu_flash_attention<float, 32, 512>(
         ctx, *output, *query, *keys, *values, 0.0, true, {}, {}, {}, {}, {}, {}, {}, {},
         torch::executor::native::SeqDim::ONE, start_pos);
     if (ctx.failure_state() != executorch::runtime::Error::Ok) return false;
   }
-  set_decode_attention_by_key_rows(true);
-  const int64_t num_keys = std::min(start_pos + 1, max_seq), reps = heads / kv_heads;
+  {  // the key-row path itself, called directly: the switch on must give exactly its output
+    auto output = from_blob(direct.data(), {int(batch), 1, int(heads), int(head_size)}, ScalarType::Float);
+    executorch::runtime::MemoryAllocator allocator(static_cast<uint32_t>(temp.size()), temp.data());
+    executorch::runtime::KernelRuntimeContext ctx(nullptr, &allocator);
+    const int64_t threads = ::executorch::extension::threadpool::get_threadpool()->get_thread_count();
+    torch::executor::native::sdpa::impl::one_row_attention_step(
+        ctx, *query, *keys, *values, *output,
+        {heads * head_size, head_size, max_seq * kv_heads * head_size, kv_heads * head_size, head_size,
+         max_seq * kv_heads * head_size, kv_heads * head_size, head_size, heads * head_size, head_size},
+        batch, heads, reps, head_size, num_keys, float(1.0 / std::sqrt(double(head_size))), threads);
+    if (std::memcmp(direct.data(), by_rows.data(), direct.size() * sizeof(float)) != 0) return false;
+    if (num_keys >= 2) {  // the two paths sum in other orders: equal floats in every case would mean one path
+      ++g_multi_key_cases;
+      g_same_both_ways += std::memcmp(by_heads.data(), by_rows.data(), direct.size() * sizeof(float)) == 0;
+    }
+  }
   const double scale = 1.0 / std::sqrt(double(head_size));
   for (int64_t b = 0; b < batch; ++b) {
     for (int64_t h = 0; h < heads; ++h) {
@@ -390,11 +425,15 @@ int main() {
                                        {2, 6, 3, 16, 40, 39},    {1, 4, 4, 32, 64, 200},   {3, 32, 8, 64, 300, 257}};
   for (const auto& c : dispatch_cases) {
     if (!check_flash_dispatch(gen, c[0], c[1], c[2], c[3], c[4], c[5], worst)) {
-      std::printf("cpu_flash_attention's decode dispatch failed or left NaN (batch=%lld heads=%lld kv=%lld)\n",
-                  (long long)c[0], (long long)c[1], (long long)c[2]);
+      std::printf("cpu_flash_attention's decode dispatch failed, left NaN or did not take the key-row path "
+                  "(batch=%lld heads=%lld kv=%lld)\n", (long long)c[0], (long long)c[1], (long long)c[2]);
       return 1;
     }
     ++cases;
+  }
+  if (g_multi_key_cases > 0 && g_same_both_ways == g_multi_key_cases) {
+    std::printf("--decode_attention's switch changed nothing: both paths gave the same floats\n");
+    return 1;
   }
   std::printf("%d cases, worst relative error %.3g\n", cases, worst);
   return worst < 1e-5 ? 0 : 1;

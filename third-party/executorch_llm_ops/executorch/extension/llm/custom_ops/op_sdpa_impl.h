@@ -220,8 +220,7 @@ ONE_ROW_TARGETS inline void one_row_qk_at_v(
 // cpu_flash_attention gives each thread one head at a time, so a decode step read its KV cache
 // in one pass per head (12 for stories110m) of a 256-byte slice per 3 KiB row; here each
 // thread reads whole rows, in order. Splitting by heads instead left the two threads of a
-// 2-thread run reading alternate halves of each row (slower at 2 threads when tried: each
-// core's prefetcher likely fetches the other's half too). One batch row's tensors; query head h uses kv head h / reps
+// 2-thread run reading alternate halves of each row. One batch row's tensors; query head h uses kv head h / reps
 // (grouped-query attention).
 struct OneRowAttention {
   const float* q;  // query head h at q + h * q_stride_h
