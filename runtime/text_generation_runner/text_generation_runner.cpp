@@ -200,6 +200,12 @@ Request check_flags() {
   if (FLAGS_num_threads < 0) fail(kUsageExit, "--num_threads must be >= 0 (0 = all cores)");
   if (!(FLAGS_timeout_s >= 0)) fail(kUsageExit, "--timeout_s must be >= 0 (0 = no limit)");
   if (FLAGS_max_memory_mb < -1) fail(kUsageExit, "--max_memory_mb must be >= 0 (0 = no bound)");
+  if (FLAGS_xnnpack_reshape != "changed" && FLAGS_xnnpack_reshape != "every_call") {
+    fail(kUsageExit, "--xnnpack_reshape must be changed or every_call, got '" + FLAGS_xnnpack_reshape + "'");
+  }
+  if (FLAGS_decode_attention != "key_rows" && FLAGS_decode_attention != "per_head") {
+    fail(kUsageExit, "--decode_attention must be key_rows or per_head, got '" + FLAGS_decode_attention + "'");
+  }
   return r;
 }
 
@@ -421,13 +427,7 @@ int main(int argc, char** argv) {
   probe_pool_gaps_for_tests();
   start_watchdog(FLAGS_timeout_s, FLAGS_model_path);
   apply_memory_limit(static_cast<long>(FLAGS_max_memory_mb), FLAGS_model_path);
-  if (FLAGS_xnnpack_reshape != "changed" && FLAGS_xnnpack_reshape != "every_call") {
-    fail(kUsageExit, "--xnnpack_reshape must be changed or every_call, got '" + FLAGS_xnnpack_reshape + "'");
-  }
   text_generation::set_xnnpack_reshape_every_call(FLAGS_xnnpack_reshape == "every_call");
-  if (FLAGS_decode_attention != "key_rows" && FLAGS_decode_attention != "per_head") {
-    fail(kUsageExit, "--decode_attention must be key_rows or per_head, got '" + FLAGS_decode_attention + "'");
-  }
   torch::executor::native::set_decode_attention_by_key_rows(FLAGS_decode_attention == "key_rows");
   const long baseline_rss_kb = current_rss_kib();
   // Only when asked: a profiling build with a fixed ETDump buffer allocates it up front.
