@@ -46,7 +46,8 @@ flags.DEFINE_list("variants", None, "Rows to run (default: fp32, 8da4w, F32, Q8_
                   "8da4w-attn-per-head / 8da4w-reshape-always (8da4w with the runner's --decode_attention=per_head / "
                   "--xnnpack_reshape=every_call), 8da4w-emb4 (4-bit token embedding), "
                   "8da4w-out8 (8-bit output projection), 8da4w-fp32prefill (fp32 prefill method), "
-                  "8da4w-fused / 8da4w-g128-fused (q/k/v and w1/w3 each one linear).")
+                  "8da4w-fused / 8da4w-g128-fused (q/k/v and w1/w3 each one linear), 8da4w-emb4-merged (greedy "
+                  "XNNPACK partitions), 8da4w-emb4-merged-forms (and RMSNorm / RoPE in forms XNNPACK takes).")
 flags.DEFINE_bool("probe_bandwidth", True, "Measure read bandwidth before every round (the limit column).")
 flags.DEFINE_string("runner", "auto", "ExecuTorch runner: auto (native if built), native or python-standin.")
 flags.DEFINE_string("output_dir", "benchmark-out/generation", "Where programs, GGUF files and results go.")

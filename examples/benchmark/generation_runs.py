@@ -65,6 +65,10 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w-fp32prefill", "executorch", "8da4w-fp32prefill", 4, judged=False, follows_group_size=True),
     Variant("8da4w-fused", "executorch", "8da4w-fused", 4, follows_group_size=True),
     Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4, judged=False),
+    # Greedy XNNPACK partitions: the quantized linears share delegate calls with the ops between them.
+    Variant("8da4w-emb4-merged", "executorch", "8da4w-emb4-merged", 4, follows_group_size=True),
+    # ... and RMSNorm / RoPE in forms XNNPACK takes: a block in few delegate calls.
+    Variant("8da4w-emb4-merged-forms", "executorch", "8da4w-emb4-merged-forms", 4, follows_group_size=True),
     Variant("F32", "llama.cpp", "F32", 32),
     Variant("Q8_0", "llama.cpp", "Q8_0", 8),
     Variant("Q4_0", "llama.cpp", "Q4_0", 4),
@@ -150,12 +154,18 @@ def executorch_options(variant: str, max_seq_len: int, group_size: int | None = 
     """The export options of an ExecuTorch variant (``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-pc``
     (one int4 scale per output channel), ``8da4w-kv8`` (int8 KV cache), ``8da4w-emb4``,
     ``8da4w-fp32prefill`` (an fp32 prefill method), ``8da4w-out8`` (an 8-bit output projection),
-    and ``-fused`` after either of the first two quantized ones: q/k/v and w1/w3 as one linear each)."""
+    and ``-fused`` after either of the first two quantized ones: q/k/v and w1/w3 as one linear each;
+    ``-merged`` after a quantized one: greedy XNNPACK partitions)."""
     from examples.generation.llama_export import PER_CHANNEL, LlamaExportOptions
 
+    forms = variant.endswith("-forms")
+    variant = variant.removesuffix("-forms")
+    merged = variant.endswith("-merged")
+    variant = variant.removesuffix("-merged")
     fused = variant.endswith("-fused")
     variant = variant.removesuffix("-fused")
-    options = LlamaExportOptions(quantize=variant != "fp32", max_seq_len=max_seq_len, fuse_projections=fused)
+    options = LlamaExportOptions(quantize=variant != "fp32", max_seq_len=max_seq_len, fuse_projections=fused,
+                                 merged_partitions=merged, xnnpack_forms=forms)
     if variant == "8da4w" and group_size is not None:
         options = dataclasses.replace(options, group_size=group_size)
     elif variant == "8da4w-g128":
@@ -199,7 +209,7 @@ def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gg
     quantizer, from the F32 file) and the ONNX Runtime GenAI folder. Each is rebuilt only when
     its weights or options changed (the stamp)."""
     from examples.generation.model_export import export_language_model
-    from examples.generation.llama_export import program_filename as pte_filename
+    from examples.generation.llama_export import options_stamp, program_filename as pte_filename
 
     if variants is None:
         variants = list(EXECUTORCH_VARIANTS) + (["F32", "Q8_0", "Q4_0"] if want_gguf else [])
@@ -210,7 +220,7 @@ def build_artifacts(model, weights: str, folder: Path, max_seq_len: int, want_gg
     for name in [v for v in VARIANTS if v in wanted and VARIANTS[v].engine == "executorch"]:
         options = executorch_options(name, max_seq_len, group_size)
         path = folder / pte_filename(model.name, options)
-        fields = {"weights": source, "options": repr(options)}
+        fields = {"weights": source, "options": options_stamp(options)}
         if not _stamp(path, fields):
             export_language_model(model, options, weights, path)
             _write_stamp(path, fields)

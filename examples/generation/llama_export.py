@@ -13,7 +13,7 @@ import contextlib
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from examples.models.llama_zoo import LlamaModel, PreparedWeights
@@ -22,6 +22,11 @@ DEFAULT_GROUP_SIZE = 32
 DEFAULT_MAX_SEQ_LEN = 128
 # Group size 0: one int4 scale per output channel (the LLM exporter's PerAxis(0) granularity).
 PER_CHANNEL = 0
+
+
+# Fields added after programs were first stamped with the options' repr: named in the stamp only
+# when set, so programs built before them still match their stamp.
+NAMED_WHEN_SET = {"named_when_set": True}
 
 
 class LlamaExportError(ValueError):
@@ -50,6 +55,12 @@ class LlamaExportOptions:
     # With quantize: the output projection (classifier) in 4 bits like every linear, or in 8
     # (int8 per output channel, examples/generation/output_head.py).
     output_bits: int = 4
+    # With quantize: XNNPACK partitions merged greedily (the 8da4w linears join the fp32 ops
+    # around them) instead of one delegate call per quantized linear, as the exporter does.
+    merged_partitions: bool = field(default=False, metadata=NAMED_WHEN_SET)
+    # RMSNorm's mean and the rotary embedding in forms XNNPACK takes (examples/generation/xnnpack_forms.py),
+    # so no portable op cuts a block's partitions.
+    xnnpack_forms: bool = field(default=False, metadata=NAMED_WHEN_SET)
 
     @property
     def mode(self) -> str:
@@ -59,6 +70,14 @@ class LlamaExportOptions:
     def grouping(self) -> str:
         """How the int4 weights share scales, in words: ``group size 32`` or ``per channel``."""
         return "per channel" if self.group_size == PER_CHANNEL else f"group size {self.group_size}"
+
+
+def options_stamp(options: LlamaExportOptions) -> str:
+    """The options as a build stamp records them: the dataclass repr, less the later fields at
+    their defaults."""
+    shown = [f"{f.name}={getattr(options, f.name)!r}" for f in fields(options)
+             if not (f.metadata.get("named_when_set") and getattr(options, f.name) == f.default)]
+    return f"{type(options).__name__}({', '.join(shown)})"
 
 
 def program_filename(name: str, options: LlamaExportOptions) -> str:
@@ -84,6 +103,10 @@ def program_filename(name: str, options: LlamaExportOptions) -> str:
         variant.append("fp32prefill")
     if options.quantize and options.output_bits != 4:
         variant.append(f"out{options.output_bits}")
+    if options.quantize and options.merged_partitions:
+        variant.append("merged")
+    if options.xnnpack_forms:
+        variant.append("forms")
     return pte_filename(name, "xnnpack", options.mode, *variant)
 
 
@@ -94,6 +117,8 @@ def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
         raise LlamaExportError(f"output projection bits must be 4 or 8, got {options.output_bits}")
     if options.output_bits != 4 and (not options.quantize or options.fp32_prefill):
         raise LlamaExportError("an 8-bit output projection goes with an 8da4w program without an fp32 prefill")
+    if options.merged_partitions and not options.quantize:
+        raise LlamaExportError("merged partitions go with a quantized (8da4w) program: add --quantize")
     if options.max_seq_len < 2:
         raise LlamaExportError(f"--max_seq_len must be at least 2, got {options.max_seq_len}")
     if options.embedding_bits not in (0, 4, 8):
@@ -158,6 +183,29 @@ def source_transforms_around(first: list, last: list = ()):
         export_llama_lib._get_source_transforms = original
 
 
+@contextlib.contextmanager
+def merged_xnnpack_partitions(merged: bool):
+    """Lower with one greedy XNNPACK partitioner. The exporter first gives every dynamically
+    quantized linear a partition of its own (``XnnpackDynamicallyQuantizedPartitioner``, per-op
+    mode), so a decode step calls the delegate once per linear; greedy partitions take those
+    linears together with the fp32 ops between them."""
+    from executorch.examples.models.llama import export_llama_lib
+
+    if not merged:
+        yield
+        return
+    original = export_llama_lib.get_xnnpack_partitioner
+
+    def greedy(dynamic_quant_only_partitioner: bool = True, enable_bf16: bool = False):
+        return original(dynamic_quant_only_partitioner=False, enable_bf16=enable_bf16)
+
+    export_llama_lib.get_xnnpack_partitioner = greedy
+    try:
+        yield
+    finally:
+        export_llama_lib.get_xnnpack_partitioner = original
+
+
 def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: LlamaExportOptions,
                          output_path: Path) -> tuple[Path, float]:
     """Write the program atomically to ``output_path``; returns it with the export seconds."""
@@ -169,13 +217,16 @@ def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: L
 
     check_options(model, options)
     start = time.perf_counter()
+    from examples.generation.xnnpack_forms import xnnpack_forms
+
     first = [fuse_projections] if options.fuse_projections else []
+    first += [xnnpack_forms] if options.xnnpack_forms else []
     last = []
     if options.quantize and options.output_bits == 8:
         head = OutputHeadIn8Bits()
         first, last = [*first, head.first], [head.last]
     with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".export-") as scratch, \
-            source_transforms_around(first, last):
+            source_transforms_around(first, last), merged_xnnpack_partitions(options.merged_partitions):
         temporary = Path(scratch) / output_path.name
         if options.fp32_prefill:
             written = export_fp32_prefill_program(model, weights, options, temporary)

@@ -47,7 +47,9 @@ def export_language_model(model, options, weights: str, output: Path, seed: int 
               f"SDPA with {'int8 ' if options.quantize_kv_cache else ''}KV cache"
               f"{', ' + options.grouping if options.quantize else ''}"
               f"{', prefill in fp32' if options.fp32_prefill else ''}"
-              f"{', output projection in 8 bits' if options.quantize and options.output_bits == 8 else ''})...",
+              f"{', output projection in 8 bits' if options.quantize and options.output_bits == 8 else ''}"
+              f"{', merged XNNPACK partitions' if options.merged_partitions else ''}"
+              f"{', RMSNorm and RoPE in XNNPACK forms' if options.xnnpack_forms else ''})...",
               flush=True)
         import_quietly(verbose)
         failure = None
