@@ -511,3 +511,26 @@ def test_onnxruntime_genai_fp32_from_the_hf_folder_equals_eager(tmp_path):
     assert run.returncode == 0, run.stderr
     expected = greedy_tokens(build_eager(weights.params, weights.checkpoint, MAX_SEQ_LEN), PROMPT, 16)
     assert json.loads(run.stdout.splitlines()[-1])["tokens"] == expected
+
+
+def test_a_lowering_option_is_paired_with_the_row_whose_weights_it_lowers():
+    """8da4w-emb4-merged-forms lowers 8da4w-emb4's weights otherwise: its line compares the two
+    rows round by round (not against 8da4w), and is no goal line."""
+    from examples.benchmark.generation_goals import goal_cells, option_cells
+    from examples.benchmark.generation_runs import Row
+
+    rows = _rows(ours_decode=260.0)
+    rng = np.random.default_rng(2)
+    jitter = lambda: 1 + 0.01 * rng.standard_normal()  # noqa: E731
+    base, lowered = Row("m", "executorch (native)", "8da4w-emb4", 1), Row("m", "executorch (native)",
+                                                                          "8da4w-emb4-merged-forms", 1)
+    base.reports = [_report(1000 * jitter(), 300 * jitter(), 60, 150) for _ in range(10)]
+    lowered.reports = [_report(1000 * jitter(), 330 * jitter(), 60, 150) for _ in range(10)]
+    cells = option_cells(rows + [base, lowered])
+    assert len(cells) == 1 and cells[0]["goal"] == "lowering option"
+    assert (cells[0]["ours"], cells[0]["peer"], cells[0]["met"]) == ("8da4w-emb4-merged-forms", "8da4w-emb4", None)
+    decode, prefill = cells[0]["text"].split("prefill")
+    assert float(decode.split("decode ")[1].split("x")[0]) == pytest.approx(1.1, abs=0.02)
+    assert "(faster" in decode and "(within noise" in prefill
+    assert [c["goal"] for c in goal_cells(rows + [base, lowered])].count("lowering option") == 1
+    assert option_cells(rows + [lowered]) == []  # without the row it lowers, no line

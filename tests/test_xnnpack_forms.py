@@ -180,6 +180,9 @@ def test_a_program_with_merged_partitions_and_the_forms_has_fewer_delegate_calls
         options = LlamaExportOptions(quantize=True, max_seq_len=64, merged_partitions=whole, xnnpack_forms=whole)
         programs[whole] = export_language_model(TINY_MODEL, options, "random",
                                                 tmp_path / program_filename("tiny", options), seed=0)
+    from examples.integrity.card import read_card
+
+    assert read_card(programs[True])["recipe"].endswith("merged XNNPACK partitions, RMSNorm and RoPE in XNNPACK forms")
     (own_kernels, own_calls), (kernels, calls) = (forward_kernels_and_delegate_calls(programs[w]) for w in (False, True))
     assert "aten::mean" in own_kernels and "aten::squeeze_copy" in own_kernels
     assert "aten::mean" not in kernels and "aten::squeeze_copy" not in kernels, kernels

@@ -152,34 +152,51 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
 
 
 def option_cells(rows: list) -> list[dict]:
-    """Runner options measured on one program: for each row that runs another row's program
-    with native runner flags (``8da4w-2m``: ``8da4w`` with ``--huge_pages=true``), its decode and
-    prefill speed against the plain row's, paired by round. Shown, not a goal."""
+    """Options measured against the row they change, paired by round: a row that runs another
+    row's program with native runner flags (``8da4w-2m``: ``8da4w`` with ``--huge_pages=true``),
+    and a row that lowers another row's weights otherwise (``lowering_of``). Decode and prefill
+    speed of each against the plain row's. Shown, not a goal."""
     from examples.benchmark.generation_runs import VARIANTS
 
     cells = []
-    for flagged in rows:
-        variant = VARIANTS.get(flagged.variant)
-        if variant is None or not variant.native_flags or flagged.error or not flagged.reports:
+    for changed in rows:
+        variant = VARIANTS.get(changed.variant)
+        if variant is None or changed.error or not changed.reports:
             continue
-        plain = next((r for r in rows if (r.model, r.threads) == (flagged.model, flagged.threads) and r.reports
-                      and not r.error and r.variant in VARIANTS and not VARIANTS[r.variant].native_flags
-                      and VARIANTS[r.variant].artifact == variant.artifact), None)
+        if variant.native_flags:
+            goal, how = "runner option", f"the same program run with {' '.join(variant.native_flags)}"
+            plain = _plain_row(rows, changed, lambda v: not v.native_flags and v.artifact == variant.artifact)
+        elif variant.lowering_of:
+            goal, how = "lowering option", "the same weights and quantization, lowered otherwise"
+            plain = _plain_row(rows, changed, lambda v, name=variant.lowering_of: v.name == name)
+        else:
+            continue
         if plain is None:
             continue
-        count = min(len(plain.reports), len(flagged.reports))
-        parts = []
-        for field, what in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill")):
-            key = _per_token_ms(field)
-            v = stats.judge(_rounds(_trim(plain, count), key), _rounds(_trim(flagged, count), key), paired=True)
-            speedup = 1 / v.ratio if v.ratio else float("nan")
-            interval = "-" if v.low is None else f"[{1 / v.high:.2f}, {1 / v.low:.2f}]"
-            parts.append(f"{what} {speedup:.2f}x {interval} ({v.describe()})")
-        cells.append({"model": flagged.model, "threads": flagged.threads, "goal": "runner option",
-                      "ours": flagged.variant, "peer": plain.variant, "met": None,
-                      "text": f"runner option: {flagged.variant} / {plain.variant} (the same program run with "
-                              f"{' '.join(variant.native_flags)}): " + ", ".join(parts) + "; shown, not a goal"})
+        cells.append({"model": changed.model, "threads": changed.threads, "goal": goal, "ours": changed.variant,
+                      "peer": plain.variant, "met": None,
+                      "text": f"{goal}: {changed.variant} / {plain.variant} ({how}): {_paired_speeds(plain, changed)}; "
+                              "shown, not a goal"})
     return cells
+
+
+def _plain_row(rows: list, changed, wanted):
+    from examples.benchmark.generation_runs import VARIANTS
+
+    return next((r for r in rows if (r.model, r.threads) == (changed.model, changed.threads) and r.reports
+                 and not r.error and r.variant in VARIANTS and wanted(VARIANTS[r.variant])), None)
+
+
+def _paired_speeds(plain, changed) -> str:
+    count = min(len(plain.reports), len(changed.reports))
+    parts = []
+    for field, what in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill")):
+        key = _per_token_ms(field)
+        v = stats.judge(_rounds(_trim(plain, count), key), _rounds(_trim(changed, count), key), paired=True)
+        speedup = 1 / v.ratio if v.ratio else float("nan")
+        interval = "-" if v.low is None else f"[{1 / v.high:.2f}, {1 / v.low:.2f}]"
+        parts.append(f"{what} {speedup:.2f}x {interval} ({v.describe()})")
+    return ", ".join(parts)
 
 
 def _trim(row, count: int):

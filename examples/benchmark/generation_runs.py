@@ -31,6 +31,9 @@ class Variant:
     follows_group_size: bool = False  # its int4 groups are generation_bench's --group_size
     # Flags for the native runner only (another runner has no such row: plan_for leaves it out).
     native_flags: tuple[str, ...] = ()
+    # The variant whose weights and quantization this one lowers otherwise (same numbers, other
+    # delegate calls): the table pairs the two by round.
+    lowering_of: str = ""
 
 
 # Weights per int4 scale of every 4-bit peer (Q4_0, Q4_K_M's sub-blocks, ONNX Runtime GenAI's blocks).
@@ -66,9 +69,11 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w-fused", "executorch", "8da4w-fused", 4, follows_group_size=True),
     Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4, judged=False),
     # Greedy XNNPACK partitions: the quantized linears share delegate calls with the ops between them.
-    Variant("8da4w-emb4-merged", "executorch", "8da4w-emb4-merged", 4, follows_group_size=True),
+    Variant("8da4w-emb4-merged", "executorch", "8da4w-emb4-merged", 4, follows_group_size=True,
+            lowering_of="8da4w-emb4"),
     # ... and RMSNorm / RoPE in forms XNNPACK takes: a block in few delegate calls.
-    Variant("8da4w-emb4-merged-forms", "executorch", "8da4w-emb4-merged-forms", 4, follows_group_size=True),
+    Variant("8da4w-emb4-merged-forms", "executorch", "8da4w-emb4-merged-forms", 4, follows_group_size=True,
+            lowering_of="8da4w-emb4"),
     Variant("F32", "llama.cpp", "F32", 32),
     Variant("Q8_0", "llama.cpp", "Q8_0", 8),
     Variant("Q4_0", "llama.cpp", "Q4_0", 4),

@@ -21,6 +21,10 @@ def write_language_model_card(path: Path, model, options, weights_source: str) -
         recipe = f"{recipe or 'fp32'}, int8 KV cache"
     if options.fp32_prefill:
         recipe = f"{recipe}, fp32 prefill method"
+    if options.merged_partitions:
+        recipe = f"{recipe}, merged XNNPACK partitions"
+    if options.xnnpack_forms:
+        recipe = f"{recipe or 'fp32'}, RMSNorm and RoPE in XNNPACK forms"
     card = make_card(path, model=model.name, backend="xnnpack", precision=options.mode, recipe=recipe,
                      methods=card_methods(describe_program(path.read_bytes())),
                      extra={"language_model": {"max_seq_len": options.max_seq_len, "weights": weights_source}})
