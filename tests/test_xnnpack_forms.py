@@ -67,9 +67,50 @@ def test_forms_keep_the_tiny_models_logits(eager):
     torch.testing.assert_close(logits, reference, rtol=1e-5, atol=1e-5)
 
 
-def test_a_model_without_norms_or_rope_is_refused():
-    with pytest.raises(ValueError, match="no RMSNorm"):
+def test_a_model_without_norms_or_rope_is_refused(eager):
+    with pytest.raises(ValueError, match="no RMSNorm and interleaved rotary embedding"):
         xnnpack_forms(torch.nn.Sequential(torch.nn.Linear(4, 4)))
+    hf_rope = copy.deepcopy(eager)
+    hf_rope.rope.apply_rotary_emb = torch.nn.Identity()  # where the Hugging Face layout's module would be
+    with pytest.raises(ValueError, match="no interleaved rotary embedding"):
+        xnnpack_forms(hf_rope)
+
+
+def test_a_table_that_does_not_fit_the_heads_is_refused():
+    cos, sin = interleaved_tables(*exporter_rope_tables())
+    q = torch.randn(1, SEQ, HEADS, HEAD_DIM)
+    with pytest.raises(AssertionError):
+        RotaryByPairSwap(HEAD_DIM)(q, q, cos[:1], sin[:1])  # one row for SEQ positions would broadcast
+
+
+def test_export_applies_both_options(monkeypatch, tmp_path):
+    """export_llama_program hands the exporter the forms among its source transforms and lowers
+    with the greedy partitioner, and leaves the exporter as it was."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackDynamicallyQuantizedPartitioner
+    from executorch.examples.models.llama import export_llama_lib
+    from executorch.examples.models.llama.export_llama_lib import DType
+
+    from examples.generation.llama_export import LlamaExportOptions, export_llama_program
+
+    seen = {}
+
+    def fake_export(config):
+        seen["transforms"] = export_llama_lib._get_source_transforms(DType.fp32)
+        seen["partitioner"] = type(export_llama_lib.get_xnnpack_partitioner(dynamic_quant_only_partitioner=True))
+        Path(config.export.output_name).write_bytes(b"program")
+        return config.export.output_name
+
+    monkeypatch.setattr(export_llama_lib, "export_llama", fake_export)
+    weights = SimpleNamespace(params=tmp_path / "params.json", checkpoint=tmp_path / "model.pth")
+    for whole in (True, False):
+        options = LlamaExportOptions(quantize=True, merged_partitions=whole, xnnpack_forms=whole)
+        export_llama_program(TINY_MODEL, weights, options, tmp_path / f"out_{whole}.pte")
+        assert (xnnpack_forms in seen["transforms"]) is whole
+        assert (seen["partitioner"] is XnnpackDynamicallyQuantizedPartitioner) is not whole
+    assert type(export_llama_lib.get_xnnpack_partitioner()) is XnnpackDynamicallyQuantizedPartitioner
 
 
 class NormThenRope(torch.nn.Module):
@@ -146,6 +187,12 @@ def test_later_options_join_the_build_stamp_only_when_set():
     assert stamp.endswith("output_bits=4)") and "merged" not in stamp  # stamps written before still match
     both = dataclasses.replace(options, merged_partitions=True, xnnpack_forms=True)
     assert options_stamp(both).endswith("output_bits=4, merged_partitions=True, xnnpack_forms=True)")
+    from examples.generation.llama_export import LlamaExportError, check_options
+
+    with pytest.raises(LlamaExportError, match="extended XNNPACK ops"):
+        check_options(TINY_MODEL, dataclasses.replace(both, extended_ops=False))
+    with pytest.raises(LlamaExportError, match="quantized"):
+        check_options(TINY_MODEL, LlamaExportOptions(merged_partitions=True))
     assert program_filename("stories110m", both) == "stories110m_xnnpack_8da4w_merged_forms.pte"
 
 

@@ -31,8 +31,8 @@ class Variant:
     follows_group_size: bool = False  # its int4 groups are generation_bench's --group_size
     # Flags for the native runner only (another runner has no such row: plan_for leaves it out).
     native_flags: tuple[str, ...] = ()
-    # The variant whose weights and quantization this one lowers otherwise (same numbers, other
-    # delegate calls): the table pairs the two by round.
+    # The variant whose weights and quantization this one lowers otherwise (other delegate calls,
+    # the same arithmetic up to summation order): the table pairs the two by round.
     lowering_of: str = ""
 
 
@@ -155,37 +155,35 @@ def _source(weights: str) -> str:
     return source
 
 
+# ExecuTorch variants without suffixes, and what each changes from 8da4w (groups of --group_size).
+_BASE_OPTIONS = {"8da4w": {}, "8da4w-kv8": {"quantize_kv_cache": True}, "8da4w-emb4": {"embedding_bits": 4},
+                 "8da4w-fp32prefill": {"fp32_prefill": True}, "8da4w-out8": {"output_bits": 8}}
+
+
 def executorch_options(variant: str, max_seq_len: int, group_size: int | None = None):
-    """The export options of an ExecuTorch variant (``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-pc``
+    """The export options of an ExecuTorch variant: ``fp32``, ``8da4w``, ``8da4w-g128``, ``8da4w-pc``
     (one int4 scale per output channel), ``8da4w-kv8`` (int8 KV cache), ``8da4w-emb4``,
-    ``8da4w-fp32prefill`` (an fp32 prefill method), ``8da4w-out8`` (an 8-bit output projection),
-    and ``-fused`` after either of the first two quantized ones: q/k/v and w1/w3 as one linear each;
-    ``-merged`` after a quantized one: greedy XNNPACK partitions)."""
+    ``8da4w-fp32prefill`` (an fp32 prefill method), ``8da4w-out8`` (an 8-bit output projection);
+    then, in this order, ``-fused`` (q/k/v and w1/w3 as one linear each), ``-merged`` (greedy XNNPACK
+    partitions) and ``-forms`` (RMSNorm and RoPE in XNNPACK forms). An unknown name is a ValueError."""
     from examples.generation.llama_export import PER_CHANNEL, LlamaExportOptions
 
-    forms = variant.endswith("-forms")
-    variant = variant.removesuffix("-forms")
-    merged = variant.endswith("-merged")
-    variant = variant.removesuffix("-merged")
-    fused = variant.endswith("-fused")
-    variant = variant.removesuffix("-fused")
-    options = LlamaExportOptions(quantize=variant != "fp32", max_seq_len=max_seq_len, fuse_projections=fused,
-                                 merged_partitions=merged, xnnpack_forms=forms)
-    if variant == "8da4w" and group_size is not None:
-        options = dataclasses.replace(options, group_size=group_size)
-    elif variant == "8da4w-g128":
-        options = dataclasses.replace(options, group_size=128)
-    elif variant == "8da4w-pc":
-        options = dataclasses.replace(options, group_size=PER_CHANNEL)
-    elif variant == "8da4w-kv8":
-        options = dataclasses.replace(options, group_size=group_size or options.group_size, quantize_kv_cache=True)
-    elif variant == "8da4w-emb4":
-        options = dataclasses.replace(options, group_size=group_size or options.group_size, embedding_bits=4)
-    elif variant == "8da4w-fp32prefill":
-        options = dataclasses.replace(options, group_size=group_size or options.group_size, fp32_prefill=True)
-    elif variant == "8da4w-out8":
-        options = dataclasses.replace(options, group_size=group_size or options.group_size, output_bits=8)
-    return options
+    name, suffixes = variant, {}
+    for suffix, field_name in (("-forms", "xnnpack_forms"), ("-merged", "merged_partitions"),
+                               ("-fused", "fuse_projections")):
+        suffixes[field_name] = name.endswith(suffix)
+        name = name.removesuffix(suffix)
+    options = LlamaExportOptions(quantize=name != "fp32", max_seq_len=max_seq_len, **suffixes)
+    if name == "fp32":
+        return options
+    if name == "8da4w-g128":
+        return dataclasses.replace(options, group_size=128)
+    if name == "8da4w-pc":
+        return dataclasses.replace(options, group_size=PER_CHANNEL)
+    if name not in _BASE_OPTIONS:
+        raise ValueError(f"unknown ExecuTorch variant {variant!r}")
+    chosen = options.group_size if group_size is None else group_size
+    return dataclasses.replace(options, group_size=chosen, **_BASE_OPTIONS[name])
 
 
 def account_bytes(model, artifacts: dict, variants: list[str], prompt_len: int, max_new_tokens: int) -> dict:

@@ -10,6 +10,7 @@ decode than without it). Extended XNNPACK ops are on, so fp32 linears run in XNN
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import tempfile
 import time
@@ -25,8 +26,9 @@ PER_CHANNEL = 0
 
 
 # Fields added after programs were first stamped with the options' repr: named in the stamp only
-# when set, so programs built before them still match their stamp.
-NAMED_WHEN_SET = {"named_when_set": True}
+# when they differ from the value every program had before them (kept here, not the default, so a
+# later change of default still names them), so programs built before still match their stamp.
+BEFORE_STAMPED = "value_before_stamped"
 
 
 class LlamaExportError(ValueError):
@@ -57,10 +59,10 @@ class LlamaExportOptions:
     output_bits: int = 4
     # With quantize: XNNPACK partitions merged greedily (the 8da4w linears join the fp32 ops
     # around them) instead of one delegate call per quantized linear, as the exporter does.
-    merged_partitions: bool = field(default=False, metadata=NAMED_WHEN_SET)
+    merged_partitions: bool = field(default=False, metadata={BEFORE_STAMPED: False})
     # RMSNorm's mean and the rotary embedding in forms XNNPACK takes (examples/generation/xnnpack_forms.py),
     # so no portable op cuts a block's partitions.
-    xnnpack_forms: bool = field(default=False, metadata=NAMED_WHEN_SET)
+    xnnpack_forms: bool = field(default=False, metadata={BEFORE_STAMPED: False})
 
     @property
     def mode(self) -> str:
@@ -74,9 +76,9 @@ class LlamaExportOptions:
 
 def options_stamp(options: LlamaExportOptions) -> str:
     """The options as a build stamp records them: the dataclass repr, less the later fields at
-    their defaults."""
+    the value programs had before them."""
     shown = [f"{f.name}={getattr(options, f.name)!r}" for f in fields(options)
-             if not (f.metadata.get("named_when_set") and getattr(options, f.name) == f.default)]
+             if not (BEFORE_STAMPED in f.metadata and getattr(options, f.name) == f.metadata[BEFORE_STAMPED])]
     return f"{type(options).__name__}({', '.join(shown)})"
 
 
@@ -117,8 +119,8 @@ def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
         raise LlamaExportError(f"output projection bits must be 4 or 8, got {options.output_bits}")
     if options.output_bits != 4 and (not options.quantize or options.fp32_prefill):
         raise LlamaExportError("an 8-bit output projection goes with an 8da4w program without an fp32 prefill")
-    if options.merged_partitions and not options.quantize:
-        raise LlamaExportError("merged partitions go with a quantized (8da4w) program: add --quantize")
+    if options.merged_partitions and not (options.quantize and options.extended_ops):
+        raise LlamaExportError("merged partitions go with a quantized (8da4w) program and extended XNNPACK ops")
     if options.max_seq_len < 2:
         raise LlamaExportError(f"--max_seq_len must be at least 2, got {options.max_seq_len}")
     if options.embedding_bits not in (0, 4, 8):
@@ -195,9 +197,12 @@ def merged_xnnpack_partitions(merged: bool):
         yield
         return
     original = export_llama_lib.get_xnnpack_partitioner
+    signature = inspect.signature(original)
 
-    def greedy(dynamic_quant_only_partitioner: bool = True, enable_bf16: bool = False):
-        return original(dynamic_quant_only_partitioner=False, enable_bf16=enable_bf16)
+    def greedy(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.arguments["dynamic_quant_only_partitioner"] = False
+        return original(*call.args, **call.kwargs)
 
     export_llama_lib.get_xnnpack_partitioner = greedy
     try:

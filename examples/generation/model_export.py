@@ -17,6 +17,12 @@ def write_language_model_card(path: Path, model, options, weights_source: str) -
     from examples.integrity.describe import card_methods, describe_program
 
     recipe = f"8da4w, {options.grouping}" if options.quantize else None
+    if options.embedding_bits:
+        recipe = f"{recipe or 'fp32'}, {options.embedding_bits}-bit embedding"
+    if options.fuse_projections:
+        recipe = f"{recipe or 'fp32'}, fused projections"
+    if options.quantize and options.output_bits != 4:
+        recipe = f"{recipe}, {options.output_bits}-bit output projection"
     if options.quantize_kv_cache:
         recipe = f"{recipe or 'fp32'}, int8 KV cache"
     if options.fp32_prefill:

@@ -11,7 +11,8 @@ each with its fixed cost, run on one thread between the thread pool's jobs.
 - The rotary embedding takes tables interleaved to the head width (cosine ``c c``, sine ``-s s``
   per pair) and a constant pair-swap linear: ``x * cos + swap(x) * sin``. Per pair that is
   ``x_r c - x_i s`` and ``x_i c + x_r s``, the products and sums of the original formula (the swap
-  multiplies by one and adds zeros): the same floats.
+  multiplies by one and adds zeros): the same floats for finite inputs (an inf or NaN in a head
+  spreads over that head through the swap's zeros; a -0.0 may come out +0.0).
 
 Apply before quantization or after: the new linears are functional (``F.linear`` of a buffer),
 which the 8da4w quantizer, swapping ``nn.Linear`` modules, leaves in fp32.
@@ -59,6 +60,8 @@ class RotaryByPairSwap(nn.Module):
         return (x_float * cos + F.linear(x_float, self.swap) * sin).type_as(x)
 
     def forward(self, xq, xk, freqs_cos, freqs_sin):
+        # As upstream's reshape_for_broadcast: one table row per position, one column per dim.
+        assert freqs_cos.shape == (xq.shape[1], xq.shape[-1]) == freqs_sin.shape
         shape = (1, freqs_cos.shape[0], 1, freqs_cos.shape[1])  # [seq, head_dim] -> broadcast over batch, heads
         cos, sin = freqs_cos.view(shape), freqs_sin.view(shape)
         return self.rotate(xq, cos, sin), self.rotate(xk, cos, sin)
@@ -100,7 +103,12 @@ def _swap_norms(model: nn.Module) -> int:
 
 def xnnpack_forms(model: nn.Module) -> nn.Module:
     """Every RMSNorm and the rotary embedding of a model built by the LLM exporter's
-    ``llama_transformer`` in the forms above (a source transform)."""
-    if not (_swap_norms(model) + _swap_rope(model)):
-        raise ValueError("xnnpack_forms: no RMSNorm or rotary embedding of the LLM exporter's model")
+    ``llama_transformer`` in the forms above (a source transform). A model that lacks either (its
+    norms of another class, a rotary embedding in the Hugging Face layout) is refused: a program
+    named for both forms has both."""
+    norms, ropes = _swap_norms(model), _swap_rope(model)
+    if not norms or not ropes:
+        missing = " and ".join(what for what, count in (("RMSNorm", norms), ("interleaved rotary embedding", ropes))
+                               if not count)
+        raise ValueError(f"xnnpack_forms: no {missing} of the LLM exporter's model to rewrite")
     return model
