@@ -211,6 +211,27 @@ def merged_xnnpack_partitions(merged: bool):
         export_llama_lib.get_xnnpack_partitioner = original
 
 
+@contextlib.contextmanager
+def edge_passes_before_lowering(passes: list):
+    """Run ``passes`` on the edge program before the partitioners (the exporter's
+    ``LLMEdgeManager.to_edge_transform_and_lower`` takes none from its callers)."""
+    from executorch.extension.llm.export.builder import LLMEdgeManager
+
+    if not passes:
+        yield
+        return
+    original = LLMEdgeManager.to_edge_transform_and_lower
+
+    def with_ours(self, partitioners, transform_passes=None):
+        return original(self, partitioners, transform_passes=[*(transform_passes or []), *passes])
+
+    LLMEdgeManager.to_edge_transform_and_lower = with_ours
+    try:
+        yield
+    finally:
+        LLMEdgeManager.to_edge_transform_and_lower = original
+
+
 def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: LlamaExportOptions,
                          output_path: Path) -> tuple[Path, float]:
     """Write the program atomically to ``output_path``; returns it with the export seconds."""
@@ -219,19 +240,20 @@ def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: L
     from examples.generation.fused_projections import fuse_projections
     from examples.generation.output_head import OutputHeadIn8Bits
     from examples.generation.prefill_split import export_fp32_prefill_program
+    from examples.generation.xnnpack_forms import infer_view_dims, xnnpack_forms
 
     check_options(model, options)
     start = time.perf_counter()
-    from examples.generation.xnnpack_forms import xnnpack_forms
-
     first = [fuse_projections] if options.fuse_projections else []
     first += [xnnpack_forms] if options.xnnpack_forms else []
+    edge_passes = [infer_view_dims] if options.xnnpack_forms else []
     last = []
     if options.quantize and options.output_bits == 8:
         head = OutputHeadIn8Bits()
         first, last = [*first, head.first], [head.last]
     with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=".export-") as scratch, \
-            source_transforms_around(first, last), merged_xnnpack_partitions(options.merged_partitions):
+            source_transforms_around(first, last), merged_xnnpack_partitions(options.merged_partitions), \
+            edge_passes_before_lowering(edge_passes):
         temporary = Path(scratch) / output_path.name
         if options.fp32_prefill:
             written = export_fp32_prefill_program(model, weights, options, temporary)
