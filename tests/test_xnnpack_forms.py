@@ -154,7 +154,7 @@ def test_the_forms_leave_no_portable_op_between_norm_and_rope():
     from executorch.examples.models.llama.norm import RMSNorm
     from executorch.examples.models.llama.rope import RotaryEmbedding
 
-    from examples.generation.xnnpack_forms import infer_view_dims
+    from examples.export.xnnpack_decompositions import infer_single_dynamic_dim
 
     torch.manual_seed(0)
     cos, sin = exporter_rope_tables()
@@ -165,7 +165,7 @@ def test_the_forms_leave_no_portable_op_between_norm_and_rope():
     # Without the view pass, the views naming the sequence length stay outside and cut the block.
     assert "aten::view_copy" in undelegated_ops(forms)
     # Only the tables' rows for the positions are cut outside: two slices.
-    ours = undelegated_ops(forms, passes=[infer_view_dims])
+    ours = undelegated_ops(forms, passes=[infer_single_dynamic_dim])
     assert ours == ["aten::slice_copy.Tensor"] * 2, ours
 
 

@@ -19,8 +19,8 @@ which the 8da4w quantizer, swapping ``nn.Linear`` modules, leaves in fp32.
 
 - Views whose shape names the sequence length (``view(batch, seq, heads, head_dim)``, a symbolic
   size) are refused by XNNPACK's reshape, which infers one dimension but takes no symbols:
-  :func:`infer_view_dims`, an edge pass, writes that one dimension as ``-1``, so the projections
-  and the rotary embedding after them share a partition.
+  ``examples.export.xnnpack_decompositions.infer_single_dynamic_dim``, an edge pass, writes that
+  one dimension as ``-1``, so the projections and the rotary embedding after them share a partition.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.fx.passes.infra.pass_base import PassResult
 
 
 class RMSNormBySum(nn.Module):
@@ -119,24 +118,3 @@ def xnnpack_forms(model: nn.Module) -> nn.Module:
         raise ValueError(f"xnnpack_forms: no {missing} of the LLM exporter's model to rewrite")
     return model
 
-
-def infer_view_dims(graph_module: torch.fx.GraphModule) -> PassResult:
-    """Edge pass: a ``view_copy`` whose shape has exactly one symbolic size gets ``-1`` there
-    (the same shape: the other sizes and the element count fix it)."""
-    from executorch.exir.dialects._ops import ops as exir_ops
-
-    changed = False
-    for node in graph_module.graph.nodes:
-        if node.op != "call_function" or node.target != exir_ops.edge.aten.view_copy.default:
-            continue
-        shape = list(node.args[1])
-        symbolic = [i for i, size in enumerate(shape) if not isinstance(size, int)]
-        if len(symbolic) != 1 or -1 in shape:
-            continue
-        shape[symbolic[0]] = -1
-        node.args = (node.args[0], shape, *node.args[2:])
-        changed = True
-    if changed:
-        graph_module.graph.eliminate_dead_code()
-        graph_module.recompile()
-    return PassResult(graph_module, changed)
