@@ -84,8 +84,8 @@ def test_a_table_that_does_not_fit_the_heads_is_refused():
 
 
 def test_export_applies_both_options(monkeypatch, tmp_path):
-    """export_llama_program hands the exporter the forms among its source transforms and lowers
-    with the greedy partitioner, and leaves the exporter as it was."""
+    """export_llama_program hands the exporter the forms among its source transforms and the view
+    pass among its edge passes, lowers with the greedy partitioner, and leaves the exporter as it was."""
     from pathlib import Path
     from types import SimpleNamespace
 
@@ -94,15 +94,21 @@ def test_export_applies_both_options(monkeypatch, tmp_path):
     from executorch.examples.models.llama.export_llama_lib import DType
     from executorch.extension.llm.export.builder import LLMEdgeManager
 
+    from examples.export.xnnpack_decompositions import infer_single_dynamic_dim
     from examples.generation.llama_export import LlamaExportOptions, export_llama_program
 
-    own_lowering = LLMEdgeManager.to_edge_transform_and_lower
     seen = {}
+
+    def record_lowering(self, partitioners, transform_passes=None):
+        seen["edge_passes"] = list(transform_passes or [])
+
+    monkeypatch.setattr(LLMEdgeManager, "to_edge_transform_and_lower", record_lowering)
+    own_lowering = LLMEdgeManager.to_edge_transform_and_lower
 
     def fake_export(config):
         seen["transforms"] = export_llama_lib._get_source_transforms(DType.fp32)
         seen["partitioner"] = type(export_llama_lib.get_xnnpack_partitioner(dynamic_quant_only_partitioner=True))
-        seen["edge_passes"] = LLMEdgeManager.to_edge_transform_and_lower is not own_lowering
+        LLMEdgeManager.to_edge_transform_and_lower(object(), [])  # as the exporter lowers
         Path(config.export.output_name).write_bytes(b"program")
         return config.export.output_name
 
@@ -113,9 +119,51 @@ def test_export_applies_both_options(monkeypatch, tmp_path):
         export_llama_program(TINY_MODEL, weights, options, tmp_path / f"out_{whole}.pte")
         assert (xnnpack_forms in seen["transforms"]) is whole
         assert (seen["partitioner"] is XnnpackDynamicallyQuantizedPartitioner) is not whole
-        assert seen["edge_passes"] is whole
+        assert seen["edge_passes"] == ([infer_single_dynamic_dim] if whole else [])
     assert type(export_llama_lib.get_xnnpack_partitioner()) is XnnpackDynamicallyQuantizedPartitioner
     assert LLMEdgeManager.to_edge_transform_and_lower is own_lowering
+
+
+def test_the_two_method_export_runs_the_view_pass_with_the_forms(monkeypatch, tmp_path):
+    """The fp32-prefill export lowers both methods itself: it passes the view pass along."""
+    import executorch.exir
+    from executorch.examples.models.llama import export_llama_lib
+    from types import SimpleNamespace
+
+    from examples.export.xnnpack_decompositions import infer_single_dynamic_dim
+    from examples.generation import prefill_split
+    from examples.generation.llama_export import LlamaExportOptions
+
+    class FakeBuilder:
+        metadata, pre_autograd_graph_module = {}, None
+
+        def export(self):
+            return self
+
+        def run_canonical_optimizations(self):
+            pass
+
+        def _export(self, module):
+            return "program"
+
+        def _get_edge_config(self):
+            return None
+
+        def to_executorch(self, share_mutable_buffers):
+            return SimpleNamespace(save_to_pte=lambda path: None)
+
+    seen = {}
+
+    def record_lowering(programs, transform_passes=None, **kwargs):
+        seen["passes"] = transform_passes
+
+    monkeypatch.setattr(export_llama_lib, "_prepare_for_llama_export", lambda config: FakeBuilder())
+    monkeypatch.setattr(executorch.exir, "to_edge_transform_and_lower", record_lowering)
+    weights = SimpleNamespace(params=tmp_path / "params.json", checkpoint=tmp_path / "model.pth")
+    for forms in (True, False):
+        options = LlamaExportOptions(quantize=True, fp32_prefill=True, xnnpack_forms=forms)
+        prefill_split.export_fp32_prefill_program(TINY_MODEL, weights, options, tmp_path / "out.pte")
+        assert seen["passes"] == ([infer_single_dynamic_dim] if forms else None)
 
 
 class NormThenRope(torch.nn.Module):

@@ -141,11 +141,12 @@ def infer_single_dynamic_dim(graph_module: torch.fx.GraphModule):
     """Edge pass: a ``view_copy`` whose target shape has exactly one symbolic size (a dynamic
     sequence length) gets ``-1`` there instead. XNNPACK's partitioner rejects symbolic
     reshapes but takes one inferred dimension, and the result is the same tensor."""
+    from executorch.exir.dialects._ops import ops as exir_ops
     from torch.fx.passes.infra.pass_base import PassResult
 
     changed = False
     for node in graph_module.graph.nodes:
-        if node.op != "call_function" or "view_copy" not in str(node.target) or len(node.args) < 2:
+        if node.op != "call_function" or node.target != exir_ops.edge.aten.view_copy.default:
             continue
         shape = list(node.args[1])
         symbolic = [i for i, size in enumerate(shape) if not isinstance(size, int)]

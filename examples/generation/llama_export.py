@@ -222,8 +222,12 @@ def edge_passes_before_lowering(passes: list):
         return
     original = LLMEdgeManager.to_edge_transform_and_lower
 
-    def with_ours(self, partitioners, transform_passes=None):
-        return original(self, partitioners, transform_passes=[*(transform_passes or []), *passes])
+    signature = inspect.signature(original)
+
+    def with_ours(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.arguments["transform_passes"] = [*(call.arguments.get("transform_passes") or []), *passes]
+        return original(*call.args, **call.kwargs)
 
     LLMEdgeManager.to_edge_transform_and_lower = with_ours
     try:

@@ -117,4 +117,3 @@ def xnnpack_forms(model: nn.Module) -> nn.Module:
                                if not count)
         raise ValueError(f"xnnpack_forms: no {missing} of the LLM exporter's model to rewrite")
     return model
-
