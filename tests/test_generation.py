@@ -153,6 +153,8 @@ def test_token_runner_bad_input(args, code, fragment):
     (("--model_name", "mv2", "--quantize_kv_cache"), "language models only"),
     (("--model_name", "mv2", "--fp32_prefill"), "--fp32_prefill applies to language models only"),
     (("--model_name", "stories15m", "--fp32_prefill"), "goes with a quantized (8da4w) program"),
+    (("--model_name", "mv2", "--one_call_per_block"), "--one_call_per_block applies to language models only"),
+    (("--model_name", "stories15m", "--one_call_per_block"), "go with a quantized (8da4w) program"),
 ])
 def test_export_cli_language_model_bad_input(args, fragment, tmp_path):
     proc = run_cli("examples.backend.xnnpack_examples", *args, "--output_dir", str(tmp_path))
@@ -165,7 +167,8 @@ def test_export_cli_flags_make_the_language_model_options():
     from examples.generation.export_hooks import options_from_flags
     from examples.generation.llama_export import program_filename
 
-    flags = SimpleNamespace(quantize=True, group_size=0, max_seq_len=None, quantize_kv_cache=True, fp32_prefill=False)
+    flags = SimpleNamespace(quantize=True, group_size=0, max_seq_len=None, quantize_kv_cache=True, fp32_prefill=False,
+                            one_call_per_block=False)
     options = options_from_flags(flags)
     assert options.quantize and options.group_size == 0 and options.quantize_kv_cache and not options.fp32_prefill
     assert options.max_seq_len == 128  # the default KV cache length
@@ -174,6 +177,10 @@ def test_export_cli_flags_make_the_language_model_options():
     split = options_from_flags(SimpleNamespace(**{**vars(flags), "group_size": 32, "quantize_kv_cache": False,
                                                   "fp32_prefill": True}))
     assert split.fp32_prefill and program_filename("stories15m", split) == "stories15m_xnnpack_8da4w_fp32prefill.pte"
+    whole = options_from_flags(SimpleNamespace(**{**vars(flags), "group_size": 32, "quantize_kv_cache": False,
+                                                  "one_call_per_block": True}))
+    assert whole.merged_partitions and whole.xnnpack_forms
+    assert program_filename("stories15m", whole) == "stories15m_xnnpack_8da4w_merged_forms.pte"
 
 
 def test_group_size_0_is_one_int4_scale_per_output_channel_and_kv8_an_int8_cache():

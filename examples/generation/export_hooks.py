@@ -3,7 +3,8 @@
 Zoo language models go through ExecuTorch's LLM exporter (KV cache, SDPA-with-KV-cache op,
 XNNPACK), not the image-model path; ``--quantize`` means 8da4w (int8 dynamic activations,
 int4 weights in groups of ``--group_size``), ``--max_seq_len`` is the KV cache length and
-``--quantize_kv_cache`` keeps that cache in int8.
+``--quantize_kv_cache`` keeps that cache in int8 and ``--one_call_per_block`` lowers each block in one
+XNNPACK delegate call.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def define_llm_flags() -> None:
                       "Language models with --quantize: also an fp32 'prefill' method for the prompt, sharing the KV "
                       "cache with the 8da4w 'forward' (for CPUs where 4-bit GEMM may be slower than fp32, e.g. AVX2 "
                       "without VNNI; the file holds both weights; docs/GENERATION.md).")
+    flags.DEFINE_bool("one_call_per_block", False,
+                      "Language models with --quantize: lower each block in one XNNPACK delegate call (greedy "
+                      "partitions; RMSNorm and RoPE in forms XNNPACK takes) instead of the exporter's ten; a few per "
+                      "cent faster decode and prefill where measured (docs/GENERATION.md, 'Fewer delegate calls').")
 
 
 def is_llm(name: str | None) -> bool:
@@ -46,7 +51,7 @@ def is_llm(name: str | None) -> bool:
 
 def reject_llm_flags(flag_values) -> None:
     """For a model that is not a language model: its flags would be ignored, so say so."""
-    for name in ("quantize_kv_cache", "fp32_prefill"):
+    for name in ("quantize_kv_cache", "fp32_prefill", "one_call_per_block"):
         if flag_values[name].value:
             raise cli.UsageError(f"--{name} applies to language models only, not '{flag_values.model_name}'")
 
@@ -56,7 +61,9 @@ def options_from_flags(flag_values):
 
     return LlamaExportOptions(quantize=flag_values.quantize, group_size=flag_values.group_size,
                               max_seq_len=flag_values.max_seq_len or DEFAULT_MAX_SEQ_LEN,
-                              quantize_kv_cache=flag_values.quantize_kv_cache, fp32_prefill=flag_values.fp32_prefill)
+                              quantize_kv_cache=flag_values.quantize_kv_cache, fp32_prefill=flag_values.fp32_prefill,
+                              merged_partitions=flag_values.one_call_per_block,
+                              xnnpack_forms=flag_values.one_call_per_block)
 
 
 def export_from_flags(flag_values) -> Path:
