@@ -69,6 +69,8 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w-fused", "executorch", "8da4w-fused", 4, follows_group_size=True),
     Variant("8da4w-g128-fused", "executorch", "8da4w-g128-fused", 4, judged=False),
     # Greedy XNNPACK partitions: the quantized linears share delegate calls with the ops between them.
+    Variant("8da4w-merged-forms", "executorch", "8da4w-merged-forms", 4, follows_group_size=True,
+            lowering_of="8da4w"),  # what xnnpack_examples --quantize --one_call_per_block writes
     Variant("8da4w-emb4-merged", "executorch", "8da4w-emb4-merged", 4, follows_group_size=True,
             lowering_of="8da4w-emb4"),
     # ... and RMSNorm / RoPE in forms XNNPACK takes: a block in few delegate calls.
