@@ -186,54 +186,49 @@ def source_transforms_around(first: list, last: list = ()):
 
 
 @contextlib.contextmanager
-def merged_xnnpack_partitions(merged: bool):
-    """Lower with one greedy XNNPACK partitioner. The exporter first gives every dynamically
-    quantized linear a partition of its own (``XnnpackDynamicallyQuantizedPartitioner``, per-op
-    mode), so a decode step calls the delegate once per linear; greedy partitions take those
-    linears together with the fp32 ops between them."""
-    from executorch.examples.models.llama import export_llama_lib
-
-    if not merged:
-        yield
-        return
-    original = export_llama_lib.get_xnnpack_partitioner
+def _calls_rewritten(owner, name: str, rewrite):
+    """For the duration, ``owner.name`` is a wrapper that lets ``rewrite`` change each call's
+    bound arguments (by name, however the caller passed them)."""
+    original = getattr(owner, name)
     signature = inspect.signature(original)
 
-    def greedy(*args, **kwargs):
+    def wrapper(*args, **kwargs):
         call = signature.bind(*args, **kwargs)
-        call.arguments["dynamic_quant_only_partitioner"] = False
+        rewrite(call.arguments)
         return original(*call.args, **call.kwargs)
 
-    export_llama_lib.get_xnnpack_partitioner = greedy
+    setattr(owner, name, wrapper)
     try:
         yield
     finally:
-        export_llama_lib.get_xnnpack_partitioner = original
+        setattr(owner, name, original)
 
 
-@contextlib.contextmanager
+def merged_xnnpack_partitions(merged: bool):
+    """Lower with one greedy XNNPACK partitioner. The exporter first gives every dynamically
+    quantized linear a partition of its own (``XnnpackDynamicallyQuantizedPartitioner``), so a
+    decode step calls the delegate once per linear; greedy partitions take those linears
+    together with the fp32 ops between them."""
+    from executorch.examples.models.llama import export_llama_lib
+
+    if not merged:
+        return contextlib.nullcontext()
+    return _calls_rewritten(export_llama_lib, "get_xnnpack_partitioner",
+                            lambda arguments: arguments.update(dynamic_quant_only_partitioner=False))
+
+
 def edge_passes_before_lowering(passes: list):
     """Run ``passes`` on the edge program before the partitioners (the exporter's
     ``LLMEdgeManager.to_edge_transform_and_lower`` takes none from its callers)."""
     from executorch.extension.llm.export.builder import LLMEdgeManager
 
     if not passes:
-        yield
-        return
-    original = LLMEdgeManager.to_edge_transform_and_lower
+        return contextlib.nullcontext()
 
-    signature = inspect.signature(original)
+    def add_ours(arguments):
+        arguments["transform_passes"] = [*(arguments.get("transform_passes") or []), *passes]
 
-    def with_ours(*args, **kwargs):
-        call = signature.bind(*args, **kwargs)
-        call.arguments["transform_passes"] = [*(call.arguments.get("transform_passes") or []), *passes]
-        return original(*call.args, **call.kwargs)
-
-    LLMEdgeManager.to_edge_transform_and_lower = with_ours
-    try:
-        yield
-    finally:
-        LLMEdgeManager.to_edge_transform_and_lower = original
+    return _calls_rewritten(LLMEdgeManager, "to_edge_transform_and_lower", add_ours)
 
 
 def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: LlamaExportOptions,
