@@ -8,6 +8,8 @@
 #include <executorch/runtime/kernel/operator_registry.h>
 #include <executorch/runtime/platform/runtime.h>
 
+#include "registry_kernel.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -20,7 +22,6 @@ using executorch::runtime::EValue;
 using executorch::runtime::KernelRuntimeContext;
 using executorch::runtime::OpFunction;
 using executorch::runtime::Span;
-using executorch::runtime::TensorMeta;
 
 namespace {
 
@@ -30,15 +31,7 @@ constexpr const char* kQuantize = "quantized_decomposed::quantize_per_token.out"
 // The kernel the registry gives tensors with these dtypes, contiguous rank 4 (`rank4` true: the
 // exporter's key, the runner's kernel) or rank 3 (no exact key: the wheel's fallback).
 OpFunction lookup(const char* name, std::vector<ScalarType> dtypes, bool rank4) {
-  static executorch::aten::DimOrderType order[] = {0, 1, 2, 3};
-  std::vector<TensorMeta> metas;
-  for (ScalarType t : dtypes) metas.emplace_back(t, Span<executorch::aten::DimOrderType>(order, rank4 ? 4 : 3));
-  auto op = executorch::runtime::get_op_function_from_registry(name, {metas.data(), metas.size()});
-  if (!op.ok()) {
-    std::printf("FAIL: no kernel for %s\n", name);
-    std::exit(1);
-  }
-  return *op;
+  return registry_kernel(name, dtypes, rank4 ? 4 : 3);
 }
 
 struct Quantized {

@@ -10,6 +10,8 @@
 #include <executorch/runtime/kernel/operator_registry.h>
 #include <executorch/runtime/platform/runtime.h>
 
+#include "registry_kernel.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -21,25 +23,15 @@ using executorch::runtime::EValue;
 using executorch::runtime::KernelRuntimeContext;
 using executorch::runtime::OpFunction;
 using executorch::runtime::Span;
-using executorch::runtime::TensorMeta;
 
 namespace {
 
 constexpr const char* kSlice = "aten::slice_copy.Tensor_out";
 
-// The kernel a program's call gets: Method::resolve_operator keys on every tensor argument of
-// the call, and the emitter passes the returned out as one more (self, out, result).
+// The kernel a program's call gets: the emitter passes the returned out as one more tensor
+// argument (self, out, result), and the registry keys on all three.
 OpFunction lookup(int rank) {
-  static executorch::aten::DimOrderType order[] = {0, 1, 2, 3, 4};
-  const Span<executorch::aten::DimOrderType> dims(order, rank);
-  TensorMeta metas[] = {TensorMeta(ScalarType::Float, dims), TensorMeta(ScalarType::Float, dims),
-                        TensorMeta(ScalarType::Float, dims)};
-  auto op = executorch::runtime::get_op_function_from_registry(kSlice, {metas, 3});
-  if (!op.ok()) {
-    std::printf("FAIL: no slice_copy kernel for rank %d\n", rank);
-    std::exit(1);
-  }
-  return *op;
+  return registry_kernel(kSlice, {ScalarType::Float, ScalarType::Float, ScalarType::Float}, rank);
 }
 
 struct Sliced {
