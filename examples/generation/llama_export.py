@@ -120,7 +120,8 @@ def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
     if options.output_bits != 4 and (not options.quantize or options.fp32_prefill):
         raise LlamaExportError("an 8-bit output projection goes with an 8da4w program without an fp32 prefill")
     if options.merged_partitions and not (options.quantize and options.extended_ops):
-        raise LlamaExportError("merged partitions go with a quantized (8da4w) program and extended XNNPACK ops")
+        raise LlamaExportError("merged partitions (--one_call_per_block) go with a quantized (8da4w) program (--quantize) "
+                               "and extended XNNPACK ops")
     if options.max_seq_len < 2:
         raise LlamaExportError(f"--max_seq_len must be at least 2, got {options.max_seq_len}")
     if options.embedding_bits not in (0, 4, 8):
