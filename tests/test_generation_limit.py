@@ -311,10 +311,12 @@ def test_rows_coarser_than_the_peers_int4_are_shown_but_never_the_goals_rows():
 
     ours = [name for name, v in VARIANTS.items() if v.engine == "executorch"]
     assert {n for n in ours if judged_variant(n)} == {"8da4w", "8da4w-emb4", "8da4w-fused", "8da4w-out8", "8da4w-emb4-merged",
-                                                         "8da4w-emb4-merged-forms", "8da4w-merged-forms"}  # groups of 32
+                                                         "8da4w-emb4-merged-forms", "8da4w-merged-forms",
+                                                         "8da4w-fused-merged-forms"}  # groups of 32
     assert not any(judged_variant(n, group_size=128) for n in ours)  # --group_size 128: none is like the peers'
     assert {n for n in ours if judged_variant(n, group_size=16)} == {"8da4w", "8da4w-emb4", "8da4w-fused", "8da4w-out8", "8da4w-emb4-merged",
-                                                         "8da4w-emb4-merged-forms", "8da4w-merged-forms"}
+                                                         "8da4w-emb4-merged-forms", "8da4w-merged-forms",
+                                                         "8da4w-fused-merged-forms"}
     rows = _rows(ours_decode=150.0)
     for variant in ("8da4w-pc", "8da4w-g128", "8da4w-g128-fused"):
         fast = Row("m", "executorch (native)", variant, 1)
@@ -370,6 +372,29 @@ def test_the_bandwidth_verdict_pairs_each_round_with_its_own_probe():
     stalled[0].reports[3]["decode_tok_s"] = 0.0
     cell = {c["goal"]: c for c in goal_cells(stalled, bandwidth={("m", 1): [20.0] * 10})}["bandwidth"]
     assert 0.8 < cell["fraction"] < 0.9 and cell["interval"][0] < cell["fraction"]
+
+
+def test_the_bandwidth_goal_judges_the_row_nearest_its_own_limit_on_held_out_rounds():
+    """Several judged ExecuTorch rows: the one nearest the limit for its own bytes on the even
+    rounds is judged on the odd ones. The fastest row is not the choice when it reads fewer
+    bytes; TTFT and RSS stay 8da4w's."""
+    from examples.benchmark.generation_goals import goal_cells
+    from examples.benchmark.generation_runs import Row
+
+    rows = _rows(ours_decode=260.0)  # 8da4w: 78 % of 20 GB/s over 60 MB
+    rng = np.random.default_rng(2)
+    for variant, decode, per_token in (("8da4w-merged-forms", 300.0, 60e6), ("8da4w-emb4", 320.0, 40e6)):
+        row = Row("m", "executorch (native)", variant, 1)
+        row.reports = [_report(1000, decode * (1 + 0.01 * rng.standard_normal()), 60, 150) for _ in range(10)]
+        row.bytes_per_token = {"total": per_token}
+        rows.append(row)
+    cells = {c["goal"]: c for c in goal_cells(rows, bandwidth={("m", 1): [20.0] * 10})}
+    limit = cells["bandwidth"]
+    assert limit["ours"] == "8da4w-merged-forms" and limit["rounds_judged"] == 5  # 90 %, not emb4's 64 %
+    assert limit["fraction"] == pytest.approx(0.9, rel=0.03) and limit["outcome"] == "met"
+    assert "row chosen on held-out rounds" in limit["text"]
+    assert cells["decode"]["ours"] == "8da4w-emb4"  # the fastest row, for the speed goal
+    assert cells["TTFT"]["ours"] == "8da4w" and cells["RSS growth"]["ours"] == "8da4w"
 
 
 def test_result_files_keep_probes_per_model_and_older_ones_still_read():
