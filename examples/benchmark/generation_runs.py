@@ -71,10 +71,11 @@ VARIANTS = {v.name: v for v in (
     # Greedy XNNPACK partitions: the quantized linears share delegate calls with the ops between them.
     Variant("8da4w-merged-forms", "executorch", "8da4w-merged-forms", 4, follows_group_size=True,
             lowering_of="8da4w"),  # what xnnpack_examples --quantize --one_call_per_block writes
-    # ... with q/k/v and w1/w3 as one linear each: fewer thread-pool jobs a step, a portable split
-    # after each fused linear (XNNPACK takes no slice of a dynamic-shape tensor).
+    # ... with q/k/v and w1/w3 as one linear each (the same quantized rows, laid end to end): fewer
+    # thread-pool jobs a step, and a portable split after each fused linear (XNNPACK takes no
+    # slice of a dynamic-shape tensor). Paired with the row it adds fusing to.
     Variant("8da4w-fused-merged-forms", "executorch", "8da4w-fused-merged-forms", 4, follows_group_size=True,
-            lowering_of="8da4w"),
+            lowering_of="8da4w-merged-forms"),
     Variant("8da4w-emb4-merged", "executorch", "8da4w-emb4-merged", 4, follows_group_size=True,
             lowering_of="8da4w-emb4"),
     # ... and RMSNorm / RoPE in forms XNNPACK takes: a block in few delegate calls.
