@@ -393,8 +393,41 @@ def test_the_bandwidth_goal_judges_the_row_nearest_its_own_limit_on_held_out_rou
     assert limit["ours"] == "8da4w-merged-forms" and limit["rounds_judged"] == 5  # 90 %, not emb4's 64 %
     assert limit["fraction"] == pytest.approx(0.9, rel=0.03) and limit["outcome"] == "met"
     assert "row chosen on held-out rounds" in limit["text"]
+    assert "8da4w, the exporter's program, over every round: 78 %" in limit["text"]  # shown beside, not judged
     assert cells["decode"]["ours"] == "8da4w-emb4"  # the fastest row, for the speed goal
     assert cells["TTFT"]["ours"] == "8da4w" and cells["RSS growth"]["ours"] == "8da4w"
+    # whether one program meets them all: the chosen rows' RSS growth beside the verdict on 8da4w's
+    assert ("rows the goals above chose: 8da4w-emb4 150 MiB (at most the lowest peer's), "
+            "8da4w-merged-forms 150 MiB (at most the lowest peer's)") in cells["RSS growth"]["text"]
+
+
+def test_the_bandwidth_row_lucky_on_the_choosing_rounds_is_judged_on_the_others_with_their_probes():
+    """A row ahead on the even rounds only is chosen, and its verdict comes from the odd rounds
+    alone, each paired with the probe of its own round (the probe swings, so any other pairing
+    or any other set of rounds gives other numbers)."""
+    from examples.benchmark.generation_goals import goal_cells
+    from examples.benchmark.generation_runs import Row
+    from examples.common import stats
+
+    probes = [20.0, 22.0, 18.0, 21.0, 19.0, 20.5, 23.0, 17.0, 20.0, 21.5]
+    rows = _rows(ours_decode=200.0)  # 8da4w: far from its limit
+    per_token = 60e6
+    shares = {"8da4w-merged-forms": [0.9 if i % 2 == 0 else 0.7 for i in range(10)],  # lucky on the even rounds
+              "8da4w-emb4-merged-forms": [0.85 - 0.002 * i for i in range(10)]}
+    for variant, share in shares.items():
+        row = Row("m", "executorch (native)", variant, 1)
+        row.reports = [_report(1000, f * gb_s * 1e9 / per_token, 60, 150) for f, gb_s in zip(share, probes)]
+        row.bytes_per_token = {"total": per_token}
+        rows.append(row)
+    limit = {c["goal"]: c for c in goal_cells(rows, bandwidth={("m", 1): probes})}["bandwidth"]
+    assert limit["ours"] == "8da4w-merged-forms" and limit["rounds_judged"] == 5
+    odd = range(1, 10, 2)
+    chosen = shares["8da4w-merged-forms"]
+    at_limit = [[per_token / (probes[i] * 1e9)] for i in odd]
+    measured = [[per_token / (chosen[i] * probes[i] * 1e9)] for i in odd]
+    ratio, low, high = stats.ratio_interval(at_limit, measured, paired=True)
+    assert limit["fraction"] == pytest.approx(1 / ratio) == pytest.approx(0.7)
+    assert limit["interval"] == pytest.approx([1 / high, 1 / low]) and limit["outcome"] == "not met"
 
 
 def test_result_files_keep_probes_per_model_and_older_ones_still_read():

@@ -28,6 +28,7 @@ from examples.common import stats
 
 SPEEDUP_GOAL = 1.2
 LIMIT_GOAL = 0.8
+DEFAULT_ROW = "8da4w"  # the program the exporter writes: TTFT and RSS are its own
 VERDICT_RULE = ("judged from the file's rounds when published; intervals are 95 % bootstrap intervals over whole "
                 "rounds; a goal is met when its whole interval clears it, not met when none of it does, undecided "
                 "otherwise; the bandwidth limit pairs each round's decode with the probe before that round.")
@@ -89,6 +90,25 @@ def _closest_to_its_limit(ours: dict, rounds: list[float], count: int) -> tuple[
     return max(ours, key=lambda name: fraction_on(name, choose)), judged, True
 
 
+def _fraction_interval(row, rounds: list[float], count: int, indices: list[int]) -> tuple[float, float, float]:
+    """``(fraction, low, high)`` of the limit's pace the row's decode reaches over ``indices``,
+    each round paired with its own probe: seconds at the limit / seconds measured."""
+    at_limit, measured = _limit_rounds(row, rounds, count)
+    ratio, low_ratio, high_ratio = stats.ratio_interval([at_limit[i] for i in indices], [measured[i] for i in indices],
+                                                        paired=True)
+    return 1 / ratio, 1 / high_ratio, 1 / low_ratio
+
+
+def _exporters_program_line(ours: dict, chosen: str, rounds: list[float], count: int) -> str:
+    """Where the goal chose another row: ``8da4w`` (the program the exporter writes) over every
+    round, shown beside the verdict, not judged."""
+    if chosen == DEFAULT_ROW or DEFAULT_ROW not in ours or count < stats.MIN_VERDICT_ROUNDS:
+        return ""
+    fraction, low, high = _fraction_interval(ours[DEFAULT_ROW], rounds, count, list(range(count)))
+    return (f"; {DEFAULT_ROW}, the exporter's program, over every round: {100 * fraction:.0f} % "
+            f"[{100 * low:.0f} %, {100 * high:.0f} %] ({stats.against_goal(low, high, LIMIT_GOAL)}, shown)")
+
+
 def _limit_cell(ours: dict, bandwidth_rounds: list[float] | None, dram_gb_s: float | None) -> dict:
     """Decode as a fraction of the bandwidth limit, paired by round: round i's seconds per token
     against the seconds reading the row's bytes takes at round i's probed bandwidth. ``ours`` are
@@ -101,19 +121,16 @@ def _limit_cell(ours: dict, bandwidth_rounds: list[float] | None, dram_gb_s: flo
     rounds = bandwidth_rounds or []
     ours = {n: r for n, r in ours.items() if (r.bytes_per_token or {}).get("total")}
     count = min([len(rounds)] + [len(r.reports) for r in ours.values()])
+    cell = {"goal": "bandwidth", "ours": next(iter(ours), DEFAULT_ROW), "fraction": None, "interval": None,
+            "outcome": stats.GOAL_UNDECIDED, "met": False, "rounds_judged": 0, "fraction_of_dram_limit": None}
     if not ours or not count:
-        main = next(iter(ours), "8da4w")
-        return {"goal": "bandwidth", "ours": main, "fraction": None, "interval": None,
-                "outcome": stats.GOAL_UNDECIDED, "met": False, "fraction_of_dram_limit": None,
-                "text": "decode at the bandwidth limit: no per-round probe, bytes per token or decode"}
-    name, judged, held_out = _closest_to_its_limit(ours, rounds, count)
-    main = ours[name]
-    figures = row_figures(main, stats.median(rounds), dram_gb_s)
-    cell = {"goal": "bandwidth", "ours": name, "fraction": figures["fraction_of_limit"], "interval": None,
-            "outcome": stats.GOAL_UNDECIDED, "met": False, "rounds_judged": len(judged),
-            "fraction_of_dram_limit": figures["fraction_of_dram_limit"]}
-    if cell["fraction"] is None:
         return {**cell, "text": "decode at the bandwidth limit: no per-round probe, bytes per token or decode"}
+    name, judged, held_out = _closest_to_its_limit(ours, rounds, count)
+    figures = row_figures(ours[name], stats.median(rounds), dram_gb_s)
+    cell.update(ours=name, fraction=figures["fraction_of_limit"], rounds_judged=len(judged),
+                fraction_of_dram_limit=figures["fraction_of_dram_limit"])
+    if cell["fraction"] is None:
+        return {**cell, "text": f"decode at the bandwidth limit: ExecuTorch {name} decoded no token"}
     tail = f"of {figures['limit_tok_s']:.0f} tok/s ({figures['bytes_per_token'] / 1e6:.1f} MB/token)"
     dram = ("" if figures["fraction_of_dram_limit"] is None else
             f"; {100 * figures['fraction_of_dram_limit']:.0f} % of the DRAM limit, "
@@ -122,17 +139,14 @@ def _limit_cell(ours: dict, bandwidth_rounds: list[float] | None, dram_gb_s: flo
         return {**cell, "text": f"decode at the bandwidth limit: ExecuTorch {name} {100 * cell['fraction']:.0f} % "
                                 f"{tail}{dram}; not enough rounds for a verdict (need {stats.MIN_VERDICT_ROUNDS}, "
                                 f"have {len(judged)}); goal >= {100 * LIMIT_GOAL:.0f} % undecided"}
-    at_limit, measured = _limit_rounds(main, rounds, count)
-    ratio, low_ratio, high_ratio = stats.ratio_interval([at_limit[i] for i in judged], [measured[i] for i in judged],
-                                                        paired=True)
-    # fraction = seconds at the limit / seconds measured; the point is the paired one, inside its interval
-    fraction, low, high = 1 / ratio, 1 / high_ratio, 1 / low_ratio
+    fraction, low, high = _fraction_interval(ours[name], rounds, count, judged)
     outcome = stats.against_goal(low, high, LIMIT_GOAL)
     how = f"paired by round over {len(judged)} rounds" + (", row chosen on held-out rounds" if held_out else "")
     return {**cell, "fraction": fraction, "interval": [low, high], "outcome": outcome, "met": outcome == stats.GOAL_MET,
             "text": f"decode at the bandwidth limit: ExecuTorch {name} {100 * fraction:.0f} % "
                     f"[{100 * low:.0f} %, {100 * high:.0f} %] {tail}, {how}"
-                    f"{dram}; goal >= {100 * LIMIT_GOAL:.0f} % {outcome}"}
+                    f"{dram}; goal >= {100 * LIMIT_GOAL:.0f} % {outcome}"
+                    f"{_exporters_program_line(ours, name, rounds, count)}"}
 
 
 def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = None,
@@ -159,9 +173,10 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
         ours_c = {n: _trim(r, count) for n, r in ours.items()}
         theirs_c = {n: _trim(r, count) for n, r in theirs.items()}
         base = {"model": model, "threads": threads}
-        cells.append({**base, **_speed_cell(ours_c, theirs_c, "decode_tok_s", "decode")})
-        cells.append({**base, **_speed_cell(ours_c, theirs_c, "prefill_tok_s", "prefill")})
-        main = ours_c.get("8da4w") or next(iter(ours_c.values()))
+        speed = [{**base, **_speed_cell(ours_c, theirs_c, field, what)}
+                 for field, what in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill"))]
+        cells.extend(speed)
+        main = ours_c.get(DEFAULT_ROW) or next(iter(ours_c.values()))
         ttft = [(name, stats.judge(_rounds(peer, lambda x: x["time_to_first_token_ms"]),
                                    _rounds(main, lambda x: x["time_to_first_token_ms"]), paired=True))
                 for name, peer in theirs_c.items()]
@@ -174,18 +189,32 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
                               + ", ".join(f"{n} {v.ratio:.2f}x ({v.describe()})" for n, v in ttft)
                               + f"; goal below every peer {outcome}"})
         key = (model, threads)
-        cells.append({**base, **_limit_cell(ours_c, (bandwidth or {}).get(key), (dram or {}).get(key))})
+        limit = {**base, **_limit_cell(ours_c, (bandwidth or {}).get(key), (dram or {}).get(key))}
+        cells.append(limit)
         growth = {n: row_figures(r)["rss_growth_mib"] for n, r in theirs_c.items()}
         growth = {n: g for n, g in growth.items() if g is not None}
         mine = row_figures(main)["rss_growth_mib"]
         if growth and mine is not None:
             lowest = min(growth, key=growth.get)
             met = mine <= growth[lowest]
+            chosen = _chosen_rows_growth([*speed, limit], ours_c, main.variant, growth[lowest])
             cells.append({**base, "goal": "RSS growth", "ours": main.variant, "peer": lowest, "met": met,
                           "ours_mib": mine, "peer_mib": growth[lowest],
                           "text": f"RSS growth: ExecuTorch {main.variant} {mine:.0f} MiB, lowest 4-bit peer {lowest} "
-                                  f"{growth[lowest]:.0f} MiB; goal <= lowest peer {'met' if met else 'not met'}"})
+                                  f"{growth[lowest]:.0f} MiB; goal <= lowest peer {'met' if met else 'not met'}{chosen}"})
     return cells + option_cells(rows)
+
+
+def _chosen_rows_growth(cells: list[dict], ours: dict, main: str, lowest_mib: float) -> str:
+    """The RSS growth of the other rows this model and thread count's goals chose (decode,
+    prefill, the limit), shown beside the verdict on ``main``: whether one program meets them all."""
+    from examples.benchmark.generation_runs import row_figures
+
+    names = list(dict.fromkeys(c["ours"] for c in cells if c.get("ours") in ours and c["ours"] != main))
+    parts = [(n, row_figures(ours[n])["rss_growth_mib"]) for n in names]
+    parts = [f"{n} {mib:.0f} MiB ({'at most' if mib <= lowest_mib else 'above'} the lowest peer's)"
+             for n, mib in parts if mib is not None]
+    return f"; rows the goals above chose: {', '.join(parts)} (shown)" if parts else ""
 
 
 def option_cells(rows: list) -> list[dict]:
