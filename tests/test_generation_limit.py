@@ -372,6 +372,12 @@ def test_the_bandwidth_verdict_pairs_each_round_with_its_own_probe():
     stalled[0].reports[3]["decode_tok_s"] = 0.0
     cell = {c["goal"]: c for c in goal_cells(stalled, bandwidth={("m", 1): [20.0] * 10})}["bandwidth"]
     assert 0.8 < cell["fraction"] < 0.9 and cell["interval"][0] < cell["fraction"]
+    # a probe round that read nothing gives no limit for that round: no verdict, not a crash
+    for broken in (0.0, None):
+        probes = [20.0] * 10
+        probes[4] = broken
+        cell = {c["goal"]: c for c in goal_cells(_rows(ours_decode=290.0), bandwidth={("m", 1): probes})}["bandwidth"]
+        assert cell["outcome"] == "undecided" and "probe read nothing before round(s) 5" in cell["text"]
 
 
 def test_the_bandwidth_goal_judges_the_row_nearest_its_own_limit_on_held_out_rounds():

@@ -125,6 +125,10 @@ def _limit_cell(ours: dict, bandwidth_rounds: list[float] | None, dram_gb_s: flo
             "outcome": stats.GOAL_UNDECIDED, "met": False, "rounds_judged": 0, "fraction_of_dram_limit": None}
     if not ours or not count:
         return {**cell, "text": "decode at the bandwidth limit: no per-round probe, bytes per token or decode"}
+    failed = [i + 1 for i, gb_s in enumerate(rounds[:count]) if not (isinstance(gb_s, (int, float)) and gb_s > 0)]
+    if failed:  # no limit for that round: pairing around it would judge other rounds than the run's
+        return {**cell, "text": f"decode at the bandwidth limit: the probe read nothing before round(s) "
+                                f"{', '.join(map(str, failed))}; no verdict"}
     name, judged, held_out = _closest_to_its_limit(ours, rounds, count)
     figures = row_figures(ours[name], stats.median(rounds), dram_gb_s)
     cell.update(ours=name, fraction=figures["fraction_of_limit"], rounds_judged=len(judged),
