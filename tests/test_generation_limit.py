@@ -405,6 +405,8 @@ def test_the_bandwidth_goal_judges_the_row_nearest_its_own_limit_on_held_out_rou
     # whether one program meets them all: the chosen rows' RSS growth beside the verdict on 8da4w's
     assert ("rows the goals above chose: 8da4w-emb4 150 MiB (at most the lowest peer's), "
             "8da4w-merged-forms 150 MiB (at most the lowest peer's)") in cells["RSS growth"]["text"]
+    unprobed = {c["goal"]: c for c in goal_cells(rows)}  # no probe: the limit chose no row
+    assert unprobed["bandwidth"]["ours"] is None and "no per-round probe" in unprobed["bandwidth"]["text"]
 
 
 def test_the_bandwidth_row_lucky_on_the_choosing_rounds_is_judged_on_the_others_with_their_probes():

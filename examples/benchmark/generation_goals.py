@@ -24,11 +24,11 @@ that happens to land on the right side decides nothing.
 
 from __future__ import annotations
 
+from examples.benchmark.generation_runs import EXPORTER_PROGRAM
 from examples.common import stats
 
 SPEEDUP_GOAL = 1.2
 LIMIT_GOAL = 0.8
-DEFAULT_ROW = "8da4w"  # the program the exporter writes: TTFT and RSS are its own
 VERDICT_RULE = ("judged from the file's rounds when published; intervals are 95 % bootstrap intervals over whole "
                 "rounds; a goal is met when its whole interval clears it, not met when none of it does, undecided "
                 "otherwise; the bandwidth limit pairs each round's decode with the probe before that round.")
@@ -75,19 +75,14 @@ def _limit_rounds(row, rounds: list[float], count: int) -> tuple[list[list[float
 
 
 def _closest_to_its_limit(ours: dict, rounds: list[float], count: int) -> tuple[str, list[int], bool]:
-    """``(row, judged rounds, held out)``: with one row every round is judged; with several, the
-    row nearest its own limit on the even rounds is judged on the odd ones (as ``select_and_judge``
-    chooses the fastest), so chance in the choice cannot flatter the verdict."""
-    if len(ours) == 1:
-        return next(iter(ours)), list(range(count)), False
-    choose, judged = stats.selection_rounds(count)
-
+    """``(row, judged rounds, held out)``: the row nearest its own limit, chosen on held-out rounds
+    (``stats.held_out_choice``), so chance in the choice cannot flatter the verdict."""
     def fraction_on(name: str, indices: list[int]) -> float:
         at_limit, measured = _limit_rounds(ours[name], rounds, count)
         return (stats.pooled_median([at_limit[i] for i in indices])
                 / stats.pooled_median([measured[i] for i in indices]))
 
-    return max(ours, key=lambda name: fraction_on(name, choose)), judged, True
+    return stats.held_out_choice(list(ours), fraction_on, count)
 
 
 def _fraction_interval(row, rounds: list[float], count: int, indices: list[int]) -> tuple[float, float, float]:
@@ -102,10 +97,10 @@ def _fraction_interval(row, rounds: list[float], count: int, indices: list[int])
 def _exporters_program_line(ours: dict, chosen: str, rounds: list[float], count: int) -> str:
     """Where the goal chose another row: ``8da4w`` (the program the exporter writes) over every
     round, shown beside the verdict, not judged."""
-    if chosen == DEFAULT_ROW or DEFAULT_ROW not in ours or count < stats.MIN_VERDICT_ROUNDS:
+    if chosen == EXPORTER_PROGRAM or EXPORTER_PROGRAM not in ours or count < stats.MIN_VERDICT_ROUNDS:
         return ""
-    fraction, low, high = _fraction_interval(ours[DEFAULT_ROW], rounds, count, list(range(count)))
-    return (f"; {DEFAULT_ROW}, the exporter's program, over every round: {100 * fraction:.0f} % "
+    fraction, low, high = _fraction_interval(ours[EXPORTER_PROGRAM], rounds, count, list(range(count)))
+    return (f"; {EXPORTER_PROGRAM}, the exporter's program, over every round: {100 * fraction:.0f} % "
             f"[{100 * low:.0f} %, {100 * high:.0f} %] ({stats.against_goal(low, high, LIMIT_GOAL)}, shown)")
 
 
@@ -121,7 +116,7 @@ def _limit_cell(ours: dict, bandwidth_rounds: list[float] | None, dram_gb_s: flo
     rounds = bandwidth_rounds or []
     ours = {n: r for n, r in ours.items() if (r.bytes_per_token or {}).get("total")}
     count = min([len(rounds)] + [len(r.reports) for r in ours.values()])
-    cell = {"goal": "bandwidth", "ours": next(iter(ours), DEFAULT_ROW), "fraction": None, "interval": None,
+    cell = {"goal": "bandwidth", "ours": None, "fraction": None, "interval": None,  # "ours": the row chosen
             "outcome": stats.GOAL_UNDECIDED, "met": False, "rounds_judged": 0, "fraction_of_dram_limit": None}
     if not ours or not count:
         return {**cell, "text": "decode at the bandwidth limit: no per-round probe, bytes per token or decode"}
@@ -180,7 +175,7 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
         speed = [{**base, **_speed_cell(ours_c, theirs_c, field, what)}
                  for field, what in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill"))]
         cells.extend(speed)
-        main = ours_c.get(DEFAULT_ROW) or next(iter(ours_c.values()))
+        main = ours_c.get(EXPORTER_PROGRAM) or next(iter(ours_c.values()))
         ttft = [(name, stats.judge(_rounds(peer, lambda x: x["time_to_first_token_ms"]),
                                    _rounds(main, lambda x: x["time_to_first_token_ms"]), paired=True))
                 for name, peer in theirs_c.items()]

@@ -38,6 +38,9 @@ class Variant:
 
 # Weights per int4 scale of every 4-bit peer (Q4_0, Q4_K_M's sub-blocks, ONNX Runtime GenAI's blocks).
 PEER_GROUP_SIZE = 32
+# The program the LLM exporter writes: the row the others are held to, and whose TTFT and RSS
+# growth the goals judge.
+EXPORTER_PROGRAM = "8da4w"
 
 
 VARIANTS = {v.name: v for v in (

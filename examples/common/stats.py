@@ -9,7 +9,7 @@ figures here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -234,6 +234,17 @@ def against_goal(low: float | None, high: float | None, goal: float) -> str:
 def selection_rounds(count: int) -> tuple[list[int], list[int]]:
     """Held-out selection: ``(choose, judge)`` round indices, even rounds choose, odd judge."""
     return list(range(0, count, 2)), list(range(1, count, 2))
+
+
+def held_out_choice(names: Sequence[str], score: Callable[[str, list[int]], float],
+                    count: int) -> tuple[str, list[int], bool]:
+    """``(name, judged rounds, held out)``: one name is judged on every round; of several, the one
+    with the highest ``score(name, choosing rounds)`` on the even rounds is judged on the odd ones."""
+    names = list(names)
+    if len(names) == 1:
+        return names[0], list(range(count)), False
+    choose, judged = selection_rounds(count)
+    return max(names, key=lambda name: score(name, choose)), judged, True
 
 
 def keep_default_unless_faster(challenger: str, default: str, verdict_word: str | None) -> str:

@@ -83,7 +83,7 @@ def judged_goals(rows: list, probes: dict, group_size: int | None = None) -> lis
 def generation_lines(path: Path, root: Path) -> list[str]:
     """One run's table, goal lines and source lines."""
     from examples.benchmark.generation_goals import VERDICT_RULE
-    from examples.benchmark.generation_runs import LIMIT_HEADERS, VARIANTS, limit_cells, row_figures
+    from examples.benchmark.generation_runs import EXPORTER_PROGRAM, LIMIT_HEADERS, VARIANTS, limit_cells, row_figures
     from examples.common.machine import describe
     from examples.generation.agreement import prefix_length
     from examples.results.render import md_table
@@ -94,7 +94,7 @@ def generation_lines(path: Path, root: Path) -> list[str]:
     bandwidth = {key: p["gb_s"] for key, p in probes.items()}
     dram = {key: p.get("dram_gb_s") for key, p in probes.items()}
     reference = {(r.model, r.threads): r.reports[0].get("tokens") for r in rows
-                 if r.variant == "8da4w" and r.reports and not r.error}
+                 if r.variant == EXPORTER_PROGRAM and r.reports and not r.error}
     body = []
     for r in rows:
         label = f"{r.engine.split(' (')[0]} {r.variant}"

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from examples.benchmark.generation_runs import rss_growth_mib
+from examples.benchmark.generation_runs import EXPORTER_PROGRAM, rss_growth_mib
 from examples.benchmark.progress import GridProgress
 from examples.common import stats
 
-DEFAULT_PROGRAM = "8da4w"
+DEFAULT_PROGRAM = EXPORTER_PROGRAM
 # 8da4w-2m is 8da4w run with the native runner's --huge_pages: a runner option, not another program.
 CANDIDATES = ("fp32", "8da4w", "8da4w-2m", "8da4w-g128", "8da4w-pc", "8da4w-fused", "8da4w-g128-fused",
               "8da4w-kv8", "8da4w-emb4", "8da4w-merged-forms", "8da4w-emb4-merged-forms", "8da4w-out8",
