@@ -184,7 +184,7 @@ def test_export_cli_flags_make_the_language_model_options():
 
 
 def test_group_size_0_is_one_int4_scale_per_output_channel_and_kv8_an_int8_cache():
-    from examples.benchmark.generation_runs import executorch_options
+    from examples.benchmark.generation_variants import executorch_options
     from examples.generation.llama_export import (LlamaExportError, LlamaExportOptions, PER_CHANNEL,
                                                   check_options, program_filename)
     kv8 = executorch_options("8da4w-kv8", 192)

@@ -221,14 +221,14 @@ def test_onnx_export_permutes_q_and_k_like_hugging_face():
 def test_absent_peers_are_rows_with_the_install_command(monkeypatch):
     import importlib.util
 
-    from examples.benchmark import generation_runs
+    from examples.benchmark import generation_runs, generation_variants
 
     real = importlib.util.find_spec
     absent = ("llama_cpp", "openvino_genai", "onnxruntime_genai")  # and every other package present,
     monkeypatch.setattr(importlib.util, "find_spec",  # whatever this environment has installed
                         lambda name, *a: None if name in absent else (real(name, *a) or object()))
-    assert generation_runs.missing_packages("executorch") == []
-    assert generation_runs.missing_packages("openvino-genai", "ov-Q4_K_M") == ["openvino_genai", "llama_cpp"]
+    assert generation_variants.missing_packages("executorch") == []
+    assert generation_variants.missing_packages("openvino-genai", "ov-Q4_K_M") == ["openvino_genai", "llama_cpp"]
     rows = generation_runs.missing_rows("m", ["8da4w", "Q4_K_M", "ov-Q4_0", "ort-int4"], [1, 2])
     assert [(r.variant, r.threads) for r in rows] == [("Q4_K_M", 1), ("Q4_K_M", 2), ("ov-Q4_0", 1), ("ov-Q4_0", 2),
                                                       ("ort-int4", 1), ("ort-int4", 2)]
@@ -305,9 +305,10 @@ def test_a_runner_option_is_the_same_program_with_and_without_its_flag():
 
 def test_rows_coarser_than_the_peers_int4_are_shown_but_never_the_goals_rows():
     from examples.benchmark.generation_goals import goal_cells
-    from examples.benchmark.generation_runs import VARIANTS, Row
+    from examples.benchmark.generation_runs import Row
+    from examples.benchmark.generation_variants import VARIANTS
 
-    from examples.benchmark.generation_runs import judged_variant
+    from examples.benchmark.generation_variants import judged_variant
 
     ours = [name for name, v in VARIANTS.items() if v.engine == "executorch"]
     assert {n for n in ours if judged_variant(n)} == {"8da4w", "8da4w-emb4", "8da4w-fused", "8da4w-out8", "8da4w-emb4-merged",

@@ -27,7 +27,8 @@ def test_fully_resident_ranges_are_collapsed_and_partial_ones_left_alone():
 
 
 def test_the_2m_row_runs_the_same_program_with_the_backing_on():
-    from examples.benchmark.generation_runs import VARIANTS, plan_for
+    from examples.benchmark.generation_runs import plan_for
+    from examples.benchmark.generation_variants import VARIANTS
     from examples.runner.text_generation_client import command
 
     variant = VARIANTS["8da4w-2m"]

@@ -92,12 +92,13 @@ def test_a_default_program_without_signal_is_rejected_too():
 
 def test_byte_identical_programs_are_one_candidate(tmp_path, monkeypatch):
     from examples.benchmark import generation_runs
+    from examples.benchmark.generation_variants import VARIANTS
     from examples.benchmark.progress import GridProgress
 
     files = {"8da4w": b"program A", "8da4w-emb4": b"program A", "8da4w-pc": b"program B"}
 
     def fake_build(model, weights, folder, max_seq_len, want_gguf, variants):
-        artifact = generation_runs.VARIANTS[variants[0]].artifact
+        artifact = VARIANTS[variants[0]].artifact
         path = tmp_path / f"{artifact}.pte"
         path.write_bytes(files[artifact])
         return {artifact: path}

@@ -59,7 +59,7 @@ FLAGS = flags.FLAGS
 
 def _executorch_runner(variants: list[str]) -> str:
     """--runner resolved ("auto": native if built), checked against rows only it can run."""
-    from examples.benchmark.generation_runs import VARIANTS
+    from examples.benchmark.generation_variants import VARIANTS
     from examples.runner.text_generation_client import DEFAULT_TEXT_RUNNER
 
     runner = FLAGS.runner
@@ -77,8 +77,8 @@ def _executorch_runner(variants: list[str]) -> str:
 def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from examples.benchmark.generation_runs import (DEFAULT_VARIANTS, VARIANTS, account_bytes, build_artifacts,
-                                                    missing_packages, missing_rows, ratios, run_model, table)
+    from examples.benchmark.generation_runs import account_bytes, build_artifacts, missing_rows, ratios, run_model, table
+    from examples.benchmark.generation_variants import DEFAULT_VARIANTS, VARIANTS, missing_packages
     from examples.generation.token_ids import prompt_tokens
     from examples.models.llama_zoo import LLM_MODELS
 

@@ -2,7 +2,7 @@
 (:mod:`examples.common.stats`): per model and thread count, ExecuTorch's 4-bit rows against the
 4-bit peer rows (llama.cpp Q4_0 / Q4_K_M, OpenVINO GenAI, ONNX Runtime GenAI). ExecuTorch rows
 are judged only when their int4 is no coarser than the peers' (groups of 32) and their KV cache
-fp32 (:func:`examples.benchmark.generation_runs.judged_variant`); the others are shown only.
+fp32 (:func:`examples.benchmark.generation_variants.judged_variant`); the others are shown only.
 
 - **decode >= 1.2x** and **prefill >= 1.2x** the fastest 4-bit peer: times per token (1 / speed)
   of each round, each side's row chosen on the even rounds and judged on the odd ones
@@ -24,7 +24,7 @@ that happens to land on the right side decides nothing.
 
 from __future__ import annotations
 
-from examples.benchmark.generation_runs import EXPORTER_PROGRAM
+from examples.benchmark.generation_variants import EXPORTER_PROGRAM
 from examples.common import stats
 
 SPEEDUP_GOAL = 1.2
@@ -151,11 +151,12 @@ def _limit_cell(ours: dict, bandwidth_rounds: list[float] | None, dram_gb_s: flo
 def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = None,
                group_size: int | None = None) -> list[dict]:
     """One dict per (model, threads, goal); ``rows`` are generation_runs.Row with reports and the
-    ``variant`` / ``engine`` names of :data:`generation_runs.VARIANTS`; ``bandwidth``
+    ``variant`` / ``engine`` names of :data:`generation_variants.VARIANTS`; ``bandwidth``
     ``{(model, threads): [GB/s probed before round 0, round 1, ...]}`` for the limit cell, ``dram``
     ``{(model, threads): GB/s}`` past the last-level cache beside it; ``group_size`` the run's
     ``--group_size`` (rows that follow it are not judged above the peers' 32)."""
-    from examples.benchmark.generation_runs import VARIANTS, judged_variant, row_figures
+    from examples.benchmark.generation_runs import row_figures
+    from examples.benchmark.generation_variants import VARIANTS, judged_variant
 
     cells = []
     keys = sorted({(r.model, r.threads) for r in rows})
@@ -221,7 +222,7 @@ def option_cells(rows: list) -> list[dict]:
     row's program with native runner flags (``8da4w-2m``: ``8da4w`` with ``--huge_pages=true``),
     and a row that lowers another row's weights otherwise (``lowering_of``). Decode and prefill
     speed of each against the plain row's. Shown, not a goal."""
-    from examples.benchmark.generation_runs import VARIANTS
+    from examples.benchmark.generation_variants import VARIANTS
 
     cells = []
     for changed in rows:
@@ -246,7 +247,7 @@ def option_cells(rows: list) -> list[dict]:
 
 
 def _plain_row(rows: list, changed, wanted):
-    from examples.benchmark.generation_runs import VARIANTS
+    from examples.benchmark.generation_variants import VARIANTS
 
     return next((r for r in rows if (r.model, r.threads) == (changed.model, changed.threads) and r.reports
                  and not r.error and r.variant in VARIANTS and wanted(VARIANTS[r.variant])), None)

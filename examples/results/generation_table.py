@@ -83,7 +83,8 @@ def judged_goals(rows: list, probes: dict, group_size: int | None = None) -> lis
 def generation_lines(path: Path, root: Path) -> list[str]:
     """One run's table, goal lines and source lines."""
     from examples.benchmark.generation_goals import VERDICT_RULE
-    from examples.benchmark.generation_runs import EXPORTER_PROGRAM, LIMIT_HEADERS, VARIANTS, limit_cells, row_figures
+    from examples.benchmark.generation_runs import LIMIT_HEADERS, limit_cells, row_figures
+    from examples.benchmark.generation_variants import EXPORTER_PROGRAM, VARIANTS
     from examples.common.machine import describe
     from examples.generation.agreement import prefix_length
     from examples.results.render import md_table

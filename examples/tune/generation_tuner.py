@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from examples.benchmark.generation_runs import EXPORTER_PROGRAM, rss_growth_mib
+from examples.benchmark.generation_runs import rss_growth_mib
+from examples.benchmark.generation_variants import EXPORTER_PROGRAM
 from examples.benchmark.progress import GridProgress
 from examples.common import stats
 
@@ -80,7 +81,7 @@ class LmCandidate:
 
     @classmethod
     def of(cls, variant: str) -> "LmCandidate":
-        from examples.benchmark.generation_runs import VARIANTS
+        from examples.benchmark.generation_variants import VARIANTS
 
         return cls(variant, runner_flags=VARIANTS[variant].native_flags)
 
@@ -125,7 +126,8 @@ def build(candidates: list[LmCandidate], model, settings: GenerationTuneSettings
     """Each variant's program through the generation benchmark's builder (its cache), one at a
     time so that one failed export fails one candidate; byte-identical programs run with the same
     runner options are one."""
-    from examples.benchmark.generation_runs import VARIANTS, build_artifacts
+    from examples.benchmark.generation_runs import build_artifacts
+    from examples.benchmark.generation_variants import VARIANTS
     from examples.integrity.card import file_digest
 
     seen: dict[tuple, str] = {}
