@@ -306,18 +306,14 @@ def test_a_runner_option_is_the_same_program_with_and_without_its_flag():
 def test_rows_coarser_than_the_peers_int4_are_shown_but_never_the_goals_rows():
     from examples.benchmark.generation_goals import goal_cells
     from examples.benchmark.generation_runs import Row
-    from examples.benchmark.generation_variants import VARIANTS
-
-    from examples.benchmark.generation_variants import judged_variant
+    from examples.benchmark.generation_variants import VARIANTS, judged_variant
 
     ours = [name for name, v in VARIANTS.items() if v.engine == "executorch"]
-    assert {n for n in ours if judged_variant(n)} == {"8da4w", "8da4w-emb4", "8da4w-fused", "8da4w-out8", "8da4w-emb4-merged",
-                                                         "8da4w-emb4-merged-forms", "8da4w-merged-forms",
-                                                         "8da4w-fused-merged-forms"}  # groups of 32
+    groups_of_32 = {"8da4w", "8da4w-emb4", "8da4w-fused", "8da4w-out8", "8da4w-emb4-merged", "8da4w-emb4-merged-forms",
+                    "8da4w-merged-forms", "8da4w-fused-merged-forms"}
+    assert {n for n in ours if judged_variant(n)} == groups_of_32
     assert not any(judged_variant(n, group_size=128) for n in ours)  # --group_size 128: none is like the peers'
-    assert {n for n in ours if judged_variant(n, group_size=16)} == {"8da4w", "8da4w-emb4", "8da4w-fused", "8da4w-out8", "8da4w-emb4-merged",
-                                                         "8da4w-emb4-merged-forms", "8da4w-merged-forms",
-                                                         "8da4w-fused-merged-forms"}
+    assert {n for n in ours if judged_variant(n, group_size=16)} == groups_of_32
     rows = _rows(ours_decode=150.0)
     for variant in ("8da4w-pc", "8da4w-g128", "8da4w-g128-fused"):
         fast = Row("m", "executorch (native)", variant, 1)

@@ -243,3 +243,17 @@ def test_no_winner_where_the_default_program_failed_to_run(tmp_path, monkeypatch
     assert "8da4w was not timed here" in doc["winner_verdicts"]["1"]["verdict"]
     rows = {c["name"]: c for c in doc["candidates"]}
     assert rows["8da4w"]["status"] == "failed" and "no winner" in rows["8da4w-pc"]["reason"]
+
+
+def test_the_commands_help_names_every_default_candidate():
+    """`tune --help` lists the language-model candidates by hand (the CLI imports no tuner at
+    start-up): it must name each one the tuner tries."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "examples.backend.tune", "--help"], cwd=Path(__file__).parents[1],
+                          capture_output=True, text=True, timeout=60)
+    text = " ".join(done.stdout.split())
+    missing = [name for name in gt.CANDIDATES if f"{name}," not in text and f"{name} " not in text
+               and f"{name})" not in text]
+    assert done.returncode == 0 and not missing, missing

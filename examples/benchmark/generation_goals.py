@@ -12,9 +12,10 @@ fp32 (:func:`examples.benchmark.generation_variants.judged_variant`); the others
   against the bandwidth probed before that round (the same minutes, so a busy neighbour slows
   both), bootstrapped over whole rounds. Each judged ExecuTorch row meets the limit of its own
   bytes; with several, the row nearest its limit on the even rounds is judged on the odd ones,
-  as for decode (TTFT and RSS stay 8da4w's: the program the exporter writes). The probe reads a buffer the size of the bytes
-  ExecuTorch 8da4w reads per token (weights and KV cache); where that fits the last-level cache it measures the cache,
-  the stricter limit, and the DRAM probe's limit is shown beside it (not judged).
+  as for decode (TTFT and RSS stay 8da4w's: the program the exporter writes). The probe reads a
+  buffer the size of the bytes ExecuTorch 8da4w reads per token (weights and KV cache); where
+  that fits the last-level cache it measures the cache, the stricter limit, and the DRAM probe's
+  limit is shown beside it (not judged).
 - **RSS growth <= the lowest peer's** (medians; memory does not jitter like time).
 
 A goal with a threshold is met only when the whole interval clears it, not met when none of it
@@ -198,10 +199,11 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
             lowest = min(growth, key=growth.get)
             met = mine <= growth[lowest]
             chosen = _chosen_rows_growth([*speed, limit], ours_c, main.variant, growth[lowest])
+            verdict = "met" if met else "not met"
             cells.append({**base, "goal": "RSS growth", "ours": main.variant, "peer": lowest, "met": met,
                           "ours_mib": mine, "peer_mib": growth[lowest],
                           "text": f"RSS growth: ExecuTorch {main.variant} {mine:.0f} MiB, lowest 4-bit peer {lowest} "
-                                  f"{growth[lowest]:.0f} MiB; goal <= lowest peer {'met' if met else 'not met'}{chosen}"})
+                                  f"{growth[lowest]:.0f} MiB; goal <= lowest peer {verdict}{chosen}"})
     return cells + option_cells(rows)
 
 
