@@ -48,7 +48,8 @@ flags.DEFINE_list("variants", None, "Rows to run (default: fp32, 8da4w, F32, Q8_
                   "8da4w-out8 (8-bit output projection), 8da4w-fp32prefill (fp32 prefill method), "
                   "8da4w-fused / 8da4w-g128-fused (q/k/v and w1/w3 each one linear), 8da4w-emb4-merged (greedy "
                   "XNNPACK partitions), 8da4w-emb4-merged-forms (and RMSNorm / RoPE in forms XNNPACK takes), "
-                  "8da4w-merged-forms (8da4w so: --one_call_per_block).")
+                  "8da4w-merged-forms (8da4w so: --one_call_per_block), 8da4w-fused-merged-forms (with fused "
+                  "projections too).")
 flags.DEFINE_bool("probe_bandwidth", True, "Measure read bandwidth before every round (the limit column).")
 flags.DEFINE_string("runner", "auto", "ExecuTorch runner: auto (native if built), native or python-standin.")
 flags.DEFINE_string("output_dir", "benchmark-out/generation", "Where programs, GGUF files and results go.")

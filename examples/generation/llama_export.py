@@ -237,17 +237,16 @@ def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: L
     """Write the program atomically to ``output_path``; returns it with the export seconds."""
     from executorch.examples.models.llama.export_llama_lib import export_llama
 
-    from examples.export.xnnpack_decompositions import infer_single_dynamic_dim
     from examples.generation.fused_projections import fuse_projections
     from examples.generation.output_head import OutputHeadIn8Bits
     from examples.generation.prefill_split import export_fp32_prefill_program
-    from examples.generation.xnnpack_forms import xnnpack_forms
+    from examples.generation.xnnpack_forms import forms_edge_passes, xnnpack_forms
 
     check_options(model, options)
     start = time.perf_counter()
     first = [fuse_projections] if options.fuse_projections else []
     first += [xnnpack_forms] if options.xnnpack_forms else []
-    edge_passes = [infer_single_dynamic_dim] if options.xnnpack_forms else []
+    edge_passes = forms_edge_passes(options)
     last = []
     if options.quantize and options.output_bits == 8:
         head = OutputHeadIn8Bits()

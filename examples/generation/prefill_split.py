@@ -41,11 +41,11 @@ def export_fp32_prefill_program(model, weights, options, output: Path, share_kv_
         first = first or builder
     # The decode config's partitioners: the dynamically quantized linears first, then the rest
     # (the fp32 method has no quantized linears for the first one to take).
-    from examples.export.xnnpack_decompositions import infer_single_dynamic_dim
+    from examples.generation.xnnpack_forms import forms_edge_passes
 
     first.edge_manager = to_edge_transform_and_lower(
         programs, partitioner=export_llama_lib._get_xnnpack_partitioners(decode_config),
-        transform_passes=[infer_single_dynamic_dim] if options.xnnpack_forms else None,
+        transform_passes=forms_edge_passes(options) or None,
         compile_config=first._get_edge_config(), constant_methods=first.metadata)
     first.to_executorch(share_mutable_buffers=share_kv_cache).save_to_pte(str(output))
     return output

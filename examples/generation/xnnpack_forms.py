@@ -117,3 +117,11 @@ def xnnpack_forms(model: nn.Module) -> nn.Module:
                                if not count)
         raise ValueError(f"xnnpack_forms: no {missing} of the LLM exporter's model to rewrite")
     return model
+
+
+def forms_edge_passes(options) -> list:
+    """The edge passes a program with the forms needs before lowering (its views' one symbolic
+    size as -1, see above); none without them. Both export paths take them from here."""
+    from examples.export.xnnpack_decompositions import infer_single_dynamic_dim
+
+    return [infer_single_dynamic_dim] if options.xnnpack_forms else []
