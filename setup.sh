@@ -17,8 +17,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # Reinstall only when the declared packages changed (the stamp holds pyproject's hash).
-# SETUP_EXTRAS=compare-llm adds the generation benchmark's peers (llama-cpp-python compiles
-# llama.cpp: minutes; CI leaves it out).
+# SETUP_EXTRAS=compare-llm adds llama.cpp to the generation benchmark's peers (llama-cpp-python
+# compiles llama.cpp: minutes; CI leaves it out).
 want=$( { sha256sum pyproject.toml; echo "${SETUP_EXTRAS:-}"; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   say "installing pinned packages (torch 2.13.0 CPU, executorch 1.5.1, openvino 2026.4.1, ...)"
@@ -28,7 +28,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   # half the wall time. (Left to the first import instead, the test workers and their
   # subprocesses compile the same modules at once: slower still.)
   if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-         "$VENV/bin/python" -m pip install -q --no-compile -e ".[build,test,compare,openvino,text${SETUP_EXTRAS:+,$SETUP_EXTRAS}]"; } >"$log" 2>&1; then
+         "$VENV/bin/python" -m pip install -q --no-compile -e ".[build,test,compare,openvino,text,llm-peers,signing${SETUP_EXTRAS:+,$SETUP_EXTRAS}]"; } >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"
     say "error: pip install failed (log above)"; exit 1
   fi

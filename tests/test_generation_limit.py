@@ -528,23 +528,35 @@ def test_peer_runners_bad_input_is_one_line(module, args, fragment):
     assert done.returncode == 2 and len(lines) == 1 and fragment in lines[0], done.stderr
 
 
-def test_openvino_genai_reads_the_gguf_file_with_token_ids_like_llama_cpp(tmp_path):
-    """Same Q8_0 file, token ids in: OpenVINO GenAI (empty tokenizer, f32) and llama.cpp pick the
-    same greedy tokens, so the token-id path and OpenVINO's reading of the layout are right."""
+def test_openvino_genai_reads_the_gguf_file_with_token_ids_like_eager(tmp_path):
+    """A Q8_0 file, token ids in: OpenVINO GenAI (empty tokenizer, f32) picks eager PyTorch's greedy
+    tokens on the weights the file holds (each 2D weight quantized to Q8_0 and back by the gguf
+    package), and not those of the fp32 weights: the token-id path and OpenVINO's reading of the
+    layout (q/k permutation included) are right. ./setup.sh installs openvino-genai and gguf."""
     pytest.importorskip("openvino_genai")
-    pytest.importorskip("llama_cpp")
-    from examples.generation.gguf_export import write_gguf
-    from examples.runner.text_generation_client import generate_tokens
+    import gguf
+    import torch
 
-    gguf = write_gguf(random_state_dict(TINY_MODEL.shape, seed=0), TINY_MODEL.shape, tmp_path / "t_Q8_0.gguf",
-                      "Q8_0", context_length=MAX_SEQ_LEN)
-    done = _cli("examples.generation.openvino_genai_runner", "--model_path", str(gguf), "--prompt_tokens",
+    from examples.generation.eager_reference import build_eager, greedy_tokens
+    from examples.generation.gguf_export import write_gguf
+    from examples.models.llama_zoo import prepare_weights
+
+    weights = prepare_weights(TINY_MODEL, "random", tmp_path / "w", seed=0)
+    state = torch.load(weights.checkpoint, weights_only=True)
+    path = write_gguf(state, TINY_MODEL.shape, tmp_path / "t_Q8_0.gguf", "Q8_0", context_length=MAX_SEQ_LEN)
+    q8_0 = gguf.GGMLQuantizationType.Q8_0
+    held = {name: torch.from_numpy(gguf.quants.dequantize(gguf.quants.quantize(t.float().numpy(), q8_0), q8_0))
+            .reshape(t.shape) if t.ndim == 2 else t for name, t in state.items()}
+    torch.save(held, tmp_path / "held.pt")
+    done = _cli("examples.generation.openvino_genai_runner", "--model_path", str(path), "--prompt_tokens",
                 ",".join(map(str, PROMPT)), "--max_new_tokens", "12", "--inference_precision", "f32",
                 "--kv_cache_precision", "f32", "--json")
     assert done.returncode == 0, done.stderr
     ov = json.loads(done.stdout.splitlines()[-1])
-    ref = generate_tokens(gguf, PROMPT, runner="llama.cpp", threads=1, max_new_tokens=12, timeout=300)
-    assert ov["tokens"] == ref["tokens"] and len(set(ov["tokens"])) > 1
+    expected = greedy_tokens(build_eager(weights.params, tmp_path / "held.pt", MAX_SEQ_LEN), PROMPT, 12)
+    fp32 = greedy_tokens(build_eager(weights.params, weights.checkpoint, MAX_SEQ_LEN), PROMPT, 12)
+    assert expected != fp32  # the comparison can tell the file's weights from the fp32 ones
+    assert ov["tokens"] == expected and len(set(expected)) > 1
     assert ov["inference_precision"] == "f32" and ov["generated_tokens"] == 12 and ov["decode_tok_s"] > 0
 
 

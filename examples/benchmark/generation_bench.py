@@ -17,7 +17,8 @@ medians over ``--rounds``, greedy agreement with ExecuTorch fp32 and 8da4w (iden
 tokens), and the goal lines judge ExecuTorch's 4-bit rows (those with int4 groups no coarser
 than the peers' and an fp32 KV cache) against the 4-bit peers with the toolkit's verdict rule
 (>= 5 judged rounds: ``--rounds 10``). Peers that are not installed are rows saying so, with the
-install command (``pip install '.[compare-llm]'``).
+install command (``./setup.sh`` installs OpenVINO GenAI and ONNX Runtime GenAI; llama.cpp, a
+source build: ``pip install '.[compare-llm]'``).
 """
 
 from __future__ import annotations

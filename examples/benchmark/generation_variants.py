@@ -100,10 +100,10 @@ def judged_variant(name: str, group_size: int | None = None) -> bool:
 
 DEFAULT_VARIANTS = ("fp32", "8da4w", "F32", "Q8_0", "Q4_0", "Q4_K_M", "ov-Q4_0", "ov-Q4_K_M", "ort-int4")
 PEER_ENGINES = ("llama.cpp", "openvino-genai", "onnxruntime-genai")
-# What installs each peer (all three are in the compare-llm extra).
+# What installs each peer: ./setup.sh installs the llm-peers extra (wheels); llama.cpp is a source build.
 INSTALL = {"llama.cpp": "pip install '.[compare-llm]' (llama-cpp-python==0.3.36 gguf==0.19.0; builds llama.cpp)",
-           "openvino-genai": "pip install '.[compare-llm]' (openvino-genai==2026.4.1 openvino-tokenizers==2026.4.*)",
-           "onnxruntime-genai": "pip install '.[compare-llm]' (onnxruntime-genai==0.18.0)"}
+           "openvino-genai": "pip install '.[llm-peers]' (openvino-genai==2026.4.1 openvino-tokenizers==2026.4.*)",
+           "onnxruntime-genai": "pip install '.[llm-peers]' (onnxruntime-genai==0.18.0)"}
 
 
 def missing_packages(engine: str, variant: str = "") -> list[str]:

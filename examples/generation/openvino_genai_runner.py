@@ -15,7 +15,7 @@ Precisions are pinned, not left to the CPU's defaults: ``--inference_precision``
 CPU has it, as OpenVINO would pick) and ``--kv_cache_precision`` (u8, OpenVINO's CPU default);
 the report names both.
 
-Needs ``openvino-genai`` (``pip install '.[compare-llm]'``). Run as its own process so its peak
+Needs ``openvino-genai`` (``pip install '.[llm-peers]'``, part of ``./setup.sh``). Run as its own process so its peak
 RSS is OpenVINO's alone.
 """
 

@@ -11,7 +11,7 @@ The flow is the other runners': ``append_tokens(prompt)`` is the prefill, the fi
 ``generate_next_token`` picks the first token from its logits, every later one runs one decode
 step and picks the next.
 
-Needs ``onnxruntime-genai`` (``pip install '.[compare-llm]'``). Run as its own process so its peak
+Needs ``onnxruntime-genai`` (``pip install '.[llm-peers]'``, part of ``./setup.sh``). Run as its own process so its peak
 RSS is ONNX Runtime's alone.
 """
 

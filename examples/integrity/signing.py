@@ -3,7 +3,7 @@
 ``sign_program`` writes ``<program>.sig`` (a Sigstore bundle) covering both files;
 ``verify_signature`` checks it with the public key. The two files are signed as one model
 folder (hard links in a temporary folder), so the card cannot be swapped for another one
-without breaking the signature. Needs ``pip install model-signing`` (extra ``signing``).
+without breaking the signature. Needs ``model-signing`` (extra ``signing``, which ./setup.sh installs).
 """
 
 from __future__ import annotations
