@@ -31,6 +31,60 @@ def test_an_effect_inside_the_noise_floor_is_no_verdict():
     assert stats.judge(new, base, paired=True, floor=0.03).word == stats.SLOWER
 
 
+def test_the_whole_interval_must_clear_the_noise_floor():
+    """An interval that excludes 1 but reaches into the noise band [1 / (1 + f), 1 + f] could be
+    noise alone: within noise, although the point estimate lies beyond the band."""
+    base, new = _rows([2.0] * 10), _rows([1.9] * 10, seed=1, sd=0.03)
+    v = stats.judge(base, new, paired=True)
+    assert v.word == stats.FASTER
+    floor = (1 / v.high - 1 + 1 / v.ratio - 1) / 2  # the band's edge between the interval's end and the ratio
+    assert v.ratio < 1 / (1 + floor) < v.high
+    assert stats.judge(base, new, paired=True, floor=floor).word == stats.WITHIN_NOISE
+    assert stats.judge(new, base, paired=True, floor=floor).word == stats.WITHIN_NOISE
+    clear = (1 / v.high - 1) / 2  # the whole interval beyond the band
+    assert stats.judge(base, new, paired=True, floor=clear).word == stats.FASTER
+    assert stats.judge(new, base, paired=True, floor=clear).word == stats.SLOWER
+
+
+def test_figures_that_are_not_numbers_give_no_verdict_and_no_floor():
+    base, new = _rows([2.0] * 10), _rows([1.0] * 10, seed=1)
+    new[3] = [float("nan")] * len(new[3])
+    v = stats.judge(base, new, paired=True)
+    assert v.word == stats.NO_VERDICT and v.low is None and not v.decided
+    assert "not a number" in v.describe()
+    with pytest.raises(ValueError, match="no noise floor"):
+        stats.noise_floor(v)
+    with pytest.raises(ValueError, match="no noise floor"):
+        stats.noise_floor(stats.judge(base[:3], new[:3], paired=True))
+
+
+def test_a_floor_from_too_few_judging_rounds_is_none():
+    base, again = _rows([2.0] * 10), _rows([2.0] * 10, seed=1)
+    assert stats.judging_rounds_floor(base, again, 10) is not None  # 5 odd rounds
+    assert stats.judging_rounds_floor(base, again, 9) is None  # 4 odd rounds: no verdict, no floor
+
+
+def test_a_held_out_verdict_gets_the_aa_spread_of_its_own_rounds():
+    """The cell's floor comes from the rounds the verdict judges: an A/A pair that agrees on the
+    choosing rounds and spreads on the judging ones must not lend the verdict a narrow floor."""
+    from examples.benchmark.records import aa_floor, judge_sides
+
+    def rec(backend, rounds, digest, **extra):
+        return {"backend": backend, "model": "m", "threads": 1, "status": "ok", "median_ms": 1.0,
+                "rounds_samples_ms": rounds, "version": "executorch", "artifact_digest": digest, "precision": "fp32",
+                **extra}
+
+    fp32 = _rows([1.0] * 10)
+    twin = [[x * {1: 1.15, 3: 0.88}.get(i, 1.0) for x in r] for i, r in enumerate(fp32)]  # two judging rounds off
+    cell = [rec("xnnpack_fp32", fp32, "d1"), rec("xnnpack_q8", _rows([0.95] * 10, seed=3), "d2"),
+            rec("ort_fp32", _rows([1.02] * 10, seed=4), "d3"), rec("aa_twin", twin, "d1", aa_of="xnnpack_fp32")]
+    odd = stats.selection_rounds(10)[1]
+    assert aa_floor(cell, odd) > 0.1 > 0.02 > aa_floor(cell)  # every round: a median that hides them
+    judged = judge_sides(cell[:3], cell)
+    assert judged["held_out_selection"] and judged["noise_floor"] == pytest.approx(aa_floor(cell, odd))
+    assert judged["verdict"] == stats.WITHIN_NOISE
+
+
 def test_pairing_cancels_a_slow_pass_shared_by_both_rows():
     levels = [1.0, 1.3, 0.9, 1.2, 1.0, 1.25, 0.95, 1.1, 1.0, 1.3]
     base = _rows([2.0 * x for x in levels])
@@ -74,9 +128,9 @@ def test_identical_programs_are_one_row_in_a_verdict():
 
     same = [rec("xnnpack_fp32", rows["xnnpack_fp32"], "d1"), rec("tuned", rows["xnnpack_fp32"], "d1"),
             rec("ort_fp32", rows["ort_fp32"], "d2")]
-    assert judge_sides(same, 0.0)["held_out_selection"] is False  # the tuned copy is not a second row
+    assert judge_sides(same)["held_out_selection"] is False  # the tuned copy is not a second row
     other = same[:1] + [rec("tuned", rows["xnnpack_fp32"], "d3")] + same[2:]
-    assert judge_sides(other, 0.0)["held_out_selection"] is True
+    assert judge_sides(other)["held_out_selection"] is True
 
 
 def test_noise_floor_is_the_aa_spread():

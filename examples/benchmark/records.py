@@ -127,15 +127,33 @@ def mark_duplicates(records: list[dict]) -> None:
         r["same_as"] = owner if owner != r["backend"] else None
 
 
-def aa_check(rows: list[dict]) -> stats.Verdict | None:
-    """The A/A pair of one model x threads cell: the twin against the row it repeats."""
+def _aa_pair(rows: list[dict]) -> tuple[list, list] | None:
+    """The rounds of one cell's A/A pair (the twin and the row it repeats), paired by index."""
     twin = next((r for r in rows if r["backend"] == AA_BACKEND and r.get("rounds_samples_ms")), None)
     original = twin and next((r for r in rows if r["backend"] == twin.get("aa_of") and r.get("rounds_samples_ms")),
                              None)
-    if not original:
-        return None
-    a, b = _common_rounds(original, twin)
-    return stats.judge(a, b, paired=True, min_rounds=2)
+    return tuple(_common_rounds(original, twin)) if original else None
+
+
+def aa_check(rows: list[dict]) -> stats.Verdict | None:
+    """The A/A pair of one model x threads cell over all its rounds, as the A/A line shows it
+    (from 2 rounds); the floor a verdict uses is :func:`aa_floor`'s."""
+    pair = _aa_pair(rows)
+    return stats.judge(*pair, paired=True, min_rounds=2) if pair else None
+
+
+def aa_floor(rows: list[dict], rounds: list[int] | None = None) -> float:
+    """The cell's A/A noise floor on ``rounds`` (indices; None: all): the rounds the verdict it
+    serves judges, so a held-out verdict on the odd rounds gets the spread of those rounds. 0
+    without an A/A twin, or where those rounds are too few for a verdict (the verdict it serves
+    has none either)."""
+    pair = _aa_pair(rows)
+    if pair is None:
+        return 0.0
+    a, b = pair
+    indices = range(len(a)) if rounds is None else [i for i in rounds if i < len(a)]
+    verdict = stats.judge([a[i] for i in indices], [b[i] for i in indices], paired=True)
+    return stats.noise_floor(verdict) if verdict.low is not None else 0.0
 
 
 def _common_rounds(*rows: dict) -> list[list[list[float]]]:
@@ -144,15 +162,20 @@ def _common_rounds(*rows: dict) -> list[list[list[float]]]:
     return [r["rounds_samples_ms"][:count] for r in rows]
 
 
-def judge_sides(rows: list[dict], floor: float) -> dict | None:
+def judge_sides(rows: list[dict], aa_rows: list[dict] | None = None) -> dict | None:
     """The best ExecuTorch row against the best peer row of ``rows`` (one cell), chosen and
-    judged by :func:`examples.common.stats.select_and_judge`; None: a side is missing."""
+    judged by :func:`examples.common.stats.select_and_judge`, beyond the A/A floor of ``aa_rows``
+    (the cell's rows) on the rounds the verdict judges; None: a side is missing."""
     rows = distinct_rows([r for r in rows if r.get("rounds_samples_ms")])
     ours = [r for r in rows if r["backend"] in EXECUTORCH_CONTENDERS]
     theirs = [r for r in rows if r["backend"] in PEERS]
     if not ours or not theirs:
         return None
-    rounds = dict(zip([id(r) for r in ours + theirs], _common_rounds(*ours, *theirs)))
+    common = _common_rounds(*ours, *theirs)
+    held_out = len(ours) > 1 or len(theirs) > 1  # as select_and_judge decides
+    judged = stats.selection_rounds(len(common[0]))[1] if held_out else None
+    floor = aa_floor(aa_rows or [], judged)
+    rounds = dict(zip([id(r) for r in ours + theirs], common))
     by_id = {id(r): r for r in ours + theirs}
     selection = stats.select_and_judge({id(r): rounds[id(r)] for r in ours}, {id(r): rounds[id(r)] for r in theirs},
                                        floor=floor)
@@ -173,9 +196,8 @@ def comparisons(records: list[dict]) -> list[dict]:
         ok = [r for r in records if r["model"] == model and r["threads"] == threads and r["status"] == "ok"
               and r["median_ms"] is not None]
         aa = aa_check(ok)
-        floor = stats.noise_floor(aa) if aa else 0.0
         for cls in CLASSES:
-            judged = judge_sides([r for r in ok if _in_class(r, cls)], floor)
+            judged = judge_sides([r for r in ok if _in_class(r, cls)], ok)
             if judged is not None:
                 out.append({"model": model, "threads": threads, "accuracy_class": cls,
                             "aa": aa.as_dict() if aa else None, **judged,

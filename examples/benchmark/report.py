@@ -31,7 +31,7 @@ from pathlib import Path
 
 from examples.benchmark.backends import BACKENDS
 from examples.common.atomic_write import write_bytes_atomic, write_text_atomic
-from examples.benchmark.records import AA_BACKEND, aa_check
+from examples.benchmark.records import AA_BACKEND, aa_check, aa_floor
 from examples.common import stats
 from examples.common.metrics import DEFAULT_MIN_SQNR_DB
 from examples.common.result_format import method_text, method_version
@@ -147,7 +147,13 @@ def aa_line(cell: list[dict]) -> str | None:
     twin = next(r for r in cell if r["backend"] == AA_BACKEND)
     miss = " - the identical rows differ beyond their interval: a noisy machine" if aa.decided else ""
     return (f"A/A ({BACKENDS[twin['aa_of']].label} measured twice): {aa.ratio:.3f}x {aa.interval_text()}, "
-            f"noise floor {100 * stats.noise_floor(aa):.1f} %{miss}")
+            f"{_floor_text(aa)}{miss}")
+
+
+def _floor_text(aa: stats.Verdict) -> str:
+    if aa.low is None:
+        return f"no noise floor ({aa.describe()})"
+    return f"noise floor {100 * stats.noise_floor(aa):.1f} % over every round"
 
 
 def _machine_lines(doc: dict) -> list[str]:
@@ -177,10 +183,9 @@ def q8_speedup_line(records: list[dict], int8: dict | None) -> str | None:
     fp32, q8 = by_backend.get("xnnpack_fp32"), by_backend.get("xnnpack_q8")
     if not (fp32 and q8):
         return None
-    aa = aa_check(list(by_backend.values()))
     count = min(len(fp32["rounds_samples_ms"]), len(q8["rounds_samples_ms"]))
     verdict = stats.judge(fp32["rounds_samples_ms"][:count], q8["rounds_samples_ms"][:count], paired=True,
-                          floor=stats.noise_floor(aa) if aa else 0.0)
+                          floor=aa_floor(list(by_backend.values()), list(range(count))))
     level = int8["int8_level"] if int8 else "unknown"
     return (f"q8 / fp32 (XNNPACK, medians): **{verdict_text(verdict.as_dict(), 'q8 faster', 'q8 slower')}** "
             f"(CPU int8 instructions: {level})")

@@ -102,9 +102,11 @@ def pooled_median(rounds: Sequence[Sequence[float]]) -> float:
 # peers / int8 / AMX tables, tune, compare): a ratio of medians over whole interleaved rounds,
 # an expanded-percentile bootstrap interval (percentile bootstrap intervals are too narrow
 # with few rounds; Hesterberg's expansion widens them to the t interval's width), a minimum
-# number of rounds below which there is no verdict, and a noise floor the effect must beat.
+# number of rounds below which there is no verdict, and a noise floor the whole interval must
+# clear.
 
 FASTER, SLOWER, WITHIN_NOISE, TOO_FEW_ROUNDS = "faster", "slower", "within noise", "not enough rounds"
+NO_VERDICT = "no verdict"  # a median or an interval end is not a finite positive number
 # Fewest judged rounds for a verdict: with fewer, chance alone gives false verdicts more often
 # than the calibration test (tests/test_verdict_calibration.py) allows.
 MIN_VERDICT_ROUNDS = 5
@@ -117,7 +119,7 @@ class Verdict:
     ratio: float
     low: float | None
     high: float | None
-    word: str  # FASTER, SLOWER, WITHIN_NOISE or TOO_FEW_ROUNDS
+    word: str  # FASTER, SLOWER, WITHIN_NOISE, TOO_FEW_ROUNDS or NO_VERDICT
     rounds: int  # rounds judged
     floor: float = 0.0  # relative effect the ratio had to exceed (noise floor), e.g. 0.03
 
@@ -132,6 +134,8 @@ class Verdict:
         """``"not enough rounds for a verdict (need 5, have 3)"`` or the word itself."""
         if self.word == TOO_FEW_ROUNDS:
             return f"not enough rounds for a verdict (need {MIN_VERDICT_ROUNDS}, have {self.rounds})"
+        if self.word == NO_VERDICT:
+            return "no verdict: a median or an interval end is not a number"
         return self.word
 
     def as_dict(self) -> dict:
@@ -178,40 +182,46 @@ def ratio_interval(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[
 def judge(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[Sequence[float]], *, paired: bool,
           floor: float = 0.0, min_rounds: int = MIN_VERDICT_ROUNDS, confidence: float = 0.95,
           resamples: int = 4000, seed: int = 0) -> Verdict:
-    """The verdict on ``new`` against ``base``: faster / slower when the interval excludes 1
-    and the effect exceeds ``floor`` (the measured noise: A/A spread or run-to-run drift),
-    else within noise; no verdict from fewer than ``min_rounds`` rounds on a side."""
+    """The verdict on ``new`` against ``base``: faster / slower when the whole interval lies
+    beyond the noise band ``[1 / (1 + floor), 1 + floor]`` (``floor``: the measured noise, A/A
+    spread or run-to-run drift; 0: the interval must exclude 1), else within noise; no verdict
+    from fewer than ``min_rounds`` rounds on a side, or from figures that are not numbers."""
     rounds = min(len(base_rounds), len(new_rounds))
     if rounds < min_rounds:
         ratio = pooled_median(new_rounds) / pooled_median(base_rounds) if rounds else float("nan")
         return Verdict(ratio, None, None, TOO_FEW_ROUNDS, rounds, floor)
     ratio, low, high = ratio_interval(base_rounds, new_rounds, paired=paired, confidence=confidence,
                                       resamples=resamples, seed=seed)
-    beyond_floor = abs(np.log(ratio)) > np.log1p(floor)
+    if not all(np.isfinite(v) and v > 0 for v in (ratio, low, high)):
+        return Verdict(ratio, None, None, NO_VERDICT, rounds, floor)
+    band = 1.0 + floor  # an interval end inside the band could be noise alone
     word = WITHIN_NOISE
-    if high < 1.0 and beyond_floor:
+    if high < 1.0 / band:
         word = FASTER
-    elif low > 1.0 and beyond_floor:
+    elif low > band:
         word = SLOWER
     return Verdict(ratio, low, high, word, rounds, floor)
 
 
 def noise_floor(verdict: Verdict) -> float:
     """The relative spread an A/A pair (one program measured as two rows) showed: the farthest
-    of its ratio and interval ends from 1. A verdict must beat it."""
-    ends = [v for v in (verdict.ratio, verdict.low, verdict.high) if v is not None and v > 0]
-    return float(np.expm1(max(abs(np.log(v)) for v in ends))) if ends else 0.0
+    of its ratio and interval ends from 1. A verdict's whole interval must clear it. An A/A
+    verdict without an interval (too few rounds, figures that are not numbers) measured no floor:
+    a ValueError, so that it is never taken for a floor of 0."""
+    ends = (verdict.ratio, verdict.low, verdict.high)
+    if verdict.low is None or not all(np.isfinite(v) and v > 0 for v in ends):
+        raise ValueError(f"the A/A verdict measured no noise floor ({verdict.describe()})")
+    return float(np.expm1(max(abs(np.log(v)) for v in ends)))
 
 
 def judging_rounds_floor(base_rounds: Sequence[Sequence[float]], again_rounds: Sequence[Sequence[float]],
                          count: int) -> float | None:
     """The noise floor of one program timed as two rows (A/A), on the judging (odd) rounds among
-    the first ``count``: the rounds a held-out verdict uses. None without such rounds."""
+    the first ``count``: the rounds a held-out verdict uses. None where those rounds are too few
+    for a verdict (then the verdict it would serve has none either) or gave no number."""
     _, judged = selection_rounds(min(count, len(base_rounds), len(again_rounds)))
-    if not judged:
-        return None
-    return noise_floor(judge([base_rounds[i] for i in judged], [again_rounds[i] for i in judged], paired=True,
-                             min_rounds=1))
+    aa = judge([base_rounds[i] for i in judged], [again_rounds[i] for i in judged], paired=True) if judged else None
+    return noise_floor(aa) if aa is not None and aa.low is not None else None
 
 
 GOAL_MET, GOAL_NOT_MET, GOAL_UNDECIDED = "met", "not met", "undecided"
@@ -232,7 +242,9 @@ def against_goal(low: float | None, high: float | None, goal: float) -> str:
 
 
 def selection_rounds(count: int) -> tuple[list[int], list[int]]:
-    """Held-out selection: ``(choose, judge)`` round indices, even rounds choose, odd judge."""
+    """Held-out selection: ``(choose, judge)`` round indices, even rounds choose, odd judge. Rounds
+    count from 0 here and in every text that says "even rounds": the 1st, 3rd, 5th ... rounds run
+    choose, the 2nd, 4th, 6th ... judge."""
     return list(range(0, count, 2)), list(range(1, count, 2))
 
 

@@ -127,12 +127,12 @@ def _cell_rows(run: Run, model: str, threads: int) -> list[dict]:
     return [r for r in _ok(run) if r["model"] == model and r["threads"] == threads]
 
 
-def _aa_floor(run: Run, model: str, threads: int) -> float:
-    """The cell's A/A noise floor (0 in runs measured before the A/A twin)."""
-    from examples.benchmark.records import aa_check
+def _aa_floor(run: Run, model: str, threads: int, count: int) -> float:
+    """The cell's A/A noise floor over its first ``count`` rounds, those a ratio row judges (0 in
+    runs measured before the A/A twin)."""
+    from examples.benchmark.records import aa_floor
 
-    aa = aa_check(_cell_rows(run, model, threads))
-    return stats.noise_floor(aa) if aa else 0.0
+    return aa_floor(_cell_rows(run, model, threads), list(range(count)))
 
 
 def _words(v: stats.Verdict, faster: str, slower: str) -> str:
@@ -149,7 +149,7 @@ def _ratio_rows(run: Run, base: str, other: str, seed: int, faster: str, slower:
             continue
         a, b = run.cells[(model, base, threads)], run.cells[(model, other, threads)]
         count = min(len(a), len(b))
-        v = stats.judge(a[:count], b[:count], paired=True, floor=_aa_floor(run, model, threads), seed=seed)
+        v = stats.judge(a[:count], b[:count], paired=True, floor=_aa_floor(run, model, threads, count), seed=seed)
         rows.append([model, str(threads), f"{v.ratio:.2f}", v.interval_text(), _words(v, faster, slower)])
     return rows
 
