@@ -5,18 +5,24 @@ are judged only when their int4 is no coarser than the peers' (groups of 32) and
 fp32 (:func:`examples.benchmark.generation_variants.judged_variant`); the others are shown only.
 
 - **decode >= 1.2x** and **prefill >= 1.2x** the fastest 4-bit peer: times per token (1 / speed)
-  of each round, each side's row chosen on the even rounds and judged on the odd ones
-  (``select_and_judge``).
+  of each round; ExecuTorch's fastest row, chosen on the even rounds where it has several, against
+  every 4-bit peer row on the odd ones. Met only when met against each peer: no peer is chosen,
+  so the luck that makes a peer look slow cannot flatter the verdict.
 - **TTFT below every peer**: ExecuTorch's row against each 4-bit peer row, "faster" against all.
 - **decode >= 80 % of the bandwidth limit** for its own bytes per token: each round's decode
-  against the bandwidth probed before that round (the same minutes, so a busy neighbour slows
-  both), bootstrapped over whole rounds. Each judged ExecuTorch row meets the limit of its own
+  as a fraction of the limit the bandwidth probed before that round sets (the same minutes, so a
+  busy neighbour slows both); the median of those fractions, bootstrapped over whole rounds. Each judged ExecuTorch row meets the limit of its own
   bytes; with several, the row nearest its limit on the even rounds is judged on the odd ones,
   as for decode (TTFT and RSS stay 8da4w's: the program the exporter writes). The probe reads a
   buffer the size of the bytes ExecuTorch 8da4w reads per token (weights and KV cache); where
   that fits the last-level cache it measures the cache, the stricter limit, and the DRAM probe's
   limit is shown beside it (not judged).
-- **RSS growth <= the lowest peer's** (medians; memory does not jitter like time).
+- **RSS growth <= the lowest peer's**: ExecuTorch's growth against each 4-bit peer's, paired by
+  round, met only when the whole interval of each ratio is at most 1.
+
+Rows are cut to the rounds every row completed: a row that failed late is judged on the rounds
+before its failure (rows stop at their first error), never dropped. A peer that failed in every
+round is named in the goal lines, not judged.
 
 A goal with a threshold is met only when the whole interval clears it, not met when none of it
 does, and undecided when the interval straddles it (``stats.against_goal``): a point estimate
@@ -32,7 +38,8 @@ SPEEDUP_GOAL = 1.2
 LIMIT_GOAL = 0.8
 VERDICT_RULE = ("judged from the file's rounds when published; intervals are 95 % bootstrap intervals over whole "
                 "rounds; a goal is met when its whole interval clears it, not met when none of it does, undecided "
-                "otherwise; the bandwidth limit pairs each round's decode with the probe before that round.")
+                "otherwise; speed and memory goals are judged against each 4-bit peer; the bandwidth limit takes "
+                "each round's decode against the probe before that round.")
 
 
 def _rounds(row, key) -> list[list[float]]:
@@ -45,54 +52,81 @@ STALLED_SECONDS = 1e9
 
 
 def _per_token_ms(field: str):
-    return lambda report: 1e3 / report[field] if report[field] else 1e3 * STALLED_SECONDS
+    return lambda report: 1e3 / report[field] if _positive(report[field]) else 1e3 * STALLED_SECONDS
+
+
+def _positive(value) -> bool:
+    """A speed that means tokens were made: a finite number above 0 (not None, 0 or NaN)."""
+    import math
+
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def _all_peers(outcomes: list[str]) -> str:
+    """Met against every peer, not met against one, undecided otherwise."""
+    if outcomes and all(o == stats.GOAL_MET for o in outcomes):
+        return stats.GOAL_MET
+    return stats.GOAL_NOT_MET if stats.GOAL_NOT_MET in outcomes else stats.GOAL_UNDECIDED
+
+
+def _fastest_row(ours: dict, key) -> tuple[str, list[int], bool]:
+    """``(row, judged rounds, held out)``: ExecuTorch's row with the least time per token, chosen on
+    the even rounds where there are several (``stats.held_out_choice``)."""
+    count = min(len(r.reports) for r in ours.values())
+    return stats.held_out_choice(list(ours), lambda n, idx: -stats.pooled_median([_rounds(ours[n], key)[i] for i in idx]),
+                                 count)
 
 
 def _speed_cell(ours: dict, theirs: dict, field: str, what: str) -> dict:
-    """ExecuTorch's fastest row against the fastest peer row on ``field`` (tokens/s)."""
+    """ExecuTorch's fastest row against every peer row on ``field`` (tokens/s), paired by round."""
     key = _per_token_ms(field)
-    choice = stats.select_and_judge({n: _rounds(r, key) for n, r in ours.items()},
-                                    {n: _rounds(r, key) for n, r in theirs.items()})
-    v = choice.verdict
-    speedup = 1 / v.ratio if v.ratio else float("nan")
-    low, high = (None, None) if v.low is None else (1 / v.high, 1 / v.low)  # speedup interval
-    outcome = stats.against_goal(low, high, SPEEDUP_GOAL) if v.word != stats.TOO_FEW_ROUNDS else stats.GOAL_UNDECIDED
+    name, judged, held_out = _fastest_row(ours, key)
+    mine = _rounds(ours[name], key)
+    per_peer = []
+    for peer, row in theirs.items():
+        theirs_rounds = _rounds(row, key)
+        v = stats.judge([theirs_rounds[i] for i in judged], [mine[i] for i in judged], paired=True)
+        low, high = (None, None) if v.low is None else (1 / v.high, 1 / v.low)  # speedup interval
+        per_peer.append((peer, v, 1 / v.ratio if v.ratio else float("nan"), low, high,
+                         stats.against_goal(low, high, SPEEDUP_GOAL)))
+    per_peer.sort(key=lambda p: p[2] if p[2] == p[2] else 0.0)  # the nearest peer (least speedup) first
+    outcome = _all_peers([p[5] for p in per_peer])
+    peer, v, speedup, low, high, _ = per_peer[0]
     interval = "-" if low is None else f"[{low:.2f}, {high:.2f}]"
-    text = (f"{what}: ExecuTorch {choice.ours} / fastest 4-bit peer {choice.theirs}: {speedup:.2f}x {interval} "
-            f"({v.describe()}{', rows chosen on held-out rounds' if choice.held_out else ''}); "
-            f"goal >= {SPEEDUP_GOAL}x {outcome}")
-    return {"goal": what, "ours": choice.ours, "peer": choice.theirs, "speedup": speedup, "interval": interval,
+    each = ", ".join(f"{n} {x:.2f}x {'-' if lo is None else f'[{lo:.2f}, {hi:.2f}]'} ({w.describe()}; {o})"
+                     for n, w, x, lo, hi, o in per_peer)
+    how = f"row chosen on held-out rounds, judged on {len(judged)}" if held_out else f"{len(judged)} rounds"
+    text = (f"{what}: ExecuTorch {name} / each 4-bit peer, nearest first ({how}): {each}; "
+            f"goal >= {SPEEDUP_GOAL}x the fastest peer {outcome}")
+    return {"goal": what, "ours": name, "peer": peer, "speedup": speedup, "interval": interval,
             "verdict": v.word, "rounds_judged": v.rounds, "outcome": outcome, "met": outcome == stats.GOAL_MET,
             "text": text}
 
 
-def _limit_rounds(row, rounds: list[float], count: int) -> tuple[list[list[float]], list[list[float]]]:
-    """Round by round, the seconds reading the row's bytes per token takes at that round's probed
-    bandwidth, and the seconds a token took."""
+def _limit_fractions(row, rounds: list[float], count: int) -> list[list[float]]:
+    """Round by round, the fraction of that round's limit the row's decode reached: the seconds
+    reading its bytes per token takes at the bandwidth probed before the round, over the seconds
+    a token took (0 for a round that made no token)."""
     per_token = row.bytes_per_token["total"]
-    at_limit = [[per_token / (gb_s * 1e9)] for gb_s in rounds[:count]]
-    measured = [[1 / r["decode_tok_s"] if r["decode_tok_s"] else STALLED_SECONDS] for r in row.reports[:count]]
-    return at_limit, measured
+    return [[per_token / (gb_s * 1e9) * r["decode_tok_s"] if _positive(r["decode_tok_s"]) else 0.0]
+            for gb_s, r in zip(rounds[:count], row.reports[:count])]
 
 
 def _closest_to_its_limit(ours: dict, rounds: list[float], count: int) -> tuple[str, list[int], bool]:
     """``(row, judged rounds, held out)``: the row nearest its own limit, chosen on held-out rounds
     (``stats.held_out_choice``), so chance in the choice cannot flatter the verdict."""
     def fraction_on(name: str, indices: list[int]) -> float:
-        at_limit, measured = _limit_rounds(ours[name], rounds, count)
-        return (stats.pooled_median([at_limit[i] for i in indices])
-                / stats.pooled_median([measured[i] for i in indices]))
+        fractions = _limit_fractions(ours[name], rounds, count)
+        return stats.pooled_median([fractions[i] for i in indices])
 
     return stats.held_out_choice(list(ours), fraction_on, count)
 
 
 def _fraction_interval(row, rounds: list[float], count: int, indices: list[int]) -> tuple[float, float, float]:
-    """``(fraction, low, high)`` of the limit's pace the row's decode reaches over ``indices``,
-    each round paired with its own probe: seconds at the limit / seconds measured."""
-    at_limit, measured = _limit_rounds(row, rounds, count)
-    ratio, low_ratio, high_ratio = stats.ratio_interval([at_limit[i] for i in indices], [measured[i] for i in indices],
-                                                        paired=True)
-    return 1 / ratio, 1 / high_ratio, 1 / low_ratio
+    """``(fraction, low, high)``: the median over ``indices`` of each round's fraction of its own
+    limit, and its bootstrap interval over whole rounds."""
+    fractions = _limit_fractions(row, rounds, count)
+    return stats.median_interval([fractions[i] for i in indices])
 
 
 def _exporters_program_line(ours: dict, chosen: str, rounds: list[float], count: int) -> str:
@@ -106,8 +140,8 @@ def _exporters_program_line(ours: dict, chosen: str, rounds: list[float], count:
 
 
 def _limit_cell(ours: dict, bandwidth_rounds: list[float] | None, dram_gb_s: float | None) -> dict:
-    """Decode as a fraction of the bandwidth limit, paired by round: round i's seconds per token
-    against the seconds reading the row's bytes takes at round i's probed bandwidth. ``ours`` are
+    """Decode as a fraction of the bandwidth limit, paired by round: the median of each round's
+    decode over the limit round i's probed bandwidth sets for the row's bytes. ``ours`` are
     ExecuTorch's judged rows, each against the limit for its own bytes; with several, the row is
     chosen on held-out rounds. Judged on the probe over a buffer the size of the bytes 8da4w reads
     per token (the stricter limit where they fit the last-level cache); the DRAM probe's limit is
@@ -141,7 +175,8 @@ def _limit_cell(ours: dict, bandwidth_rounds: list[float] | None, dram_gb_s: flo
                                 f"have {len(judged)}); goal >= {100 * LIMIT_GOAL:.0f} % undecided"}
     fraction, low, high = _fraction_interval(ours[name], rounds, count, judged)
     outcome = stats.against_goal(low, high, LIMIT_GOAL)
-    how = f"paired by round over {len(judged)} rounds" + (", row chosen on held-out rounds" if held_out else "")
+    how = (f"median of {len(judged)} rounds, each against its own probe"
+           + (", row chosen on held-out rounds" if held_out else ""))
     return {**cell, "fraction": fraction, "interval": [low, high], "outcome": outcome, "met": outcome == stats.GOAL_MET,
             "text": f"decode at the bandwidth limit: ExecuTorch {name} {100 * fraction:.0f} % "
                     f"[{100 * low:.0f} %, {100 * high:.0f} %] {tail}, {how}"
@@ -162,8 +197,8 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
     cells = []
     keys = sorted({(r.model, r.threads) for r in rows})
     for model, threads in keys:
-        here = [r for r in rows if (r.model, r.threads) == (model, threads) and r.reports and not r.error
-                and r.variant in VARIANTS and VARIANTS[r.variant].weight_bits == 4]
+        here = [r for r in rows if (r.model, r.threads) == (model, threads) and r.reports
+                and r.variant in VARIANTS and VARIANTS[r.variant].weight_bits == 4]  # failed late: its rounds
         ours = {r.variant: r for r in here
                 if VARIANTS[r.variant].engine == "executorch" and judged_variant(r.variant, group_size)}
         theirs = {f"{VARIANTS[r.variant].engine} {r.variant}": r for r in here
@@ -173,6 +208,7 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
         count = min(len(r.reports) for r in (*ours.values(), *theirs.values()))  # the same rounds for all
         ours_c = {n: _trim(r, count) for n, r in ours.items()}
         theirs_c = {n: _trim(r, count) for n, r in theirs.items()}
+        failed = _failed_peers(rows, model, threads)
         base = {"model": model, "threads": threads}
         speed = [{**base, **_speed_cell(ours_c, theirs_c, field, what)}
                  for field, what in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill"))]
@@ -192,19 +228,54 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
         key = (model, threads)
         limit = {**base, **_limit_cell(ours_c, (bandwidth or {}).get(key), (dram or {}).get(key))}
         cells.append(limit)
-        growth = {n: row_figures(r)["rss_growth_mib"] for n, r in theirs_c.items()}
-        growth = {n: g for n, g in growth.items() if g is not None}
-        mine = row_figures(main)["rss_growth_mib"]
-        if growth and mine is not None:
-            lowest = min(growth, key=growth.get)
-            met = mine <= growth[lowest]
-            chosen = _chosen_rows_growth([*speed, limit], ours_c, main.variant, growth[lowest])
-            verdict = "met" if met else "not met"
-            cells.append({**base, "goal": "RSS growth", "ours": main.variant, "peer": lowest, "met": met,
-                          "ours_mib": mine, "peer_mib": growth[lowest],
-                          "text": f"RSS growth: ExecuTorch {main.variant} {mine:.0f} MiB, lowest 4-bit peer {lowest} "
-                                  f"{growth[lowest]:.0f} MiB; goal <= lowest peer {verdict}{chosen}"})
+        rss = _rss_cell(main, theirs_c)
+        if rss is not None:
+            rss["text"] += _chosen_rows_growth([*speed, limit], ours_c, main.variant, rss["peer_mib"])
+            cells.append({**base, **rss})
+        if failed:
+            for cell in cells:
+                if (cell["model"], cell["threads"]) == (model, threads):
+                    cell["text"] += f"; failed in every round, not judged: {', '.join(failed)}"
     return cells + option_cells(rows)
+
+
+def _rss_cell(main, theirs: dict) -> dict | None:
+    """RSS growth of ``main`` against each peer's, paired by round (growth is near constant, so the
+    intervals are narrow; a point estimate still decides nothing); None without growth figures."""
+    from examples.benchmark.generation_runs import rss_growth_mib, row_figures
+
+    def growth(row) -> list[list[float]] | None:
+        values = [rss_growth_mib(r) for r in row.reports]
+        return None if any(v is None or not v > 0 for v in values) else [[v] for v in values]
+
+    mine = growth(main)
+    peers = {n: g for n, g in ((n, growth(r)) for n, r in theirs.items()) if g is not None}
+    if mine is None or not peers:
+        return None
+    per_peer = []
+    for name, theirs_growth in peers.items():
+        ratio, low, high = stats.ratio_interval(mine, theirs_growth, paired=True)  # peer / ours: >= 1 is met
+        per_peer.append((name, row_figures(theirs[name])["rss_growth_mib"], ratio, low, high,
+                         stats.against_goal(low, high, 1.0)))
+    per_peer.sort(key=lambda p: p[1])
+    outcome = _all_peers([p[5] for p in per_peer])
+    lowest, lowest_mib = per_peer[0][:2]
+    mine_mib = row_figures(main)["rss_growth_mib"]
+    each = ", ".join(f"{n} {mib:.0f} MiB (peer / ours {r:.2f} [{lo:.2f}, {hi:.2f}], {o})"
+                     for n, mib, r, lo, hi, o in per_peer)
+    return {"goal": "RSS growth", "ours": main.variant, "peer": lowest, "outcome": outcome,
+            "met": outcome == stats.GOAL_MET, "ours_mib": mine_mib, "peer_mib": lowest_mib,
+            "text": f"RSS growth: ExecuTorch {main.variant} {mine_mib:.0f} MiB / each 4-bit peer, lowest first: "
+                    f"{each}; goal <= lowest peer {outcome}"}
+
+
+def _failed_peers(rows: list, model: str, threads: int) -> list[str]:
+    """4-bit peer rows of this model and thread count that failed before any round completed."""
+    from examples.benchmark.generation_variants import VARIANTS
+
+    return [f"{VARIANTS[r.variant].engine} {r.variant}" for r in rows
+            if (r.model, r.threads) == (model, threads) and r.error and not r.reports and r.variant in VARIANTS
+            and VARIANTS[r.variant].engine != "executorch" and VARIANTS[r.variant].weight_bits == 4]
 
 
 def _chosen_rows_growth(cells: list[dict], ours: dict, main: str, lowest_mib: float) -> str:

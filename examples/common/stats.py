@@ -179,6 +179,15 @@ def ratio_interval(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[
     return pooled_median(new_rounds) / pooled_median(base_rounds), float(low), float(high)
 
 
+def median_interval(rounds: Sequence[Sequence[float]], *, confidence: float = 0.95, resamples: int = 4000,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """``(median, low, high)``: the pooled median of ``rounds`` and its expanded-percentile
+    bootstrap interval over whole rounds (:func:`ratio_interval` against rounds of ones), for a
+    figure that is already a per-round ratio, e.g. each round's decode against its own probe."""
+    ones = [[1.0] for _ in rounds]
+    return ratio_interval(ones, rounds, paired=True, confidence=confidence, resamples=resamples, seed=seed)
+
+
 def judge(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[Sequence[float]], *, paired: bool,
           floor: float = 0.0, min_rounds: int = MIN_VERDICT_ROUNDS, confidence: float = 0.95,
           resamples: int = 4000, seed: int = 0) -> Verdict:
