@@ -317,6 +317,33 @@ def test_a_peer_that_failed_late_is_judged_on_the_rounds_before_its_failure():
     assert "failed in every round, not judged: llama.cpp Q4_0" in decode["text"]
 
 
+def test_the_aa_twin_sets_the_floor_every_generation_verdict_must_clear():
+    """8da4w-aa runs 8da4w's program again as its own row. Where the two differ by up to 6 % from
+    round to round, an option 3 % faster is within noise, though faster against a floor of 0; a
+    run without the twin says its verdicts have no measured floor."""
+    from examples.benchmark.generation_goals import goal_cells
+    from examples.benchmark.generation_runs import Row
+    from examples.benchmark.generation_variants import VARIANTS, aa_twin_of, with_aa_twin
+
+    assert aa_twin_of("8da4w") == "8da4w-aa" and VARIANTS["8da4w-aa"].artifact == "8da4w"
+    assert not VARIANTS["8da4w-aa"].judged
+    assert with_aa_twin(["8da4w", "Q4_0"]) == ["8da4w", "Q4_0", "8da4w-aa"] and with_aa_twin(["Q4_0"]) == ["Q4_0"]
+    rows = _rows(ours_decode=260.0)
+    flagged = Row("m", "executorch (native)", "8da4w-2m", 1)
+    flagged.reports = [_report(1000, r["decode_tok_s"] * 1.03, 60, 150) for r in rows[0].reports]
+    without = {c["goal"]: c for c in goal_cells(rows + [flagged])}
+    assert "decode 1.03x" in without["runner option"]["text"] and "(faster" in without["runner option"]["text"]
+    assert "no measured noise floor" in without["A/A"]["text"]
+    twin = Row("m", "executorch (native)", "8da4w-aa", 1)
+    twin.reports = [_report(1000, r["decode_tok_s"] * (1.06 if i % 3 == 0 else 0.95), 60, 150)
+                    for i, r in enumerate(rows[0].reports)]
+    cells = {c["goal"]: c for c in goal_cells(rows + [flagged, twin])}
+    option = cells["runner option"]["text"]
+    assert "decode 1.03x" in option and "(within noise" in option.split("prefill")[0]
+    assert cells["A/A"]["text"].startswith("A/A: 8da4w run as two rows") and "floor" in cells["A/A"]["text"]
+    assert cells["decode"]["ours"] == "8da4w"  # the twin is shown, never one of the goals' rows
+
+
 def test_the_rss_goal_needs_its_interval_at_most_the_peers():
     """RSS growth 150 against 151 MiB, each jittering by 2 % from round to round: lower on the point,
     but the paired interval reaches above the peer's, so the goal is undecided."""

@@ -51,6 +51,8 @@ flags.DEFINE_list("variants", None, "Rows to run (default: fp32, 8da4w, F32, Q8_
                   "XNNPACK partitions), 8da4w-emb4-merged-forms (and RMSNorm / RoPE in forms XNNPACK takes), "
                   "8da4w-merged-forms (8da4w so: --one_call_per_block), 8da4w-fused-merged-forms (with fused "
                   "projections too).")
+flags.DEFINE_bool("aa", True, "Run 8da4w a second time as a row of its own (8da4w-aa) wherever 8da4w runs: the "
+                  "spread of the two is the run's noise floor, which every verdict's interval must clear.")
 flags.DEFINE_bool("probe_bandwidth", True, "Measure read bandwidth before every round (the limit column).")
 flags.DEFINE_string("runner", "auto", "ExecuTorch runner: auto (native if built), native or python-standin.")
 flags.DEFINE_string("output_dir", "benchmark-out/generation", "Where programs, GGUF files and results go.")
@@ -80,7 +82,7 @@ def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     from examples.benchmark.generation_runs import account_bytes, build_artifacts, missing_rows, ratios, run_model, table
-    from examples.benchmark.generation_variants import DEFAULT_VARIANTS, VARIANTS, missing_packages
+    from examples.benchmark.generation_variants import DEFAULT_VARIANTS, VARIANTS, missing_packages, with_aa_twin
     from examples.generation.token_ids import prompt_tokens
     from examples.models.llama_zoo import LLM_MODELS
 
@@ -101,6 +103,8 @@ def main(argv):
         raise cli.UsageError("--prompt_len + --max_new_tokens exceeds --max_seq_len")
     if FLAGS.weights not in ("auto", "random") and len(FLAGS.models) > 1:
         raise cli.UsageError("--weights PATH is one model's checkpoint: name one model")
+    if FLAGS.aa:
+        variants = with_aa_twin(variants)
     runner = _executorch_runner(variants)
 
     from examples.benchmark.generation_goals import goal_cells
@@ -155,8 +159,9 @@ METHOD = ("each row in its own process, rows interleaved round by round in a ran
           "medians over rounds; read bandwidth probed before every round at each thread count (C loop over a buffer the size of "
           "the bytes ExecuTorch 8da4w reads per token, weights and KV cache; 2 MiB pages requested); bytes per token from the files (weights and scales less the "
           "embedding table plus one row, KV cache at the mean decode position); goal verdicts by the toolkit's "
-          "rule over whole rounds (examples/common/stats.py): a goal is met when its whole interval clears it, the "
-          "bandwidth limit's with each round's decode paired with the probe before that round")
+          "rule over whole rounds (examples/common/stats.py): a goal is met when its whole interval clears it, against "
+          "each 4-bit peer; the bandwidth limit's as the median of each round's decode against the probe before that "
+          "round; verdict words beyond the A/A twin's (8da4w-aa) noise floor")
 
 
 def peer_packages() -> dict:

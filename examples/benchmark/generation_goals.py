@@ -20,6 +20,10 @@ fp32 (:func:`examples.benchmark.generation_variants.judged_variant`); the others
 - **RSS growth <= the lowest peer's**: ExecuTorch's growth against each 4-bit peer's, paired by
   round, met only when the whole interval of each ratio is at most 1.
 
+The A/A twin (``8da4w-aa``: ``8da4w`` run again as its own row) measures the run's noise floor
+per figure, on the rounds each verdict judges; a verdict's whole interval must clear it
+(``stats.judge``). A run without the twin says its verdicts have no measured floor.
+
 Rows are cut to the rounds every row completed: a row that failed late is judged on the rounds
 before its failure (rows stop at their first error), never dropped. A peer that failed in every
 round is named in the goal lines, not judged.
@@ -77,7 +81,35 @@ def _fastest_row(ours: dict, key) -> tuple[str, list[int], bool]:
                                  count)
 
 
-def _speed_cell(ours: dict, theirs: dict, field: str, what: str) -> dict:
+class _NoiseFloor:
+    """The A/A floor of one model and thread count: the exporter's program against its twin row,
+    on the rounds a verdict judges (0 without a twin, or where those rounds are too few)."""
+
+    def __init__(self, main, twin):
+        self.main, self.twin = main, twin
+
+    def on(self, key, indices: list[int]) -> float:
+        if self.main is None or self.twin is None:
+            return 0.0
+        a, b = _rounds(self.main, key), _rounds(self.twin, key)
+        verdict = stats.judge([a[i] for i in indices], [b[i] for i in indices], paired=True)
+        return stats.noise_floor(verdict) if verdict.low is not None else 0.0
+
+    def line(self) -> str:
+        if self.twin is None:
+            return "A/A: no twin row in this run (generation_bench --aa): its verdicts have no measured noise floor"
+        count = len(self.main.reports)
+        parts = []
+        for what, key in (("decode", _per_token_ms("decode_tok_s")), ("prefill", _per_token_ms("prefill_tok_s")),
+                          ("TTFT", lambda x: x["time_to_first_token_ms"])):
+            v = stats.judge(_rounds(self.main, key), _rounds(self.twin, key), paired=True)
+            floor = f"floor {100 * stats.noise_floor(v):.1f} %" if v.low is not None else v.describe()
+            parts.append(f"{what} {v.ratio:.3f}x {v.interval_text()} ({floor})")
+        return (f"A/A: {self.main.variant} run as two rows, time per token / TTFT paired over {count} rounds: "
+                + ", ".join(parts) + "; each verdict's whole interval must clear the floor on the rounds it judges")
+
+
+def _speed_cell(ours: dict, theirs: dict, field: str, what: str, floor: _NoiseFloor) -> dict:
     """ExecuTorch's fastest row against every peer row on ``field`` (tokens/s), paired by round."""
     key = _per_token_ms(field)
     name, judged, held_out = _fastest_row(ours, key)
@@ -85,7 +117,8 @@ def _speed_cell(ours: dict, theirs: dict, field: str, what: str) -> dict:
     per_peer = []
     for peer, row in theirs.items():
         theirs_rounds = _rounds(row, key)
-        v = stats.judge([theirs_rounds[i] for i in judged], [mine[i] for i in judged], paired=True)
+        v = stats.judge([theirs_rounds[i] for i in judged], [mine[i] for i in judged], paired=True,
+                        floor=floor.on(key, judged))
         low, high = (None, None) if v.low is None else (1 / v.high, 1 / v.low)  # speedup interval
         per_peer.append((peer, v, 1 / v.ratio if v.ratio else float("nan"), low, high,
                          stats.against_goal(low, high, SPEEDUP_GOAL)))
@@ -210,12 +243,16 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
         theirs_c = {n: _trim(r, count) for n, r in theirs.items()}
         failed = _failed_peers(rows, model, threads)
         base = {"model": model, "threads": threads}
-        speed = [{**base, **_speed_cell(ours_c, theirs_c, field, what)}
+        floor = _noise_floor(here, ours_c, count)
+        cells.append({**base, "goal": "A/A", "ours": floor.main and floor.main.variant, "met": None,
+                      "text": floor.line()})
+        speed = [{**base, **_speed_cell(ours_c, theirs_c, field, what, floor)}
                  for field, what in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill"))]
         cells.extend(speed)
         main = ours_c.get(EXPORTER_PROGRAM) or next(iter(ours_c.values()))
-        ttft = [(name, stats.judge(_rounds(peer, lambda x: x["time_to_first_token_ms"]),
-                                   _rounds(main, lambda x: x["time_to_first_token_ms"]), paired=True))
+        ttft_ms = lambda x: x["time_to_first_token_ms"]  # noqa: E731
+        ttft = [(name, stats.judge(_rounds(peer, ttft_ms), _rounds(main, ttft_ms), paired=True,
+                                   floor=floor.on(ttft_ms, list(range(count)))))
                 for name, peer in theirs_c.items()]
         words = {v.word for _, v in ttft}
         outcome = (stats.GOAL_MET if words == {stats.FASTER} else
@@ -237,6 +274,18 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
                 if (cell["model"], cell["threads"]) == (model, threads):
                     cell["text"] += f"; failed in every round, not judged: {', '.join(failed)}"
     return cells + option_cells(rows)
+
+
+def _noise_floor(here: list, ours: dict, count: int) -> _NoiseFloor:
+    """The A/A pair of this model and thread count, cut to ``count`` rounds."""
+    from examples.benchmark.generation_variants import aa_twin_of
+
+    twin_name = aa_twin_of(EXPORTER_PROGRAM)
+    twin = next((r for r in here if r.variant == twin_name), None)
+    main = ours.get(EXPORTER_PROGRAM)
+    if main is None or twin is None or len(twin.reports) < count:
+        return _NoiseFloor(main, None)
+    return _NoiseFloor(main, _trim(twin, count))
 
 
 def _rss_cell(main, theirs: dict) -> dict | None:
@@ -314,8 +363,8 @@ def option_cells(rows: list) -> list[dict]:
             continue
         cells.append({"model": changed.model, "threads": changed.threads, "goal": goal, "ours": changed.variant,
                       "peer": plain.variant, "met": None,
-                      "text": f"{goal}: {changed.variant} / {plain.variant} ({how}): {_paired_speeds(plain, changed)}; "
-                              "shown, not a goal"})
+                      "text": f"{goal}: {changed.variant} / {plain.variant} ({how}): "
+                              f"{_paired_speeds(plain, changed, _option_floor(rows, changed))}; shown, not a goal"})
     return cells
 
 
@@ -326,12 +375,24 @@ def _plain_row(rows: list, changed, wanted):
                  and not r.error and r.variant in VARIANTS and wanted(VARIANTS[r.variant])), None)
 
 
-def _paired_speeds(plain, changed) -> str:
+def _option_floor(rows: list, changed) -> _NoiseFloor:
+    """The A/A pair of the changed row's model and thread count (rows that ran)."""
+    from examples.benchmark.generation_variants import aa_twin_of
+
+    here = {r.variant: r for r in rows if (r.model, r.threads) == (changed.model, changed.threads) and r.reports}
+    main, twin = here.get(EXPORTER_PROGRAM), here.get(aa_twin_of(EXPORTER_PROGRAM))
+    return _NoiseFloor(main, twin if main is not None else None)
+
+
+def _paired_speeds(plain, changed, floor: _NoiseFloor) -> str:
     count = min(len(plain.reports), len(changed.reports))
+    if floor.twin is not None:
+        count = min(count, len(floor.main.reports), len(floor.twin.reports))
     parts = []
     for field, what in (("decode_tok_s", "decode"), ("prefill_tok_s", "prefill")):
         key = _per_token_ms(field)
-        v = stats.judge(_rounds(_trim(plain, count), key), _rounds(_trim(changed, count), key), paired=True)
+        v = stats.judge(_rounds(_trim(plain, count), key), _rounds(_trim(changed, count), key), paired=True,
+                        floor=floor.on(key, list(range(count))))
         speedup = 1 / v.ratio if v.ratio else float("nan")
         interval = "-" if v.low is None else f"[{1 / v.high:.2f}, {1 / v.low:.2f}]"
         parts.append(f"{what} {speedup:.2f}x {interval} ({v.describe()})")

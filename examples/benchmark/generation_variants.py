@@ -31,6 +31,9 @@ class Variant:
     # The variant whose weights and quantization this one lowers otherwise (other delegate calls,
     # the same arithmetic up to summation order): the table pairs the two by round.
     lowering_of: str = ""
+    # The variant whose program this row runs again, as a row of its own (A/A): the spread of two
+    # identical rows is the run's noise floor, which every verdict's interval must clear.
+    aa_of: str = ""
 
 
 # Weights per int4 scale of every 4-bit peer (Q4_0, Q4_K_M's sub-blocks, ONNX Runtime GenAI's blocks).
@@ -47,6 +50,8 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w-pc", "executorch", "8da4w-pc", 4, judged=False),
     # int8 KV cache: coarser than the llama.cpp (f16) and ONNX Runtime GenAI (fp32) caches
     Variant("8da4w-kv8", "executorch", "8da4w-kv8", 4, judged=False, kv_int8=True, follows_group_size=True),
+    # The exporter's program again, as its own row in every round: the run's noise floor (A/A).
+    Variant("8da4w-aa", "executorch", "8da4w", 4, judged=False, follows_group_size=True, aa_of="8da4w"),
     # The same program with the runner's opt-in 2 MiB page backing: what it is worth.
     Variant("8da4w-2m", "executorch", "8da4w", 4, judged=False, follows_group_size=True,
             native_flags=("--huge_pages=true",)),
@@ -104,6 +109,17 @@ PEER_ENGINES = ("llama.cpp", "openvino-genai", "onnxruntime-genai")
 INSTALL = {"llama.cpp": "pip install '.[compare-llm]' (llama-cpp-python==0.3.36 gguf==0.19.0; builds llama.cpp)",
            "openvino-genai": "pip install '.[llm-peers]' (openvino-genai==2026.4.1 openvino-tokenizers==2026.4.*)",
            "onnxruntime-genai": "pip install '.[llm-peers]' (onnxruntime-genai==0.18.0)"}
+
+
+def with_aa_twin(variants: list[str]) -> list[str]:
+    """``variants`` with the A/A twin of the exporter's program added where that program runs."""
+    twins = [name for name, v in VARIANTS.items() if v.aa_of and v.aa_of in variants and name not in variants]
+    return list(variants) + twins
+
+
+def aa_twin_of(name: str) -> str | None:
+    """The A/A twin variant of ``name``, if there is one."""
+    return next((twin for twin, v in VARIANTS.items() if v.aa_of == name), None)
 
 
 def missing_packages(engine: str, variant: str = "") -> list[str]:
