@@ -344,6 +344,15 @@ def test_the_aa_twin_sets_the_floor_every_generation_verdict_must_clear():
     assert cells["decode"]["ours"] == "8da4w"  # the twin is shown, never one of the goals' rows
 
 
+def test_identical_programs_are_never_two_judged_rows():
+    """A choice among judged rows must not count one program twice (its luck twice): no two judged
+    variants run the same file with the same runner flags; the A/A twin and flagged rows are shown."""
+    from examples.benchmark.generation_variants import VARIANTS
+
+    judged = [(v.engine, v.artifact, v.native_flags) for v in VARIANTS.values() if v.judged and v.weight_bits == 4]
+    assert len(judged) == len(set(judged))
+
+
 def test_the_rss_goal_needs_its_interval_at_most_the_peers():
     """RSS growth 150 against 151 MiB, each jittering by 2 % from round to round: lower on the point,
     but the paired interval reaches above the peer's, so the goal is undecided."""

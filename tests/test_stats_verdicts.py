@@ -85,6 +85,28 @@ def test_a_held_out_verdict_gets_the_aa_spread_of_its_own_rounds():
     assert judged["verdict"] == stats.WITHIN_NOISE
 
 
+def test_few_paired_rounds_get_the_exact_bootstrap_interval():
+    """Up to EXACT_BOOTSTRAP_MAX_ROUNDS paired rounds the interval comes from every resample with
+    its probability: no seed moves it, and it equals the quantiles over all n^n ordered picks."""
+    import itertools
+
+    base, new = _rows([2.0, 2.1, 1.9, 2.05, 2.2], sd=0.05), _rows([1.8, 2.0, 1.7, 1.95, 1.9], seed=1, sd=0.05)
+    assert stats.ratio_interval(base, new, paired=True, seed=0) == stats.ratio_interval(base, new, paired=True, seed=7)
+    picks = np.array(list(itertools.product(range(5), repeat=5)))
+    ratios = stats._pooled_medians(new, picks) / stats._pooled_medians(base, picks)
+    tail = stats._expanded_tail(5, 0.95)
+    expected = stats._weighted_quantiles(ratios, np.ones(len(ratios)), tail)
+    assert stats.ratio_interval(base, new, paired=True)[1:] == pytest.approx(expected)
+    rows, weights = stats._every_resample(5)
+    assert len(rows) == 126 and weights.sum() == pytest.approx(1.0)
+
+
+def test_more_rounds_get_enough_random_resamples_for_their_tails():
+    for n in (9, 10, 15, 30):
+        tail = stats._expanded_tail(n, 0.95)
+        assert stats.random_resamples(tail) * tail / 100 >= 100
+
+
 def test_pairing_cancels_a_slow_pass_shared_by_both_rows():
     levels = [1.0, 1.3, 0.9, 1.2, 1.0, 1.25, 0.95, 1.1, 1.0, 1.3]
     base = _rows([2.0 * x for x in levels])

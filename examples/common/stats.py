@@ -8,6 +8,7 @@ figures here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -153,8 +154,45 @@ def _expanded_tail(n: int, confidence: float) -> float:
     return float(scipy_stats.norm.sf(np.sqrt(n / (n - 1)) * t)) * 100
 
 
+# Paired rounds up to this many: the bootstrap distribution is enumerated, every multiset of round
+# indices with its probability (C(2n - 1, n) of them: 6435 at 8 rounds), so the interval depends
+# on no seed. Its tails are thin there (0.1 % of each side at 5 rounds): a few thousand random
+# resamples put a handful of draws in them, and the interval's end moved with the seed.
+EXACT_BOOTSTRAP_MAX_ROUNDS = 8
+# Random resamples otherwise: at least this many draws beyond each end of the interval.
+_DRAWS_PER_TAIL = 100
+
+
+@functools.lru_cache(maxsize=None)
+def _every_resample(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every multiset of ``n`` round indices drawn with replacement (rows of sorted indices) and
+    its bootstrap probability, n! / (prod count! n^n)."""
+    from itertools import combinations_with_replacement
+    from math import lgamma, log
+
+    rows = np.array(list(combinations_with_replacement(range(n), n)), dtype=np.int64)
+    counts = np.stack([np.bincount(row, minlength=n) for row in rows])
+    log_weight = lgamma(n + 1) - n * log(n) - np.vectorize(lambda c: lgamma(c + 1))(counts).sum(axis=1)
+    return rows, np.exp(log_weight)
+
+
+def random_resamples(tail_percent: float) -> int:
+    """Random bootstrap resamples that put at least ``_DRAWS_PER_TAIL`` draws beyond each end of an
+    interval whose tails hold ``tail_percent`` each (never fewer than 4000)."""
+    return max(4000, int(np.ceil(_DRAWS_PER_TAIL / (tail_percent / 100))))
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, tail_percent: float) -> tuple[float, float]:
+    """The ``tail_percent`` and ``100 - tail_percent`` quantiles of a discrete distribution: the
+    least value whose cumulative probability reaches each."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    at = np.searchsorted(cumulative, [tail_percent / 100, 1 - tail_percent / 100])
+    return tuple(float(values[order][min(i, len(values) - 1)]) for i in at)
+
+
 def ratio_interval(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[Sequence[float]], *,
-                   paired: bool, confidence: float = 0.95, resamples: int = 4000,
+                   paired: bool, confidence: float = 0.95, resamples: int | None = None,
                    seed: int = 0) -> tuple[float, float, float]:
     """``(ratio, low, high)``: pooled median of ``new_rounds`` / that of ``base_rounds`` and its
     expanded-percentile bootstrap interval over whole rounds.
@@ -162,7 +200,9 @@ def ratio_interval(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[
     ``paired``: the rounds were interleaved (round i of both sides ran in the same pass), so
     both sides resample the same round indices and a slow pass slows both; otherwise each side
     resamples its own rounds. Iterations inside a round are never resampled (they are
-    correlated). Seeded: the same inputs give the same interval.
+    correlated). Paired rounds up to ``EXACT_BOOTSTRAP_MAX_ROUNDS``: the exact bootstrap
+    distribution; otherwise ``resamples`` random ones (None: enough for 100 draws beyond each
+    end), seeded, so the same inputs give the same interval.
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -170,16 +210,23 @@ def ratio_interval(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[
         raise ValueError("no rounds")
     if paired and len(base_rounds) != len(new_rounds):
         raise ValueError(f"paired rounds differ in number: {len(base_rounds)} vs {len(new_rounds)}")
+    tail = _expanded_tail(min(len(base_rounds), len(new_rounds)), confidence)
+    ratio = pooled_median(new_rounds) / pooled_median(base_rounds)
+    if paired and len(base_rounds) <= EXACT_BOOTSTRAP_MAX_ROUNDS:
+        picks, weights = _every_resample(len(base_rounds))
+        ratios = _pooled_medians(new_rounds, picks) / _pooled_medians(base_rounds, picks)
+        return (ratio, *_weighted_quantiles(ratios, weights, tail))
+    if resamples is None:
+        resamples = random_resamples(tail)
     rng = np.random.default_rng(seed)
     base_picks = rng.integers(0, len(base_rounds), (resamples, len(base_rounds)))
     new_picks = base_picks if paired else rng.integers(0, len(new_rounds), (resamples, len(new_rounds)))
     ratios = _pooled_medians(new_rounds, new_picks) / _pooled_medians(base_rounds, base_picks)
-    tail = _expanded_tail(min(len(base_rounds), len(new_rounds)), confidence)
     low, high = np.percentile(ratios, [tail, 100 - tail])
-    return pooled_median(new_rounds) / pooled_median(base_rounds), float(low), float(high)
+    return ratio, float(low), float(high)
 
 
-def median_interval(rounds: Sequence[Sequence[float]], *, confidence: float = 0.95, resamples: int = 4000,
+def median_interval(rounds: Sequence[Sequence[float]], *, confidence: float = 0.95, resamples: int | None = None,
                     seed: int = 0) -> tuple[float, float, float]:
     """``(median, low, high)``: the pooled median of ``rounds`` and its expanded-percentile
     bootstrap interval over whole rounds (:func:`ratio_interval` against rounds of ones), for a
@@ -190,7 +237,7 @@ def median_interval(rounds: Sequence[Sequence[float]], *, confidence: float = 0.
 
 def judge(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[Sequence[float]], *, paired: bool,
           floor: float = 0.0, min_rounds: int = MIN_VERDICT_ROUNDS, confidence: float = 0.95,
-          resamples: int = 4000, seed: int = 0) -> Verdict:
+          resamples: int | None = None, seed: int = 0) -> Verdict:
     """The verdict on ``new`` against ``base``: faster / slower when the whole interval lies
     beyond the noise band ``[1 / (1 + floor), 1 + floor]`` (``floor``: the measured noise, A/A
     spread or run-to-run drift; 0: the interval must exclude 1), else within noise; no verdict

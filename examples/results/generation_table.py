@@ -118,6 +118,7 @@ def generation_lines(path: Path, root: Path) -> list[str]:
     header = ["model", "threads", "engine, variant", "prefill tok/s", "decode tok/s", "TTFT ms", "RSS growth MiB",
               "MB read/token", *LIMIT_HEADERS, "greedy = ET 8da4w"]
     lines = md_table(header, body, numeric_from=3, text_last=True) if body else ["No rows in this run."]
+    lines += ["", LEGEND]
     settings = doc.get("settings") or {}
     lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}"
                      for g in judged_goals(rows, probes, settings.get("group_size"))]
@@ -144,6 +145,14 @@ def generation_lines(path: Path, root: Path) -> list[str]:
               f"Method: {doc.get('method') or 'unknown'}.",
               f"Goal lines: {VERDICT_RULE}"]
     return lines
+
+
+LEGEND = ("Columns: medians over the rounds; MB read/token: the weights a decode step multiplies (one embedding "
+          "row) and the KV cache at the mean decode position; limit: read bandwidth / MB read per token, with the "
+          "probe over a token's bytes (cache) and past the last-level cache (DRAM), and decode as a fraction of each "
+          "(over 100 % of the DRAM limit: the weights came from the cache); greedy = ET 8da4w: how many leading "
+          "greedy tokens equal ExecuTorch 8da4w's (first round). Goal lines print intervals rounded to two "
+          "decimals; verdicts use the unrounded ends.")
 
 
 def render_generation_block(root: Path) -> str:
