@@ -85,13 +85,18 @@ def test_a_held_out_verdict_gets_the_aa_spread_of_its_own_rounds():
     assert judged["verdict"] == stats.WITHIN_NOISE
 
 
-def test_few_paired_rounds_get_the_exact_bootstrap_interval():
+def test_few_paired_rounds_get_the_exact_bootstrap_interval(monkeypatch):
     """Up to EXACT_BOOTSTRAP_MAX_ROUNDS paired rounds the interval comes from every resample with
-    its probability: no seed moves it, and it equals the quantiles over all n^n ordered picks."""
+    its probability: no random number is drawn, and it equals the quantiles over all n^n ordered
+    picks."""
     import itertools
 
     base, new = _rows([2.0, 2.1, 1.9, 2.05, 2.2], sd=0.05), _rows([1.8, 2.0, 1.7, 1.95, 1.9], seed=1, sd=0.05)
-    assert stats.ratio_interval(base, new, paired=True, seed=0) == stats.ratio_interval(base, new, paired=True, seed=7)
+    sides = [(_rows([2.0] * n), _rows([1.9] * n, seed=1)) for n in (5, stats.EXACT_BOOTSTRAP_MAX_ROUNDS)]
+    with monkeypatch.context() as patched:
+        patched.setattr(stats.np.random, "default_rng", lambda *a: pytest.fail("random resamples drawn"))
+        for a, b in sides:
+            stats.ratio_interval(a, b, paired=True)
     picks = np.array(list(itertools.product(range(5), repeat=5)))
     ratios = stats._pooled_medians(new, picks) / stats._pooled_medians(base, picks)
     tail = stats._expanded_tail(5, 0.95)
