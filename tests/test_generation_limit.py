@@ -353,6 +353,37 @@ def test_identical_programs_are_never_two_judged_rows():
     assert len(judged) == len(set(judged))
 
 
+def test_the_rss_goal_keeps_a_peer_with_a_missing_figure_and_needs_enough_rounds():
+    """A peer round without a growth figure leaves that round out, not the peer: llama.cpp Q4_0,
+    growing less than ours, still fails the goal. Fewer rounds than a verdict needs: undecided."""
+    from examples.benchmark.generation_goals import goal_cells
+
+    rows = _rows(ours_decode=260.0)
+    for report in rows[1].reports:  # llama.cpp Q4_0: 120 MiB against ours at 150
+        report["peak_rss_kb"] = (100 + 120) * 1024
+    rows[1].reports[4]["baseline_rss_kb"] = None
+    rss = next(c for c in goal_cells(rows) if c["goal"] == "RSS growth")
+    assert rss["peer"] == "llama.cpp Q4_0" and rss["outcome"] == "not met"
+    few = next(c for c in goal_cells(_rows(ours_decode=260.0, rounds=3)) if c["goal"] == "RSS growth")
+    assert few["outcome"] == "undecided" and "too few rounds" in few["text"]
+
+
+def test_a_twin_that_failed_late_cuts_every_row_to_its_rounds():
+    """The A/A twin is cut like every row: rounds it lacks are judged by no row, so each verdict's
+    floor is measured on its own rounds; the speed lines print the floor they used."""
+    from examples.benchmark.generation_goals import goal_cells
+    from examples.benchmark.generation_runs import Row
+
+    rows = _rows(ours_decode=260.0)
+    twin = Row("m", "executorch (native)", "8da4w-aa", 1)
+    twin.reports = [_report(1000, r["decode_tok_s"] * (1.06 if i % 3 == 0 else 0.95), 60, 150)
+                    for i, r in enumerate(rows[0].reports[:9])]
+    twin.error = "crashed in round 10"
+    cells = {c["goal"]: c for c in goal_cells(rows + [twin])}
+    assert cells["decode"]["rounds_judged"] == 9 and "over 9 rounds" in cells["A/A"]["text"]
+    assert "A/A floor" in cells["decode"]["text"] and "A/A floor 0.0 %" not in cells["decode"]["text"]
+
+
 def test_the_rss_goal_needs_its_interval_at_most_the_peers():
     """RSS growth 150 against 151 MiB, each jittering by 2 % from round to round: lower on the point,
     but the paired interval reaches above the peer's, so the goal is undecided."""

@@ -97,19 +97,43 @@ def test_few_paired_rounds_get_the_exact_bootstrap_interval(monkeypatch):
         patched.setattr(stats.np.random, "default_rng", lambda *a: pytest.fail("random resamples drawn"))
         for a, b in sides:
             stats.ratio_interval(a, b, paired=True)
-    picks = np.array(list(itertools.product(range(5), repeat=5)))
-    ratios = stats._pooled_medians(new, picks) / stats._pooled_medians(base, picks)
-    tail = stats._expanded_tail(5, 0.95)
-    expected = stats._weighted_quantiles(ratios, np.ones(len(ratios)), tail)
+    picks = np.array(list(itertools.product(range(5), repeat=5)))  # all 3125 ordered picks, equally likely
+    ratios = np.sort(stats._pooled_medians(new, picks) / stats._pooled_medians(base, picks))
+    tail = stats._expanded_tail(5, 0.95) / 100
+    expected = ratios[int(np.ceil(tail * len(ratios))) - 1], ratios[int(np.ceil((1 - tail) * len(ratios))) - 1]
     assert stats.ratio_interval(base, new, paired=True)[1:] == pytest.approx(expected)
     rows, weights = stats._every_resample(5)
     assert len(rows) == 126 and weights.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError):  # cached for every later call: read-only
+        rows[0, 0] = 1
 
 
-def test_more_rounds_get_enough_random_resamples_for_their_tails():
+def test_more_rounds_get_enough_random_resamples_for_their_tails(monkeypatch):
     for n in (9, 10, 15, 30):
         tail = stats._expanded_tail(n, 0.95)
         assert stats.random_resamples(tail) * tail / 100 >= 100
+    used = []
+    monkeypatch.setattr(stats, "random_resamples", lambda tail: used.append(tail) or 4000)
+    stats.ratio_interval(_rows([2.0] * 10), _rows([1.9] * 10, seed=1), paired=True)
+    assert used == [pytest.approx(stats._expanded_tail(10, 0.95))]
+
+
+def test_few_unpaired_rounds_stay_within_a_bounded_number_of_resamples():
+    """Unpaired rounds are never enumerated; with 2-4 rounds the thin tails would ask for billions
+    of resamples: the count is capped and the interval comes back."""
+    import time
+
+    start = time.perf_counter()
+    for n in (2, 3, 4):
+        ratio, low, high = stats.ratio_interval(_rows([2.0] * n), _rows([1.9] * n, seed=1), paired=False)
+        assert low <= ratio <= high
+    assert time.perf_counter() - start < 10
+    assert stats.random_resamples(stats._expanded_tail(2, 0.95)) == stats._MAX_RANDOM_RESAMPLES
+
+
+def test_a_zero_median_gives_no_verdict_not_an_exception():
+    v = stats.judge([[0.0]] * 5, [[1.0]] * 5, paired=True)
+    assert v.word == stats.NO_VERDICT and not v.decided
 
 
 def test_pairing_cancels_a_slow_pass_shared_by_both_rows():

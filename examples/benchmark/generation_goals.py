@@ -91,9 +91,7 @@ class _NoiseFloor:
     def on(self, key, indices: list[int]) -> float:
         if self.main is None or self.twin is None:
             return 0.0
-        a, b = _rounds(self.main, key), _rounds(self.twin, key)
-        verdict = stats.judge([a[i] for i in indices], [b[i] for i in indices], paired=True)
-        return stats.noise_floor(verdict) if verdict.low is not None else 0.0
+        return stats.floor_on(_rounds(self.main, key), _rounds(self.twin, key), indices) or 0.0
 
     def line(self) -> str:
         if self.twin is None:
@@ -129,6 +127,7 @@ def _speed_cell(ours: dict, theirs: dict, field: str, what: str, floor: _NoiseFl
     each = ", ".join(f"{n} {x:.2f}x {'-' if lo is None else f'[{lo:.2f}, {hi:.2f}]'} ({w.describe()}; {o})"
                      for n, w, x, lo, hi, o in per_peer)
     how = f"row chosen on held-out rounds, judged on {len(judged)}" if held_out else f"{len(judged)} rounds"
+    how += f", A/A floor {100 * floor.on(key, judged):.1f} %" if floor.twin is not None else ""
     text = (f"{what}: ExecuTorch {name} / each 4-bit peer, nearest first ({how}): {each}; "
             f"goal >= {SPEEDUP_GOAL}x the fastest peer {outcome}")
     return {"goal": what, "ours": name, "peer": peer, "speedup": speedup, "interval": interval,
@@ -224,7 +223,6 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
     ``{(model, threads): [GB/s probed before round 0, round 1, ...]}`` for the limit cell, ``dram``
     ``{(model, threads): GB/s}`` past the last-level cache beside it; ``group_size`` the run's
     ``--group_size`` (rows that follow it are not judged above the peers' 32)."""
-    from examples.benchmark.generation_runs import row_figures
     from examples.benchmark.generation_variants import VARIANTS, judged_variant
 
     cells = []
@@ -238,12 +236,13 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
                   if VARIANTS[r.variant].engine != "executorch"}
         if not ours or not theirs:
             continue
-        count = min(len(r.reports) for r in (*ours.values(), *theirs.values()))  # the same rounds for all
+        twin = _twin_row(here)  # the A/A twin is cut like every row: the floor needs each judged round
+        count = min(len(r.reports) for r in (*ours.values(), *theirs.values(), *([twin] if twin else [])))
         ours_c = {n: _trim(r, count) for n, r in ours.items()}
         theirs_c = {n: _trim(r, count) for n, r in theirs.items()}
         failed = _failed_peers(rows, model, threads)
         base = {"model": model, "threads": threads}
-        floor = _noise_floor(here, ours_c, count)
+        floor = _NoiseFloor(ours_c.get(EXPORTER_PROGRAM), twin and _trim(twin, count))
         cells.append({**base, "goal": "A/A", "ours": floor.main and floor.main.variant, "met": None,
                       "text": floor.line()})
         speed = [{**base, **_speed_cell(ours_c, theirs_c, field, what, floor)}
@@ -267,7 +266,8 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
         cells.append(limit)
         rss = _rss_cell(main, theirs_c)
         if rss is not None:
-            rss["text"] += _chosen_rows_growth([*speed, limit], ours_c, main.variant, rss["peer_mib"])
+            if rss["peer_mib"] is not None:
+                rss["text"] += _chosen_rows_growth([*speed, limit], ours_c, main.variant, rss["peer_mib"])
             cells.append({**base, **rss})
         if failed:
             for cell in cells:
@@ -276,42 +276,42 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
     return cells + option_cells(rows)
 
 
-def _noise_floor(here: list, ours: dict, count: int) -> _NoiseFloor:
-    """The A/A pair of this model and thread count, cut to ``count`` rounds."""
+def _twin_row(here: list):
+    """The A/A twin of the exporter's program among this model and thread count's rows, if it ran."""
     from examples.benchmark.generation_variants import aa_twin_of
 
-    twin_name = aa_twin_of(EXPORTER_PROGRAM)
-    twin = next((r for r in here if r.variant == twin_name), None)
-    main = ours.get(EXPORTER_PROGRAM)
-    if main is None or twin is None or len(twin.reports) < count:
-        return _NoiseFloor(main, None)
-    return _NoiseFloor(main, _trim(twin, count))
+    return next((r for r in here if r.variant == aa_twin_of(EXPORTER_PROGRAM)), None)
 
 
 def _rss_cell(main, theirs: dict) -> dict | None:
-    """RSS growth of ``main`` against each peer's, paired by round (growth is near constant, so the
-    intervals are narrow; a point estimate still decides nothing); None without growth figures."""
+    """RSS growth of ``main`` against each peer's, paired by round on the rounds where both have a
+    figure (growth is near constant, so the intervals are narrow; a point estimate still decides
+    nothing, and fewer than the rounds a verdict needs leave a peer undecided); None without
+    figures of ``main``."""
     from examples.benchmark.generation_runs import rss_growth_mib, row_figures
 
-    def growth(row) -> list[list[float]] | None:
-        values = [rss_growth_mib(r) for r in row.reports]
-        return None if any(v is None or not v > 0 for v in values) else [[v] for v in values]
+    def growth(row) -> list[float | None]:
+        return [g if g is not None and g > 0 else None for g in map(rss_growth_mib, row.reports)]
 
     mine = growth(main)
-    peers = {n: g for n, g in ((n, growth(r)) for n, r in theirs.items()) if g is not None}
-    if mine is None or not peers:
+    if not any(g is not None for g in mine):
         return None
     per_peer = []
-    for name, theirs_growth in peers.items():
-        ratio, low, high = stats.ratio_interval(mine, theirs_growth, paired=True)  # peer / ours: >= 1 is met
-        per_peer.append((name, row_figures(theirs[name])["rss_growth_mib"], ratio, low, high,
-                         stats.against_goal(low, high, 1.0)))
-    per_peer.sort(key=lambda p: p[1])
+    for name, row in theirs.items():
+        both = [(m, t) for m, t in zip(mine, growth(row)) if m is not None and t is not None]
+        if len(both) < stats.MIN_VERDICT_ROUNDS:
+            per_peer.append((name, row_figures(row)["rss_growth_mib"], None, None, None, stats.GOAL_UNDECIDED))
+            continue
+        ratio, low, high = stats.ratio_interval([[m] for m, _ in both], [[t] for _, t in both], paired=True)
+        per_peer.append((name, row_figures(row)["rss_growth_mib"], ratio, low, high,
+                         stats.against_goal(low, high, 1.0)))  # peer / ours: >= 1 is met
+    per_peer.sort(key=lambda p: float("inf") if p[1] is None else p[1])
     outcome = _all_peers([p[5] for p in per_peer])
     lowest, lowest_mib = per_peer[0][:2]
     mine_mib = row_figures(main)["rss_growth_mib"]
-    each = ", ".join(f"{n} {mib:.0f} MiB (peer / ours {r:.2f} [{lo:.2f}, {hi:.2f}], {o})"
-                     for n, mib, r, lo, hi, o in per_peer)
+    each = ", ".join(f"{n} {'-' if mib is None else f'{mib:.0f}'} MiB ("
+                     + ("too few rounds with a figure" if r is None else f"peer / ours {r:.2f} [{lo:.2f}, {hi:.2f}]")
+                     + f", {o})" for n, mib, r, lo, hi, o in per_peer)
     return {"goal": "RSS growth", "ours": main.variant, "peer": lowest, "outcome": outcome,
             "met": outcome == stats.GOAL_MET, "ours_mib": mine_mib, "peer_mib": lowest_mib,
             "text": f"RSS growth: ExecuTorch {main.variant} {mine_mib:.0f} MiB / each 4-bit peer, lowest first: "

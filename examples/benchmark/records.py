@@ -143,17 +143,14 @@ def aa_check(rows: list[dict]) -> stats.Verdict | None:
 
 
 def aa_floor(rows: list[dict], rounds: list[int] | None = None) -> float:
-    """The cell's A/A noise floor on ``rounds`` (indices; None: all): the rounds the verdict it
-    serves judges, so a held-out verdict on the odd rounds gets the spread of those rounds. 0
-    without an A/A twin, or where those rounds are too few for a verdict (the verdict it serves
-    has none either)."""
+    """The cell's A/A noise floor on ``rounds`` (indices; None: all), the rounds the verdict it
+    serves judges (:func:`examples.common.stats.floor_on`); 0 without an A/A twin or where the
+    twin has no floor on those rounds (too few, or fewer than the verdict judges)."""
     pair = _aa_pair(rows)
     if pair is None:
         return 0.0
     a, b = pair
-    indices = range(len(a)) if rounds is None else [i for i in rounds if i < len(a)]
-    verdict = stats.judge([a[i] for i in indices], [b[i] for i in indices], paired=True)
-    return stats.noise_floor(verdict) if verdict.low is not None else 0.0
+    return stats.floor_on(a, b, range(len(a)) if rounds is None else rounds) or 0.0
 
 
 def _common_rounds(*rows: dict) -> list[list[list[float]]]:

@@ -173,13 +173,28 @@ def _every_resample(n: int) -> tuple[np.ndarray, np.ndarray]:
     rows = np.array(list(combinations_with_replacement(range(n), n)), dtype=np.int64)
     counts = np.stack([np.bincount(row, minlength=n) for row in rows])
     log_weight = lgamma(n + 1) - n * log(n) - np.vectorize(lambda c: lgamma(c + 1))(counts).sum(axis=1)
-    return rows, np.exp(log_weight)
+    weights = np.exp(log_weight)
+    rows.setflags(write=False)  # cached: shared by every later call
+    weights.setflags(write=False)
+    return rows, weights
+
+
+# Unpaired rounds are never enumerated; with 2-4 of them the tails are so thin that 100 draws
+# beyond each end would take billions of resamples: the count stops here.
+_MAX_RANDOM_RESAMPLES = 100_000
 
 
 def random_resamples(tail_percent: float) -> int:
     """Random bootstrap resamples that put at least ``_DRAWS_PER_TAIL`` draws beyond each end of an
-    interval whose tails hold ``tail_percent`` each (never fewer than 4000)."""
-    return max(4000, int(np.ceil(_DRAWS_PER_TAIL / (tail_percent / 100))))
+    interval whose tails hold ``tail_percent`` each (never fewer than 4000, never more than
+    ``_MAX_RANDOM_RESAMPLES``)."""
+    return int(min(_MAX_RANDOM_RESAMPLES, max(4000, np.ceil(_DRAWS_PER_TAIL / (tail_percent / 100)))))
+
+
+def _ratio(new: float, base: float) -> float:
+    """new / base, with inf or NaN (not an exception) where base is 0: judge gives no verdict."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(new) / np.float64(base))
 
 
 def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, tail_percent: float) -> tuple[float, float]:
@@ -211,17 +226,19 @@ def ratio_interval(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[
     if paired and len(base_rounds) != len(new_rounds):
         raise ValueError(f"paired rounds differ in number: {len(base_rounds)} vs {len(new_rounds)}")
     tail = _expanded_tail(min(len(base_rounds), len(new_rounds)), confidence)
-    ratio = pooled_median(new_rounds) / pooled_median(base_rounds)
+    ratio = _ratio(pooled_median(new_rounds), pooled_median(base_rounds))
     if paired and len(base_rounds) <= EXACT_BOOTSTRAP_MAX_ROUNDS:
         picks, weights = _every_resample(len(base_rounds))
-        ratios = _pooled_medians(new_rounds, picks) / _pooled_medians(base_rounds, picks)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = _pooled_medians(new_rounds, picks) / _pooled_medians(base_rounds, picks)
         return (ratio, *_weighted_quantiles(ratios, weights, tail))
     if resamples is None:
         resamples = random_resamples(tail)
     rng = np.random.default_rng(seed)
     base_picks = rng.integers(0, len(base_rounds), (resamples, len(base_rounds)))
     new_picks = base_picks if paired else rng.integers(0, len(new_rounds), (resamples, len(new_rounds)))
-    ratios = _pooled_medians(new_rounds, new_picks) / _pooled_medians(base_rounds, base_picks)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = _pooled_medians(new_rounds, new_picks) / _pooled_medians(base_rounds, base_picks)
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return ratio, float(low), float(high)
 
@@ -244,7 +261,7 @@ def judge(base_rounds: Sequence[Sequence[float]], new_rounds: Sequence[Sequence[
     from fewer than ``min_rounds`` rounds on a side, or from figures that are not numbers."""
     rounds = min(len(base_rounds), len(new_rounds))
     if rounds < min_rounds:
-        ratio = pooled_median(new_rounds) / pooled_median(base_rounds) if rounds else float("nan")
+        ratio = _ratio(pooled_median(new_rounds), pooled_median(base_rounds)) if rounds else float("nan")
         return Verdict(ratio, None, None, TOO_FEW_ROUNDS, rounds, floor)
     ratio, low, high = ratio_interval(base_rounds, new_rounds, paired=paired, confidence=confidence,
                                       resamples=resamples, seed=seed)
@@ -270,14 +287,24 @@ def noise_floor(verdict: Verdict) -> float:
     return float(np.expm1(max(abs(np.log(v)) for v in ends)))
 
 
+def floor_on(base_rounds: Sequence[Sequence[float]], again_rounds: Sequence[Sequence[float]],
+             indices: Sequence[int]) -> float | None:
+    """The noise floor of one program timed as two rows (A/A) on the rounds ``indices``: those the
+    verdict it serves judges. None where a row lacks one of those rounds, where they are too few
+    for a verdict (then the verdict it serves has none either) or gave no number. The one home of
+    the A/A floor: every verdict's floor comes from here."""
+    indices = list(indices)
+    if not indices or max(indices) >= min(len(base_rounds), len(again_rounds)):
+        return None
+    aa = judge([base_rounds[i] for i in indices], [again_rounds[i] for i in indices], paired=True)
+    return noise_floor(aa) if aa.low is not None else None
+
+
 def judging_rounds_floor(base_rounds: Sequence[Sequence[float]], again_rounds: Sequence[Sequence[float]],
                          count: int) -> float | None:
-    """The noise floor of one program timed as two rows (A/A), on the judging (odd) rounds among
-    the first ``count``: the rounds a held-out verdict uses. None where those rounds are too few
-    for a verdict (then the verdict it would serve has none either) or gave no number."""
-    _, judged = selection_rounds(min(count, len(base_rounds), len(again_rounds)))
-    aa = judge([base_rounds[i] for i in judged], [again_rounds[i] for i in judged], paired=True) if judged else None
-    return noise_floor(aa) if aa is not None and aa.low is not None else None
+    """:func:`floor_on` the judging (odd) rounds among the first ``count``: the rounds a held-out
+    verdict uses."""
+    return floor_on(base_rounds, again_rounds, selection_rounds(min(count, len(base_rounds), len(again_rounds)))[1])
 
 
 GOAL_MET, GOAL_NOT_MET, GOAL_UNDECIDED = "met", "not met", "undecided"
