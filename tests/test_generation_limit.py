@@ -640,6 +640,9 @@ def test_generation_block_is_published_from_its_result_file(tmp_path):
     assert "decode: ExecuTorch 8da4w / each 4-bit peer, nearest first (10 rounds): llama.cpp Q4_0" in text
     assert "STALE" not in text and "median of 10 rounds, each against its own probe" in text
     assert "goal >= 80 % not met" in text
+    glance = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "**not met** (8da4w)" in glance["decode >= 80 % of its bandwidth limit"]  # the goals at a glance
+    assert "**met** (8da4w)" in glance["decode >= 1.2x every 4-bit peer"]
     assert "llama-cpp-python 0.3.36" in text and "onnxruntime-genai None" not in text
     assert _cli("examples.backend.publish", "--root", str(root), "--check").returncode == 0
     target.write_text(stored.replace('"date": "2026-12-01"', '"date": "2026-12-02"'))

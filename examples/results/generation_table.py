@@ -80,6 +80,30 @@ def judged_goals(rows: list, probes: dict, group_size: int | None = None) -> lis
                       {key: p.get("dram_gb_s") for key, p in probes.items()}, group_size)
 
 
+GLANCE_GOALS = (("decode", "decode >= 1.2x every 4-bit peer"), ("prefill", "prefill >= 1.2x every 4-bit peer"),
+                 ("TTFT", "TTFT below every 4-bit peer"), ("bandwidth", "decode >= 80 % of its bandwidth limit"),
+                 ("RSS growth", "RSS growth <= every 4-bit peer's"))
+
+
+def goals_at_a_glance(goals: list[dict]) -> list[str]:
+    """A goal x (model, threads) table of the goal lines' outcomes and the rows they judged."""
+    from examples.results.render import md_table
+
+    columns = sorted({(g["model"], g["threads"]) for g in goals})
+    several = len({model for model, _ in columns}) > 1
+    cell = {(g["goal"], g["model"], g["threads"]): g for g in goals}
+
+    def outcome(goal: dict | None) -> str:
+        if goal is None:
+            return "-"
+        word = goal.get("outcome") or ("met" if goal.get("met") else "not met")
+        return f"**{word}**" + (f" ({goal['ours']})" if goal.get("ours") else "")
+
+    header = ["goal (the lines below)"] + [f"{model + ', ' if several else ''}{n} thread(s)" for model, n in columns]
+    body = [[label] + [outcome(cell.get((goal, *column))) for column in columns] for goal, label in GLANCE_GOALS]
+    return md_table(header, body, numeric_from=len(header), text_last=True) if columns else []
+
+
 def generation_lines(path: Path, root: Path) -> list[str]:
     """One run's table, goal lines and source lines."""
     from examples.benchmark.generation_goals import VERDICT_RULE
@@ -120,8 +144,9 @@ def generation_lines(path: Path, root: Path) -> list[str]:
     lines = md_table(header, body, numeric_from=3, text_last=True) if body else ["No rows in this run."]
     lines += ["", LEGEND]
     settings = doc.get("settings") or {}
-    lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}"
-                     for g in judged_goals(rows, probes, settings.get("group_size"))]
+    goals = judged_goals(rows, probes, settings.get("group_size"))
+    lines += [""] + goals_at_a_glance(goals)
+    lines += [""] + [f"- {g['model']}, {g['threads']} thread(s): {g['text']}" for g in goals]
     several = len({model for model, _ in probes}) > 1
     bw = "; ".join(f"{model + ', ' if several else ''}{n} thread(s) {b['gb_s']:.1f} GB/s over {b['bytes'] / 2**20:.0f} MiB"
                    + (f", {b['dram_gb_s']:.1f} GB/s past the last-level cache" if b.get("dram_gb_s") else "")
