@@ -413,6 +413,10 @@ def test_the_bandwidth_fraction_is_the_median_of_each_rounds_fraction_of_its_own
         report["decode_tok_s"] = (0.95 if gb_s == 10.0 else 0.85) * gb_s * 1e9 / 60e6
     cell = next(c for c in goal_cells(rows, bandwidth={("m", 1): probes}) if c["goal"] == "bandwidth")
     assert cell["fraction"] == pytest.approx(0.90) and cell["outcome"] == "met"
+    for row in rows:  # 4 rounds: no verdict, and the same figure without its interval
+        row.reports = row.reports[:4]
+    few = next(c for c in goal_cells(rows, bandwidth={("m", 1): probes[:4]}) if c["goal"] == "bandwidth")
+    assert few["fraction"] == pytest.approx(0.90) and "not enough rounds" in few["text"]
 
 
 def test_a_runner_option_is_the_same_program_with_and_without_its_flag():

@@ -201,7 +201,8 @@ def _limit_cell(ours: dict, bandwidth_rounds: list[float] | None, dram_gb_s: flo
     dram = ("" if figures["fraction_of_dram_limit"] is None else
             f"; {100 * figures['fraction_of_dram_limit']:.0f} % of the DRAM limit, "
             f"{figures['dram_limit_tok_s']:.0f} tok/s (one probe past the last-level cache)")
-    if len(judged) < stats.MIN_VERDICT_ROUNDS:
+    if len(judged) < stats.MIN_VERDICT_ROUNDS:  # the same figure as a verdict's, without its interval
+        cell["fraction"] = stats.pooled_median([_limit_fractions(ours[name], rounds, count)[i] for i in judged])
         return {**cell, "text": f"decode at the bandwidth limit: ExecuTorch {name} {100 * cell['fraction']:.0f} % "
                                 f"{tail}{dram}; not enough rounds for a verdict (need {stats.MIN_VERDICT_ROUNDS}, "
                                 f"have {len(judged)}); goal >= {100 * LIMIT_GOAL:.0f} % undecided"}
