@@ -410,8 +410,15 @@ def test_native_runner_accounts_for_its_thread_pool_jobs(tiny_programs):
     # busy time fits inside the jobs' wall x threads; how much of it is busy depends on load (a
     # tiny job on a loaded machine is mostly the wait for the other thread)
     assert 0 < decode["busy_share_in_jobs"] <= 1.0, decode
+    # the one-thread time split at the delegate's calls into XNNPACK (xnnpack_invoke_timing.cpp)
+    xnn = decode["xnnpack"]
+    assert xnn["calls"] == 8 * xnn["calls_per_step"] and xnn["calls_per_step"] >= 1, xnn
+    assert 0 <= xnn["one_thread_inside_ms"] <= xnn["invoke_ms"] and xnn["one_thread_inside_ms"] <= decode["one_thread_ms"]
+    assert xnn["one_thread_inside_ms"] + xnn["one_thread_outside_ms"] == pytest.approx(decode["one_thread_ms"])
     alone, decode_ms = threadpool("--num_threads=1", "--threadpool_accounting")
     assert alone["decode"]["jobs"] == 0 and alone["decode"]["one_thread_ms"] == decode_ms
+    # no jobs: all of XNNPACK's time is on the calling thread
+    assert alone["decode"]["xnnpack"]["one_thread_inside_ms"] == pytest.approx(alone["decode"]["xnnpack"]["invoke_ms"])
     assert "decode" not in threadpool("--num_threads=2")[0]
 
 

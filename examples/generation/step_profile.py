@@ -99,9 +99,14 @@ def pool_lines(pool: dict) -> str:
     if not pool["jobs"]:  # a pool of one thread runs every task inline
         return f"a step {step:.3f} ms, all of it on the calling thread (no parallel jobs at {FLAGS.num_threads} thread)"
     per_step = pool["parallel_ms"] / FLAGS.decode_steps
+    xnn = pool.get("xnnpack")
+    split = ("" if not xnn else
+             f": {xnn['one_thread_inside_ms'] / FLAGS.decode_steps:.3f} ms inside XNNPACK's {xnn['calls_per_step']:.0f} "
+             f"calls a step (its small operators and their dispatch), {xnn['one_thread_outside_ms'] / FLAGS.decode_steps:.3f} "
+             "ms outside them")
     return (f"a step {step:.3f} ms: {pool['jobs_per_step']:.0f} parallel jobs, {per_step:.3f} ms "
             f"({100 * per_step / step:.0f} %), threads busy {100 * pool['busy_share_in_jobs']:.0f} % of their time; "
-            f"on one thread {step - per_step:.3f} ms ({100 * pool['one_thread_share']:.0f} %)")
+            f"on one thread {step - per_step:.3f} ms ({100 * pool['one_thread_share']:.0f} %){split}")
 
 
 def python_trace(trace: Path) -> None:

@@ -9,10 +9,10 @@ load("//runtime/executor_runner:targets.bzl", "profiling_flags")
 def define_common_targets():
     native.cxx_binary(
         name = "text_generation_runner",
-        srcs = ["text_generation_runner.cpp", "xnnpack_reshape.cpp"],
-        headers = ["greedy.h", "xnnpack_reshape.h"],
-        # The wheel's delegate library calls XNNPACK's reshape functions through its PLT: the
-        # runner's own (xnnpack_reshape.cpp) take those calls.
+        srcs = ["text_generation_runner.cpp", "xnnpack_reshape.cpp", "xnnpack_invoke_timing.cpp"],
+        headers = ["greedy.h", "xnnpack_interpose.h", "xnnpack_invoke_timing.h", "xnnpack_reshape.h"],
+        # The wheel's delegate library calls XNNPACK's reshape and invoke functions through its
+        # PLT: the runner's own (xnnpack_reshape.cpp, xnnpack_invoke_timing.cpp) take those calls.
         preprocessor_flags = profiling_flags() + ["-DRUNNER_XNNPACK_RESHAPE_INTERPOSE=1"],
         # The XNNPACK backend and the kernels register themselves from static initializers.
         linker_flags = [
@@ -20,6 +20,7 @@ def define_common_targets():
             "-Wl,--export-dynamic-symbol=xnn_reshape_external_value",
             "-Wl,--export-dynamic-symbol=xnn_reshape_runtime",
             "-Wl,--export-dynamic-symbol=xnn_delete_runtime",
+            "-Wl,--export-dynamic-symbol=xnn_invoke_runtime",
         ],
         deps = [
             "//:executorch",

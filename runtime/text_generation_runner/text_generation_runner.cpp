@@ -49,6 +49,7 @@
 #include "threadpool_binding.h"
 #include "verified_loader.h"
 #include "verify_cache.h"
+#include "xnnpack_invoke_timing.h"
 #include "xnnpack_reshape.h"
 
 // Defined with the runner's custom_sdpa (third-party/executorch_llm_ops, decode_attention.h,
@@ -325,6 +326,7 @@ struct Generation {
   bool stopped = false;
   ContextSwitches decode_switches;  // all threads, decode steps only
   PoolAccounting decode_pool;       // with --threadpool_accounting
+  text_generation::XnnpackInvokes decode_invokes;  // likewise
 };
 
 // Prefill the prompt in one call (of the program's prefill method where it has one), then one
@@ -352,7 +354,9 @@ Generation generate(Module& module, const Request& r, const std::string& prefill
   const auto first = Clock::now();
   const ContextSwitches switches_before = process_context_switches();
   enable_pool_accounting(FLAGS_threadpool_accounting);
+  text_generation::enable_xnnpack_invoke_timing(FLAGS_threadpool_accounting);
   const PoolAccounting pool_before = pool_accounting();
+  const text_generation::XnnpackInvokes invokes_before = text_generation::xnnpack_invokes();
   int64_t position = static_cast<int64_t>(r.prompt.size());
   auto stopped = [&] { return std::find(r.stop.begin(), r.stop.end(), g.tokens.back()) != r.stop.end(); };
   while (static_cast<int>(g.tokens.size()) < FLAGS_max_new_tokens && !stopped()) g.tokens.push_back(step({g.tokens.back()}, position++, "forward"));
@@ -360,9 +364,23 @@ Generation generate(Module& module, const Request& r, const std::string& prefill
   g.decode_ms = ms_between(first, Clock::now());
   g.decode_switches = process_context_switches() - switches_before;
   g.decode_pool = pool_accounting() - pool_before;
+  g.decode_invokes = text_generation::xnnpack_invokes() - invokes_before;
   enable_pool_accounting(false);
+  text_generation::enable_xnnpack_invoke_timing(false);
   g.stopped = stopped();
   return g;
+}
+
+// The one-thread time split at the delegate's calls into XNNPACK: inside them outside the jobs
+// (XNNPACK's small operators and their dispatch) and outside them (everything else). Null where
+// this build does not take XNNPACK's calls.
+nlohmann::ordered_json xnnpack_invokes_json(const text_generation::XnnpackInvokes& x, double one_thread_ms,
+                                            int64_t steps) {
+  if (!text_generation::xnnpack_invoke_timing_compiled()) return nullptr;
+  const double inside = x.wall_ms - x.jobs_wall_ms;
+  return {{"calls", x.calls}, {"calls_per_step", steps > 0 ? static_cast<double>(x.calls) / steps : 0.0},
+          {"invoke_ms", x.wall_ms}, {"one_thread_inside_ms", inside},
+          {"one_thread_outside_ms", one_thread_ms - inside}};
 }
 
 // With --threadpool_accounting, the binding plus "decode": where the decode steps' time went.
@@ -371,6 +389,7 @@ nlohmann::ordered_json threadpool_report(const Generation& g, unsigned threads) 
   if (FLAGS_threadpool_accounting) {
     const auto steps = static_cast<int64_t>(g.tokens.size()) - 1;
     report["decode"] = pool_accounting_json<nlohmann::ordered_json>(g.decode_pool, g.decode_ms, threads, steps);
+    report["decode"]["xnnpack"] = xnnpack_invokes_json(g.decode_invokes, g.decode_ms - g.decode_pool.wall_ms, steps);
   }
   return report;
 }

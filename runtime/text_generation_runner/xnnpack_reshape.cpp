@@ -18,8 +18,6 @@
 
 #if RUNNER_XNNPACK_RESHAPE_INTERPOSE
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -28,6 +26,8 @@
 #include <mutex>
 #include <unordered_map>
 #include <vector>
+
+#include "xnnpack_interpose.h"
 
 extern "C" {
 // XNNPACK's declarations (include/xnnpack.h), for the three functions interposed here.
@@ -59,15 +59,9 @@ Runtimes& runtimes() {
 std::atomic<bool> g_every_call{false};
 std::atomic<int64_t> g_done{0}, g_skipped{0}, g_seen{0};
 
-// XNNPACK's own definition of `name` (the next one after the runner's in the search order).
 template <typename Function>
 Function library_function(const char* name) {
-  void* found = dlsym(RTLD_NEXT, name);
-  if (found == nullptr) {
-    std::fprintf(stderr, "error: XNNPACK's %s not found after the runner's (%s)\n", name, dlerror());
-    std::abort();
-  }
-  return reinterpret_cast<Function>(found);
+  return text_generation::xnnpack_library_function<Function>(name);
 }
 
 }  // namespace
