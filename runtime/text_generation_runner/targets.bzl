@@ -32,6 +32,7 @@ def define_common_targets():
             "//:gflags",
             "//runtime/executor_runner:runner_shared",
             "//third-party/executorch_llm_ops:llm_custom_ops",
+            "//third-party/pthreadpool:pthreadpool",  # the job accounting xnnpack_invoke_timing.cpp reads
         ],
         visibility = ["PUBLIC"],
     )

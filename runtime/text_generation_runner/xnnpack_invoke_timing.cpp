@@ -4,7 +4,7 @@
 #include <atomic>
 #include <ctime>
 
-#include "pthreadpool_runner_accounting.h"
+#include <pthreadpool_runner_accounting.h>
 
 namespace text_generation {
 
