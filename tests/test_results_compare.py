@@ -87,6 +87,7 @@ def test_cli_exit_codes_for_same_build_and_regression(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: regression: mv2 ort_fp32 1T is 1.150x")
     report = json.loads(bad.stdout)
     assert [(r["model"], r["backend"], r["threads"]) for r in report["regressions"]] == [("mv2", "ort_fp32", 1)]
+    assert report["resamples"] is None  # automatic: enough for the interval's tails (stats.random_resamples)
 
 
 def test_other_machines_are_columns_without_verdicts(tmp_path):

@@ -38,7 +38,8 @@ flags.DEFINE_enum("format", "md", ["md", "json"], "what to print on stdout")
 flags.DEFINE_string("output_dir", None, "also write compare.md, compare.json and compare.png here")
 flags.DEFINE_bool("cross_machine", False, "verdicts between different machines too (labelled cross-machine)")
 flags.DEFINE_float("confidence", 0.95, "confidence level of the interval")
-flags.DEFINE_integer("resamples", 4000, "bootstrap resamples")
+flags.DEFINE_integer("resamples", 0, "bootstrap resamples; 0: enough for 100 draws beyond each end of the "
+                     "interval (at least 4000, at most 100000), as every other verdict of the toolkit")
 flags.DEFINE_string("measure_drift", None, "treat the RUN.json files as back-to-back runs of one build and write "
                     "their run-to-run drift (the floor for single-run verdicts) to this JSON file")
 flags.DEFINE_integer("seed", 0, "bootstrap seed (same seed, same intervals)")
@@ -119,20 +120,20 @@ def main(argv):
         return _measure_drift(sides)
     if len(sides) < 2:
         raise cli.UsageError("give at least two RUN.json files (or one and --baseline)")
-    if not 0 < FLAGS.confidence < 1 or FLAGS.resamples < 100:
-        raise cli.UsageError("--confidence must be in (0, 1) and --resamples at least 100")
+    if not 0 < FLAGS.confidence < 1 or 0 < FLAGS.resamples < 100 or FLAGS.resamples < 0:
+        raise cli.UsageError("--confidence must be in (0, 1) and --resamples 0 (automatic) or at least 100")
     if FLAGS.fail_on_regression is not None and FLAGS.fail_on_regression < 0:
         raise cli.UsageError("--fail_on_regression must be a percentage >= 0")
     runs = _load(sides)
     drift, source = compare.measured_drift(Path(FLAGS.results_dir), cpu_class(runs[0].machine))
-    options = {"confidence": FLAGS.confidence, "resamples": FLAGS.resamples, "seed": FLAGS.seed,
+    options = {"confidence": FLAGS.confidence, "resamples": FLAGS.resamples or None, "seed": FLAGS.seed,
                "drift": drift, "drift_source": source}
     result = compare.plan(runs[1:], runs[0], FLAGS.cross_machine, **options)
     if result.problems:
         _fail(result.problems)
     pct = FLAGS.fail_on_regression
     regressed = compare.regressions(result.comparisons, pct) if pct is not None else []
-    args = (runs, result, FLAGS.confidence, FLAGS.resamples, FLAGS.seed, regressed, pct)
+    args = (runs, result, FLAGS.confidence, FLAGS.resamples or None, FLAGS.seed, regressed, pct)
     markdown, as_json = render.render_markdown(*args), render.render_json(*args)
     if FLAGS.output_dir:
         from examples.results.plot import render_compare_png

@@ -83,7 +83,7 @@ def pool_runs(runs: list[Run]) -> Run:
 
 
 def compare_runs(baseline: Run, run: Run, cross_machine: bool = False, confidence: float = 0.95,
-                 resamples: int = 4000, seed: int = 0, drift: float | None = None,
+                 resamples: int | None = None, seed: int = 0, drift: float | None = None,
                  drift_source: str = "") -> Comparison:
     """Every cell both runs have: the ratio of pooled medians, its interval (rounds of the two
     runs resampled independently: they did not run interleaved) and the one verdict rule.

@@ -66,7 +66,7 @@ def render_markdown(runs: list[Run], result: Plan, confidence: float, resamples:
     lines = ["# Benchmark comparison", "",
              f"Ratio: median / baseline median over all measured iterations (below 1: faster). "
              f"{confidence:.0%} interval: expanded-percentile bootstrap of the ratio of medians resampling whole "
-             f"rounds ({resamples} resamples, seed {seed}); a verdict needs {MIN_VERDICT_ROUNDS} rounds a side, "
+             f"rounds ({resamples or 'automatic'} resamples, seed {seed}); a verdict needs {MIN_VERDICT_ROUNDS} rounds a side, "
              "an interval that excludes 1 and an effect beyond the noise floor. Verdicts only between runs on the "
              "same machine.", "",
              "Runs:", ""] + [f"- {run_line(r)}" for r in runs] + [""]
