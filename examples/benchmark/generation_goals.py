@@ -112,11 +112,11 @@ def _speed_cell(ours: dict, theirs: dict, field: str, what: str, floor: _NoiseFl
     key = _per_token_ms(field)
     name, judged, held_out = _fastest_row(ours, key)
     mine = _rounds(ours[name], key)
+    noise = floor.on(key, judged)  # one floor for every peer: the same rounds
     per_peer = []
     for peer, row in theirs.items():
         theirs_rounds = _rounds(row, key)
-        v = stats.judge([theirs_rounds[i] for i in judged], [mine[i] for i in judged], paired=True,
-                        floor=floor.on(key, judged))
+        v = stats.judge([theirs_rounds[i] for i in judged], [mine[i] for i in judged], paired=True, floor=noise)
         low, high = (None, None) if v.low is None else (1 / v.high, 1 / v.low)  # speedup interval
         per_peer.append((peer, v, 1 / v.ratio if v.ratio else float("nan"), low, high,
                          stats.against_goal(low, high, SPEEDUP_GOAL)))
@@ -127,7 +127,7 @@ def _speed_cell(ours: dict, theirs: dict, field: str, what: str, floor: _NoiseFl
     each = ", ".join(f"{n} {x:.2f}x {'-' if lo is None else f'[{lo:.2f}, {hi:.2f}]'} ({w.describe()}; {o})"
                      for n, w, x, lo, hi, o in per_peer)
     how = f"row chosen on held-out rounds, judged on {len(judged)}" if held_out else f"{len(judged)} rounds"
-    how += f", A/A floor {100 * floor.on(key, judged):.1f} %" if floor.twin is not None else ""
+    how += f", A/A floor {100 * noise:.1f} %" if floor.twin is not None else ""
     text = (f"{what}: ExecuTorch {name} / each 4-bit peer, nearest first ({how}): {each}; "
             f"goal >= {SPEEDUP_GOAL}x the fastest peer {outcome}")
     return {"goal": what, "ours": name, "peer": peer, "speedup": speedup, "interval": interval,
@@ -251,8 +251,8 @@ def goal_cells(rows: list, bandwidth: dict | None = None, dram: dict | None = No
         cells.extend(speed)
         main = ours_c.get(EXPORTER_PROGRAM) or next(iter(ours_c.values()))
         ttft_ms = lambda x: x["time_to_first_token_ms"]  # noqa: E731
-        ttft = [(name, stats.judge(_rounds(peer, ttft_ms), _rounds(main, ttft_ms), paired=True,
-                                   floor=floor.on(ttft_ms, list(range(count)))))
+        ttft_floor = floor.on(ttft_ms, list(range(count)))
+        ttft = [(name, stats.judge(_rounds(peer, ttft_ms), _rounds(main, ttft_ms), paired=True, floor=ttft_floor))
                 for name, peer in theirs_c.items()]
         words = {v.word for _, v in ttft}
         outcome = (stats.GOAL_MET if words == {stats.FASTER} else
@@ -378,11 +378,9 @@ def _plain_row(rows: list, changed, wanted):
 
 def _option_floor(rows: list, changed) -> _NoiseFloor:
     """The A/A pair of the changed row's model and thread count (rows that ran)."""
-    from examples.benchmark.generation_variants import aa_twin_of
-
-    here = {r.variant: r for r in rows if (r.model, r.threads) == (changed.model, changed.threads) and r.reports}
-    main, twin = here.get(EXPORTER_PROGRAM), here.get(aa_twin_of(EXPORTER_PROGRAM))
-    return _NoiseFloor(main, twin if main is not None else None)
+    here = [r for r in rows if (r.model, r.threads) == (changed.model, changed.threads) and r.reports]
+    main = next((r for r in here if r.variant == EXPORTER_PROGRAM), None)
+    return _NoiseFloor(main, _twin_row(here) if main is not None else None)
 
 
 def _paired_speeds(plain, changed, floor: _NoiseFloor) -> str:

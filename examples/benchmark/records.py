@@ -168,14 +168,10 @@ def judge_sides(rows: list[dict], aa_rows: list[dict] | None = None) -> dict | N
     theirs = [r for r in rows if r["backend"] in PEERS]
     if not ours or not theirs:
         return None
-    common = _common_rounds(*ours, *theirs)
-    held_out = len(ours) > 1 or len(theirs) > 1  # as select_and_judge decides
-    judged = stats.selection_rounds(len(common[0]))[1] if held_out else None
-    floor = aa_floor(aa_rows or [], judged)
-    rounds = dict(zip([id(r) for r in ours + theirs], common))
+    rounds = dict(zip([id(r) for r in ours + theirs], _common_rounds(*ours, *theirs)))
     by_id = {id(r): r for r in ours + theirs}
     selection = stats.select_and_judge({id(r): rounds[id(r)] for r in ours}, {id(r): rounds[id(r)] for r in theirs},
-                                       floor=floor)
+                                       floor=lambda judged: aa_floor(aa_rows or [], judged))
     best, peer = by_id[selection.ours], by_id[selection.theirs]
     return {"executorch_backend": best["backend"], "executorch_median_ms": best["median_ms"],
             "peer_backend": peer["backend"], "peer_median_ms": peer["median_ms"],

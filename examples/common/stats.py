@@ -360,14 +360,15 @@ class Selection:
 
 
 def select_and_judge(ours: dict[str, Sequence[Sequence[float]]], theirs: dict[str, Sequence[Sequence[float]]],
-                     *, floor: float = 0.0, min_rounds: int = MIN_VERDICT_ROUNDS, confidence: float = 0.95,
-                     seed: int = 0) -> Selection:
+                     *, floor: float | Callable[[list[int]], float] = 0.0, min_rounds: int = MIN_VERDICT_ROUNDS,
+                     confidence: float = 0.95, seed: int = 0) -> Selection:
     """Each side's fastest row against the other's, without the winner's curse.
 
     Rows are ``{name: rounds}``, all from one interleaved run (round i of every row ran in
     the same pass). When a side has several rows, each side's row is chosen on the even
     rounds and the verdict is made on the odd rounds only, so chance in the choice cannot
-    flatter the verdict; with one row per side every round is judged.
+    flatter the verdict; with one row per side every round is judged. ``floor``: the noise floor,
+    or a function of the judged round indices that measures it on those rounds (an A/A pair's).
     """
     if not ours or not theirs:
         raise ValueError("each side needs at least one row")
@@ -381,6 +382,7 @@ def select_and_judge(ours: dict[str, Sequence[Sequence[float]]], theirs: dict[st
         return min(side, key=lambda name: pooled_median([side[name][i] for i in choose]))
 
     mine, peer = pick(ours), pick(theirs)
+    floor = floor(judged) if callable(floor) else floor
     if not judged:  # a single round: nothing left to judge on; the ratio is shown, no verdict
         ratio = pooled_median(ours[mine]) / pooled_median(theirs[peer])
         return Selection(mine, peer, Verdict(ratio, None, None, TOO_FEW_ROUNDS, 0, floor), held_out)

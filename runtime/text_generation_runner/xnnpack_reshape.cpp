@@ -59,18 +59,14 @@ Runtimes& runtimes() {
 std::atomic<bool> g_every_call{false};
 std::atomic<int64_t> g_done{0}, g_skipped{0}, g_seen{0};
 
-template <typename Function>
-Function library_function(const char* name) {
-  return text_generation::xnnpack_library_function<Function>(name);
-}
-
 }  // namespace
 
 extern "C" {
 
 enum xnn_status xnn_reshape_external_value(xnn_runtime_t runtime, uint32_t external_id, size_t num_dims,
                                            const size_t* dims) {
-  static const auto next = library_function<decltype(&xnn_reshape_external_value)>("xnn_reshape_external_value");
+  static const auto next =
+      text_generation::xnnpack_library_function<decltype(&xnn_reshape_external_value)>("xnn_reshape_external_value");
   const enum xnn_status status = next(runtime, external_id, num_dims, dims);
   if (g_every_call.load(std::memory_order_relaxed)) return status;  // the delegate's own behaviour
   Runtimes& all = runtimes();
@@ -85,7 +81,8 @@ enum xnn_status xnn_reshape_external_value(xnn_runtime_t runtime, uint32_t exter
 }
 
 enum xnn_status xnn_reshape_runtime(xnn_runtime_t runtime) {
-  static const auto next = library_function<decltype(&xnn_reshape_runtime)>("xnn_reshape_runtime");
+  static const auto next =
+      text_generation::xnnpack_library_function<decltype(&xnn_reshape_runtime)>("xnn_reshape_runtime");
   g_seen.fetch_add(1, std::memory_order_relaxed);
   if (g_every_call.load(std::memory_order_relaxed)) {
     g_done.fetch_add(1, std::memory_order_relaxed);
@@ -108,7 +105,8 @@ enum xnn_status xnn_reshape_runtime(xnn_runtime_t runtime) {
 }
 
 enum xnn_status xnn_delete_runtime(xnn_runtime_t runtime) {
-  static const auto next = library_function<decltype(&xnn_delete_runtime)>("xnn_delete_runtime");
+  static const auto next =
+      text_generation::xnnpack_library_function<decltype(&xnn_delete_runtime)>("xnn_delete_runtime");
   {
     Runtimes& all = runtimes();
     std::lock_guard<std::mutex> lock(all.mutex);
