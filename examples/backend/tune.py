@@ -53,7 +53,8 @@ flags.DEFINE_integer("rounds", 10, "Interleaved timing rounds: the winner is cho
 flags.DEFINE_string("runner", None, "Native runner binary (default: cmake-out/xnn_executor_runner).")
 flags.DEFINE_list("variants", None, "Language models: the generation programs to try (default: fp32, 8da4w, "
                   "8da4w-2m (8da4w run with the runner's --huge_pages), 8da4w-g128, 8da4w-pc, 8da4w-fused, "
-                  "8da4w-g128-fused, 8da4w-kv8, 8da4w-emb4, 8da4w-merged-forms, 8da4w-emb4-merged-forms, 8da4w-out8, "
+                  "8da4w-g128-fused, 8da4w-kv8, 8da4w-emb4, 8da4w-merged-forms, 8da4w-emb4-merged-forms, "
+                  "8da4w-fused-merged-forms, 8da4w-fused-merged-forms-2m (run with --huge_pages), 8da4w-out8, "
                   "8da4w-fp32prefill).")
 flags.DEFINE_integer("prompt_len", 64, "Language models: prompt tokens of each timed run.")
 flags.DEFINE_integer("max_new_tokens", 128, "Language models: tokens generated in each timed run.")

@@ -81,6 +81,11 @@ VARIANTS = {v.name: v for v in (
     # slice of a dynamic-shape tensor). Paired with the row it adds fusing to.
     Variant("8da4w-fused-merged-forms", "executorch", "8da4w-fused-merged-forms", 4, follows_group_size=True,
             lowering_of="8da4w-merged-forms"),
+    # ... run with the runner's --huge_pages, as its card says where tune chose that: its weights
+    # in the 2 MiB pages the bandwidth probe reads. Shown, like 8da4w-2m; its "runner option" line
+    # pairs it with the row above.
+    Variant("8da4w-fused-merged-forms-2m", "executorch", "8da4w-fused-merged-forms", 4, judged=False,
+            follows_group_size=True, native_flags=("--huge_pages=true",)),
     Variant("8da4w-emb4-merged", "executorch", "8da4w-emb4-merged", 4, follows_group_size=True,
             lowering_of="8da4w-emb4"),
     # ... and RMSNorm / RoPE in forms XNNPACK takes: a block in few delegate calls.

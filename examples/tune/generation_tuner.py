@@ -37,7 +37,8 @@ from examples.common import stats
 DEFAULT_PROGRAM = EXPORTER_PROGRAM
 # 8da4w-2m is 8da4w run with the native runner's --huge_pages: a runner option, not another program.
 CANDIDATES = ("fp32", "8da4w", "8da4w-2m", "8da4w-g128", "8da4w-pc", "8da4w-fused", "8da4w-g128-fused",
-              "8da4w-kv8", "8da4w-emb4", "8da4w-merged-forms", "8da4w-emb4-merged-forms", "8da4w-out8",
+              "8da4w-kv8", "8da4w-emb4", "8da4w-merged-forms", "8da4w-emb4-merged-forms", "8da4w-fused-merged-forms",
+              "8da4w-fused-merged-forms-2m", "8da4w-out8",
               "8da4w-fp32prefill")
 # What each objective minimizes: a per-round figure from the runner's report (rounds resampled) or
 # a figure of the program.
