@@ -58,7 +58,7 @@ VARIANTS = {v.name: v for v in (
     # Result files of 2026-12-07, when the backing was on by default, have this row instead.
     Variant("8da4w-4k", "executorch", "8da4w", 4, judged=False, follows_group_size=True,
             native_flags=("--huge_pages=false",)),
-    # The same program with the runner's earlier behaviours (docs/GENERATION.md, "The runner's
+    # The same program with the runner's earlier behaviours (results/intel-f6-m207-s2-amx/generation/NOTES.md, "The runner's
     # own time"): custom_sdpa's per-head decode attention, and an XNNPACK reshape at every call.
     Variant("8da4w-attn-per-head", "executorch", "8da4w", 4, judged=False, follows_group_size=True,
             native_flags=("--decode_attention=per_head",)),

@@ -40,7 +40,7 @@ def define_llm_flags() -> None:
     flags.DEFINE_bool("one_call_per_block", False,
                       "Language models with --quantize: lower each block in one XNNPACK delegate call (greedy "
                       "partitions; RMSNorm and RoPE in forms XNNPACK takes) instead of the exporter's ten; a few per "
-                      "cent faster decode and prefill where measured (docs/GENERATION.md, 'Fewer delegate calls').")
+                      "cent faster decode and prefill where measured (results/intel-f6-m207-s2-amx/generation/NOTES.md, 'Fewer delegate calls').")
 
 
 def is_llm(name: str | None) -> bool:

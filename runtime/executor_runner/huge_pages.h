@@ -5,7 +5,7 @@
 // 64 cache lines, and glibc hands the delegate's large allocations out in 4 KiB pages when the
 // kernel's transparent huge pages are in "madvise" mode (the common default). Measured on
 // stories110m: decode 0-11 % faster (most runs 4-10 %), within the host's noise in half the
-// runs, for tens of ms more load time (docs/GENERATION.md, "2 MiB pages"); so it is opt-in.
+// runs, for tens of ms more load time (results/intel-f6-m167-s1-amx/generation/NOTES.md, "2 MiB pages"); so it is opt-in.
 #pragma once
 
 #include <cstddef>
