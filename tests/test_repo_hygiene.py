@@ -92,7 +92,8 @@ def test_every_documented_command_lives_in_examples_backend(repo_root):
     """One home for commands: what README and docs tell a user to run is examples/backend/<name>."""
     import re
 
-    texts = [repo_root / "README.md", repo_root / "CONTRIBUTING.md", *sorted((repo_root / "docs").glob("*.md"))]
+    texts = [repo_root / "README.md", repo_root / "CONTRIBUTING.md", *sorted((repo_root / "docs").glob("*.md")),
+             *sorted(repo_root.glob("results/*/generation/NOTES.md"))]
     named = {m for path in texts for m in re.findall(r"python3? -m (examples\.[\w.]+)", path.read_text())}
     assert len(named) >= 8
     elsewhere = sorted(m for m in named if not m.startswith("examples.backend.") and m not in INTERNAL_MODULES)

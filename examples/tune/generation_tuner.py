@@ -11,8 +11,9 @@ program (``8da4w``, what ``xnnpack_examples --quantize`` writes) on the odd roun
 The budget is relative: 4-bit weights move logits by a model-dependent amount (random weights:
 about 7 dB SQNR on stories110m), so a candidate may be at most ``max_sqnr_loss_db`` further from
 eager than the default program; a candidate whose logits carry no signal (SQNR <= 0 dB) never passes.
-Identical programs (same bytes) are one candidate. ``8da4w-2m`` is the default program run with
-the native runner's ``--huge_pages`` (its packed weights in 2 MiB pages): a runner option, so a
+Identical programs (same bytes) are one candidate. ``8da4w-2m`` and ``8da4w-fused-merged-forms-2m``
+are ``8da4w``'s and ``8da4w-fused-merged-forms``'s programs run with the native runner's
+``--huge_pages`` (their packed weights in 2 MiB pages): runner options, so a
 program and the flags it is to be run with are what wins (``winner_runner_flags`` in tune.json).
 Which variant wins depends on the CPU: an fp32 prefill method can pay off where the 4-bit GEMM lacks
 int8 dot products, fused projections where dispatch costs more than streaming.
@@ -35,7 +36,8 @@ from examples.benchmark.progress import GridProgress
 from examples.common import stats
 
 DEFAULT_PROGRAM = EXPORTER_PROGRAM
-# 8da4w-2m is 8da4w run with the native runner's --huge_pages: a runner option, not another program.
+# The -2m rows run another row's program with the native runner's --huge_pages: runner options,
+# not other programs.
 CANDIDATES = ("fp32", "8da4w", "8da4w-2m", "8da4w-g128", "8da4w-pc", "8da4w-fused", "8da4w-g128-fused",
               "8da4w-kv8", "8da4w-emb4", "8da4w-merged-forms", "8da4w-emb4-merged-forms", "8da4w-fused-merged-forms",
               "8da4w-fused-merged-forms-2m", "8da4w-out8",

@@ -4,7 +4,7 @@
 // Why: a decode step streams every packed weight once. In 4 KiB pages that is a TLB miss every
 // 64 cache lines, and glibc hands the delegate's large allocations out in 4 KiB pages when the
 // kernel's transparent huge pages are in "madvise" mode (the common default). Measured on
-// stories110m: decode 0-11 % faster (most runs 4-10 %), within the host's noise in half the
+// stories110m: decode 0-14 % faster (most runs 4-14 %), within the host's noise in half the
 // runs, for tens of ms more load time (results/intel-f6-m167-s1-amx/generation/NOTES.md, "2 MiB pages"); so it is opt-in.
 #pragma once
 
