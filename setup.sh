@@ -62,20 +62,23 @@ fi
 # text_generation_runner --prof_result_path, read by step_profile). Both incremental on a second run.
 if [ -f CMakeLists.txt ]; then
   PATH="$PWD/$VENV/bin:$PATH"
-  build_runner() {  # build_runner <dir> [cmake -D options...]
-    local dir=$1; shift
+  build_runner() {  # build_runner <dir> <folder to seed a fresh one from, or ""> [cmake -D options...]
+    local dir=$1 seed=$2; shift 2
     say "building the native runner ($dir/)"
     if [ ! -f "$dir/build.ninja" ]; then
       cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >"$dir.configure.log" 2>&1 \
         || { cat "$dir.configure.log" >&2; exit 1; }
       rm -f "$dir.configure.log"
+      # The objects the two builds share compile once (tools/seed_build).
+      [ -z "$seed" ] || "$VENV/bin/python" -m tools.seed_build "$seed" "$dir" >/dev/null ||
+        say "warning: $dir could not reuse the objects of $seed; it compiles them all"
     elif [ $# -gt 0 ]; then  # a folder configured before: the options win over its cache
       cmake -S . -B "$dir" "$@" >/dev/null
     fi
     cmake --build "$dir" --parallel 2 >/dev/null || cmake --build "$dir" --parallel 1
   }
-  build_runner cmake-out
-  build_runner cmake-out-prof -DEXECUTORCH_PROF_ENABLED=ON -DBUILD_TEXT_GENERATION_RUNNER=ON
+  build_runner cmake-out ""
+  build_runner cmake-out-prof cmake-out -DEXECUTORCH_PROF_ENABLED=ON -DBUILD_TEXT_GENERATION_RUNNER=ON
 fi
 # --- end runner build ----------------------------------------------------------------------
 say "done"

@@ -156,6 +156,21 @@ def define_common_targets():
         visibility = ["PUBLIC"],
     )
 
+    # python -m tools.seed_build SOURCE FRESH (a fresh build folder reuses another's objects)
+    native.python_library(
+        name = "seed_build_lib",
+        srcs = native.glob(["tools/seed_build/**/*.py"]),
+        deps = [":package_roots"],
+        visibility = ["PUBLIC"],
+    )
+
+    native.python_binary(
+        name = "seed_build",
+        main_module = "tools.seed_build.__main__",
+        deps = [":seed_build_lib"],
+        visibility = ["PUBLIC"],
+    )
+
     native.python_binary(
         name = "buck2_check",
         main_module = "tools.buck2_check.__main__",

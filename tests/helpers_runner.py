@@ -94,30 +94,13 @@ def ensure_runner(build_dir: Path, *cmake_args: str, only_this_runner: bool = Fa
 
 
 def _seed_build(source: Path, fresh: Path) -> None:
-    """Copy a built folder's object files and ninja's logs into a freshly configured one, as a
-    compiler cache would: ninja reuses an object only where its command line (hashed in
-    .ninja_log) and its inputs are unchanged, and compiles everything else."""
+    """tools.seed_build, not while another worker builds in ``source``."""
     from filelock import FileLock
 
-    with FileLock(str(source / ".build.lock")):  # not while another worker builds there
-        if not (source / ".ninja_log").is_file() or not (source / ".ninja_deps").is_file():
-            return  # nothing built there: the fresh folder builds everything
-        for obj in (source / "CMakeFiles").glob("*.dir/**/*.o"):
-            target = fresh / obj.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(obj, target)  # keeps the mtime ninja compares with the sources'
-        shutil.copy2(source / ".ninja_deps", fresh / ".ninja_deps")
-        # The objects' entries only: the source folder's entry for build.ninja would make ninja
-        # re-run CMake in the fresh folder.
-        header, *entries = (source / ".ninja_log").read_text().splitlines(keepends=True)
-        objects = [entry for entry in entries if _ninja_log_output(entry).endswith(".o")]
-        (fresh / ".ninja_log").write_text(header + "".join(objects))
+    from tools.seed_build import seed_build
 
-
-def _ninja_log_output(entry: str) -> str:
-    """The output path of a .ninja_log line (start, end, mtime, output, command hash; tab-separated)."""
-    fields = entry.rstrip("\n").split("\t")
-    return fields[3] if len(fields) > 3 else ""
+    with FileLock(str(source / ".build.lock")):
+        seed_build(source, fresh)
 
 
 def run(runner: Path, *args, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -16,6 +16,7 @@ PYTHON_LIBS = [
     "//:fuzz_programs_lib",
     "//:memory_cost_lib",
     "//:package_roots",
+    "//:seed_build_lib",
     "//:verification_cost_lib",
     "//examples/backend:backend",
     "//examples/benchmark:benchmark",

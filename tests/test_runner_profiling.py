@@ -112,6 +112,31 @@ def test_prof_options_without_profiling_fail_configure(tmp_path, option):
     assert MESSAGE in " ".join(proc.stderr.split())  # CMake wraps the message
 
 
+def test_a_fresh_profiling_build_seeded_from_the_default_one_compiles_only_what_differs(tmp_path):
+    """tools.seed_build, as ./setup.sh runs it: a fresh profiling configuration seeded from
+    cmake-out compiles the files whose flags differ (the runners' own, which get the profiling
+    define), not the kernels, thread pool and hashing library the two builds share."""
+    import sys
+
+    cmake, env = build_tools()
+    ensure_runner(REPO / "cmake-out")  # built by ./setup.sh; brought up to date if sources changed
+    fresh = tmp_path / "prof"
+    subprocess.run([cmake, "-S", str(REPO), "-B", str(fresh), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+                    "-DEXECUTORCH_PROF_ENABLED=ON", "-DBUILD_TEXT_GENERATION_RUNNER=ON"],
+                   check=True, capture_output=True, env=env)
+    seeded = subprocess.run([sys.executable, "-m", "tools.seed_build", str(REPO / "cmake-out"), str(fresh)],
+                            cwd=REPO, capture_output=True, text=True)
+    assert seeded.returncode == 0 and seeded.stdout.startswith(f"seeded {fresh} with "), seeded.stderr
+    plan = subprocess.run([cmake, "--build", str(fresh), "--", "-n"], check=True, capture_output=True, text=True,
+                          env=env).stdout
+    compiled = re.findall(r"Building \w+ object (\S+)", plan)
+    assert "CMakeFiles/xnn_executor_runner.dir/runtime/executor_runner/xnn_executor_runner.cpp.o" in compiled
+    assert any("text_generation_runner.cpp.o" in obj for obj in compiled)
+    shared = [obj for obj in compiled if obj.startswith(("CMakeFiles/llm_custom_ops.dir", "CMakeFiles/runner_threadpool.dir",
+                                                         "CMakeFiles/blake3.dir"))]
+    assert shared == [] and len(compiled) < 15, compiled
+
+
 @pytest.mark.slow  # a full runner build in a fresh directory: about a minute
 def test_num_prof_blocks_and_buf_size_build(tmp_path, tiny_fp32):
     """A fixed ETDump buffer and a cap of 3 recorded iterations (of 6 run)."""
