@@ -102,6 +102,15 @@ def test_machine_id_tells_zen3_from_zen4_and_ignores_run_facts():
     assert machine.machine_id(dict(again, packages={"torch": "0"}, kernel="other")) == a["id"]
 
 
+def test_the_recorded_command_names_no_machine_path():
+    """Result files are committed: a path in the checkout is kept relative to it, any other
+    absolute path (a scratch folder, a program elsewhere) by its file name alone."""
+    argv = [str(REPO_ROOT / "examples/backend/step_profile.py"), "--model_path", "/scratch/run/m.pte",
+            "--json=/scratch/run/out.json", "--output_dir", "/scratch/run/", f"--model={REPO_ROOT}/m.pte", "--rounds", "3"]
+    assert machine.portable_command(argv) == ["examples/backend/step_profile.py", "--model_path", "m.pte",
+                                              "--json=out.json", "--output_dir", "run", "--model=m.pte", "--rounds", "3"]
+
+
 def test_fingerprint_of_this_machine():
     started = time.time()
     fp = machine.fingerprint([str(REPO_ROOT / "examples/backend/benchmark.py"), "--models", "mv2"], started, started + 2,

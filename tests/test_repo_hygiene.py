@@ -123,3 +123,24 @@ def test_no_test_imports_a_module_that_defines_command_line_flags(repo_root):
     offenders = sorted({f"{test.name}: {module}" for test in (repo_root / "tests").glob("*.py")
                         for m in imports.finditer(test.read_text()) for module in imported(m) & flag_modules} - allowed)
     assert not offenders, offenders
+
+
+def test_no_result_file_names_a_machine_path(repo_root):
+    """Result files are committed: the commands they record name files, not the measuring
+    machine's folders (examples.common.machine.portable_command; publish drops output folders)."""
+    import json
+
+    absolute = re.compile(r"^(--[\w-]+=)?/[^\s]*/")
+
+    def strings(value):
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+        elif isinstance(value, str):
+            yield value
+
+    found = {str(path.relative_to(repo_root)): hits for path in sorted((repo_root / "results").rglob("*.json"))
+             if (hits := [s for s in strings(json.loads(path.read_text())) if absolute.match(s)])}
+    assert found == {}

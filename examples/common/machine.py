@@ -273,17 +273,34 @@ def fingerprint(argv: list[str] | None = None, started: float | None = None, end
         threads_used=list(threads) if threads is not None else None,
         packages=package_versions(),
         git=git_state(),
-        command=_repo_relative(list(sys.argv if argv is None else argv)),
+        command=portable_command(list(sys.argv if argv is None else argv)),
         started=_iso(started), ended=_iso(ended),
     )
     return info
 
 
-def _repo_relative(argv: list[str]) -> list[str]:
-    """The command line with paths inside the checkout made relative to it (reproducible
-    anywhere, and no machine paths in published result files)."""
+def portable_command(argv: list[str]) -> list[str]:
+    """The command line with no machine paths, for result files: a path inside the checkout
+    relative to it (reproducible anywhere), any other absolute path (a scratch folder, a program
+    elsewhere) its file name alone, also as a ``--flag=PATH`` value."""
     prefix = str(REPO_ROOT) + os.sep
-    return [a[len(prefix):] if isinstance(a, str) and a.startswith(prefix) else a for a in argv]
+
+    def portable(path: str) -> str:
+        if path.startswith(prefix):
+            return path[len(prefix):]
+        if path.startswith(os.sep):
+            return os.path.basename(path.rstrip(os.sep)) or path
+        return path
+
+    out = []
+    for arg in argv:
+        if isinstance(arg, str) and arg.startswith("--") and "=" in arg:
+            flag, value = arg.split("=", 1)
+            arg = f"{flag}={portable(value)}"
+        elif isinstance(arg, str):
+            arg = portable(arg)
+        out.append(arg)
+    return out
 
 
 def machine_id(info: dict) -> str:
