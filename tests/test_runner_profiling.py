@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers_runner import PROF_DIR, REPO, build_tools, ensure_runner
+from tests.helpers_runner import BUILD_DIR, PROF_DIR, REPO, build_tools, ensure_runner
 from tests.helpers_runner import run as run_runner
 
 MESSAGE = "EXECUTORCH_PROF_BUF_SIZE and EXECUTORCH_NUM_PROF_BLOCKS require EXECUTORCH_PROF_ENABLED=ON"
@@ -119,12 +119,12 @@ def test_a_fresh_profiling_build_seeded_from_the_default_one_compiles_only_what_
     import sys
 
     cmake, env = build_tools()
-    ensure_runner(REPO / "cmake-out")  # built by ./setup.sh; brought up to date if sources changed
+    ensure_runner(BUILD_DIR)  # built by ./setup.sh; brought up to date if sources changed
     fresh = tmp_path / "prof"
     subprocess.run([cmake, "-S", str(REPO), "-B", str(fresh), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
                     "-DEXECUTORCH_PROF_ENABLED=ON", "-DBUILD_TEXT_GENERATION_RUNNER=ON"],
                    check=True, capture_output=True, env=env)
-    seeded = subprocess.run([sys.executable, "-m", "tools.seed_build", str(REPO / "cmake-out"), str(fresh)],
+    seeded = subprocess.run([sys.executable, "-m", "tools.seed_build", str(BUILD_DIR), str(fresh)],
                             cwd=REPO, capture_output=True, text=True)
     assert seeded.returncode == 0 and seeded.stdout.startswith(f"seeded {fresh} with "), seeded.stderr
     plan = subprocess.run([cmake, "--build", str(fresh), "--", "-n"], check=True, capture_output=True, text=True,

@@ -292,15 +292,11 @@ def portable_command(argv: list[str]) -> list[str]:
             return os.path.basename(path.rstrip(os.sep)) or path
         return path
 
-    out = []
-    for arg in argv:
-        if isinstance(arg, str) and arg.startswith("--") and "=" in arg:
-            flag, value = arg.split("=", 1)
-            arg = f"{flag}={portable(value)}"
-        elif isinstance(arg, str):
-            arg = portable(arg)
-        out.append(arg)
-    return out
+    def portable_arg(arg: str) -> str:
+        flag, equals, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        return flag + equals + portable(value)
+
+    return [portable_arg(arg) if isinstance(arg, str) else arg for arg in argv]
 
 
 def machine_id(info: dict) -> str:
