@@ -20,17 +20,37 @@ fi
 # SETUP_EXTRAS=compare-llm adds llama.cpp to the generation benchmark's peers (llama-cpp-python
 # compiles llama.cpp: minutes; CI leaves it out).
 want=$( { sha256sum pyproject.toml; echo "${SETUP_EXTRAS:-}"; } | sha256sum | cut -d' ' -f1)
+# uv_install <extras>: the project and its extras through uv (pinned), with pip's own index,
+# find-links, constraint and certificate settings handed over (uv reads no pip configuration).
+# --index-strategy unsafe-best-match: every index's versions are candidates, as in pip (uv's default
+# takes a package from the first index that has it). Fails where uv cannot be installed or fails.
+uv_install() {
+  local -a flags=() env=()
+  local line key value item
+  while IFS= read -r line; do  # pip config list: <section>.<key>='<value>', section stripped
+    key=${line%%=*}; value=${line#*=}; value=${value#\'}; value=${value%\'}
+    case $key in
+      index-url) flags+=(--index-url "$value") ;;
+      extra-index-url|find-links|constraint) for item in $value; do flags+=("--$key" "$item"); done ;;
+      cert) env+=("SSL_CERT_FILE=$value") ;;
+    esac
+  done < <("$VENV/bin/python" -m pip config list 2>/dev/null | sed 's/^[^.]*\.//' | sort -u)
+  "$VENV/bin/python" -m pip install -q "uv==0.13.10" &&
+    env "${env[@]}" "$VENV/bin/python" -m uv pip install -q --python "$VENV/bin/python" --index-strategy unsafe-best-match "${flags[@]}" -e ".[$1]" &&
+    "$VENV/bin/python" -m pip uninstall -q -y uv
+}
+
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   say "installing pinned packages (torch 2.13.0 CPU, executorch 1.5.1, openvino 2026.4.1, ...)"
-  # pip's log is shown only when it fails: on success its warnings are noise.
+  # The installer's log is shown only when it fails: on success its warnings are noise.
   log=$(mktemp)
-  # pip byte-compiles one file at a time; compileall does the same files on every core, about
-  # half the wall time. (Left to the first import instead, the test workers and their
-  # subprocesses compile the same modules at once: slower still.)
-  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip &&
-         "$VENV/bin/python" -m pip install -q --no-compile -e ".[build,test,compare,openvino,text,llm-peers,signing${SETUP_EXTRAS:+,$SETUP_EXTRAS}]"; } >"$log" 2>&1; then
+  extras="build,test,compare,openvino,text,llm-peers,signing${SETUP_EXTRAS:+,$SETUP_EXTRAS}"
+  # uv installs the same pins from the same indexes several times faster than pip (it unpacks
+  # the wheels in parallel); where uv cannot be had or fails, pip installs them.
+  if ! { uv_install "$extras" || { "$VENV/bin/python" -m pip install -q --upgrade pip &&
+                                   "$VENV/bin/python" -m pip install -q --no-compile -e ".[$extras]"; }; } >"$log" 2>&1; then
     cat "$log" >&2; rm -f "$log"
-    say "error: pip install failed (log above)"; exit 1
+    say "error: installing the packages failed (log above)"; exit 1
   fi
   rm -f "$log"
   purelib=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')

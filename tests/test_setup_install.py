@@ -1,0 +1,62 @@
+"""setup.sh's package install: uv with pip's own settings handed over, pip where uv fails.
+
+The function runs against a stand-in ``.venv/bin/python`` that answers ``pip config list`` with
+a fixed configuration and records every command it is given, so no package is installed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+PIP_CONFIG = """global.cert='/certs/ca.crt'
+global.extra-index-url='file:///index/one file:///index/two'
+global.find-links='/wheels'
+global.constraint='/etc/constraints.txt'
+:env:.find-links='/wheels'
+:env:.default-timeout='180'
+"""
+
+STAND_IN = """#!/usr/bin/env bash
+echo "SSL_CERT_FILE=${SSL_CERT_FILE:-} $*" >> "$(dirname "$0")/calls"
+case "$*" in
+  "-m pip config list") printf '%s' "$PIP_CONFIG" ;;
+  "-m uv pip install"*) exit "${UV_EXIT:-0}" ;;
+esac
+"""
+
+
+def _uv_install(repo_root, tmp_path, uv_exit: int) -> tuple[int, list[str]]:
+    setup = (repo_root / "setup.sh").read_text()
+    function = re.search(r"^uv_install\(\) \{\n.*?^\}\n", setup, re.S | re.M)
+    assert function, "setup.sh has no uv_install function"
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(STAND_IN)
+    python.chmod(0o755)
+    script = f"set -euo pipefail\nVENV=.venv\n{function.group(0)}\nuv_install 'test,text'\n"
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", "PIP_CONFIG": PIP_CONFIG, "UV_EXIT": str(uv_exit)})
+    return done.returncode, (tmp_path / ".venv" / "bin" / "calls").read_text().splitlines()
+
+
+def test_uv_gets_pips_indexes_links_constraints_and_certificate(repo_root, tmp_path):
+    returncode, calls = _uv_install(repo_root, tmp_path, uv_exit=0)
+    assert returncode == 0
+    (uv,) = [call for call in calls if " -m uv pip install" in call]
+    assert uv.startswith("SSL_CERT_FILE=/certs/ca.crt ")
+    flags = uv.split(" -m uv pip install ", 1)[1]
+    for expected in ("--index-strategy unsafe-best-match", "--extra-index-url file:///index/one",
+                     "--extra-index-url file:///index/two", "--find-links /wheels",
+                     "--constraint /etc/constraints.txt", "-e .[test,text]"):
+        assert expected in flags, (expected, flags)
+    assert flags.count("--find-links") == 1  # the same setting from a file and the environment
+    assert "timeout" not in flags  # settings uv has no flag for stay out
+    assert calls[-1].endswith("-m pip uninstall -q -y uv")  # the venv holds what pip would install
+
+
+def test_a_failing_uv_leaves_the_install_to_pip(repo_root, tmp_path):
+    returncode, calls = _uv_install(repo_root, tmp_path, uv_exit=1)
+    assert returncode != 0  # setup.sh then runs pip install
+    assert not any("pip uninstall" in call for call in calls)
+    setup = (repo_root / "setup.sh").read_text()
+    assert re.search(r'uv_install "\$extras" \|\| \{[^}]*-m pip install -q --no-compile -e "\.\[\$extras\]"', setup)
