@@ -96,18 +96,24 @@ def test_cache_sweep_probes_every_size_and_thread_count_each_round(tmp_path):
 
 def test_gemm_probe_runs_xnnpacks_4bit_gemm_over_the_models_linears(tmp_path):
     from examples.common.cli import CliError
-    from examples.generation.gemm_probe import GEMM_PROBE, linear_shapes, run_gemm, weight_bytes
+    from examples.generation.gemm_probe import GEMM_PROBE, decode_groups, linear_shapes, run_gemm, weight_bytes
     from examples.models.llama_zoo import LLM_MODELS
     from tests.helpers_runner import BUILD_DIR, ensure_runner
 
     ensure_runner(BUILD_DIR)  # builds cmake-out's targets, the probe among them, up to date
-    shapes = linear_shapes(LLM_MODELS["stories15m"].shape)
+    shape = LLM_MODELS["stories15m"].shape
+    shapes, groups = linear_shapes(shape), decode_groups(shape)
     assert len(shapes) == 6 * 7 + 1 and shapes[-1] == (32000, 288) and (768, 288) in shapes
-    for group_size in (32, 0):
-        result = run_gemm(shapes, group_size, 2)  # raises unless the outputs sum to what the weights say
+    assert len(groups) == 6 * 4 + 1 and groups[0] == [(288, 288)] * 3 and groups[2] == [(768, 288)] * 2
+    for group_size, schedule in ((32, "per_operator"), (0, "per_operator"), (32, "one_region")):
+        # raises unless the outputs sum to what the weights say: one_region's slices cover every row once
+        result = run_gemm(groups, group_size, 2, schedule)
         assert result["weight_bytes"] == weight_bytes(shapes, group_size) and result["layers"] == len(shapes)
         assert result["output_sum"] == pytest.approx(result["expected_sum"]) and abs(result["expected_sum"]) > 1
         assert len(result["ms_per_sweep"]) == 5 and min(result["ms_per_sweep"]) > 0
+    # three threads over rows that do not split evenly into 16-row tiles: the last slice is short or empty
+    odd = run_gemm([[(40, 64), (33, 64)], [(8, 64)]], 32, 3, "one_region")
+    assert odd["output_sum"] == pytest.approx(odd["expected_sum"]) and abs(odd["expected_sum"]) > 0.01
     out = tmp_path / "gemm.json"
     proc = _cli("examples.backend.gemm_probe", "--model", "stories15m", "--threads", "2,1", "--rounds", "1",
                 "--json", str(out))
@@ -115,25 +121,29 @@ def test_gemm_probe_runs_xnnpacks_4bit_gemm_over_the_models_linears(tmp_path):
     result = json.loads(out.read_text())
     assert result["kind"] == "gemm_probe" and sorted(result["rounds"]) == ["1", "2"]
     assert result["xnnpack_build"] == "wheel" and "C loop" in result["method"]
-    assert all(r["gemm_gb_s"] > 0 and r["probe_gb_s"] > 0 for rounds in result["rounds"].values() for r in rounds)
+    assert result["schedules"] == ["per_operator", "one_region"]
+    assert all(r[f"{schedule}_gb_s"] > 0 and r["probe_gb_s"] > 0 for rounds in result["rounds"].values()
+               for r in rounds for schedule in result["schedules"])
+    assert "one_region" in proc.stdout and "speed over per_operator" in proc.stdout
     bad = subprocess.run([str(GEMM_PROBE), "--shapes", "768x100"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.splitlines() == [
         "error: every K must be a multiple of --block_size, itself a multiple of 32"]
-    for args in (["--shapes", "64x64,"], ["--shapes", "64x64", "--threads", "2x"], ["--shapes", "64x64", "extra"],
-                 ["--bogus"]):
+    for args in (["--shapes", "64x64,"], ["--shapes", "64x64;"], ["--shapes", "64x64", "--threads", "2x"],
+                 ["--shapes", "64x64", "extra"], ["--shapes", "64x64", "--schedule", "fused"], ["--bogus"]):
         bad = subprocess.run([str(GEMM_PROBE), *args], capture_output=True, text=True)
         assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and bad.stderr.startswith("error: "), args
     fake = tmp_path / "fake_probe"  # prints a result whose outputs do not add up, then one of another version
-    for printed, fragment in (('{"xnnpack_build": "wheel", "ms_per_sweep": [1.0], "output_sum": 0, "expected_sum": 5}',
+    for printed, fragment in (('{"xnnpack_build": "wheel", "schedule": "per_operator", "ms_per_sweep": [1.0], "output_sum": 0, "expected_sum": 5}',
                                "does not compute the product it times"),
                               ('{"ms_per_sweep": [1.0]}', "rebuild it")):
         fake.write_text(f"#!/bin/sh\necho '{printed}'\n")
         fake.chmod(0o755)
         with pytest.raises(CliError, match=fragment):
-            run_gemm(shapes[:1], 32, 1, binary=fake)
+            run_gemm(groups[:1], 32, 1, binary=fake)
     for args, fragment in ((["--model", "resnet18"], "error: unknown model 'resnet18'"),
                            (["--model", "stories15m", "--threads", "300"], "error: --threads must be at most 256"),
-                           (["--model", "stories15m", "--group_size", "48"], "error: --group_size must be 0 or a multiple")):
+                           (["--model", "stories15m", "--group_size", "48"], "error: --group_size must be 0 or a multiple"),
+                           (["--model", "stories15m", "--schedules", "fused"], "error: --schedules takes per_operator")):
         bad = _cli("examples.backend.gemm_probe", *args)
         lines = bad.stderr.strip().splitlines()
         assert bad.returncode == 2 and len(lines) == 1 and lines[0].startswith(fragment), bad.stderr

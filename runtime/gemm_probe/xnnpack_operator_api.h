@@ -50,6 +50,9 @@ enum xnn_status xnn_setup_fully_connected_nc_qdu8_f32_qb4w(
 // pthreadpool (third-party/pthreadpool, the runners' pool)
 pthreadpool_t pthreadpool_create(size_t threads_count);
 void pthreadpool_destroy(pthreadpool_t threadpool);
+typedef void (*pthreadpool_task_1d_t)(void* context, size_t i);
+void pthreadpool_parallelize_1d(pthreadpool_t threadpool, pthreadpool_task_1d_t function, void* context,
+                                size_t range, uint32_t flags);
 
 #ifdef __cplusplus
 }
