@@ -98,4 +98,13 @@ void install_runtime_log(bool verbose) {
 
 bool runtime_allocation_failed() { return g_allocation_failed; }
 
+void fail_runtime(const std::string& what, executorch::runtime::Error e, bool allocator_failed) {
+  const std::string text = err_text(e);
+  if (e == executorch::runtime::Error::MemoryAllocationFailed || allocator_failed || runtime_allocation_failed() ||
+      looks_like_allocation_failure(text)) {
+    fail_out_of_memory(text);
+  }
+  fail(kErrorExit, what + " (" + text + ")");
+}
+
 }  // namespace xnn_runner

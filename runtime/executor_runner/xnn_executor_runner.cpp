@@ -137,15 +137,9 @@ class CheckedAllocator : public MallocMemoryAllocator {
 CheckedAllocator g_method_allocator;
 CheckedAllocator g_temp_allocator;  // scratch for kernels / the delegate, reset by the runtime
 
-// A failed runtime call: exit 6 when an allocation failed, else exit 1.
-[[noreturn]] void fail_runtime(const std::string& what, Error e) {
-  const size_t failed = std::max(g_method_allocator.failed_bytes, g_temp_allocator.failed_bytes);
-  const std::string text = err_text(e);
-  if (e == Error::MemoryAllocationFailed || failed > 0 || runtime_allocation_failed() ||
-      looks_like_allocation_failure(text)) {
-    fail_out_of_memory(text);
-  }
-  fail(kErrorExit, what + " (" + text + ")");
+// A failed runtime call (runner_cli.h), exit 6 also when this runner's allocators refused some.
+[[noreturn]] void fail_call(const std::string& what, Error e) {
+  fail_runtime(what, e, std::max(g_method_allocator.failed_bytes, g_temp_allocator.failed_bytes) > 0);
 }
 
 PrintOutput check_flags() {
@@ -242,7 +236,7 @@ std::unique_ptr<LoadedProgram> load_program(const std::string& path, VerifyMode 
   report.verification = loaded->verification.status;
   loaded->loader = std::make_unique<ProgramLoader>(*loaded->file, loaded->verification, resolve_verify_cache(FLAGS_verify_cache));
   Result<Program> program = Program::load(loaded->loader->get(), Program::Verification::InternalConsistency);
-  if (!program.ok()) fail_runtime(path + " is not a valid ExecuTorch program", program.error());
+  if (!program.ok()) fail_call(path + " is not a valid ExecuTorch program", program.error());
   loaded->program = std::make_unique<Program>(std::move(program.get()));
   report.load_ms = ms_since(t0);
   return loaded;
@@ -307,11 +301,11 @@ void run_iterations(Method& method, std::vector<InputTensor>& inputs, RunReport&
     const auto t0 = std::chrono::steady_clock::now();
     Error e = Error::Ok;
     for (size_t i = 0; i < inputs.size() && e == Error::Ok; ++i) e = method.set_input(EValue(Tensor(inputs[i].impl.get())), i);
-    if (e != Error::Ok) fail_runtime("cannot set the inputs of '" + FLAGS_method_name + "'", e);
+    if (e != Error::Ok) fail_call("cannot set the inputs of '" + FLAGS_method_name + "'", e);
     e = method.execute();
     const double dt = ms_since(t0);
     profiler.end_iteration();
-    if (e != Error::Ok) fail_runtime("execution of '" + FLAGS_method_name + "' failed at iteration " + std::to_string(it), e);
+    if (e != Error::Ok) fail_call("execution of '" + FLAGS_method_name + "' failed at iteration " + std::to_string(it), e);
     if (it == 0) report.first_iter_ms = dt;
     if (it >= FLAGS_warmup_iters) report.samples_ms.push_back(dt);
   }
@@ -370,7 +364,7 @@ int main(int argc, char** argv) {
   set_crash_phase(init_phase.c_str());
   const auto t_init = std::chrono::steady_clock::now();
   Result<Method> method = loaded->program->load_method(method_name.c_str(), memory->manager.get(), profiler.tracer());
-  if (!method.ok()) fail_runtime("cannot load method '" + method_name + "' from " + model_path, method.error());
+  if (!method.ok()) fail_call("cannot load method '" + method_name + "' from " + model_path, method.error());
   report.method_init_ms = ms_since(t_init);
   loaded->loader->finish();  // the last load: every byte used was checked, the file is unchanged
   report.verify_ms = loaded->verification.digest_ms;

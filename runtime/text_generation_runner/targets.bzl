@@ -9,8 +9,10 @@ load("//runtime/executor_runner:targets.bzl", "profiling_flags")
 def define_common_targets():
     native.cxx_binary(
         name = "text_generation_runner",
-        srcs = ["text_generation_runner.cpp", "xnnpack_reshape.cpp", "xnnpack_invoke_timing.cpp"],
-        headers = ["greedy.h", "xnnpack_interpose.h", "xnnpack_invoke_timing.h", "xnnpack_reshape.h"],
+        srcs = ["text_generation_runner.cpp", "generation_loop.cpp", "token_sampler.cpp", "xnnpack_reshape.cpp",
+                "xnnpack_invoke_timing.cpp"],
+        headers = ["generation_loop.h", "greedy.h", "token_sampler.h", "xnnpack_interpose.h", "xnnpack_invoke_timing.h",
+                   "xnnpack_reshape.h"],
         # The wheel's delegate library calls XNNPACK's reshape and invoke functions through its
         # PLT: the runner's own (xnnpack_reshape.cpp, xnnpack_invoke_timing.cpp) take those calls.
         preprocessor_flags = profiling_flags() + ["-DRUNNER_XNNPACK_RESHAPE_INTERPOSE=1"],

@@ -16,15 +16,14 @@
 //
 // The llama::custom_sdpa / llama::update_cache kernels are compiled in from ExecuTorch's
 // sources (third-party/executorch_llm_ops); the wheel ships them only inside a libtorch extension.
+// This file is the command line (flags, loading, the report); the loop itself and the token
+// sampler are reusable parts (generation_loop.h, token_sampler.h).
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <numeric>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,12 +32,11 @@
 #include <nlohmann/json.hpp>
 
 #include <executorch/extension/module/module.h>
-#include <executorch/extension/tensor/tensor.h>
 #include <executorch/runtime/platform/runtime.h>
 
 #include "crash_guard.h"
 #include "exit_codes.h"
-#include "greedy.h"
+#include "generation_loop.h"
 #include "huge_pages.h"
 #include "profiling.h"
 #include "program_verification.h"
@@ -102,15 +100,6 @@ using namespace xnn_runner;
 
 double ms_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
-// A failed runtime call: exit 6 when an allocation failed, else exit 1.
-[[noreturn]] void fail_runtime(const std::string& what, Error e) {
-  const std::string text = err_text(e);
-  if (e == Error::MemoryAllocationFailed || runtime_allocation_failed() || looks_like_allocation_failure(text)) {
-    fail_out_of_memory(text);
-  }
-  fail(kErrorExit, what + " (" + text + ")");
-}
-
 std::vector<int64_t> parse_tokens(const std::string& text, const char* flag) {
   std::vector<int64_t> out;
   size_t start = 0;
@@ -132,43 +121,6 @@ std::vector<int64_t> parse_tokens(const std::string& text, const char* flag) {
   return out;
 }
 
-class Sampler {
- public:
-  Sampler(double temperature, double top_p, uint64_t seed) : temperature_(temperature), top_p_(top_p), rng_(seed) {}
-
-  int64_t operator()(const float* logits, int64_t n) {
-    if (temperature_ == 0) return text_generation::greedy_token(logits, n);
-    const float peak = *std::max_element(logits, logits + n);
-    std::vector<double> probs(n);
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += probs[i] = std::exp((logits[i] - peak) / temperature_);
-    for (auto& p : probs) p /= sum;
-    std::vector<int64_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    size_t keep = n;
-    if (top_p_ < 1) {  // smallest set of most likely tokens whose probability reaches top_p
-      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return probs[a] > probs[b]; });
-      double cumulative = 0;
-      for (keep = 0; keep < order.size();) {
-        cumulative += probs[order[keep++]];
-        if (cumulative >= top_p_) break;
-      }
-    }
-    double mass = 0;
-    for (size_t i = 0; i < keep; ++i) mass += probs[order[i]];
-    double r = std::uniform_real_distribution<double>(0, mass)(rng_);
-    for (size_t i = 0; i < keep; ++i) {
-      r -= probs[order[i]];
-      if (r <= 0) return order[i];
-    }
-    return order[keep - 1];
-  }
-
- private:
-  double temperature_, top_p_;
-  std::mt19937_64 rng_;
-};
-
 int64_t metadata(Module& module, const std::string& name, int64_t fallback) {
   auto names = module.method_names();
   if (!names.ok() || !names->count(name)) return fallback;
@@ -186,14 +138,15 @@ std::string join(const std::vector<int64_t>& v) {
   return s;
 }
 
-struct Request {
-  std::vector<int64_t> prompt, stop;
-};
+using text_generation::Generation;
+using text_generation::Request;
 
 Request check_flags() {
   if (FLAGS_model_path.empty()) fail(kUsageExit, "--model_path is required");
   if (FLAGS_prompt_tokens.empty()) fail(kUsageExit, "--prompt_tokens is required (comma-separated token ids)");
-  Request r{parse_tokens(FLAGS_prompt_tokens, "--prompt_tokens"), parse_tokens(FLAGS_stop_tokens, "--stop_tokens")};
+  Request r;
+  r.prompt = parse_tokens(FLAGS_prompt_tokens, "--prompt_tokens");
+  r.stop = parse_tokens(FLAGS_stop_tokens, "--stop_tokens");
   if (r.prompt.empty()) fail(kUsageExit, "--prompt_tokens holds no token ids");
   if (FLAGS_max_new_tokens < 1) fail(kUsageExit, "--max_new_tokens must be at least 1, got " + std::to_string(FLAGS_max_new_tokens));
   if (FLAGS_temperature < 0) fail(kUsageExit, "--temperature must be >= 0");
@@ -207,6 +160,11 @@ Request check_flags() {
   if (FLAGS_decode_attention != "key_rows" && FLAGS_decode_attention != "per_head") {
     fail(kUsageExit, "--decode_attention must be key_rows or per_head, got '" + FLAGS_decode_attention + "'");
   }
+  r.max_new_tokens = FLAGS_max_new_tokens;
+  r.temperature = FLAGS_temperature;
+  r.top_p = FLAGS_top_p;
+  r.seed = FLAGS_seed;
+  r.accounting = FLAGS_threadpool_accounting;
   return r;
 }
 
@@ -320,57 +278,6 @@ void check_request(const Request& r, const Loaded& l) {
   }
 }
 
-struct Generation {
-  std::vector<int64_t> tokens;
-  double ttft_ms = 0, decode_ms = 0;
-  bool stopped = false;
-  ContextSwitches decode_switches;  // all threads, decode steps only
-  PoolAccounting decode_pool;       // with --threadpool_accounting
-  text_generation::XnnpackInvokes decode_invokes;  // likewise
-};
-
-// Prefill the prompt in one call (of the program's prefill method where it has one), then one
-// call of forward per token.
-Generation generate(Module& module, const Request& r, const std::string& prefill_method) {
-  set_crash_phase("generating with");
-  Sampler sample(FLAGS_temperature, FLAGS_top_p, FLAGS_seed);
-  auto step = [&](std::vector<int64_t> tokens, int64_t pos, const std::string& method) -> int64_t {
-    const auto n = static_cast<executorch::aten::SizesType>(tokens.size());
-    auto token_tensor = executorch::extension::from_blob(tokens.data(), {1, n}, executorch::aten::ScalarType::Long);
-    int64_t position = pos;
-    auto pos_tensor = executorch::extension::from_blob(&position, {1}, executorch::aten::ScalarType::Long);
-    auto out = module.execute(method, {token_tensor, pos_tensor});
-    if (!out.ok()) fail_runtime(method + " failed at position " + std::to_string(pos), out.error());
-    const auto& logits = (*out)[0].toTensor();
-    if (logits.scalar_type() != executorch::aten::ScalarType::Float) fail(kErrorExit, "the program's logits are not float32");
-    const int64_t vocab = logits.size(logits.dim() - 1);
-    const float* last = logits.const_data_ptr<float>() + (logits.numel() - vocab);
-    record_logits_for_tests(last, vocab);
-    return sample(last, vocab);
-  };
-  Generation g;
-  const auto start = Clock::now();
-  g.tokens.push_back(step(r.prompt, 0, prefill_method));
-  const auto first = Clock::now();
-  const ContextSwitches switches_before = process_context_switches();
-  enable_pool_accounting(FLAGS_threadpool_accounting);
-  text_generation::enable_xnnpack_invoke_timing(FLAGS_threadpool_accounting);
-  const PoolAccounting pool_before = pool_accounting();
-  const text_generation::XnnpackInvokes invokes_before = text_generation::xnnpack_invokes();
-  int64_t position = static_cast<int64_t>(r.prompt.size());
-  auto stopped = [&] { return std::find(r.stop.begin(), r.stop.end(), g.tokens.back()) != r.stop.end(); };
-  while (static_cast<int>(g.tokens.size()) < FLAGS_max_new_tokens && !stopped()) g.tokens.push_back(step({g.tokens.back()}, position++, "forward"));
-  g.ttft_ms = ms_between(start, first);
-  g.decode_ms = ms_between(first, Clock::now());
-  g.decode_switches = process_context_switches() - switches_before;
-  g.decode_pool = pool_accounting() - pool_before;
-  g.decode_invokes = text_generation::xnnpack_invokes() - invokes_before;
-  enable_pool_accounting(false);
-  text_generation::enable_xnnpack_invoke_timing(false);
-  g.stopped = stopped();
-  return g;
-}
-
 // The one-thread time split at the delegate's calls into XNNPACK: inside them outside the jobs
 // (XNNPACK's small operators and their dispatch) and outside them (everything else). Null where
 // this build does not take XNNPACK's calls.
@@ -453,7 +360,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<Profiler> profiler = FLAGS_prof_result_path.empty() ? nullptr : std::make_unique<Profiler>();
   const std::unique_ptr<Loaded> loaded = load_model(verify_mode, threads, profiler ? profiler->tracer() : nullptr);
   check_request(request, *loaded);
-  const Generation generation = generate(*loaded->module, request, loaded->prefill_method);
+  const Generation generation = text_generation::generate(*loaded->module, request, loaded->prefill_method);
   if (profiler) profiler->write(FLAGS_prof_result_path);
   print_report(request, *loaded, generation, threads, baseline_rss_kb);
   return kOkExit;
