@@ -345,14 +345,35 @@ def test_openvino_examples_rejects_bad_input_in_one_line(repo_root, python_env, 
 
 @pytest.mark.slow
 def test_openvino_examples_writes_program_and_card(repo_root, python_env, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "examples.backend.openvino_examples", "--model_name", "add",
-                           "--output_dir", str(tmp_path)], cwd=repo_root, env=python_env, capture_output=True,
-                          text=True, timeout=600)
+    """The program, its card and, with --sign_key, their signature (the shared export flags do
+    what they say here too, or refuse: --bundle)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from examples.integrity.signing import verify_signature
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / "key.pem", tmp_path / "key.pub"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    command = [sys.executable, "-m", "examples.backend.openvino_examples", "--model_name", "add",
+               "--output_dir", str(tmp_path / "out")]
+    done = subprocess.run(command + ["--sign_key", str(private)], cwd=repo_root, env=python_env,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "add_openvino_fp32.pte").stat().st_size > 0
-    card = json.loads((tmp_path / "add_openvino_fp32.pte.json").read_text())
+    program = tmp_path / "out" / "add_openvino_fp32.pte"
+    assert program.stat().st_size > 0
+    card = json.loads((tmp_path / "out" / "add_openvino_fp32.pte.json").read_text())
     assert card["backend"] == "openvino" and card["extra"]["compiled_for"]["weights"] == "fp32"
-    assert "node(s) to OpenVINO" in done.stdout
+    assert "node(s) to OpenVINO" in done.stdout and "signed add_openvino_fp32.pte and its card" in done.stdout
+    verify_signature(program, public)  # raises unless the signature covers this program and card
+    refused = subprocess.run(command + ["--bundle"], cwd=repo_root, env=python_env, capture_output=True, text=True,
+                             timeout=600)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "error: --bundle is not supported for OpenVINO programs: ExecuTorch's Python runtime has no OpenVINO "
+        "backend to run them"]
 
 
 def test_every_benchmark_row_states_a_precision():

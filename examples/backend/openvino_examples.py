@@ -11,6 +11,7 @@ Beside each program goes its program card, ``<program>.json`` (section ``extra.c
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 from absl import flags
 
@@ -41,17 +42,18 @@ def check_installed(quantize: bool) -> None:
         raise cli.CliError(f"{' and '.join(missing)} not installed: {INSTALL_HINT}")
 
 
-def main(argv):
-    if export_cli.listed_models_or_check_args(argv, FLAGS):
-        return 0
-    from examples.models.zoo import resolve_model
-
-    spec = resolve_model(FLAGS.model_name)
+def check_flags(spec) -> Path:
+    """The flags, checked before the slow part: the program's path."""
     output_dir = cli.writable_dir(FLAGS.output_dir)
     if FLAGS.num_calibration_samples is not None and FLAGS.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {FLAGS.num_calibration_samples}")
     if FLAGS.etrecord:
         cli.warning_line("--etrecord is not supported for OpenVINO programs; ignored")
+    if FLAGS.bundle:  # a bundle's tolerances come from running the program in the Python runtime
+        raise cli.UsageError("--bundle is not supported for OpenVINO programs: ExecuTorch's Python runtime "
+                             "has no OpenVINO backend to run them")
+    if FLAGS.sign_key and not Path(FLAGS.sign_key).is_file():
+        raise cli.UsageError(f"--sign_key: no such file: {FLAGS.sign_key}")
     check_installed(FLAGS.quantize)
     from examples.export.names import pte_filename
     from examples.export.openvino_lowering import check_precision, file_precision
@@ -63,6 +65,16 @@ def main(argv):
     target = output_dir / pte_filename(spec.name, "openvino", file_precision(quantize=FLAGS.quantize,
                                                                            precision=FLAGS.precision))
     export_cli.check_overwrite(target, FLAGS.model_name)
+    return target
+
+
+def main(argv):
+    if export_cli.listed_models_or_check_args(argv, FLAGS):
+        return 0
+    from examples.models.zoo import resolve_model
+
+    spec = resolve_model(FLAGS.model_name)
+    target = check_flags(spec)
 
     from examples.common.quiet import import_quietly, quiet_stdio, silence_third_party
 
@@ -109,6 +121,10 @@ def main(argv):
             console.line(f"  calibration samples used: {result.calibration_batches}; "
                          f"OpenVINOQuantizer mode: {card.get('quantization_mode')}")
         path = save_openvino_program(result, card, target, model=FLAGS.model_name)
+        if FLAGS.sign_key:
+            from examples.integrity.signing import sign_program
+
+            console.line(f"signed {path.name} and its card: {sign_program(path, FLAGS.sign_key).resolve()}")
         export_cli.print_report(console, result, FLAGS.print_graph or FLAGS.verbose, backend="OpenVINO")
         console.line(f"compiled for CPU class '{card['cpu_class']}'; runs in {card['inference_precision']} "
                      f"(OpenVINO {card['openvino'].split('-')[0]})")
