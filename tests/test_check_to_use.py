@@ -29,11 +29,12 @@ def runner() -> Path:
 
 
 @pytest.fixture(scope="session")
-def weighted(programs):
-    """Linear(32, 16), XNNPACK fp32 (weights in their own segment), and its input file."""
-    exported = programs.exported("linear", "fp32")
-    folder = exported.path.parent / "check_to_use_inputs"
-    return exported.path, client.write_input_files(list(exported.example_inputs), folder)
+def weighted(programs, tmp_path_factory):
+    """Linear(32, 16), XNNPACK fp32 (weights in their own segment; the run's shared file), and
+    its input file."""
+    _, inputs = programs.eager("linear")
+    folder = tmp_path_factory.mktemp("check_to_use_inputs")
+    return programs.get("linear", "fp32"), client.write_input_files(list(inputs), folder)
 
 
 def _rewritten(data: bytes) -> tuple[int, bytes]:
@@ -117,7 +118,7 @@ def test_python_path_computes_with_the_checked_bytes(programs, weighted, tmp_pat
     from examples.runner.python_runtime import load_method
 
     program, _ = weighted
-    inputs = list(programs.exported("linear", "fp32").example_inputs)
+    inputs = list(programs.eager("linear")[1])
     (copy,) = program_copies(tmp_path / "copies", program, 1)
     pristine = copy.read_bytes()
     offset, evil = _rewritten(pristine)
