@@ -18,7 +18,8 @@ def define_sampling_flags(max_new_tokens: int, threads_help: str) -> None:
 
 
 def check_sampling_flags(flag_values) -> None:
-    """One ``error:`` line (exit 2) for a value no run could use."""
+    """One ``error:`` line (exit 2) for a value no run could use; a warning for sampling flags
+    given to greedy decoding (``--temperature 0``), which reads neither."""
     if flag_values.max_new_tokens < 1:
         raise cli.UsageError(f"--max_new_tokens must be at least 1, got {flag_values.max_new_tokens}")
     if flag_values.temperature < 0:
@@ -27,6 +28,9 @@ def check_sampling_flags(flag_values) -> None:
         raise cli.UsageError(f"--top_p must be in (0, 1], got {flag_values.top_p}")
     if flag_values.num_threads < 1:
         raise cli.UsageError(f"--num_threads must be at least 1, got {flag_values.num_threads}")
+    unused = [f"--{name}" for name in ("top_p", "seed") if flag_values[name].present]
+    if flag_values.temperature == 0 and unused:
+        cli.warning_line(f"greedy decoding (--temperature 0) ignores {' and '.join(unused)}")
 
 
 def define_peer_runner_flags(model_help: str, threads_help: str) -> None:

@@ -160,6 +160,15 @@ Request check_flags() {
   if (FLAGS_decode_attention != "key_rows" && FLAGS_decode_attention != "per_head") {
     fail(kUsageExit, "--decode_attention must be key_rows or per_head, got '" + FLAGS_decode_attention + "'");
   }
+  std::string unused;  // sampling flags greedy decoding never reads: said, not silently dropped
+  for (const char* name : {"top_p", "seed"}) {
+    if (FLAGS_temperature == 0 && !gflags::GetCommandLineFlagInfoOrDie(name).is_default) {
+      unused += (unused.empty() ? "--" : " and --") + std::string(name);
+    }
+  }
+  if (!unused.empty()) {
+    std::fprintf(stderr, "warning: greedy decoding (--temperature 0) ignores %s\n", unused.c_str());
+  }
   r.max_new_tokens = FLAGS_max_new_tokens;
   r.temperature = FLAGS_temperature;
   r.top_p = FLAGS_top_p;
