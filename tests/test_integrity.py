@@ -309,17 +309,10 @@ def test_seeded_campaign_with_the_card_has_no_silent_hang_or_signal(carded_q8, r
 
 def test_signature_covers_program_and_card(tmp_path):
     pytest.importorskip("model_signing")
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from examples.integrity.signing import SignatureInvalid, sign_program, verify_signature
+    from tests.helpers_signing import ec_key_pair
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = tmp_path / "key.pem", tmp_path / "key.pub"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    private, public = ec_key_pair(tmp_path)
     program = _carded_file(tmp_path)
     sign_program(program, private)
     verify_signature(program, public)

@@ -347,17 +347,10 @@ def test_openvino_examples_rejects_bad_input_in_one_line(repo_root, python_env, 
 def test_openvino_examples_writes_program_and_card(repo_root, python_env, tmp_path):
     """The program, its card and, with --sign_key, their signature (the shared export flags do
     what they say here too, or refuse: --bundle)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from examples.integrity.signing import verify_signature
+    from tests.helpers_signing import ec_key_pair
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = tmp_path / "key.pem", tmp_path / "key.pub"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    private, public = ec_key_pair(tmp_path)
     command = [sys.executable, "-m", "examples.backend.openvino_examples", "--model_name", "add",
                "--output_dir", str(tmp_path / "out")]
     done = subprocess.run(command + ["--sign_key", str(private)], cwd=repo_root, env=python_env,
