@@ -192,6 +192,47 @@ def test_cli_bad_threads(python_env, tmp_path):
     assert done.returncode == 2 and "--threads" in done.stderr
 
 
+def test_cli_report_from_refuses_measuring_flags(python_env, tmp_path):
+    """--report_from measures nothing: a measuring flag given with it is one error line, never ignored."""
+    done = _cli(python_env, "--report_from", tmp_path / "earlier.json", "--models", "mv2", "--rounds", "3",
+                "--runner", tmp_path / "runner", "--eval_data", tmp_path, "--output_dir", tmp_path / "out")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("error: --models, --rounds, --runner, --eval_data do not apply to --report_from "
+                           "(it re-renders an earlier run and measures nothing)\n")
+    assert not (tmp_path / "out").exists()
+    # Every flag of the command is either refused with --report_from or read by it.
+    code = ("from absl import flags; import examples.backend.benchmark as b; "
+            "print(sorted({f.name for m in ('examples.backend.benchmark', 'examples.evaluation.cli_hooks') "
+            "for f in flags.FLAGS.get_flags_for_module(m)} - set(b.MEASURING_FLAGS)))")
+    listed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=python_env, timeout=120)
+    assert listed.stdout.strip() == "['list_models', 'output_dir', 'report_from', 'verbose']", listed.stderr
+
+
+def test_cli_warns_of_flags_no_selected_row_uses(python_env, tmp_path):
+    """--runner without an ExecuTorch row, --amx_runner without xnnpack_q8_amx, calibration and recipe
+    flags without a quantized row: one warning each (the bad --threads then stops it before any export)."""
+    flags_given = ("--runner", tmp_path / "r", "--amx_runner", tmp_path / "a", "--calibration_data", tmp_path,
+                   "--num_calibration_samples", "2", "--quant_recipe", "static_per_tensor",
+                   "--threads", "1,zero", "--output_dir", tmp_path)
+    done = _cli(python_env, "--models", "linear", "--backends", "eager,ort_fp32", *flags_given)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "warning: --runner is only used by the portable, xnnpack_fp32, xnnpack_q8, xnnpack_q8_amx, openvino_fp32, "
+        "openvino_int8, tuned rows, none selected (--backends); ignored",
+        "warning: --amx_runner is only used by the xnnpack_q8_amx row, not selected (--backends); ignored",
+        "warning: --calibration_data, --num_calibration_samples are only used by the xnnpack_q8, xnnpack_q8_amx, "
+        "openvino_int8, tuned, ort_int8, ov_int8 rows, none selected (--backends); ignored",
+        "warning: --quant_recipe is only used by the xnnpack_q8, xnnpack_q8_amx, ort_int8 rows, none selected "
+        "(--backends); ignored",
+        "error: --threads must be comma-separated integers, got '1,zero'"]
+    used = _cli(python_env, "--models", "linear", "--backends", "xnnpack_q8_amx,ort_int8", *flags_given)
+    assert used.returncode == 2 and "warning" not in used.stderr, used.stderr
+    # --tuned asks for the tuned row: it reads --runner and the calibration flags.
+    tuned = _cli(python_env, "--models", "linear", "--backends", "eager", "--tuned", *flags_given)
+    assert [line.split()[:2] for line in tuned.stderr.splitlines()] == [
+        ["warning:", "--amx_runner"], ["warning:", "--quant_recipe"], ["error:", "--threads"]]
+
+
 @pytest.mark.slow
 @NEEDS_RUNNER
 def test_cli_end_to_end_reuses_cached_programs(python_env, cache_dir, full_run, tmp_path):

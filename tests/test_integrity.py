@@ -137,6 +137,40 @@ def test_inspect_program_and_a_card_that_lies(carded_q8, python_env, tmp_path):
     assert done.returncode == 5 and done.stderr.startswith("error: the card of") and len(done.stderr.splitlines()) == 1
 
 
+def test_inspect_program_refuses_check_reference_without_verification(python_env, tmp_path):
+    """--check_reference always verifies against the card: with --verify_program=off it is refused."""
+    done = _inspect(python_env, "--verify_program=off", "--check_reference", tmp_path / "p.bpte")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("error: --check_reference always verifies the program against its card: "
+                           "it cannot be combined with --verify_program=off\n")
+
+
+@pytest.mark.slow
+def test_inspect_program_json_holds_the_reference_check(carded_q8, python_env, tmp_path):
+    """--json --check_reference: stdout is one JSON object, the reference check inside it; a drift
+    still prints the object (ok false), then one error line and exit 7."""
+    _, bundle = carded_q8
+    done = _inspect(python_env, bundle, "--json", "--check_reference")
+    assert done.returncode == 0, done.stderr
+    check = json.loads(done.stdout)["reference_check"]
+    assert check["ok"] is True and check["outputs"] >= 1 and check["worst_max_abs_error"] <= check["worst_allowed"]
+    assert json.loads(_inspect(python_env, bundle, "--json").stdout)["reference_check"] is None
+    text = _inspect(python_env, bundle, "--check_reference")
+    assert text.returncode == 0 and text.stdout.splitlines()[-1].startswith(
+        f"reference IO: {check['outputs']} output(s) within tolerance (worst: max abs error "), text.stdout
+    copy = tmp_path / bundle.name
+    copy.write_bytes(bundle.read_bytes())
+    card = cards.read_card(bundle)
+    card["program"]["file"] = copy.name
+    card["reference"]["tolerances"] = [{"atol": 0.0, "rtol": 0.0}]
+    cards.write_card(copy, card)
+    drifted = _inspect(python_env, copy, "--json", "--check_reference")
+    assert drifted.returncode == 7
+    check = json.loads(drifted.stdout)["reference_check"]
+    assert check["ok"] is False and "drifted from the reference" in check["error"]
+    assert drifted.stderr.splitlines() == [f"error: {check['error']}"]
+
+
 @pytest.mark.slow
 def test_reference_io_passes_and_catches_drift(carded_q8, tmp_path):
     from examples.integrity.bundle import ReferenceMismatch, check_reference

@@ -90,6 +90,24 @@ def test_cli_exit_codes_for_same_build_and_regression(tmp_path):
     assert report["resamples"] is None  # automatic: enough for the interval's tails (stats.random_resamples)
 
 
+def test_measure_drift_refuses_the_comparing_flags(tmp_path):
+    """--measure_drift writes the drift file and compares nothing: a flag of the comparison given
+    with it is one error line (exit 2) and nothing is written."""
+    runs = [write_run(tmp_path / f"r{seed}.json", run_doc(seed=seed)) for seed in (1, 2, 3)]
+    out = tmp_path / "drift.json"
+    done = _cli("--measure_drift", out, *runs, "--format", "json", "--fail_on_regression", 5, "--seed", 3,
+                "--results_dir", tmp_path)
+    assert done.returncode == 2 and done.stdout == "" and not out.exists()
+    assert done.stderr == ("error: --format, --fail_on_regression, --seed, --results_dir do not apply to "
+                           "--measure_drift (it writes the drift file and compares nothing)\n")
+    one = _cli("--measure_drift", out, *runs, "--output_dir", tmp_path / "out")
+    assert one.returncode == 2 and one.stderr == ("error: --output_dir does not apply to --measure_drift "
+                                                  "(it writes the drift file and compares nothing)\n")
+    ok = _cli("--measure_drift", out, *runs)
+    assert ok.returncode == 0 and ok.stdout.startswith("drift over 3 pairs of runs: "), ok.stderr
+    assert json.loads(out.read_text())["pairs"] == 3
+
+
 def test_other_machines_are_columns_without_verdicts(tmp_path):
     zen2 = write_run(tmp_path / "zen2.json", run_doc(seed=1))
     zen3 = write_run(tmp_path / "zen3.json", run_doc(seed=2, machine_info=machine(family=25, model=1)))

@@ -103,6 +103,22 @@ def test_add_copies_a_slim_run(tmp_path):
     assert refused.returncode == 2 and "schema_version 1" in refused.stderr
 
 
+def test_check_refuses_the_flags_that_write(tmp_path):
+    """--check changes nothing: --add and --label_old_method (both rewrite result files) are refused with it."""
+    root = _site(tmp_path)
+    old = run_doc(seed=5)
+    old["method_version"] = 1
+    published = write_run(root / "results" / cpu_class(old["machine"]) / "2026-11-25.json", old)
+    before = published.read_text()
+    done = _publish(root, "--check", "--label_old_method", "measured before the method change")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "error: --check changes nothing: it cannot be combined with --label_old_method\n"
+    assert published.read_text() == before and (root / "README.md").read_text() == DOC
+    both = _publish(root, "--check", "--add", published, "--label_old_method", "old")
+    assert both.returncode == 2 and both.stderr == (
+        "error: --check changes nothing: it cannot be combined with --add, --label_old_method\n")
+
+
 def test_cpu_class_tells_zen3_from_zen4():
     zen3, zen4 = machine(family=25, model=1, stepping=1), machine(family=25, model=17, stepping=1, flags=ZEN4_FLAGS)
     assert cpu_class(zen3) == "amd-f25-m1-s1-avx2"

@@ -68,6 +68,37 @@ eval_hooks.define_eval_flags()
 
 FLAGS = flags.FLAGS
 
+# What --report_from leaves unread (it measures nothing): given with it, they are refused, never ignored.
+MEASURING_FLAGS = ("models", "backends", "tuned", "threads", "num_iters", "warmup_iters", "rounds", "order_seed", "aa",
+                   "portable_iters", "portable_warmup_iters", "weights", "calibration_data", "num_calibration_samples",
+                   "quant_recipe", "cache_dir", "runner", "amx_runner", "timeout_s", "eval_data", "eval_limit",
+                   "eval_engine")
+# Flags that only some rows read (examples/benchmark/prepare.py, harness.py): (flags, the rows that read them).
+# Given while none of those rows is selected, they are unused: a warning.
+ROW_FLAGS = (
+    (("runner",), tuple(name for name, b in BACKENDS.items() if b.kind == "executorch")),
+    (("amx_runner",), ("xnnpack_q8_amx",)),
+    (("calibration_data", "num_calibration_samples"),
+     ("xnnpack_q8", "xnnpack_q8_amx", "openvino_int8", "tuned", "ort_int8", "ov_int8")),
+    (("quant_recipe",), ("xnnpack_q8", "xnnpack_q8_amx", "ort_int8")),
+)
+
+
+def refuse_measuring_flags() -> None:
+    given = [f"--{name}" for name in MEASURING_FLAGS if FLAGS[name].present]
+    if given:
+        raise cli.UsageError(f"{', '.join(given)} do{'es' if len(given) == 1 else ''} not apply to --report_from "
+                             "(it re-renders an earlier run and measures nothing)")
+
+
+def warn_unused_row_flags(backends: list[str]) -> None:
+    for names, rows in ROW_FLAGS:
+        given = [f"--{name}" for name in names if FLAGS[name].present]
+        if given and not set(rows) & set(backends):
+            which = "row, not selected" if len(rows) == 1 else "rows, none selected"
+            cli.warning_line(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} only used by the "
+                             f"{', '.join(rows)} {which} (--backends); ignored")
+
 
 def settings_from_flags():
     from examples.benchmark.backends import BACKENDS, Iterations, parse_backends
@@ -87,6 +118,7 @@ def settings_from_flags():
         raise cli.UsageError(f"--backends: {error}") from None
     if FLAGS.tuned and "tuned" not in backends:
         backends.append("tuned")
+    warn_unused_row_flags(backends)
     threads = cli.positive_int_list(FLAGS.threads, "threads")
     startup.check_at_least(FLAGS, 1, "num_iters", "portable_iters", "rounds")
     startup.check_at_least(FLAGS, 0, "warmup_iters", "portable_warmup_iters")
@@ -134,6 +166,7 @@ def main(argv):
     if startup.listed_models(argv, FLAGS.list_models):
         return 0
     if FLAGS.report_from:
+        refuse_measuring_flags()
         return rerender(Path(FLAGS.report_from))
     settings, output_dir = settings_from_flags()
     eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow part

@@ -48,6 +48,9 @@ flags.DEFINE_string("results_dir", str(Path(__file__).resolve().parents[2] / "re
 flags.DEFINE_bool("verbose", False, "show tracebacks of unexpected errors")
 
 FLAGS = flags.FLAGS
+# What --measure_drift leaves unread (it writes the drift file and compares nothing): refused with it.
+COMPARING_FLAGS = ("format", "output_dir", "fail_on_regression", "cross_machine", "confidence", "resamples", "seed",
+                   "results_dir")
 
 
 def _fail(problems: list[str], error: type[cli.CliError] = cli.UsageError) -> None:
@@ -117,6 +120,10 @@ def main(argv):
         base = Path(FLAGS.baseline).resolve()
         sides = [[Path(FLAGS.baseline)]] + [s for s in sides if [p.resolve() for p in s] != [base]]
     if FLAGS.measure_drift:
+        given = [f"--{name}" for name in COMPARING_FLAGS if FLAGS[name].present]
+        if given:
+            raise cli.UsageError(f"{', '.join(given)} do{'es' if len(given) == 1 else ''} not apply to "
+                                 "--measure_drift (it writes the drift file and compares nothing)")
         return _measure_drift(sides)
     if len(sides) < 2:
         raise cli.UsageError("give at least two RUN.json files (or one and --baseline)")

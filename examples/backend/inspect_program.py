@@ -28,7 +28,8 @@ flags.DEFINE_enum("verify_program", "auto", ["auto", "require", "off"],
                   "auto: verify when a card is present; require: fail without a valid card; off: do not verify.")
 flags.DEFINE_string("verify_key", None, "Check <program>.sig (model-signing) over the program and its card "
                     "with this EC public key (PEM).")
-flags.DEFINE_bool("json", False, "Print one JSON object instead of text.")
+flags.DEFINE_bool("json", False, "Print one JSON object instead of text (--check_reference's result as its "
+                  "reference_check).")
 flags.DEFINE_bool("verbose", False, "Show tracebacks of unexpected errors.")
 FLAGS = flags.FLAGS
 
@@ -87,7 +88,23 @@ def text_report(path: Path, verification, described: dict) -> str:
     return "\n".join(lines)
 
 
+def reference_check(path: Path) -> tuple[dict, cli.CliError | None]:
+    """--check_reference: its result for the report, and the error (if any) to raise after the report."""
+    from examples.integrity.bundle import check_reference
+
+    try:
+        checks = check_reference(path)
+    except cli.CliError as error:  # drifted (exit 7), not a bundle (2), no valid card (5)
+        return {"ok": False, "error": cli.first_line(error)}, error
+    worst = max(checks, key=lambda c: c.max_abs_error / (c.allowed or 1))
+    return {"ok": True, "outputs": len(checks), "worst_max_abs_error": worst.max_abs_error,
+            "worst_allowed": worst.allowed}, None
+
+
 def main(argv):
+    if FLAGS.check_reference and FLAGS.verify_program == "off":
+        raise cli.UsageError("--check_reference always verifies the program against its card: "
+                             "it cannot be combined with --verify_program=off")
     path = cli.one_program_argument(argv, "python -m examples.backend.inspect_program X.pte")
     from examples.integrity.verify import ProgramVerificationFailed, verify_program
 
@@ -109,23 +126,23 @@ def main(argv):
     except NotAProgram as error:
         raise cli.CliError(f"{path}: {error}") from None
     problems = card_mismatches(verification.card, described) if verification.trusted else []
-    if FLAGS.json:
+    # Not run when the card does not match the program (that error comes first).
+    reference, failed = reference_check(path) if FLAGS.check_reference and not problems else (None, None)
+    if FLAGS.json:  # one JSON object on stdout, the reference check inside it
         print(json.dumps({"program": str(path), "verification": verification.status, "card": verification.card,
-                          "signature": str(signed) if signed else None,
-                          "described": described, "card_mismatches": problems}, indent=2, default=str))
+                          "signature": str(signed) if signed else None, "described": described,
+                          "card_mismatches": problems, "reference_check": reference}, indent=2, default=str))
     else:
         print(text_report(path, verification, described))
         if signed is not None:
             print(f"signature: {signed.name} verifies the program and its card with {FLAGS.verify_key}")
+        if reference and reference["ok"]:
+            print(f"reference IO: {reference['outputs']} output(s) within tolerance (worst: max abs error "
+                  f"{reference['worst_max_abs_error']:.3g}, allowed {reference['worst_allowed']:.3g})")
     if problems:
         raise ProgramVerificationFailed(f"the card of {path.name} does not match the program: {problems[0]}")
-    if FLAGS.check_reference:
-        from examples.integrity.bundle import check_reference
-
-        checks = check_reference(path)
-        worst = max(checks, key=lambda c: c.max_abs_error / (c.allowed or 1))
-        print(f"reference IO: {len(checks)} output(s) within tolerance "
-              f"(worst: max abs error {worst.max_abs_error:.3g}, allowed {worst.allowed:.3g})")
+    if failed is not None:
+        raise failed
     return 0
 
 

@@ -60,8 +60,9 @@ def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected argument {argv[1]!r} (see --help)")
     root = Path(FLAGS.root)
-    if FLAGS.check and FLAGS.add:
-        raise cli.UsageError("--check and --add exclude each other")
+    writing = [f"--{name}" for name in ("add", "label_old_method") if FLAGS[name].present]
+    if FLAGS.check and writing:  # --check changes nothing; both of these write result files
+        raise cli.UsageError(f"--check changes nothing: it cannot be combined with {', '.join(writing)}")
     for path in FLAGS.add:
         print(f"added {_add(root, path).relative_to(root)}")
     if FLAGS.label_old_method:
