@@ -19,7 +19,7 @@ from pathlib import Path
 from absl import flags
 
 from examples.backend import startup
-from examples.benchmark.backends import BACKENDS, OPT_IN
+from examples.benchmark.backends import BACKENDS, OPT_IN, rows_reading
 from examples.common import cli
 from examples.common.stats import MIN_VERDICT_ROUNDS
 
@@ -73,15 +73,9 @@ MEASURING_FLAGS = ("models", "backends", "tuned", "threads", "num_iters", "warmu
                    "portable_iters", "portable_warmup_iters", "weights", "calibration_data", "num_calibration_samples",
                    "quant_recipe", "cache_dir", "runner", "amx_runner", "timeout_s", "eval_data", "eval_limit",
                    "eval_engine")
-# Flags that only some rows read (examples/benchmark/prepare.py, harness.py): (flags, the rows that read them).
-# Given while none of those rows is selected, they are unused: a warning.
-ROW_FLAGS = (
-    (("runner",), tuple(name for name, b in BACKENDS.items() if b.kind == "executorch")),
-    (("amx_runner",), ("xnnpack_q8_amx",)),
-    (("calibration_data", "num_calibration_samples"),
-     ("xnnpack_q8", "xnnpack_q8_amx", "openvino_int8", "tuned", "ort_int8", "ov_int8")),
-    (("quant_recipe",), ("xnnpack_q8", "xnnpack_q8_amx", "ort_int8")),
-)
+# Flags only some rows read (examples/benchmark/backends.rows_reading): given while none of
+# those rows is selected, they are unused, which a warning says.
+ROW_FLAGS = (("runner",), ("amx_runner",), ("calibration_data", "num_calibration_samples"), ("quant_recipe",))
 
 
 def refuse_measuring_flags() -> None:
@@ -92,7 +86,8 @@ def refuse_measuring_flags() -> None:
 
 
 def warn_unused_row_flags(backends: list[str]) -> None:
-    for names, rows in ROW_FLAGS:
+    for names in ROW_FLAGS:
+        rows = rows_reading(names[0])
         given = [f"--{name}" for name in names if FLAGS[name].present]
         if given and not set(rows) & set(backends):
             which = "row, not selected" if len(rows) == 1 else "rows, none selected"
