@@ -137,3 +137,21 @@ def test_cli_rejects_bad_eval_data(tmp_path, python_env, repo_root, cli_module):
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [f"error: --eval_data: evaluation folder not found: {tmp_path / 'nope'}"]
     assert "Traceback" not in done.stderr
+
+
+def test_eval_flags_without_eval_data_are_ignored_with_a_warning(tmp_path, python_env, repo_root):
+    """Warned before anything slow (the weights that do not fit fail right after), like --tokenizer."""
+    import subprocess
+    import sys
+
+    torch.save({"linear.weight": torch.zeros(3, 3), "linear.bias": torch.zeros(3)}, tmp_path / "bad.pt")
+    done = subprocess.run([sys.executable, "-m", "examples.backend.xnnpack_examples", "--model_name=linear",
+                           f"--weights={tmp_path / 'bad.pt'}", "--eval_limit=3", "--eval_engine=python",
+                           "--tokenizer=t.json", f"--output_dir={tmp_path / 'out'}"],
+                          capture_output=True, text=True, env=python_env, cwd=repo_root, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[:-1] == ["warning: --tokenizer is only used with a text --eval_data (.csv or .jsonl); ignored",
+                          "warning: --eval_limit is only used with --eval_data; ignored",
+                          "warning: --eval_engine is only used with --eval_data; ignored"], done.stderr
+    assert lines[-1].startswith("error: weights file") and "does not fit 'linear'" in lines[-1], done.stderr

@@ -107,6 +107,17 @@ def test_mismatched_weights_file(cli, tmp_path):
     assert not list(tmp_path.glob("*.pte"))
 
 
+def test_quantization_flags_without_quantize_are_ignored_with_a_warning(cli, tmp_path):
+    """Each warned before anything slow (the weights that do not fit fail right after)."""
+    torch.save({"linear.weight": torch.zeros(3, 3), "linear.bias": torch.zeros(3)}, tmp_path / "bad.pt")
+    proc = cli(XNNPACK, "--model_name", "linear", "--weights", tmp_path / "bad.pt", "--calibration_data", tmp_path,
+               "--quant_recipe", "static_per_tensor", "--num_calibration_samples", "4", "--output_dir", tmp_path)
+    assert "does not fit 'linear'" in one_error(proc, 2)
+    assert [line for line in proc.stderr.splitlines() if line.startswith("warning: ")] == [
+        f"warning: --{flag} is only used with --quantize; ignored"
+        for flag in ("calibration_data", "quant_recipe", "num_calibration_samples")]
+
+
 def test_pretrained_not_cached(cli, tmp_path):
     line = one_error(cli(XNNPACK, "--model_name", "mv2", "--weights", "pretrained", "--output_dir", tmp_path), 2)
     assert "not available offline" in line and "--weights random" in line and "--weights PATH" in line

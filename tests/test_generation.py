@@ -155,10 +155,47 @@ def test_token_runner_bad_input(args, code, fragment):
     (("--model_name", "stories15m", "--fp32_prefill"), "goes with a quantized (8da4w) program"),
     (("--model_name", "mv2", "--one_call_per_block"), "--one_call_per_block applies to language models only"),
     (("--model_name", "stories15m", "--one_call_per_block"), "go with a quantized (8da4w) program"),
+    # the image-model path's flags: refused, never ignored
+    (("--model_name", "stories15m", "--quantize", "--num_calibration_samples", "4"),
+     "error: --num_calibration_samples does not apply to language models (--quantize is 8da4w, weight-only "
+     "calibration-free)"),
+    (("--model_name", "stories15m", "--etrecord", "e", "--bundle", "--print_graph", "--fail_on_fragmentation", "3"),
+     "error: --etrecord, --bundle, --print_graph and --fail_on_fragmentation do not apply to language models "
+     "('stories15m' is exported by ExecuTorch's LLM exporter)"),
+    (("--model_name", "stories15m", "--eval_data", "d", "--eval_limit", "3", "--eval_engine", "python", "--tokenizer",
+      "t"), "error: --eval_data, --eval_limit, --eval_engine and --tokenizer do not apply to language models"),
+    (("--model_name", "stories15m", "--sign_key", "missing.pem"), "error: --sign_key: no such file: missing.pem"),
+    (("--model_name", "stories15m", "--group_size", "64"),
+     "error: --group_size goes with a quantized (8da4w) program: add --quantize"),
+    (("--model_name", "mv2", "--group_size", "64", "--weights_seed", "0"),
+     "error: --group_size and --weights_seed apply to language models only, not 'mv2'"),
 ])
 def test_export_cli_language_model_bad_input(args, fragment, tmp_path):
     proc = run_cli("examples.backend.xnnpack_examples", *args, "--output_dir", str(tmp_path))
     assert_one_error_line(proc, 2, fragment)
+
+
+def test_export_cli_weights_seed_with_a_checkpoint_is_ignored_with_a_warning(tmp_path):
+    proc = run_cli("examples.backend.xnnpack_examples", "--model_name", "stories15m", "--weights", "missing.pth",
+                   "--weights_seed", "3", "--output_dir", str(tmp_path))
+    assert_one_error_line(proc, 2, "weights file not found")
+    assert [line for line in proc.stderr.splitlines() if line.startswith("warning: ")] == [
+        "warning: --weights_seed is only used with random weights (--weights auto or random); ignored"]
+
+
+# The export CLI with the language-model export replaced by a copy of a program already made
+# (argv[1]): the CLI's own flags and what it does after the export, without a second export.
+_EXPORT_CLI_ON_A_MADE_PROGRAM = """
+import runpy, shutil, sys
+from examples.generation import model_export
+made = sys.argv.pop(1)
+def copy_made(model, options, weights, output, seed=0, verbose=False):
+    for suffix in ("", ".json"):  # the program and its card
+        shutil.copyfile(made + suffix, f"{output}{suffix}")
+    return output
+model_export.export_language_model = copy_made
+runpy.run_module("examples.backend.xnnpack_examples", run_name="__main__", alter_sys=True)
+"""
 
 
 def test_export_cli_flags_make_the_language_model_options():
@@ -247,6 +284,29 @@ class TinyPrograms(dict):
 @pytest.fixture(scope="session")
 def tiny_programs(tmp_path_factory):
     return TinyPrograms(tmp_path_factory.mktemp("llm"))
+
+
+@pytest.mark.slow
+def test_export_cli_signs_a_language_models_program_and_card(tiny_programs, tmp_path):
+    """--sign_key on the language-model path signs the program and its card as for image models
+    (the export: the session's tiny fp32 program, copied where the CLI writes its program)."""
+    pytest.importorskip("model_signing")
+    from examples.integrity.card import read_card, write_card
+    from examples.integrity.signing import SignatureInvalid, verify_signature
+    from tests.helpers_signing import ec_key_pair
+
+    private, public = ec_key_pair(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", _EXPORT_CLI_ON_A_MADE_PROGRAM, str(tiny_programs["fp32"]),
+                           "--model_name", "stories15m", "--sign_key", str(private), "--output_dir", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    program = out / "stories15m_xnnpack_fp32.pte"
+    assert f"signed {program.name} and its card: {program.resolve()}.sig" in proc.stdout.splitlines()
+    verify_signature(program, public)  # raises unless the signature covers this program and card
+    write_card(program, dict(read_card(program), model="someone else's"))
+    with pytest.raises(SignatureInvalid, match="does not verify"):
+        verify_signature(program, public)
 
 
 def native_runner_or_skip() -> Path:

@@ -343,6 +343,17 @@ def test_openvino_examples_rejects_bad_input_in_one_line(repo_root, python_env, 
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # a CLI subprocess, as above
+def test_openvino_examples_warns_of_calibration_samples_without_quantize(repo_root, python_env, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "examples.backend.openvino_examples", "--model_name", "add",
+                           "--num_calibration_samples", "4", "--bundle", "--output_dir", str(tmp_path)],
+                          cwd=repo_root, env=python_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "warning: --num_calibration_samples is only used with --quantize; ignored",
+        "error: --bundle is not supported for OpenVINO programs: ExecuTorch's Python runtime has no OpenVINO "
+        "backend to run them"], done.stderr
+
+
 @pytest.mark.slow
 def test_openvino_examples_writes_program_and_card(repo_root, python_env, tmp_path):
     """The program, its card and, with --sign_key, their signature (the shared export flags do

@@ -229,3 +229,16 @@ def test_bad_input_is_one_line(args, message, tmp_path, python_env, repo_root):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], done.stderr
+
+
+def test_eval_flags_without_eval_data_are_ignored_with_a_warning(tmp_path, python_env, repo_root):
+    """--eval_limit and --max_top1_drop only judge candidates on --eval_data: without it, a warning each
+    (before the first bad flag after them fails the run)."""
+    done = subprocess.run([sys.executable, "-m", "examples.backend.tune", "--output_dir", str(tmp_path),
+                           "--model_name", "linear", "--eval_limit", "5", "--max_top1_drop", "2", "--threads", "0"],
+                          capture_output=True, text=True, cwd=repo_root, env=python_env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "warning: --max_top1_drop is only used with --eval_data; ignored",
+        "warning: --eval_limit is only used with --eval_data; ignored",
+        "error: --threads must list integers >= 1, got '0'"]

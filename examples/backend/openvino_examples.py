@@ -47,6 +47,8 @@ def check_flags(spec) -> Path:
     output_dir = cli.writable_dir(FLAGS.output_dir)
     if FLAGS.num_calibration_samples is not None and FLAGS.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {FLAGS.num_calibration_samples}")
+    if FLAGS.num_calibration_samples is not None and not FLAGS.quantize:
+        cli.warning_line("--num_calibration_samples is only used with --quantize; ignored")
     if FLAGS.etrecord:
         cli.warning_line("--etrecord is not supported for OpenVINO programs; ignored")
     if FLAGS.bundle:  # a bundle's tolerances come from running the program in the Python runtime

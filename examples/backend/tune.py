@@ -84,6 +84,8 @@ def settings_from_flags():
     startup.check_at_least(FLAGS, 0, "warmup_iters")
     if FLAGS.max_top1_drop < 0:
         raise cli.UsageError(f"--max_top1_drop must be >= 0 points, got {FLAGS.max_top1_drop}")
+    if FLAGS["max_top1_drop"].present and not FLAGS.eval_data:
+        cli.warning_line("--max_top1_drop is only used with --eval_data; ignored")
     startup.check_calibration(FLAGS.calibration_data, FLAGS.num_calibration_samples)
     from examples.evaluation import cli_hooks
 

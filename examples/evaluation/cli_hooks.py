@@ -44,7 +44,8 @@ def define_eval_flags(text: bool = False) -> None:
 def check_eval_data(path: str | None, limit: int | None = None, *, tokenizer: str | None = None,
                     text: bool = False) -> None:
     """Fail early (exit 2) on a folder that is missing or not in ImageFolder layout, or (``text``:
-    the CLI takes labelled texts) on a text file or tokenizer that cannot be read."""
+    the CLI takes labelled texts) on a text file or tokenizer that cannot be read. Without
+    --eval_data, a --eval_limit, --eval_engine or --tokenizer given gets a warning: it is unused."""
     from examples.common import cli
     from examples.evaluation.dataset import DatasetError, ImageFolderDataset, Preprocess
     from examples.evaluation.text_dataset import is_text_data
@@ -52,6 +53,11 @@ def check_eval_data(path: str | None, limit: int | None = None, *, tokenizer: st
     if tokenizer and not is_text_data(path):
         cli.warning_line("--tokenizer is only used with a text --eval_data (.csv or .jsonl); ignored")
     if not path:
+        # --eval_engine has a default: given on the command line (where this CLI has it) is what counts
+        engine_given = "eval_engine" in flags.FLAGS and flags.FLAGS["eval_engine"].present
+        for flag, given in (("eval_limit", limit is not None), ("eval_engine", engine_given)):
+            if given:
+                cli.warning_line(f"--{flag} is only used with --eval_data; ignored")
         return
     if limit is not None and limit < 1:
         raise cli.UsageError(f"--eval_limit must be at least 1, got {limit}")

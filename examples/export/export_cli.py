@@ -209,8 +209,10 @@ def check_request(request: ExportRequest):
         raise cli.UsageError(f"--max_seq_len must be at least 1, got {request.max_seq_len}")
     if request.max_subgraphs is not None and request.max_subgraphs < 0:
         raise cli.UsageError(f"--fail_on_fragmentation must be at least 0, got {request.max_subgraphs}")
-    if not request.quantize and request.calibration_data:
-        cli.warning_line("--calibration_data is only used with --quantize; ignored")
+    for flag, given in (("calibration_data", request.calibration_data), ("quant_recipe", request.quant_recipe),
+                        ("num_calibration_samples", request.num_calibration_samples is not None)):
+        if given and not request.quantize:
+            cli.warning_line(f"--{flag} is only used with --quantize; ignored")
     target = output_dir / pte_filename(spec.name, "xnnpack" if request.delegate else "portable",
                                        "q8" if request.quantize else "fp32")
     check_overwrite(target, request.model_name)

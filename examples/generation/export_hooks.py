@@ -4,7 +4,8 @@ Zoo language models go through ExecuTorch's LLM exporter (KV cache, SDPA-with-KV
 XNNPACK), not the image-model path; ``--quantize`` means 8da4w (int8 dynamic activations,
 int4 weights in groups of ``--group_size``), ``--max_seq_len`` is the KV cache length and
 ``--quantize_kv_cache`` keeps that cache in int8 and ``--one_call_per_block`` lowers each block in one
-XNNPACK delegate call.
+XNNPACK delegate call; ``--sign_key`` signs the program and its card as for image models. The image-model
+flags this path has no use for (calibration, --bundle, --eval_data, ...) are refused, never ignored.
 """
 
 from __future__ import annotations
@@ -49,11 +50,49 @@ def is_llm(name: str | None) -> bool:
     return known(name)
 
 
+# Flags of one kind of model only: given for the other kind, they are refused, never ignored.
+LANGUAGE_MODEL_FLAGS = ("quantize_kv_cache", "fp32_prefill", "one_call_per_block", "group_size", "weights_seed")
+CALIBRATION_FLAGS = ("calibration_data", "quant_recipe", "num_calibration_samples")
+IMAGE_MODEL_FLAGS = ("etrecord", "bundle", "print_graph", "fail_on_fragmentation", "eval_data", "eval_limit",
+                     "eval_engine", "tokenizer")
+
+
+def _given(flag_values, names) -> list[str]:
+    """The flags of ``names`` on the command line (a boolean one only when on: --nobundle asks for nothing)."""
+    return [f"--{name}" for name in names
+            if flag_values[name].present and flag_values[name].value is not False]
+
+
+def _listed(given: list[str]) -> str:
+    return given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
+
+
 def reject_llm_flags(flag_values) -> None:
     """For a model that is not a language model: its flags would be ignored, so say so."""
-    for name in ("quantize_kv_cache", "fp32_prefill", "one_call_per_block"):
-        if flag_values[name].value:
-            raise cli.UsageError(f"--{name} applies to language models only, not '{flag_values.model_name}'")
+    given = _given(flag_values, LANGUAGE_MODEL_FLAGS)
+    if given:
+        raise cli.UsageError(f"{_listed(given)} appl{'ies' if len(given) == 1 else 'y'} to language models only, "
+                             f"not '{flag_values.model_name}'")
+
+
+def check_llm_flags(flag_values) -> None:
+    """The export flags a language model takes, checked before anything slow: the image-model
+    path's flags and --group_size without --quantize are refused; --weights_seed with a
+    checkpoint (not random weights) gets a warning."""
+    if not flag_values.delegate:
+        raise cli.UsageError("language models are exported for XNNPACK only (drop --nodelegate)")
+    for names, why in ((CALIBRATION_FLAGS, " (--quantize is 8da4w, weight-only calibration-free)"),
+                       (IMAGE_MODEL_FLAGS, f" ('{flag_values.model_name}' is exported by ExecuTorch's LLM exporter)")):
+        given = _given(flag_values, names)
+        if given:
+            raise cli.UsageError(f"{_listed(given)} do{'es' if len(given) == 1 else ''} not apply to language "
+                                 f"models{why}")
+    if flag_values["group_size"].present and not flag_values.quantize:
+        raise cli.UsageError("--group_size goes with a quantized (8da4w) program: add --quantize")
+    if flag_values.sign_key and not Path(flag_values.sign_key).is_file():
+        raise cli.UsageError(f"--sign_key: no such file: {flag_values.sign_key}")
+    if flag_values["weights_seed"].present and flag_values.weights not in ("auto", "random", "pretrained"):
+        cli.warning_line("--weights_seed is only used with random weights (--weights auto or random); ignored")
 
 
 def options_from_flags(flag_values):
@@ -71,16 +110,17 @@ def export_from_flags(flag_values) -> Path:
     from examples.generation.llama_export import check_options, program_filename
     from examples.models.llama_zoo import LLM_MODELS
 
-    if not flag_values.delegate:
-        raise cli.UsageError("language models are exported for XNNPACK only (drop --nodelegate)")
-    if flag_values.calibration_data or flag_values.quant_recipe or flag_values.etrecord:
-        raise cli.UsageError("--calibration_data, --quant_recipe and --etrecord do not apply to language models "
-                             "(--quantize is 8da4w, weight-only calibration-free)")
+    check_llm_flags(flag_values)
     model = LLM_MODELS[flag_values.model_name]
     options = options_from_flags(flag_values)
     check_options(model, options)
     output = cli.writable_dir(flag_values.output_dir) / program_filename(model.name, options)
     from examples.generation.model_export import export_language_model
 
-    return export_language_model(model, options, flag_values.weights, output, flag_values.weights_seed,
+    path = export_language_model(model, options, flag_values.weights, output, flag_values.weights_seed,
                                  flag_values.verbose)
+    if flag_values.sign_key:  # as the image-model export does (examples/export/export_cli.py)
+        from examples.integrity.signing import sign_program
+
+        print(f"signed {path.name} and its card: {sign_program(path, flag_values.sign_key).resolve()}", flush=True)
+    return path
