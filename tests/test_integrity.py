@@ -158,17 +158,24 @@ def test_inspect_program_json_holds_the_reference_check(carded_q8, python_env, t
     text = _inspect(python_env, bundle, "--check_reference")
     assert text.returncode == 0 and text.stdout.splitlines()[-1].startswith(
         f"reference IO: {check['outputs']} output(s) within tolerance (worst: max abs error "), text.stdout
-    copy = tmp_path / bundle.name
-    copy.write_bytes(bundle.read_bytes())
-    card = cards.read_card(bundle)
-    card["program"]["file"] = copy.name
-    card["reference"]["tolerances"] = [{"atol": 0.0, "rtol": 0.0}]
-    cards.write_card(copy, card)
+    copy = _zero_tolerance_copy(bundle, tmp_path)
     drifted = _inspect(python_env, copy, "--json", "--check_reference")
     assert drifted.returncode == 7
     check = json.loads(drifted.stdout)["reference_check"]
     assert check["ok"] is False and "drifted from the reference" in check["error"]
     assert drifted.stderr.splitlines() == [f"error: {check['error']}"]
+
+
+def _zero_tolerance_copy(bundle: Path, folder: Path) -> Path:
+    """A copy of ``bundle`` whose card allows no error at all: q8 never reproduces eager exactly,
+    so its reference check must fail."""
+    copy = folder / bundle.name
+    copy.write_bytes(bundle.read_bytes())
+    card = cards.read_card(bundle)
+    card["program"]["file"] = copy.name
+    card["reference"]["tolerances"] = [{"atol": 0.0, "rtol": 0.0}]
+    cards.write_card(copy, card)
+    return copy
 
 
 @pytest.mark.slow
@@ -178,13 +185,7 @@ def test_reference_io_passes_and_catches_drift(carded_q8, tmp_path):
     _, bundle = carded_q8
     checks = check_reference(bundle)
     assert checks and all(c.ok for c in checks)
-    # A tolerance of zero: q8 never reproduces eager exactly, so the check must fail.
-    copy = tmp_path / bundle.name
-    copy.write_bytes(bundle.read_bytes())
-    card = cards.read_card(bundle)
-    card["program"]["file"] = copy.name
-    card["reference"]["tolerances"] = [{"atol": 0.0, "rtol": 0.0}]
-    cards.write_card(copy, card)
+    copy = _zero_tolerance_copy(bundle, tmp_path)
     with pytest.raises(ReferenceMismatch, match="drifted from the reference") as caught:
         check_reference(copy)
     assert caught.value.exit_code == 7
