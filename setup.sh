@@ -26,7 +26,9 @@ want=$( { sha256sum pyproject.toml; echo "${SETUP_EXTRAS:-}"; } | sha256sum | cu
 # takes a package from the first index that has it). Fails where uv cannot be installed or fails.
 uv_install() {
   local -a flags=() env=()
-  local line key value item
+  local line key value item config
+  # Without pip's settings uv would read another index (PyPI's torch is a CUDA build): no uv then.
+  config=$("$VENV/bin/python" -m pip config list 2>/dev/null) || return 1
   while IFS= read -r line; do  # pip config list: <section>.<key>='<value>', section stripped
     key=${line%%=*}; value=${line#*=}; value=${value#\'}; value=${value%\'}
     case $key in
@@ -34,7 +36,7 @@ uv_install() {
       extra-index-url|find-links|constraint) for item in $value; do flags+=("--$key" "$item"); done ;;
       cert) env+=("SSL_CERT_FILE=$value") ;;
     esac
-  done < <("$VENV/bin/python" -m pip config list 2>/dev/null | sed 's/^[^.]*\.//' | sort -u)
+  done < <(printf '%s\n' "$config" | sed 's/^[^.]*\.//' | sort -u)
   "$VENV/bin/python" -m pip install -q "uv==0.13.10" &&
     env "${env[@]}" "$VENV/bin/python" -m uv pip install -q --python "$VENV/bin/python" --index-strategy unsafe-best-match "${flags[@]}" -e ".[$1]" &&
     "$VENV/bin/python" -m pip uninstall -q -y uv

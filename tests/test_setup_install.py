@@ -19,13 +19,13 @@ global.constraint='/etc/constraints.txt'
 STAND_IN = """#!/usr/bin/env bash
 echo "SSL_CERT_FILE=${SSL_CERT_FILE:-} $*" >> "$(dirname "$0")/calls"
 case "$*" in
-  "-m pip config list") printf '%s' "$PIP_CONFIG" ;;
+  "-m pip config list") [ -z "${CONFIG_FAILS:-}" ] || exit 1; printf '%s' "$PIP_CONFIG" ;;
   "-m uv pip install"*) exit "${UV_EXIT:-0}" ;;
 esac
 """
 
 
-def _uv_install(repo_root, tmp_path, uv_exit: int) -> tuple[int, list[str]]:
+def _uv_install(repo_root, tmp_path, uv_exit: int, config_fails: bool = False) -> tuple[int, list[str]]:
     setup = (repo_root / "setup.sh").read_text()
     function = re.search(r"^uv_install\(\) \{\n.*?^\}\n", setup, re.S | re.M)
     assert function, "setup.sh has no uv_install function"
@@ -35,7 +35,8 @@ def _uv_install(repo_root, tmp_path, uv_exit: int) -> tuple[int, list[str]]:
     python.chmod(0o755)
     script = f"set -euo pipefail\nVENV=.venv\n{function.group(0)}\nuv_install 'test,text'\n"
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30,
-                          env={"PATH": "/usr/bin:/bin", "PIP_CONFIG": PIP_CONFIG, "UV_EXIT": str(uv_exit)})
+                          env={"PATH": "/usr/bin:/bin", "PIP_CONFIG": PIP_CONFIG, "UV_EXIT": str(uv_exit),
+                               **({"CONFIG_FAILS": "1"} if config_fails else {})})
     return done.returncode, (tmp_path / ".venv" / "bin" / "calls").read_text().splitlines()
 
 
@@ -60,3 +61,10 @@ def test_a_failing_uv_leaves_the_install_to_pip(repo_root, tmp_path):
     assert not any("pip uninstall" in call for call in calls)
     setup = (repo_root / "setup.sh").read_text()
     assert re.search(r'uv_install "\$extras" \|\| \{[^}]*-m pip install -q --no-compile -e "\.\[\$extras\]"', setup)
+
+
+def test_without_pips_settings_uv_is_not_used(repo_root, tmp_path):
+    """pip config list failing: uv would read PyPI alone (whose torch is a CUDA build), so pip installs."""
+    returncode, calls = _uv_install(repo_root, tmp_path, uv_exit=0, config_fails=True)
+    assert returncode != 0
+    assert not any(" -m uv " in call or "install -q uv" in call for call in calls), calls
