@@ -217,15 +217,15 @@ def test_cli_warns_of_flags_no_selected_row_uses(python_env, tmp_path):
     done = _cli(python_env, "--models", "linear", "--backends", "eager,ort_fp32", *flags_given)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        "warning: --runner is only used by the portable, xnnpack_fp32, xnnpack_q8, openvino_fp32, openvino_int8, "
-        "tuned rows, none selected (--backends); ignored",  # the AMX build's row runs --amx_runner
+        "warning: --runner is only used by the portable, xnnpack_fp32, xnnpack_q8, xnnpack_q8_amx, openvino_fp32, "
+        "openvino_int8, tuned rows, none selected (--backends); ignored",
         "warning: --amx_runner is only used by the xnnpack_q8_amx row, not selected (--backends); ignored",
         "warning: --calibration_data, --num_calibration_samples are only used by the xnnpack_q8, xnnpack_q8_amx, "
         "openvino_int8, tuned, ort_int8, ov_int8 rows, none selected (--backends); ignored",
         "warning: --quant_recipe is only used by the xnnpack_q8, xnnpack_q8_amx, ort_int8 rows, none selected "
         "(--backends); ignored",
         "error: --threads must be comma-separated integers, got '1,zero'"]
-    used = _cli(python_env, "--models", "linear", "--backends", "xnnpack_q8_amx,xnnpack_q8", *flags_given)
+    used = _cli(python_env, "--models", "linear", "--backends", "xnnpack_q8_amx,ort_int8", *flags_given)
     assert used.returncode == 2 and "warning" not in used.stderr, used.stderr
     # --tuned asks for the tuned row: it reads --runner and the calibration flags.
     tuned = _cli(python_env, "--models", "linear", "--backends", "eager", "--tuned", *flags_given)

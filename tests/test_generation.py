@@ -654,6 +654,19 @@ def test_sampling_is_seeded_and_errors_are_one_line(tiny_programs):
     assert_one_error_line(bad_token, 2, "outside the vocabulary")
 
 
+def test_the_client_gives_sampling_flags_only_to_sampling_runs():
+    """Greedy runs (the benchmark's, tune's, step_profile's) pass no --top_p / --seed: the runners
+    would warn that greedy decoding ignores them."""
+    from examples.runner.text_generation_client import command
+
+    for runner in ("native", "python-standin"):
+        greedy = command(runner, Path("p.pte"), [1, 2], max_new_tokens=4, binary=Path(__file__))
+        assert "--temperature=0.0" in greedy and not any(a.startswith(("--top_p", "--seed")) for a in greedy)
+        sampled = command(runner, Path("p.pte"), [1, 2], max_new_tokens=4, binary=Path(__file__), temperature=0.8,
+                          top_p=0.9, seed=3)
+        assert "--top_p=0.9" in sampled and "--seed=3" in sampled
+
+
 @pytest.mark.slow
 def test_greedy_decoding_says_it_ignores_sampling_flags(tiny_programs):
     """--top_p and --seed with --temperature 0: a warning from both runners, the same greedy tokens."""

@@ -346,9 +346,11 @@ def test_openvino_examples_rejects_bad_input_in_one_line(repo_root, python_env, 
 @pytest.mark.slow  # a CLI subprocess, as above
 def test_openvino_examples_warns_of_calibration_samples_without_quantize(repo_root, python_env, tmp_path):
     done = subprocess.run([sys.executable, "-m", "examples.backend.openvino_examples", "--model_name", "add",
-                           "--num_calibration_samples", "4", "--bundle", "--output_dir", str(tmp_path)],
+                           "--num_calibration_samples", "4", "--calibration_data", str(tmp_path), "--bundle",
+                           "--output_dir", str(tmp_path)],
                           cwd=repo_root, env=python_env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [  # both before anything slow
+        "warning: --calibration_data is only used with --quantize; ignored",
         "warning: --num_calibration_samples is only used with --quantize; ignored",
         "error: --bundle is not supported for OpenVINO programs: ExecuTorch's Python runtime has no OpenVINO "
         "backend to run them"], done.stderr

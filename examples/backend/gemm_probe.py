@@ -10,8 +10,8 @@ from __future__ import annotations
 from absl import flags
 
 from examples.common import cli
-from examples.generation.gemm_probe import (MAX_THREADS, SCHEDULES, check_built, check_group_size, decode_groups,
-                                            measure, summary_rows)
+from examples.generation.gemm_probe import (MAX_THREADS, SCHEDULES, check_built, check_group_size,
+                                            check_region_threads, decode_groups, measure, summary_rows)
 
 flags.DEFINE_string("model", "stories110m", "Zoo language model whose linear layers are multiplied.")
 flags.DEFINE_integer("group_size", 32, "int4 weights per scale; 0: one scale per output channel.", lower_bound=0)
@@ -40,6 +40,7 @@ def main(argv):
     schedules = list(dict.fromkeys(FLAGS.schedules))
     if not schedules or any(name not in SCHEDULES for name in schedules):
         raise cli.UsageError(f"--schedules takes {' and/or '.join(SCHEDULES)}, got {','.join(FLAGS.schedules)}")
+    check_region_threads(schedules, threads)
     groups = decode_groups(LLM_MODELS[FLAGS.model].shape)
     shapes = [linear for group in groups for linear in group]
     check_group_size(shapes, FLAGS.group_size)

@@ -47,8 +47,9 @@ def check_flags(spec) -> Path:
     output_dir = cli.writable_dir(FLAGS.output_dir)
     if FLAGS.num_calibration_samples is not None and FLAGS.num_calibration_samples < 1:
         raise cli.UsageError(f"--num_calibration_samples must be at least 1, got {FLAGS.num_calibration_samples}")
-    if FLAGS.num_calibration_samples is not None and not FLAGS.quantize:
-        cli.warning_line("--num_calibration_samples is only used with --quantize; ignored")
+    for name in ("calibration_data", "num_calibration_samples"):
+        if FLAGS[name].value is not None and not FLAGS.quantize:
+            cli.warning_line(f"--{name} is only used with --quantize; ignored")
     if FLAGS.etrecord:
         cli.warning_line("--etrecord is not supported for OpenVINO programs; ignored")
     if FLAGS.bundle:  # a bundle's tolerances come from running the program in the Python runtime
@@ -94,8 +95,6 @@ def main(argv):
             calibration = load_calibration(spec, loaded.example_inputs, FLAGS.calibration_data,
                                            FLAGS.num_calibration_samples)
             console.line(f"calibrating on {calibration.source}")
-        elif FLAGS.calibration_data:
-            cli.warning_line("--calibration_data is only used with --quantize; ignored")
         import_quietly(FLAGS.verbose)
         from examples.export.openvino_lowering import export_openvino_program, save_openvino_program
         from examples.export.report import human_size

@@ -58,8 +58,8 @@ PEERS = ("ort_fp32", "ort_int8", "ov_default", "ov_f32", "ov_int8", "eager")
 def rows_reading(flag: str) -> tuple[str, ...]:
     """The backends that read a row-specific flag: --runner (every ExecuTorch row), --amx_runner
     (the AMX build's rows), the quantization flags (``Backend.reads``)."""
-    if flag == "runner":
-        return tuple(name for name, b in BACKENDS.items() if b.kind == "executorch" and b.runner == "wheel")
+    if flag == "runner":  # the AMX build's row too: its program is evaluated in --runner's build
+        return tuple(name for name, b in BACKENDS.items() if b.kind == "executorch")
     if flag == "amx_runner":
         return tuple(name for name, b in BACKENDS.items() if b.runner == "source+amx")
     return tuple(name for name, b in BACKENDS.items() if flag in b.reads)

@@ -59,6 +59,17 @@ def shapes_spec(groups) -> str:
     return ";".join(",".join(f"{n}x{k}" for n, k in group) for group in groups)
 
 
+def check_region_threads(schedules, threads) -> None:
+    """``one_region``'s threads spin at its barriers: more of them than usable CPUs would time
+    the scheduler (a waiting thread spins while the one it waits for has no CPU)."""
+    import os
+
+    usable = len(os.sched_getaffinity(0))
+    if "one_region" in schedules and max(threads) > usable:
+        raise cli.UsageError(f"--schedules one_region needs --threads at most the {usable} usable CPU(s): its "
+                             f"threads spin at barriers, got {max(threads)}")
+
+
 def check_group_size(shapes, group_size: int) -> None:
     """XNNPACK's blockwise int4 GEMM takes blocks of a multiple of 32 that divide every K (per
     channel: the block is K)."""

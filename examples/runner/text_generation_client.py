@@ -49,7 +49,9 @@ def command(runner: str, program: Path, prompt: Sequence[int], *, max_new_tokens
     else:
         raise ValueError(f"unknown runner {runner!r} (one of {', '.join(RUNNERS)})")
     flags = {"model_path": program, "prompt_tokens": ",".join(map(str, prompt)), "max_new_tokens": max_new_tokens,
-             "num_threads": threads, "temperature": temperature, "top_p": top_p, "seed": seed}
+             "num_threads": threads, "temperature": temperature}
+    if temperature > 0:  # greedy decoding reads neither (the runners warn when given them)
+        flags.update(top_p=top_p, seed=seed)
     if stop_tokens:
         flags["stop_tokens"] = ",".join(map(str, stop_tokens))
     return head + [f"--{k}={v}" for k, v in flags.items()] + list(extra_flags) + ["--json"]

@@ -150,8 +150,9 @@ static int create_layer(layer_t* layer, size_t block, size_t slices, pthreadpool
   return 1;
 }
 
-// A sense-reversing spin barrier for the threads of one region (they all run at once: one
-// pool job each, so spinning never waits on a thread that is not running).
+// A sense-reversing spin barrier for the threads of one region: one pool job each, all running
+// at once as long as there are no more threads than CPUs (examples/generation/gemm_probe.py
+// refuses more: a thread would then spin while the one it waits for has no CPU).
 typedef struct {
   atomic_size_t arrived;
   atomic_uint sense;
