@@ -20,25 +20,46 @@ fi
 # SETUP_EXTRAS=compare-llm adds llama.cpp to the generation benchmark's peers (llama-cpp-python
 # compiles llama.cpp: minutes; CI leaves it out).
 want=$( { sha256sum pyproject.toml; echo "${SETUP_EXTRAS:-}"; } | sha256sum | cut -d' ' -f1)
-# uv_install <extras>: the project and its extras through uv (pinned), with pip's own index,
-# find-links, constraint and certificate settings handed over (uv reads no pip configuration).
-# --index-strategy unsafe-best-match: every index's versions are candidates, as in pip (uv's default
-# takes a package from the first index that has it). Fails where uv cannot be installed or fails.
+# uv_install <extras>: the project and its extras through uv (pinned), with pip's own settings
+# handed over (uv reads no pip configuration): the index URLs, find-links, constraint files, the
+# certificate, each as pip install would take it (its [global], then [install], then PIP_*
+# variables). A setting this cannot hand over (no-binary, pre, ...) leaves the install to pip, as
+# does a failing uv. --index-strategy unsafe-best-match: every index's versions are candidates, as
+# in pip (uv's default takes a package from the first index that has it).
+UV_SETTINGS_PY='
+import ast, sys
+translated = {"index-url", "extra-index-url", "find-links", "constraint", "no-index", "cert"}
+harmless = {"timeout", "default-timeout", "retries", "disable-pip-version-check", "progress-bar", "quiet",
+            "verbose", "no-input", "root-user-action", "no-color", "cache-dir", "no-cache-dir"}
+listed = [line.partition("=") for line in sys.stdin.read().splitlines() if "=" in line]
+settings = {}
+for section in ("global", "install", ":env:"):  # later wins, as in pip install
+    for name, _, value in listed:
+        where, _, key = name.rpartition(".")
+        if where == section:
+            settings[key] = ast.literal_eval(value)
+if set(settings) - translated - harmless:
+    sys.exit(1)
+print("SSL_CERT_FILE=" + settings["cert"] if "cert" in settings else "")
+if "index-url" in settings:
+    print("--index-url", settings["index-url"], sep="\n")
+for key in ("extra-index-url", "find-links", "constraint"):  # pip splits these at whitespace
+    for item in settings.get(key, "").split():
+        print("--" + key, item, sep="\n")
+if settings.get("no-index", "").lower() in ("1", "true", "yes", "on"):
+    print("--no-index")
+'
 uv_install() {
-  local -a flags=() env=()
-  local line key value item config
+  local config settings
+  local -a lines env=()
   # Without pip's settings uv would read another index (PyPI's torch is a CUDA build): no uv then.
   config=$("$VENV/bin/python" -m pip config list 2>/dev/null) || return 1
-  while IFS= read -r line; do  # pip config list: <section>.<key>='<value>', section stripped
-    key=${line%%=*}; value=${line#*=}; value=${value#\'}; value=${value%\'}
-    case $key in
-      index-url) flags+=(--index-url "$value") ;;
-      extra-index-url|find-links|constraint) for item in $value; do flags+=("--$key" "$item"); done ;;
-      cert) env+=("SSL_CERT_FILE=$value") ;;
-    esac
-  done < <(printf '%s\n' "$config" | sed 's/^[^.]*\.//' | sort -u)
+  settings=$(printf '%s\n' "$config" | "$PYTHON" -c "$UV_SETTINGS_PY") || return 1
+  mapfile -t lines <<< "$settings"
+  [ -z "${lines[0]}" ] || env+=("${lines[0]}")
   "$VENV/bin/python" -m pip install -q "uv==0.13.10" &&
-    env "${env[@]}" "$VENV/bin/python" -m uv pip install -q --python "$VENV/bin/python" --index-strategy unsafe-best-match "${flags[@]}" -e ".[$1]" &&
+    env "${env[@]}" "$VENV/bin/python" -m uv pip install -q --python "$VENV/bin/python" --index-strategy unsafe-best-match \
+      "${lines[@]:1}" -e ".[$1]" &&
     "$VENV/bin/python" -m pip uninstall -q -y uv
 }
 
