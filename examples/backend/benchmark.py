@@ -78,17 +78,10 @@ MEASURING_FLAGS = ("models", "backends", "tuned", "threads", "num_iters", "warmu
 ROW_FLAGS = (("runner",), ("amx_runner",), ("calibration_data", "num_calibration_samples"), ("quant_recipe",))
 
 
-def refuse_measuring_flags() -> None:
-    given = [f"--{name}" for name in MEASURING_FLAGS if FLAGS[name].present]
-    if given:
-        raise cli.UsageError(f"{', '.join(given)} do{'es' if len(given) == 1 else ''} not apply to --report_from "
-                             "(it re-renders an earlier run and measures nothing)")
-
-
 def warn_unused_row_flags(backends: list[str]) -> None:
     for names in ROW_FLAGS:
         rows = rows_reading(names[0])
-        given = [f"--{name}" for name in names if FLAGS[name].present]
+        given = cli.given_flags(FLAGS, names)
         if given and not set(rows) & set(backends):
             which = "row, not selected" if len(rows) == 1 else "rows, none selected"
             cli.warning_line(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} only used by the "
@@ -161,7 +154,7 @@ def main(argv):
     if startup.listed_models(argv, FLAGS.list_models):
         return 0
     if FLAGS.report_from:
-        refuse_measuring_flags()
+        cli.refuse_flags(FLAGS, MEASURING_FLAGS, "--report_from (it re-renders an earlier run and measures nothing)")
         return rerender(Path(FLAGS.report_from))
     settings, output_dir = settings_from_flags()
     eval_hooks.check_eval_data(FLAGS.eval_data, FLAGS.eval_limit)  # before the slow part

@@ -120,10 +120,7 @@ def main(argv):
         base = Path(FLAGS.baseline).resolve()
         sides = [[Path(FLAGS.baseline)]] + [s for s in sides if [p.resolve() for p in s] != [base]]
     if FLAGS.measure_drift:
-        given = [f"--{name}" for name in COMPARING_FLAGS if FLAGS[name].present]
-        if given:
-            raise cli.UsageError(f"{', '.join(given)} do{'es' if len(given) == 1 else ''} not apply to "
-                                 "--measure_drift (it writes the drift file and compares nothing)")
+        cli.refuse_flags(FLAGS, COMPARING_FLAGS, "--measure_drift (it writes the drift file and compares nothing)")
         return _measure_drift(sides)
     if len(sides) < 2:
         raise cli.UsageError("give at least two RUN.json files (or one and --baseline)")

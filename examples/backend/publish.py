@@ -60,7 +60,7 @@ def main(argv):
     if len(argv) > 1:
         raise cli.UsageError(f"unexpected argument {argv[1]!r} (see --help)")
     root = Path(FLAGS.root)
-    writing = [f"--{name}" for name in ("add", "label_old_method") if FLAGS[name].present]
+    writing = cli.given_flags(FLAGS, ("add", "label_old_method"))
     if FLAGS.check and writing:  # --check changes nothing; both of these write result files
         raise cli.UsageError(f"--check changes nothing: it cannot be combined with {', '.join(writing)}")
     for path in FLAGS.add:

@@ -107,17 +107,11 @@ IMAGE_MODEL_FLAGS = ("calibration_data", "num_calibration_samples", "eval_data",
 LANGUAGE_MODEL_FLAGS = ("variants", "prompt_len", "max_new_tokens", "max_seq_len", "max_sqnr_loss_db")
 
 
-def refuse_flags(names, kind: str) -> None:
-    given = [f"--{name}" for name in names if FLAGS[name].present]
-    if given:
-        raise cli.UsageError(f"{', '.join(given)} do{'es' if len(given) == 1 else ''} not apply to {kind}")
-
-
 def language_model_settings(model):
     """The settings of a language model's tune, every flag checked before anything slow."""
     from examples.tune.generation_tuner import CANDIDATES, CHECK_TOKENS, DEFAULT_PROGRAM, GenerationTuneSettings
 
-    refuse_flags(IMAGE_MODEL_FLAGS, f"a language model ({model.name})")
+    cli.refuse_flags(FLAGS, IMAGE_MODEL_FLAGS, f"a language model ({model.name})")
     if FLAGS.weights not in ("auto", "random") and not Path(FLAGS.weights).is_file():
         raise cli.UsageError(f"--weights: no such checkpoint file: {FLAGS.weights}")
     if model.needs_checkpoint and FLAGS.weights in ("auto", "random"):
@@ -179,8 +173,8 @@ def main(argv):
         return 0
     if FLAGS.model_name in LLM_MODELS:
         return tune_language_model_main(LLM_MODELS[FLAGS.model_name])
-    refuse_flags(LANGUAGE_MODEL_FLAGS, f"{FLAGS.model_name or 'this model'}: they are for the zoo's language "
-                 f"models ({', '.join(LLM_MODELS)})")
+    cli.refuse_flags(FLAGS, LANGUAGE_MODEL_FLAGS, f"{FLAGS.model_name or 'this model'}: they are for the zoo's "
+                     f"language models ({', '.join(LLM_MODELS)})")
     settings, delegates = settings_from_flags()
     startup.quiet_imports(FLAGS.verbose)
     from examples.benchmark.programs import load_model_context

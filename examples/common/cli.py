@@ -80,6 +80,20 @@ def error_line(message: str) -> None:
     sys.stderr.flush()
 
 
+def given_flags(flag_values, names, *, switches_on_only: bool = False) -> list[str]:
+    """``--name`` for each of ``names`` the command line gave (absl's ``present``: a default in
+    effect is not given); ``switches_on_only``: a boolean turned off (``--nobundle``) asks for nothing."""
+    return [f"--{name}" for name in names if flag_values[name].present
+            and not (switches_on_only and flag_values[name].value is False)]
+
+
+def refuse_flags(flag_values, names, context: str) -> None:
+    """One ``error:`` line (exit 2) when any of ``names`` was given: they do not apply to ``context``."""
+    given = given_flags(flag_values, names)
+    if given:
+        raise UsageError(f"{', '.join(given)} do{'es' if len(given) == 1 else ''} not apply to {context}")
+
+
 def warning_line(message: str) -> None:
     sys.stdout.flush()
     sys.stderr.write(f"warning: {message}\n")

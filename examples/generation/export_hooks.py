@@ -57,19 +57,13 @@ IMAGE_MODEL_FLAGS = ("etrecord", "bundle", "print_graph", "fail_on_fragmentation
                      "eval_engine", "tokenizer")
 
 
-def _given(flag_values, names) -> list[str]:
-    """The flags of ``names`` on the command line (a boolean one only when on: --nobundle asks for nothing)."""
-    return [f"--{name}" for name in names
-            if flag_values[name].present and flag_values[name].value is not False]
-
-
 def _listed(given: list[str]) -> str:
     return given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
 
 
 def reject_llm_flags(flag_values) -> None:
     """For a model that is not a language model: its flags would be ignored, so say so."""
-    given = _given(flag_values, LANGUAGE_MODEL_FLAGS)
+    given = cli.given_flags(flag_values, LANGUAGE_MODEL_FLAGS, switches_on_only=True)
     if given:
         raise cli.UsageError(f"{_listed(given)} appl{'ies' if len(given) == 1 else 'y'} to language models only, "
                              f"not '{flag_values.model_name}'")
@@ -83,7 +77,7 @@ def check_llm_flags(flag_values) -> None:
         raise cli.UsageError("language models are exported for XNNPACK only (drop --nodelegate)")
     for names, why in ((CALIBRATION_FLAGS, " (--quantize is 8da4w, weight-only calibration-free)"),
                        (IMAGE_MODEL_FLAGS, f" ('{flag_values.model_name}' is exported by ExecuTorch's LLM exporter)")):
-        given = _given(flag_values, names)
+        given = cli.given_flags(flag_values, names, switches_on_only=True)
         if given:
             raise cli.UsageError(f"{_listed(given)} do{'es' if len(given) == 1 else ''} not apply to language "
                                  f"models{why}")

@@ -28,7 +28,7 @@ def check_sampling_flags(flag_values) -> None:
         raise cli.UsageError(f"--top_p must be in (0, 1], got {flag_values.top_p}")
     if flag_values.num_threads < 1:
         raise cli.UsageError(f"--num_threads must be at least 1, got {flag_values.num_threads}")
-    unused = [f"--{name}" for name in ("top_p", "seed") if flag_values[name].present]
+    unused = cli.given_flags(flag_values, ("top_p", "seed"))
     if flag_values.temperature == 0 and unused:
         cli.warning_line(f"greedy decoding (--temperature 0) ignores {' and '.join(unused)}")
 
