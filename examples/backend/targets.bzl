@@ -15,6 +15,7 @@ CLIS = [
     "token_runner",
     "step_profile",
     "gemm_probe",
+    "decode_probe",
     "cache_sweep",
     "generation_bench",
     "cpu_caps",

@@ -2,11 +2,18 @@
 the same name; examples/generation/gemm_probe.py drives it)."""
 
 def define_common_targets():
+    # The XNNPACK operator-API declarations both probes call (xnnpack_decode_probe includes it too).
+    native.cxx_library(
+        name = "xnnpack_operator_api",
+        exported_headers = ["xnnpack_operator_api.h"],
+        header_namespace = "",
+        visibility = ["PUBLIC"],
+    )
     native.cxx_binary(
         name = "xnnpack_gemm_probe",
         srcs = ["xnnpack_gemm_probe.c"],
-        headers = ["xnnpack_operator_api.h"],
         deps = [
+            ":xnnpack_operator_api",
             "//:executorch_backend_xnnpack",
             "//third-party/pthreadpool:pthreadpool",
         ],

@@ -1,0 +1,15 @@
+"""//runtime/decode_probe: a whole decode step in one parallel region (CMake target of the same
+name; examples/generation/decode_probe.py drives it)."""
+
+def define_common_targets():
+    native.cxx_binary(
+        name = "xnnpack_decode_probe",
+        srcs = ["xnnpack_decode_probe.c"],
+        compiler_flags = ["-O3", "-Wno-psabi"],
+        deps = [
+            "//:executorch_backend_xnnpack",
+            "//runtime/gemm_probe:xnnpack_operator_api",
+            "//third-party/pthreadpool:pthreadpool",
+        ],
+        visibility = ["PUBLIC"],
+    )
