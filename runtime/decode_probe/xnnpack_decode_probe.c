@@ -96,6 +96,7 @@ typedef struct {
 // One thread's own activations: the residual stream and what it quantizes.
 typedef struct {
   float *x, *xn, *h, *q, *attention, *scores;  // scores: [heads][CHUNK_KEYS]
+  v16* partial;                                 // [heads][CHUNK_KEYS]: q.k in lanes
   uint8_t* qrow;
   struct xnn_quantization_params qp[1 + EXTRA_QUANTIZATION_PARAMS];
   unsigned sense;
@@ -217,15 +218,32 @@ static void rotate(float* head, const float* table, size_t head_dim) {
   }
 }
 
-// q.k for one key row: 64 floats at a time as a tree of four products, then the lanes.
-static inline __attribute__((always_inline)) float dot(const float* q, const float* k, size_t n) {
+// q.k for one key row, left in 16 lanes: 64 floats at a time as a tree of four products.
+static inline __attribute__((always_inline)) v16 dot_lanes(const float* q, const float* k, size_t n) {
   v16 acc = {0};
   size_t i = 0;
   for (; i + 64 <= n; i += 64)
     acc += (LOAD(q + i) * LOAD(k + i) + LOAD(q + i + 16) * LOAD(k + i + 16)) +
            (LOAD(q + i + 32) * LOAD(k + i + 32) + LOAD(q + i + 48) * LOAD(k + i + 48));
   for (; i < n; i += 16) acc += LOAD(q + i) * LOAD(k + i);
-  return sum16(acc);
+  return acc;
+}
+
+// Lane u of the result: the sum of p[u]'s lanes (16 sums in 15 vector additions: each level
+// halves the lanes per sum and doubles the sums per vector).
+static inline __attribute__((always_inline)) v16 sum_lanes_of_16(const v16* p) {
+  v16 a[8], b[4], c[2];
+  for (int i = 0; i < 8; ++i)
+    a[i] = __builtin_shufflevector(p[2 * i], p[2 * i + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+           __builtin_shufflevector(p[2 * i], p[2 * i + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  for (int i = 0; i < 4; ++i)
+    b[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+           __builtin_shufflevector(a[2 * i], a[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  for (int i = 0; i < 2; ++i)
+    c[i] = __builtin_shufflevector(b[2 * i], b[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+           __builtin_shufflevector(b[2 * i], b[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+  return __builtin_shufflevector(c[0], c[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+         __builtin_shufflevector(c[0], c[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
 // ------------------------------------------------------------------ one step, one region
@@ -240,16 +258,19 @@ static void run_slice(model_t* m, const linear_t* linear, size_t thread) {
 // the prefetchers do not follow), keeps each chunk's max, sum of exps and unnormalized weighted
 // values per head, and every thread then combines the chunks in order, so the result does not
 // depend on how many threads took chunks.
-static inline __attribute__((always_inline)) void attend_chunk(const model_t* m, const layer_t* layer, const float* q, size_t chunk, float* scores) {
+static inline __attribute__((always_inline)) void attend_chunk(const model_t* m, const layer_t* layer, const float* q,
+                                                               size_t chunk, float* scores, v16* partial) {
   size_t dim = m->d.dim, heads = m->d.n_heads, head_dim = dim / heads, first = chunk * CHUNK_KEYS;
   size_t count = m->position + 1 - first < CHUNK_KEYS ? m->position + 1 - first : CHUNK_KEYS;
   float scale = 1.0f / sqrtf((float) head_dim), *out = m->chunk_out + chunk * dim;
-  for (size_t u = 0; u < CHUNK_KEYS; ++u)
+  for (size_t u = 0; u < CHUNK_KEYS; ++u)  // whole key rows in order, every head
     for (size_t h = 0; h < heads; ++h)
-      scores[h * CHUNK_KEYS + u] = u < count ? dot(q + h * head_dim, layer->k_cache + (first + u) * dim + h * head_dim,
-                                                   head_dim) * scale : -INFINITY;
+      partial[h * CHUNK_KEYS + u] = u < count ? dot_lanes(q + h * head_dim, layer->k_cache + (first + u) * dim +
+                                                          h * head_dim, head_dim) : (v16){0};
+  v16 lanes = {0};
+  for (size_t u = 0; u < CHUNK_KEYS; ++u) lanes[u] = u < count ? 0.0f : -INFINITY;
   for (size_t h = 0; h < heads; ++h) {
-    v16 s = LOAD(scores + h * CHUNK_KEYS);
+    v16 s = sum_lanes_of_16(partial + h * CHUNK_KEYS) * scale + lanes;
     float max = s[0];
     for (int i = 1; i < 16; ++i) max = s[i] > max ? s[i] : max;
     v16 e = blend(s == splat(-INFINITY), splat(0.0f), exp16(s - max));
@@ -301,7 +322,7 @@ VECTOR_CLONES static void attention_chunks(model_t* m, layer_t* layer, size_t th
     memcpy(layer->k_cache + pos * dim, k, dim * sizeof(float));
     memcpy(layer->v_cache + pos * dim, layer->linears[WV].output, dim * sizeof(float));
   }
-  for (size_t c = c0; c < c1; ++c) attend_chunk(m, layer, lane->q, c, lane->scores);
+  for (size_t c = c0; c < c1; ++c) attend_chunk(m, layer, lane->q, c, lane->scores, lane->partial);
 }
 
 static void block(model_t* m, layer_t* layer, size_t thread, lane_t* lane) {
@@ -398,8 +419,9 @@ static int create_lanes(model_t* m) {
     lane->q = calloc(m->d.dim, sizeof(float));
     lane->attention = calloc(m->d.dim, sizeof(float));
     lane->scores = calloc((size_t) m->d.n_heads * CHUNK_KEYS, sizeof(float));
+    lane->partial = aligned_alloc(sizeof(v16), m->d.n_heads * CHUNK_KEYS * sizeof(v16));
     lane->qrow = calloc(widest + INPUT_PADDING, 1);
-    if (!lane->x || !lane->xn || !lane->h || !lane->q || !lane->attention || !lane->scores || !lane->qrow) return 0;
+    if (!lane->x || !lane->xn || !lane->h || !lane->q || !lane->attention || !lane->scores || !lane->partial || !lane->qrow) return 0;
   }
   return 1;
 }
