@@ -5,10 +5,9 @@ def define_common_targets():
     native.cxx_binary(
         name = "xnnpack_decode_probe",
         srcs = ["xnnpack_decode_probe.c"],
-        compiler_flags = ["-O3", "-Wno-psabi"],
         deps = [
             "//:executorch_backend_xnnpack",
-            "//runtime/gemm_probe:xnnpack_operator_api",
+            "//runtime/decode_region:decode_region",
             "//third-party/pthreadpool:pthreadpool",
         ],
         visibility = ["PUBLIC"],

@@ -4,23 +4,11 @@
 //   xnnpack_decode_probe --weights FILE --threads T (--positions P0:P1 [--passes 5]
 //                        [--min_seconds 0.05] | --tokens T0,T1,... --logits_out FILE)
 //
-// A program's decode step joins its thread pool after every XNNPACK operator and runs the work
-// between the GEMMs (norms, activation quantization, rotary embedding, cache update, residuals)
-// on one thread while the others wait. Here one pool job runs the whole step: each thread owns
-// a slice of every linear's output rows (whole 16-row tiles; its own XNNPACK operator, run
-// single-threaded, the same qdu8 x qb4w operator as xnnpack_gemm_probe), attends over its own
-// chunks of 16 cached keys for every head (split-K; the chunks' parts are combined in chunk
-// order), and computes the small vector work itself, redundantly, into its own buffers (cheaper
-// than meeting the others for 768 floats). The threads meet at a spin barrier five times a
-// layer: after q/k/v, after attention, after o, after w1/w3 and after w2, where the next part
-// reads every row of the previous one.
-//
-// The math (examples/generation/decode_probe.py holds a numpy reference of it): RMSNorm
-// (eps 1e-5), per-row asymmetric uint8 activations (zero point and scale from the row's
-// min/max with 0), int4 weights in blocks with bf16 scales (zero point 8), rotary embedding on
-// adjacent pairs (theta 10000), causal attention over an fp32 KV cache, SwiGLU feed-forward,
-// output projection. Outputs do not depend on the thread count (each value is computed by one
-// thread, in the same order): tests/test_decode_probe.py holds 1 and 2 threads equal.
+// The step itself is runtime/decode_region (decode_region.h says what it does); this times it
+// over random weights and checks its numbers (examples/generation/decode_probe.py writes the
+// weights file, holds a numpy reference of the math, and sets the time beside the read-bandwidth
+// probe). The file: "TGSTEP1\n", the seven int32 sizes of decode_region_dims_t, then the weights
+// block decode_region.h describes.
 //
 // --positions P0:P1 times steps at positions P0 ... P1-1 (a cache filled with random values
 // before): a pass runs that window once per sweep, sweeps for at least --min_seconds; prints
@@ -28,97 +16,20 @@
 // position 0 and writes each step's logits (float32, little-endian) to --logits_out.
 
 #include <errno.h>
-#include <immintrin.h>
 #include <getopt.h>
-#include <math.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "xnnpack_operator_api.h"  // runtime/gemm_probe
+#include "decode_region.h"
 
 #ifndef PROBE_XNNPACK_BUILD
 #define PROBE_XNNPACK_BUILD "wheel"
 #endif
-#define MAX_THREADS 64
-#define SLICE_ROWS 16                 // output rows per XNNPACK tile of this kernel family
-#define EXTRA_QUANTIZATION_PARAMS 16  // XNNPACK reads past a row's parameters
-#define INPUT_PADDING 64              // and past the end of a quantized row
 #define MAGIC "TGSTEP1\n"
-#define CHUNK_KEYS 16  // keys a thread attends to at a time (a multiple of 16 lanes: exactly one)
-#define MAX_CHUNKS ((1 << 16) / CHUNK_KEYS + 16)
 #define USAGE "usage: xnnpack_decode_probe --weights FILE --threads T (--positions P0:P1 [--passes P] " \
               "[--min_seconds S] | --tokens T0,T1,... --logits_out FILE)"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VECTOR_CLONES
-#endif
-
-// 16 floats in registers (GCC/Clang vector extensions); loads and stores through the unaligned type.
-typedef float v16 __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4)));
-#define LOAD(p) (*(const v16u*) (p))
-#define STORE(p, v) (*(v16u*) (p) = (v))
-
-typedef struct {
-  int32_t dim, hidden, n_layers, n_heads, vocab, block, max_seq;
-} dims_t;
-
-typedef struct {
-  size_t n, k;
-  xnn_operator_t ops[MAX_THREADS];  // thread t's slice of the rows (NULL: none left for it)
-  size_t row0[MAX_THREADS];
-  float* output;  // shared: each thread writes its rows
-} linear_t;
-
-enum { WQ, WK, WV, WO, W1, W3, W2, LINEARS_PER_LAYER };
-
-typedef struct {
-  const float *attn_norm, *ffn_norm;
-  linear_t linears[LINEARS_PER_LAYER];
-  float *k_cache, *v_cache;  // [max_seq][dim]
-} layer_t;
-
-// A sense-reversing spin barrier (as xnnpack_gemm_probe's): the threads of one region each have
-// a CPU (examples/generation/decode_probe.py refuses more threads than usable CPUs).
-typedef struct {
-  atomic_size_t arrived;
-  atomic_uint sense;
-  size_t parties;
-} barrier_t;
-
-// One thread's own activations: the residual stream and what it quantizes.
-typedef struct {
-  float *x, *xn, *h, *q, *attention, *scores;  // scores: [heads][CHUNK_KEYS]
-  v16* partial;                                 // [heads][CHUNK_KEYS]: q.k in lanes
-  uint8_t* qrow;
-  struct xnn_quantization_params qp[1 + EXTRA_QUANTIZATION_PARAMS];
-  unsigned sense;
-} lane_t;
-
-typedef struct {
-  dims_t d;
-  const float *embedding, *out_norm;
-  float *rope;  // [max_seq][head_dim / 2][cos, sin]
-  layer_t* layers;
-  linear_t output;
-  // Shared attention parts, chunk by chunk: weighted values [chunk][dim], max and sum of exps
-  // [head][chunk_stride].
-  float *chunk_out, *chunk_max, *chunk_sum;
-  size_t chunk_stride;
-  size_t threads;
-  lane_t lanes[MAX_THREADS];
-  barrier_t barrier;
-  size_t position;
-  int32_t token;
-  atomic_int failed;
-} model_t;
 
 static double now_seconds(void) {
   struct timespec t;
@@ -131,322 +42,8 @@ static int fail(int code, const char* message) {
   return code;
 }
 
-static void barrier_wait(barrier_t* barrier, unsigned* local_sense) {
-  if (barrier->parties == 1) return;
-  unsigned sense = *local_sense = !*local_sense;
-  if (atomic_fetch_add(&barrier->arrived, 1) + 1 == barrier->parties) {
-    atomic_store(&barrier->arrived, 0);
-    atomic_store(&barrier->sense, sense);
-  } else {
-    while (atomic_load_explicit(&barrier->sense, memory_order_acquire) != sense) _mm_pause();
-  }
-}
-
-// ------------------------------------------------------------------ vector math (lengths: multiples of 16)
-
-static inline __attribute__((always_inline)) v16 splat(float value) { return (v16){0} + value; }
-static inline __attribute__((always_inline)) v16 blend(v16i mask, v16 a, v16 b) { return (v16) (((v16i) a & mask) | ((v16i) b & ~mask)); }
-static inline __attribute__((always_inline)) float sum16(v16 v) {
-  float s = 0;
-  for (int i = 0; i < 16; ++i) s += v[i];
-  return s;
-}
-
-// e^x for x in [-87, 87] (clamped), Cephes' expf polynomial (about 1 ulp).
-static inline __attribute__((always_inline)) v16 exp16(v16 x) {
-  x = blend(x < splat(-87.0f), splat(-87.0f), blend(x > splat(87.0f), splat(87.0f), x));
-  v16 y = x * 1.44269504088896341f;
-  v16i k = __builtin_convertvector(y + blend(y < splat(0.0f), splat(-0.5f), splat(0.5f)), v16i);
-  v16 kf = __builtin_convertvector(k, v16);
-  v16 r = x - kf * 0.693359375f + kf * 2.12194440e-4f;
-  v16 p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * (v16) ((k + 127) << 23);
-}
-
-// out = x / sqrt(mean(x^2) + 1e-5) * weight
-VECTOR_CLONES static void rms_norm(const float* x, const float* weight, float* out, size_t n) {
-  v16 acc = {0};
-  for (size_t i = 0; i < n; i += 16) acc += LOAD(x + i) * LOAD(x + i);
-  float inv = 1.0f / sqrtf(sum16(acc) / (float) n + 1e-5f);
-  for (size_t i = 0; i < n; i += 16) STORE(out + i, LOAD(x + i) * inv * LOAD(weight + i));
-}
-
-// uint8 values with the row's zero point and scale (min and max widened to include 0).
-VECTOR_CLONES static void quantize_row(const float* x, size_t n, uint8_t* q, struct xnn_quantization_params* qp) {
-  v16 lo = {0}, hi = {0};
-  for (size_t i = 0; i < n; i += 16) {
-    v16 v = LOAD(x + i);
-    lo = blend(v < lo, v, lo);
-    hi = blend(v > hi, v, hi);
-  }
-  float min = 0, max = 0;
-  for (int i = 0; i < 16; ++i) min = lo[i] < min ? lo[i] : min, max = hi[i] > max ? hi[i] : max;
-  float scale = max > min ? (max - min) / 255.0f : 1.0f, inv = 1.0f / scale;
-  float zero_point = rintf(-min * inv);
-  zero_point = zero_point < 0 ? 0 : zero_point > 255 ? 255 : zero_point;
-  for (size_t i = 0; i < n; ++i) {
-    float v = rintf(x[i] * inv) + zero_point;
-    q[i] = (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : v);
-  }
-  for (int i = 0; i <= EXTRA_QUANTIZATION_PARAMS; ++i) qp[i] = (struct xnn_quantization_params){(int32_t) zero_point, scale};
-}
-
-// out = silu(a) * b
-VECTOR_CLONES static void swiglu(const float* a, const float* b, float* out, size_t n) {
-  for (size_t i = 0; i < n; i += 16) {
-    v16 v = LOAD(a + i);
-    STORE(out + i, v / (1.0f + exp16(-v)) * LOAD(b + i));
-  }
-}
-
-VECTOR_CLONES static void add_to(float* x, const float* y, size_t n) {
-  for (size_t i = 0; i < n; i += 16) STORE(x + i, LOAD(x + i) + LOAD(y + i));
-}
-
-// Rotary embedding of one head's adjacent pairs at the table's position.
-static void rotate(float* head, const float* table, size_t head_dim) {
-  for (size_t i = 0; i < head_dim / 2; ++i) {
-    float a = head[2 * i], b = head[2 * i + 1], c = table[2 * i], s = table[2 * i + 1];
-    head[2 * i] = a * c - b * s;
-    head[2 * i + 1] = a * s + b * c;
-  }
-}
-
-// q.k for one key row, left in 16 lanes: 64 floats at a time as a tree of four products.
-static inline __attribute__((always_inline)) v16 dot_lanes(const float* q, const float* k, size_t n) {
-  v16 acc = {0};
-  size_t i = 0;
-  for (; i + 64 <= n; i += 64)
-    acc += (LOAD(q + i) * LOAD(k + i) + LOAD(q + i + 16) * LOAD(k + i + 16)) +
-           (LOAD(q + i + 32) * LOAD(k + i + 32) + LOAD(q + i + 48) * LOAD(k + i + 48));
-  for (; i < n; i += 16) acc += LOAD(q + i) * LOAD(k + i);
-  return acc;
-}
-
-// Lane u of the result: the sum of p[u]'s lanes (16 sums in 15 vector additions: each level
-// halves the lanes per sum and doubles the sums per vector).
-static inline __attribute__((always_inline)) v16 sum_lanes_of_16(const v16* p) {
-  v16 a[8], b[4], c[2];
-  for (int i = 0; i < 8; ++i)
-    a[i] = __builtin_shufflevector(p[2 * i], p[2 * i + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-           __builtin_shufflevector(p[2 * i], p[2 * i + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-  for (int i = 0; i < 4; ++i)
-    b[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
-           __builtin_shufflevector(a[2 * i], a[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-  for (int i = 0; i < 2; ++i)
-    c[i] = __builtin_shufflevector(b[2 * i], b[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
-           __builtin_shufflevector(b[2 * i], b[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
-  return __builtin_shufflevector(c[0], c[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
-         __builtin_shufflevector(c[0], c[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-}
-
-// ------------------------------------------------------------------ one step, one region
-
-static void run_slice(model_t* m, const linear_t* linear, size_t thread) {
-  if (linear->ops[thread] && xnn_run_operator(linear->ops[thread], NULL) != xnn_status_success)
-    atomic_store(&m->failed, 1);
-}
-
-// Attention by chunks of 16 keys (split-K, as flash decoding): each thread reads whole cache
-// rows in order for every head (a head's 256-byte slice of each row, one head at a time, is what
-// the prefetchers do not follow), keeps each chunk's max, sum of exps and unnormalized weighted
-// values per head, and every thread then combines the chunks in order, so the result does not
-// depend on how many threads took chunks.
-static inline __attribute__((always_inline)) void attend_chunk(const model_t* m, const layer_t* layer, const float* q,
-                                                               size_t chunk, float* scores, v16* partial) {
-  size_t dim = m->d.dim, heads = m->d.n_heads, head_dim = dim / heads, first = chunk * CHUNK_KEYS;
-  size_t count = m->position + 1 - first < CHUNK_KEYS ? m->position + 1 - first : CHUNK_KEYS;
-  float scale = 1.0f / sqrtf((float) head_dim), *out = m->chunk_out + chunk * dim;
-  for (size_t u = 0; u < CHUNK_KEYS; ++u)  // whole key rows in order, every head
-    for (size_t h = 0; h < heads; ++h)
-      partial[h * CHUNK_KEYS + u] = u < count ? dot_lanes(q + h * head_dim, layer->k_cache + (first + u) * dim +
-                                                          h * head_dim, head_dim) : (v16){0};
-  v16 lanes = {0};
-  for (size_t u = 0; u < CHUNK_KEYS; ++u) lanes[u] = u < count ? 0.0f : -INFINITY;
-  for (size_t h = 0; h < heads; ++h) {
-    v16 s = sum_lanes_of_16(partial + h * CHUNK_KEYS) * scale + lanes;
-    float max = s[0];
-    for (int i = 1; i < 16; ++i) max = s[i] > max ? s[i] : max;
-    v16 e = blend(s == splat(-INFINITY), splat(0.0f), exp16(s - max));
-    STORE(scores + h * CHUNK_KEYS, e);
-    m->chunk_max[h * m->chunk_stride + chunk] = max;
-    m->chunk_sum[h * m->chunk_stride + chunk] = sum16(e);
-  }
-  memset(out, 0, dim * sizeof(float));
-  for (size_t u = 0; u < count; ++u)
-    for (size_t h = 0; h < heads; ++h) {
-      const float* row = layer->v_cache + (first + u) * dim + h * head_dim;
-      float weight = scores[h * CHUNK_KEYS + u];
-      for (size_t i = 0; i < head_dim; i += 16) STORE(out + h * head_dim + i, LOAD(out + h * head_dim + i) + weight * LOAD(row + i));
-    }
-}
-
-// Every thread: the chunks' parts combined per head, in chunk order, into `out`.
-VECTOR_CLONES static void combine_chunks(const model_t* m, float* out) {
-  size_t dim = m->d.dim, heads = m->d.n_heads, head_dim = dim / heads, chunks = m->position / CHUNK_KEYS + 1;
-  float weights[MAX_CHUNKS];
-  for (size_t h = 0; h < heads; ++h) {
-    const float *max = m->chunk_max + h * m->chunk_stride, *sum = m->chunk_sum + h * m->chunk_stride;
-    float top = max[0], total = 0;
-    for (size_t c = 1; c < chunks; ++c) top = max[c] > top ? max[c] : top;
-    for (size_t c = 0; c < chunks; c += 16) {
-      v16 w = exp16(LOAD(max + c) - top);
-      for (size_t i = 0; i < 16 && c + i < chunks; ++i) weights[c + i] = w[i], total += w[i] * sum[c + i];
-    }
-    for (size_t i = 0; i < head_dim; i += 16) {
-      v16 acc = {0};
-      for (size_t c = 0; c < chunks; ++c) acc += weights[c] * LOAD(m->chunk_out + c * dim + h * head_dim + i);
-      STORE(out + h * head_dim + i, acc / total);
-    }
-  }
-}
-
-// The thread's chunks of keys (contiguous; the one holding this position also rotates k and
-// writes the cache row), after rotating its own copy of q.
-VECTOR_CLONES static void attention_chunks(model_t* m, layer_t* layer, size_t thread, lane_t* lane) {
-  size_t dim = m->d.dim, heads = m->d.n_heads, head_dim = dim / heads, pos = m->position;
-  size_t chunks = pos / CHUNK_KEYS + 1, c0 = thread * chunks / m->threads, c1 = (thread + 1) * chunks / m->threads;
-  if (c0 == c1) return;
-  const float* table = m->rope + pos * head_dim;
-  memcpy(lane->q, layer->linears[WQ].output, dim * sizeof(float));
-  for (size_t h = 0; h < heads; ++h) rotate(lane->q + h * head_dim, table, head_dim);
-  if (c1 == chunks) {  // the last chunk reads this position's row: its thread writes it
-    float* k = layer->linears[WK].output;
-    for (size_t h = 0; h < heads; ++h) rotate(k + h * head_dim, table, head_dim);
-    memcpy(layer->k_cache + pos * dim, k, dim * sizeof(float));
-    memcpy(layer->v_cache + pos * dim, layer->linears[WV].output, dim * sizeof(float));
-  }
-  for (size_t c = c0; c < c1; ++c) attend_chunk(m, layer, lane->q, c, lane->scores, lane->partial);
-}
-
-static void block(model_t* m, layer_t* layer, size_t thread, lane_t* lane) {
-  size_t dim = m->d.dim, hidden = m->d.hidden;
-  linear_t* l = layer->linears;
-  rms_norm(lane->x, layer->attn_norm, lane->xn, dim);
-  quantize_row(lane->xn, dim, lane->qrow, lane->qp);
-  run_slice(m, &l[WQ], thread), run_slice(m, &l[WK], thread), run_slice(m, &l[WV], thread);
-  barrier_wait(&m->barrier, &lane->sense);
-  attention_chunks(m, layer, thread, lane);
-  barrier_wait(&m->barrier, &lane->sense);
-  combine_chunks(m, lane->attention);
-  quantize_row(lane->attention, dim, lane->qrow, lane->qp);
-  run_slice(m, &l[WO], thread);
-  barrier_wait(&m->barrier, &lane->sense);
-  add_to(lane->x, l[WO].output, dim);
-  rms_norm(lane->x, layer->ffn_norm, lane->xn, dim);
-  quantize_row(lane->xn, dim, lane->qrow, lane->qp);
-  run_slice(m, &l[W1], thread), run_slice(m, &l[W3], thread);
-  barrier_wait(&m->barrier, &lane->sense);
-  swiglu(l[W1].output, l[W3].output, lane->h, hidden);
-  quantize_row(lane->h, hidden, lane->qrow, lane->qp);
-  run_slice(m, &l[W2], thread);
-  barrier_wait(&m->barrier, &lane->sense);
-  add_to(lane->x, l[W2].output, dim);
-}
-
-// One thread's share of a step (a pool job, or the caller alone with one thread).
-static void step_task(void* context, size_t thread) {
-  model_t* m = context;
-  lane_t* lane = &m->lanes[thread];
-  memcpy(lane->x, m->embedding + (size_t) m->token * m->d.dim, m->d.dim * sizeof(float));
-  for (int32_t i = 0; i < m->d.n_layers; ++i) block(m, &m->layers[i], thread, lane);
-  rms_norm(lane->x, m->out_norm, lane->xn, m->d.dim);
-  quantize_row(lane->xn, m->d.dim, lane->qrow, lane->qp);
-  run_slice(m, &m->output, thread);
-}
-
-static int step(model_t* m, pthreadpool_t pool, int32_t token, size_t position) {
-  m->token = token, m->position = position;
-  if (pool) pthreadpool_parallelize_1d(pool, step_task, m, m->threads, 0);
-  else step_task(m, 0);
-  return !atomic_load(&m->failed);
-}
-
-// ------------------------------------------------------------------ loading
-
-// One operator over output rows [row0, row1), reshaped for one row, run on the calling thread.
-static xnn_operator_t create_slice(const linear_t* linear, size_t block, const uint8_t* kernel, const uint16_t* scale,
-                                   size_t row0, size_t row1) {
-  xnn_operator_t op = NULL;
-  size_t workspace = 0, rows = row1 - row0;
-  if (xnn_create_fully_connected_nc_qdu8_f32_qb4w(linear->k, rows, linear->k, rows, block, /*kernel_zero_point=*/8,
-                                                  scale + row0 * (linear->k / block), kernel + row0 * linear->k / 2,
-                                                  NULL, -INFINITY, INFINITY, 0, NULL, &op) != xnn_status_success)
-    return NULL;
-  if (xnn_reshape_fully_connected_nc_qdu8_f32_qb4w(op, 1, &workspace, NULL) != xnn_status_success || workspace) {
-    xnn_delete_operator(op);
-    return NULL;
-  }
-  return op;
-}
-
-// A linear's slices (one per thread, whole tiles of rows) over the file's int4 values and bf16
-// scales at *cursor (advanced past them), each set up to read its thread's quantized row.
-static int create_linear(model_t* m, linear_t* linear, size_t n, size_t k, const uint8_t** cursor) {
-  const uint8_t* kernel = *cursor;
-  const uint16_t* scale = (const uint16_t*) (kernel + n * k / 2);
-  *cursor = kernel + n * k / 2 + n * (k / m->d.block) * 2;
-  linear->n = n, linear->k = k;
-  if (!(linear->output = calloc(n + 16, sizeof(float)))) return 0;
-  size_t per_slice = (n + m->threads - 1) / m->threads;
-  per_slice = (per_slice + SLICE_ROWS - 1) / SLICE_ROWS * SLICE_ROWS;
-  for (size_t t = 0; t < m->threads; ++t) {
-    size_t row0 = t * per_slice < n ? t * per_slice : n, row1 = row0 + per_slice < n ? row0 + per_slice : n;
-    linear->row0[t] = row0;
-    linear->ops[t] = NULL;
-    if (row1 == row0) continue;
-    if (!(linear->ops[t] = create_slice(linear, m->d.block, kernel, scale, row0, row1))) return 0;
-    if (xnn_setup_fully_connected_nc_qdu8_f32_qb4w(linear->ops[t], (const int8_t*) m->lanes[t].qrow,
-                                                   linear->output + row0, NULL, m->lanes[t].qp) != xnn_status_success)
-      return 0;
-  }
-  return 1;
-}
-
-static int create_lanes(model_t* m) {
-  size_t widest = (size_t) (m->d.hidden > m->d.dim ? m->d.hidden : m->d.dim);
-  for (size_t t = 0; t < m->threads; ++t) {
-    lane_t* lane = &m->lanes[t];
-    lane->x = calloc(m->d.dim, sizeof(float));
-    lane->xn = calloc(m->d.dim, sizeof(float));
-    lane->h = calloc(m->d.hidden, sizeof(float));
-    lane->q = calloc(m->d.dim, sizeof(float));
-    lane->attention = calloc(m->d.dim, sizeof(float));
-    lane->scores = calloc((size_t) m->d.n_heads * CHUNK_KEYS, sizeof(float));
-    lane->partial = aligned_alloc(sizeof(v16), m->d.n_heads * CHUNK_KEYS * sizeof(v16));
-    lane->qrow = calloc(widest + INPUT_PADDING, 1);
-    if (!lane->x || !lane->xn || !lane->h || !lane->q || !lane->attention || !lane->scores || !lane->partial || !lane->qrow) return 0;
-  }
-  return 1;
-}
-
-static size_t file_bytes(const dims_t* d) {
-  size_t dim = d->dim, hidden = d->hidden, block = d->block;
-  size_t per_linear_row = dim / 2 + dim / block * 2, layer = 2 * dim * sizeof(float) +
-      (4 * dim + 2 * hidden) * per_linear_row + dim * (hidden / 2 + hidden / block * 2);
-  return strlen(MAGIC) + sizeof(dims_t) + (size_t) d->vocab * dim * sizeof(float) + d->n_layers * layer +
-         dim * sizeof(float) + (size_t) d->vocab * per_linear_row;
-}
-
-static const char* check_dims(const dims_t* d) {
-  if (d->dim <= 0 || d->hidden <= 0 || d->n_layers <= 0 || d->n_heads <= 0 || d->vocab <= 0 || d->block <= 0 ||
-      d->max_seq <= 0 || d->dim > 1 << 16 || d->hidden > 1 << 18 || d->n_layers > 1024 || d->vocab > 1 << 20 ||
-      d->max_seq > 1 << 16)
-    return "the weights file's sizes are out of range";
-  if (d->block % 32 || d->dim % d->block || d->hidden % d->block || d->dim % d->n_heads ||
-      (d->dim / d->n_heads) % 16 || d->hidden % 16)
-    return "the weights file's sizes do not fit: blocks of a multiple of 32 dividing dim and hidden, head width a multiple of 16";
-  return NULL;
-}
-
 // The whole file in memory (its size checked against the sizes it declares).
-static uint8_t* read_weights(const char* path, dims_t* d, const char** error) {
+static uint8_t* read_weights(const char* path, decode_region_dims_t* d, const char** error) {
   FILE* f = fopen(path, "rb");
   char magic[sizeof(MAGIC) - 1];
   uint8_t* data = NULL;
@@ -455,8 +52,8 @@ static uint8_t* read_weights(const char* path, dims_t* d, const char** error) {
   if (fread(magic, 1, sizeof magic, f) != sizeof magic || memcmp(magic, MAGIC, sizeof magic) ||
       fread(d, sizeof *d, 1, f) != 1)
     *error = "the weights file does not start with the probe's header (examples/generation/decode_probe.py writes it)";
-  else if ((*error = check_dims(d)) == NULL) {
-    size_t total = file_bytes(d), rest = total - sizeof magic - sizeof *d;
+  else if ((*error = decode_region_check_dims(d)) == NULL) {
+    size_t rest = decode_region_data_bytes(d), total = rest + sizeof magic + sizeof *d;
     long end = (fseek(f, 0, SEEK_END), ftell(f));
     if (end < 0 || (size_t) end != total) *error = "the weights file's size is not what its header says";
     else if (!(data = malloc(rest))) *error = "out of memory for the weights";
@@ -467,60 +64,6 @@ static uint8_t* read_weights(const char* path, dims_t* d, const char** error) {
   }
   fclose(f);
   return data;
-}
-
-// Rotary tables: cos and sin of position x theta^(-2i / head_dim), computed in double.
-static float* rope_table(const dims_t* d) {
-  size_t head_dim = d->dim / d->n_heads;
-  float* table = malloc((size_t) d->max_seq * head_dim * sizeof(float));
-  for (size_t p = 0; table && p < (size_t) d->max_seq; ++p)
-    for (size_t i = 0; i < head_dim / 2; ++i) {
-      double angle = p * pow(10000.0, -2.0 * i / head_dim);
-      table[p * head_dim + 2 * i] = (float) cos(angle);
-      table[p * head_dim + 2 * i + 1] = (float) sin(angle);
-    }
-  return table;
-}
-
-// The file's data (after the header): the fp32 embedding, every fp32 norm (per layer attention
-// then feed-forward, then the output norm), then per layer q, k, v, o, w1, w3, w2 and the output
-// projection, each int4 values (two a byte, [n][k/2]) then bf16 scales ([n][k/block]).
-static const char* create_model(model_t* m, const uint8_t* data) {
-  const dims_t* d = &m->d;
-  size_t dim = d->dim, hidden = d->hidden;
-  m->embedding = (const float*) data;
-  const float* norms = m->embedding + (size_t) d->vocab * dim;
-  m->out_norm = norms + 2 * dim * d->n_layers;
-  const uint8_t* cursor = (const uint8_t*) (m->out_norm + dim);
-  m->layers = calloc(d->n_layers, sizeof(layer_t));
-  size_t chunks = d->max_seq / CHUNK_KEYS + 1;
-  m->chunk_stride = (chunks + 15) / 16 * 16;  // combine_chunks reads whole vectors of 16
-  m->chunk_out = calloc(chunks * dim, sizeof(float));
-  m->chunk_max = calloc(d->n_heads * m->chunk_stride, sizeof(float));
-  m->chunk_sum = calloc(d->n_heads * m->chunk_stride, sizeof(float));
-  m->rope = rope_table(d);
-  if (!m->layers || !m->chunk_out || !m->chunk_max || !m->chunk_sum || !m->rope || !create_lanes(m))
-    return "out of memory";
-  static const int wide[LINEARS_PER_LAYER] = {[W1] = 1, [W3] = 1};
-  for (int32_t i = 0; i < d->n_layers; ++i) {
-    layer_t* layer = &m->layers[i];
-    layer->attn_norm = norms + 2 * i * dim, layer->ffn_norm = norms + (2 * i + 1) * dim;
-    layer->k_cache = calloc((size_t) d->max_seq * dim, sizeof(float));
-    layer->v_cache = calloc((size_t) d->max_seq * dim, sizeof(float));
-    if (!layer->k_cache || !layer->v_cache) return "out of memory for the KV cache";
-    for (int j = 0; j < LINEARS_PER_LAYER; ++j)
-      if (!create_linear(m, &layer->linears[j], wide[j] ? hidden : dim, j == W2 ? hidden : dim, &cursor))
-        return "XNNPACK refused a 4-bit fully connected operator (no qdu8 x qb4w kernel on this CPU?)";
-  }
-  if (!create_linear(m, &m->output, d->vocab, dim, &cursor))
-    return "XNNPACK refused a 4-bit fully connected operator (no qdu8 x qb4w kernel on this CPU?)";
-  return NULL;
-}
-
-// Bytes a step reads besides the KV cache: every linear's int4 values and bf16 scales (as the
-// file holds them), the norms and one embedding row.
-static double weight_bytes(const dims_t* d) {
-  return (double) file_bytes(d) - strlen(MAGIC) - sizeof(dims_t) - (double) (d->vocab - 1) * d->dim * sizeof(float);
 }
 
 // ------------------------------------------------------------------ the two modes
@@ -550,7 +93,7 @@ static int parse_options(int argc, char** argv, options_t* o) {
     if (c == 'w') o->weights = optarg;
     else if (c == 'k') o->tokens = optarg;
     else if (c == 'o') o->logits_out = optarg;
-    else if (c == 't' && (o->threads = parse_long(optarg, &end, 1, MAX_THREADS)) > 0 && !*end) continue;
+    else if (c == 't' && (o->threads = parse_long(optarg, &end, 1, DECODE_REGION_MAX_THREADS)) > 0 && !*end) continue;
     else if (c == 'n' && (o->passes = parse_long(optarg, &end, 1, 1000)) > 0 && !*end) continue;
     else if (c == 'p' && (o->first = parse_long(optarg, &end, 0, 1 << 16)) >= 0 && *end == ':' &&
              (o->end = parse_long(end + 1, &end, o->first + 1, 1 << 16)) > 0 && !*end) continue;
@@ -561,66 +104,85 @@ static int parse_options(int argc, char** argv, options_t* o) {
   return optind == argc && o->weights && ((o->first >= 0) != (o->tokens && o->logits_out));
 }
 
+typedef struct {
+  decode_region_t* region;
+  decode_region_dims_t d;
+  pthreadpool_t pool;
+  size_t threads;
+} probe_t;
+
 // Passes over the positions window, printed as milliseconds per step; pass -1 warms up.
-static int timed_passes(model_t* m, pthreadpool_t pool, const options_t* o) {
+static int timed_passes(const probe_t* p, const options_t* o) {
   for (long pass = -1; pass < o->passes; ++pass) {
     long steps = 0;
     double start = now_seconds(), elapsed;
     do {
-      for (long p = o->first; p < o->end; ++p, ++steps)
-        if (!step(m, pool, (int32_t) ((p * 7919) % m->d.vocab), (size_t) p)) return fail(1, "an operator failed to run"), 0;
+      for (long pos = o->first; pos < o->end; ++pos, ++steps)
+        if (!decode_region_step(p->region, p->pool, (int32_t) ((pos * 7919) % p->d.vocab), (size_t) pos))
+          return fail(1, "an operator failed to run"), 0;
     } while ((elapsed = now_seconds() - start) < o->min_seconds);
     if (pass >= 0) printf("%s%.9g", pass ? ", " : "", 1e3 * elapsed / steps);
   }
   return 1;
 }
 
-static int time_steps(model_t* m, pthreadpool_t pool, const options_t* o) {
-  if (o->end > m->d.max_seq) return fail(2, "--positions must end at most at the weights file's max_seq");
+// Bytes a step reads besides the KV cache: every linear's int4 values and bf16 scales, the
+// norms and one embedding row.
+static double weight_bytes(const decode_region_dims_t* d) {
+  return (double) decode_region_data_bytes(d) - (double) (d->vocab - 1) * d->dim * sizeof(float);
+}
+
+static int time_steps(const probe_t* p, float* k_cache, float* v_cache, const options_t* o) {
+  if (o->end > p->d.max_seq) return fail(2, "--positions must end at most at the weights file's max_seq");
   srand(1);
-  size_t cache = (size_t) m->d.max_seq * m->d.dim;
-  for (int32_t i = 0; i < m->d.n_layers; ++i)
-    for (size_t j = 0; j < cache; ++j) {
-      m->layers[i].k_cache[j] = (float) rand() / RAND_MAX - 0.5f;
-      m->layers[i].v_cache[j] = (float) rand() / RAND_MAX - 0.5f;
-    }
+  size_t cache = (size_t) p->d.n_layers * p->d.max_seq * p->d.dim;
+  for (size_t j = 0; j < cache; ++j) {
+    k_cache[j] = (float) rand() / RAND_MAX - 0.5f;
+    v_cache[j] = (float) rand() / RAND_MAX - 0.5f;
+  }
   printf("{\"xnnpack_build\": \"%s\", \"threads\": %zu, \"positions\": [%ld, %ld], \"weight_bytes\": %.0f, "
-         "\"ms_per_step\": [", PROBE_XNNPACK_BUILD, m->threads, o->first, o->end, weight_bytes(&m->d));
-  if (!timed_passes(m, pool, o)) return 1;
+         "\"ms_per_step\": [", PROBE_XNNPACK_BUILD, p->threads, o->first, o->end, weight_bytes(&p->d));
+  if (!timed_passes(p, o)) return 1;
   printf("]}\n");
   return 0;
 }
 
-static int logits_for_tokens(model_t* m, pthreadpool_t pool, const options_t* o) {
+static int logits_for_tokens(const probe_t* p, const options_t* o) {
   FILE* out = fopen(o->logits_out, "wb");
   if (!out) return fail(2, "cannot write --logits_out");
   size_t position = 0;
-  for (const char* p = o->tokens; *p; ++position) {
+  for (const char* c = o->tokens; *c; ++position) {
     char* end;
-    long token = parse_long(p, &end, 0, m->d.vocab - 1);
-    if (token < 0 || (*end && *end != ',') || position >= (size_t) m->d.max_seq)
+    long token = parse_long(c, &end, 0, p->d.vocab - 1);
+    if (token < 0 || (*end && *end != ',') || position >= (size_t) p->d.max_seq)
       return fclose(out), fail(2, "--tokens takes at most max_seq token ids below the vocabulary size, comma-separated");
-    if (!step(m, pool, (int32_t) token, position)) return fclose(out), fail(1, "an operator failed to run");
-    if (fwrite(m->output.output, sizeof(float), m->d.vocab, out) != (size_t) m->d.vocab)
+    if (!decode_region_step(p->region, p->pool, (int32_t) token, position))
+      return fclose(out), fail(1, "an operator failed to run");
+    if (fwrite(decode_region_logits(p->region), sizeof(float), p->d.vocab, out) != (size_t) p->d.vocab)
       return fclose(out), fail(1, "cannot write --logits_out");
-    p = *end ? end + 1 : end;
+    c = *end ? end + 1 : end;
   }
   return fclose(out) ? fail(1, "cannot write --logits_out") : 0;
 }
 
 int main(int argc, char** argv) {
-  static model_t model;
   options_t o;
   if (!parse_options(argc, argv, &o))
     return fail(2, USAGE " (--threads 1..64, --passes 1..1000, --min_seconds in (0, 60), 0 <= P0 < P1)");
   const char* error;
-  uint8_t* data = read_weights(o.weights, &model.d, &error);
+  probe_t p = {.threads = (size_t) o.threads};
+  uint8_t* data = read_weights(o.weights, &p.d, &error);
   if (!data) return fail(2, error);
   if (xnn_initialize(NULL) != xnn_status_success) return fail(1, "XNNPACK did not initialize (CPU not supported?)");
-  model.threads = (size_t) o.threads;
-  model.barrier.parties = model.threads;
-  pthreadpool_t pool = NULL;
-  if (o.threads > 1 && !(pool = pthreadpool_create((size_t) o.threads))) return fail(1, "no thread pool");
-  if ((error = create_model(&model, data))) return fail(1, error);
-  return o.tokens ? logits_for_tokens(&model, pool, &o) : time_steps(&model, pool, &o);
+  if (o.threads > 1 && !(p.pool = pthreadpool_create(p.threads))) return fail(1, "no thread pool");
+  if (!(p.region = decode_region_create(&p.d, data, p.threads, &error))) return fail(1, error);
+  size_t cache = (size_t) p.d.n_layers * p.d.max_seq * p.d.dim;
+  float *k_cache = calloc(cache, sizeof(float)), *v_cache = calloc(cache, sizeof(float));
+  if (!k_cache || !v_cache) return fail(1, "out of memory for the KV cache");
+  decode_region_set_caches(p.region, k_cache, v_cache);
+  int code = o.tokens ? logits_for_tokens(&p, &o) : time_steps(&p, k_cache, v_cache, &o);
+  decode_region_destroy(p.region);
+  if (p.pool) pthreadpool_destroy(p.pool);
+  free(k_cache), free(v_cache), free(data);
+  return code;
 }

@@ -1,0 +1,52 @@
+// One decode step of a Llama-style model in one parallel region: XNNPACK's 4-bit GEMMs in slices
+// per thread with the norms, activation quantization, rotary embedding, KV cache and attention
+// between them, the threads meeting at spin barriers instead of joining the pool after every
+// operator (decode_region.c says how). Used by xnnpack_decode_probe (runtime/decode_probe) and
+// by the decode_region::step kernel (op_decode_step.cpp).
+//
+// The weights are one block of bytes: the fp32 token embedding [vocab][dim], every fp32 norm
+// (per layer attention then feed-forward, then the output norm), then per layer q, k, v, o, w1,
+// w3, w2 and the output projection, each int4 values (two a byte, the even input in the low
+// nibble, value - 8; [n][k/2]) then bf16 scales ([n][k/block]).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xnnpack_operator_api.h"  // runtime/gemm_probe: pthreadpool_t
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int32_t dim, hidden, n_layers, n_heads, vocab, block, max_seq;
+} decode_region_dims_t;
+
+#define DECODE_REGION_MAX_THREADS 64
+
+typedef struct decode_region decode_region_t;
+
+// NULL where the sizes fit, else why not.
+const char* decode_region_check_dims(const decode_region_dims_t* dims);
+// The size of the weights block for these sizes.
+size_t decode_region_data_bytes(const decode_region_dims_t* dims);
+
+// The region over `data` (decode_region_data_bytes(dims) bytes, 4-byte aligned, kept alive by the
+// caller; XNNPACK packs its own copy of the linears), for `threads` threads (the pool's, or 1).
+// NULL and *error set where it cannot be made.
+decode_region_t* decode_region_create(const decode_region_dims_t* dims, const uint8_t* data, size_t threads,
+                                      const char** error);
+// The KV cache, fp32 [n_layers][max_seq][dim] each; set before the first step.
+void decode_region_set_caches(decode_region_t* region, float* k_cache, float* v_cache);
+// One token at `position` (cache rows 0..position-1 already written): writes the cache row and
+// the logits. `pool`: a pool of the region's thread count, or NULL with one thread. 0 where an
+// XNNPACK operator failed.
+int decode_region_step(decode_region_t* region, pthreadpool_t pool, int32_t token, size_t position);
+// The last step's logits, [vocab].
+const float* decode_region_logits(const decode_region_t* region);
+void decode_region_destroy(decode_region_t* region);
+
+#ifdef __cplusplus
+}
+#endif
