@@ -13,17 +13,18 @@ import numpy as np
 import pytest
 
 from examples.generation import decode_probe as dp
+from examples.generation import decode_region as region
 
 REPO = Path(__file__).resolve().parents[1]
 # Small, but with every part that can go wrong: two layers, four heads of 16, three 16-key chunks
 # of attention (positions past 32), two int4 blocks per row.
-TINY = dp.StepShape(dim=64, hidden=128, n_layers=2, n_heads=4, vocab=96, block=32, max_seq=48)
+TINY = region.StepShape(dim=64, hidden=128, n_layers=2, n_heads=4, vocab=96, block=32, max_seq=48)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     folder = tmp_path_factory.mktemp("decode_probe")
-    weights = dp.random_weights(TINY, seed=1)
+    weights = region.random_weights(TINY, seed=1)
     dp.write_weights(folder / "weights.bin", weights)
     tokens = [int(t) for t in np.random.default_rng(3).integers(0, TINY.vocab, 40)]
     return folder, weights, tokens
@@ -31,7 +32,7 @@ def tiny(tmp_path_factory):
 
 def test_the_region_computes_the_reference_logits_at_every_thread_count(tiny):
     folder, weights, tokens = tiny
-    reference = dp.reference_logits(weights, tokens)
+    reference = region.reference_logits(weights, tokens)
     assert reference.std() > 0.5 and len({row.argmax() for row in reference}) > 5  # the logits carry signal
     got = {n: dp.probe_logits(folder / "weights.bin", TINY, tokens, n, folder / f"logits{n}.bin") for n in (1, 2)}
     for n, logits in got.items():
@@ -54,11 +55,11 @@ def test_the_binary_refuses_a_damaged_weights_file_in_one_line(tiny, tmp_path):
 
 
 def test_step_bytes_count_weights_norms_an_embedding_row_and_the_cache():
-    shape = dp.StepShape(dim=64, hidden=128, n_layers=1, n_heads=4, vocab=96, block=32, max_seq=8)
+    shape = region.StepShape(dim=64, hidden=128, n_layers=1, n_heads=4, vocab=96, block=32, max_seq=8)
     int4 = lambda n, k: n * k // 2 + n * (k // 32) * 2  # noqa: E731 (values and bf16 scales)
     weights = 4 * int4(64, 64) + 2 * int4(128, 64) + int4(64, 128) + int4(96, 64)
-    assert dp.step_bytes(shape, 0) == weights + 4 * 4 * 64  # two norms, the output norm, one embedding row
-    assert dp.step_bytes(shape, 3) - dp.step_bytes(shape, 0) == 2 * 3 * 64 * 4  # K and V, fp32, 3 positions
+    assert region.step_bytes(shape, 0) == weights + 4 * 4 * 64  # two norms, the output norm, one embedding row
+    assert region.step_bytes(shape, 3) - region.step_bytes(shape, 0) == 2 * 3 * 64 * 4  # K and V, fp32, 3 positions
 
 
 def test_the_command_times_the_region_against_the_probe(tmp_path):

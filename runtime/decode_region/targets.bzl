@@ -15,3 +15,18 @@ def define_common_targets():
         ],
         visibility = ["PUBLIC"],
     )
+
+    # The decode_region::step kernel text_generation_runner registers (a static initializer:
+    # link_whole keeps it).
+    native.cxx_library(
+        name = "op_decode_step",
+        srcs = ["op_decode_step.cpp"],
+        link_whole = True,
+        deps = [
+            ":decode_region",
+            "//:executorch",
+            "//:executorch_threadpool",
+            "//runtime/executor_runner:runner_shared",
+        ],
+        visibility = ["PUBLIC"],
+    )

@@ -39,6 +39,7 @@ RUNNER_SHARED_HEADERS = [
     "runner_io.h",
     "test_hooks.h",
     "threadpool_binding.h",
+    "wheel_threadpool.h",
     "verified_loader.h",
     "verify_cache.h",
 ]

@@ -40,6 +40,7 @@
 #include "runner_report.h"
 #include "verified_loader.h"
 #include "verify_cache.h"
+#include "wheel_threadpool.h"
 #ifdef RUNNER_WITH_OPENVINO
 #include <executorch/backends/openvino/runtime/OpenvinoHost.h>
 #ifndef RUNNER_OPENVINO_LIB  // CMake finds it at configure time; otherwise OPENVINO_LIB_PATH or the search path
@@ -52,14 +53,6 @@
 
 // The wheel ships libexecutorch_threadpool.so but not threadpool.h: declare the two members
 // used here (checked with nm -DC on the library).
-namespace executorch::extension::threadpool {
-class ThreadPool final {
- public:
-  size_t get_thread_count() const;
-  bool _unsafe_reset_threadpool(uint32_t num_threads);
-};
-ThreadPool* get_threadpool();
-}  // namespace executorch::extension::threadpool
 
 DEFINE_string(model_path, "", "Path to the ExecuTorch program (.pte). Required.");
 DEFINE_string(method_name, "forward", "Method of the program to run.");

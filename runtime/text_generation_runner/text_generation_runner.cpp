@@ -47,6 +47,7 @@
 #include "threadpool_binding.h"
 #include "verified_loader.h"
 #include "verify_cache.h"
+#include "wheel_threadpool.h"
 #include "xnnpack_invoke_timing.h"
 #include "xnnpack_reshape.h"
 
@@ -56,15 +57,6 @@ namespace torch::executor::native {
 void set_decode_attention_by_key_rows(bool by_key_rows);
 }
 
-// The wheel ships libexecutorch_threadpool.so but not threadpool.h: declare what we call.
-namespace executorch::extension::threadpool {
-class ThreadPool {
- public:
-  size_t get_thread_count() const;
-  bool _unsafe_reset_threadpool(uint32_t num_threads);
-};
-ThreadPool* get_threadpool();
-}  // namespace executorch::extension::threadpool
 
 DEFINE_string(model_path, "", "The .pte program (exported with KV cache). Required.");
 DEFINE_string(prompt_tokens, "", "Comma-separated prompt token ids, e.g. 1,15,27. Required.");

@@ -1,0 +1,73 @@
+"""A program whose forward is the decode_region::step kernel: text_generation_runner runs it
+and decodes the numpy reference's tokens at 1 and 2 threads; the bytes it reads per token are
+its weights block less the embedding table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from examples.generation import decode_region as region
+from examples.models.llama_zoo import random_state_dict
+from tests.helpers_generation import PROMPT, TINY_MODEL
+
+REPO = Path(__file__).resolve().parents[1]
+RUNNER = REPO / "cmake-out" / "text_generation_runner"
+MAX_SEQ = 48  # past 32 positions: three 16-key chunks of attention
+NEW_TOKENS = 20
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    from examples.generation.decode_region_export import export_region_program
+
+    shape = region.StepShape.of(TINY_MODEL.shape, 32, MAX_SEQ)
+    # the zoo's random weights times 20: logits far enough apart that greedy choices carry signal
+    state = {name: tensor * (1 if "norm" in name else 20) for name, tensor in random_state_dict(TINY_MODEL.shape, 1).items()}
+    path = export_region_program(state, shape, tmp_path_factory.mktemp("region") / "tiny_region.pte")
+    return path, region.weights_from_state_dict(state, shape)
+
+
+def _greedy_reference(weights, prompt: list[int], count: int) -> tuple[list[int], float]:
+    """The reference's greedy tokens, and the smallest gap between the two best logits on the way."""
+    tokens, gaps = list(prompt), []
+    for _ in range(count):
+        logits = region.reference_logits(weights, tokens)[-1]
+        top = np.sort(logits)[-2:]
+        gaps.append(top[1] - top[0])
+        tokens.append(int(logits.argmax()))
+    return tokens[len(prompt):], min(gaps)
+
+
+def _run(path: Path, threads: int) -> dict:
+    proc = subprocess.run([str(RUNNER), f"--model_path={path}", "--prompt_tokens=" + ",".join(map(str, PROMPT)),
+                           f"--max_new_tokens={NEW_TOKENS}", f"--num_threads={threads}", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_runner_decodes_the_reference_tokens_through_the_kernel(program):
+    path, weights = program
+    expected, smallest_gap = _greedy_reference(weights, PROMPT, NEW_TOKENS)
+    assert smallest_gap > 1e-2 and len(set(expected)) > 3  # choices a last-bit difference cannot flip
+    for threads in (1, 2):
+        report = _run(path, threads)
+        assert report["tokens"] == expected, threads
+        assert report["generated_tokens"] == NEW_TOKENS and report["decode_tok_s"] > 0
+
+
+def test_bytes_per_token_leave_out_the_embedding_table_inside_the_block(program):
+    from examples.generation.bytes_per_token import weight_bytes
+
+    path, weights = program
+    shape = TINY_MODEL.shape
+    accounting = weight_bytes("executorch", path, shape.vocab_size)
+    assert accounting["embedding_table"] == shape.vocab_size * shape.dim * 4
+    block = len(region.weights_block(weights))
+    # the file's bytes less the table: the block less the table, plus the program's own few KiB
+    assert 0 <= accounting["weights"] - (block - accounting["embedding_table"] + accounting["embedding_row"]) < 64 << 10
