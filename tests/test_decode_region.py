@@ -71,3 +71,14 @@ def test_bytes_per_token_leave_out_the_embedding_table_inside_the_block(program)
     block = len(region.weights_block(weights))
     # the file's bytes less the table: the block less the table, plus the program's own few KiB
     assert 0 <= accounting["weights"] - (block - accounting["embedding_table"] + accounting["embedding_row"]) < 64 << 10
+
+
+def test_the_decode_probe_times_the_program_beside_the_region(program, tmp_path):
+    from examples.generation.decode_probe import measure, summary_rows
+
+    path, _ = program
+    cells = measure(TINY_MODEL.shape, 32, [1], 1, 8, 8, tmp_path, [path], progress=lambda line: None)
+    (cell,) = cells[1]
+    run = cell["programs"][path.name]
+    assert run["tok_s"] > 0 and 0 < run["fraction"] and run["bytes"] > cell["step_bytes"] / 2
+    assert [row[1] for row in summary_rows(cells)] == ["one region (probe)", path.name]

@@ -21,8 +21,8 @@ flags.DEFINE_list("threads", ["1", "2"], "Thread counts (at most the usable CPUs
 flags.DEFINE_integer("prompt_len", 64, "Cached tokens at the first timed step.", lower_bound=1)
 flags.DEFINE_integer("max_new_tokens", 128, "Decode steps timed (positions prompt_len ... prompt_len + this - 1).",
                      lower_bound=1)
-flags.DEFINE_string("program", None, "Also time this program's decode with text_generation_runner in the same rounds "
-                    "(prompt_len random prompt tokens, max_new_tokens greedy tokens), against its own bytes per token.")
+flags.DEFINE_list("programs", [], "Also time these programs' decode with text_generation_runner in the same rounds "
+                  "(prompt_len random prompt tokens, max_new_tokens greedy tokens), each against its own bytes per token.")
 flags.DEFINE_integer("rounds", 5, "Interleaved rounds (bandwidth probe, region, program, at each thread count).",
                      lower_bound=1)
 flags.DEFINE_string("json", None, "Also write the result (JSON) here.")
@@ -39,20 +39,22 @@ def main(argv):
         raise cli.UsageError(f"unknown model {FLAGS.model!r}; language models: {', '.join(LLM_MODELS)}")
     threads = cli.positive_int_list(",".join(FLAGS.threads), "threads")
     check_region_threads(threads)
-    program = Path(FLAGS.program) if FLAGS.program else None
-    if program and not program.is_file():
-        raise cli.UsageError(f"--program: no such file {program}")
+    programs = [Path(p) for p in FLAGS.programs]
+    for program in programs:
+        if not program.is_file():
+            raise cli.UsageError(f"--programs: no such file {program}")
     check_built()
     shape = LLM_MODELS[FLAGS.model].shape
     with tempfile.TemporaryDirectory(prefix="decode_probe-") as work:
         cells = measure(shape, FLAGS.group_size, threads, FLAGS.rounds, FLAGS.prompt_len, FLAGS.max_new_tokens,
-                        Path(work), program)
+                        Path(work), programs)
     from tabulate import tabulate
 
     print(f"{FLAGS.model}: one decode step a parallel region (int4 groups of {FLAGS.group_size}, positions "
           f"{FLAGS.prompt_len}..{FLAGS.prompt_len + FLAGS.max_new_tokens - 1}); medians over {FLAGS.rounds} round(s)")
     print(tabulate(summary_rows(cells), headers=["threads", "row", "ms/token", "MB/token", "probe GB/s",
-                                                 "decode / limit (rounds)"]))
+                                                 "decode / limit (rounds)",
+                                                 "speed over the region"]))
     if FLAGS.json:
         from examples.generation.result_file import write_measurement
 
@@ -61,10 +63,10 @@ def main(argv):
                           "norms, quantization, rotary embedding, KV cache and attention by 16-key chunks, five spin "
                           "barriers a layer; median of 5 passes over the positions) after "
                           "examples.generation.bandwidth.read_bandwidth over the step's bytes, per round"
-                          + ("; then the program's decode (cmake-out/text_generation_runner, greedy) against its own "
-                             "bytes per token" if program else ""),
+                          + ("; then each program's decode (cmake-out/text_generation_runner, greedy) against its own "
+                             "bytes per token" if programs else ""),
                           {"model": FLAGS.model, "group_size": FLAGS.group_size, "prompt_len": FLAGS.prompt_len,
-                           "max_new_tokens": FLAGS.max_new_tokens, "program": str(program) if program else None,
+                           "max_new_tokens": FLAGS.max_new_tokens, "programs": [str(p) for p in programs],
                            "rounds": {str(n): rounds for n, rounds in cells.items()}})
     return 0
 

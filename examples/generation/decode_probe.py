@@ -96,15 +96,15 @@ def _program_cell(program: Path, shape, prompt: list[int], max_new_tokens: int, 
 
     report = generate_tokens(program, prompt, max_new_tokens=max_new_tokens, threads=threads, timeout=600)
     accounting = bytes_per_token("executorch", program, shape, decode_position(len(prompt), max_new_tokens))
-    return {"program_tok_s": report["decode_tok_s"], "program_bytes": accounting["total"]}
+    return {"tok_s": report["decode_tok_s"], "bytes": accounting["total"]}
 
 
 def measure(shape, group_size: int, threads: list[int], rounds: int, prompt_len: int, max_new_tokens: int,
-            work_dir: Path, program: Path | None = None, progress=print) -> dict:
+            work_dir: Path, programs: list[Path] = (), progress=print) -> dict:
     """``{threads: [cell per round]}``, a cell ``{"probe_gb_s", "step_bytes", "region_ms",
-    "region_fraction"}`` (and ``"program_tok_s"``, ``"program_bytes"``, ``"program_fraction"``
-    with ``program``): the bandwidth probe over the step's bytes just before, then the region
-    over the benchmark's decode positions, then the program's decode."""
+    "region_fraction", "programs": {name: {"tok_s", "bytes", "fraction"}}}``: the bandwidth probe
+    over the step's bytes just before, then the region over the benchmark's decode positions,
+    then each program's decode (the order turning round by round)."""
     from examples.generation.bandwidth import fraction_of_limit, read_bandwidth
     from examples.generation.bytes_per_token import decode_position
 
@@ -122,28 +122,33 @@ def measure(shape, group_size: int, threads: list[int], rounds: int, prompt_len:
             probe = read_bandwidth(int(nbytes) // 64 * 64, n)["gb_s"]
             ms = statistics.median(time_steps(weights_path, n, prompt_len, end)["ms_per_step"])
             cell = {"probe_gb_s": probe, "step_bytes": nbytes, "region_ms": ms,
-                    "region_fraction": fraction_of_limit(1e3 / ms, probe, nbytes)}
-            if program:
-                cell.update(_program_cell(program, shape, prompt, max_new_tokens, n))
-                cell["program_fraction"] = fraction_of_limit(cell["program_tok_s"], probe, cell["program_bytes"])
+                    "region_fraction": fraction_of_limit(1e3 / ms, probe, nbytes), "programs": {}}
+            turn = round_index % max(1, len(programs))
+            for program in [*programs[turn:], *programs[:turn]]:
+                run = _program_cell(program, shape, prompt, max_new_tokens, n)
+                run["fraction"] = fraction_of_limit(run["tok_s"], probe, run["bytes"])
+                cell["programs"][program.name] = run
             cells[n].append(cell)
     return cells
 
 
 def summary_rows(cells: dict) -> list[list]:
-    """Per thread count and row (the region; the program): medians over the rounds of ms per
-    token, bytes per token and probe GB/s, and decode / limit (median, range over rounds)."""
+    """Per thread count and row (the region; each program): medians over the rounds of ms per
+    token, bytes per token and probe GB/s, decode / limit (median, range over rounds), and the
+    row's speed over the region's (median of the rounds' ratios)."""
     rows = []
     for n, rounds in cells.items():
         probe = statistics.median(r["probe_gb_s"] for r in rounds)
-        for name, ms, nbytes, key in (("one region (probe)", lambda r: r["region_ms"], "step_bytes", "region_fraction"),
-                                      ("program (runner)", lambda r: 1e3 / r["program_tok_s"], "program_bytes",
-                                       "program_fraction")):
-            if key not in rounds[0]:
-                continue
-            fractions = [r[key] for r in rounds]
-            rows.append([n, name, f"{statistics.median(ms(r) for r in rounds):.3f}",
-                         f"{statistics.median(r[nbytes] for r in rounds) / 1e6:.1f}", f"{probe:.1f}",
+        series = [("one region (probe)", [(r["region_ms"], r["step_bytes"], r["region_fraction"], r["region_ms"])
+                                          for r in rounds])]
+        series += [(name, [(1e3 / r["programs"][name]["tok_s"], r["programs"][name]["bytes"],
+                            r["programs"][name]["fraction"], r["region_ms"]) for r in rounds])
+                   for name in rounds[0]["programs"]]
+        for name, values in series:
+            fractions = [v[2] for v in values]
+            speed = statistics.median(v[3] / v[0] for v in values)
+            rows.append([n, name, f"{statistics.median(v[0] for v in values):.3f}",
+                         f"{statistics.median(v[1] for v in values) / 1e6:.1f}", f"{probe:.1f}",
                          f"{100 * statistics.median(fractions):.0f} % ({100 * min(fractions):.0f}-"
-                         f"{100 * max(fractions):.0f} %)"])
+                         f"{100 * max(fractions):.0f} %)", f"{speed:.2f}x"])
     return rows
