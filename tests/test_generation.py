@@ -155,6 +155,16 @@ def test_token_runner_bad_input(args, code, fragment):
     (("--model_name", "stories15m", "--fp32_prefill"), "goes with a quantized (8da4w) program"),
     (("--model_name", "mv2", "--one_call_per_block"), "--one_call_per_block applies to language models only"),
     (("--model_name", "stories15m", "--one_call_per_block"), "go with a quantized (8da4w) program"),
+    (("--model_name", "mv2", "--decode_region"), "--decode_region applies to language models only"),
+    (("--model_name", "stories15m", "--decode_region"), "the one-kernel decode region goes with 8da4w in groups"),
+    (("--model_name", "stories15m", "--quantize", "--decode_region", "--group_size", "0"),
+     "the one-kernel decode region goes with 8da4w in groups"),
+    (("--model_name", "stories15m", "--quantize", "--decode_region", "--one_call_per_block"),
+     "the one-kernel decode region has its own layout: drop merged_partitions, xnnpack_forms"),
+    (("--model_name", "stories15m", "--quantize", "--decode_region", "--quantize_kv_cache"),
+     "has its own layout: drop quantize_kv_cache"),
+    (("--model_name", "llama3_2_1b", "--quantize", "--decode_region", "--weights", "README.md"),
+     "multi-head attention only"),
     # the image-model path's flags: refused, never ignored
     (("--model_name", "stories15m", "--quantize", "--num_calibration_samples", "4"),
      "error: --num_calibration_samples does not apply to language models (--quantize is 8da4w, weight-only "
@@ -205,7 +215,7 @@ def test_export_cli_flags_make_the_language_model_options():
     from examples.generation.llama_export import program_filename
 
     flags = SimpleNamespace(quantize=True, group_size=0, max_seq_len=None, quantize_kv_cache=True, fp32_prefill=False,
-                            one_call_per_block=False)
+                            one_call_per_block=False, decode_region=False)
     options = options_from_flags(flags)
     assert options.quantize and options.group_size == 0 and options.quantize_kv_cache and not options.fp32_prefill
     assert options.max_seq_len == 128  # the default KV cache length
@@ -218,6 +228,9 @@ def test_export_cli_flags_make_the_language_model_options():
                                                   "one_call_per_block": True}))
     assert whole.merged_partitions and whole.xnnpack_forms
     assert program_filename("stories15m", whole) == "stories15m_xnnpack_8da4w_merged_forms.pte"
+    one_kernel = options_from_flags(SimpleNamespace(**{**vars(flags), "group_size": 32, "quantize_kv_cache": False,
+                                                       "decode_region": True}))
+    assert one_kernel.decode_region and program_filename("stories15m", one_kernel) == "stories15m_xnnpack_8da4w_region.pte"
 
 
 def test_group_size_0_is_one_int4_scale_per_output_channel_and_kv8_an_int8_cache():

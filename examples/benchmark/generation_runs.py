@@ -170,7 +170,7 @@ def plan_for(artifacts: dict[str, Path], runner: str, variants=None) -> list[tup
         if variant.artifact not in artifacts:
             continue
         if variant.engine == "executorch":
-            if variant.native_flags and runner != "native":
+            if variant.native_only and runner != "native":
                 continue
             plan.append((f"executorch ({runner})", name, runner))
         else:

@@ -3,8 +3,9 @@
 Zoo language models go through ExecuTorch's LLM exporter (KV cache, SDPA-with-KV-cache op,
 XNNPACK), not the image-model path; ``--quantize`` means 8da4w (int8 dynamic activations,
 int4 weights in groups of ``--group_size``), ``--max_seq_len`` is the KV cache length and
-``--quantize_kv_cache`` keeps that cache in int8 and ``--one_call_per_block`` lowers each block in one
-XNNPACK delegate call; ``--sign_key`` signs the program and its card as for image models. The image-model
+``--quantize_kv_cache`` keeps that cache in int8, ``--one_call_per_block`` lowers each block in one
+XNNPACK delegate call and ``--decode_region`` makes forward one kernel that runs each token in one
+parallel region (text_generation_runner only); ``--sign_key`` signs the program and its card as for image models. The image-model
 flags this path has no use for (calibration, --bundle, --eval_data, ...) are refused, never ignored.
 """
 
@@ -42,6 +43,10 @@ def define_llm_flags() -> None:
                       "Language models with --quantize: lower each block in one XNNPACK delegate call (greedy "
                       "partitions; RMSNorm and RoPE in forms XNNPACK takes) instead of the exporter's ten; a few per "
                       "cent faster decode and prefill where measured (results/intel-f6-m207-s2-amx/generation/NOTES.md, 'Fewer delegate calls').")
+    flags.DEFINE_bool("decode_region", False,
+                      "Language models with --quantize: forward is one kernel (decode_region::step) that runs each "
+                      "token in one parallel region, the same int4 weights; text_generation_runner runs it, "
+                      "ExecuTorch's Python runtime cannot; a prompt runs token by token (docs/GENERATION.md).")
 
 
 def is_llm(name: str | None) -> bool:
@@ -51,7 +56,8 @@ def is_llm(name: str | None) -> bool:
 
 
 # Flags of one kind of model only: given for the other kind, they are refused, never ignored.
-LANGUAGE_MODEL_FLAGS = ("quantize_kv_cache", "fp32_prefill", "one_call_per_block", "group_size", "weights_seed")
+LANGUAGE_MODEL_FLAGS = ("quantize_kv_cache", "fp32_prefill", "one_call_per_block", "decode_region", "group_size",
+                        "weights_seed")
 CALIBRATION_FLAGS = ("calibration_data", "quant_recipe", "num_calibration_samples")
 IMAGE_MODEL_FLAGS = ("etrecord", "bundle", "print_graph", "fail_on_fragmentation", "eval_data", "eval_limit",
                      "eval_engine", "tokenizer")
@@ -96,7 +102,7 @@ def options_from_flags(flag_values):
                               max_seq_len=flag_values.max_seq_len or DEFAULT_MAX_SEQ_LEN,
                               quantize_kv_cache=flag_values.quantize_kv_cache, fp32_prefill=flag_values.fp32_prefill,
                               merged_partitions=flag_values.one_call_per_block,
-                              xnnpack_forms=flag_values.one_call_per_block)
+                              xnnpack_forms=flag_values.one_call_per_block, decode_region=flag_values.decode_region)
 
 
 def export_from_flags(flag_values) -> Path:

@@ -63,6 +63,9 @@ class LlamaExportOptions:
     # RMSNorm's mean and the rotary embedding in forms XNNPACK takes (examples/generation/xnnpack_forms.py),
     # so no portable op cuts a block's partitions.
     xnnpack_forms: bool = field(default=False, metadata={BEFORE_STAMPED: False})
+    # With quantize: forward is one kernel that runs each token in one parallel region
+    # (examples/generation/decode_region_export.py; text_generation_runner only).
+    decode_region: bool = field(default=False, metadata={BEFORE_STAMPED: False})
 
     @property
     def mode(self) -> str:
@@ -109,6 +112,8 @@ def program_filename(name: str, options: LlamaExportOptions) -> str:
         variant.append("merged")
     if options.xnnpack_forms:
         variant.append("forms")
+    if options.decode_region:
+        variant.append("region")
     return pte_filename(name, "xnnpack", options.mode, *variant)
 
 
@@ -124,6 +129,8 @@ def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
                                "and extended XNNPACK ops")
     if options.max_seq_len < 2:
         raise LlamaExportError(f"--max_seq_len must be at least 2, got {options.max_seq_len}")
+    if options.decode_region:
+        check_region_options(model, options)
     if options.embedding_bits not in (0, 4, 8):
         raise LlamaExportError(f"embedding bits must be 0 (fp32), 4 or 8, got {options.embedding_bits}")
     if options.embedding_bits and model.shape.dim % options.embedding_group_size:
@@ -137,6 +144,25 @@ def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
             if width % options.group_size:
                 raise LlamaExportError(f"--group_size {options.group_size} does not divide {model.name}'s "
                                        f"{what} {width}")
+
+
+def check_region_options(model: LlamaModel, options: LlamaExportOptions) -> None:
+    """The one-kernel program takes 8da4w in groups, fp32 embedding and KV cache, one program
+    layout, and the models whose math it computes."""
+    from examples.common import cli
+    from examples.generation.decode_region import StepShape
+
+    others = {"embedding_bits": 0, "fuse_projections": False, "quantize_kv_cache": False, "fp32_prefill": False,
+              "output_bits": 4, "merged_partitions": False, "xnnpack_forms": False}
+    if not options.quantize or options.group_size == PER_CHANNEL:
+        raise LlamaExportError("the one-kernel decode region goes with 8da4w in groups (--quantize, --group_size > 0)")
+    changed = [name for name, value in others.items() if getattr(options, name) != value]
+    if changed:
+        raise LlamaExportError(f"the one-kernel decode region has its own layout: drop {', '.join(changed)}")
+    try:
+        StepShape.of(model.shape, options.group_size, options.max_seq_len).check()
+    except cli.UsageError as error:
+        raise LlamaExportError(str(error)) from None
 
 
 def llm_config(model: LlamaModel, weights: PreparedWeights, options: LlamaExportOptions, output: Path):
@@ -232,6 +258,16 @@ def edge_passes_before_lowering(passes: list):
     return _calls_rewritten(LLMEdgeManager, "to_edge_transform_and_lower", add_ours)
 
 
+def _export_region(model: LlamaModel, weights: PreparedWeights, options: LlamaExportOptions, output: Path) -> Path:
+    import torch
+
+    from examples.generation.decode_region import StepShape
+    from examples.generation.decode_region_export import export_region_program
+
+    state = torch.load(weights.checkpoint, map_location="cpu", weights_only=True)
+    return export_region_program(state, StepShape.of(model.shape, options.group_size, options.max_seq_len), output)
+
+
 def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: LlamaExportOptions,
                          output_path: Path) -> tuple[Path, float]:
     """Write the program atomically to ``output_path``; returns it with the export seconds."""
@@ -255,7 +291,9 @@ def export_llama_program(model: LlamaModel, weights: PreparedWeights, options: L
             source_transforms_around(first, last), merged_xnnpack_partitions(options.merged_partitions), \
             edge_passes_before_lowering(edge_passes):
         temporary = Path(scratch) / output_path.name
-        if options.fp32_prefill:
+        if options.decode_region:
+            written = _export_region(model, weights, options, temporary)
+        elif options.fp32_prefill:
             written = export_fp32_prefill_program(model, weights, options, temporary)
         else:
             written = Path(export_llama(llm_config(model, weights, options, temporary)))
