@@ -460,7 +460,7 @@ def test_rows_coarser_than_the_peers_int4_are_shown_but_never_the_goals_rows():
 
     ours = [name for name, v in VARIANTS.items() if v.engine == "executorch"]
     groups_of_32 = {"8da4w", "8da4w-emb4", "8da4w-fused", "8da4w-out8", "8da4w-emb4-merged", "8da4w-emb4-merged-forms",
-                    "8da4w-merged-forms", "8da4w-fused-merged-forms"}
+                    "8da4w-merged-forms", "8da4w-fused-merged-forms", "8da4w-region"}
     assert {n for n in ours if judged_variant(n)} == groups_of_32
     assert not any(judged_variant(n, group_size=128) for n in ours)  # --group_size 128: none is like the peers'
     assert {n for n in ours if judged_variant(n, group_size=16)} == groups_of_32
