@@ -42,6 +42,17 @@ def test_the_region_computes_the_reference_logits_at_every_thread_count(tiny):
     assert np.array_equal(got[1], got[2])  # every value computed by one thread, in one order
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_prompt_in_one_call_computes_the_reference_logits(tiny, threads):
+    """The first 37 tokens in one call (every GEMM over 37 rows, attention by heads, causal),
+    then the rest one at a time from the cache that call wrote."""
+    folder, weights, tokens = tiny
+    reference = region.reference_logits(weights, tokens)[36:]
+    logits = dp.probe_logits(folder / "weights.bin", TINY, tokens, threads, folder / f"prompt{threads}.bin", prompt=37)
+    assert np.abs(logits - reference).max() < 1e-4
+    assert (logits.argmax(axis=1) == reference.argmax(axis=1)).all()
+
+
 def test_the_binary_refuses_a_damaged_weights_file_in_one_line(tiny, tmp_path):
     folder, _, _ = tiny
     data = (folder / "weights.bin").read_bytes()

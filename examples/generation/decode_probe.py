@@ -60,11 +60,13 @@ def _run(args: list[str], binary=DECODE_PROBE) -> str:
     return proc.stdout
 
 
-def probe_logits(weights_path, shape: StepShape, tokens: list[int], threads: int, out_path) -> np.ndarray:
-    """The binary's logits for ``tokens`` fed from position 0, ``[len(tokens), vocab]``."""
+def probe_logits(weights_path, shape: StepShape, tokens: list[int], threads: int, out_path,
+                 prompt: int = 1) -> np.ndarray:
+    """The binary's logits for ``tokens`` fed from position 0, the first ``prompt`` in one call,
+    then one at a time: ``[len(tokens) - prompt + 1, vocab]`` (each call's last token's)."""
     _run(["--weights", str(weights_path), "--threads", str(threads), "--tokens", ",".join(map(str, tokens)),
-          "--logits_out", str(out_path)])
-    return np.fromfile(out_path, dtype="<f4").reshape(len(tokens), shape.vocab)
+          "--prompt", str(prompt), "--logits_out", str(out_path)])
+    return np.fromfile(out_path, dtype="<f4").reshape(len(tokens) - prompt + 1, shape.vocab)
 
 
 def time_steps(weights_path, threads: int, first: int, end: int) -> dict:

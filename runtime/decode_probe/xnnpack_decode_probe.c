@@ -2,7 +2,7 @@
 // operator could reach, before anyone builds one into a program.
 //
 //   xnnpack_decode_probe --weights FILE --threads T (--positions P0:P1 [--passes 5]
-//                        [--min_seconds 0.05] | --tokens T0,T1,... --logits_out FILE)
+//                        [--min_seconds 0.05] | --tokens T0,T1,... [--prompt K] --logits_out FILE)
 //
 // The step itself is runtime/decode_region (decode_region.h says what it does); this times it
 // over random weights and checks its numbers (examples/generation/decode_probe.py writes the
@@ -13,7 +13,8 @@
 // --positions P0:P1 times steps at positions P0 ... P1-1 (a cache filled with random values
 // before): a pass runs that window once per sweep, sweeps for at least --min_seconds; prints
 // one JSON object with milliseconds per step per pass. --tokens runs the given tokens from
-// position 0 and writes each step's logits (float32, little-endian) to --logits_out.
+// position 0, the first K (--prompt, default 1) in one call, then one at a time, and writes the
+// logits of each call (float32, little-endian) to --logits_out.
 
 #include <errno.h>
 #include <getopt.h>
@@ -70,7 +71,7 @@ static uint8_t* read_weights(const char* path, decode_region_dims_t* d, const ch
 
 typedef struct {
   const char *weights, *tokens, *logits_out;
-  long threads, passes, first, end;  // --positions first:end
+  long threads, passes, first, end, prompt;  // --positions first:end
   double min_seconds;
 } options_t;
 
@@ -85,8 +86,8 @@ static int parse_options(int argc, char** argv, options_t* o) {
       {"weights", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
       {"positions", required_argument, 0, 'p'}, {"passes", required_argument, 0, 'n'},
       {"min_seconds", required_argument, 0, 'm'}, {"tokens", required_argument, 0, 'k'},
-      {"logits_out", required_argument, 0, 'o'}, {0, 0, 0, 0}};
-  *o = (options_t){.threads = 1, .passes = 5, .first = -1, .min_seconds = 0.05};
+      {"logits_out", required_argument, 0, 'o'}, {"prompt", required_argument, 0, 'r'}, {0, 0, 0, 0}};
+  *o = (options_t){.threads = 1, .passes = 5, .first = -1, .min_seconds = 0.05, .prompt = 1};
   opterr = 0;  // one error line: ours
   for (int c; (c = getopt_long(argc, argv, "", long_options, NULL)) != -1;) {
     char* end;
@@ -95,6 +96,7 @@ static int parse_options(int argc, char** argv, options_t* o) {
     else if (c == 'o') o->logits_out = optarg;
     else if (c == 't' && (o->threads = parse_long(optarg, &end, 1, DECODE_REGION_MAX_THREADS)) > 0 && !*end) continue;
     else if (c == 'n' && (o->passes = parse_long(optarg, &end, 1, 1000)) > 0 && !*end) continue;
+    else if (c == 'r' && (o->prompt = parse_long(optarg, &end, 1, 1 << 16)) > 0 && !*end) continue;
     else if (c == 'p' && (o->first = parse_long(optarg, &end, 0, 1 << 16)) >= 0 && *end == ':' &&
              (o->end = parse_long(end + 1, &end, o->first + 1, 1 << 16)) > 0 && !*end) continue;
     else if (c == 'm' && (o->min_seconds = strtod(optarg, &end), end != optarg && !*end) && o->min_seconds > 0 &&
@@ -147,22 +149,39 @@ static int time_steps(const probe_t* p, float* k_cache, float* v_cache, const op
   return 0;
 }
 
-static int logits_for_tokens(const probe_t* p, const options_t* o) {
-  FILE* out = fopen(o->logits_out, "wb");
-  if (!out) return fail(2, "cannot write --logits_out");
-  size_t position = 0;
-  for (const char* c = o->tokens; *c; ++position) {
+// --tokens as ids; NULL (and *count 0) where one is not an id below the vocabulary or there are
+// more than max_seq.
+static int32_t* parse_tokens(const char* text, const decode_region_dims_t* d, size_t* count) {
+  int32_t* ids = malloc((size_t) d->max_seq * sizeof(int32_t));
+  *count = 0;
+  for (const char* c = text; ids && *c;) {
     char* end;
-    long token = parse_long(c, &end, 0, p->d.vocab - 1);
-    if (token < 0 || (*end && *end != ',') || position >= (size_t) p->d.max_seq)
-      return fclose(out), fail(2, "--tokens takes at most max_seq token ids below the vocabulary size, comma-separated");
-    if (!decode_region_step(p->region, p->pool, (int32_t) token, position))
-      return fclose(out), fail(1, "an operator failed to run");
-    if (fwrite(decode_region_logits(p->region), sizeof(float), p->d.vocab, out) != (size_t) p->d.vocab)
-      return fclose(out), fail(1, "cannot write --logits_out");
+    long token = parse_long(c, &end, 0, d->vocab - 1);
+    if (token < 0 || (*end && *end != ',') || *count == (size_t) d->max_seq) return free(ids), *count = 0, NULL;
+    ids[(*count)++] = (int32_t) token;
     c = *end ? end + 1 : end;
   }
-  return fclose(out) ? fail(1, "cannot write --logits_out") : 0;
+  return ids;
+}
+
+static int logits_for_tokens(const probe_t* p, const options_t* o) {
+  size_t count;
+  int32_t* ids = parse_tokens(o->tokens, &p->d, &count);
+  if (!ids || !count || (size_t) o->prompt > count)
+    return free(ids), fail(2, "--tokens takes 1 to max_seq token ids below the vocabulary size, comma-separated, "
+                              "at least --prompt of them");
+  FILE* out = fopen(o->logits_out, "wb");
+  if (!out) return free(ids), fail(2, "cannot write --logits_out");
+  int code = 0;
+  for (size_t position = 0; position < count && !code;) {
+    size_t run = position ? 1 : (size_t) o->prompt;
+    if (!decode_region_forward(p->region, p->pool, ids + position, run, position)) code = fail(1, "an operator failed to run");
+    else if (fwrite(decode_region_logits(p->region), sizeof(float), p->d.vocab, out) != (size_t) p->d.vocab)
+      code = fail(1, "cannot write --logits_out");
+    position += run;
+  }
+  free(ids);
+  return fclose(out) && !code ? fail(1, "cannot write --logits_out") : code;
 }
 
 int main(int argc, char** argv) {

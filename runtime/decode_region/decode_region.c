@@ -53,7 +53,7 @@ typedef struct {
   size_t n, k;
   xnn_operator_t ops[MAX_THREADS];  // thread t's slice of the rows (NULL: none left for it)
   size_t row0[MAX_THREADS];
-  float* output;  // shared: each thread writes its rows
+  float* output;  // [rows][n], shared: each thread writes its columns (the layers' linears of a kind share one)
 } linear_t;
 
 enum { WQ, WK, WV, WO, W1, W3, W2, LINEARS_PER_LAYER };
@@ -74,10 +74,12 @@ typedef struct {
 
 // One thread's own activations: the residual stream and what it quantizes.
 typedef struct {
-  float *x, *xn, *h, *q, *attention, *scores;  // scores: [heads][CHUNK_KEYS]
+  // x, xn: [rows][dim], h: [rows][hidden]; q: a token's query; attention: its attention output;
+  // scores: [heads][CHUNK_KEYS], or a prompt's [max_seq + 16] per head.
+  float *x, *xn, *h, *q, *attention, *scores;
   v16* partial;                                 // [heads][CHUNK_KEYS]: q.k in lanes
-  uint8_t* qrow;
-  struct xnn_quantization_params qp[1 + EXTRA_QUANTIZATION_PARAMS];
+  uint8_t* qrow;                        // [rows][k]: the next linears' quantized input
+  struct xnn_quantization_params* qp;  // [max_seq + EXTRA_QUANTIZATION_PARAMS]: per row
   unsigned sense;
 } lane_t;
 
@@ -87,6 +89,9 @@ struct decode_region {
   float *rope;  // [max_seq][head_dim / 2][cos, sin]
   layer_t* layers;
   linear_t output;
+  float* outputs[LINEARS_PER_LAYER];  // what the layers' linears of each kind write, [max_seq][n]
+  float* logits;                      // the output projection's, [vocab]
+  float* prompt_attention;            // [max_seq][dim]: a prompt's attention output, heads by thread
   // Shared attention parts, chunk by chunk: weighted values [chunk][dim], max and sum of exps
   // [head][chunk_stride].
   float *chunk_out, *chunk_max, *chunk_sum;
@@ -94,8 +99,8 @@ struct decode_region {
   size_t threads;
   lane_t lanes[MAX_THREADS];
   barrier_t barrier;
-  size_t position;
-  int32_t token;
+  size_t position, rows;  // the first token's position; tokens this call (the operators' batch)
+  const int32_t* tokens;
   atomic_int failed;
 };
 typedef struct decode_region model_t;
@@ -163,7 +168,18 @@ VECTOR_CLONES static void quantize_row(const float* x, size_t n, uint8_t* q, str
     float v = rintf(x[i] * inv) + zero_point;
     q[i] = (uint8_t) (v < 0 ? 0 : v > 255 ? 255 : v);
   }
-  for (int i = 0; i <= EXTRA_QUANTIZATION_PARAMS; ++i) qp[i] = (struct xnn_quantization_params){(int32_t) zero_point, scale};
+  *qp = (struct xnn_quantization_params){(int32_t) zero_point, scale};
+}
+
+// Every row quantized, each with its own parameters (and the last row's repeated past the end,
+// where XNNPACK reads).
+static void quantize_rows(const float* x, size_t rows, size_t n, uint8_t* q, struct xnn_quantization_params* qp) {
+  for (size_t r = 0; r < rows; ++r) quantize_row(x + r * n, n, q + r * n, qp + r);
+  for (size_t i = 0; i < EXTRA_QUANTIZATION_PARAMS; ++i) qp[rows + i] = qp[rows - 1];
+}
+
+static void rms_norm_rows(const float* x, const float* weight, float* out, size_t rows, size_t n) {
+  for (size_t r = 0; r < rows; ++r) rms_norm(x + r * n, weight, out + r * n, n);
 }
 
 // out = silu(a) * b
@@ -220,6 +236,53 @@ static inline __attribute__((always_inline)) v16 sum_lanes_of_16(const v16* p) {
 static void run_slice(model_t* m, const linear_t* linear, size_t thread) {
   if (linear->ops[thread] && xnn_run_operator(linear->ops[thread], NULL) != xnn_status_success)
     atomic_store(&m->failed, 1);
+}
+
+// A prompt's attention, one head of one row over keys 0..last: softmax(q.k / sqrt(hd)) . v, rows
+// `stride` floats apart; scores has room for last + 16.
+VECTOR_CLONES static void attend_head(const float* q, const float* keys, const float* values, size_t stride,
+                                      size_t last, size_t head_dim, float* scores, float* out) {
+  float scale = 1.0f / sqrtf((float) head_dim), max = -INFINITY;
+  for (size_t j = 0; j <= last; ++j) {
+    scores[j] = sum16(dot_lanes(q, keys + j * stride, head_dim)) * scale;
+    max = scores[j] > max ? scores[j] : max;
+  }
+  size_t padded = (last + 16) / 16 * 16;
+  for (size_t j = last + 1; j < padded; ++j) scores[j] = -INFINITY;
+  v16 total = {0};
+  for (size_t j = 0; j < padded; j += 16) {
+    v16 e = blend(LOAD(scores + j) == splat(-INFINITY), splat(0.0f), exp16(LOAD(scores + j) - max));
+    STORE(scores + j, e);
+    total += e;
+  }
+  float inverse = 1.0f / sum16(total);
+  for (size_t i = 0; i < head_dim; i += 16) {
+    v16 acc = {0};
+    for (size_t j = 0; j <= last; ++j) acc += scores[j] * LOAD(values + j * stride + i);
+    STORE(out + i, acc * inverse);
+  }
+}
+
+// A prompt's attention (rows > 1), split by heads: the thread rotates its heads' q and k in
+// every row, writes its heads' part of each row's cache entry, and attends causally; no other
+// thread reads what it writes before the next barrier.
+static void attention_prompt(model_t* m, layer_t* layer, size_t thread, lane_t* lane) {
+  size_t dim = m->d.dim, heads = m->d.n_heads, head_dim = dim / heads;
+  float *q = layer->linears[WQ].output, *k = layer->linears[WK].output, *v = layer->linears[WV].output;
+  for (size_t h = thread * heads / m->threads; h < (thread + 1) * heads / m->threads; ++h) {
+    size_t at = h * head_dim;
+    for (size_t r = 0; r < m->rows; ++r) {
+      size_t pos = m->position + r;
+      const float* table = m->rope + pos * head_dim;
+      rotate(q + r * dim + at, table, head_dim);
+      rotate(k + r * dim + at, table, head_dim);
+      memcpy(layer->k_cache + pos * dim + at, k + r * dim + at, head_dim * sizeof(float));
+      memcpy(layer->v_cache + pos * dim + at, v + r * dim + at, head_dim * sizeof(float));
+    }
+    for (size_t r = 0; r < m->rows; ++r)
+      attend_head(q + r * dim + at, layer->k_cache + at, layer->v_cache + at, dim, m->position + r, head_dim,
+                  lane->scores, m->prompt_attention + r * dim + at);
+  }
 }
 
 // Attention by chunks of 16 keys (split-K, as flash decoding): each thread reads whole cache
@@ -294,47 +357,78 @@ VECTOR_CLONES static void attention_chunks(model_t* m, layer_t* layer, size_t th
   for (size_t c = c0; c < c1; ++c) attend_chunk(m, layer, lane->q, c, lane->scores, lane->partial);
 }
 
+// One layer over the call's rows. A token attends by chunks of keys; a prompt by heads.
 static void block(model_t* m, layer_t* layer, size_t thread, lane_t* lane) {
-  size_t dim = m->d.dim, hidden = m->d.hidden;
+  size_t dim = m->d.dim, hidden = m->d.hidden, rows = m->rows;
   linear_t* l = layer->linears;
-  rms_norm(lane->x, layer->attn_norm, lane->xn, dim);
-  quantize_row(lane->xn, dim, lane->qrow, lane->qp);
+  rms_norm_rows(lane->x, layer->attn_norm, lane->xn, rows, dim);
+  quantize_rows(lane->xn, rows, dim, lane->qrow, lane->qp);
   run_slice(m, &l[WQ], thread), run_slice(m, &l[WK], thread), run_slice(m, &l[WV], thread);
   barrier_wait(&m->barrier, &lane->sense);
-  attention_chunks(m, layer, thread, lane);
+  if (rows == 1) attention_chunks(m, layer, thread, lane);
+  else attention_prompt(m, layer, thread, lane);
   barrier_wait(&m->barrier, &lane->sense);
-  combine_chunks(m, lane->attention);
-  quantize_row(lane->attention, dim, lane->qrow, lane->qp);
+  if (rows == 1) combine_chunks(m, lane->attention);
+  quantize_rows(rows == 1 ? lane->attention : m->prompt_attention, rows, dim, lane->qrow, lane->qp);
   run_slice(m, &l[WO], thread);
   barrier_wait(&m->barrier, &lane->sense);
-  add_to(lane->x, l[WO].output, dim);
-  rms_norm(lane->x, layer->ffn_norm, lane->xn, dim);
-  quantize_row(lane->xn, dim, lane->qrow, lane->qp);
+  add_to(lane->x, l[WO].output, rows * dim);
+  rms_norm_rows(lane->x, layer->ffn_norm, lane->xn, rows, dim);
+  quantize_rows(lane->xn, rows, dim, lane->qrow, lane->qp);
   run_slice(m, &l[W1], thread), run_slice(m, &l[W3], thread);
   barrier_wait(&m->barrier, &lane->sense);
-  swiglu(l[W1].output, l[W3].output, lane->h, hidden);
-  quantize_row(lane->h, hidden, lane->qrow, lane->qp);
+  swiglu(l[W1].output, l[W3].output, lane->h, rows * hidden);
+  quantize_rows(lane->h, rows, hidden, lane->qrow, lane->qp);
   run_slice(m, &l[W2], thread);
   barrier_wait(&m->barrier, &lane->sense);
-  add_to(lane->x, l[W2].output, dim);
+  add_to(lane->x, l[W2].output, rows * dim);
 }
 
 // One thread's share of a step (a pool job, or the caller alone with one thread).
 static void step_task(void* context, size_t thread) {
   model_t* m = context;
   lane_t* lane = &m->lanes[thread];
-  memcpy(lane->x, m->embedding + (size_t) m->token * m->d.dim, m->d.dim * sizeof(float));
+  size_t dim = m->d.dim, last = (m->rows - 1) * dim;
+  for (size_t r = 0; r < m->rows; ++r)
+    memcpy(lane->x + r * dim, m->embedding + (size_t) m->tokens[r] * dim, dim * sizeof(float));
   for (int32_t i = 0; i < m->d.n_layers; ++i) block(m, &m->layers[i], thread, lane);
-  rms_norm(lane->x, m->out_norm, lane->xn, m->d.dim);
-  quantize_row(lane->xn, m->d.dim, lane->qrow, lane->qp);
+  rms_norm(lane->x + last, m->out_norm, lane->xn, dim);  // logits of the last row only
+  quantize_rows(lane->xn, 1, dim, lane->qrow, lane->qp);
   run_slice(m, &m->output, thread);
 }
 
-int decode_region_step(decode_region_t* m, pthreadpool_t pool, int32_t token, size_t position) {
-  m->token = token, m->position = position;
+// The layers' operators for `rows` input rows (the output projection stays at one).
+static int reshape_rows(model_t* m, size_t rows) {
+  for (int32_t i = 0; i < m->d.n_layers; ++i)
+    for (int j = 0; j < LINEARS_PER_LAYER; ++j) {
+      linear_t* linear = &m->layers[i].linears[j];
+      for (size_t t = 0; t < m->threads; ++t) {
+        size_t workspace = 0;
+        if (!linear->ops[t]) continue;
+        if (xnn_reshape_fully_connected_nc_qdu8_f32_qb4w(linear->ops[t], rows, &workspace, NULL) != xnn_status_success ||
+            workspace ||
+            xnn_setup_fully_connected_nc_qdu8_f32_qb4w(linear->ops[t], (const int8_t*) m->lanes[t].qrow,
+                                                       linear->output + linear->row0[t], NULL,
+                                                       m->lanes[t].qp) != xnn_status_success)
+          return 0;
+      }
+    }
+  m->rows = rows;
+  return 1;
+}
+
+int decode_region_forward(decode_region_t* m, pthreadpool_t pool, const int32_t* tokens, size_t count,
+                          size_t position) {
+  if (count == 0 || position + count > (size_t) m->d.max_seq) return 0;
+  if (count != m->rows && !reshape_rows(m, count)) return 0;
+  m->tokens = tokens, m->position = position;
   if (pool) pthreadpool_parallelize_1d(pool, step_task, m, m->threads, 0);
   else step_task(m, 0);
   return !atomic_load(&m->failed);
+}
+
+int decode_region_step(decode_region_t* m, pthreadpool_t pool, int32_t token, size_t position) {
+  return decode_region_forward(m, pool, &token, 1, position);
 }
 
 // ------------------------------------------------------------------ loading
@@ -344,7 +438,7 @@ static xnn_operator_t create_slice(const linear_t* linear, size_t block, const u
                                    size_t row0, size_t row1) {
   xnn_operator_t op = NULL;
   size_t workspace = 0, rows = row1 - row0;
-  if (xnn_create_fully_connected_nc_qdu8_f32_qb4w(linear->k, rows, linear->k, rows, block, /*kernel_zero_point=*/8,
+  if (xnn_create_fully_connected_nc_qdu8_f32_qb4w(linear->k, rows, linear->k, linear->n, block, /*kernel_zero_point=*/8,
                                                   scale + row0 * (linear->k / block), kernel + row0 * linear->k / 2,
                                                   NULL, -INFINITY, INFINITY, 0, NULL, &op) != xnn_status_success)
     return NULL;
@@ -357,12 +451,11 @@ static xnn_operator_t create_slice(const linear_t* linear, size_t block, const u
 
 // A linear's slices (one per thread, whole tiles of rows) over the file's int4 values and bf16
 // scales at *cursor (advanced past them), each set up to read its thread's quantized row.
-static int create_linear(model_t* m, linear_t* linear, size_t n, size_t k, const uint8_t** cursor) {
+static int create_linear(model_t* m, linear_t* linear, size_t n, size_t k, float* output, const uint8_t** cursor) {
   const uint8_t* kernel = *cursor;
   const uint16_t* scale = (const uint16_t*) (kernel + n * k / 2);
   *cursor = kernel + n * k / 2 + n * (k / m->d.block) * 2;
-  linear->n = n, linear->k = k;
-  if (!(linear->output = calloc(n + 16, sizeof(float)))) return 0;
+  linear->n = n, linear->k = k, linear->output = output;
   size_t per_slice = (n + m->threads - 1) / m->threads;
   per_slice = (per_slice + SLICE_ROWS - 1) / SLICE_ROWS * SLICE_ROWS;
   for (size_t t = 0; t < m->threads; ++t) {
@@ -379,18 +472,22 @@ static int create_linear(model_t* m, linear_t* linear, size_t n, size_t k, const
 }
 
 static int create_lanes(model_t* m) {
-  size_t widest = (size_t) (m->d.hidden > m->d.dim ? m->d.hidden : m->d.dim);
+  size_t widest = (size_t) (m->d.hidden > m->d.dim ? m->d.hidden : m->d.dim), rows = m->d.max_seq;
+  size_t scores = (size_t) m->d.n_heads * CHUNK_KEYS > rows + 16 ? (size_t) m->d.n_heads * CHUNK_KEYS : rows + 16;
   for (size_t t = 0; t < m->threads; ++t) {
     lane_t* lane = &m->lanes[t];
-    lane->x = calloc(m->d.dim, sizeof(float));
-    lane->xn = calloc(m->d.dim, sizeof(float));
-    lane->h = calloc(m->d.hidden, sizeof(float));
+    lane->x = calloc(rows * m->d.dim, sizeof(float));
+    lane->xn = calloc(rows * m->d.dim, sizeof(float));
+    lane->h = calloc(rows * m->d.hidden, sizeof(float));
     lane->q = calloc(m->d.dim, sizeof(float));
     lane->attention = calloc(m->d.dim, sizeof(float));
-    lane->scores = calloc((size_t) m->d.n_heads * CHUNK_KEYS, sizeof(float));
+    lane->scores = calloc(scores, sizeof(float));
     lane->partial = aligned_alloc(sizeof(v16), m->d.n_heads * CHUNK_KEYS * sizeof(v16));
-    lane->qrow = calloc(widest + INPUT_PADDING, 1);
-    if (!lane->x || !lane->xn || !lane->h || !lane->q || !lane->attention || !lane->scores || !lane->partial || !lane->qrow) return 0;
+    lane->qrow = calloc(rows * widest + INPUT_PADDING, 1);
+    lane->qp = calloc(rows + EXTRA_QUANTIZATION_PARAMS, sizeof(struct xnn_quantization_params));
+    if (!lane->x || !lane->xn || !lane->h || !lane->q || !lane->attention || !lane->scores || !lane->partial ||
+        !lane->qrow || !lane->qp)
+      return 0;
   }
   return 1;
 }
@@ -444,17 +541,25 @@ static const char* create_model(model_t* m, const uint8_t* data) {
   m->chunk_max = calloc(d->n_heads * m->chunk_stride, sizeof(float));
   m->chunk_sum = calloc(d->n_heads * m->chunk_stride, sizeof(float));
   m->rope = rope_table(d);
-  if (!m->layers || !m->chunk_out || !m->chunk_max || !m->chunk_sum || !m->rope || !create_lanes(m))
-    return "out of memory";
+  m->prompt_attention = calloc((size_t) d->max_seq * dim, sizeof(float));
+  m->logits = calloc(d->vocab + 16, sizeof(float));
   static const int wide[LINEARS_PER_LAYER] = {[W1] = 1, [W3] = 1};
+  int allocated = 1;
+  for (int j = 0; j < LINEARS_PER_LAYER; ++j)  // the layers' linears of a kind share one output
+    allocated &= !!(m->outputs[j] = calloc((size_t) d->max_seq * (wide[j] ? hidden : dim) + 16, sizeof(float)));
+  if (!allocated || !m->layers || !m->chunk_out || !m->chunk_max || !m->chunk_sum || !m->rope ||
+      !m->prompt_attention || !m->logits || !create_lanes(m))
+    return "out of memory";
+  m->rows = 1;  // create_slice reshapes every operator for one row
   for (int32_t i = 0; i < d->n_layers; ++i) {
     layer_t* layer = &m->layers[i];
     layer->attn_norm = norms + 2 * i * dim, layer->ffn_norm = norms + (2 * i + 1) * dim;
     for (int j = 0; j < LINEARS_PER_LAYER; ++j)
-      if (!create_linear(m, &layer->linears[j], wide[j] ? hidden : dim, j == W2 ? hidden : dim, &cursor))
+      if (!create_linear(m, &layer->linears[j], wide[j] ? hidden : dim, j == W2 ? hidden : dim, m->outputs[j],
+                         &cursor))
         return "XNNPACK refused a 4-bit fully connected operator (no qdu8 x qb4w kernel on this CPU?)";
   }
-  if (!create_linear(m, &m->output, d->vocab, dim, &cursor))
+  if (!create_linear(m, &m->output, d->vocab, dim, m->logits, &cursor))
     return "XNNPACK refused a 4-bit fully connected operator (no qdu8 x qb4w kernel on this CPU?)";
   return NULL;
 }
@@ -486,7 +591,6 @@ const float* decode_region_logits(const decode_region_t* m) { return m->output.o
 static void free_linear(linear_t* linear, size_t threads) {
   for (size_t t = 0; t < threads; ++t)
     if (linear->ops[t]) xnn_delete_operator(linear->ops[t]);
-  free(linear->output);
 }
 
 void decode_region_destroy(decode_region_t* m) {
@@ -497,8 +601,9 @@ void decode_region_destroy(decode_region_t* m) {
   for (size_t t = 0; t < m->threads; ++t) {
     lane_t* lane = &m->lanes[t];
     free(lane->x), free(lane->xn), free(lane->h), free(lane->q), free(lane->attention), free(lane->scores);
-    free(lane->partial), free(lane->qrow);
+    free(lane->partial), free(lane->qrow), free(lane->qp);
   }
+  for (int j = 0; j < LINEARS_PER_LAYER; ++j) free(m->outputs[j]);
   free(m->layers), free(m->chunk_out), free(m->chunk_max), free(m->chunk_sum), free(m->rope);
-  free(m);
+  free(m->prompt_attention), free(m->logits), free(m);
 }

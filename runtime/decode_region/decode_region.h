@@ -39,11 +39,16 @@ decode_region_t* decode_region_create(const decode_region_dims_t* dims, const ui
                                       const char** error);
 // The KV cache, fp32 [n_layers][max_seq][dim] each; set before the first step.
 void decode_region_set_caches(decode_region_t* region, float* k_cache, float* v_cache);
-// One token at `position` (cache rows 0..position-1 already written): writes the cache row and
-// the logits. `pool`: a pool of the region's thread count, or NULL with one thread. 0 where an
-// XNNPACK operator failed.
+// `count` tokens at positions position ... position + count - 1 (cache rows 0..position-1
+// already written): writes their cache rows and the last token's logits. A prompt (count > 1)
+// runs its GEMMs over all its rows at once (the operators are reshaped when count changes).
+// `pool`: a pool of the region's thread count, or NULL with one thread. 0 where the positions
+// run past max_seq or an XNNPACK operator failed.
+int decode_region_forward(decode_region_t* region, pthreadpool_t pool, const int32_t* tokens, size_t count,
+                          size_t position);
+// decode_region_forward of one token.
 int decode_region_step(decode_region_t* region, pthreadpool_t pool, int32_t token, size_t position);
-// The last step's logits, [vocab].
+// The last call's logits, [vocab].
 const float* decode_region_logits(const decode_region_t* region);
 void decode_region_destroy(decode_region_t* region);
 

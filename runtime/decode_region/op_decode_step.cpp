@@ -8,7 +8,7 @@
 // tokens int64 [1, seq] at positions input_pos[0] ..., weights the uint8 block decode_region.h
 // describes, the caches fp32 [n_layers, max_seq, dim] (the program's mutable buffers), dims the
 // seven sizes of decode_region_dims_t; out: the last token's logits, fp32 [1, vocab]. A prompt
-// runs token by token (no batched prefill yet).
+// runs in one call, its GEMMs over all its rows.
 //
 // The region (XNNPACK's operators over their packed copy of the weights) is made on the first
 // call for a weights block and thread count, and kept: the program's constant block stays
@@ -103,9 +103,9 @@ void step_boxed(KernelRuntimeContext& ctx, Span<EValue*> stack) {
   decode_region_set_caches(region, k_cache.mutable_data_ptr<float>(), v_cache.mutable_data_ptr<float>());
   const int64_t start = input_pos.const_data_ptr<int64_t>()[0];
   const int64_t* ids = tokens.const_data_ptr<int64_t>();
-  for (ssize_t i = 0; i < tokens.size(1); ++i)
-    ET_KERNEL_CHECK_MSG(ctx, decode_region_step(region, pthreads, static_cast<int32_t>(ids[i]), start + i), Internal, ,
-                        "decode_region::step: an XNNPACK operator failed");
+  std::vector<int32_t> narrow(ids, ids + tokens.size(1));  // checked: every id is below vocab
+  ET_KERNEL_CHECK_MSG(ctx, decode_region_forward(region, pthreads, narrow.data(), narrow.size(), start), Internal, ,
+                      "decode_region::step: an XNNPACK operator failed");
   std::memcpy(out.mutable_data_ptr<float>(), decode_region_logits(region), d.vocab * sizeof(float));
 }
 
