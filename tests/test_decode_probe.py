@@ -63,6 +63,12 @@ def test_the_binary_refuses_a_damaged_weights_file_in_one_line(tiny, tmp_path):
                                "--positions", "0:4"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+    # a flag of the other mode is refused, not ignored
+    for mode in (["--positions", "0:4", "--prompt", "2"], ["--tokens", "1,2", "--logits_out", str(tmp_path / "l"),
+                                                           "--passes", "3"]):
+        proc = subprocess.run([str(dp.DECODE_PROBE), "--weights", str(folder / "weights.bin"), *mode],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.startswith("error: usage:"), proc.stderr
 
 
 def test_step_bytes_count_weights_norms_an_embedding_row_and_the_cache():

@@ -2,7 +2,7 @@
 program's decode in the same rounds (how it is measured: :mod:`examples.generation.decode_probe`).
 
     python -m examples.backend.decode_probe --model stories110m --group_size 32 --threads 1,2 \\
-        [--prompt_len 64 --max_new_tokens 128] [--program P.pte] [--rounds 5] [--json out.json]
+        [--prompt_len 64 --max_new_tokens 128] [--programs A.pte,B.pte] [--rounds 5] [--json out.json]
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ VARIANTS = {v.name: v for v in (
     Variant("8da4w-fused-merged-forms-2m", "executorch", "8da4w-fused-merged-forms", 4, judged=False,
             follows_group_size=True, native_flags=("--huge_pages=true",)),
     # forward as one kernel, each token one parallel region (runtime/decode_region): the same
-    # int4 weights, activations quantized by the region's own per-row rule, a prompt token by token.
+    # int4 weights, activations quantized by the region's own per-row rule.
     Variant("8da4w-region", "executorch", "8da4w-region", 4, follows_group_size=True, lowering_of="8da4w",
             native_kernel=True),
     Variant("8da4w-emb4-merged", "executorch", "8da4w-emb4-merged", 4, follows_group_size=True,

@@ -1,15 +1,15 @@
 """A whole decode step in one parallel region, against the read-bandwidth probe over its bytes.
 
     python -m examples.backend.decode_probe --model stories110m --group_size 32 --threads 1,2 \\
-        [--prompt_len 64 --max_new_tokens 128] [--rounds 5] [--json out.json]
+        [--prompt_len 64 --max_new_tokens 128] [--programs A.pte,B.pte] [--rounds 5] [--json out.json]
         (the command: examples/backend/decode_probe.py)
 
 A program's decode step joins the thread pool after every XNNPACK operator and runs what lies
 between the GEMMs on one thread; :mod:`examples.generation.gemm_probe` showed the GEMMs alone in
 one region stream at the probe's pace. This times the whole step the same way
-(``cmake-out/xnnpack_decode_probe``): the same 4-bit XNNPACK operators per thread slice, plus
-RMSNorm, activation quantization, rotary embedding, the KV cache and attention split by heads,
-SwiGLU and residuals, with five barriers a layer. Its fraction of the bandwidth limit says what
+(``cmake-out/xnnpack_decode_probe``, over runtime/decode_region): the same 4-bit XNNPACK operators
+per thread slice, plus RMSNorm, activation quantization, rotary embedding, the KV cache and
+attention by chunks of 16 keys, SwiGLU and residuals, with five barriers a layer. Its fraction of the bandwidth limit says what
 a fused decode operator (one such region per step inside a program) could reach on this CPU.
 
 Random weights in the binary's file format (:func:`write_weights`: the block of

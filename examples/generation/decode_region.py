@@ -60,6 +60,11 @@ class StepShape:
             raise cli.UsageError(f"--group_size must be a multiple of 32 dividing {self.dim} and {self.hidden}")
         if self.dim % self.n_heads or head_dim % 16 or self.hidden % 16:
             raise cli.UsageError("the decode region needs head widths and hidden sizes that are multiples of 16")
+        limits = {"dim": (self.dim, 1 << 16), "hidden": (self.hidden, 1 << 18), "n_layers": (self.n_layers, 1024),
+                  "vocab": (self.vocab, 1 << 20), "max_seq": (self.max_seq, 1 << 16)}
+        over = [f"{name} {value} > {bound}" for name, (value, bound) in limits.items() if value > bound]
+        if over:  # runtime/decode_region's bounds (decode_region_check_dims)
+            raise cli.UsageError(f"the decode region takes smaller models: {', '.join(over)}")
 
 
 @dataclass

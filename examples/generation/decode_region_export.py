@@ -8,8 +8,8 @@ torchao's 8da4w quantizer does), the KV cache as two mutable buffers ``[n_layers
 dim]`` the kernel writes in place (as ``llama::update_cache`` does), and the LLM exporter's
 metadata methods, so ``text_generation_runner`` (which registers the kernel,
 runtime/decode_region/op_decode_step.cpp) runs it like any exported Llama program. A prompt
-runs token by token inside the kernel (no batched prefill). ExecuTorch's Python runtime has no
-such kernel: only the native runner runs these programs.
+runs in one call, its GEMMs over all its rows. ExecuTorch's Python runtime has no such kernel:
+only the native runner runs these programs.
 """
 
 from __future__ import annotations

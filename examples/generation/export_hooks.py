@@ -46,7 +46,7 @@ def define_llm_flags() -> None:
     flags.DEFINE_bool("decode_region", False,
                       "Language models with --quantize: forward is one kernel (decode_region::step) that runs each "
                       "token in one parallel region, the same int4 weights; text_generation_runner runs it, "
-                      "ExecuTorch's Python runtime cannot; a prompt runs token by token (docs/GENERATION.md).")
+                      "ExecuTorch's Python runtime cannot (docs/GENERATION.md, 'One parallel region a token').")
 
 
 def is_llm(name: str | None) -> bool:

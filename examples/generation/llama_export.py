@@ -159,6 +159,8 @@ def check_region_options(model: LlamaModel, options: LlamaExportOptions) -> None
     changed = [name for name, value in others.items() if getattr(options, name) != value]
     if changed:
         raise LlamaExportError(f"the one-kernel decode region has its own layout: drop {', '.join(changed)}")
+    if options.max_seq_len < 3:  # the export traces a two-token prompt below max_seq_len
+        raise LlamaExportError(f"the one-kernel decode region needs --max_seq_len of at least 3, got {options.max_seq_len}")
     try:
         StepShape.of(model.shape, options.group_size, options.max_seq_len).check()
     except cli.UsageError as error:

@@ -30,7 +30,7 @@
 #endif
 #define MAGIC "TGSTEP1\n"
 #define USAGE "usage: xnnpack_decode_probe --weights FILE --threads T (--positions P0:P1 [--passes P] " \
-              "[--min_seconds S] | --tokens T0,T1,... --logits_out FILE)"
+              "[--min_seconds S] | --tokens T0,T1,... [--prompt K] --logits_out FILE)"
 
 static double now_seconds(void) {
   struct timespec t;
@@ -72,6 +72,7 @@ static uint8_t* read_weights(const char* path, decode_region_dims_t* d, const ch
 typedef struct {
   const char *weights, *tokens, *logits_out;
   long threads, passes, first, end, prompt;  // --positions first:end
+  int timing_given, prompt_given;            // --passes / --min_seconds; --prompt
   double min_seconds;
 } options_t;
 
@@ -95,15 +96,17 @@ static int parse_options(int argc, char** argv, options_t* o) {
     else if (c == 'k') o->tokens = optarg;
     else if (c == 'o') o->logits_out = optarg;
     else if (c == 't' && (o->threads = parse_long(optarg, &end, 1, DECODE_REGION_MAX_THREADS)) > 0 && !*end) continue;
-    else if (c == 'n' && (o->passes = parse_long(optarg, &end, 1, 1000)) > 0 && !*end) continue;
-    else if (c == 'r' && (o->prompt = parse_long(optarg, &end, 1, 1 << 16)) > 0 && !*end) continue;
+    else if (c == 'n' && (o->passes = parse_long(optarg, &end, 1, 1000)) > 0 && !*end) o->timing_given = 1;
+    else if (c == 'r' && (o->prompt = parse_long(optarg, &end, 1, 1 << 16)) > 0 && !*end) o->prompt_given = 1;
     else if (c == 'p' && (o->first = parse_long(optarg, &end, 0, 1 << 16)) >= 0 && *end == ':' &&
              (o->end = parse_long(end + 1, &end, o->first + 1, 1 << 16)) > 0 && !*end) continue;
     else if (c == 'm' && (o->min_seconds = strtod(optarg, &end), end != optarg && !*end) && o->min_seconds > 0 &&
-             o->min_seconds < 60) continue;
+             o->min_seconds < 60) o->timing_given = 1;
     else return 0;
   }
-  return optind == argc && o->weights && ((o->first >= 0) != (o->tokens && o->logits_out));
+  int timing = o->first >= 0, logits = o->tokens && o->logits_out;
+  return optind == argc && o->weights && timing != logits && !(timing && o->prompt_given) &&
+         !(logits && o->timing_given);  // no flag of the other mode
 }
 
 typedef struct {

@@ -11,7 +11,7 @@
 // layer: after q/k/v, after attention, after o, after w1/w3 and after w2, where the next part
 // reads every row of the previous one.
 //
-// The math (examples/generation/decode_probe.py holds a numpy reference of it): RMSNorm
+// The math (examples/generation/decode_region.py holds a numpy reference of it): RMSNorm
 // (eps 1e-5), per-row asymmetric uint8 activations (zero point and scale from the row's
 // min/max with 0), int4 weights in blocks with bf16 scales (zero point 8), rotary embedding on
 // adjacent pairs (theta 10000), causal attention over an fp32 KV cache, SwiGLU feed-forward,
@@ -21,11 +21,19 @@
 
 #include "decode_region.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SPIN_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define SPIN_PAUSE() __asm__ __volatile__("yield")
+#else
+#define SPIN_PAUSE() ((void) 0)
+#endif
 
 #define MAX_THREADS DECODE_REGION_MAX_THREADS
 #define SLICE_ROWS 16                 // output rows per XNNPACK tile of this kernel family
@@ -112,7 +120,7 @@ static void barrier_wait(barrier_t* barrier, unsigned* local_sense) {
     atomic_store(&barrier->arrived, 0);
     atomic_store(&barrier->sense, sense);
   } else {
-    while (atomic_load_explicit(&barrier->sense, memory_order_acquire) != sense) _mm_pause();
+    while (atomic_load_explicit(&barrier->sense, memory_order_acquire) != sense) SPIN_PAUSE();
   }
 }
 
@@ -397,8 +405,10 @@ static void step_task(void* context, size_t thread) {
   run_slice(m, &m->output, thread);
 }
 
-// The layers' operators for `rows` input rows (the output projection stays at one).
+// The layers' operators for `rows` input rows (the output projection stays at one). On failure
+// some operators may be reshaped and others not: rows 0 makes the next call reshape them all.
 static int reshape_rows(model_t* m, size_t rows) {
+  m->rows = 0;
   for (int32_t i = 0; i < m->d.n_layers; ++i)
     for (int j = 0; j < LINEARS_PER_LAYER; ++j) {
       linear_t* linear = &m->layers[i].linears[j];
@@ -419,7 +429,8 @@ static int reshape_rows(model_t* m, size_t rows) {
 
 int decode_region_forward(decode_region_t* m, pthreadpool_t pool, const int32_t* tokens, size_t count,
                           size_t position) {
-  if (count == 0 || position + count > (size_t) m->d.max_seq) return 0;
+  if (count == 0 || position > (size_t) m->d.max_seq || count > (size_t) m->d.max_seq - position) return 0;
+  atomic_store(&m->failed, 0);  // a failed call's operators are still whole: the next one may run
   if (count != m->rows && !reshape_rows(m, count)) return 0;
   m->tokens = tokens, m->position = position;
   if (pool) pthreadpool_parallelize_1d(pool, step_task, m, m->threads, 0);

@@ -11,12 +11,17 @@
 // runs in one call, its GEMMs over all its rows.
 //
 // The region (XNNPACK's operators over their packed copy of the weights) is made on the first
-// call for a weights block and thread count, and kept: the program's constant block stays
-// mapped as long as the program is loaded.
+// call for a weights block and thread count, and kept while the process lives; it also reads the
+// block itself (embedding, norms), which stays mapped as long as the program is loaded. A block
+// is known again by its address, sizes and a sample of its bytes, so a program loaded later at
+// the same address gets a region of its own. Its threads spin at barriers: it runs on at most as
+// many as the process has CPUs (and DECODE_REGION_MAX_THREADS), whatever the pool's size.
 
 #include <executorch/runtime/core/evalue.h>
 #include <executorch/runtime/kernel/kernel_includes.h>
 #include <executorch/runtime/kernel/operator_registry.h>
+
+#include <sched.h>
 
 #include <cstring>
 #include <mutex>
@@ -33,24 +38,53 @@ using executorch::runtime::EValue;
 using executorch::runtime::KernelRuntimeContext;
 using executorch::runtime::Span;
 
+// 64 words spread over the block past the embedding (the norms and linears, which making the
+// region read, so their pages are resident), mixed with their offsets: a block at the same
+// address with other bytes (another program) is another block. The embedding's pages are left
+// alone: a step reads one row of it.
+uint64_t sample_of(const uint8_t* data, size_t size, const decode_region_dims_t& d) {
+  const size_t from = static_cast<size_t>(d.vocab) * d.dim * sizeof(float), span = size - from;
+  uint64_t sum = size;
+  for (size_t i = 0; i < 64 && span >= 8; ++i) {
+    const size_t at = from + (span - 8) * i / 63;
+    uint64_t word;
+    std::memcpy(&word, data + at, 8);
+    sum = (sum ^ word) * 0x100000001b3ull + at;
+  }
+  return sum;
+}
+
 struct Made {
   const uint8_t* weights;
+  uint64_t sample;
+  decode_region_dims_t dims;
   size_t threads;
   decode_region_t* region;
 };
 
-// One region per weights block and thread count, made on first use.
-decode_region_t* region_for(const decode_region_dims_t& dims, const uint8_t* weights, size_t threads,
+std::mutex regions_mutex;  // held while a region is found, made or run: callers share its buffers
+
+// One region per weights block, sizes and thread count, made on first use (regions_mutex held).
+decode_region_t* region_for(const decode_region_dims_t& dims, const uint8_t* weights, size_t size, size_t threads,
                             const char** error) {
-  static std::mutex mutex;
   static std::vector<Made> made;
-  std::lock_guard<std::mutex> lock(mutex);
+  const uint64_t sample = sample_of(weights, size, dims);
   for (const Made& m : made)
-    if (m.weights == weights && m.threads == threads) return m.region;
+    if (m.weights == weights && m.sample == sample && std::memcmp(&m.dims, &dims, sizeof dims) == 0 &&
+        m.threads == threads)
+      return m.region;
   if (xnn_initialize(nullptr) != xnn_status_success) return *error = "XNNPACK did not initialize", nullptr;
   decode_region_t* region = decode_region_create(&dims, weights, threads, error);
-  if (region) made.push_back({weights, threads, region});
+  if (region) made.push_back({weights, sample, dims, threads, region});
   return region;
+}
+
+// The pool's threads, at most the CPUs this process may run on and the region's bound.
+size_t region_threads(size_t pool_threads) {
+  cpu_set_t set;
+  size_t cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<size_t>(CPU_COUNT(&set)) : 1;
+  size_t threads = pool_threads < cpus ? pool_threads : cpus;
+  return threads < DECODE_REGION_MAX_THREADS ? (threads ? threads : 1) : DECODE_REGION_MAX_THREADS;
 }
 
 // The argument checks; nullptr where they pass, else what is wrong.
@@ -63,12 +97,14 @@ const char* check_arguments(const Tensor& tokens, const Tensor& input_pos, const
   if (input_pos.scalar_type() != ScalarType::Long || input_pos.numel() != 1) return "input_pos must be int64 [1]";
   if (weights.scalar_type() != ScalarType::Byte || weights.nbytes() != decode_region_data_bytes(&d))
     return "the weights block's size is not what dims say";
+  if (reinterpret_cast<uintptr_t>(weights.const_data_ptr<uint8_t>()) % alignof(float))
+    return "the weights block is not 4-byte aligned";
   if (k_cache.scalar_type() != ScalarType::Float || v_cache.scalar_type() != ScalarType::Float ||
       static_cast<size_t>(k_cache.numel()) != cache || static_cast<size_t>(v_cache.numel()) != cache)
     return "the caches must be fp32 [n_layers, max_seq, dim]";
   if (out.scalar_type() != ScalarType::Float || out.numel() != d.vocab) return "out must be fp32 [1, vocab]";
   const int64_t start = input_pos.const_data_ptr<int64_t>()[0];
-  if (start < 0 || start + tokens.size(1) > d.max_seq) return "the tokens' positions run past max_seq";
+  if (start < 0 || start > d.max_seq || tokens.size(1) > d.max_seq - start) return "the tokens' positions run past max_seq";
   const int64_t* ids = tokens.const_data_ptr<int64_t>();
   for (ssize_t i = 0; i < tokens.size(1); ++i)
     if (ids[i] < 0 || ids[i] >= d.vocab) return "a token id is outside the vocabulary";
@@ -91,14 +127,18 @@ void step_boxed(KernelRuntimeContext& ctx, Span<EValue*> stack) {
   ET_KERNEL_CHECK_MSG(ctx, sizes.size() == 7, InvalidArgument, , "dims must hold 7 sizes, got %zu", sizes.size());
   decode_region_dims_t d;
   int32_t* fields[] = {&d.dim, &d.hidden, &d.n_layers, &d.n_heads, &d.vocab, &d.block, &d.max_seq};
-  for (size_t i = 0; i < 7; ++i) *fields[i] = static_cast<int32_t>(sizes[i]);
+  for (size_t i = 0; i < 7; ++i) {
+    ET_KERNEL_CHECK_MSG(ctx, sizes[i] > 0 && sizes[i] <= INT32_MAX, InvalidArgument, , "dims[%zu] is out of range", i);
+    *fields[i] = static_cast<int32_t>(sizes[i]);
+  }
   const char* error = check_arguments(tokens, input_pos, weights, k_cache, v_cache, d, out);
   ET_KERNEL_CHECK_MSG(ctx, error == nullptr, InvalidArgument, , "decode_region::step: %s", error);
 
   auto* pool = ::executorch::extension::threadpool::get_threadpool();
-  const size_t threads = pool ? pool->get_thread_count() : 1;
+  const size_t threads = region_threads(pool ? pool->get_thread_count() : 1);
   pthreadpool_t pthreads = threads > 1 ? ::executorch::extension::threadpool::get_pthreadpool() : nullptr;
-  decode_region_t* region = region_for(d, weights.const_data_ptr<uint8_t>(), pthreads ? threads : 1, &error);
+  std::lock_guard<std::mutex> lock(regions_mutex);
+  decode_region_t* region = region_for(d, weights.const_data_ptr<uint8_t>(), weights.nbytes(), threads, &error);
   ET_KERNEL_CHECK_MSG(ctx, region != nullptr, Internal, , "decode_region::step: %s", error);
   decode_region_set_caches(region, k_cache.mutable_data_ptr<float>(), v_cache.mutable_data_ptr<float>());
   const int64_t start = input_pos.const_data_ptr<int64_t>()[0];
