@@ -31,20 +31,16 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from examples.models.llama_zoo import LLM_MODELS
+    from examples.generation.generation_flags import probe_model_and_threads
 
-    if FLAGS.model not in LLM_MODELS:
-        raise cli.UsageError(f"unknown model {FLAGS.model!r}; language models: {', '.join(LLM_MODELS)}")
-    threads = cli.positive_int_list(",".join(FLAGS.threads), "threads")
+    model, threads = probe_model_and_threads(argv, FLAGS.model, FLAGS.threads)
     check_region_threads(threads)
     programs = [Path(p) for p in FLAGS.programs]
     for program in programs:
         if not program.is_file():
             raise cli.UsageError(f"--programs: no such file {program}")
     check_built()
-    shape = LLM_MODELS[FLAGS.model].shape
+    shape = model.shape
     with tempfile.TemporaryDirectory(prefix="decode_probe-") as work:
         cells = measure(shape, FLAGS.group_size, threads, FLAGS.rounds, FLAGS.prompt_len, FLAGS.max_new_tokens,
                         Path(work), programs)

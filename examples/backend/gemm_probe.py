@@ -28,20 +28,16 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from examples.models.llama_zoo import LLM_MODELS
+    from examples.generation.generation_flags import probe_model_and_threads
 
-    if FLAGS.model not in LLM_MODELS:
-        raise cli.UsageError(f"unknown model {FLAGS.model!r}; language models: {', '.join(LLM_MODELS)}")
-    threads = cli.positive_int_list(",".join(FLAGS.threads), "threads")
+    model, threads = probe_model_and_threads(argv, FLAGS.model, FLAGS.threads)
     if max(threads) > MAX_THREADS:
         raise cli.UsageError(f"--threads must be at most {MAX_THREADS}")
     schedules = list(dict.fromkeys(FLAGS.schedules))
     if not schedules or any(name not in SCHEDULES for name in schedules):
         raise cli.UsageError(f"--schedules takes {' and/or '.join(SCHEDULES)}, got {','.join(FLAGS.schedules)}")
     check_region_threads(schedules, threads)
-    groups = decode_groups(LLM_MODELS[FLAGS.model].shape)
+    groups = decode_groups(model.shape)
     shapes = [linear for group in groups for linear in group]
     check_group_size(shapes, FLAGS.group_size)
     check_built()

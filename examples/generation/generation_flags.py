@@ -64,3 +64,17 @@ def gguf_model_error(model_path: str | None) -> str | None:
     if not model_path:
         return "--model_path is required"
     return None if Path(model_path).is_file() else f"model file not found: {model_path}"
+
+
+def probe_model_and_threads(argv, model_name: str, threads: list[str]):
+    """A probe command's zoo language model and thread counts (``--model``, ``--threads``), each
+    refused in one line where it is not one; stray arguments likewise."""
+    from examples.common import cli
+    from examples.models.llama_zoo import LLM_MODELS
+
+    if len(argv) > 1:
+        raise cli.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if model_name not in LLM_MODELS:
+        raise cli.UsageError(f"unknown model {model_name!r}; language models: {', '.join(LLM_MODELS)}")
+    return LLM_MODELS[model_name], cli.positive_int_list(",".join(threads), "threads")
+

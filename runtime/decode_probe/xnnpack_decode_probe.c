@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "decode_region.h"
+#include "probe_cli.h"  // runtime/gemm_probe
 
 #ifndef PROBE_XNNPACK_BUILD
 #define PROBE_XNNPACK_BUILD "wheel"
@@ -31,17 +32,6 @@
 #define MAGIC "TGSTEP1\n"
 #define USAGE "usage: xnnpack_decode_probe --weights FILE --threads T (--positions P0:P1 [--passes P] " \
               "[--min_seconds S] | --tokens T0,T1,... [--prompt K] --logits_out FILE)"
-
-static double now_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int fail(int code, const char* message) {
-  fprintf(stderr, "error: %s\n", message);
-  return code;
-}
 
 // The whole file in memory (its size checked against the sizes it declares).
 static uint8_t* read_weights(const char* path, decode_region_dims_t* d, const char** error) {

@@ -2,10 +2,10 @@
 the same name; examples/generation/gemm_probe.py drives it)."""
 
 def define_common_targets():
-    # The XNNPACK operator-API declarations both probes call (xnnpack_decode_probe includes it too).
+    # The XNNPACK operator-API declarations both probes call, and their clock and error line.
     native.cxx_library(
         name = "xnnpack_operator_api",
-        exported_headers = ["xnnpack_operator_api.h"],
+        exported_headers = ["probe_cli.h", "xnnpack_operator_api.h"],
         header_namespace = "",
         visibility = ["PUBLIC"],
     )

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "probe_cli.h"
 #include "xnnpack_operator_api.h"
 
 #ifndef PROBE_XNNPACK_BUILD  // CMake: "wheel", or "source+amx" with -DEXECUTORCH_SOURCE_DIR
@@ -55,18 +56,6 @@ typedef struct {
   float* output;
   double expected_sum;  // what the outputs must add up to (see create_layer)
 } layer_t;
-
-static double now_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-// Exit codes: 2 bad input, 1 the measurement failed.
-static int fail(int code, const char* message) {
-  fprintf(stderr, "error: %s\n", message);
-  return code;
-}
 
 // A whole decimal number in [low, high], or -1.
 static long parse_long(const char* text, long low, long high) {
