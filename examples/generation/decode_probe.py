@@ -20,7 +20,6 @@ Random weights in the binary's file format (:func:`write_weights`: the block of
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 from pathlib import Path
@@ -83,10 +82,11 @@ def time_steps(weights_path, threads: int, first: int, end: int) -> dict:
 # ---------------------------------------------------------------- rounds against the probe
 
 def check_region_threads(threads) -> None:
-    """The region's threads spin at barriers: more of them than usable CPUs would time the
-    scheduler."""
-    usable = len(os.sched_getaffinity(0))
-    if max(threads) > usable:
+    """The region's threads spin at barriers (:func:`~examples.generation.gemm_probe.too_many_to_spin`)."""
+    from examples.generation.gemm_probe import too_many_to_spin
+
+    usable = too_many_to_spin(threads)
+    if usable:
         raise cli.UsageError(f"--threads must be at most the {usable} usable CPU(s): the region's threads spin at "
                              f"barriers, got {max(threads)}")
 

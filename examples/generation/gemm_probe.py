@@ -59,13 +59,20 @@ def shapes_spec(groups) -> str:
     return ";".join(",".join(f"{n}x{k}" for n, k in group) for group in groups)
 
 
-def check_region_threads(schedules, threads) -> None:
-    """``one_region``'s threads spin at its barriers: more of them than usable CPUs would time
-    the scheduler (a waiting thread spins while the one it waits for has no CPU)."""
+def too_many_to_spin(threads) -> int | None:
+    """The usable CPUs where a region of ``max(threads)`` spinning threads would outnumber them
+    (it would time the scheduler: a waiting thread spins while the one it waits for has no CPU),
+    else None."""
     import os
 
     usable = len(os.sched_getaffinity(0))
-    if "one_region" in schedules and max(threads) > usable:
+    return usable if max(threads) > usable else None
+
+
+def check_region_threads(schedules, threads) -> None:
+    """``one_region``'s threads spin at its barriers (:func:`too_many_to_spin`)."""
+    usable = too_many_to_spin(threads) if "one_region" in schedules else None
+    if usable:
         raise cli.UsageError(f"--schedules one_region needs --threads at most the {usable} usable CPU(s): its "
                              f"threads spin at barriers, got {max(threads)}")
 

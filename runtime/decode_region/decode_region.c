@@ -20,20 +20,12 @@
 //
 
 #include "decode_region.h"
+#include "spin_barrier.h"  // runtime/gemm_probe
 
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define SPIN_PAUSE() _mm_pause()
-#elif defined(__aarch64__)
-#define SPIN_PAUSE() __asm__ __volatile__("yield")
-#else
-#define SPIN_PAUSE() ((void) 0)
-#endif
 
 #define MAX_THREADS DECODE_REGION_MAX_THREADS
 #define SLICE_ROWS 16                 // output rows per XNNPACK tile of this kernel family
@@ -72,14 +64,6 @@ typedef struct {
   float *k_cache, *v_cache;  // [max_seq][dim]
 } layer_t;
 
-// A sense-reversing spin barrier (as xnnpack_gemm_probe's): the threads of one region each have
-// a CPU (examples/generation/decode_probe.py refuses more threads than usable CPUs).
-typedef struct {
-  atomic_size_t arrived;
-  atomic_uint sense;
-  size_t parties;
-} barrier_t;
-
 // One thread's own activations: the residual stream and what it quantizes.
 typedef struct {
   // x, xn: [rows][dim], h: [rows][hidden]; q: a token's query; attention: its attention output;
@@ -112,17 +96,6 @@ struct decode_region {
   atomic_int failed;
 };
 typedef struct decode_region model_t;
-
-static void barrier_wait(barrier_t* barrier, unsigned* local_sense) {
-  if (barrier->parties == 1) return;
-  unsigned sense = *local_sense = !*local_sense;
-  if (atomic_fetch_add(&barrier->arrived, 1) + 1 == barrier->parties) {
-    atomic_store(&barrier->arrived, 0);
-    atomic_store(&barrier->sense, sense);
-  } else {
-    while (atomic_load_explicit(&barrier->sense, memory_order_acquire) != sense) SPIN_PAUSE();
-  }
-}
 
 // ------------------------------------------------------------------ vector math (lengths: multiples of 16)
 

@@ -143,7 +143,8 @@ void step_boxed(KernelRuntimeContext& ctx, Span<EValue*> stack) {
   decode_region_set_caches(region, k_cache.mutable_data_ptr<float>(), v_cache.mutable_data_ptr<float>());
   const int64_t start = input_pos.const_data_ptr<int64_t>()[0];
   const int64_t* ids = tokens.const_data_ptr<int64_t>();
-  std::vector<int32_t> narrow(ids, ids + tokens.size(1));  // checked: every id is below vocab
+  static std::vector<int32_t> narrow;  // kept between calls (regions_mutex held): no allocation a token
+  narrow.assign(ids, ids + tokens.size(1));  // checked: every id is below vocab
   ET_KERNEL_CHECK_MSG(ctx, decode_region_forward(region, pthreads, narrow.data(), narrow.size(), start), Internal, ,
                       "decode_region::step: an XNNPACK operator failed");
   std::memcpy(out.mutable_data_ptr<float>(), decode_region_logits(region), d.vocab * sizeof(float));

@@ -2,10 +2,11 @@
 the same name; examples/generation/gemm_probe.py drives it)."""
 
 def define_common_targets():
-    # The XNNPACK operator-API declarations both probes call, and their clock and error line.
+    # The XNNPACK operator-API declarations both probes call, their clock and error line, and the
+    # spin barrier of one parallel region (runtime/decode_region's too).
     native.cxx_library(
         name = "xnnpack_operator_api",
-        exported_headers = ["probe_cli.h", "xnnpack_operator_api.h"],
+        exported_headers = ["probe_cli.h", "spin_barrier.h", "xnnpack_operator_api.h"],
         header_namespace = "",
         visibility = ["PUBLIC"],
     )

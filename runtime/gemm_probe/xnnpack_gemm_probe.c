@@ -24,7 +24,6 @@
 // read-bandwidth probe over the same bytes. Random weights: only the time means anything.
 
 #include <errno.h>
-#include <immintrin.h>
 #include <stdatomic.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 #include <time.h>
 
 #include "probe_cli.h"
+#include "spin_barrier.h"
 #include "xnnpack_operator_api.h"
 
 #ifndef PROBE_XNNPACK_BUILD  // CMake: "wheel", or "source+amx" with -DEXECUTORCH_SOURCE_DIR
@@ -137,25 +137,6 @@ static int create_layer(layer_t* layer, size_t block, size_t slices, pthreadpool
   free(scale);
   if (!ok) return fail(1, "XNNPACK refused a 4-bit fully connected operator (no qdu8 x qb4w kernel on this CPU?)"), 0;
   return 1;
-}
-
-// A sense-reversing spin barrier for the threads of one region: one pool job each, all running
-// at once as long as there are no more threads than CPUs (examples/generation/gemm_probe.py
-// refuses more: a thread would then spin while the one it waits for has no CPU).
-typedef struct {
-  atomic_size_t arrived;
-  atomic_uint sense;
-  size_t parties;
-} barrier_t;
-
-static void barrier_wait(barrier_t* barrier, unsigned* local_sense) {
-  unsigned sense = *local_sense = !*local_sense;
-  if (atomic_fetch_add(&barrier->arrived, 1) + 1 == barrier->parties) {
-    atomic_store(&barrier->arrived, 0);
-    atomic_store(&barrier->sense, sense);
-  } else {
-    while (atomic_load_explicit(&barrier->sense, memory_order_acquire) != sense) _mm_pause();
-  }
 }
 
 typedef struct {
