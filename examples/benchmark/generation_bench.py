@@ -50,8 +50,8 @@ flags.DEFINE_list("variants", None, "Rows to run (default: fp32, 8da4w, F32, Q8_
                   "8da4w-fused / 8da4w-g128-fused (q/k/v and w1/w3 each one linear), 8da4w-emb4-merged (greedy "
                   "XNNPACK partitions), 8da4w-emb4-merged-forms (and RMSNorm / RoPE in forms XNNPACK takes), "
                   "8da4w-merged-forms (8da4w so: --one_call_per_block), 8da4w-fused-merged-forms (with fused "
-                  "projections too), 8da4w-fused-merged-forms-2m (that program with --huge_pages), 8da4w-region (forward "
-                  "one kernel, each token one parallel region; native runner only).")
+                  "projections too), 8da4w-fused-merged-forms-2m (that program with --huge_pages), 8da4w-region (the layers "
+                  "one delegate, each token one parallel region; native runner only).")
 flags.DEFINE_bool("aa", True, "Run 8da4w a second time as a row of its own (8da4w-aa) wherever 8da4w runs: the "
                   "spread of the two is the run's noise floor, which every verdict's interval must clear.")
 flags.DEFINE_bool("probe_bandwidth", True, "Measure read bandwidth before every round (the limit column).")

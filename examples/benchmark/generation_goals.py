@@ -356,8 +356,8 @@ def option_cells(rows: list) -> list[dict]:
             goal, how = "runner option", f"the same program run with {' '.join(variant.native_flags)}"
             plain = _plain_row(rows, changed, lambda v: not v.native_flags and v.artifact == variant.artifact)
         elif variant.lowering_of:
-            goal, how = "lowering option", ("the same int4 weights in one kernel a token, activations quantized by "
-                                            "its own rule" if variant.native_kernel else
+            goal, how = "lowering option", ("the same int4 weights in one delegate call a token, activations "
+                                            "quantized by its own rule" if variant.native_backend else
                                             "the same weights and quantization, lowered otherwise")
             plain = _plain_row(rows, changed, lambda v, name=variant.lowering_of: v.name == name)
         else:

@@ -28,8 +28,8 @@ class Variant:
     follows_group_size: bool = False  # its int4 groups are generation_bench's --group_size
     # Flags for the native runner only (another runner has no such row: plan_for leaves it out).
     native_flags: tuple[str, ...] = ()
-    # A program only the native runner runs (its kernel is the runner's own), flags or not.
-    native_kernel: bool = False
+    # A program only the native runner runs (its backend is the runner's own), flags or not.
+    native_backend: bool = False
     # The variant whose weights and quantization this one lowers otherwise (other delegate calls,
     # the same arithmetic up to summation order): the table pairs the two by round.
     lowering_of: str = ""
@@ -39,7 +39,7 @@ class Variant:
 
     @property
     def native_only(self) -> bool:
-        return bool(self.native_flags) or self.native_kernel
+        return bool(self.native_flags) or self.native_backend
 
 
 # Weights per int4 scale of every 4-bit peer (Q4_0, Q4_K_M's sub-blocks, ONNX Runtime GenAI's blocks).
@@ -92,10 +92,10 @@ VARIANTS = {v.name: v for v in (
     # pairs it with the row above.
     Variant("8da4w-fused-merged-forms-2m", "executorch", "8da4w-fused-merged-forms", 4, judged=False,
             follows_group_size=True, native_flags=("--huge_pages=true",)),
-    # forward as one kernel, each token one parallel region (runtime/decode_region): the same
+    # the layers as one delegate, each token one parallel region (runtime/decode_region): the same
     # int4 weights, activations quantized by the region's own per-row rule.
     Variant("8da4w-region", "executorch", "8da4w-region", 4, follows_group_size=True, lowering_of="8da4w",
-            native_kernel=True),
+            native_backend=True),
     Variant("8da4w-emb4-merged", "executorch", "8da4w-emb4-merged", 4, follows_group_size=True,
             lowering_of="8da4w-emb4"),
     # ... and RMSNorm / RoPE in forms XNNPACK takes: a block in few delegate calls.
@@ -158,7 +158,7 @@ def executorch_options(variant: str, max_seq_len: int, group_size: int | None = 
     (one int4 scale per output channel), ``8da4w-kv8`` (int8 KV cache), ``8da4w-emb4``,
     ``8da4w-fp32prefill`` (an fp32 prefill method), ``8da4w-out8`` (an 8-bit output projection);
     then, in this order, ``-fused`` (q/k/v and w1/w3 as one linear each), ``-merged`` (greedy XNNPACK
-    partitions), ``-forms`` (RMSNorm and RoPE in XNNPACK forms) and ``-region`` (one kernel a token,
+    partitions), ``-forms`` (RMSNorm and RoPE in XNNPACK forms) and ``-region`` (the layers one delegate,
     runtime/decode_region). An unknown name is a ValueError."""
     from examples.generation.llama_export import PER_CHANNEL, LlamaExportOptions
 

@@ -92,22 +92,10 @@ def _other_methods_bytes(path: Path, program, segment_base: int) -> int:
     return sum(program.segments[i].size for i in others - forward)
 
 
-def _region_table_bytes(plan, call) -> int:
-    """The fp32 embedding at the start of a ``decode_region::step`` call's weights block
-    (examples/generation/decode_region.py): vocab x dim x 4 bytes, the sizes from its ``dims``."""
-    for index in call.args:
-        value = plan.values[index].val
-        if type(value).__name__ == "IntList":
-            dims = [plan.values[i].val.int_val for i in value.items]
-            return dims[4] * dims[0] * 4
-    return 0
-
-
 def pte_embedding_bytes(path: Path, vocab_size: int, program=None) -> int:
     """Bytes of the constant tensors an embedding operator of the program gathers from (table
     and, when quantized, its scales / zero points): every constant operand whose first
-    dimension is the vocabulary, in ``forward`` (the method of every decode step); in a
-    ``decode_region::step`` program, the table inside its weights block."""
+    dimension is the vocabulary, in ``forward`` (the method of every decode step)."""
     program = program or program_flatbuffer(Path(path))[0]
     total = 0
     for plan in [p for p in program.execution_plan if p.name == "forward"]:
@@ -116,8 +104,6 @@ def pte_embedding_bytes(path: Path, vocab_size: int, program=None) -> int:
         for chain in plan.chains:
             for instruction in chain.instructions:
                 call = instruction.instr_args
-                if type(call).__name__ == "KernelCall" and kinds[call.op_index] == "decode_region::step":
-                    total += _region_table_bytes(plan, call)
                 if type(call).__name__ != "KernelCall" or "embedding" not in kinds[call.op_index]:
                     continue
                 for index in call.args:

@@ -35,9 +35,10 @@ MAGIC = b"TGSTEP1\n"
 
 
 def write_weights(path, weights) -> None:
-    """The binary's file: ``MAGIC``, the seven int32 sizes, the weights block."""
+    """The binary's file: ``MAGIC``, the seven int32 sizes, the fp32 embedding, the weights block."""
     with open(path, "wb") as f:
-        f.write(MAGIC + np.array(weights.shape.dims(), "<i4").tobytes() + weights_block(weights))
+        f.write(MAGIC + np.array(weights.shape.dims(), "<i4").tobytes() + weights.embedding.astype("<f4").tobytes() +
+                weights_block(weights))
 
 
 # ---------------------------------------------------------------- running the binary

@@ -1,10 +1,11 @@
 """The weights of a Llama-style model as one block of bytes for runtime/decode_region (one decode
 step in one parallel region), and the same math in numpy.
 
-The block (runtime/decode_region/decode_region.h): the fp32 token embedding, every fp32 norm
-(per layer attention then feed-forward, then the output norm), then per layer q, k, v, o, w1,
-w3, w2 and the output projection, each int4 values (two a byte, the even input in the low
-nibble, value + 8) then bf16 scales, one per ``block`` inputs of a row. The math: RMSNorm (eps
+The block (runtime/decode_region/decode_region.h): every fp32 norm (per layer attention then
+feed-forward, then the output norm), then per layer q, k, v, o, w1, w3, w2 and the output
+projection, each int4 values (two a byte, the even input in the low nibble, value + 8) then
+bf16 scales, one per ``block`` inputs of a row. The fp32 token embedding is kept apart (the
+probe's file puts it before the block; a program gathers from it outside the delegate). The math: RMSNorm (eps
 1e-5), per-row asymmetric uint8 activations, rotary embedding on adjacent pairs (theta 10000),
 causal attention over an fp32 KV cache, SwiGLU, output projection. :func:`reference_logits` is
 it in numpy, float64 sums; the tests hold the native step to it.
@@ -112,9 +113,8 @@ def _packed(nibbles: np.ndarray) -> np.ndarray:
 
 
 def weights_block(weights: StepWeights) -> bytes:
-    """The block runtime/decode_region reads (the module docstring)."""
-    parts = [weights.embedding.astype("<f4").tobytes(), weights.norms.astype("<f4").tobytes(),
-             weights.out_norm.astype("<f4").tobytes()]
+    """The block runtime/decode_region reads (the module docstring), without the embedding."""
+    parts = [weights.norms.astype("<f4").tobytes(), weights.out_norm.astype("<f4").tobytes()]
     for nibbles, scales in [lin for layer in weights.linears for lin in layer] + [weights.output]:
         parts += [_packed(nibbles).tobytes(), _bf16(scales)[0].astype("<u2").tobytes()]
     return b"".join(parts)

@@ -4,8 +4,8 @@ Zoo language models go through ExecuTorch's LLM exporter (KV cache, SDPA-with-KV
 XNNPACK), not the image-model path; ``--quantize`` means 8da4w (int8 dynamic activations,
 int4 weights in groups of ``--group_size``), ``--max_seq_len`` is the KV cache length and
 ``--quantize_kv_cache`` keeps that cache in int8, ``--one_call_per_block`` lowers each block in one
-XNNPACK delegate call and ``--decode_region`` makes forward one kernel that runs each token in one
-parallel region (text_generation_runner only); ``--sign_key`` signs the program and its card as for image models. The image-model
+XNNPACK delegate call and ``--decode_region`` makes the layers one delegate that runs each token in
+one parallel region (text_generation_runner only); ``--sign_key`` signs the program and its card as for image models. The image-model
 flags this path has no use for (calibration, --bundle, --eval_data, ...) are refused, never ignored.
 """
 
@@ -44,8 +44,8 @@ def define_llm_flags() -> None:
                       "partitions; RMSNorm and RoPE in forms XNNPACK takes) instead of the exporter's ten; a few per "
                       "cent faster decode and prefill where measured (results/intel-f6-m207-s2-amx/generation/NOTES.md, 'Fewer delegate calls').")
     flags.DEFINE_bool("decode_region", False,
-                      "Language models with --quantize: forward is one kernel (decode_region::step) that runs each "
-                      "token in one parallel region, the same int4 weights; text_generation_runner runs it, "
+                      "Language models with --quantize: the layers are one delegate (DecodeRegionBackend) that runs "
+                      "each token in one parallel region, the same int4 weights; text_generation_runner runs it, "
                       "ExecuTorch's Python runtime cannot (docs/GENERATION.md, 'One parallel region a token').")
 
 

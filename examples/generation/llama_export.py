@@ -63,7 +63,7 @@ class LlamaExportOptions:
     # RMSNorm's mean and the rotary embedding in forms XNNPACK takes (examples/generation/xnnpack_forms.py),
     # so no portable op cuts a block's partitions.
     xnnpack_forms: bool = field(default=False, metadata={BEFORE_STAMPED: False})
-    # With quantize: forward is one kernel that runs each token in one parallel region
+    # With quantize: the layers are one delegate that runs each token in one parallel region
     # (examples/generation/decode_region_export.py; text_generation_runner only).
     decode_region: bool = field(default=False, metadata={BEFORE_STAMPED: False})
 
@@ -147,7 +147,7 @@ def check_options(model: LlamaModel, options: LlamaExportOptions) -> None:
 
 
 def check_region_options(model: LlamaModel, options: LlamaExportOptions) -> None:
-    """The one-kernel program takes 8da4w in groups, fp32 embedding and KV cache, one program
+    """The decode-region program takes 8da4w in groups, fp32 embedding and KV cache, one program
     layout, and the models whose math it computes."""
     from examples.common import cli
     from examples.generation.decode_region import StepShape
@@ -155,12 +155,12 @@ def check_region_options(model: LlamaModel, options: LlamaExportOptions) -> None
     others = {"embedding_bits": 0, "fuse_projections": False, "quantize_kv_cache": False, "fp32_prefill": False,
               "output_bits": 4, "merged_partitions": False, "xnnpack_forms": False}
     if not options.quantize or options.group_size == PER_CHANNEL:
-        raise LlamaExportError("the one-kernel decode region goes with 8da4w in groups (--quantize, --group_size > 0)")
+        raise LlamaExportError("the decode region goes with 8da4w in groups (--quantize, --group_size > 0)")
     changed = [name for name, value in others.items() if getattr(options, name) != value]
     if changed:
-        raise LlamaExportError(f"the one-kernel decode region has its own layout: drop {', '.join(changed)}")
+        raise LlamaExportError(f"the decode region has its own layout: drop {', '.join(changed)}")
     if options.max_seq_len < 3:  # the export traces a two-token prompt below max_seq_len
-        raise LlamaExportError(f"the one-kernel decode region needs --max_seq_len of at least 3, got {options.max_seq_len}")
+        raise LlamaExportError(f"the decode region needs --max_seq_len of at least 3, got {options.max_seq_len}")
     try:
         StepShape.of(model.shape, options.group_size, options.max_seq_len).check()
     except cli.UsageError as error:

@@ -32,7 +32,7 @@ def write_language_model_card(path: Path, model, options, weights_source: str) -
     if options.xnnpack_forms:
         recipe = f"{recipe or 'fp32'}, RMSNorm and RoPE in XNNPACK forms"
     if options.decode_region:
-        recipe = f"{recipe}, one decode_region::step kernel a token (text_generation_runner only)"
+        recipe = f"{recipe}, the layers one DecodeRegionBackend delegate (text_generation_runner only)"
     card = make_card(path, model=model.name, backend="xnnpack", precision=options.mode, recipe=recipe,
                      methods=card_methods(describe_program(path.read_bytes())),
                      extra={"language_model": {"max_seq_len": options.max_seq_len, "weights": weights_source}})
@@ -62,7 +62,7 @@ def export_language_model(model, options, weights: str, output: Path, seed: int 
               f"{', output projection in 8 bits' if options.quantize and options.output_bits == 8 else ''}"
               f"{', merged XNNPACK partitions' if options.merged_partitions else ''}"
               f"{', RMSNorm and RoPE in XNNPACK forms' if options.xnnpack_forms else ''}"
-              f"{', one decode_region::step kernel a token' if options.decode_region else ''})...",
+              f"{', the layers one DecodeRegionBackend delegate' if options.decode_region else ''})...",
               flush=True)
         import_quietly(verbose)
         failure = None

@@ -44,7 +44,7 @@ static uint8_t* read_weights(const char* path, decode_region_dims_t* d, const ch
       fread(d, sizeof *d, 1, f) != 1)
     *error = "the weights file does not start with the probe's header (examples/generation/decode_probe.py writes it)";
   else if ((*error = decode_region_check_dims(d)) == NULL) {
-    size_t rest = decode_region_data_bytes(d), total = rest + sizeof magic + sizeof *d;
+    size_t rest = decode_region_embedding_bytes(d) + decode_region_weights_bytes(d), total = rest + sizeof magic + sizeof *d;
     long end = (fseek(f, 0, SEEK_END), ftell(f));
     if (end < 0 || (size_t) end != total) *error = "the weights file's size is not what its header says";
     else if (!(data = malloc(rest))) *error = "out of memory for the weights";
@@ -124,7 +124,7 @@ static int timed_passes(const probe_t* p, const options_t* o) {
 // Bytes a step reads besides the KV cache: every linear's int4 values and bf16 scales, the
 // norms and one embedding row.
 static double weight_bytes(const decode_region_dims_t* d) {
-  return (double) decode_region_data_bytes(d) - (double) (d->vocab - 1) * d->dim * sizeof(float);
+  return (double) decode_region_weights_bytes(d) + (double) d->dim * sizeof(float);
 }
 
 static int time_steps(const probe_t* p, float* k_cache, float* v_cache, const options_t* o) {
@@ -187,7 +187,8 @@ int main(int argc, char** argv) {
   if (!data) return fail(2, error);
   if (xnn_initialize(NULL) != xnn_status_success) return fail(1, "XNNPACK did not initialize (CPU not supported?)");
   if (o.threads > 1 && !(p.pool = pthreadpool_create(p.threads))) return fail(1, "no thread pool");
-  if (!(p.region = decode_region_create(&p.d, data, p.threads, &error))) return fail(1, error);
+  if (!(p.region = decode_region_create(&p.d, (const float*) data, data + decode_region_embedding_bytes(&p.d), p.threads,
+                                        &error))) return fail(1, error);
   size_t cache = (size_t) p.d.n_layers * p.d.max_seq * p.d.dim;
   float *k_cache = calloc(cache, sizeof(float)), *v_cache = calloc(cache, sizeof(float));
   if (!k_cache || !v_cache) return fail(1, "out of memory for the KV cache");

@@ -77,7 +77,8 @@ typedef struct {
 
 struct decode_region {
   dims_t d;
-  const float *embedding, *out_norm;
+  const float* embedding;  // [vocab][dim], or NULL (rows come embedded)
+  float *norms, *out_norm;  // the block's, copied: [n_layers][2][dim], then [dim]
   float *rope;  // [max_seq][head_dim / 2][cos, sin]
   layer_t* layers;
   linear_t output;
@@ -92,7 +93,8 @@ struct decode_region {
   lane_t lanes[MAX_THREADS];
   barrier_t barrier;
   size_t position, rows;  // the first token's position; tokens this call (the operators' batch)
-  const int32_t* tokens;
+  const int32_t* tokens;  // this call's, or NULL with
+  const float* rows_in;   // its rows, embedded
   atomic_int failed;
 };
 typedef struct decode_region model_t;
@@ -371,7 +373,8 @@ static void step_task(void* context, size_t thread) {
   lane_t* lane = &m->lanes[thread];
   size_t dim = m->d.dim, last = (m->rows - 1) * dim;
   for (size_t r = 0; r < m->rows; ++r)
-    memcpy(lane->x + r * dim, m->embedding + (size_t) m->tokens[r] * dim, dim * sizeof(float));
+    memcpy(lane->x + r * dim, m->tokens ? m->embedding + (size_t) m->tokens[r] * dim : m->rows_in + r * dim,
+           dim * sizeof(float));
   for (int32_t i = 0; i < m->d.n_layers; ++i) block(m, &m->layers[i], thread, lane);
   rms_norm(lane->x + last, m->out_norm, lane->xn, dim);  // logits of the last row only
   quantize_rows(lane->xn, 1, dim, lane->qrow, lane->qp);
@@ -400,15 +403,25 @@ static int reshape_rows(model_t* m, size_t rows) {
   return 1;
 }
 
-int decode_region_forward(decode_region_t* m, pthreadpool_t pool, const int32_t* tokens, size_t count,
-                          size_t position) {
+static int run(model_t* m, pthreadpool_t pool, const int32_t* tokens, const float* rows, size_t count,
+               size_t position) {
   if (count == 0 || position > (size_t) m->d.max_seq || count > (size_t) m->d.max_seq - position) return 0;
   atomic_store(&m->failed, 0);  // a failed call's operators are still whole: the next one may run
   if (count != m->rows && !reshape_rows(m, count)) return 0;
-  m->tokens = tokens, m->position = position;
+  m->tokens = tokens, m->rows_in = rows, m->position = position;
   if (pool) pthreadpool_parallelize_1d(pool, step_task, m, m->threads, 0);
   else step_task(m, 0);
   return !atomic_load(&m->failed);
+}
+
+int decode_region_forward(decode_region_t* m, pthreadpool_t pool, const int32_t* tokens, size_t count,
+                          size_t position) {
+  return m->embedding ? run(m, pool, tokens, NULL, count, position) : 0;
+}
+
+int decode_region_forward_rows(decode_region_t* m, pthreadpool_t pool, const float* rows, size_t count,
+                               size_t position) {
+  return run(m, pool, NULL, rows, count, position);
 }
 
 int decode_region_step(decode_region_t* m, pthreadpool_t pool, int32_t token, size_t position) {
@@ -476,13 +489,14 @@ static int create_lanes(model_t* m) {
   return 1;
 }
 
-size_t decode_region_data_bytes(const dims_t* d) {
+size_t decode_region_weights_bytes(const dims_t* d) {
   size_t dim = d->dim, hidden = d->hidden, block = d->block;
   size_t per_linear_row = dim / 2 + dim / block * 2, layer = 2 * dim * sizeof(float) +
       (4 * dim + 2 * hidden) * per_linear_row + dim * (hidden / 2 + hidden / block * 2);
-  return (size_t) d->vocab * dim * sizeof(float) + d->n_layers * layer +
-         dim * sizeof(float) + (size_t) d->vocab * per_linear_row;
+  return d->n_layers * layer + dim * sizeof(float) + (size_t) d->vocab * per_linear_row;
 }
+
+size_t decode_region_embedding_bytes(const dims_t* d) { return (size_t) d->vocab * d->dim * sizeof(float); }
 
 const char* decode_region_check_dims(const dims_t* d) {
   if (d->dim <= 0 || d->hidden <= 0 || d->n_layers <= 0 || d->n_heads <= 0 || d->vocab <= 0 || d->block <= 0 ||
@@ -508,16 +522,18 @@ static float* rope_table(const dims_t* d) {
   return table;
 }
 
-// The file's data (after the header): the fp32 embedding, every fp32 norm (per layer attention
-// then feed-forward, then the output norm), then per layer q, k, v, o, w1, w3, w2 and the output
-// projection, each int4 values (two a byte, [n][k/2]) then bf16 scales ([n][k/block]).
-static const char* create_model(model_t* m, const uint8_t* data) {
+// The weights block: every fp32 norm (per layer attention then feed-forward, then the output
+// norm; copied, so the block may go once the region is made), then per layer q, k, v, o, w1, w3,
+// w2 and the output projection, each int4 values (two a byte, [n][k/2]) then bf16 scales
+// ([n][k/block]), which XNNPACK packs into its own memory.
+static const char* create_model(model_t* m, const uint8_t* weights) {
   const dims_t* d = &m->d;
-  size_t dim = d->dim, hidden = d->hidden;
-  m->embedding = (const float*) data;
-  const float* norms = m->embedding + (size_t) d->vocab * dim;
+  size_t dim = d->dim, hidden = d->hidden, norm_floats = (2 * (size_t) d->n_layers + 1) * dim;
+  if (!(m->norms = malloc(norm_floats * sizeof(float)))) return "out of memory";
+  memcpy(m->norms, weights, norm_floats * sizeof(float));
+  float* norms = m->norms;
   m->out_norm = norms + 2 * dim * d->n_layers;
-  const uint8_t* cursor = (const uint8_t*) (m->out_norm + dim);
+  const uint8_t* cursor = weights + norm_floats * sizeof(float);
   m->layers = calloc(d->n_layers, sizeof(layer_t));
   size_t chunks = d->max_seq / CHUNK_KEYS + 1;
   m->chunk_stride = (chunks + 15) / 16 * 16;  // combine_chunks reads whole vectors of 16
@@ -549,15 +565,17 @@ static const char* create_model(model_t* m, const uint8_t* data) {
 }
 
 
-decode_region_t* decode_region_create(const dims_t* dims, const uint8_t* data, size_t threads, const char** error) {
+decode_region_t* decode_region_create(const dims_t* dims, const float* embedding, const uint8_t* weights,
+                                      size_t threads, const char** error) {
   if ((*error = decode_region_check_dims(dims))) return NULL;
   if (threads < 1 || threads > MAX_THREADS) return *error = "the thread count is out of range", NULL;
   decode_region_t* m = calloc(1, sizeof *m);
   if (!m) return *error = "out of memory", NULL;
   m->d = *dims;
+  m->embedding = embedding;
   m->threads = threads;
   m->barrier.parties = threads;
-  if ((*error = create_model(m, data))) {
+  if ((*error = create_model(m, weights))) {
     decode_region_destroy(m);
     return NULL;
   }
@@ -589,5 +607,5 @@ void decode_region_destroy(decode_region_t* m) {
   }
   for (int j = 0; j < LINEARS_PER_LAYER; ++j) free(m->outputs[j]);
   free(m->layers), free(m->chunk_out), free(m->chunk_max), free(m->chunk_sum), free(m->rope);
-  free(m->prompt_attention), free(m->logits), free(m);
+  free(m->prompt_attention), free(m->logits), free(m->norms), free(m);
 }

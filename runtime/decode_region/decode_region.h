@@ -2,12 +2,14 @@
 // per thread with the norms, activation quantization, rotary embedding, KV cache and attention
 // between them, the threads meeting at spin barriers instead of joining the pool after every
 // operator (decode_region.c says how). Used by xnnpack_decode_probe (runtime/decode_probe) and
-// by the decode_region::step kernel (op_decode_step.cpp).
+// by the ExecuTorch backend DecodeRegionBackend (decode_region_backend.cpp).
 //
-// The weights are one block of bytes: the fp32 token embedding [vocab][dim], every fp32 norm
-// (per layer attention then feed-forward, then the output norm), then per layer q, k, v, o, w1,
-// w3, w2 and the output projection, each int4 values (two a byte, the even input in the low
-// nibble, value - 8; [n][k/2]) then bf16 scales ([n][k/block]).
+// The weights: the fp32 token embedding [vocab][dim] (optional: a caller may embed the tokens
+// itself), and one block of bytes, every fp32 norm (per layer attention then feed-forward, then
+// the output norm), then per layer q, k, v, o, w1, w3, w2 and the output projection, each int4
+// values (two a byte, the even input in the low nibble, value - 8; [n][k/2]) then bf16 scales
+// ([n][k/block]). The block is read only while the region is made: XNNPACK packs its own copy
+// of the linears and the region copies the norms.
 #pragma once
 
 #include <stddef.h>
@@ -29,23 +31,29 @@ typedef struct decode_region decode_region_t;
 
 // NULL where the sizes fit, else why not.
 const char* decode_region_check_dims(const decode_region_dims_t* dims);
-// The size of the weights block for these sizes.
-size_t decode_region_data_bytes(const decode_region_dims_t* dims);
+// The size of the weights block (norms and linears) for these sizes.
+size_t decode_region_weights_bytes(const decode_region_dims_t* dims);
+// The size of the embedding table, vocab x dim fp32.
+size_t decode_region_embedding_bytes(const decode_region_dims_t* dims);
 
-// The region over `data` (decode_region_data_bytes(dims) bytes, 4-byte aligned, kept alive by the
-// caller; XNNPACK packs its own copy of the linears), for `threads` threads (the pool's, or 1).
-// NULL and *error set where it cannot be made.
-decode_region_t* decode_region_create(const decode_region_dims_t* dims, const uint8_t* data, size_t threads,
-                                      const char** error);
+// The region over `weights` (decode_region_weights_bytes(dims) bytes, 4-byte aligned, read only
+// here), for `threads` threads (the pool's, or 1). `embedding`: the table decode_region_forward
+// reads token rows from (kept alive by the caller), or NULL where only decode_region_forward_rows
+// is called. NULL and *error set where it cannot be made.
+decode_region_t* decode_region_create(const decode_region_dims_t* dims, const float* embedding,
+                                      const uint8_t* weights, size_t threads, const char** error);
 // The KV cache, fp32 [n_layers][max_seq][dim] each; set before the first step.
 void decode_region_set_caches(decode_region_t* region, float* k_cache, float* v_cache);
 // `count` tokens at positions position ... position + count - 1 (cache rows 0..position-1
 // already written): writes their cache rows and the last token's logits. A prompt (count > 1)
 // runs its GEMMs over all its rows at once (the operators are reshaped when count changes).
 // `pool`: a pool of the region's thread count, or NULL with one thread. 0 where the positions
-// run past max_seq or an XNNPACK operator failed.
+// run past max_seq, an XNNPACK operator failed, or the region has no embedding table.
 int decode_region_forward(decode_region_t* region, pthreadpool_t pool, const int32_t* tokens, size_t count,
                           size_t position);
+// decode_region_forward of `count` rows already embedded, fp32 [count][dim].
+int decode_region_forward_rows(decode_region_t* region, pthreadpool_t pool, const float* rows, size_t count,
+                               size_t position);
 // decode_region_forward of one token.
 int decode_region_step(decode_region_t* region, pthreadpool_t pool, int32_t token, size_t position);
 // The last call's logits, [vocab].

@@ -16,11 +16,11 @@ def define_common_targets():
         visibility = ["PUBLIC"],
     )
 
-    # The decode_region::step kernel text_generation_runner registers (a static initializer:
+    # The DecodeRegionBackend delegate text_generation_runner registers (a static initializer:
     # link_whole keeps it).
     native.cxx_library(
-        name = "op_decode_step",
-        srcs = ["op_decode_step.cpp"],
+        name = "decode_region_backend",
+        srcs = ["decode_region_backend.cpp"],
         link_whole = True,
         deps = [
             ":decode_region",

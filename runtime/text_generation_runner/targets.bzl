@@ -32,7 +32,7 @@ def define_common_targets():
             "//:executorch_kernels_quantized",
             "//:executorch_threadpool",
             "//:gflags",
-            "//runtime/decode_region:op_decode_step",
+            "//runtime/decode_region:decode_region_backend",
             "//runtime/executor_runner:runner_shared",
             "//third-party/executorch_llm_ops:llm_custom_ops",
             "//third-party/pthreadpool:pthreadpool",  # the job accounting xnnpack_invoke_timing.cpp reads

@@ -12,7 +12,8 @@
 // runtime/executor_runner/sources.bzl): strict flags, one-line errors and the same exit codes
 // (exit_codes.h: unknown flag 2, missing file 1, crash 3, timeout 4, verification 5, memory 6),
 // the crash guard, --timeout_s and --max_memory_mb, the card check with its range-checking
-// loader (verified_loader.h; forward's signature checked before it is loaded), peak RSS.
+// loader (verified_loader.h; forward's signature checked before it is loaded), peak RSS and the
+// RSS at the end (rss_kb: what stays resident once load-time copies are freed).
 //
 // The llama::custom_sdpa / llama::update_cache kernels are compiled in from ExecuTorch's
 // sources (third-party/executorch_llm_ops); the wheel ships them only inside a libtorch extension.
@@ -318,7 +319,7 @@ void print_report(const Request& r, const Loaded& l, const Generation& g, unsign
       {"prompt_tokens", r.prompt.size()}, {"generated_tokens", g.tokens.size()}, {"tokens", g.tokens},
       {"prefill_method", l.prefill_method}, {"load_ms", l.load_ms}, {"time_to_first_token_ms", g.ttft_ms}, {"prefill_ms", g.ttft_ms}, {"decode_ms", g.decode_ms},
       {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"peak_rss_kb", peak_rss_kib()},
-      {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", g.stopped ? "stop_token" : "max_new_tokens"},
+      {"rss_kb", current_rss_kib()}, {"baseline_rss_kb", baseline_rss_kb}, {"stop_reason", g.stopped ? "stop_token" : "max_new_tokens"},
       {"verification", l.verification.status}, {"verify_ms", l.verification.digest_ms},
       {"verify_cached", l.verification.cached}, {"checked_on_use_chunks", l.loader->checked_on_use().chunks},
       {"timeout_s", FLAGS_timeout_s}, {"max_memory_mb", FLAGS_max_memory_mb},

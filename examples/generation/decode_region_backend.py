@@ -1,0 +1,65 @@
+"""The ahead-of-time half of ``DecodeRegionBackend`` (runtime/decode_region/decode_region_backend.cpp):
+a partitioner that hands the ``decode_region::layers`` call and its weights block to the backend,
+and the preprocess step that writes the blob the backend's ``init`` reads.
+
+The blob: 64 bytes of header (``DREGION1``, the seven int32 sizes of ``decode_region_dims_t``,
+zeros; 64 keeps the block 4-byte aligned wherever the segment lands), then the weights block
+(:func:`examples.generation.decode_region.weights_block`). Defining :class:`DecodeRegionBackend`
+is what lets ``to_backend`` find it by name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from executorch.exir.backend.backend_details import BackendDetails, PreprocessResult
+from executorch.exir.backend.partitioner import DelegationSpec, Partitioner, PartitionResult
+from executorch.exir.backend.utils import tag_constant_data
+
+MAGIC = b"DREGION1"
+HEADER_BYTES = 64
+OP_NAME = "decode_region.layers"  # how the op's edge overload names itself (examples/generation/decode_region_export.py)
+
+
+def blob(dims: list[int], block: bytes) -> bytes:
+    """The backend's processed bytes for a weights block of these sizes."""
+    header = MAGIC + np.asarray(dims, "<i4").tobytes()
+    return header + bytes(HEADER_BYTES - len(header)) + block
+
+
+def _layers_calls(graph) -> list:
+    return [n for n in graph.nodes if n.op == "call_function" and OP_NAME in str(n.target)]
+
+
+def _constant(program, node):
+    """The tensor a placeholder of ``program`` stands for (a buffer or a lifted constant)."""
+    signature = program.graph_signature
+    name = signature.inputs_to_buffers.get(node.name) or signature.inputs_to_lifted_tensor_constants.get(node.name)
+    if name is None:
+        raise ValueError(f"{node.name} is not a constant of the program")
+    return program.state_dict[name] if name in program.state_dict else program.constants[name]
+
+
+class DecodeRegionBackend(BackendDetails):
+    @staticmethod
+    def preprocess(edge_program, compile_specs) -> PreprocessResult:
+        (call,) = _layers_calls(edge_program.graph_module.graph)
+        _hidden, _input_pos, weights, dims = call.args
+        block = _constant(edge_program, weights).contiguous().numpy().tobytes()
+        return PreprocessResult(processed_bytes=blob(list(dims), block))
+
+
+class DecodeRegionPartitioner(Partitioner):
+    """Every ``decode_region::layers`` call, each with its weights block, to its own delegate."""
+
+    def __init__(self):
+        super().__init__()
+        self.delegation_spec = DelegationSpec(DecodeRegionBackend.__name__, [])
+
+    def partition(self, exported_program) -> PartitionResult:
+        tags = {}
+        for index, node in enumerate(_layers_calls(exported_program.graph_module.graph)):
+            tag = f"decode_region_{index}"
+            node.meta["delegation_tag"] = tag
+            tags[tag] = self.delegation_spec
+        tag_constant_data(exported_program)
+        return PartitionResult(tagged_exported_program=exported_program, partition_tags=tags)

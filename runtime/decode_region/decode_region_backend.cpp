@@ -1,0 +1,158 @@
+// DecodeRegionBackend: a Llama-style model's layers as one ExecuTorch delegate, each token one
+// parallel region (decode_region.h), for programs examples/generation/decode_region_export.py
+// writes.
+//
+// The processed blob: a 64-byte header ("DREGION1", the seven int32 sizes of
+// decode_region_dims_t, zeros), then the weights block decode_region.h describes (norms and
+// int4 linears; the embedding stays a constant of the program, gathered outside). The delegate
+// call: (hidden fp32 [1, seq, dim], input_pos int64 [1]) -> logits fp32 [1, vocab] of the last row.
+//
+// Why a backend and not a kernel over a constant: init() makes the region (XNNPACK packs the
+// linears) and frees the blob, as the XNNPACK delegate does with its own. The packing happens
+// at load, not in the first token's time, and the loader hands the blob's pages back to the OS,
+// so the weights are resident once, packed. The KV cache is the delegate's own, fp32
+// [n_layers][max_seq][dim] each, allocated at init; a generation from position 0 overwrites
+// what an earlier one left.
+//
+// The region spins its threads at barriers, so it runs on at most the CPUs this process may use
+// (and DECODE_REGION_MAX_THREADS), fixed at init: a pool resized after load is refused.
+
+#include <executorch/runtime/backend/interface.h>
+#include <executorch/runtime/core/error.h>
+#include <executorch/runtime/core/evalue.h>
+
+#include <sched.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "decode_region.h"
+#include "wheel_threadpool.h"
+
+namespace {
+
+using executorch::aten::ScalarType;
+using executorch::aten::Tensor;
+using executorch::runtime::ArrayRef;
+using executorch::runtime::BackendExecutionContext;
+using executorch::runtime::BackendInitContext;
+using executorch::runtime::BackendInterface;
+using executorch::runtime::CompileSpec;
+using executorch::runtime::DelegateHandle;
+using executorch::runtime::Error;
+using executorch::runtime::EValue;
+using executorch::runtime::FreeableBuffer;
+using executorch::runtime::Result;
+using executorch::runtime::Span;
+
+constexpr char kMagic[8] = {'D', 'R', 'E', 'G', 'I', 'O', 'N', '1'};
+constexpr size_t kHeaderBytes = 64;
+
+struct Handle {
+  decode_region_dims_t dims;
+  size_t threads;
+  decode_region_t* region;
+  float *k_cache, *v_cache;
+};
+
+void destroy_handle(Handle* h) {
+  decode_region_destroy(h->region);
+  std::free(h->k_cache), std::free(h->v_cache);
+  delete h;
+}
+
+// The pool's threads, at most the CPUs this process may run on and the region's bound.
+size_t region_threads() {
+  auto* pool = ::executorch::extension::threadpool::get_threadpool();
+  size_t threads = pool ? pool->get_thread_count() : 1;
+  cpu_set_t set;
+  const size_t cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<size_t>(CPU_COUNT(&set)) : 1;
+  threads = threads < cpus ? threads : cpus;
+  return threads < DECODE_REGION_MAX_THREADS ? (threads ? threads : 1) : DECODE_REGION_MAX_THREADS;
+}
+
+// The header's sizes; nullptr where the blob holds them and their weights block, else why not.
+const char* read_header(const FreeableBuffer& blob, decode_region_dims_t* d) {
+  const auto* bytes = static_cast<const uint8_t*>(blob.data());
+  if (blob.size() < kHeaderBytes || std::memcmp(bytes, kMagic, sizeof kMagic)) return "the blob has no DREGION1 header";
+  std::memcpy(d, bytes + sizeof kMagic, sizeof *d);
+  if (const char* error = decode_region_check_dims(d)) return error;
+  if (blob.size() != kHeaderBytes + decode_region_weights_bytes(d)) return "the blob's size is not what its sizes say";
+  if (reinterpret_cast<uintptr_t>(bytes) % alignof(float)) return "the blob is not 4-byte aligned";
+  return nullptr;
+}
+
+class DecodeRegionBackend final : public BackendInterface {
+ public:
+  bool is_available() const override { return true; }
+
+  Result<DelegateHandle*> init(BackendInitContext&, FreeableBuffer* processed,
+                               ArrayRef<CompileSpec>) const override {
+    decode_region_dims_t d;
+    const char* error = read_header(*processed, &d);
+    ET_CHECK_OR_RETURN_ERROR(error == nullptr, DelegateInvalidCompatibility, "DecodeRegionBackend: %s", error);
+    ET_CHECK_OR_RETURN_ERROR(xnn_initialize(nullptr) == xnn_status_success, Internal,
+                             "DecodeRegionBackend: XNNPACK did not initialize");
+    auto* h = new (std::nothrow) Handle{d, region_threads(), nullptr, nullptr, nullptr};
+    ET_CHECK_OR_RETURN_ERROR(h != nullptr, MemoryAllocationFailed, "DecodeRegionBackend: out of memory");
+    const auto* weights = static_cast<const uint8_t*>(processed->data()) + kHeaderBytes;
+    h->region = decode_region_create(&d, /*embedding=*/nullptr, weights, h->threads, &error);
+    const size_t cache = static_cast<size_t>(d.n_layers) * d.max_seq * d.dim;
+    h->k_cache = static_cast<float*>(std::calloc(cache, sizeof(float)));
+    h->v_cache = static_cast<float*>(std::calloc(cache, sizeof(float)));
+    if (!h->region || !h->k_cache || !h->v_cache) {
+      ET_LOG(Error, "DecodeRegionBackend: %s", h->region ? "out of memory for the KV cache" : error);
+      destroy_handle(h);
+      return Error::MemoryAllocationFailed;
+    }
+    decode_region_set_caches(h->region, h->k_cache, h->v_cache);
+    processed->Free();  // XNNPACK holds its packed copy, the region the norms
+    return h;
+  }
+
+  Error execute(BackendExecutionContext&, DelegateHandle* handle, Span<EValue*> args) const override {
+    auto* h = static_cast<Handle*>(handle);
+    ET_CHECK_OR_RETURN_ERROR(args.size() == 3 && args[0]->isTensor() && args[1]->isTensor() && args[2]->isTensor(),
+                             InvalidArgument, "DecodeRegionBackend: expected (hidden, input_pos) -> logits");
+    const Tensor& hidden = args[0]->toTensor();
+    const Tensor& input_pos = args[1]->toTensor();
+    Tensor& logits = args[2]->toTensor();
+    if (const char* error = check_arguments(h->dims, hidden, input_pos, logits)) {
+      ET_LOG(Error, "DecodeRegionBackend: %s", error);
+      return Error::InvalidArgument;
+    }
+    ET_CHECK_OR_RETURN_ERROR(region_threads() == h->threads, InvalidState,
+                             "DecodeRegionBackend: the thread pool changed size since the program was loaded");
+    pthreadpool_t pool = h->threads > 1 ? ::executorch::extension::threadpool::get_pthreadpool() : nullptr;
+    const int64_t position = input_pos.const_data_ptr<int64_t>()[0];
+    ET_CHECK_OR_RETURN_ERROR(decode_region_forward_rows(h->region, pool, hidden.const_data_ptr<float>(),
+                                                        hidden.size(1), static_cast<size_t>(position)),
+                             Internal, "DecodeRegionBackend: an XNNPACK operator failed");
+    std::memcpy(logits.mutable_data_ptr<float>(), decode_region_logits(h->region), h->dims.vocab * sizeof(float));
+    return Error::Ok;
+  }
+
+  void destroy(DelegateHandle* handle) const override {
+    if (handle) destroy_handle(static_cast<Handle*>(handle));
+  }
+
+ private:
+  // nullptr where the call's tensors fit the region, else what is wrong.
+  static const char* check_arguments(const decode_region_dims_t& d, const Tensor& hidden, const Tensor& input_pos,
+                                     const Tensor& logits) {
+    if (hidden.scalar_type() != ScalarType::Float || hidden.dim() != 3 || hidden.size(0) != 1 || hidden.size(1) < 1 ||
+        hidden.size(2) != d.dim)
+      return "hidden must be fp32 [1, seq, dim]";
+    if (input_pos.scalar_type() != ScalarType::Long || input_pos.numel() != 1) return "input_pos must be int64 [1]";
+    if (logits.scalar_type() != ScalarType::Float || logits.numel() != d.vocab) return "logits must be fp32 [1, vocab]";
+    const int64_t start = input_pos.const_data_ptr<int64_t>()[0];
+    if (start < 0 || start > d.max_seq || hidden.size(1) > d.max_seq - start) return "the positions run past max_seq";
+    return nullptr;
+  }
+};
+
+DecodeRegionBackend backend;
+const auto registered = executorch::runtime::register_backend({"DecodeRegionBackend", &backend});
+
+}  // namespace
