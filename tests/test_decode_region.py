@@ -61,9 +61,10 @@ def test_the_runner_decodes_the_reference_tokens_through_the_backend(program):
         assert report["generated_tokens"] == NEW_TOKENS and report["decode_tok_s"] > 0
 
 
-def test_the_backend_frees_its_weights_block_once_the_region_is_made(tmp_path):
-    """XNNPACK packs its own copy of the linears at load; the block the loader read is handed back,
-    so what stays resident is one copy, not two (a block of 15 MiB: 8 layers of dim 512)."""
+def test_the_backend_keeps_the_weights_resident_once(tmp_path):
+    """XNNPACK packs its own copy of each linear at load, and the backend hands each linear the
+    loader read back once packed: at no time are the weights resident twice (a block of 15 MiB:
+    8 layers of dim 512)."""
     from examples.generation.decode_region_export import export_region_program
     from examples.models.llama_zoo import LlamaShape
 
@@ -73,9 +74,10 @@ def test_the_backend_frees_its_weights_block_once_the_region_is_made(tmp_path):
     block = len(region.weights_block(region.weights_from_state_dict(state, shape)))
     path = export_region_program(state, shape, tmp_path / "medium_region.pte")
     report = _run(path, 2, new_tokens=4)
-    growth = (report["rss_kb"] - report["baseline_rss_kb"]) * 1024
-    # one packed copy plus the runtime's own ~11 MiB: about 1.75 blocks; kept, the block adds one more
-    assert growth < 2.25 * block, (growth / block, report)
+    peak = (report["peak_rss_kb"] - report["baseline_rss_kb"]) * 1024
+    # one packed copy plus the runtime's own ~9 MiB: about 1.6 blocks. Kept until the end, what the
+    # loader read adds a block; read whole and freed after packing, it peaked at 2.15 blocks
+    assert peak < 1.9 * block, (peak / block, report)
 
 
 def test_bytes_per_token_count_the_delegate_block_and_one_embedding_row(program):

@@ -120,6 +120,22 @@ def weights_block(weights: StepWeights) -> bytes:
     return b"".join(parts)
 
 
+def split_block(block: bytes, shape: StepShape) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+    """:func:`weights_block` back into the norms and every linear, as ``(layer, index, bytes)``
+    (index 0..6: q, k, v, o, w1, w3, w2; the output projection is layer ``n_layers``, index 0)."""
+    norms = (2 * shape.n_layers + 1) * shape.dim * 4
+    sizes = [(i, j, n, k) for i in range(shape.n_layers) for j, (n, k) in enumerate(shape.linears())]
+    sizes.append((shape.n_layers, 0, shape.vocab, shape.dim))
+    linears, at = [], norms
+    for layer, index, n, k in sizes:
+        size = n * k // 2 + n * (k // shape.block) * 2
+        linears.append((layer, index, block[at:at + size]))
+        at += size
+    if at != len(block):
+        raise ValueError(f"a weights block of {len(block)} bytes is not one of {shape}")
+    return block[:norms], linears
+
+
 def _int4_groups(weight: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric int4 in groups of ``block`` as torchao's 8da4w quantizer makes them (scale: the
     group's largest magnitude / 7.5, values rounded into [-8, 7]), as (nibbles, bf16-rounded scales)."""

@@ -1,11 +1,12 @@
 """The ahead-of-time half of ``DecodeRegionBackend`` (runtime/decode_region/decode_region_backend.cpp):
 a partitioner that hands the ``decode_region::layers`` call and its weights block to the backend,
-and the preprocess step that writes the blob the backend's ``init`` reads.
+and the preprocess step that writes what the backend's ``init`` reads.
 
 The blob: 64 bytes of header (``DREGION1``, the seven int32 sizes of ``decode_region_dims_t``,
-zeros; 64 keeps the block 4-byte aligned wherever the segment lands), then the weights block
-(:func:`examples.generation.decode_region.weights_block`). Defining :class:`DecodeRegionBackend`
-is what lets ``to_backend`` find it by name.
+zeros; 64 keeps what follows 4-byte aligned wherever the segment lands), then the fp32 norms.
+Each linear is named data of the program, ``decode_region.<layer>.<index>`` (its int4 values then
+bf16 scales), so the backend can pack and free one at a time, as the XNNPACK delegate does with
+its weights. Defining :class:`DecodeRegionBackend` is what lets ``to_backend`` find it by name.
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ from executorch.exir.backend.backend_details import BackendDetails, PreprocessRe
 from executorch.exir.backend.partitioner import DelegationSpec, Partitioner, PartitionResult
 from executorch.exir.backend.utils import tag_constant_data
 
+from examples.generation.decode_region import StepShape, split_block
+
 MAGIC = b"DREGION1"
 HEADER_BYTES = 64
 OP_NAME = "decode_region.layers"  # how the op's edge overload names itself (examples/generation/decode_region_export.py)
 
 
-def blob(dims: list[int], block: bytes) -> bytes:
-    """The backend's processed bytes for a weights block of these sizes."""
+def blob(dims: list[int], norms: bytes) -> bytes:
+    """The backend's processed bytes for these sizes and norms."""
     header = MAGIC + np.asarray(dims, "<i4").tobytes()
-    return header + bytes(HEADER_BYTES - len(header)) + block
+    return header + bytes(HEADER_BYTES - len(header)) + norms
+
+
+def linear_key(layer: int, index: int) -> str:
+    return f"decode_region.{layer}.{index}"
 
 
 def _layers_calls(graph) -> list:
@@ -42,10 +49,17 @@ def _constant(program, node):
 class DecodeRegionBackend(BackendDetails):
     @staticmethod
     def preprocess(edge_program, compile_specs) -> PreprocessResult:
+        from executorch.exir._serialize._named_data_store import NamedDataStore
+
         (call,) = _layers_calls(edge_program.graph_module.graph)
         _hidden, _input_pos, weights, dims = call.args
         block = _constant(edge_program, weights).contiguous().numpy().tobytes()
-        return PreprocessResult(processed_bytes=blob(list(dims), block))
+        norms, linears = split_block(block, StepShape(*dims))
+        store = NamedDataStore()
+        for layer, index, data in linears:
+            store.add_named_data(linear_key(layer, index), data, alignment=64)
+        return PreprocessResult(processed_bytes=blob(list(dims), norms),
+                                data_store_output=store.get_named_data_store_output())
 
 
 class DecodeRegionPartitioner(Partitioner):

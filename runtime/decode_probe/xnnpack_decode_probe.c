@@ -187,8 +187,8 @@ int main(int argc, char** argv) {
   if (!data) return fail(2, error);
   if (xnn_initialize(NULL) != xnn_status_success) return fail(1, "XNNPACK did not initialize (CPU not supported?)");
   if (o.threads > 1 && !(p.pool = pthreadpool_create(p.threads))) return fail(1, "no thread pool");
-  if (!(p.region = decode_region_create(&p.d, (const float*) data, data + decode_region_embedding_bytes(&p.d), p.threads,
-                                        &error))) return fail(1, error);
+  if (!(p.region = decode_region_create_from_block(&p.d, (const float*) data, data + decode_region_embedding_bytes(&p.d),
+                                                   p.threads, &error))) return fail(1, error);
   size_t cache = (size_t) p.d.n_layers * p.d.max_seq * p.d.dim;
   float *k_cache = calloc(cache, sizeof(float)), *v_cache = calloc(cache, sizeof(float));
   if (!k_cache || !v_cache) return fail(1, "out of memory for the KV cache");

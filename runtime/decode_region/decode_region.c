@@ -57,6 +57,8 @@ typedef struct {
 } linear_t;
 
 enum { WQ, WK, WV, WO, W1, W3, W2, LINEARS_PER_LAYER };
+_Static_assert(LINEARS_PER_LAYER == DECODE_REGION_LINEARS_PER_LAYER, "decode_region.h's count");
+static int is_wide(int index) { return index == W1 || index == W3; }  // n = hidden
 
 typedef struct {
   const float *attn_norm, *ffn_norm;
@@ -96,6 +98,7 @@ struct decode_region {
   const int32_t* tokens;  // this call's, or NULL with
   const float* rows_in;   // its rows, embedded
   atomic_int failed;
+  size_t linears_added;  // the region runs once all are (n_layers x LINEARS_PER_LAYER + 1)
 };
 typedef struct decode_region model_t;
 
@@ -405,7 +408,9 @@ static int reshape_rows(model_t* m, size_t rows) {
 
 static int run(model_t* m, pthreadpool_t pool, const int32_t* tokens, const float* rows, size_t count,
                size_t position) {
-  if (count == 0 || position > (size_t) m->d.max_seq || count > (size_t) m->d.max_seq - position) return 0;
+  if (count == 0 || position > (size_t) m->d.max_seq || count > (size_t) m->d.max_seq - position ||
+      m->linears_added != (size_t) m->d.n_layers * LINEARS_PER_LAYER + 1)
+    return 0;
   atomic_store(&m->failed, 0);  // a failed call's operators are still whole: the next one may run
   if (count != m->rows && !reshape_rows(m, count)) return 0;
   m->tokens = tokens, m->rows_in = rows, m->position = position;
@@ -446,12 +451,11 @@ static xnn_operator_t create_slice(const linear_t* linear, size_t block, const u
   return op;
 }
 
-// A linear's slices (one per thread, whole tiles of rows) over the file's int4 values and bf16
-// scales at *cursor (advanced past them), each set up to read its thread's quantized row.
-static int create_linear(model_t* m, linear_t* linear, size_t n, size_t k, float* output, const uint8_t** cursor) {
-  const uint8_t* kernel = *cursor;
+// A linear's slices (one per thread, whole tiles of rows) over its int4 values and bf16 scales at
+// `bytes` (XNNPACK packs its own copy), each set up to read its thread's quantized row.
+static int create_linear(model_t* m, linear_t* linear, size_t n, size_t k, float* output, const uint8_t* bytes) {
+  const uint8_t* kernel = bytes;
   const uint16_t* scale = (const uint16_t*) (kernel + n * k / 2);
-  *cursor = kernel + n * k / 2 + n * (k / m->d.block) * 2;
   linear->n = n, linear->k = k, linear->output = output;
   size_t per_slice = (n + m->threads - 1) / m->threads;
   per_slice = (per_slice + SLICE_ROWS - 1) / SLICE_ROWS * SLICE_ROWS;
@@ -522,18 +526,14 @@ static float* rope_table(const dims_t* d) {
   return table;
 }
 
-// The weights block: every fp32 norm (per layer attention then feed-forward, then the output
-// norm; copied, so the block may go once the region is made), then per layer q, k, v, o, w1, w3,
-// w2 and the output projection, each int4 values (two a byte, [n][k/2]) then bf16 scales
-// ([n][k/block]), which XNNPACK packs into its own memory.
-static const char* create_model(model_t* m, const uint8_t* weights) {
+// The buffers and the norms (copied): every fp32 norm, per layer attention then feed-forward,
+// then the output norm. The linears come later (decode_region_add_linear).
+static const char* create_model(model_t* m, const float* norms) {
   const dims_t* d = &m->d;
   size_t dim = d->dim, hidden = d->hidden, norm_floats = (2 * (size_t) d->n_layers + 1) * dim;
   if (!(m->norms = malloc(norm_floats * sizeof(float)))) return "out of memory";
-  memcpy(m->norms, weights, norm_floats * sizeof(float));
-  float* norms = m->norms;
-  m->out_norm = norms + 2 * dim * d->n_layers;
-  const uint8_t* cursor = weights + norm_floats * sizeof(float);
+  memcpy(m->norms, norms, norm_floats * sizeof(float));
+  m->out_norm = m->norms + 2 * dim * d->n_layers;
   m->layers = calloc(d->n_layers, sizeof(layer_t));
   size_t chunks = d->max_seq / CHUNK_KEYS + 1;
   m->chunk_stride = (chunks + 15) / 16 * 16;  // combine_chunks reads whole vectors of 16
@@ -543,30 +543,56 @@ static const char* create_model(model_t* m, const uint8_t* weights) {
   m->rope = rope_table(d);
   m->prompt_attention = calloc((size_t) d->max_seq * dim, sizeof(float));
   m->logits = calloc(d->vocab + 16, sizeof(float));
-  static const int wide[LINEARS_PER_LAYER] = {[W1] = 1, [W3] = 1};
   int allocated = 1;
   for (int j = 0; j < LINEARS_PER_LAYER; ++j)  // the layers' linears of a kind share one output
-    allocated &= !!(m->outputs[j] = calloc((size_t) d->max_seq * (wide[j] ? hidden : dim) + 16, sizeof(float)));
+    allocated &= !!(m->outputs[j] = calloc((size_t) d->max_seq * (is_wide(j) ? hidden : dim) + 16, sizeof(float)));
   if (!allocated || !m->layers || !m->chunk_out || !m->chunk_max || !m->chunk_sum || !m->rope ||
       !m->prompt_attention || !m->logits || !create_lanes(m))
     return "out of memory";
+  for (int32_t i = 0; i < d->n_layers; ++i)
+    m->layers[i].attn_norm = m->norms + 2 * i * dim, m->layers[i].ffn_norm = m->norms + (2 * i + 1) * dim;
   m->rows = 1;  // create_slice reshapes every operator for one row
-  for (int32_t i = 0; i < d->n_layers; ++i) {
-    layer_t* layer = &m->layers[i];
-    layer->attn_norm = norms + 2 * i * dim, layer->ffn_norm = norms + (2 * i + 1) * dim;
-    for (int j = 0; j < LINEARS_PER_LAYER; ++j)
-      if (!create_linear(m, &layer->linears[j], wide[j] ? hidden : dim, j == W2 ? hidden : dim, m->outputs[j],
-                         &cursor))
-        return "XNNPACK refused a 4-bit fully connected operator (no qdu8 x qb4w kernel on this CPU?)";
-  }
-  if (!create_linear(m, &m->output, d->vocab, dim, m->logits, &cursor))
-    return "XNNPACK refused a 4-bit fully connected operator (no qdu8 x qb4w kernel on this CPU?)";
   return NULL;
 }
 
+size_t decode_region_linear_bytes(const dims_t* d, int32_t layer, int index) {
+  size_t n = layer == d->n_layers ? (size_t) d->vocab : is_wide(index) ? (size_t) d->hidden : (size_t) d->dim;
+  size_t k = layer < d->n_layers && index == W2 ? (size_t) d->hidden : (size_t) d->dim;
+  return n * k / 2 + n * (k / d->block) * 2;
+}
 
-decode_region_t* decode_region_create(const dims_t* dims, const float* embedding, const uint8_t* weights,
-                                      size_t threads, const char** error) {
+int decode_region_add_linear(decode_region_t* m, int32_t layer, int index, const uint8_t* bytes, const char** error) {
+  const dims_t* d = &m->d;
+  int output = layer == d->n_layers && index == 0;
+  if (layer < 0 || layer > d->n_layers || index < 0 || index >= LINEARS_PER_LAYER || (layer == d->n_layers && !output))
+    return *error = "no such linear", 0;
+  linear_t* linear = output ? &m->output : &m->layers[layer].linears[index];
+  if (linear->k) return *error = "that linear was added already", 0;
+  size_t n = output ? (size_t) d->vocab : is_wide(index) ? (size_t) d->hidden : (size_t) d->dim;
+  size_t k = !output && index == W2 ? (size_t) d->hidden : (size_t) d->dim;
+  if (!create_linear(m, linear, n, k, output ? m->logits : m->outputs[index], bytes))
+    return *error = "XNNPACK refused a 4-bit fully connected operator (no qdu8 x qb4w kernel on this CPU?)", 0;
+  m->linears_added += 1;
+  return 1;
+}
+
+decode_region_t* decode_region_create_from_block(const dims_t* dims, const float* embedding, const uint8_t* block,
+                                                 size_t threads, const char** error) {
+  decode_region_t* m = decode_region_create(dims, embedding, (const float*) block, threads, error);
+  const uint8_t* cursor = block + (2 * (size_t) dims->n_layers + 1) * dims->dim * sizeof(float);
+  for (int32_t i = 0; m && i <= dims->n_layers; ++i)
+    for (int j = 0; j < (i < dims->n_layers ? LINEARS_PER_LAYER : 1); ++j) {
+      if (!decode_region_add_linear(m, i, j, cursor, error)) {
+        decode_region_destroy(m);
+        return NULL;
+      }
+      cursor += decode_region_linear_bytes(dims, i, j);
+    }
+  return m;
+}
+
+decode_region_t* decode_region_create(const dims_t* dims, const float* embedding, const float* norms, size_t threads,
+                                      const char** error) {
   if ((*error = decode_region_check_dims(dims))) return NULL;
   if (threads < 1 || threads > MAX_THREADS) return *error = "the thread count is out of range", NULL;
   decode_region_t* m = calloc(1, sizeof *m);
@@ -575,7 +601,7 @@ decode_region_t* decode_region_create(const dims_t* dims, const float* embedding
   m->embedding = embedding;
   m->threads = threads;
   m->barrier.parties = threads;
-  if ((*error = create_model(m, weights))) {
+  if ((*error = create_model(m, norms))) {
     decode_region_destroy(m);
     return NULL;
   }

@@ -3,16 +3,18 @@
 // writes.
 //
 // The processed blob: a 64-byte header ("DREGION1", the seven int32 sizes of
-// decode_region_dims_t, zeros), then the weights block decode_region.h describes (norms and
-// int4 linears; the embedding stays a constant of the program, gathered outside). The delegate
-// call: (hidden fp32 [1, seq, dim], input_pos int64 [1]) -> logits fp32 [1, vocab] of the last row.
+// decode_region_dims_t, zeros), then the fp32 norms. Each linear is named data of the program,
+// "decode_region.<layer>.<index>" (decode_region_add_linear's numbering: the output projection is
+// layer n_layers, index 0), its int4 values then bf16 scales. The embedding stays a constant of
+// the program, gathered outside. The delegate call: (hidden fp32 [1, seq, dim], input_pos int64
+// [1]) -> logits fp32 [1, vocab] of the last row.
 //
-// Why a backend and not a kernel over a constant: init() makes the region (XNNPACK packs the
-// linears) and frees the blob, as the XNNPACK delegate does with its own. The packing happens
-// at load, not in the first token's time, and the loader hands the blob's pages back to the OS,
-// so the weights are resident once, packed. The KV cache is the delegate's own, fp32
-// [n_layers][max_seq][dim] each, allocated at init; a generation from position 0 overwrites
-// what an earlier one left.
+// Why a backend and not a kernel over a constant: init() makes the region (XNNPACK packs each
+// linear) and frees what it read as it goes, as the XNNPACK delegate does with its named data.
+// The packing happens at load, not in the first token's time, and each linear is resident twice
+// only while it is packed, so the weights stay resident once, packed. The KV cache is the
+// delegate's own, fp32 [n_layers][max_seq][dim] each, allocated at init; a generation from
+// position 0 overwrites what an earlier one left.
 //
 // The region spins its threads at barriers, so it runs on at most the CPUs this process may use
 // (and DECODE_REGION_MAX_THREADS), fixed at init: a pool resized after load is refused.
@@ -20,9 +22,11 @@
 #include <executorch/runtime/backend/interface.h>
 #include <executorch/runtime/core/error.h>
 #include <executorch/runtime/core/evalue.h>
+#include <executorch/runtime/core/named_data_map.h>
 
 #include <sched.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -43,6 +47,7 @@ using executorch::runtime::DelegateHandle;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
 using executorch::runtime::FreeableBuffer;
+using executorch::runtime::NamedDataMap;
 using executorch::runtime::Result;
 using executorch::runtime::Span;
 
@@ -72,14 +77,34 @@ size_t region_threads() {
   return threads < DECODE_REGION_MAX_THREADS ? (threads ? threads : 1) : DECODE_REGION_MAX_THREADS;
 }
 
-// The header's sizes; nullptr where the blob holds them and their weights block, else why not.
+// The header's sizes; nullptr where the blob holds them and the norms, else why not.
 const char* read_header(const FreeableBuffer& blob, decode_region_dims_t* d) {
   const auto* bytes = static_cast<const uint8_t*>(blob.data());
   if (blob.size() < kHeaderBytes || std::memcmp(bytes, kMagic, sizeof kMagic)) return "the blob has no DREGION1 header";
   std::memcpy(d, bytes + sizeof kMagic, sizeof *d);
   if (const char* error = decode_region_check_dims(d)) return error;
-  if (blob.size() != kHeaderBytes + decode_region_weights_bytes(d)) return "the blob's size is not what its sizes say";
+  if (blob.size() != kHeaderBytes + (2 * static_cast<size_t>(d->n_layers) + 1) * d->dim * sizeof(float))
+    return "the blob's size is not what its sizes say";
   if (reinterpret_cast<uintptr_t>(bytes) % alignof(float)) return "the blob is not 4-byte aligned";
+  return nullptr;
+}
+
+// Every linear from the program's named data, each freed once packed; nullptr, else why not.
+const char* add_linears(decode_region_t* region, const decode_region_dims_t& d, const NamedDataMap* data) {
+  if (!data) return "the program has no named data (its linears)";
+  for (int32_t layer = 0; layer <= d.n_layers; ++layer)
+    for (int index = 0; index < (layer < d.n_layers ? DECODE_REGION_LINEARS_PER_LAYER : 1); ++index) {
+      char key[48];
+      std::snprintf(key, sizeof key, "decode_region.%d.%d", static_cast<int>(layer), index);
+      auto bytes = data->get_data(key);
+      if (!bytes.ok()) return "a linear is missing from the program's named data";
+      if (bytes->size() != decode_region_linear_bytes(&d, layer, index)) return "a linear's size is not what the sizes say";
+      if (reinterpret_cast<uintptr_t>(bytes->data()) % alignof(uint16_t)) return "a linear is not 2-byte aligned";
+      const char* error = nullptr;
+      const int added = decode_region_add_linear(region, layer, index, static_cast<const uint8_t*>(bytes->data()), &error);
+      bytes->Free();  // XNNPACK holds its packed copy
+      if (!added) return error;
+    }
   return nullptr;
 }
 
@@ -87,7 +112,7 @@ class DecodeRegionBackend final : public BackendInterface {
  public:
   bool is_available() const override { return true; }
 
-  Result<DelegateHandle*> init(BackendInitContext&, FreeableBuffer* processed,
+  Result<DelegateHandle*> init(BackendInitContext& context, FreeableBuffer* processed,
                                ArrayRef<CompileSpec>) const override {
     decode_region_dims_t d;
     const char* error = read_header(*processed, &d);
@@ -96,18 +121,20 @@ class DecodeRegionBackend final : public BackendInterface {
                              "DecodeRegionBackend: XNNPACK did not initialize");
     auto* h = new (std::nothrow) Handle{d, region_threads(), nullptr, nullptr, nullptr};
     ET_CHECK_OR_RETURN_ERROR(h != nullptr, MemoryAllocationFailed, "DecodeRegionBackend: out of memory");
-    const auto* weights = static_cast<const uint8_t*>(processed->data()) + kHeaderBytes;
-    h->region = decode_region_create(&d, /*embedding=*/nullptr, weights, h->threads, &error);
+    const auto* norms = reinterpret_cast<const float*>(static_cast<const uint8_t*>(processed->data()) + kHeaderBytes);
+    h->region = decode_region_create(&d, /*embedding=*/nullptr, norms, h->threads, &error);
+    processed->Free();  // the region copied the norms
+    if (h->region) error = add_linears(h->region, d, context.get_named_data_map());
     const size_t cache = static_cast<size_t>(d.n_layers) * d.max_seq * d.dim;
     h->k_cache = static_cast<float*>(std::calloc(cache, sizeof(float)));
     h->v_cache = static_cast<float*>(std::calloc(cache, sizeof(float)));
-    if (!h->region || !h->k_cache || !h->v_cache) {
-      ET_LOG(Error, "DecodeRegionBackend: %s", h->region ? "out of memory for the KV cache" : error);
+    if (!error && (!h->k_cache || !h->v_cache)) error = "out of memory for the KV cache";
+    if (error) {
+      ET_LOG(Error, "DecodeRegionBackend: %s", error);
       destroy_handle(h);
-      return Error::MemoryAllocationFailed;
+      return Error::InvalidProgram;
     }
     decode_region_set_caches(h->region, h->k_cache, h->v_cache);
-    processed->Free();  // XNNPACK holds its packed copy, the region the norms
     return h;
   }
 
