@@ -228,9 +228,13 @@ def test_export_cli_flags_make_the_language_model_options():
                                                   "one_call_per_block": True}))
     assert whole.merged_partitions and whole.xnnpack_forms
     assert program_filename("stories15m", whole) == "stories15m_xnnpack_8da4w_merged_forms.pte"
-    one_kernel = options_from_flags(SimpleNamespace(**{**vars(flags), "group_size": 32, "quantize_kv_cache": False,
-                                                       "decode_region": True}))
-    assert one_kernel.decode_region and program_filename("stories15m", one_kernel) == "stories15m_xnnpack_8da4w_region.pte"
+    region = options_from_flags(SimpleNamespace(**{**vars(flags), "group_size": 32, "quantize_kv_cache": False,
+                                                   "decode_region": True}))
+    assert region.decode_region and program_filename("stories15m", region) == "stories15m_xnnpack_8da4w_region.pte"
+    # a program of the kernel layout (no format in its stamp) is rebuilt, not handed to a runner without the kernel
+    from examples.generation.llama_export import DECODE_REGION_FORMAT, options_stamp
+    assert options_stamp(region).endswith(f"decode_region=True, decode_region_format={DECODE_REGION_FORMAT})")
+    assert "decode_region_format" not in options_stamp(split)
 
 
 def test_group_size_0_is_one_int4_scale_per_output_channel_and_kv8_an_int8_cache():

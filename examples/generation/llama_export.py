@@ -77,11 +77,18 @@ class LlamaExportOptions:
         return "per channel" if self.group_size == PER_CHANNEL else f"group size {self.group_size}"
 
 
+# The decode-region program's layout: 2 = the layers one DecodeRegionBackend delegate, linears as
+# named data (1, unstamped: forward one decode_region::step kernel, which the runner no longer has).
+DECODE_REGION_FORMAT = 2
+
+
 def options_stamp(options: LlamaExportOptions) -> str:
     """The options as a build stamp records them: the dataclass repr, less the later fields at
     the value programs had before them."""
     shown = [f"{f.name}={getattr(options, f.name)!r}" for f in fields(options)
              if not (BEFORE_STAMPED in f.metadata and getattr(options, f.name) == f.metadata[BEFORE_STAMPED])]
+    if options.decode_region:  # its layout changed with the code (a kernel, then DecodeRegionBackend)
+        shown.append(f"decode_region_format={DECODE_REGION_FORMAT}")
     return f"{type(options).__name__}({', '.join(shown)})"
 
 
