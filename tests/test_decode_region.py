@@ -61,6 +61,35 @@ def test_the_runner_decodes_the_reference_tokens_through_the_backend(program):
         assert report["generated_tokens"] == NEW_TOKENS and report["decode_tok_s"] > 0
 
 
+def test_teacher_forced_logits_are_the_references_at_every_position(program):
+    """The native runner's --forced_tokens / --logits_out (tune's accuracy check of programs only
+    it runs): the prompt's logits, then those after each fed token, not after the program's own."""
+    from examples.runner.text_generation_client import generate_tokens, teacher_forced_logits
+
+    path, weights = program
+    own = generate_tokens(path, PROMPT, runner="native", max_new_tokens=6)["tokens"]
+    fed = [(7 * token + 3) % 512 for token in own]
+    assert fed != own
+    native = teacher_forced_logits(path, PROMPT, fed, threads=2)
+    expected = region.reference_logits(weights, PROMPT + fed[:-1])[len(PROMPT) - 1:]
+    assert native.shape == expected.shape == (6, 512)
+    assert np.abs(native - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("old, new, message", [
+    (b"DREGION1", b"DREGIONX", "DecodeRegionBackend: the blob has no DREGION1 header"),
+    (b"decode_region.1.4", b"decode_region.1.9", "DecodeRegionBackend: no named data decode_region.1.4"),
+])
+def test_a_program_the_backend_cannot_read_is_one_error_line(program, tmp_path, old, new, message):
+    path, _ = program
+    bad = tmp_path / "bad.pte"
+    bad.write_bytes(path.read_bytes().replace(old, new, 1))
+    proc = subprocess.run([str(RUNNER), f"--model_path={bad}", "--prompt_tokens=1,2", "--max_new_tokens=2"],
+                          capture_output=True, text=True, timeout=60)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 1 and len(errors) == 1 and message in errors[0], proc.stderr
+
+
 def test_the_backend_keeps_the_weights_resident_once(tmp_path):
     """XNNPACK packs its own copy of each linear at load, and the backend hands each linear the
     loader read back once packed: at no time are the weights resident twice (a block of 15 MiB:
@@ -78,6 +107,18 @@ def test_the_backend_keeps_the_weights_resident_once(tmp_path):
     # one packed copy plus the runtime's own ~9 MiB: about 1.6 blocks. Kept until the end, what the
     # loader read adds a block; read whole and freed after packing, it peaked at 2.15 blocks
     assert peak < 1.9 * block, (peak / block, report)
+
+
+def test_split_block_undoes_weights_block_and_refuses_another_shape():
+    shape = region.StepShape(64, 192, 2, 4, 512, 32, MAX_SEQ)
+    block = region.weights_block(region.random_weights(shape))
+    norms, linears = region.split_block(block, shape)
+    assert len(norms) == 5 * 64 * 4 and norms + b"".join(data for _, _, data in linears) == block
+    assert [(layer, index) for layer, index, _ in linears] == [(i, j) for i in range(2) for j in range(7)] + [(2, 0)]
+    sizes = [(n, k) for n, k in shape.linears()] * 2 + [(512, 64)]  # q k v o w1 w3 w2, then the output
+    assert [len(data) for _, _, data in linears] == [n * k // 2 + n * (k // 32) * 2 for n, k in sizes]
+    with pytest.raises(ValueError):
+        region.split_block(block, region.StepShape(64, 192, 3, 4, 512, 32, MAX_SEQ))
 
 
 def test_bytes_per_token_count_the_delegate_block_and_one_embedding_row(program):

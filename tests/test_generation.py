@@ -569,6 +569,29 @@ def test_native_runner_reports_its_page_backing_and_the_same_tokens_without_it(t
 
 @pytest.mark.slow
 @pytest.mark.llm  # exports 8da4w (minutes): pytest -m llm
+def test_teacher_forced_native_logits_are_the_python_runtimes_at_every_position(tiny_programs):
+    from examples.common.metrics import sqnr_db
+    from examples.runner.text_generation_client import generate_tokens, teacher_forced_logits
+    from examples.tune.generation_tuner import program_logits
+
+    binary = native_runner_or_skip()
+    program = tiny_programs["8da4w"]
+    own = generate_tokens(program, PROMPT, runner="native", max_new_tokens=8)["tokens"]
+    fed = [(token * 7 + 3) % 512 for token in own]  # not the program's own choices
+    assert fed != own
+    native = teacher_forced_logits(program, PROMPT, fed)
+    python = program_logits(program, PROMPT, fed)
+    assert native.shape == python.shape == (8, 512) and np.std(native) > 0
+    assert sqnr_db(python, native) > 40  # the same positions, the same fed tokens
+    for flags, fragment in [(["--forced_tokens=1,2,3", "--max_new_tokens=3"], "at most 2 ids, got 3"),
+                            (["--forced_tokens=512", "--max_new_tokens=3"], "forced token 512 is outside the vocabulary")]:
+        proc = subprocess.run([str(binary), f"--model_path={program}", "--prompt_tokens=1", *flags],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and fragment in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.llm  # exports 8da4w (minutes): pytest -m llm
 def test_native_runner_matches_the_standin_on_8da4w_and_rejects_bad_input(tiny_programs):
     from examples.runner.text_generation_client import generate_tokens
 

@@ -55,7 +55,8 @@ flags.DEFINE_list("variants", None, "Language models: the generation programs to
                   "8da4w-2m (8da4w run with the runner's --huge_pages), 8da4w-g128, 8da4w-pc, 8da4w-fused, "
                   "8da4w-g128-fused, 8da4w-kv8, 8da4w-emb4, 8da4w-merged-forms, 8da4w-emb4-merged-forms, "
                   "8da4w-fused-merged-forms, 8da4w-fused-merged-forms-2m (run with --huge_pages), 8da4w-out8, "
-                  "8da4w-fp32prefill).")
+                  "8da4w-fp32prefill, 8da4w-region (the layers one delegate; its accuracy checked in the native "
+                  "runner)).")
 flags.DEFINE_integer("prompt_len", 64, "Language models: prompt tokens of each timed run.")
 flags.DEFINE_integer("max_new_tokens", 128, "Language models: tokens generated in each timed run.")
 flags.DEFINE_integer("max_seq_len", 192, "Language models: KV cache length of the programs (>= prompt + new tokens).")

@@ -12,8 +12,8 @@ per thread slice, plus RMSNorm, activation quantization, rotary embedding, the K
 attention by chunks of 16 keys, SwiGLU and residuals, with five barriers a layer. Its fraction of the bandwidth limit says what
 a fused decode operator (one such region per step inside a program) could reach on this CPU.
 
-Random weights in the binary's file format (:func:`write_weights`: the block of
-:mod:`examples.generation.decode_region` behind a header), whose
+Random weights in the binary's file format (:func:`write_weights`: a header, the fp32 embedding
+and the block of :mod:`examples.generation.decode_region`), whose
 :func:`~examples.generation.decode_region.reference_logits` the tests hold the binary to.
 """
 

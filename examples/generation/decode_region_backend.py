@@ -63,7 +63,8 @@ class DecodeRegionBackend(BackendDetails):
 
 
 class DecodeRegionPartitioner(Partitioner):
-    """Every ``decode_region::layers`` call, each with its weights block, to its own delegate."""
+    """The ``decode_region::layers`` call, with its weights block, to the backend (one a program:
+    the linears' named data keys are the same for every call)."""
 
     def __init__(self):
         super().__init__()
@@ -71,9 +72,11 @@ class DecodeRegionPartitioner(Partitioner):
 
     def partition(self, exported_program) -> PartitionResult:
         tags = {}
-        for index, node in enumerate(_layers_calls(exported_program.graph_module.graph)):
-            tag = f"decode_region_{index}"
-            node.meta["delegation_tag"] = tag
-            tags[tag] = self.delegation_spec
+        calls = _layers_calls(exported_program.graph_module.graph)
+        if len(calls) > 1:
+            raise ValueError(f"one decode_region::layers call a program, found {len(calls)}")
+        for node in calls:
+            node.meta["delegation_tag"] = "decode_region"
+            tags["decode_region"] = self.delegation_spec
         tag_constant_data(exported_program)
         return PartitionResult(tagged_exported_program=exported_program, partition_tags=tags)

@@ -4,6 +4,8 @@ OpenVINO GenAI, ONNX Runtime GenAI; same flags, same JSON keys).
 
 ``generate_tokens(program, prompt, ...)`` runs one and returns its JSON report as a dict,
 with ``runner`` saying which one ran (``native``, ``python-standin`` or ``llama.cpp``).
+``teacher_forced_logits(program, prompt, continuation)`` has the native runner feed a given
+continuation and returns its logits at every position (an accuracy check of the bytes that run).
 """
 
 from __future__ import annotations
@@ -77,3 +79,25 @@ def generate_tokens(program: Path, prompt: Sequence[int], *, runner: str = "nati
     if missing:
         raise RunnerFailed(f"{runner} runner's report lacks {', '.join(missing)}")
     return report
+
+
+def teacher_forced_logits(program: Path, prompt: Sequence[int], continuation: Sequence[int], *, threads: int = 1,
+                          timeout: float | None = None) -> "np.ndarray":
+    """The native runner's logits, float32 [len(continuation), vocab]: after the prompt, then after
+    each fed token of ``continuation`` but the last (``--forced_tokens``, ``--logits_out``)."""
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="logits-") as scratch:
+        out = Path(scratch) / "logits.f32"
+        flags = [f"--logits_out={out}"]
+        if len(continuation) > 1:
+            flags.append("--forced_tokens=" + ",".join(map(str, continuation[:-1])))
+        report = generate_tokens(program, prompt, runner="native", timeout=timeout, max_new_tokens=len(continuation),
+                                 threads=threads, extra_flags=flags)
+        logits = np.fromfile(out, dtype="<f4")
+    rows = int(report["generated_tokens"])
+    if rows != len(continuation) or logits.size % rows:
+        raise RunnerFailed(f"the native runner ran {rows} of {len(continuation)} teacher-forced steps")
+    return logits.reshape(rows, -1)

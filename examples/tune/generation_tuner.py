@@ -15,6 +15,9 @@ Identical programs (same bytes) are one candidate. ``8da4w-2m`` and ``8da4w-fuse
 are ``8da4w``'s and ``8da4w-fused-merged-forms``'s programs run with the native runner's
 ``--huge_pages`` (their packed weights in 2 MiB pages): runner options, so a
 program and the flags it is to be run with are what wins (``winner_runner_flags`` in tune.json).
+``8da4w-region`` (the layers one DecodeRegionBackend delegate) runs in the native runner only:
+its accuracy check is the native runner's teacher-forced logits (``--forced_tokens``,
+``--logits_out``), the others' ExecuTorch's Python runtime.
 Which variant wins depends on the CPU: an fp32 prefill method can pay off where the 4-bit GEMM lacks
 int8 dot products, fused projections where dispatch costs more than streaming.
 """
@@ -31,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from examples.benchmark.generation_runs import rss_growth_mib
-from examples.benchmark.generation_variants import EXPORTER_PROGRAM
+from examples.benchmark.generation_variants import EXPORTER_PROGRAM, VARIANTS
 from examples.benchmark.progress import GridProgress
 from examples.common import stats
 
@@ -41,7 +44,7 @@ DEFAULT_PROGRAM = EXPORTER_PROGRAM
 CANDIDATES = ("fp32", "8da4w", "8da4w-2m", "8da4w-g128", "8da4w-pc", "8da4w-fused", "8da4w-g128-fused",
               "8da4w-kv8", "8da4w-emb4", "8da4w-merged-forms", "8da4w-emb4-merged-forms", "8da4w-fused-merged-forms",
               "8da4w-fused-merged-forms-2m", "8da4w-out8",
-              "8da4w-fp32prefill")
+              "8da4w-fp32prefill", "8da4w-region")
 # What each objective minimizes: a per-round figure from the runner's report (rounds resampled) or
 # a figure of the program.
 OBJECTIVES = {"latency": "decode ms per token", "first_result": "time to first token (ms)",
@@ -84,8 +87,6 @@ class LmCandidate:
 
     @classmethod
     def of(cls, variant: str) -> "LmCandidate":
-        from examples.benchmark.generation_variants import VARIANTS
-
         return cls(variant, runner_flags=VARIANTS[variant].native_flags)
 
     def figure(self, threads: int, objective: str) -> float | None:
@@ -130,7 +131,6 @@ def build(candidates: list[LmCandidate], model, settings: GenerationTuneSettings
     time so that one failed export fails one candidate; byte-identical programs run with the same
     runner options are one."""
     from examples.benchmark.generation_runs import build_artifacts
-    from examples.benchmark.generation_variants import VARIANTS
     from examples.integrity.card import file_digest
 
     seen: dict[tuple, str] = {}
@@ -184,10 +184,15 @@ def eager_logits(model, settings: GenerationTuneSettings, prompt: list[int]) -> 
     return continuation, np.stack(rows)
 
 
-def program_logits(program: Path, prompt: list[int], continuation: list[int]) -> np.ndarray:
+def program_logits(program: Path, prompt: list[int], continuation: list[int], native: bool = False) -> np.ndarray:
     """The program's logits after the prompt and after each fed token of ``continuation``
-    (ExecuTorch's Python runtime: the prompt through a ``prefill`` method where there is one)."""
+    (ExecuTorch's Python runtime: the prompt through a ``prefill`` method where there is one;
+    with ``native``, the native runner, for programs only it runs)."""
     from examples.generation.decoder import ProgramDecoder
+    from examples.runner.text_generation_client import teacher_forced_logits
+
+    if native:
+        return teacher_forced_logits(program, prompt, continuation, timeout=600)
 
     decoder = ProgramDecoder(program)
     rows = [decoder.forward(prompt, 0)]
@@ -207,7 +212,8 @@ def check_accuracy(candidates: list[LmCandidate], model, settings: GenerationTun
     for c in [c for c in candidates if c.status == "built"]:
         progress.step(f"{model.name}: accuracy of {c.variant}")
         try:
-            logits = checked[c.digest] if c.digest in checked else program_logits(c.program, prompt, continuation)
+            logits = checked[c.digest] if c.digest in checked else \
+                program_logits(c.program, prompt, continuation, native=VARIANTS[c.variant].native_backend)
         except Exception as error:  # noqa: BLE001 - kept as the candidate's reason
             c.status, c.reason = "failed", f"run failed: {type(error).__name__}: {_line(error)}"
             continue

@@ -7,8 +7,8 @@
 // The step itself is runtime/decode_region (decode_region.h says what it does); this times it
 // over random weights and checks its numbers (examples/generation/decode_probe.py writes the
 // weights file, holds a numpy reference of the math, and sets the time beside the read-bandwidth
-// probe). The file: "TGSTEP1\n", the seven int32 sizes of decode_region_dims_t, then the weights
-// block decode_region.h describes.
+// probe). The file: "TGSTEP1\n", the seven int32 sizes of decode_region_dims_t, the fp32
+// embedding, then the weights block decode_region.h describes.
 //
 // --positions P0:P1 times steps at positions P0 ... P1-1 (a cache filled with random values
 // before): a pass runs that window once per sweep, sweeps for at least --min_seconds; prints

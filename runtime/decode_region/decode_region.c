@@ -614,7 +614,7 @@ void decode_region_set_caches(decode_region_t* m, float* k_cache, float* v_cache
     m->layers[i].k_cache = k_cache + i * per_layer, m->layers[i].v_cache = v_cache + i * per_layer;
 }
 
-const float* decode_region_logits(const decode_region_t* m) { return m->output.output; }
+const float* decode_region_logits(const decode_region_t* m) { return m->logits; }
 
 static void free_linear(linear_t* linear, size_t threads) {
   for (size_t t = 0; t < threads; ++t)

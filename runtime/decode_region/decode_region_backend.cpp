@@ -56,7 +56,9 @@ constexpr size_t kHeaderBytes = 64;
 
 struct Handle {
   decode_region_dims_t dims;
-  size_t threads;
+  size_t pool_threads;  // the pool's at init
+  size_t threads;       // the region's: at most the pool's and the usable CPUs'
+
   decode_region_t* region;
   float *k_cache, *v_cache;
 };
@@ -67,10 +69,14 @@ void destroy_handle(Handle* h) {
   delete h;
 }
 
+size_t pool_threads() {
+  auto* pool = ::executorch::extension::threadpool::get_threadpool();
+  return pool ? pool->get_thread_count() : 1;
+}
+
 // The pool's threads, at most the CPUs this process may run on and the region's bound.
 size_t region_threads() {
-  auto* pool = ::executorch::extension::threadpool::get_threadpool();
-  size_t threads = pool ? pool->get_thread_count() : 1;
+  size_t threads = pool_threads();
   cpu_set_t set;
   const size_t cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<size_t>(CPU_COUNT(&set)) : 1;
   threads = threads < cpus ? threads : cpus;
@@ -89,23 +95,28 @@ const char* read_header(const FreeableBuffer& blob, decode_region_dims_t* d) {
   return nullptr;
 }
 
-// Every linear from the program's named data, each freed once packed; nullptr, else why not.
-const char* add_linears(decode_region_t* region, const decode_region_dims_t& d, const NamedDataMap* data) {
-  if (!data) return "the program has no named data (its linears)";
+// Every linear from the program's named data, each freed once packed; Error::Ok, else logged.
+Error add_linears(decode_region_t* region, const decode_region_dims_t& d, const NamedDataMap* data) {
+  ET_CHECK_OR_RETURN_ERROR(data != nullptr, InvalidProgram, "DecodeRegionBackend: the program has no named data");
   for (int32_t layer = 0; layer <= d.n_layers; ++layer)
     for (int index = 0; index < (layer < d.n_layers ? DECODE_REGION_LINEARS_PER_LAYER : 1); ++index) {
       char key[48];
       std::snprintf(key, sizeof key, "decode_region.%d.%d", static_cast<int>(layer), index);
       auto bytes = data->get_data(key);
-      if (!bytes.ok()) return "a linear is missing from the program's named data";
-      if (bytes->size() != decode_region_linear_bytes(&d, layer, index)) return "a linear's size is not what the sizes say";
-      if (reinterpret_cast<uintptr_t>(bytes->data()) % alignof(uint16_t)) return "a linear is not 2-byte aligned";
+      ET_CHECK_OR_RETURN_ERROR(bytes.ok(), InvalidProgram, "DecodeRegionBackend: no named data %s (error 0x%x)", key,
+                               static_cast<unsigned>(bytes.error()));
+      const size_t expected = decode_region_linear_bytes(&d, layer, index);
+      ET_CHECK_OR_RETURN_ERROR(bytes->size() == expected, InvalidProgram,
+                               "DecodeRegionBackend: named data %s holds %zu bytes, its sizes say %zu", key,
+                               bytes->size(), expected);
+      ET_CHECK_OR_RETURN_ERROR(reinterpret_cast<uintptr_t>(bytes->data()) % alignof(uint16_t) == 0, InvalidProgram,
+                               "DecodeRegionBackend: named data %s is not 2-byte aligned", key);
       const char* error = nullptr;
       const int added = decode_region_add_linear(region, layer, index, static_cast<const uint8_t*>(bytes->data()), &error);
-      bytes->Free();  // XNNPACK holds its packed copy
-      if (!added) return error;
+      bytes->Free();  // XNNPACK holds its packed copy: the next linear is read only after this one went
+      ET_CHECK_OR_RETURN_ERROR(added, NotSupported, "DecodeRegionBackend: %s: %s", key, error);
     }
-  return nullptr;
+  return Error::Ok;
 }
 
 class DecodeRegionBackend final : public BackendInterface {
@@ -119,20 +130,27 @@ class DecodeRegionBackend final : public BackendInterface {
     ET_CHECK_OR_RETURN_ERROR(error == nullptr, DelegateInvalidCompatibility, "DecodeRegionBackend: %s", error);
     ET_CHECK_OR_RETURN_ERROR(xnn_initialize(nullptr) == xnn_status_success, Internal,
                              "DecodeRegionBackend: XNNPACK did not initialize");
-    auto* h = new (std::nothrow) Handle{d, region_threads(), nullptr, nullptr, nullptr};
+    auto* h = new (std::nothrow) Handle{d, pool_threads(), region_threads(), nullptr, nullptr, nullptr};
     ET_CHECK_OR_RETURN_ERROR(h != nullptr, MemoryAllocationFailed, "DecodeRegionBackend: out of memory");
     const auto* norms = reinterpret_cast<const float*>(static_cast<const uint8_t*>(processed->data()) + kHeaderBytes);
     h->region = decode_region_create(&d, /*embedding=*/nullptr, norms, h->threads, &error);
     processed->Free();  // the region copied the norms
-    if (h->region) error = add_linears(h->region, d, context.get_named_data_map());
-    const size_t cache = static_cast<size_t>(d.n_layers) * d.max_seq * d.dim;
-    h->k_cache = static_cast<float*>(std::calloc(cache, sizeof(float)));
-    h->v_cache = static_cast<float*>(std::calloc(cache, sizeof(float)));
-    if (!error && (!h->k_cache || !h->v_cache)) error = "out of memory for the KV cache";
-    if (error) {
+    Error status = Error::Ok;
+    if (!h->region) {
       ET_LOG(Error, "DecodeRegionBackend: %s", error);
+      status = Error::MemoryAllocationFailed;  // sizes were checked: what is left is memory
+    } else if ((status = add_linears(h->region, d, context.get_named_data_map())) == Error::Ok) {
+      const size_t cache = static_cast<size_t>(d.n_layers) * d.max_seq * d.dim;
+      h->k_cache = static_cast<float*>(std::calloc(cache, sizeof(float)));
+      h->v_cache = static_cast<float*>(std::calloc(cache, sizeof(float)));
+      if (!h->k_cache || !h->v_cache) {
+        ET_LOG(Error, "DecodeRegionBackend: out of memory for the KV cache");
+        status = Error::MemoryAllocationFailed;
+      }
+    }
+    if (status != Error::Ok) {
       destroy_handle(h);
-      return Error::InvalidProgram;
+      return status;
     }
     decode_region_set_caches(h->region, h->k_cache, h->v_cache);
     return h;
@@ -149,7 +167,8 @@ class DecodeRegionBackend final : public BackendInterface {
       ET_LOG(Error, "DecodeRegionBackend: %s", error);
       return Error::InvalidArgument;
     }
-    ET_CHECK_OR_RETURN_ERROR(region_threads() == h->threads, InvalidState,
+    // A region of 2 threads on a pool of 1 would wait at its first barrier for good.
+    ET_CHECK_OR_RETURN_ERROR(pool_threads() == h->pool_threads, InvalidState,
                              "DecodeRegionBackend: the thread pool changed size since the program was loaded");
     pthreadpool_t pool = h->threads > 1 ? ::executorch::extension::threadpool::get_pthreadpool() : nullptr;
     const int64_t position = input_pos.const_data_ptr<int64_t>()[0];

@@ -18,9 +18,10 @@ using Clock = std::chrono::steady_clock;
 
 double ms_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
-// One call of `method` on `tokens` at position `pos`: the sampled next token.
+// One call of `method` on `tokens` at position `pos`: the sampled next token. With `kept`, the
+// last position's logits are appended to it.
 int64_t step(executorch::extension::Module& module, TokenSampler& sample, std::vector<int64_t> tokens, int64_t pos,
-             const std::string& method) {
+             const std::string& method, std::vector<float>* kept) {
   const auto n = static_cast<executorch::aten::SizesType>(tokens.size());
   auto token_tensor = executorch::extension::from_blob(tokens.data(), {1, n}, executorch::aten::ScalarType::Long);
   int64_t position = pos;
@@ -34,6 +35,7 @@ int64_t step(executorch::extension::Module& module, TokenSampler& sample, std::v
   const int64_t vocab = logits.size(logits.dim() - 1);
   const float* last = logits.const_data_ptr<float>() + (logits.numel() - vocab);
   xnn_runner::record_logits_for_tests(last, vocab);
+  if (kept) kept->insert(kept->end(), last, last + vocab);
   return sample(last, vocab);
 }
 
@@ -44,7 +46,8 @@ Generation generate(executorch::extension::Module& module, const Request& r, con
   TokenSampler sample(r.temperature, r.top_p, r.seed);
   Generation g;
   const auto start = Clock::now();
-  g.tokens.push_back(step(module, sample, r.prompt, 0, prefill_method));
+  std::vector<float>* kept = r.keep_logits ? &g.logits : nullptr;
+  g.tokens.push_back(step(module, sample, r.prompt, 0, prefill_method, kept));
   const auto first = Clock::now();
   const xnn_runner::ContextSwitches switches_before = xnn_runner::process_context_switches();
   xnn_runner::enable_pool_accounting(r.accounting);
@@ -54,7 +57,9 @@ Generation generate(executorch::extension::Module& module, const Request& r, con
   int64_t position = static_cast<int64_t>(r.prompt.size());
   auto stopped = [&] { return std::find(r.stop.begin(), r.stop.end(), g.tokens.back()) != r.stop.end(); };
   while (static_cast<int>(g.tokens.size()) < r.max_new_tokens && !stopped()) {
-    g.tokens.push_back(step(module, sample, {g.tokens.back()}, position++, "forward"));
+    const size_t fed = g.tokens.size() - 1;  // the forced token of this step, if there is one
+    const int64_t token = fed < r.forced.size() ? r.forced[fed] : g.tokens.back();
+    g.tokens.push_back(step(module, sample, {token}, position++, "forward", kept));
   }
   g.ttft_ms = ms_between(start, first);
   g.decode_ms = ms_between(first, Clock::now());

@@ -7,6 +7,7 @@
 //   text_generation_runner --model_path=stories15m_xnnpack_fp32.pte --prompt_tokens=1,15,27
 //       [--max_new_tokens=32] [--temperature=0] [--top_p=1] [--seed=0] [--num_threads=1] [--json]
 //       [--verify_program=auto|require|off] [--prof_result_path=trace.etdp  (profiling build)]
+//       [--forced_tokens=ids --logits_out=FILE  (teacher-forced logits for an accuracy check)]
 //
 // Everything around the runtime is xnn_executor_runner's shared core (RUNNER_SHARED_SRCS in
 // runtime/executor_runner/sources.bzl): strict flags, one-line errors and the same exit codes
@@ -67,6 +68,13 @@ DEFINE_double(top_p, 1.0, "Nucleus sampling: smallest set of tokens reaching thi
 DEFINE_uint64(seed, 0, "Sampling seed.");
 DEFINE_int32(num_threads, 1, "Threads for XNNPACK and the custom ops; 0 = all cores.");
 DEFINE_string(stop_tokens, "", "Comma-separated token ids that end generation (kept in the output).");
+DEFINE_string(forced_tokens, "",
+              "Teacher forcing: comma-separated ids fed to decode steps 2, 3, ... instead of the tokens chosen "
+              "before them (at most max_new_tokens - 1; the report's tokens stay the choices). With "
+              "--logits_out, the logits an accuracy check holds to a reference at the same positions.");
+DEFINE_string(logits_out, "",
+              "Write every step's last-position logits to this file, raw float32 [steps][vocab], atomically "
+              "(kept in memory until the end: steps x vocab x 4 bytes).");
 DEFINE_bool(json, false, "Print one JSON object on stdout instead of the text report.");
 DEFINE_bool(verbose, false, "Show the ExecuTorch runtime's own log messages on stderr.");
 DEFINE_string(verify_program, "auto",
@@ -140,8 +148,14 @@ Request check_flags() {
   Request r;
   r.prompt = parse_tokens(FLAGS_prompt_tokens, "--prompt_tokens");
   r.stop = parse_tokens(FLAGS_stop_tokens, "--stop_tokens");
+  r.forced = parse_tokens(FLAGS_forced_tokens, "--forced_tokens");
+  r.keep_logits = !FLAGS_logits_out.empty();
   if (r.prompt.empty()) fail(kUsageExit, "--prompt_tokens holds no token ids");
   if (FLAGS_max_new_tokens < 1) fail(kUsageExit, "--max_new_tokens must be at least 1, got " + std::to_string(FLAGS_max_new_tokens));
+  if (static_cast<int64_t>(r.forced.size()) >= FLAGS_max_new_tokens) {
+    fail(kUsageExit, "--forced_tokens feeds decode steps 2.." + std::to_string(FLAGS_max_new_tokens) + ": at most " +
+                         std::to_string(FLAGS_max_new_tokens - 1) + " ids, got " + std::to_string(r.forced.size()));
+  }
   if (FLAGS_temperature < 0) fail(kUsageExit, "--temperature must be >= 0");
   if (!(FLAGS_top_p > 0 && FLAGS_top_p <= 1)) fail(kUsageExit, "--top_p must be in (0, 1]");
   if (FLAGS_num_threads < 0) fail(kUsageExit, "--num_threads must be >= 0 (0 = all cores)");
@@ -271,8 +285,10 @@ std::unique_ptr<Loaded> load_model(VerifyMode mode, unsigned threads, executorch
 }
 
 void check_request(const Request& r, const Loaded& l) {
-  for (int64_t t : r.prompt) {
-    if (l.vocab_size > 0 && (t < 0 || t >= l.vocab_size)) fail(kUsageExit, "prompt token " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(l.vocab_size - 1) + ")");
+  for (const auto* ids : {&r.prompt, &r.forced}) {
+    for (int64_t t : *ids) {
+      if (l.vocab_size > 0 && (t < 0 || t >= l.vocab_size)) fail(kUsageExit, std::string(ids == &r.prompt ? "prompt" : "forced") + " token " + std::to_string(t) + " is outside the vocabulary (0.." + std::to_string(l.vocab_size - 1) + ")");
+    }
   }
   if (l.max_seq_len > 0 && static_cast<int64_t>(r.prompt.size()) + FLAGS_max_new_tokens > l.max_seq_len) {
     fail(kUsageExit, "prompt (" + std::to_string(r.prompt.size()) + " tokens) + max_new_tokens (" + std::to_string(FLAGS_max_new_tokens) +
@@ -364,6 +380,11 @@ int main(int argc, char** argv) {
   check_request(request, *loaded);
   const Generation generation = text_generation::generate(*loaded->module, request, loaded->prefill_method);
   if (profiler) profiler->write(FLAGS_prof_result_path);
+  std::string error;
+  if (request.keep_logits && !xnn_runner::write_file_atomic(FLAGS_logits_out, generation.logits.data(),
+                                                            generation.logits.size() * sizeof(float), error)) {
+    fail(kErrorExit, "--logits_out: " + error);
+  }
   print_report(request, *loaded, generation, threads, baseline_rss_kb);
   return kOkExit;
 }
