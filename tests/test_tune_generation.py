@@ -134,13 +134,9 @@ def test_tune_of_the_tiny_language_model_writes_a_winner_the_runner_runs(tmp_pat
     assert rows["fp32"]["sqnr_db"] > 60 and rows["fp32"]["greedy_agreement"] == 1.0
     assert 0 < rows["8da4w"]["sqnr_db"] < 40
     # the region runs in the native runner only: checked there, teacher-forced at the same positions
-    # (fed its own choices instead, its SQNR falls to noise); its own activation rounding costs it
-    # about a dB here, past the 1 dB allowance, so it is not timed
-    region = rows["8da4w-region"]
-    assert rows["8da4w"]["sqnr_db"] - 3 < region["sqnr_db"] < rows["8da4w"]["sqnr_db"] + 3, region
-    timed = [c for c in rows.values() if c["status"] != "rejected"]
-    assert region["status"] in ("rejected", "not chosen") and len(timed) >= 2
-    assert all(len(c["rounds"]["1"]) == 2 for c in timed) and len(doc["aa"]["rounds"]["1"]) == 2
+    # (fed its own choices, or with int4 groups of its own, it lands a dB or more away)
+    assert abs(rows["8da4w-region"]["sqnr_db"] - rows["8da4w"]["sqnr_db"]) < 0.5, rows["8da4w-region"]
+    assert all(len(c["rounds"]["1"]) == 2 for c in rows.values()) and len(doc["aa"]["rounds"]["1"]) == 2
     # Two rounds give no verdict: the default program stays.
     assert doc["winners"] == {"1": DEFAULT_PROGRAM} and rows[DEFAULT_PROGRAM]["status"] == "winner"
     paths = write_outputs(doc, winners, settings.output_dir, TINY_MODEL.name)

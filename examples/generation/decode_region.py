@@ -136,19 +136,29 @@ def split_block(block: bytes, shape: StepShape) -> tuple[bytes, list[tuple[int, 
     return block[:norms], linears
 
 
-def _int4_groups(weight: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int4 in groups of ``block`` as torchao's 8da4w quantizer makes them (scale: the
-    group's largest magnitude / 7.5, values rounded into [-8, 7]), as (nibbles, bf16-rounded scales)."""
-    n, k = weight.shape
-    groups = weight.astype(np.float32).reshape(n, k // block, block)
-    scales = np.maximum(np.abs(groups).max(axis=2) / np.float32(7.5), np.float32(1e-6))
-    values = np.clip(np.rint(groups / scales[..., None]), -8, 7).astype(np.int16) + 8
-    return values.reshape(n, k).astype(np.uint8), _bf16(scales)[1]
+def _int4_groups(weight, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """A linear's weight ``[n, k]`` (a torch tensor) in int4 groups of ``block`` as the LLM
+    exporter's 8da4w makes them: torchao's ``Int8DynamicActivationIntxWeightConfig`` with the
+    exporter's default HQQ scale search (``use_hqq``), as (nibbles, bf16-rounded scales)."""
+    import torch
+    from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
+    from torchao.quantization.granularity import PerGroup
+
+    linear = torch.nn.Sequential(torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False))
+    with torch.no_grad():
+        linear[0].weight.copy_(weight.float())
+    quantize_(linear, Int8DynamicActivationIntxWeightConfig(weight_dtype=torch.int4, weight_granularity=PerGroup(block),
+                                                            intx_choose_qparams_algorithm="hqq_scale_only"))
+    quantized = linear[0].weight
+    if quantized.zero_point is not None and bool(quantized.zero_point.any()):
+        raise ValueError("torchao's int4 groups came with zero points: the region takes symmetric groups only")
+    nibbles = (quantized.qdata.to(torch.int16) + 8).to(torch.uint8).numpy()
+    return nibbles, _bf16(quantized.scale.float().numpy())[1]
 
 
 def weights_from_state_dict(state: dict, shape: StepShape) -> StepWeights:
     """A checkpoint in Meta's key names (``tok_embeddings.weight``, ``layers.0.attention.wq.weight``,
-    ...) as the block's weights, every linear in int4 groups of ``shape.block``."""
+    ...) as the block's weights, every linear in int4 groups of ``shape.block``, 8da4w's own."""
     def array(name: str) -> np.ndarray:
         return state[name].detach().float().numpy()
 
@@ -159,9 +169,9 @@ def weights_from_state_dict(state: dict, shape: StepShape) -> StepWeights:
         np.stack([[array(f"layers.{i}.attention_norm.weight"), array(f"layers.{i}.ffn_norm.weight")]
                   for i in range(shape.n_layers)]),
         array("norm.weight"),
-        [[_int4_groups(array(f"layers.{i}.{name}.weight"), shape.block) for name in names]
+        [[_int4_groups(state[f"layers.{i}.{name}.weight"], shape.block) for name in names]
          for i in range(shape.n_layers)],
-        _int4_groups(array("output.weight"), shape.block))
+        _int4_groups(state["output.weight"], shape.block))
 
 
 def step_bytes(shape: StepShape, position: float) -> float:

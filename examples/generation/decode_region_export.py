@@ -6,7 +6,7 @@ portable / custom kernels joined by the thread pool after each.
 so a run reads only the rows it needs) and hands them to ``decode_region::layers``, which the
 partitioner (:mod:`examples.generation.decode_region_backend`) lowers with its weights block
 (:mod:`examples.generation.decode_region`: the norms and every linear in int4 groups with bf16
-scales, quantized as torchao's 8da4w quantizer does). The backend makes the region and packs the
+scales, quantized as the LLM exporter's 8da4w does). The backend makes the region and packs the
 weights when the program loads, then frees the block; it keeps the KV cache itself. The program
 keeps the LLM exporter's metadata methods, so ``text_generation_runner`` (which registers the
 backend) runs it like any exported Llama program; a prompt runs in one call. ExecuTorch's Python

@@ -77,9 +77,10 @@ class LlamaExportOptions:
         return "per channel" if self.group_size == PER_CHANNEL else f"group size {self.group_size}"
 
 
-# The decode-region program's layout: 2 = the layers one DecodeRegionBackend delegate, linears as
-# named data (1, unstamped: forward one decode_region::step kernel, which the runner no longer has).
-DECODE_REGION_FORMAT = 2
+# The decode-region program's layout: 3 = the layers one DecodeRegionBackend delegate, linears as
+# named data, int4 groups by 8da4w's own quantizer (HQQ scales); 2 had plain max / 7.5 scales;
+# 1 (unstamped) was forward one decode_region::step kernel, which the runner no longer has.
+DECODE_REGION_FORMAT = 3
 
 
 def options_stamp(options: LlamaExportOptions) -> str:
