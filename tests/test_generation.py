@@ -584,7 +584,8 @@ def test_teacher_forced_native_logits_are_the_python_runtimes_at_every_position(
     assert native.shape == python.shape == (8, 512) and np.std(native) > 0
     assert sqnr_db(python, native) > 40  # the same positions, the same fed tokens
     for flags, fragment in [(["--forced_tokens=1,2,3", "--max_new_tokens=3"], "at most 2 ids, got 3"),
-                            (["--forced_tokens=512", "--max_new_tokens=3"], "forced token 512 is outside the vocabulary")]:
+                            (["--forced_tokens=512", "--max_new_tokens=3"], "forced token 512 is outside the vocabulary"),
+                            (["--forced_tokens=5", "--stop_tokens=7", "--max_new_tokens=3"], "do not go together")]:
         proc = subprocess.run([str(binary), f"--model_path={program}", "--prompt_tokens=1", *flags],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and fragment in proc.stderr, proc.stderr

@@ -25,8 +25,9 @@ struct Request {
   double temperature = 0, top_p = 1;
   uint64_t seed = 0;
   bool accounting = false;  // time the decode steps' pool jobs and XNNPACK calls (costs clock reads)
-  // Teacher forcing: decode step i (i >= 1) feeds forced[i - 1] instead of the token chosen before
-  // it; the generation's tokens stay the program's choices. Past its end, the choices are fed.
+  // Teacher forcing: the i-th decode call after the prompt's (i >= 1) feeds forced[i - 1] instead
+  // of the token chosen before it; the generation's tokens stay the program's choices. Past its
+  // end, the choices are fed.
   std::vector<int64_t> forced;
   bool keep_logits = false;  // Generation::logits gets every step's last-position logits
 };

@@ -69,9 +69,10 @@ DEFINE_uint64(seed, 0, "Sampling seed.");
 DEFINE_int32(num_threads, 1, "Threads for XNNPACK and the custom ops; 0 = all cores.");
 DEFINE_string(stop_tokens, "", "Comma-separated token ids that end generation (kept in the output).");
 DEFINE_string(forced_tokens, "",
-              "Teacher forcing: comma-separated ids fed to decode steps 2, 3, ... instead of the tokens chosen "
-              "before them (at most max_new_tokens - 1; the report's tokens stay the choices). With "
-              "--logits_out, the logits an accuracy check holds to a reference at the same positions.");
+              "Teacher forcing: comma-separated ids fed, one a call, to the decode calls after the prompt's, "
+              "instead of the tokens chosen before them (at most max_new_tokens - 1; the report's tokens stay "
+              "the choices; not with --stop_tokens). With --logits_out, the logits an accuracy check holds to a "
+              "reference at the same positions.");
 DEFINE_string(logits_out, "",
               "Write every step's last-position logits to this file, raw float32 [steps][vocab], atomically "
               "(kept in memory until the end: steps x vocab x 4 bytes).");
@@ -152,6 +153,10 @@ Request check_flags() {
   r.keep_logits = !FLAGS_logits_out.empty();
   if (r.prompt.empty()) fail(kUsageExit, "--prompt_tokens holds no token ids");
   if (FLAGS_max_new_tokens < 1) fail(kUsageExit, "--max_new_tokens must be at least 1, got " + std::to_string(FLAGS_max_new_tokens));
+  if (!r.forced.empty() && !r.stop.empty()) {
+    fail(kUsageExit, "--forced_tokens and --stop_tokens do not go together: a chosen stop token would end the run "
+                     "before the forced ones are fed");
+  }
   if (static_cast<int64_t>(r.forced.size()) >= FLAGS_max_new_tokens) {
     fail(kUsageExit, "--forced_tokens feeds decode steps 2.." + std::to_string(FLAGS_max_new_tokens) + ": at most " +
                          std::to_string(FLAGS_max_new_tokens - 1) + " ids, got " + std::to_string(r.forced.size()));
