@@ -493,11 +493,26 @@ static int create_lanes(model_t* m) {
   return 1;
 }
 
+// Linear `index` of `layer` (the output projection: layer n_layers, index 0): n outputs, k inputs.
+static void linear_shape(const dims_t* d, int32_t layer, int index, size_t* n, size_t* k) {
+  int output = layer == d->n_layers;
+  *n = output ? (size_t) d->vocab : is_wide(index) ? (size_t) d->hidden : (size_t) d->dim;
+  *k = !output && index == W2 ? (size_t) d->hidden : (size_t) d->dim;
+}
+
+size_t decode_region_norms_bytes(const dims_t* d) { return (2 * (size_t) d->n_layers + 1) * d->dim * sizeof(float); }
+
+size_t decode_region_linear_bytes(const dims_t* d, int32_t layer, int index) {
+  size_t n, k;
+  linear_shape(d, layer, index, &n, &k);
+  return n * k / 2 + n * (k / d->block) * 2;
+}
+
 size_t decode_region_weights_bytes(const dims_t* d) {
-  size_t dim = d->dim, hidden = d->hidden, block = d->block;
-  size_t per_linear_row = dim / 2 + dim / block * 2, layer = 2 * dim * sizeof(float) +
-      (4 * dim + 2 * hidden) * per_linear_row + dim * (hidden / 2 + hidden / block * 2);
-  return d->n_layers * layer + dim * sizeof(float) + (size_t) d->vocab * per_linear_row;
+  size_t total = decode_region_norms_bytes(d);
+  for (int32_t i = 0; i <= d->n_layers; ++i)
+    for (int j = 0; j < (i < d->n_layers ? LINEARS_PER_LAYER : 1); ++j) total += decode_region_linear_bytes(d, i, j);
+  return total;
 }
 
 size_t decode_region_embedding_bytes(const dims_t* d) { return (size_t) d->vocab * d->dim * sizeof(float); }
@@ -530,9 +545,9 @@ static float* rope_table(const dims_t* d) {
 // then the output norm. The linears come later (decode_region_add_linear).
 static const char* create_model(model_t* m, const float* norms) {
   const dims_t* d = &m->d;
-  size_t dim = d->dim, hidden = d->hidden, norm_floats = (2 * (size_t) d->n_layers + 1) * dim;
-  if (!(m->norms = malloc(norm_floats * sizeof(float)))) return "out of memory";
-  memcpy(m->norms, norms, norm_floats * sizeof(float));
+  size_t dim = d->dim, hidden = d->hidden;
+  if (!(m->norms = malloc(decode_region_norms_bytes(d)))) return "out of memory";
+  memcpy(m->norms, norms, decode_region_norms_bytes(d));
   m->out_norm = m->norms + 2 * dim * d->n_layers;
   m->layers = calloc(d->n_layers, sizeof(layer_t));
   size_t chunks = d->max_seq / CHUNK_KEYS + 1;
@@ -555,12 +570,6 @@ static const char* create_model(model_t* m, const float* norms) {
   return NULL;
 }
 
-size_t decode_region_linear_bytes(const dims_t* d, int32_t layer, int index) {
-  size_t n = layer == d->n_layers ? (size_t) d->vocab : is_wide(index) ? (size_t) d->hidden : (size_t) d->dim;
-  size_t k = layer < d->n_layers && index == W2 ? (size_t) d->hidden : (size_t) d->dim;
-  return n * k / 2 + n * (k / d->block) * 2;
-}
-
 int decode_region_add_linear(decode_region_t* m, int32_t layer, int index, const uint8_t* bytes, const char** error) {
   const dims_t* d = &m->d;
   int output = layer == d->n_layers && index == 0;
@@ -568,8 +577,8 @@ int decode_region_add_linear(decode_region_t* m, int32_t layer, int index, const
     return *error = "no such linear", 0;
   linear_t* linear = output ? &m->output : &m->layers[layer].linears[index];
   if (linear->k) return *error = "that linear was added already", 0;
-  size_t n = output ? (size_t) d->vocab : is_wide(index) ? (size_t) d->hidden : (size_t) d->dim;
-  size_t k = !output && index == W2 ? (size_t) d->hidden : (size_t) d->dim;
+  size_t n, k;
+  linear_shape(d, layer, index, &n, &k);
   if (!create_linear(m, linear, n, k, output ? m->logits : m->outputs[index], bytes))
     return *error = "XNNPACK refused a 4-bit fully connected operator (no qdu8 x qb4w kernel on this CPU?)", 0;
   m->linears_added += 1;
@@ -579,7 +588,7 @@ int decode_region_add_linear(decode_region_t* m, int32_t layer, int index, const
 decode_region_t* decode_region_create_from_block(const dims_t* dims, const float* embedding, const uint8_t* block,
                                                  size_t threads, const char** error) {
   decode_region_t* m = decode_region_create(dims, embedding, (const float*) block, threads, error);
-  const uint8_t* cursor = block + (2 * (size_t) dims->n_layers + 1) * dims->dim * sizeof(float);
+  const uint8_t* cursor = block + decode_region_norms_bytes(dims);
   for (int32_t i = 0; m && i <= dims->n_layers; ++i)
     for (int j = 0; j < (i < dims->n_layers ? LINEARS_PER_LAYER : 1); ++j) {
       if (!decode_region_add_linear(m, i, j, cursor, error)) {

@@ -38,6 +38,8 @@ const char* decode_region_check_dims(const decode_region_dims_t* dims);
 size_t decode_region_weights_bytes(const decode_region_dims_t* dims);
 // The size of the embedding table, vocab x dim fp32.
 size_t decode_region_embedding_bytes(const decode_region_dims_t* dims);
+// The size of the norms, (2 n_layers + 1) x dim fp32.
+size_t decode_region_norms_bytes(const decode_region_dims_t* dims);
 // The size of one linear (decode_region_add_linear).
 size_t decode_region_linear_bytes(const decode_region_dims_t* dims, int32_t layer, int index);
 

@@ -89,7 +89,7 @@ const char* read_header(const FreeableBuffer& blob, decode_region_dims_t* d) {
   if (blob.size() < kHeaderBytes || std::memcmp(bytes, kMagic, sizeof kMagic)) return "the blob has no DREGION1 header";
   std::memcpy(d, bytes + sizeof kMagic, sizeof *d);
   if (const char* error = decode_region_check_dims(d)) return error;
-  if (blob.size() != kHeaderBytes + (2 * static_cast<size_t>(d->n_layers) + 1) * d->dim * sizeof(float))
+  if (blob.size() != kHeaderBytes + decode_region_norms_bytes(d))
     return "the blob's size is not what its sizes say";
   if (reinterpret_cast<uintptr_t>(bytes) % alignof(float)) return "the blob is not 4-byte aligned";
   return nullptr;

@@ -158,7 +158,7 @@ Request check_flags() {
                      "before the forced ones are fed");
   }
   if (static_cast<int64_t>(r.forced.size()) >= FLAGS_max_new_tokens) {
-    fail(kUsageExit, "--forced_tokens feeds decode steps 2.." + std::to_string(FLAGS_max_new_tokens) + ": at most " +
+    fail(kUsageExit, "--forced_tokens feeds the decode calls after the prompt's: at most " +
                          std::to_string(FLAGS_max_new_tokens - 1) + " ids, got " + std::to_string(r.forced.size()));
   }
   if (FLAGS_temperature < 0) fail(kUsageExit, "--temperature must be >= 0");
